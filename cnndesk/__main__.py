@@ -1,0 +1,5 @@
+import sys
+
+from cnndesk.cli import main
+
+sys.exit(main())

@@ -1,0 +1,264 @@
+"""The one image loader used everywhere (GUI, CLI, folder pipeline, training).
+
+``load_image`` turns anything a user may drop on the app into an RGB ``PIL.Image``:
+
+* EXIF orientation applied, so phone photos are upright;
+* every Pillow mode becomes RGB (transparency composited on white, 16-bit and float scaled);
+* animated GIF / multipage TIFF / APNG / WebP give their first frame;
+* Pillow's decompression-bomb limit is kept and reported in plain words;
+* big JPEGs are decoded at a reduced scale (``draft``) when the caller says how many pixels it
+  needs, but never below twice the size it asked for, so answers do not change;
+* every failure raises :class:`ImageLoadError` naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import warnings
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from cnndesk.core.errors import ImageLoadError
+
+# Keep Pillow's own limit (about 89 megapixels warns, twice that refuses) but make the warning an
+# error we can report: a 200-megapixel "photo" is far more likely a decompression bomb than a
+# picture someone wants classified.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+IMAGE_EXTENSIONS = frozenset(
+    {
+        ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".gif", ".tif",
+        ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".jp2", ".j2k", ".avif",
+        ".heic", ".heif",
+    }
+)  # fmt: skip
+
+# Draft decoding keeps at least this multiple of the size the caller asked for: measured on the
+# benchmark photos, 2x keeps top-1 identical to full decoding on >= 99 % of images (1x did not).
+DRAFT_SAFETY = 2.0
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    """Whether a path *looks* like an image by its extension (used to pick files in folders)."""
+    name = os.fspath(path)
+    base = os.path.basename(name)
+    return not base.startswith(".") and os.path.splitext(base)[1].lower() in IMAGE_EXTENSIONS
+
+
+def load_image(
+    source: str | os.PathLike | bytes | io.IOBase | Image.Image,
+    *,
+    min_side: int | None = None,
+    name: str | None = None,
+) -> Image.Image:
+    """Load ``source`` (a path, bytes, a binary file object or a PIL image) as an RGB image.
+
+    ``min_side``: the shortest side the caller needs (e.g. 256 for a "resize 256, crop 224"
+    model). Big JPEGs are then decoded at a reduced scale whose shorter side stays at least
+    ``DRAFT_SAFETY * min_side``. ``None`` decodes at full size.
+
+    The returned image carries ``info["original_size"]`` (width, height after EXIF rotation, at
+    full resolution) and ``info["draft_scale"]`` (1, 2, 4 or 8).
+
+    Raises ImageLoadError (never anything else) with a message naming the file and the reason.
+    """
+    label = name
+    if isinstance(source, Image.Image):
+        return _finish(source, source.size, label or "image", 1)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        label = label or "pasted image"
+        if len(source) == 0:
+            raise ImageLoadError(label, "the data is empty (0 bytes)")
+        fp: object = io.BytesIO(bytes(source))
+    elif isinstance(source, io.IOBase):
+        label = label or getattr(source, "name", None) or "image"
+        fp = source
+    else:
+        path = Path(source)
+        label = label or os.fspath(path)
+        _check_file(path, label)
+        fp = path
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(fp) as im:  # type: ignore[arg-type]
+                return _decode(im, label, min_side)
+    except ImageLoadError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageLoadError(label, _bomb_reason(fp)) from None
+    except UnidentifiedImageError:
+        raise ImageLoadError(label, _unidentified_reason(label, fp)) from None
+    except FileNotFoundError:
+        raise ImageLoadError(label, "the file does not exist (was it moved or deleted?)") from None
+    except PermissionError:
+        raise ImageLoadError(label, "permission denied: cnndesk may not read this file") from None
+    except MemoryError:
+        raise ImageLoadError(label, "the image is too large to fit in memory") from None
+    except OSError as exc:
+        raise ImageLoadError(label, _oserror_reason(exc)) from None
+    except (SyntaxError, ValueError, TypeError, IndexError, struct.error, EOFError) as exc:
+        raise ImageLoadError(label, f"the file is damaged and cannot be decoded ({exc})") from None
+
+
+def _check_file(path: Path, label: str) -> None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ImageLoadError(label, "the file does not exist (was it moved or deleted?)") from None
+    except PermissionError:
+        raise ImageLoadError(label, "permission denied: cnndesk may not read this file") from None
+    except OSError as exc:
+        raise ImageLoadError(label, f"the file cannot be read ({exc.strerror or exc})") from None
+    if path.is_dir():
+        raise ImageLoadError(label, "this is a folder, not an image file")
+    if st.st_size == 0:
+        raise ImageLoadError(label, "the file is empty (0 bytes)")
+
+
+def _decode(im: Image.Image, label: str, min_side: int | None) -> Image.Image:
+    fmt = im.format
+    full_size = im.size
+    if im.width * im.height > MAX_PIXELS * 2:  # Pillow checks this too; be explicit
+        raise Image.DecompressionBombError("too many pixels")
+    if getattr(im, "n_frames", 1) > 1:
+        im.seek(0)
+    orientation = im.getexif().get(0x0112, 1)
+    scale = 1
+    if min_side and fmt == "JPEG" and im.mode in ("RGB", "L", "CMYK", "YCbCr"):
+        need = int(min_side * DRAFT_SAFETY)
+        short = min(full_size)
+        if short > need:
+            w, h = full_size
+            req = (max(1, -(-w * need // short)), max(1, -(-h * need // short)))
+            mode = "RGB" if im.mode in ("RGB", "YCbCr") else im.mode
+            result = im.draft(mode, req)
+            if result is not None:
+                scale = max(1, round(full_size[0] / im.size[0]))
+    im.load()  # a truncated file raises here (ImageFile.LOAD_TRUNCATED_IMAGES stays False)
+    if orientation in (5, 6, 7, 8):
+        full_size = (full_size[1], full_size[0])
+    return _finish(im, full_size, label, scale)
+
+
+def _finish(im: Image.Image, full_size: tuple[int, int], label: str, scale: int) -> Image.Image:
+    try:
+        im = ImageOps.exif_transpose(im) or im
+    except Exception:  # a broken EXIF block must not lose the picture
+        pass
+    rgb = to_rgb(im)
+    if rgb is im:
+        rgb = im.copy()
+    rgb.info = {"original_size": full_size, "draft_scale": scale, "source": label}
+    return rgb
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB: alpha on white, 16-bit/float scaled to 0..255."""
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode == "P":
+        if "transparency" in im.info or im.palette is not None and im.palette.mode == "RGBA":
+            return _on_white(im.convert("RGBA"))
+        return im.convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        return _on_white(im.convert("RGBA"))
+    if mode in ("1", "L", "CMYK", "YCbCr", "LAB", "HSV"):
+        return im.convert("RGB")
+    if mode.startswith("I") or mode == "F":
+        return _scale_to_8bit(im).convert("RGB")
+    return im.convert("RGB")
+
+
+def _on_white(rgba: Image.Image) -> Image.Image:
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    background.alpha_composite(rgba)
+    return background.convert("RGB")
+
+
+def _scale_to_8bit(im: Image.Image) -> Image.Image:
+    import numpy as np
+
+    arr = np.asarray(im, dtype=np.float64)
+    if arr.ndim == 3:
+        arr = arr[..., 0]
+    finite = arr[np.isfinite(arr)]
+    if finite.size == 0:
+        return Image.new("L", im.size, 0)
+    lo, hi = float(finite.min()), float(finite.max())
+    if im.mode == "F" and lo >= 0.0 and hi <= 1.0:
+        lo, hi = 0.0, 1.0  # a float image in [0, 1]
+    elif im.mode.startswith("I;16") or (lo >= 0 and 255 < hi <= 65535 and im.mode != "F"):
+        lo, hi = 0.0, 65535.0
+    elif lo >= 0 and hi <= 255:
+        lo, hi = 0.0, 255.0
+    span = hi - lo if hi > lo else 1.0
+    arr = np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo)
+    out = np.clip((arr - lo) * (255.0 / span) + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(out, "L")
+
+
+def _bomb_reason(fp: object) -> str:
+    return (
+        f"the image has too many pixels (Pillow's safety limit is {MAX_PIXELS / 1e6:.0f} "
+        "megapixels, to guard against decompression bombs)"
+    )
+
+
+def _unidentified_reason(label: str, fp: object) -> str:
+    head = b""
+    try:
+        if isinstance(fp, (str, os.PathLike)):
+            with open(fp, "rb") as fh:
+                head = fh.read(16)
+        elif hasattr(fp, "seek") and hasattr(fp, "read"):
+            fp.seek(0)  # type: ignore[union-attr]
+            head = fp.read(16)  # type: ignore[union-attr]
+    except OSError:
+        pass
+    ext = os.path.splitext(label)[1].lower()
+    kind = _sniff(head)
+    if kind:
+        return f"this is {kind}, not an image"
+    if ext in IMAGE_EXTENSIONS:
+        return (
+            f"the file is named {ext} but its contents are not a readable image "
+            "(it may be damaged, or not really an image)"
+        )
+    return "this is not an image file cnndesk can read (JPEG, PNG, WebP, BMP, GIF or TIFF)"
+
+
+def _sniff(head: bytes) -> str | None:
+    signatures = {
+        b"%PDF": "a PDF document",
+        b"PK\x03\x04": "a ZIP archive (or an Office document)",
+        b"\x1f\x8b": "a gzip archive",
+        b"ID3": "an MP3 audio file",
+        b"RIFF": "a RIFF file (audio or video)",
+        b"\x7fELF": "a program",
+        b"MZ": "a Windows program",
+    }
+    for sig, what in signatures.items():
+        if head.startswith(sig):
+            return what
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        return "a video file (MP4/MOV)"
+    if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return "a text file"
+    return None
+
+
+def _oserror_reason(exc: OSError) -> str:
+    text = str(exc)
+    low = text.lower()
+    if "truncated" in low or "premature end" in low or "unexpected end" in low:
+        return "the file is truncated (incomplete download or copy?)"
+    if exc.strerror and exc.errno:
+        return f"the file cannot be read ({exc.strerror})"
+    if "decoder" in low and "not available" in low:
+        return f"this image format is not supported by this installation ({text})"
+    return f"the file is damaged and cannot be decoded ({text or type(exc).__name__})"

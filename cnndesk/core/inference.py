@@ -1,0 +1,231 @@
+"""``Classifier``: load a model once, predict batches of images (top-k labels with probabilities)
+on the best device.
+
+Device choice ("auto"): CUDA, then Apple MPS, then the CPU. torch is imported only when a GPU may
+be present or when the CPU fast path is unavailable. On the CPU the model runs in ONNX Runtime
+(about 5x PyTorch eager for these depthwise-convolution networks), from a verified export cached by
+:mod:`cnndesk.core.onnx_cache`; if export or its check fails, PyTorch is used and the reason
+logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from cnndesk.core import system
+from cnndesk.core.errors import ModelError
+from cnndesk.core.images import load_image
+from cnndesk.core.models.registry import ModelSpec, get_spec
+from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
+
+log = logging.getLogger("cnndesk")
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+BACKENDS = ("auto", "onnx", "torch")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    labels: tuple[str, ...]
+    scores: tuple[float, ...]
+    indices: tuple[int, ...]
+
+    @property
+    def label(self) -> str:
+        return self.labels[0]
+
+    @property
+    def score(self) -> float:
+        return self.scores[0]
+
+    def as_list(self) -> list[dict]:
+        return [{"label": lab, "score": round(s, 6)} for lab, s in zip(self.labels, self.scores)]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def top_k(probs: np.ndarray, labels: Sequence[str], k: int) -> list[Prediction]:
+    k = max(1, min(int(k), probs.shape[1]))
+    out = []
+    for row in probs:
+        idx = np.argpartition(-row, k - 1)[:k]
+        idx = idx[np.argsort(-row[idx], kind="stable")]
+        out.append(
+            Prediction(
+                labels=tuple(labels[i] for i in idx),
+                scores=tuple(float(row[i]) for i in idx),
+                indices=tuple(int(i) for i in idx),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    device: str  # "cpu", "cuda", "mps"
+    name: str  # "CPU", GPU name
+    note: str = ""  # e.g. "an NVIDIA GPU is present but this torch build is CPU-only"
+
+
+def resolve_device(requested: str = "auto") -> DeviceInfo:
+    """Pick the device without importing torch unless a GPU may be there."""
+    requested = (requested or "auto").lower()
+    if requested not in DEVICES:
+        raise ModelError(f"unknown device '{requested}' (choose auto, cpu, cuda or mps)")
+    if requested == "cpu":
+        return DeviceInfo("cpu", "CPU")
+    if requested == "auto" and not system.gpu_may_be_present():
+        return DeviceInfo("cpu", "CPU")
+    import torch
+
+    note = ""
+    if torch.cuda.is_available() and requested in ("auto", "cuda"):
+        return DeviceInfo("cuda", torch.cuda.get_device_name(0))
+    if system.nvidia_driver_present() and torch.version.cuda is None:
+        note = "an NVIDIA GPU is present but this PyTorch build is CPU-only"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available() and requested in ("auto", "mps"):
+        return DeviceInfo("mps", "Apple GPU (MPS)", note)
+    if requested != "auto":
+        why = note or ("no usable CUDA GPU was found" if requested == "cuda" else "MPS is not available")
+        raise ModelError(f"device '{requested}' is not available: {why}")
+    return DeviceInfo("cpu", "CPU", note)
+
+
+class Classifier:
+    """Load a model once; ``predict`` images or ``predict_arrays`` preprocessed batches.
+
+    Thread-safe for prediction (one call at a time, serialized by a lock).
+    """
+
+    def __init__(
+        self,
+        model: str | ModelSpec | None = None,
+        *,
+        device: str = "auto",
+        backend: str = "auto",
+        threads: int | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ):
+        if backend not in BACKENDS:
+            raise ModelError(f"unknown backend '{backend}' (choose auto, onnx or torch)")
+        self.spec = model if isinstance(model, ModelSpec) else get_spec(model)
+        self.labels = self.spec.labels
+        self.preprocess = self.spec.preprocess
+        self.device_info = resolve_device(device)
+        self.threads = max(1, threads or system.physical_cores())
+        self.fallback_reason = ""
+        self._lock = threading.Lock()
+        self._session = None
+        self._torch_model = None
+        report(progress, 0, None, f"Loading {self.spec.title}")
+        if self.device_info.device == "cpu" and backend in ("auto", "onnx"):
+            self._init_onnx(progress, cancel, required=backend == "onnx")
+        if self._session is None:
+            self._init_torch(progress, cancel)
+        report(progress, 1, 1, f"{self.spec.title} ready")
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _init_onnx(self, progress, cancel, required: bool) -> None:
+        from cnndesk.core import onnx_cache
+        from cnndesk.core.models.download import ensure_weights
+
+        ensure_weights(self.spec, progress, cancel)
+        check(cancel)
+        entry, _, _ = onnx_cache.lookup(self.spec)
+        if entry is None:
+            entry, self._torch_model = onnx_cache.export_and_verify(
+                self.spec, progress=progress, cancel=cancel
+            )
+        if entry.ok:
+            try:
+                self._session = onnx_cache.make_session(entry.path, self.threads)
+                self._input_name = self._session.get_inputs()[0].name
+                self._torch_model = None  # not needed any more
+                return
+            except onnx_cache.OnnxUnavailable as exc:
+                self.fallback_reason = str(exc)
+        else:
+            self.fallback_reason = entry.record.get("reason", "ONNX export failed")
+        if required:
+            raise ModelError(f"ONNX Runtime is unavailable for {self.spec.title}: {self.fallback_reason}")
+        log.warning("using PyTorch for %s: %s", self.spec.name, self.fallback_reason)
+
+    def _init_torch(self, progress, cancel) -> None:
+        import torch
+
+        from cnndesk.core.models.build import build_model
+
+        if torch.get_num_threads() > self.threads:
+            torch.set_num_threads(self.threads)
+        model = self._torch_model or build_model(self.spec, progress, cancel)
+        dev = torch.device(self.device_info.device)
+        model = model.to(dev)
+        if self.device_info.device in ("cpu", "cuda"):
+            model = model.to(memory_format=torch.channels_last)
+        self._torch_model = model.eval()
+        self._torch_device = dev
+
+    # -- facts ----------------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        return "onnx" if self._session is not None else "torch"
+
+    def describe(self) -> str:
+        """Status-bar text, e.g. "CPU · ONNX Runtime · 2 threads" or "CUDA · NVIDIA H100"."""
+        d = self.device_info
+        if d.device == "cuda":
+            text = f"CUDA · {d.name}"
+        elif d.device == "mps":
+            text = "Apple GPU (MPS)"
+        else:
+            runtime = "ONNX Runtime" if self._session is not None else "PyTorch"
+            n = self.threads
+            text = f"CPU · {runtime} · {n} thread{'s' if n != 1 else ''}"
+        return f"{text} ({d.note})" if d.note else text
+
+    # -- prediction -----------------------------------------------------------------------
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        return self.preprocess(image)
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """Raw logits for a float32 NCHW batch (already preprocessed)."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        with self._lock:
+            if self._session is not None:
+                return self._session.run(None, {self._input_name: batch})[0]
+            import torch
+
+            with torch.inference_mode():
+                x = torch.from_numpy(batch).to(self._torch_device)
+                if self.device_info.device in ("cpu", "cuda"):
+                    x = x.contiguous(memory_format=torch.channels_last)
+                return self._torch_model(x).float().cpu().numpy()
+
+    def predict_arrays(self, batch: np.ndarray, top_k_: int = 5) -> list[Prediction]:
+        return top_k(softmax(self.logits(batch)), self.labels, top_k_)
+
+    def predict(self, images: Sequence, top_k_: int = 5) -> list[Prediction]:
+        """Images may be PIL images or paths (paths go through the one loader)."""
+        if not images:
+            return []
+        arrays = []
+        for img in images:
+            if not isinstance(img, Image.Image):
+                img = load_image(img, min_side=self.preprocess.resize)
+            arrays.append(self.prepare(img))
+        return self.predict_arrays(np.stack(arrays), top_k_)
+
+    def predict_one(self, image, top_k_: int = 5) -> Prediction:
+        return self.predict([image], top_k_)[0]

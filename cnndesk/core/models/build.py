@@ -1,0 +1,94 @@
+"""Build a PyTorch ``nn.Module`` for a registry entry with its weights loaded. Imports torch.
+
+Weights never execute code when loaded: ``.pth`` files go through ``torch.load(weights_only=True)``
+and user model files are safetensors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cnndesk.core.errors import ModelError
+from cnndesk.core.models.download import ensure_weights
+from cnndesk.core.models.registry import ModelSpec
+from cnndesk.core.progress import CancelToken, ProgressCallback
+
+
+def create_architecture(arch: str, num_classes: int) -> nn.Module:
+    """An untrained network for an architecture id ("timm:<name>" or "torchvision:<name>")."""
+    family, _, name = arch.partition(":")
+    if family == "timm":
+        import timm
+
+        return timm.create_model(name, pretrained=False, num_classes=num_classes)
+    if family == "torchvision":
+        import torchvision
+
+        return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+    raise ModelError(f"unknown architecture {arch!r}")
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path), device="cpu")
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelError(f"{path.name}: the weights file is damaged or unreadable ({exc})") from None
+
+
+def map_state_dict(
+    model: nn.Module, state: dict[str, torch.Tensor], mapping: str
+) -> dict[str, torch.Tensor]:
+    """Match checkpoint tensors to the model's, by name or by position (same order, same shapes).
+
+    Raises ModelError naming the first mismatch.
+    """
+    target = model.state_dict()
+    if mapping == "positional":
+        if len(state) != len(target):
+            raise ModelError(
+                f"weights do not fit the architecture: {len(state)} tensors, expected {len(target)}"
+            )
+        out = {}
+        for (src_key, src), (dst_key, dst) in zip(state.items(), target.items(), strict=True):
+            if tuple(src.shape) != tuple(dst.shape):
+                raise ModelError(
+                    f"weights do not fit the architecture: {src_key} {tuple(src.shape)} "
+                    f"vs {dst_key} {tuple(dst.shape)}"
+                )
+            out[dst_key] = src
+        return out
+    missing = [k for k in target if k not in state]
+    unexpected = [k for k in state if k not in target]
+    if missing or unexpected:
+        raise ModelError(
+            "weights do not fit the architecture: "
+            f"missing {missing[:3]}{'…' if len(missing) > 3 else ''}, "
+            f"unexpected {unexpected[:3]}{'…' if len(unexpected) > 3 else ''}"
+        )
+    for k, v in target.items():
+        if tuple(state[k].shape) != tuple(v.shape):
+            raise ModelError(
+                f"weights do not fit the architecture: {k} {tuple(state[k].shape)} "
+                f"vs {tuple(v.shape)}"
+            )
+    return state
+
+
+def build_model(
+    spec: ModelSpec,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> nn.Module:
+    """The network of ``spec`` with its weights, in eval mode, on the CPU."""
+    path = ensure_weights(spec, progress, cancel)
+    model = create_architecture(spec.arch, spec.num_classes)
+    state = map_state_dict(model, read_state_dict(path), spec.key_mapping)
+    model.load_state_dict(state, strict=True)
+    return model.eval()

@@ -1,0 +1,115 @@
+"""Download zoo weights on first use into the standard torch cache (``$TORCH_HOME/hub/checkpoints``,
+where ``torch.hub`` looks too), with progress, cancellation, hash check and an atomic rename.
+No torch import."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from cnndesk.core.errors import Cancelled, ModelError, NetworkRequiredError
+from cnndesk.core.models.registry import ModelSpec
+from cnndesk.core.progress import CancelToken, ProgressCallback, report
+
+CHUNK = 1 << 16
+
+
+def ensure_weights(
+    spec: ModelSpec,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    timeout: float = 30.0,
+) -> Path:
+    """Return the local weights file for ``spec``, downloading it first if needed."""
+    local = spec.weights.local_path()
+    if local is not None:
+        if not local.is_file():
+            raise ModelError(f"the weights of {spec.title} are missing: {local}")
+        return local
+    if spec.weights.kind != "url" or not spec.weights.url:
+        raise ModelError(
+            f"the weights of {spec.title} are not installed "
+            f"(reinstall the package {spec.weights.package or ''})".strip()
+        )
+    return download(
+        spec.weights.url,
+        spec.weights.cache_path(),
+        title=spec.title,
+        size_mb=spec.weights.size_mb,
+        sha256_prefix=spec.weights.sha256_prefix,
+        progress=progress,
+        cancel=cancel,
+        timeout=timeout,
+    )
+
+
+def download(
+    url: str,
+    dest: Path,
+    *,
+    title: str = "the model",
+    size_mb: float = 0.0,
+    sha256_prefix: str | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    timeout: float = 30.0,
+) -> Path:
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + f".{os.getpid()}.partial")
+    offline_msg = (
+        f"{title} needs a network connection to download its weights"
+        + (f" ({size_mb:.0f} MB)" if size_mb else "")
+        + " the first time. Connect to the internet and try again, or use the built-in model."
+    )
+    digest = hashlib.sha256()
+    try:
+        req = urllib.request.Request(url, headers={"User-Agent": "cnndesk"})
+        with urllib.request.urlopen(req, timeout=timeout) as resp, open(tmp, "wb") as out:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            done = 0
+            report(progress, 0, total, f"Downloading {title}")
+            while True:
+                if cancel is not None and cancel.cancelled:
+                    raise Cancelled("download cancelled")
+                chunk = resp.read(CHUNK)
+                if not chunk:
+                    break
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                report(progress, done, total, f"Downloading {title}")
+            if total is not None and done != total:
+                raise NetworkRequiredError(
+                    f"the download of {title} was interrupted ({done} of {total} bytes). "
+                    "Check the network connection and try again."
+                )
+    except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as exc:
+        _remove(tmp)
+        reason = getattr(exc, "reason", exc)
+        if isinstance(exc, urllib.error.HTTPError):
+            raise ModelError(
+                f"could not download {title}: the server answered {exc.code} {exc.reason}"
+            ) from None
+        raise NetworkRequiredError(f"{offline_msg} ({reason})") from None
+    except BaseException:
+        _remove(tmp)
+        raise
+    if sha256_prefix and not digest.hexdigest().startswith(sha256_prefix):
+        _remove(tmp)
+        raise ModelError(
+            f"the downloaded weights of {title} are corrupt (checksum mismatch); try again"
+        )
+    os.replace(tmp, dest)
+    return dest
+
+
+def _remove(p: Path) -> None:
+    try:
+        p.unlink()
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,256 @@
+"""The CPU fast path: each model is exported to ONNX once, checked against PyTorch on the sample
+photos, and cached in the user cache directory keyed by the content of its weights.
+
+Later runs find the verified file and never import torch. A failed export or check is recorded
+too (with its reason), so the app falls back to PyTorch without retrying every start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnndesk.core.errors import Cancelled, ModelError
+from cnndesk.core.models.download import ensure_weights
+from cnndesk.core.models.registry import ModelSpec
+from cnndesk.core.paths import atomic_write, user_cache_dir
+from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
+
+log = logging.getLogger("cnndesk")
+
+# Bump when the export recipe changes: old cache entries are then ignored.
+EXPORT_VERSION = 1
+# Parity limits between the exported model and PyTorch on the sample photos.
+MAX_LOGIT_DIFF = 1e-3
+
+
+@dataclass(frozen=True)
+class OnnxEntry:
+    path: Path | None  # None when export or verification failed
+    record: dict
+
+    @property
+    def ok(self) -> bool:
+        return self.path is not None
+
+
+class OnnxUnavailable(ModelError):
+    """ONNX export or its check failed; the reason says why (PyTorch is used instead)."""
+
+
+def onnx_dir() -> Path:
+    return user_cache_dir() / "onnx"
+
+
+def file_sha256(path: Path) -> str:
+    """Content hash of a weights file, remembered by (path, size, mtime) so starts stay cheap."""
+    st = path.stat()
+    index_path = user_cache_dir() / "hashes.json"
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    try:
+        index = json.loads(index_path.read_text())
+    except (OSError, ValueError):
+        index = {}
+    if key in index:
+        return index[key]
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    index[key] = digest
+    try:
+        with atomic_write(index_path, "w") as fh:
+            json.dump(dict(list(index.items())[-200:]), fh)
+    except OSError:
+        pass  # a read-only cache only costs a re-hash next time
+    return digest
+
+
+def cache_key(spec: ModelSpec, weights_path: Path) -> str:
+    content = file_sha256(weights_path)
+    ident = f"{EXPORT_VERSION}|{spec.arch}|{spec.num_classes}|{spec.input_size}|{content}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:20]
+
+
+def entry_paths(spec: ModelSpec, key: str) -> tuple[Path, Path]:
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in spec.name)[:40]
+    base = onnx_dir() / f"{stem}-{key}"
+    return base.with_suffix(".onnx"), base.with_suffix(".json")
+
+
+def lookup(spec: ModelSpec) -> tuple[OnnxEntry | None, Path, str]:
+    """Find a cached export without importing torch. Returns (entry or None, weights, key)."""
+    weights = spec.weights.local_path()
+    if weights is None:
+        raise ModelError(f"{spec.title} is not downloaded yet")
+    key = cache_key(spec, weights)
+    onnx_path, record_path = entry_paths(spec, key)
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        return None, weights, key
+    if record.get("ok") and onnx_path.is_file():
+        return OnnxEntry(onnx_path, record), weights, key
+    if record.get("ok") is False:
+        return OnnxEntry(None, record), weights, key
+    return None, weights, key
+
+
+def export_and_verify(
+    spec: ModelSpec,
+    model=None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[OnnxEntry, object]:
+    """Export ``spec`` to ONNX (imports torch), check it on the samples, record the outcome.
+
+    Returns the entry and the torch model built on the way (reused as the fallback).
+    """
+    import torch
+
+    from cnndesk.core.models.build import build_model
+
+    ensure_weights(spec, progress, cancel)
+    entry, weights, key = lookup(spec)
+    if entry is not None and entry.ok:
+        return entry, model
+    onnx_path, record_path = entry_paths(spec, key)
+    if model is None:
+        report(progress, 0, None, f"Loading {spec.title}")
+        model = build_model(spec, progress, cancel)
+    check(cancel)
+    report(progress, 0, None, f"Optimising {spec.title} for this CPU (once)")
+    record: dict = {
+        "model": spec.name,
+        "arch": spec.arch,
+        "weights": str(weights),
+        "torch": torch.__version__,
+        "export_version": EXPORT_VERSION,
+    }
+    try:
+        tmp = onnx_path.with_name(onnx_path.name + f".{os.getpid()}.tmp")
+        onnx_path.parent.mkdir(parents=True, exist_ok=True)
+        _export(model, spec, tmp)
+        check(cancel)
+        record.update(_verify(model, spec, tmp))
+        if not record["ok"]:
+            raise OnnxUnavailable(record["reason"])
+        os.replace(tmp, onnx_path)
+    except Exception as exc:
+        _unlink(onnx_path.with_name(onnx_path.name + f".{os.getpid()}.tmp"))
+        if isinstance(exc, (Cancelled, ModelError)) and not isinstance(exc, OnnxUnavailable):
+            raise
+        record.update(ok=False, reason=record.get("reason") or f"{type(exc).__name__}: {exc}")
+        log.warning("ONNX export of %s failed, using PyTorch: %s", spec.name, record["reason"])
+        _write_record(record_path, record)
+        return OnnxEntry(None, record), model
+    _write_record(record_path, record)
+    return OnnxEntry(onnx_path, record), model
+
+
+def _export(model, spec: ModelSpec, dest: Path) -> None:
+    import warnings
+
+    import torch
+
+    x = torch.zeros(2, 3, spec.input_size, spec.input_size)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    with warnings.catch_warnings(), _quiet_logs():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            model,
+            (x,),
+            dynamo=True,
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_shapes=({0: batch},),
+            verbose=False,
+        )
+        program.save(str(dest), external_data=False)
+
+
+class _quiet_logs:
+    """torch.onnx prints progress lines to stdout; keep the CLI's stdout clean (JSON output)."""
+
+    def __enter__(self):
+        import contextlib
+        import io
+
+        self._ctx = contextlib.redirect_stdout(io.StringIO())
+        self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+def _verify(model, spec: ModelSpec, onnx_path: Path) -> dict:
+    """Compare logits of PyTorch and ONNX Runtime on the sample photos (plus noise)."""
+    import numpy as np
+    import torch
+
+    from cnndesk.core.images import load_image
+    from cnndesk.core.paths import sample_images
+
+    batch = []
+    for p in sample_images():
+        try:
+            batch.append(spec.preprocess(load_image(p)))
+        except Exception:  # a missing sample must not block the check
+            continue
+    rng = np.random.default_rng(0)
+    batch.append(rng.standard_normal((3, spec.input_size, spec.input_size)).astype(np.float32))
+    x = np.stack(batch)
+    with torch.inference_mode():
+        ref = model(torch.from_numpy(x)).float().numpy()
+    session = make_session(onnx_path, threads=1)
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    diff = float(np.abs(ref - got).max())
+    agree = int((ref.argmax(1) == got.argmax(1)).sum())
+    ok = diff <= MAX_LOGIT_DIFF and agree == len(x)
+    result = {"ok": ok, "max_abs_diff": diff, "top1_agree": f"{agree}/{len(x)}"}
+    if not ok:
+        result["reason"] = (
+            f"exported model disagrees with PyTorch (max logit diff {diff:.2g}, "
+            f"top-1 agreement {agree}/{len(x)})"
+        )
+    return result
+
+
+def make_session(onnx_path: Path, threads: int):
+    """An ONNX Runtime CPU session: ``threads`` intra-op threads, no spin-waiting (a desktop is
+    busy: spinning threads fight other programs for the cores)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = max(1, int(threads))
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    so.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise OnnxUnavailable(f"ONNX Runtime could not load {onnx_path.name}: {exc}") from None
+
+
+def _write_record(path: Path, record: dict) -> None:
+    try:
+        with atomic_write(path, "w") as fh:
+            json.dump(record, fh, indent=1)
+    except OSError as exc:
+        log.warning("could not write %s: %s", path, exc)
+
+
+def _unlink(p: Path) -> None:
+    try:
+        p.unlink()
+    except FileNotFoundError:
+        pass

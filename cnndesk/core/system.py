@@ -1,0 +1,61 @@
+"""Facts about this machine that pick devices and thread counts, without importing torch."""
+
+from __future__ import annotations
+
+import functools
+import glob
+import os
+import platform
+import sys
+
+
+@functools.lru_cache(maxsize=1)
+def physical_cores() -> int:
+    """Physical cores this process may run on (hyper-threads counted once).
+
+    Thread pools are sized from this: on these small CPUs more threads than cores made PyTorch
+    up to 3x slower.
+    """
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        allowed = None
+    if allowed is not None:
+        cores = set()
+        for cpu in allowed:
+            siblings = f"/sys/devices/system/cpu/cpu{cpu}/topology/core_cpus_list"
+            if not os.path.exists(siblings):
+                siblings = f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list"
+            try:
+                with open(siblings) as fh:
+                    cores.add(fh.read().strip())
+            except OSError:
+                cores.add(str(cpu))
+        return max(1, len(cores))
+    logical = os.cpu_count() or 1
+    # macOS/Windows: assume 2-way SMT on x86 desktops, none on Apple silicon
+    if platform.machine().lower() in {"arm64", "aarch64"}:
+        return logical
+    return max(1, logical // 2) if logical >= 4 else logical
+
+
+def nvidia_driver_present() -> bool:
+    """A cheap check (no torch import) whether an NVIDIA GPU driver is installed."""
+    if sys.platform.startswith("linux"):
+        return os.path.exists("/proc/driver/nvidia/version") or bool(glob.glob("/dev/nvidia[0-9]*"))
+    if sys.platform == "win32":
+        import ctypes.util
+
+        return ctypes.util.find_library("nvcuda") is not None
+    return False
+
+
+def apple_silicon() -> bool:
+    return sys.platform == "darwin" and platform.machine() == "arm64"
+
+
+def gpu_may_be_present() -> bool:
+    """True when it is worth importing torch to look for CUDA or MPS."""
+    if os.environ.get("CNNDESK_NO_GPU"):
+        return False
+    return nvidia_driver_present() or apple_silicon()
