@@ -1,0 +1,20 @@
+# The README's two commands: `make run` and `make test`. Each does its own set-up.
+.PHONY: run test setup setup-dev bench lint
+
+run: setup
+	.venv/bin/cnndesk
+
+test: setup-dev
+	QT_QPA_PLATFORM=offscreen QT_LOGGING_RULES="qt.multimedia.*=false" .venv/bin/python -m pytest -q
+
+setup:
+	@scripts/setup.sh dev
+
+setup-dev:
+	@scripts/setup.sh dev
+
+bench: setup-dev
+	.venv/bin/python bench/bench_classify.py
+
+lint: setup-dev
+	.venv/bin/ruff check cnndesk tests bench

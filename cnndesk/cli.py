@@ -1,0 +1,320 @@
+"""The command line: ``cnndesk`` opens the app; ``cnndesk classify|models`` work headless.
+
+Exit codes: 0 everything worked; 1 some inputs failed (the rest are still reported);
+2 usage errors (bad options, unknown model); 3 the model could not be loaded (e.g. offline);
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import os
+import sys
+import time
+
+from cnndesk import __version__
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+COMMANDS = ("classify", "models", "gui")
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # exit 2 with a one-line message, like argparse, minus the noise
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="cnndesk",
+        description="Classify images with a convolutional neural network, on your machine, offline. "
+        "With no command (or with image files/folders) the desktop app opens.",
+        epilog="Exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 model unavailable.",
+    )
+    p.add_argument("--version", action="version", version=f"cnndesk {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    g = sub.add_parser("gui", help="open the desktop app (the default)", description="Open the desktop app, optionally with images or folders to classify.")
+    g.add_argument("paths", nargs="*", metavar="IMAGE_OR_FOLDER")
+
+    c = sub.add_parser(
+        "classify",
+        help="classify image files or folders and print the results",
+        description="Classify image files or folders. Prints one result per file; a file that "
+        "cannot be read is reported with the reason and the others go on.",
+        epilog="Exit codes: 0 every input classified, 1 some inputs failed, 2 usage error, "
+        "3 model unavailable (e.g. needs a download and there is no network).",
+    )
+    c.add_argument("paths", nargs="+", metavar="PATH", help="image files and/or folders")
+    c.add_argument("--model", "-m", metavar="NAME|FILE", help="registry name (see `cnndesk models`) or a model file; default: efficientnet-lite0")
+    c.add_argument("--top-k", "-k", type=_positive_int, default=5, metavar="K", help="how many classes per image (default 5)")
+    c.add_argument("--format", "-f", choices=("table", "json", "csv"), default="table", help="output format (default table)")
+    c.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=os.environ.get("CNNDESK_DEVICE", "auto"), help="where the model runs (default auto: CUDA, then MPS, then CPU)")
+    c.add_argument("--recursive", "-r", action="store_true", help="descend into subfolders")
+    c.add_argument("--batch-size", type=_positive_int, default=8, metavar="N", help=argparse.SUPPRESS)
+    c.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto", help="CPU runtime (default auto: ONNX Runtime, PyTorch as fallback)")
+    c.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    m = sub.add_parser("models", help="list the available models", description="List the model registry: built-in, zoo (downloaded on first use) and your trained models.")
+    m.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="cnndesk: %(message)s")
+    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+        argv = ["gui", *argv]
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        argv = ["gui"]
+        args = build_parser().parse_args(argv)
+    try:
+        if args.command == "classify":
+            return cmd_classify(args)
+        if args.command == "models":
+            return cmd_models(args)
+        return cmd_gui(args)
+    except KeyboardInterrupt:
+        print("cnndesk: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `cnndesk classify ... | head`
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        return EXIT_OK
+
+
+def cmd_gui(args) -> int:
+    try:
+        from cnndesk.qt.app import run_app
+    except ImportError as exc:
+        print(f"cnndesk: the desktop app cannot start: {exc}", file=sys.stderr)
+        return EXIT_MODEL
+    return run_app(args.paths)
+
+
+def _load_classifier(args, n_files: int):
+    from cnndesk.core import system
+    from cnndesk.core.errors import ModelError, NetworkRequiredError
+    from cnndesk.core.inference import Classifier
+    from cnndesk.core.models.registry import get_spec
+
+    try:
+        spec = get_spec(args.model)
+    except ModelError as exc:
+        raise UsageError(str(exc)) from None
+    # One image: all cores on the model. Many: the decoders need the cores, the model gets one.
+    threads = 1 if n_files > args.batch_size else system.physical_cores()
+    progress = None
+    if not args.quiet and sys.stderr.isatty():
+        progress = _StatusLine()
+    try:
+        return Classifier(spec, device=args.device, backend=args.backend, threads=threads, progress=progress)
+    except NetworkRequiredError as exc:
+        raise _ModelUnavailable(str(exc)) from None
+    except ModelError as exc:
+        if "not available" in str(exc) and args.device != "auto":
+            raise UsageError(str(exc)) from None
+        raise _ModelUnavailable(str(exc)) from None
+    finally:
+        if progress is not None:
+            progress.clear()
+
+
+class _ModelUnavailable(Exception):
+    pass
+
+
+def cmd_classify(args) -> int:
+    from cnndesk.core.pipeline import classify_stream, expand_paths
+
+    files = expand_paths(args.paths, recursive=args.recursive)
+    if not files:
+        hint = "" if args.recursive else " (use --recursive to look in subfolders)"
+        print(f"cnndesk: no images found in {', '.join(args.paths)}{hint}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    try:
+        clf = _load_classifier(args, len(files))
+    except UsageError as exc:
+        print(f"cnndesk classify: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except _ModelUnavailable as exc:
+        print(f"cnndesk: {exc}", file=sys.stderr)
+        return EXIT_MODEL
+
+    out = _Writer.create(args.format, sys.stdout, args.top_k)
+    failed = 0
+    show_bar = len(files) > 1 and not args.quiet and sys.stderr.isatty()
+    bar = _ProgressBar(len(files)) if show_bar else None
+    for result in classify_stream(files, clf, top_k=args.top_k, batch_size=args.batch_size, progress=bar):
+        out.write(result.as_dict())
+        failed += not result.ok
+    if bar:
+        bar.clear()
+    out.close()
+    if failed:
+        print(f"cnndesk: {failed} of {len(files)} inputs could not be classified", file=sys.stderr)
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+class _Writer:
+    """Streams results: memory stays flat for 100,000 files, JSON included."""
+
+    def __init__(self, stream, top_k):
+        self.stream, self.top_k = stream, top_k
+
+    @staticmethod
+    def create(fmt, stream, top_k):
+        return {"json": _JsonWriter, "csv": _CsvWriter, "table": _TableWriter}[fmt](stream, top_k)
+
+    def close(self):
+        self.stream.flush()
+
+
+class _JsonWriter(_Writer):
+    def __init__(self, stream, top_k):
+        super().__init__(stream, top_k)
+        self.n = 0
+        stream.write("[")
+
+    def write(self, row):
+        self.stream.write(("," if self.n else "") + "\n  " + json.dumps(row, ensure_ascii=False))
+        self.n += 1
+
+    def close(self):
+        self.stream.write("\n]\n" if self.n else "]\n")
+        super().close()
+
+
+class _CsvWriter(_Writer):
+    def __init__(self, stream, top_k):
+        super().__init__(stream, top_k)
+        self.w = csv.writer(stream, lineterminator="\n")
+        header = ["path"]
+        for i in range(1, top_k + 1):
+            header += [f"label_{i}", f"score_{i}"]
+        self.w.writerow(header + ["error"])
+
+    def write(self, row):
+        cells = [row["path"]]
+        preds = row["predictions"]
+        for i in range(self.top_k):
+            cells += [preds[i]["label"], f"{preds[i]['score']:.6f}"] if i < len(preds) else ["", ""]
+        self.w.writerow(cells + [row["error"] or ""])
+
+
+class _TableWriter(_Writer):
+    def write(self, row):
+        name = row["path"]
+        if row["error"]:
+            self.stream.write(f"{name}\n    error: {row['error']}\n")
+            return
+        preds = row["predictions"]
+        lines = [f"{name}"]
+        for p in preds:
+            lines.append(f"    {p['score'] * 100:6.2f}%  {p['label']}")
+        self.stream.write("\n".join(lines) + "\n")
+
+
+class _StatusLine:
+    def __init__(self):
+        self.shown = False
+
+    def __call__(self, done, total, message):
+        sys.stderr.write("\r\033[K" + message)
+        sys.stderr.flush()
+        self.shown = True
+
+    def clear(self):
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+class _ProgressBar:
+    def __init__(self, total: int):
+        self.total = total
+        self.start = time.perf_counter()
+        self.last = 0.0
+
+    def __call__(self, done, total, message):
+        now = time.perf_counter()
+        if now - self.last < 0.1 and done < self.total:
+            return
+        self.last = now
+        frac = done / self.total if self.total else 1.0
+        width = 30
+        filled = int(frac * width)
+        rate = done / (now - self.start) if now > self.start else 0.0
+        eta = (self.total - done) / rate if rate > 0 else 0.0
+        sys.stderr.write(
+            f"\r\033[K[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} "
+            f"{rate:.1f} img/s  ETA {_fmt_secs(eta)}"
+        )
+        sys.stderr.flush()
+
+    def clear(self):
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+
+
+def _fmt_secs(s: float) -> str:
+    s = int(s + 0.5)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def cmd_models(args) -> int:
+    from cnndesk.core.models.registry import list_models
+
+    rows = []
+    for spec in list_models():
+        rows.append(
+            {
+                "name": spec.name,
+                "title": spec.title,
+                "source": spec.source,
+                "classes": spec.num_classes,
+                "size_mb": round(spec.weights.size_mb, 1),
+                "input_size": spec.input_size,
+                "downloaded": spec.available,
+                "path": str(spec.weights.local_path() or (spec.weights.cache_path() if spec.weights.kind == "url" else "")),
+            }
+        )
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    buf = io.StringIO()
+    header = ("NAME", "SOURCE", "CLASSES", "SIZE", "DOWNLOADED", "DESCRIPTION")
+    table = [header] + [
+        (r["name"], r["source"], str(r["classes"]), f"{r['size_mb']:.0f} MB", "yes" if r["downloaded"] else "no", r["title"])
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        buf.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() + "\n")
+    sys.stdout.write(buf.getvalue())
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Streaming folder classification: files are decoded in parallel (draft-mode JPEG decoding) while
+the model runs on the previous batch; results come back in input order; memory stays bounded
+(at most ``max_in_flight`` decoded images exist at any time, whatever the number of files).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnndesk.core import system
+from cnndesk.core.errors import Cancelled, CnndeskError, ImageLoadError
+from cnndesk.core.images import is_image_path, load_image
+from cnndesk.core.inference import Prediction
+from cnndesk.core.progress import CancelToken, ProgressCallback, report
+
+
+@dataclass(frozen=True)
+class FileResult:
+    index: int
+    path: str
+    prediction: Prediction | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "predictions": self.prediction.as_list() if self.prediction else [],
+            "error": self.error,
+        }
+
+
+def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False) -> list[str]:
+    """Turn the user's files and folders into a list of image files, in the order given.
+
+    Folders contribute their image files (sorted by name; hidden files and folders skipped;
+    subfolders only with ``recursive``; symlink loops followed once). Files named explicitly are
+    kept whatever their extension, and so are paths that do not exist: the loader then reports
+    them with a clear reason instead of them silently vanishing.
+    """
+    files: list[str] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            files.extend(_walk(p, recursive))
+        else:
+            files.append(os.fspath(item))
+    return files
+
+
+def _walk(root: Path, recursive: bool) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+
+    def visit(folder: Path) -> None:
+        real = os.path.realpath(folder)
+        if real in seen:
+            return
+        seen.add(real)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        subdirs = []
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            try:
+                if e.is_dir():
+                    subdirs.append(Path(e.path))
+                elif e.is_file() and is_image_path(e.name):
+                    out.append(e.path)
+            except OSError:
+                continue
+        if recursive:
+            for d in subdirs:
+                visit(d)
+
+    visit(root)
+    return out
+
+
+Loader = Callable[[str], np.ndarray]
+
+
+def classify_stream(
+    paths: Iterable[str],
+    classifier,
+    *,
+    top_k: int = 5,
+    batch_size: int = 8,
+    decode_workers: int | None = None,
+    total: int | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    load: Loader | None = None,
+    max_in_flight: int | None = None,
+) -> Iterator[FileResult]:
+    """Classify ``paths`` (any iterable, consumed lazily) and yield one FileResult per path, in
+    input order. A file that cannot be loaded yields a result with ``error`` set; the rest go on.
+
+    ``classifier`` needs ``preprocess`` (with ``.resize``), ``prepare(img)`` and
+    ``predict_arrays(batch, k)``. Raises Cancelled when ``cancel`` is set.
+    """
+    workers = decode_workers or system.physical_cores()
+    limit = max_in_flight or max(batch_size * 2, batch_size + 2 * workers)
+    if load is None:
+        min_side = classifier.preprocess.resize
+
+        def load(path: str) -> np.ndarray:
+            return classifier.prepare(load_image(path, min_side=min_side))
+
+    if total is None and hasattr(paths, "__len__"):
+        total = len(paths)  # type: ignore[arg-type]
+    source = enumerate(paths)
+    queue: deque[tuple[int, str, Future]] = deque()
+    done = 0
+    started = time.perf_counter()
+    exhausted = False
+
+    def run(path: str):
+        try:
+            return load(path), None
+        except ImageLoadError as exc:
+            return None, str(exc)
+        except CnndeskError as exc:
+            return None, str(exc)
+        except Exception as exc:  # never let one odd file stop a folder
+            return None, f"{os.path.basename(path)}: could not be processed ({exc})"
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cnndesk-decode") as pool:
+        try:
+            while True:
+                while not exhausted and len(queue) < limit:
+                    try:
+                        i, path = next(source)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    queue.append((i, os.fspath(path), pool.submit(run, os.fspath(path))))
+                if not queue:
+                    break
+                # take the next batch in input order (waiting for its decodes); the decodes of
+                # the items behind it carry on while the model runs
+                pending: list[tuple[int, str, np.ndarray | None, str | None]] = []
+                arrays = 0
+                while queue and arrays < batch_size:
+                    if cancel is not None and cancel.cancelled:
+                        raise Cancelled()
+                    i, path, fut = queue[0]
+                    array, error = _result(fut, cancel)
+                    queue.popleft()
+                    pending.append((i, path, array, error))
+                    arrays += array is not None
+                    # refill as we go so the decoders never starve
+                    while not exhausted and len(queue) < limit:
+                        try:
+                            j, p = next(source)
+                        except StopIteration:
+                            exhausted = True
+                            break
+                        queue.append((j, os.fspath(p), pool.submit(run, os.fspath(p))))
+                if cancel is not None and cancel.cancelled:
+                    raise Cancelled()
+                preds: list[Prediction] = []
+                if arrays:
+                    batch = np.stack([a for _, _, a, _ in pending if a is not None])
+                    preds = classifier.predict_arrays(batch, top_k)
+                it = iter(preds)
+                for i, path, array, error in pending:
+                    result = FileResult(i, path, next(it) if array is not None else None, error)
+                    done += 1
+                    yield result
+                elapsed = time.perf_counter() - started
+                rate = done / elapsed if elapsed > 0 else 0.0
+                report(progress, done, total, f"{rate:.1f} images/s")
+        finally:
+            for _, _, fut in queue:
+                fut.cancel()
+
+
+def _result(fut: Future, cancel: CancelToken | None):
+    while True:
+        try:
+            return fut.result(timeout=0.1)
+        except TimeoutError:
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled() from None
