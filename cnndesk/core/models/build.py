@@ -13,7 +13,7 @@ from torch import nn
 
 from cnndesk.core.errors import ModelError
 from cnndesk.core.models.download import ensure_weights
-from cnndesk.core.models.registry import ModelSpec
+from cnndesk.core.models.registry import MODEL_FILE_SUFFIX, ModelSpec
 from cnndesk.core.progress import CancelToken, ProgressCallback
 
 
@@ -33,7 +33,7 @@ def create_architecture(arch: str, num_classes: int) -> nn.Module:
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
-        if path.suffix == ".safetensors":
+        if path.suffix == MODEL_FILE_SUFFIX:
             from safetensors.torch import load_file
 
             return load_file(str(path), device="cpu")

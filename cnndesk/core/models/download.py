@@ -66,6 +66,8 @@ def download(
         + (f" ({size_mb:.0f} MB)" if size_mb else "")
         + " the first time. Connect to the internet and try again, or use the built-in model."
     )
+    if os.environ.get("CNNDESK_OFFLINE"):
+        raise NetworkRequiredError(f"{offline_msg} (offline mode is on: CNNDESK_OFFLINE)")
     digest = hashlib.sha256()
     try:
         req = urllib.request.Request(url, headers={"User-Agent": "cnndesk"})
