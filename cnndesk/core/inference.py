@@ -45,7 +45,7 @@ class Prediction:
         return self.scores[0]
 
     def as_list(self) -> list[dict]:
-        return [{"label": lab, "score": round(s, 6)} for lab, s in zip(self.labels, self.scores)]
+        return [{"label": lab, "score": round(s, 6)} for lab, s in zip(self.labels, self.scores, strict=False)]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -113,6 +113,7 @@ def classify_stream(
     ``classifier`` needs ``preprocess`` (with ``.resize``), ``prepare(img)`` and
     ``predict_arrays(batch, k)``. Raises Cancelled when ``cancel`` is set.
     """
+    system.tune_allocator()
     workers = decode_workers or system.physical_cores()
     limit = max_in_flight or max(batch_size * 2, batch_size + 2 * workers)
     if load is None:

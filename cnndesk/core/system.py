@@ -59,3 +59,33 @@ def gpu_may_be_present() -> bool:
     if os.environ.get("CNNDESK_NO_GPU"):
         return False
     return nvidia_driver_present() or apple_silicon()
+
+
+_allocator_tuned = False
+
+
+def tune_allocator() -> bool:
+    """Keep freed image buffers in the heap instead of returning them to the OS each time.
+
+    Decoding a photo allocates several megabytes; glibc serves such blocks with mmap and unmaps
+    them on free, so every image paid page faults for fresh zeroed memory (measured: 2.4 s of
+    system time for 300 six-megapixel photos, 30 % of the folder run). Raising the mmap and trim
+    thresholds makes the heap reuse those buffers; peak memory grows by about 20 MB. glibc only;
+    elsewhere a no-op. Returns True when applied.
+    """
+    global _allocator_tuned
+    if _allocator_tuned:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        ok = libc.mallopt(m_mmap_threshold, 32 << 20) == 1
+        ok = libc.mallopt(m_trim_threshold, 64 << 20) == 1 and ok
+    except (OSError, AttributeError):  # musl or no libc.so.6
+        return False
+    _allocator_tuned = ok
+    return ok

@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from cnndesk.core.errors import Cancelled, ModelError, NetworkRequiredError
-from cnndesk.core.models.registry import BUILTIN, WeightsSource, default_model, get_spec, list_models
+from cnndesk.core.models.registry import (
+    BUILTIN,
+    WeightsSource,
+    default_model,
+    get_spec,
+    list_models,
+)
 from cnndesk.core.progress import CancelToken
 
 
@@ -223,7 +229,7 @@ def test_user_model_file_round_trip_and_listing(isolated_dirs):
     import torch
 
     from cnndesk.core.inference import Classifier
-    from cnndesk.core.paths import user_models_dir, sample_images
+    from cnndesk.core.paths import sample_images, user_models_dir
 
     path, model = _tiny_model_file(user_models_dir())
     spec = get_spec("flowers")
@@ -243,9 +249,8 @@ def test_user_model_file_round_trip_and_listing(isolated_dirs):
 
 
 def test_damaged_or_foreign_model_files_give_clear_errors(isolated_dirs):
-    from safetensors.numpy import save_file
-
     import numpy as np
+    from safetensors.numpy import save_file
 
     damaged = isolated_dirs / "damaged.safetensors"
     damaged.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")

@@ -83,7 +83,7 @@ def test_memory_is_bounded_for_a_huge_stream():
 
     yielded = 0
     max_lead = 0
-    for result in classify_stream(paths(), FakeClassifier(), load=load, batch_size=16, decode_workers=2, max_in_flight=40):
+    for _result in classify_stream(paths(), FakeClassifier(), load=load, batch_size=16, decode_workers=2, max_in_flight=40):
         with lock:
             alive -= 1
         yielded += 1

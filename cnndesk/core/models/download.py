@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -90,7 +89,7 @@ def download(
                     f"the download of {title} was interrupted ({done} of {total} bytes). "
                     "Check the network connection and try again."
                 )
-    except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as exc:
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
         _remove(tmp)
         reason = getattr(exc, "reason", exc)
         if isinstance(exc, urllib.error.HTTPError):

@@ -41,7 +41,7 @@ def save_model_file(
         "arch": arch,
         "labels": list(labels),
         "preprocess": preprocess.to_dict(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "cnndesk_version": __version__,
         **(extra or {}),
     }

@@ -1,0 +1,169 @@
+"""The one worker abstraction of the Qt layer.
+
+A job is a plain function ``fn(job: JobContext, *args)`` that may call ``job.progress(done, total,
+text)``, ``job.partial(obj)`` and check ``job.cancel`` (the core's CancelToken, passed straight into
+core calls). It runs as a QRunnable on a QThreadPool; its signals (started / progress / partial /
+result / error / finished) arrive on the UI thread. Starting a job of a *kind* cancels the stale
+job of the same kind; its late signals are dropped. ``drain()`` cancels everything and waits (on
+quit).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from cnndesk.core.errors import Cancelled, CnndeskError
+from cnndesk.core.progress import CancelToken
+
+log = logging.getLogger("cnndesk")
+
+
+class JobSignals(QObject):
+    started = Signal()
+    progress = Signal(int, object, str)  # done, total (int or None), text
+    partial = Signal(object)
+    result = Signal(object)
+    error = Signal(str)
+    cancelled = Signal()
+    finished = Signal()
+
+
+class JobContext:
+    """What a job function sees: progress/partial reporting and the cancel token."""
+
+    def __init__(self, signals: JobSignals, cancel: CancelToken):
+        self._signals = signals
+        self.cancel = cancel
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel.cancelled
+
+    def progress(self, done: int, total: int | None = None, text: str = "") -> None:
+        if not self.cancel.cancelled:
+            self._signals.progress.emit(done, total, text)
+
+    def partial(self, obj: Any) -> None:
+        if not self.cancel.cancelled:
+            self._signals.partial.emit(obj)
+
+
+class Job(QRunnable):
+    def __init__(self, fn: Callable[..., Any], *args: Any, kind: str = ""):
+        super().__init__()
+        self.setAutoDelete(False)  # the runner keeps a reference until finished
+        self.fn, self.args, self.kind = fn, args, kind
+        self.signals = JobSignals()
+        self.cancel = CancelToken()
+        self.done = False
+
+    def run(self) -> None:
+        sig = self.signals
+        try:
+            if self.cancel.cancelled:
+                sig.cancelled.emit()
+                return
+            sig.started.emit()
+            value = self.fn(JobContext(sig, self.cancel), *self.args)
+            if self.cancel.cancelled:
+                sig.cancelled.emit()
+            else:
+                sig.result.emit(value)
+        except Cancelled:
+            sig.cancelled.emit()
+        except CnndeskError as exc:
+            if not self.cancel.cancelled:
+                sig.error.emit(str(exc))
+        except Exception as exc:  # a bug: log it fully, show one line
+            log.error("job %s failed:\n%s", self.kind or self.fn.__name__, traceback.format_exc())
+            if not self.cancel.cancelled:
+                sig.error.emit(f"{type(exc).__name__}: {exc}")
+        finally:
+            self.done = True
+            sig.finished.emit()
+
+
+class JobRunner(QObject):
+    """Starts jobs on a thread pool; one live job per kind; drains on quit."""
+
+    def __init__(self, parent: QObject | None = None, max_threads: int | None = None):
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        if max_threads:
+            self.pool.setMaxThreadCount(max_threads)
+        self._by_kind: dict[str, Job] = {}
+        self._live: set[Job] = set()
+
+    def start(
+        self,
+        kind: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_result: Callable[[Any], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+        on_progress: Callable[[int, Any, str], None] | None = None,
+        on_partial: Callable[[Any], None] | None = None,
+        on_finished: Callable[[], None] | None = None,
+        on_started: Callable[[], None] | None = None,
+        on_cancelled: Callable[[], None] | None = None,
+        exclusive: bool = True,
+    ) -> Job:
+        """Run ``fn(job, *args)`` on the pool. With ``exclusive`` a running job of the same kind
+        is cancelled first and its signals are ignored from now on."""
+        if exclusive:
+            self.cancel(kind)
+        job = Job(fn, *args, kind=kind)
+        s = job.signals
+
+        def current() -> bool:
+            return not job.cancel.cancelled
+
+        if on_started:
+            s.started.connect(lambda: current() and on_started())
+        if on_progress:
+            s.progress.connect(lambda d, t, m: current() and on_progress(d, t, m))
+        if on_partial:
+            s.partial.connect(lambda obj: current() and on_partial(obj))
+        if on_result:
+            s.result.connect(lambda v: current() and on_result(v))
+        if on_error:
+            s.error.connect(lambda m: current() and on_error(m))
+        if on_cancelled:
+            s.cancelled.connect(on_cancelled)
+        s.finished.connect(lambda: self._finished(job, on_finished))
+        if exclusive:
+            self._by_kind[kind] = job
+        self._live.add(job)
+        self.pool.start(job)
+        return job
+
+    def _finished(self, job: Job, on_finished) -> None:
+        self._live.discard(job)
+        if self._by_kind.get(job.kind) is job:
+            del self._by_kind[job.kind]
+        if on_finished and not job.cancel.cancelled:
+            on_finished()
+
+    def cancel(self, kind: str) -> None:
+        job = self._by_kind.pop(kind, None)
+        if job is not None:
+            job.cancel.cancel()
+
+    def running(self, kind: str) -> bool:
+        job = self._by_kind.get(kind)
+        return job is not None and not job.done
+
+    def active_count(self) -> int:
+        return sum(1 for j in self._live if not j.done)
+
+    def drain(self, timeout_ms: int = 10_000) -> bool:
+        """Cancel every job and wait for the threads; True when all stopped in time."""
+        for job in list(self._live):
+            job.cancel.cancel()
+        self._by_kind.clear()
+        return self.pool.waitForDone(timeout_ms)
