@@ -1,5 +1,5 @@
 # The README's two commands: `make run` and `make test`. Each does its own set-up.
-.PHONY: run test setup setup-dev bench lint
+.PHONY: run test setup setup-dev bench lint screenshots
 
 run: setup
 	.venv/bin/cnndesk
@@ -18,3 +18,6 @@ bench: setup-dev
 
 lint: setup-dev
 	.venv/bin/ruff check cnndesk tests bench
+
+screenshots: setup-dev
+	QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py

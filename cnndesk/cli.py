@@ -8,7 +8,6 @@ Exit codes: 0 everything worked; 1 some inputs failed (the rest are still report
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import logging
@@ -146,6 +145,7 @@ class _ModelUnavailable(Exception):
 
 
 def cmd_classify(args) -> int:
+    from cnndesk.core import results_io
     from cnndesk.core.pipeline import classify_stream, expand_paths
 
     files = expand_paths(args.paths, recursive=args.recursive)
@@ -162,7 +162,7 @@ def cmd_classify(args) -> int:
         print(f"cnndesk: {exc}", file=sys.stderr)
         return EXIT_MODEL
 
-    out = _Writer.create(args.format, sys.stdout, args.top_k)
+    out = results_io.writer(args.format, sys.stdout, args.top_k)
     failed = 0
     show_bar = len(files) > 1 and not args.quiet and sys.stderr.isatty()
     bar = _ProgressBar(len(files)) if show_bar else None
@@ -175,65 +175,6 @@ def cmd_classify(args) -> int:
     if failed:
         print(f"cnndesk: {failed} of {len(files)} inputs could not be classified", file=sys.stderr)
     return EXIT_SOME_FAILED if failed else EXIT_OK
-
-
-class _Writer:
-    """Streams results: memory stays flat for 100,000 files, JSON included."""
-
-    def __init__(self, stream, top_k):
-        self.stream, self.top_k = stream, top_k
-
-    @staticmethod
-    def create(fmt, stream, top_k):
-        return {"json": _JsonWriter, "csv": _CsvWriter, "table": _TableWriter}[fmt](stream, top_k)
-
-    def close(self):
-        self.stream.flush()
-
-
-class _JsonWriter(_Writer):
-    def __init__(self, stream, top_k):
-        super().__init__(stream, top_k)
-        self.n = 0
-        stream.write("[")
-
-    def write(self, row):
-        self.stream.write(("," if self.n else "") + "\n  " + json.dumps(row, ensure_ascii=False))
-        self.n += 1
-
-    def close(self):
-        self.stream.write("\n]\n" if self.n else "]\n")
-        super().close()
-
-
-class _CsvWriter(_Writer):
-    def __init__(self, stream, top_k):
-        super().__init__(stream, top_k)
-        self.w = csv.writer(stream, lineterminator="\n")
-        header = ["path"]
-        for i in range(1, top_k + 1):
-            header += [f"label_{i}", f"score_{i}"]
-        self.w.writerow(header + ["error"])
-
-    def write(self, row):
-        cells = [row["path"]]
-        preds = row["predictions"]
-        for i in range(self.top_k):
-            cells += [preds[i]["label"], f"{preds[i]['score']:.6f}"] if i < len(preds) else ["", ""]
-        self.w.writerow(cells + [row["error"] or ""])
-
-
-class _TableWriter(_Writer):
-    def write(self, row):
-        name = row["path"]
-        if row["error"]:
-            self.stream.write(f"{name}\n    error: {row['error']}\n")
-            return
-        preds = row["predictions"]
-        lines = [f"{name}"]
-        for p in preds:
-            lines.append(f"    {p['score'] * 100:6.2f}%  {p['label']}")
-        self.stream.write("\n".join(lines) + "\n")
 
 
 class _StatusLine:

@@ -13,6 +13,7 @@ _ROOT = Path(tempfile.mkdtemp(prefix="cnndesk-tests-"))
 os.environ["CNNDESK_CACHE_DIR"] = str(_ROOT / "cache")
 os.environ["CNNDESK_DATA_DIR"] = str(_ROOT / "data")
 os.environ["TORCH_HOME"] = str(_ROOT / "torch")
+os.environ["XDG_CONFIG_HOME"] = str(_ROOT / "config")  # QSettings of the app under test
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["CNNDESK_NO_GPU"] = "1"  # tests pin the CPU path; GPU checks run on the device machine
 

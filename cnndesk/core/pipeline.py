@@ -10,7 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ class FileResult:
     path: str
     prediction: Prediction | None
     error: str | None = None
+    extra: object = field(default=None, compare=False, repr=False)  # e.g. a thumbnail
 
     @property
     def ok(self) -> bool:
@@ -91,7 +92,9 @@ def _walk(root: Path, recursive: bool) -> list[str]:
     return out
 
 
-Loader = Callable[[str], np.ndarray]
+# A loader returns the preprocessed array, or (array, extra) to attach something (a thumbnail made
+# from the already-decoded image) to the result.
+Loader = Callable[[str], "np.ndarray | tuple[np.ndarray, object]"]
 
 
 def classify_stream(
@@ -154,7 +157,7 @@ def classify_stream(
                     break
                 # take the next batch in input order (waiting for its decodes); the decodes of
                 # the items behind it carry on while the model runs
-                pending: list[tuple[int, str, np.ndarray | None, str | None]] = []
+                pending: list[tuple[int, str, object, str | None]] = []
                 arrays = 0
                 while queue and arrays < batch_size:
                     if cancel is not None and cancel.cancelled:
@@ -176,11 +179,12 @@ def classify_stream(
                     raise Cancelled()
                 preds: list[Prediction] = []
                 if arrays:
-                    batch = np.stack([a for _, _, a, _ in pending if a is not None])
+                    batch = np.stack([_array(a) for _, _, a, _ in pending if a is not None])
                     preds = classifier.predict_arrays(batch, top_k)
                 it = iter(preds)
                 for i, path, array, error in pending:
-                    result = FileResult(i, path, next(it) if array is not None else None, error)
+                    pred = next(it) if array is not None else None
+                    result = FileResult(i, path, pred, error, _extra(array))
                     done += 1
                     yield result
                 elapsed = time.perf_counter() - started
@@ -189,6 +193,14 @@ def classify_stream(
         finally:
             for _, _, fut in queue:
                 fut.cancel()
+
+
+def _array(loaded) -> np.ndarray:
+    return loaded[0] if isinstance(loaded, tuple) else loaded
+
+
+def _extra(loaded) -> object:
+    return loaded[1] if isinstance(loaded, tuple) else None
 
 
 def _result(fut: Future, cancel: CancelToken | None):

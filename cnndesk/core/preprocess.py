@@ -50,10 +50,20 @@ class Preprocess:
         short, long = (w, h) if w <= h else (h, w)
         new_short, new_long = self.resize, int(self.resize * long / short)
         size = (new_short, new_long) if w <= h else (new_long, new_short)
+        c = self.crop
+        if size != img.size and size[0] >= c and size[1] >= c:
+            # Resample only the part that survives the crop: Pillow's ``box`` keeps the filter
+            # centred and sized as a full resize would (it reads pixels beyond the box), so this
+            # equals resize-then-crop to within one 8-bit level (float rounding of the box
+            # origin) while doing about half the work.
+            top = int(round((size[1] - c) / 2.0))
+            left = int(round((size[0] - c) / 2.0))
+            sx, sy = w / size[0], h / size[1]
+            box = (left * sx, top * sy, (left + c) * sx, (top + c) * sy)
+            return img.resize((c, c), _FILTERS[self.interpolation], box=box)
         if size != img.size:
             img = img.resize(size, _FILTERS[self.interpolation])
         w, h = img.size
-        c = self.crop
         if w < c or h < c:  # torchvision pads with zeros; only for crop > resize
             padded = Image.new("RGB", (max(w, c), max(h, c)))
             padded.paste(img, ((max(w, c) - w) // 2, (max(h, c) - h) // 2))

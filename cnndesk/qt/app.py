@@ -1,32 +1,50 @@
-"""Start the desktop app. (A first window; the full main window is built in the GUI issue.)"""
+"""Start the desktop app: the window paints first, the model loads on a worker meanwhile."""
 
 from __future__ import annotations
 
 import sys
 
 
-def run_app(paths: list[str] | None = None) -> int:
-    from PySide6.QtCore import Qt
+def create_app(argv: list[str] | None = None):
     from PySide6.QtGui import QIcon
-    from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+    from PySide6.QtWidgets import QApplication
 
     from cnndesk import __version__
     from cnndesk.core.paths import resource_path
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setApplicationName("cnndesk")
+    app.setOrganizationName("cnndesk")
+    app.setApplicationDisplayName("cnndesk")
     app.setApplicationVersion(__version__)
-    icon = resource_path("icons", "cnndesk.png")
-    if icon.is_file():
-        app.setWindowIcon(QIcon(str(icon)))
-    win = QMainWindow()
-    win.setWindowTitle("cnndesk")
-    label = QLabel(
-        "cnndesk\n\nThe desktop window is on its way.\n"
-        "Meanwhile: cnndesk classify PHOTO_OR_FOLDER"
-    )
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    win.setCentralWidget(label)
-    win.resize(720, 480)
+    app.setDesktopFileName("cnndesk")
+    icon = QIcon()
+    for size in (16, 32, 64, 128, 256):
+        p = resource_path("icons", f"cnndesk-{size}.png")
+        if p.is_file():
+            icon.addFile(str(p))
+    app.setWindowIcon(icon)
+    return app
+
+
+def run_app(paths: list[str] | None = None) -> int:
+    import os
+
+    app = create_app()
+    from cnndesk.qt.main_window import MainWindow
+
+    win = MainWindow()
     win.show()
+    if os.environ.get("CNNDESK_STARTUP_PROBE"):  # bench/bench_startup.py: report first paint
+        from PySide6.QtCore import QTimer
+
+        def probe():
+            import time
+
+            print(f"first-paint {time.time():.6f}", flush=True)
+            QTimer.singleShot(0, win.close)
+
+        QTimer.singleShot(0, probe)
+    app.aboutToQuit.connect(lambda: win.runner.drain())
+    win.start([os.path.abspath(p) for p in (paths or [])])
     return app.exec()

@@ -1,0 +1,72 @@
+"""Ask where and how to sort, then show the plan's summary before anything moves."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+)
+
+
+class SortDialog(QDialog):
+    def __init__(self, start_folder: str, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Sort into folders")
+        self.dest = QLineEdit(start_folder)
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.dest, 1)
+        row.addWidget(browse)
+        self.copy = QRadioButton("Copy files (originals stay)")
+        self.move = QRadioButton("Move files")
+        self.copy.setChecked(True)
+        self.use_threshold = QCheckBox("Only when confident; the rest go to _unsure")
+        self.threshold = QSpinBox()
+        self.threshold.setRange(1, 99)
+        self.threshold.setValue(50)
+        self.threshold.setSuffix(" %")
+        self.threshold.setEnabled(False)
+        self.use_threshold.toggled.connect(self.threshold.setEnabled)
+        form = QFormLayout()
+        form.addRow("Destination:", row)
+        form.addRow("", self.copy)
+        form.addRow("", self.move)
+        th = QHBoxLayout()
+        th.addWidget(self.use_threshold)
+        th.addWidget(self.threshold)
+        th.addStretch(1)
+        form.addRow("", th)
+        note = QLabel("One subfolder per predicted label. Existing files are never overwritten: "
+                      "a clash gets a new name. You will see a summary before anything happens.")
+        note.setWordWrap(True)
+        note.setEnabled(False)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Continue…")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(note)
+        lay.addWidget(buttons)
+        self.resize(560, 0)
+
+    def _browse(self):
+        d = QFileDialog.getExistingDirectory(self, "Sort into", self.dest.text())
+        if d:
+            self.dest.setText(d)
+
+    def values(self) -> tuple[str, str, float | None]:
+        mode = "move" if self.move.isChecked() else "copy"
+        t = self.threshold.value() / 100 if self.use_threshold.isChecked() else None
+        return self.dest.text().strip(), mode, t

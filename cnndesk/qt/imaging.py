@@ -1,0 +1,43 @@
+"""PIL <-> QImage conversions and thumbnails. Safe on worker threads (QImage, never QPixmap)."""
+
+from __future__ import annotations
+
+from PIL import Image
+from PySide6.QtGui import QImage
+
+THUMB = 128
+
+
+def pil_to_qimage(img: Image.Image) -> QImage:
+    """An RGB PIL image as a QImage that owns its pixels (so it outlives the PIL image)."""
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    data = img.tobytes()
+    q = QImage(data, img.width, img.height, 3 * img.width, QImage.Format.Format_RGB888)
+    return q.copy()
+
+
+def qimage_to_pil(q: QImage) -> Image.Image:
+    """A QImage (e.g. from the clipboard) as an RGB PIL image; alpha composited on white."""
+    q = q.convertToFormat(QImage.Format.Format_RGBA8888)
+    w, h = q.width(), q.height()
+    buf = bytes(q.constBits())[: q.bytesPerLine() * h]
+    img = Image.frombuffer("RGBA", (w, h), buf, "raw", "RGBA", q.bytesPerLine(), 1)
+    white = Image.new("RGBA", (w, h), (255, 255, 255, 255))
+    white.alpha_composite(img)
+    return white.convert("RGB")
+
+
+def thumbnail(img: Image.Image, size: int = THUMB) -> QImage:
+    t = img.copy()
+    t.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return pil_to_qimage(t)
+
+
+def display_copy(img: Image.Image, max_side: int = 1600) -> Image.Image:
+    """A copy small enough to paint smoothly; big photos are reduced once, on the worker."""
+    if max(img.size) <= max_side:
+        return img
+    t = img.copy()
+    t.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return t

@@ -1,0 +1,548 @@
+"""The main window: composition and wiring only. Model work runs in jobs (cnndesk.qt.jobs) on the
+one worker abstraction (cnndesk.qt.workers); the UI thread never runs the model or decodes a
+full-size image."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QLabel,
+    QListView,
+    QMainWindow,
+    QMessageBox,
+    QProgressDialog,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
+
+from cnndesk.core import results_io, sorting
+from cnndesk.core.errors import NetworkRequiredError
+from cnndesk.core.images import IMAGE_EXTENSIONS
+from cnndesk.core.models.registry import ModelSpec, get_spec, list_models
+from cnndesk.core.paths import resource_path, sample_images
+from cnndesk.qt import jobs
+from cnndesk.qt.models.gallery import ICON, GalleryModel, ItemRole
+from cnndesk.qt.settings import Settings
+from cnndesk.qt.widgets.drop_zone import DropZone
+from cnndesk.qt.widgets.folder_panel import FolderPanel
+from cnndesk.qt.widgets.image_view import ImageView
+from cnndesk.qt.widgets.prediction_panel import PredictionPanel
+from cnndesk.qt.workers import JobRunner
+
+IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)) + ");;All files (*)"
+TAB_IMAGES, TAB_FOLDER = 0, 1
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: Settings | None = None):
+        super().__init__()
+        self.setWindowTitle("cnndesk")
+        icon = resource_path("icons", "cnndesk-256.png")
+        if icon.is_file():
+            self.setWindowIcon(QIcon(str(icon)))
+        self.settings = settings or Settings()
+        self.runner = JobRunner(self)
+        self.clf = None
+        self.spec: ModelSpec | None = None
+        self._after_model: list = []
+        self._download_dialog: QProgressDialog | None = None
+        self._folder_roots: list[str] = []
+
+        # -- widgets --------------------------------------------------------------------------
+        self.drop_zone = DropZone()
+        self.image_view = ImageView()
+        self.panel = PredictionPanel()
+        self.panel.threshold = self.settings.threshold
+        self.gallery_model = GalleryModel(self)
+        self.gallery_model.threshold = self.settings.threshold
+        self.gallery = QListView()
+        self.gallery.setModel(self.gallery_model)
+        self.gallery.setViewMode(QListView.ViewMode.IconMode)
+        self.gallery.setFlow(QListView.Flow.LeftToRight)
+        self.gallery.setWrapping(False)
+        self.gallery.setIconSize(QSize(ICON, ICON))
+        self.gallery.setGridSize(QSize(ICON + 40, ICON + 34))
+        self.gallery.setUniformItemSizes(True)
+        self.gallery.setMovement(QListView.Movement.Static)
+        self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
+        self.gallery.setFixedHeight(ICON + 56)
+        self.gallery.setToolTip("Everything classified in this session; click one to see its result")
+        self.gallery.selectionModel().currentChanged.connect(lambda cur, _prev: self._show_item(cur.data(ItemRole)))
+
+        self.top_split = QSplitter(Qt.Orientation.Horizontal)
+        self.top_split.addWidget(self.image_view)
+        self.top_split.addWidget(self.panel)
+        self.top_split.setStretchFactor(0, 3)
+        self.top_split.setStretchFactor(1, 2)
+        self.images_split = QSplitter(Qt.Orientation.Vertical)
+        self.images_split.addWidget(self.top_split)
+        self.images_split.addWidget(self.gallery)
+        self.images_split.setStretchFactor(0, 1)
+        self.images_split.setCollapsible(1, False)
+
+        self.folder_panel = FolderPanel()
+        self.folder_panel.cancel_requested.connect(self.cancel_folder)
+        self.folder_panel.export_requested.connect(self.export_results)
+        self.folder_panel.sort_requested.connect(self.sort_into_folders)
+        self.folder_panel.row_activated.connect(self._open_result_row)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.images_split, "Images")
+        self.tabs.addTab(self.folder_panel, "Folder results")
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.drop_zone)
+        self.stack.addWidget(self.tabs)
+        self.setCentralWidget(self.stack)
+
+        self.device_label = QLabel("Loading model…")
+        self.device_label.setToolTip("Where the model runs")
+        self.statusBar().addPermanentWidget(self.device_label)
+
+        self._build_actions()
+        self.drop_zone.open_images.connect(self.open_images)
+        self.drop_zone.open_folder.connect(self.open_folder)
+        self.drop_zone.try_sample.connect(self.try_sample)
+        self.setAcceptDrops(True)
+        self.resize(1120, 760)
+        self._restore_state()
+
+    # -- actions, menus, toolbar --------------------------------------------------------------
+    def _action(self, text, slot, shortcut=None, tip=None, icon=None) -> QAction:
+        a = QAction(text, self)
+        if shortcut:
+            a.setShortcut(QKeySequence(shortcut))
+        if tip:
+            a.setToolTip(tip)
+            a.setStatusTip(tip)
+        if icon:
+            a.setIcon(QIcon.fromTheme(icon))
+        a.triggered.connect(slot)
+        self.addAction(a)
+        return a
+
+    def _build_actions(self):
+        self.act_open = self._action("&Open Images…", self.open_images, QKeySequence.StandardKey.Open, "Classify image files (Ctrl+O)", "document-open")
+        self.act_folder = self._action("Open &Folder…", self.open_folder, "Ctrl+Shift+O", "Classify every image in a folder (Ctrl+Shift+O)", "folder-open")
+        self.act_paste = self._action("&Paste Image", self.paste, QKeySequence.StandardKey.Paste, "Classify an image or image file from the clipboard (Ctrl+V)", "edit-paste")
+        self.act_sample = self._action("Try a &Sample", self.try_sample, None, "Classify the bundled sample photos")
+        self.act_export = self._action("&Export Results as CSV…", lambda: self.export_results("csv"), "Ctrl+E", "Save the folder results")
+        self.act_prefs = self._action("&Preferences…", self.show_preferences, QKeySequence.StandardKey.Preferences, "Top-k, the \"Not sure\" threshold, the device")
+        if self.act_prefs.shortcut().isEmpty():
+            self.act_prefs.setShortcut(QKeySequence("Ctrl+,"))
+        self.act_quit = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.act_cancel = self._action("Cancel", self.cancel_folder, QKeySequence(Qt.Key.Key_Escape), "Stop the running folder")
+        self.act_about = self._action("&About cnndesk", self.show_about)
+
+        m = self.menuBar().addMenu("&File")
+        for a in (self.act_open, self.act_folder, self.act_paste, self.act_sample):
+            m.addAction(a)
+        m.addSeparator()
+        m.addAction(self.act_export)
+        m.addSeparator()
+        m.addAction(self.act_quit)
+        e = self.menuBar().addMenu("&Edit")
+        e.addAction(self.act_paste)
+        e.addAction(self.act_prefs)
+        h = self.menuBar().addMenu("&Help")
+        h.addAction(self.act_about)
+
+        tb = QToolBar("Main")
+        tb.setObjectName("main-toolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tb.addAction(self.act_open)
+        tb.addAction(self.act_folder)
+        tb.addAction(self.act_paste)
+        tb.addSeparator()
+        tb.addWidget(QLabel(" Model: "))
+        self.model_combo = QComboBox()
+        self.model_combo.setMinimumWidth(280)
+        self.model_combo.setToolTip("The network that classifies your images")
+        tb.addWidget(self.model_combo)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        tb.addWidget(spacer)
+        tb.addAction(self.act_prefs)
+        self.addToolBar(tb)
+        self.refresh_models()
+        self.model_combo.currentIndexChanged.connect(self._model_chosen)
+
+    def refresh_models(self, select: str | None = None):
+        select = select or self.settings.get("last_model")
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for spec in list_models():
+            text = spec.title
+            if spec.source == "user":
+                text = f"{spec.title} (yours)"
+            elif spec.needs_download:
+                text = f"{spec.title} — download {spec.weights.size_mb:.0f} MB"
+            self.model_combo.addItem(text, spec.name if spec.source != "user" else spec.weights.path)
+            self.model_combo.setItemData(self.model_combo.count() - 1, spec.description, Qt.ItemDataRole.ToolTipRole)
+        i = self.model_combo.findData(select)
+        self.model_combo.setCurrentIndex(max(0, i))
+        self.model_combo.blockSignals(False)
+
+    # -- state ------------------------------------------------------------------------------
+    def _restore_state(self):
+        geo = self.settings.get("geometry")
+        if isinstance(geo, QByteArray) and not geo.isEmpty():
+            self.restoreGeometry(geo)
+        for key, split in (("split_top", self.top_split), ("split_images", self.images_split)):
+            s = self.settings.get(key)
+            if isinstance(s, QByteArray) and not s.isEmpty():
+                split.restoreState(s)
+
+    def closeEvent(self, event):
+        self.settings.set("geometry", self.saveGeometry())
+        self.settings.set("split_top", self.top_split.saveState())
+        self.settings.set("split_images", self.images_split.saveState())
+        self.runner.drain()
+        super().closeEvent(event)
+
+    def status(self, text: str, ms: int = 4000):
+        self.statusBar().showMessage(text, ms)
+
+    # -- the model --------------------------------------------------------------------------
+    def start(self, paths: list[str] | None = None):
+        """Called once the window is shown: load the model, then open ``paths``."""
+        if paths:
+            self.open_paths(paths)
+        QTimer.singleShot(0, lambda: self.load_model(self.model_combo.currentData()))
+
+    def load_model(self, name: str | None):
+        try:
+            spec = get_spec(name)
+        except Exception as exc:  # a deleted user model: fall back to the default
+            self.status(str(exc), 8000)
+            spec = get_spec(None)
+        prev = self.spec
+        self.clf = None
+        self.device_label.setText("Loading model…")
+        self.status(f"Loading {spec.title}…", 0)
+        if spec.needs_download:
+            dlg = QProgressDialog(f"Downloading {spec.title} ({spec.weights.size_mb:.0f} MB)…", "Cancel", 0, 100, self)
+            dlg.setWindowTitle("Downloading model")
+            dlg.setMinimumDuration(0)
+            dlg.setWindowModality(Qt.WindowModality.WindowModal)
+            dlg.canceled.connect(lambda: self._cancel_model_load(prev))
+            self._download_dialog = dlg
+
+        def progress(done, total, text):
+            if self._download_dialog is not None and total:
+                self._download_dialog.setValue(int(100 * done / total))
+            elif text:
+                self.status(text + "…", 0)
+
+        self.runner.start(
+            "model", jobs.load_classifier, spec, self.settings.device,
+            on_result=lambda clf: self._model_ready(clf, prev),
+            on_error=lambda msg: self._model_failed(spec, msg, prev),
+            on_progress=progress,
+        )
+
+    def _close_download_dialog(self):
+        if self._download_dialog is not None:
+            dlg, self._download_dialog = self._download_dialog, None
+            dlg.canceled.disconnect()
+            dlg.close()
+
+    def _cancel_model_load(self, prev: ModelSpec | None):
+        self.runner.cancel("model")
+        self._download_dialog = None
+        self.status("Download cancelled")
+        self._revert_model(prev)
+
+    def _revert_model(self, prev: ModelSpec | None):
+        target = prev.name if prev and prev.source != "user" else (prev.weights.path if prev else None)
+        self.model_combo.blockSignals(True)
+        self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(target)))
+        self.model_combo.blockSignals(False)
+        self.load_model(self.model_combo.currentData())
+
+    def _model_ready(self, clf, prev: ModelSpec | None):
+        self._close_download_dialog()
+        first = prev is None
+        self.clf, self.spec = clf, clf.spec
+        self.device_label.setText(f"{clf.spec.title} · {clf.describe()}")
+        self.status(f"{clf.spec.title} ready" + (f" — {clf.device_info.note}" if clf.device_info.note else ""), 6000)
+        self.refresh_models(self.model_combo.currentData())
+        if not first and prev is not None and prev != clf.spec:
+            self.reclassify_all()
+        queued, self._after_model = self._after_model, []
+        for action in queued:
+            action()
+
+    def _model_failed(self, spec: ModelSpec, message: str, prev: ModelSpec | None):
+        self._close_download_dialog()
+        self.device_label.setText("No model")
+        title = "No network connection" if "network" in message else "Could not load the model"
+        QMessageBox.warning(self, title, message)
+        if spec != prev and prev is not None:
+            self._revert_model(prev)
+        elif spec.name != get_spec(None).name:
+            self._revert_model(get_spec(None))
+
+    def _model_chosen(self, _index: int):
+        data = self.model_combo.currentData()
+        self.settings.set("last_model", data)
+        self.load_model(data)
+
+    def _when_model_ready(self, action):
+        if self.clf is not None:
+            action()
+        else:
+            self._after_model.append(action)
+
+    # -- inputs -------------------------------------------------------------------------------
+    def open_images(self):
+        files, _ = QFileDialog.getOpenFileNames(self, "Open images", self.settings.get("last_folder"), IMAGE_FILTER)
+        if files:
+            self.settings.set("last_folder", os.path.dirname(files[0]))
+            self.open_paths(files)
+
+    def open_folder(self):
+        d = QFileDialog.getExistingDirectory(self, "Classify a folder", self.settings.get("last_folder"))
+        if d:
+            self.settings.set("last_folder", d)
+            self.open_paths([d])
+
+    def try_sample(self):
+        self.open_paths([str(p) for p in sample_images()])
+
+    def paste(self):
+        mime = QGuiApplication.clipboard().mimeData()
+        if mime is None:
+            return
+        local = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+        if local:
+            self.open_paths(local)
+        elif mime.hasImage():
+            qimage = QGuiApplication.clipboard().image()
+            if qimage.isNull():
+                self.status("The clipboard image could not be read")
+                return
+            self.runner.start("paste", lambda job, q: jobs.image_from_clipboard(q), qimage.copy(),
+                              exclusive=False, on_result=lambda item: self.add_items([item]), on_error=self.status)
+        else:
+            self.status("The clipboard holds no image or image file")
+
+    def open_paths(self, paths: list[str]):
+        files = [p for p in paths if not os.path.isdir(p)]
+        folders = [p for p in paths if os.path.isdir(p)]
+        if files:
+            self.add_items(jobs.load_paths_as_items(files))
+        if folders:
+            self.classify_folder(folders)
+
+    def dragEnterEvent(self, event):
+        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+            event.acceptProposedAction()
+            self.drop_zone.set_highlight(True)
+
+    def dragLeaveEvent(self, event):
+        self.drop_zone.set_highlight(False)
+
+    def dropEvent(self, event):
+        self.drop_zone.set_highlight(False)
+        mime = event.mimeData()
+        paths = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+        elif mime.hasImage():
+            event.acceptProposedAction()
+            self.runner.start("paste", lambda job, q: jobs.image_from_clipboard(q), mime.imageData(),
+                              exclusive=False, on_result=lambda item: self.add_items([item]), on_error=self.status)
+
+    # -- single images and the gallery ------------------------------------------------------
+    def add_items(self, items: list[jobs.ImageResult]):
+        self.stack.setCurrentWidget(self.tabs)
+        self.tabs.setCurrentIndex(TAB_IMAGES)
+        last = None
+        for item in items:
+            last = self.gallery_model.add(item)
+        if last is not None:
+            self.gallery.setCurrentIndex(last)
+        self._when_model_ready(lambda: self._classify_items(items))
+
+    def _classify_items(self, items):
+        self.status(f"Classifying {len(items)} image{'s' if len(items) != 1 else ''}…", 0)
+        self.runner.start(
+            "images", jobs.classify_items, self.clf, items, self.settings.top_k, exclusive=False,
+            on_partial=self._item_done,
+            on_result=lambda done: self._items_finished(done),
+            on_error=lambda m: self.status(m, 8000),
+        )
+
+    def _item_done(self, item):
+        idx = self.gallery_model.update(item)
+        cur = self.gallery.currentIndex()
+        if cur.isValid() and cur.row() == idx.row():
+            self._show_item(item)
+
+    def _items_finished(self, done):
+        bad = sum(1 for d in done if d.error)
+        msg = f"Classified {len(done) - bad} image{'s' if len(done) - bad != 1 else ''}"
+        self.status(msg + (f"; {bad} could not be read" if bad else ""))
+
+    def _show_item(self, item: jobs.ImageResult | None):
+        if item is None:
+            return
+        self.image_view.set_image(item.display)
+        if item.error:
+            self.panel.show_error(item.name, item.error)
+        elif item.prediction is None:
+            self.panel.show_pending(item.name)
+        else:
+            meta = item.name
+            if item.original_size:
+                meta += f" · {item.original_size[0]} × {item.original_size[1]}"
+            if self.spec:
+                meta += f"\n{self.spec.title}"
+            self.panel.show_prediction(item.name, item.prediction, meta)
+
+    def reclassify_all(self):
+        items = list(self.gallery_model.items)
+        if items:
+            self._classify_items(items)
+        if self._folder_roots and self.folder_panel.model.rowCount():
+            self.classify_folder(self._folder_roots)
+
+    # -- folders -------------------------------------------------------------------------------
+    def classify_folder(self, roots: list[str]):
+        self.stack.setCurrentWidget(self.tabs)
+        self.tabs.setCurrentIndex(TAB_FOLDER)
+        self._folder_roots = list(roots)
+        title = roots[0] if len(roots) == 1 else f"{len(roots)} folders"
+        self.folder_panel.start(title)
+        self._when_model_ready(lambda: self._run_folder(roots))
+
+    def _run_folder(self, roots):
+        self.status("Classifying folder…", 0)
+        self.runner.start(
+            "folder", jobs.classify_folder, self.clf, roots, self.settings.top_k,
+            on_partial=self._folder_batch,
+            on_result=self._folder_done,
+            on_error=self._folder_failed,
+            on_cancelled=lambda: None,
+        )
+
+    def _folder_batch(self, batch: jobs.FolderBatch):
+        self.folder_panel.add_results(batch.results)
+        self.folder_panel.set_progress(batch.done, batch.total, batch.rate)
+
+    def _folder_done(self, total: int):
+        self.folder_panel.set_running(False)
+        if total == 0:
+            self.status("No images found in this folder", 8000)
+        else:
+            self.status(self.folder_panel.summary(), 8000)
+
+    def _folder_failed(self, message: str):
+        self.folder_panel.set_running(False)
+        self.status(message, 8000)
+
+    def cancel_folder(self):
+        if self.runner.running("folder"):
+            self.runner.cancel("folder")
+            self.folder_panel.set_running(False)
+            self.status(f"Cancelled — {self.folder_panel.summary()}", 8000)
+
+    def _open_result_row(self, result):
+        if result is not None:
+            self.add_items(jobs.load_paths_as_items([result.path]))
+
+    def export_results(self, fmt: str):
+        rows = self.folder_panel.model.rows
+        if not rows:
+            self.status("Nothing to export yet: classify a folder first")
+            return
+        start = os.path.join(self.settings.get("last_folder") or str(Path.home()), f"cnndesk-results.{fmt}")
+        path, _ = QFileDialog.getSaveFileName(self, f"Export results as {fmt.upper()}", start, f"{fmt.upper()} (*.{fmt})")
+        if not path:
+            return
+        self.export_to(path, fmt)
+
+    def export_to(self, path: str, fmt: str) -> int:
+        rows = self.folder_panel.model.rows
+        try:
+            n = results_io.export((r.as_dict() for r in rows), path, fmt, self.settings.top_k)
+        except OSError as exc:
+            QMessageBox.warning(self, "Export failed", f"Could not write {path}: {exc.strerror or exc}")
+            return 0
+        self.status(f"Exported {n:,} rows to {path}")
+        return n
+
+    def sort_into_folders(self):
+        from cnndesk.qt.dialogs.sort_dialog import SortDialog
+
+        rows = self.folder_panel.model.rows
+        if not rows:
+            return
+        start = os.path.join(self._folder_roots[0] if self._folder_roots else str(Path.home()), "sorted")
+        dlg = SortDialog(start, self)
+        if dlg.exec() != SortDialog.DialogCode.Accepted:
+            return
+        dest, mode, threshold = dlg.values()
+        self.run_sort(dest, mode, threshold, confirm=True)
+
+    def run_sort(self, dest: str, mode: str, threshold: float | None, confirm: bool = True):
+        rows = [(r.path, r.prediction.label if r.prediction else None, r.prediction.score if r.prediction else None, r.error)
+                for r in self.folder_panel.model.rows]
+        plan = sorting.plan_sort(rows, dest, threshold)
+        if confirm:
+            box = QMessageBox(QMessageBox.Icon.Warning if mode == "move" else QMessageBox.Icon.Question,
+                              "Sort into folders", plan.describe(mode), parent=self)
+            go = box.addButton("Move files" if mode == "move" else "Copy files", QMessageBox.ButtonRole.AcceptRole)
+            box.addButton(QMessageBox.StandardButton.Cancel)
+            box.exec()
+            if box.clickedButton() is not go:
+                return
+        self.status("Sorting files…", 0)
+        self.runner.start(
+            "sort", lambda job: sorting.execute(plan, mode, job.progress, job.cancel),
+            on_result=lambda rep: self._sorted(rep, mode, dest),
+            on_error=lambda m: QMessageBox.warning(self, "Sorting failed", m),
+        )
+
+    def _sorted(self, report: sorting.SortReport, mode: str, dest: str):
+        self.last_sort_report = report
+        self.status(report.describe(mode), 10000)
+        box = QMessageBox(QMessageBox.Icon.Information, "Sorted", report.describe(mode), parent=self)
+        box.addButton(QMessageBox.StandardButton.Ok)
+        show = box.addButton("Show folder", QMessageBox.ButtonRole.ActionRole)
+        box.open()
+        show.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(dest)))
+
+    # -- dialogs -------------------------------------------------------------------------------
+    def show_preferences(self):
+        from cnndesk.qt.dialogs.preferences import PreferencesDialog
+
+        old_device = self.settings.device
+        if PreferencesDialog(self.settings, self).exec():
+            self.apply_preferences(old_device)
+
+    def apply_preferences(self, old_device: str | None = None):
+        self.panel.threshold = self.settings.threshold
+        self.gallery_model.set_threshold(self.settings.threshold)
+        self._show_item(self.gallery.currentIndex().data(ItemRole))
+        if old_device is not None and old_device != self.settings.device:
+            self.load_model(self.model_combo.currentData())
+
+    def show_about(self):
+        from cnndesk.qt.dialogs.about import show_about
+
+        show_about(self, self.clf.describe() if self.clf else "")
+

@@ -1,0 +1,117 @@
+"""The folder results table: a model that grows in batches (never a widget per row) and a proxy
+that filters by label and confidence range and sorts by confidence."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QColor, QIcon, QPixmap
+
+from cnndesk.core.pipeline import FileResult
+
+COLUMNS = ("", "File", "Top label", "Confidence")
+COL_THUMB, COL_FILE, COL_LABEL, COL_CONF = range(4)
+SortRole = Qt.ItemDataRole.UserRole + 2
+ResultRole = Qt.ItemDataRole.UserRole + 3
+
+
+class ResultsTableModel(QAbstractTableModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows: list[FileResult] = []
+        self._pixmaps: dict[int, QPixmap] = {}
+
+    def rowCount(self, parent=QModelIndex()):
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()):
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        r = self.rows[index.row()]
+        col = index.column()
+        if role == ResultRole:
+            return r
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == COL_FILE:
+                return os.path.basename(r.path)
+            if col == COL_LABEL:
+                return r.prediction.label if r.prediction else "—"
+            if col == COL_CONF:
+                return f"{r.prediction.score:.1%}" if r.prediction else "error"
+        if role == SortRole:
+            if col == COL_CONF:
+                return r.prediction.score if r.prediction else -1.0
+            if col == COL_LABEL:
+                return r.prediction.label.lower() if r.prediction else "~"
+            if col == COL_FILE:
+                return os.path.basename(r.path).lower()
+            return r.index
+        if role == Qt.ItemDataRole.DecorationRole and col == COL_THUMB:
+            pm = self._pixmaps.get(r.index)
+            if pm is None and r.extra is not None:
+                pm = QPixmap.fromImage(r.extra)
+                self._pixmaps[r.index] = pm
+            if r.error:
+                return QIcon.fromTheme("dialog-error") if pm is None else pm
+            return pm
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return r.error or r.path
+        if role == Qt.ItemDataRole.ForegroundRole and r.error and col in (COL_LABEL, COL_CONF):
+            return QColor("#d93025")
+        if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_CONF:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def append(self, results: list[FileResult]) -> None:
+        if not results:
+            return
+        first = len(self.rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(results) - 1)
+        self.rows.extend(results)
+        self.endInsertRows()
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self.rows = []
+        self._pixmaps.clear()
+        self.endResetModel()
+
+    def labels(self) -> list[str]:
+        return sorted({r.prediction.label for r in self.rows if r.prediction})
+
+
+class ResultsFilterProxy(QSortFilterProxyModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setSortRole(SortRole)
+        self._label = ""
+        self._lo, self._hi = 0.0, 1.0
+        self._errors = True
+
+    def set_filter(self, label: str | None = None, lo: float | None = None, hi: float | None = None, errors: bool | None = None):
+        if label is not None:
+            self._label = label.strip().lower()
+        if lo is not None:
+            self._lo = lo
+        if hi is not None:
+            self._hi = hi
+        if errors is not None:
+            self._errors = errors
+        self.invalidateRowsFilter()
+
+    def filterAcceptsRow(self, row, parent):
+        r: FileResult = self.sourceModel().rows[row]
+        if r.prediction is None:
+            return self._errors and not self._label
+        if self._label and self._label not in r.prediction.label.lower():
+            return False
+        return self._lo - 1e-9 <= r.prediction.score <= self._hi + 1e-9

@@ -1,0 +1,38 @@
+"""Typed access to the app's QSettings (window state, last model and folder, preferences)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings
+
+
+class Settings:
+    DEFAULTS = {"top_k": 5, "threshold": 50, "device": "auto", "last_model": "efficientnet-lite0", "last_folder": ""}
+
+    def __init__(self):
+        self.q = QSettings("cnndesk", "cnndesk")
+
+    def get(self, key: str):
+        default = self.DEFAULTS.get(key)
+        value = self.q.value(key, default)
+        if isinstance(default, int) and not isinstance(value, int):
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                value = default
+        return value
+
+    def set(self, key: str, value) -> None:
+        self.q.setValue(key, value)
+
+    @property
+    def top_k(self) -> int:
+        return max(1, min(20, self.get("top_k")))
+
+    @property
+    def threshold(self) -> float:
+        return max(0, min(100, self.get("threshold"))) / 100.0
+
+    @property
+    def device(self) -> str:
+        d = str(self.get("device"))
+        return d if d in ("auto", "cpu", "cuda", "mps") else "auto"

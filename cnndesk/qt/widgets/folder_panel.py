@@ -1,0 +1,171 @@
+"""Folder results: a sortable, filterable table with progress (count, rate, ETA), Cancel, exports
+and "Sort into folders…"."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnndesk.qt.models.results import COL_CONF, COL_THUMB, ResultsFilterProxy, ResultsTableModel
+
+
+class FolderPanel(QWidget):
+    cancel_requested = Signal()
+    export_requested = Signal(str)  # "csv" | "json"
+    sort_requested = Signal()
+    row_activated = Signal(object)  # FileResult
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model = ResultsTableModel(self)
+        self.proxy = ResultsFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+
+        self.title = QLabel("No folder yet")
+        f = self.title.font()
+        f.setBold(True)
+        f.setPointSizeF(f.pointSizeF() * 1.2)
+        self.title.setFont(f)
+
+        self.label_filter = QComboBox()
+        self.label_filter.setEditable(True)
+        self.label_filter.setMinimumWidth(200)
+        self.label_filter.lineEdit().setPlaceholderText("Filter by label…")
+        self.label_filter.setToolTip("Show only files whose top label contains this text")
+        self.label_filter.editTextChanged.connect(lambda t: self.proxy.set_filter(label=t))
+        self.min_conf = QDoubleSpinBox()
+        self.max_conf = QDoubleSpinBox()
+        for box, v in ((self.min_conf, 0.0), (self.max_conf, 100.0)):
+            box.setRange(0.0, 100.0)
+            box.setDecimals(0)
+            box.setSuffix(" %")
+            box.setValue(v)
+            box.setToolTip("Confidence range of the top label")
+        self.min_conf.valueChanged.connect(lambda v: self.proxy.set_filter(lo=v / 100))
+        self.max_conf.valueChanged.connect(lambda v: self.proxy.set_filter(hi=v / 100))
+        self.uncertain = QPushButton("Uncertain first")
+        self.uncertain.setToolTip("Sort by confidence, lowest first: the files worth a second look")
+        self.uncertain.clicked.connect(lambda: self.table.sortByColumn(COL_CONF, Qt.SortOrder.AscendingOrder))
+
+        filters = QHBoxLayout()
+        filters.addWidget(self.label_filter, 2)
+        filters.addSpacing(12)
+        filters.addWidget(QLabel("Confidence"))
+        filters.addWidget(self.min_conf)
+        filters.addWidget(QLabel("to"))
+        filters.addWidget(self.max_conf)
+        filters.addSpacing(12)
+        filters.addWidget(self.uncertain)
+        filters.addStretch(1)
+
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        self.table.setIconSize(QSize(48, 48))
+        self.table.verticalHeader().setDefaultSectionSize(52)
+        self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)
+        h = self.table.horizontalHeader()
+        h.setSectionResizeMode(COL_THUMB, QHeaderView.ResizeMode.Fixed)
+        self.table.setColumnWidth(COL_THUMB, 60)
+        h.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        h.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
+        self.table.setColumnWidth(2, 220)
+        self.table.setColumnWidth(COL_CONF, 110)
+        self.table.doubleClicked.connect(self._activated)
+
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.status = QLabel()
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setToolTip("Stop classifying this folder (Esc)")
+        self.cancel_btn.clicked.connect(self.cancel_requested)
+        self.export_csv = QPushButton("Export CSV…")
+        self.export_json = QPushButton("Export JSON…")
+        self.sort_btn = QPushButton("Sort into folders…")
+        self.sort_btn.setToolTip("Copy or move the files into one folder per predicted label")
+        self.export_csv.clicked.connect(lambda: self.export_requested.emit("csv"))
+        self.export_json.clicked.connect(lambda: self.export_requested.emit("json"))
+        self.sort_btn.clicked.connect(self.sort_requested)
+
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.progress, 2)
+        bottom.addWidget(self.status, 2)
+        bottom.addWidget(self.cancel_btn)
+        bottom.addStretch(1)
+        bottom.addWidget(self.export_csv)
+        bottom.addWidget(self.export_json)
+        bottom.addWidget(self.sort_btn)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(12, 12, 12, 12)
+        lay.setSpacing(8)
+        lay.addWidget(self.title)
+        lay.addLayout(filters)
+        lay.addWidget(self.table, 1)
+        lay.addLayout(bottom)
+        self.set_running(False)
+
+    def _activated(self, index):
+        from cnndesk.qt.models.results import ResultRole
+
+        self.row_activated.emit(self.proxy.data(index, ResultRole))
+
+    def start(self, title: str):
+        self.model.clear()
+        self.title.setText(title)
+        self.progress.setRange(0, 0)
+        self.progress.setValue(0)
+        self.status.setText("Scanning…")
+        self.set_running(True)
+
+    def set_running(self, running: bool):
+        self.cancel_btn.setVisible(running)
+        self.progress.setVisible(running)
+        has_rows = self.model.rowCount() > 0
+        for b in (self.export_csv, self.export_json, self.sort_btn):
+            b.setEnabled(has_rows and not running)
+
+    def set_progress(self, done: int, total: int, rate: float):
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{done:,} / {total:,}")
+        if rate > 0 and total:
+            eta = (total - done) / rate
+            self.status.setText(f"{rate:.1f} images/s · about {_fmt_eta(eta)} left")
+        else:
+            self.status.setText("")
+
+    def add_results(self, results):
+        self.model.append(results)
+        known = {self.label_filter.itemText(i) for i in range(self.label_filter.count())}
+        new = [r.prediction.label for r in results if r.prediction and r.prediction.label not in known]
+        for label in sorted(set(new)):
+            self.label_filter.addItem(label)
+
+    def summary(self) -> str:
+        rows = self.model.rows
+        bad = sum(1 for r in rows if r.error)
+        return f"{len(rows):,} files classified" + (f", {bad} could not be read" if bad else "")
+
+
+def _fmt_eta(s: float) -> str:
+    s = int(s + 0.5)
+    if s < 60:
+        return f"{s} s"
+    return f"{s // 60} min {s % 60:02d} s"

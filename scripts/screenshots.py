@@ -1,0 +1,83 @@
+"""Render the main states of the app offscreen to docs/screenshots/*.png (`make screenshots`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "screenshots"
+_tmp = Path(tempfile.mkdtemp(prefix="cnndesk-shots-"))
+os.environ["XDG_CONFIG_HOME"] = str(_tmp / "config")  # fresh settings, not the user's
+
+
+def main() -> int:
+    from PIL import Image
+    from PySide6.QtCore import QCoreApplication, QElapsedTimer
+
+    from cnndesk.core.paths import sample_images
+    from cnndesk.qt.app import create_app
+    from cnndesk.qt.main_window import MainWindow
+
+    app = create_app()
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    def wait(cond, ms=60_000):
+        t = QElapsedTimer()
+        t.start()
+        while not cond():
+            QCoreApplication.processEvents()
+            if t.elapsed() > ms:
+                raise SystemExit("timed out waiting for the app")
+
+    def shot(widget, name):
+        for _ in range(5):
+            QCoreApplication.processEvents()
+        widget.grab().save(str(OUT / f"{name}.png"))
+        print("wrote", OUT / f"{name}.png")
+
+    win = MainWindow()
+    win.resize(1180, 780)
+    win.show()
+    win.start()
+    wait(lambda: win.clf is not None)
+    win.statusBar().clearMessage()
+    shot(win, "empty")
+
+    samples = [str(p) for p in sample_images()]
+    bad = _tmp / "holiday-photo.jpg"
+    bad.write_bytes(Path(samples[0]).read_bytes()[:4000])
+    win.open_paths(samples + [str(bad)])
+    wait(lambda: all(i.prediction or i.error for i in win.gallery_model.items) and len(win.gallery_model.items) == len(samples) + 1)
+    coffee = next(i for i, it in enumerate(win.gallery_model.items) if it.name == "coffee.jpg")
+    win.gallery.setCurrentIndex(win.gallery_model.index(coffee))
+    shot(win, "result")
+    win.gallery.setCurrentIndex(win.gallery_model.index(len(samples)))
+    shot(win, "error-badge")
+
+    folder = _tmp / "camera-roll"
+    folder.mkdir()
+    srcs = [Image.open(p).convert("RGB") for p in samples]
+    for i in range(60):
+        srcs[i % len(srcs)].rotate((i * 7) % 30 - 15).save(folder / f"IMG_{4100 + i}.jpg", quality=85)
+    (folder / "IMG_4199.jpg").write_bytes(b"")
+    win.open_paths([str(folder)])
+    wait(lambda: not win.runner.running("folder") and win.folder_panel.model.rowCount() == 61)
+    win.folder_panel.uncertain.click()
+    shot(win, "folder")
+
+    from cnndesk.qt.dialogs.preferences import PreferencesDialog
+
+    dlg = PreferencesDialog(win.settings, win)
+    dlg.show()
+    shot(dlg, "preferences")
+    dlg.close()
+    win.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""pytest-qt, offscreen. Settings are isolated (XDG_CONFIG_HOME in tests/conftest.py, cleared per
+test); every test fails if worker threads are left running."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PIL import Image
+
+
+@pytest.fixture(autouse=True)
+def _clean_settings(qapp):
+    from PySide6.QtCore import QSettings
+
+    QSettings("cnndesk", "cnndesk").clear()
+    yield
+    QSettings("cnndesk", "cnndesk").clear()
+
+
+@pytest.fixture
+def window(qtbot, classifier):
+    """The main window, shown, with its model loaded (the ONNX export exists from `classifier`)."""
+    from cnndesk.qt.app import create_app
+    from cnndesk.qt.main_window import MainWindow
+
+    create_app()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    win.start()
+    qtbot.waitUntil(lambda: win.clf is not None, timeout=60_000)
+    yield win
+    win.close()
+    assert win.runner.pool.waitForDone(5000)
+    assert win.runner.pool.activeThreadCount() == 0, "worker threads left running"
+    leftovers = [t.name for t in threading.enumerate() if t.name.startswith("cnndesk-decode")]
+    for t in threading.enumerate():
+        if t.name.startswith("cnndesk-decode"):
+            t.join(5)
+    assert not [t for t in threading.enumerate() if t.name.startswith("cnndesk-decode")], leftovers
+
+
+@pytest.fixture
+def photo_folder(tmp_path, samples):
+    """A folder of n small photos made from the samples (plus what a test adds)."""
+
+    def make(n: int, name="photos", size=(320, 240)):
+        folder = tmp_path / name
+        folder.mkdir(exist_ok=True)
+        srcs = [Image.open(p).convert("RGB") for p in samples.values()]
+        for i in range(n):
+            img = srcs[i % len(srcs)].resize(size)
+            img.save(folder / f"img_{i:04d}.jpg", quality=85)
+        return folder
+
+    return make
+
+
+@pytest.fixture
+def drop():
+    return _drop
+
+
+def _drop(win, paths):
+    """Simulate a drag-and-drop of local files onto the window (the mime data is kept alive)."""
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPointF(win.width() / 2, win.height() / 2)
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(win, enter)
+    assert enter.isAccepted()
+    ev = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(win, ev)
+    return mime
