@@ -6,7 +6,7 @@ from PySide6.QtCore import QSettings
 
 
 class Settings:
-    DEFAULTS = {"top_k": 5, "threshold": 50, "device": "auto", "last_model": "efficientnet-lite0", "last_folder": ""}
+    DEFAULTS = {"top_k": 5, "threshold": 30, "device": "auto", "last_model": "efficientnet-lite0", "last_folder": ""}
 
     def __init__(self):
         self.q = QSettings("cnndesk", "cnndesk")

@@ -133,6 +133,8 @@ def test_folder_fills_the_table_and_exports(drop, qtbot, window, photo_folder, t
     assert len(json.loads(out_json.read_text())) == 14
     # filters: by label and confidence
     proxy = window.folder_panel.proxy
+    assert proxy.rowCount() == 14  # no filter until the user sets one
+    assert window.folder_panel.label_filter.currentText() == ""
     label = rows[0].prediction.label
     window.folder_panel.label_filter.setEditText(label)
     assert 0 < proxy.rowCount() < 14
@@ -250,10 +252,10 @@ def test_preferences_and_window_state_persist(qtbot, window, qapp):
     from cnndesk.qt.main_window import MainWindow
 
     window.settings.set("top_k", 3)
-    window.resize(900, 650)
+    window.resize(760, 520)  # the offscreen screen is 800 x 600
     window.close()
     again = MainWindow()
     qtbot.addWidget(again)
     assert again.settings.top_k == 3
-    assert again.size().width() == 900 and again.size().height() == 650
+    assert again.size().width() == 760 and again.size().height() == 520
     again.close()

@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtGui import QColor, QPixmap
 
 from cnndesk.core.pipeline import FileResult
+from cnndesk.qt.models.gallery import badge_pixmap
 
 COLUMNS = ("", "File", "Top label", "Confidence")
 COL_THUMB, COL_FILE, COL_LABEL, COL_CONF = range(4)
@@ -60,8 +61,8 @@ class ResultsTableModel(QAbstractTableModel):
             if pm is None and r.extra is not None:
                 pm = QPixmap.fromImage(r.extra)
                 self._pixmaps[r.index] = pm
-            if r.error:
-                return QIcon.fromTheme("dialog-error") if pm is None else pm
+            if pm is None and r.error:
+                pm = self._pixmaps.setdefault(-1, badge_pixmap(None, True, 48))
             return pm
         if role == Qt.ItemDataRole.ToolTipRole:
             return r.error or r.path
@@ -98,6 +99,9 @@ class ResultsFilterProxy(QSortFilterProxyModel):
         self._errors = True
 
     def set_filter(self, label: str | None = None, lo: float | None = None, hi: float | None = None, errors: bool | None = None):
+        begin = getattr(self, "beginFilterChange", None)  # Qt >= 6.9
+        if begin is not None:
+            begin()
         if label is not None:
             self._label = label.strip().lower()
         if lo is not None:
@@ -106,7 +110,10 @@ class ResultsFilterProxy(QSortFilterProxyModel):
             self._hi = hi
         if errors is not None:
             self._errors = errors
-        self.invalidateRowsFilter()
+        if begin is not None:
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.invalidateRowsFilter()
 
     def filterAcceptsRow(self, row, parent):
         r: FileResult = self.sourceModel().rows[row]

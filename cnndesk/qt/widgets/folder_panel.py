@@ -128,6 +128,11 @@ class FolderPanel(QWidget):
 
     def start(self, title: str):
         self.model.clear()
+        self.label_filter.blockSignals(True)
+        self.label_filter.clear()
+        self.label_filter.setEditText("")
+        self.label_filter.blockSignals(False)
+        self.proxy.set_filter(label="")
         self.title.setText(title)
         self.progress.setRange(0, 0)
         self.progress.setValue(0)
@@ -138,6 +143,8 @@ class FolderPanel(QWidget):
         self.cancel_btn.setVisible(running)
         self.progress.setVisible(running)
         has_rows = self.model.rowCount() > 0
+        if not running and has_rows:
+            self.status.setText(self.summary())
         for b in (self.export_csv, self.export_json, self.sort_btn):
             b.setEnabled(has_rows and not running)
 
@@ -155,8 +162,13 @@ class FolderPanel(QWidget):
         self.model.append(results)
         known = {self.label_filter.itemText(i) for i in range(self.label_filter.count())}
         new = [r.prediction.label for r in results if r.prediction and r.prediction.label not in known]
-        for label in sorted(set(new)):
-            self.label_filter.addItem(label)
+        if new:
+            text = self.label_filter.currentText()  # adding items must not change the filter
+            self.label_filter.blockSignals(True)
+            for label in sorted(set(new)):
+                self.label_filter.addItem(label)
+            self.label_filter.setEditText(text)
+            self.label_filter.blockSignals(False)
 
     def summary(self) -> str:
         rows = self.model.rows
