@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
 )
 
 from cnndesk.core import results_io, sorting
-from cnndesk.core.errors import NetworkRequiredError
 from cnndesk.core.images import IMAGE_EXTENSIONS
 from cnndesk.core.models.registry import ModelSpec, get_spec, list_models
 from cnndesk.core.paths import resource_path, sample_images

@@ -155,8 +155,9 @@ class JobRunner(QObject):
             job.cancel.cancel()
 
     def running(self, kind: str) -> bool:
-        job = self._by_kind.get(kind)
-        return job is not None and not job.done
+        """Whether a job of ``kind`` is live as far as the UI knows: False once it was cancelled
+        or once its result/error *and* finished signals were delivered."""
+        return kind in self._by_kind
 
     def active_count(self) -> int:
         return sum(1 for j in self._live if not j.done)

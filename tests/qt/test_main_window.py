@@ -8,11 +8,10 @@ import json
 import time
 
 import pytest
-from PySide6.QtCore import QElapsedTimer, QTimer
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QImage
 
 from cnndesk.qt.models.gallery import ItemRole
-from PySide6.QtCore import Qt
 
 
 @pytest.fixture
@@ -99,6 +98,9 @@ def test_paste_an_image_and_a_copied_file(qtbot, window, samples):
     window.paste()
     _wait_classified(qtbot, window, 2)
     assert _items(window)[1].name == "rocket.jpg"
+    # Qt owns clipboard data until exit; a Python-made QMimeData destroyed after the interpreter
+    # has gone crashes the process at exit, so give it back now
+    QGuiApplication.clipboard().clear()
 
 
 def test_open_dialog_and_try_a_sample(qtbot, window, samples, monkeypatch):
