@@ -17,7 +17,7 @@ bench: setup-dev
 	.venv/bin/python bench/bench_classify.py
 
 lint: setup-dev
-	.venv/bin/ruff check cnndesk tests bench
+	.venv/bin/ruff check cnndesk tests bench scripts
 
 screenshots: setup-dev
 	QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py

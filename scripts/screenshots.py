@@ -22,7 +22,7 @@ def main() -> int:
     from cnndesk.qt.app import create_app
     from cnndesk.qt.main_window import MainWindow
 
-    app = create_app()
+    app = create_app()  # noqa: F841  (keeps the QApplication alive)
     OUT.mkdir(parents=True, exist_ok=True)
 
     def wait(cond, ms=60_000):

@@ -8,6 +8,7 @@ from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap
 from cnndesk.qt.jobs import ImageResult
 
 ItemRole = Qt.ItemDataRole.UserRole + 1
+_ROOT = QModelIndex()
 ICON = 96
 
 
@@ -18,7 +19,7 @@ class GalleryModel(QAbstractListModel):
         self._icons: dict[int, QIcon] = {}
         self.threshold = 0.5
 
-    def rowCount(self, parent=QModelIndex()):
+    def rowCount(self, parent=_ROOT):
         return 0 if parent.isValid() else len(self.items)
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):

@@ -15,6 +15,7 @@ COLUMNS = ("", "File", "Top label", "Confidence")
 COL_THUMB, COL_FILE, COL_LABEL, COL_CONF = range(4)
 SortRole = Qt.ItemDataRole.UserRole + 2
 ResultRole = Qt.ItemDataRole.UserRole + 3
+_ROOT = QModelIndex()
 
 
 class ResultsTableModel(QAbstractTableModel):
@@ -23,10 +24,10 @@ class ResultsTableModel(QAbstractTableModel):
         self.rows: list[FileResult] = []
         self._pixmaps: dict[int, QPixmap] = {}
 
-    def rowCount(self, parent=QModelIndex()):
+    def rowCount(self, parent=_ROOT):
         return 0 if parent.isValid() else len(self.rows)
 
-    def columnCount(self, parent=QModelIndex()):
+    def columnCount(self, parent=_ROOT):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
