@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", "-f", choices=("table", "json", "csv"), default="table", help="output format (default table)")
     c.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=os.environ.get("CNNDESK_DEVICE", "auto"), help="where the model runs (default auto: CUDA, then MPS, then CPU)")
     c.add_argument("--recursive", "-r", action="store_true", help="descend into subfolders")
-    c.add_argument("--batch-size", type=_positive_int, default=8, metavar="N", help=argparse.SUPPRESS)
+    c.add_argument("--batch-size", type=_positive_int, default=None, metavar="N", help="images per model call (default: 2 on the CPU, 32 on a GPU)")
     c.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto", help="CPU runtime (default auto: ONNX Runtime, PyTorch as fallback)")
     c.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
@@ -123,7 +123,7 @@ def _load_classifier(args, n_files: int):
     except ModelError as exc:
         raise UsageError(str(exc)) from None
     # One image: all cores on the model. Many: the decoders need the cores, the model gets one.
-    threads = 1 if n_files > args.batch_size else system.physical_cores()
+    threads = 1 if n_files > (args.batch_size or 2) else system.physical_cores()
     progress = None
     if not args.quiet and sys.stderr.isatty():
         progress = _StatusLine()

@@ -44,7 +44,7 @@ def main() -> int:
     win.show()
     win.start()
     wait(lambda: win.clf is not None)
-    win.statusBar().clearMessage()
+    win.message.clear()
     shot(win, "empty")
 
     samples = [str(p) for p in sample_images()]

@@ -71,7 +71,9 @@ def load_image(
     """
     label = name
     if isinstance(source, Image.Image):
-        return _finish(source, source.size, label or "image", 1)
+        orientation = _orientation(source)
+        size = source.size[::-1] if orientation in (5, 6, 7, 8) else source.size
+        return _finish(source, size, label or "image", 1, orientation, copy=True)
     if isinstance(source, (bytes, bytearray, memoryview)):
         label = label or "pasted image"
         if len(source) == 0:
@@ -85,11 +87,15 @@ def load_image(
         label = label or os.fspath(path)
         _check_file(path, label)
         fp = path
+    im = out = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(fp) as im:  # type: ignore[arg-type]
-                return _decode(im, label, min_side)
+            im = Image.open(fp)  # type: ignore[arg-type]
+            out = _decode(im, label, min_side)
+        if out is im and getattr(im, "fp", None) is not None:
+            out = im.copy()  # multi-frame files keep their file open: detach from it
+        return out
     except ImageLoadError:
         raise
     except Image.DecompressionBombError:
@@ -106,6 +112,11 @@ def load_image(
         raise ImageLoadError(label, _oserror_reason(exc)) from None
     except (SyntaxError, ValueError, TypeError, IndexError, struct.error, EOFError) as exc:
         raise ImageLoadError(label, f"the file is damaged and cannot be decoded ({exc})") from None
+    finally:
+        # Single-frame files were closed by Pillow after loading; the returned image (often the
+        # opened one itself: no copy of a multi-megapixel buffer) must stay usable.
+        if im is not None and out is not im:
+            im.close()
 
 
 def _check_file(path: Path, label: str) -> None:
@@ -130,7 +141,7 @@ def _decode(im: Image.Image, label: str, min_side: int | None) -> Image.Image:
         raise ImageLoadError(label, _bomb_reason(im.size))
     if getattr(im, "n_frames", 1) > 1:
         im.seek(0)
-    orientation = im.getexif().get(0x0112, 1)
+    orientation = _orientation(im)
     scale = 1
     if min_side and fmt == "JPEG" and im.mode in ("RGB", "L", "CMYK", "YCbCr"):
         need = int(min_side * DRAFT_SAFETY)
@@ -145,17 +156,29 @@ def _decode(im: Image.Image, label: str, min_side: int | None) -> Image.Image:
     im.load()  # a truncated file raises here (ImageFile.LOAD_TRUNCATED_IMAGES stays False)
     if orientation in (5, 6, 7, 8):
         full_size = (full_size[1], full_size[0])
-    return _finish(im, full_size, label, scale)
+    return _finish(im, full_size, label, scale, orientation)
 
 
-def _finish(im: Image.Image, full_size: tuple[int, int], label: str, scale: int) -> Image.Image:
+def _orientation(im: Image.Image) -> int:
     try:
-        im = ImageOps.exif_transpose(im) or im
+        return int(im.getexif().get(0x0112, 1) or 1)
     except Exception:  # a broken EXIF block must not lose the picture
-        pass
+        return 1
+
+
+def _finish(
+    im: Image.Image, full_size: tuple[int, int], label: str, scale: int, orientation: int,
+    copy: bool = False,
+) -> Image.Image:
+    source = im
+    if orientation != 1:
+        try:
+            im = ImageOps.exif_transpose(im)
+        except Exception:  # a broken EXIF block must not lose the picture
+            pass
     rgb = to_rgb(im)
-    if rgb is im:
-        rgb = im.copy()
+    if copy and rgb is source:  # never modify the caller's image
+        rgb = rgb.copy()
     rgb.info = {"original_size": full_size, "draft_scale": scale, "source": label}
     return rgb
 

@@ -179,6 +179,14 @@ class Classifier:
 
     # -- facts ----------------------------------------------------------------------------
     @property
+    def preferred_batch(self) -> int:
+        """Batch size for folders: GPUs want big batches; on the CPU small batches cost the least
+        CPU per image (ONNX Runtime, 1 thread: 4.7 ms/image at batch 1-2, 5.2 at batch 8)."""
+        if self.device_info.device in ("cuda", "mps"):
+            return 32
+        return 2 if self._session is not None else 8
+
+    @property
     def backend(self) -> str:
         return "onnx" if self._session is not None else "torch"
 

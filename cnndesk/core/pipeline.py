@@ -102,7 +102,7 @@ def classify_stream(
     classifier,
     *,
     top_k: int = 5,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     decode_workers: int | None = None,
     total: int | None = None,
     progress: ProgressCallback | None = None,
@@ -117,6 +117,7 @@ def classify_stream(
     ``predict_arrays(batch, k)``. Raises Cancelled when ``cancel`` is set.
     """
     system.tune_allocator()
+    batch_size = batch_size or getattr(classifier, "preferred_batch", 8)
     workers = decode_workers or system.physical_cores()
     limit = max_in_flight or max(batch_size * 2, batch_size + 2 * workers)
     if load is None:

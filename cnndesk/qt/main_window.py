@@ -36,6 +36,7 @@ from cnndesk.qt.widgets.drop_zone import DropZone
 from cnndesk.qt.widgets.folder_panel import FolderPanel
 from cnndesk.qt.widgets.image_view import ImageView
 from cnndesk.qt.widgets.prediction_panel import PredictionPanel
+from cnndesk.qt.widgets.status_message import FadingMessage
 from cnndesk.qt.workers import JobRunner
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)) + ");;All files (*)"
@@ -104,6 +105,8 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.tabs)
         self.setCentralWidget(self.stack)
 
+        self.message = FadingMessage()
+        self.statusBar().addWidget(self.message, 1)
         self.device_label = QLabel("Loading model…")
         self.device_label.setToolTip("Where the model runs")
         self.statusBar().addPermanentWidget(self.device_label)
@@ -211,7 +214,8 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def status(self, text: str, ms: int = 4000):
-        self.statusBar().showMessage(text, ms)
+        """A status-bar message that fades after ``ms`` (0: stays until the next one)."""
+        self.message.show_message(text, ms)
 
     # -- the model --------------------------------------------------------------------------
     def start(self, paths: list[str] | None = None):

@@ -162,7 +162,7 @@ def test_cancel_mid_folder_stops_within_a_second(qtbot, window, photo_folder):
     assert n < 400
     qtbot.wait(300)
     assert window.folder_panel.model.rowCount() == n  # no late rows after cancel
-    assert "Cancelled" in window.statusBar().currentMessage()
+    assert "Cancelled" in window.message.current()
 
 
 def test_sort_into_folders_never_overwrites(qtbot, window, photo_folder, tmp_path):
@@ -248,6 +248,31 @@ def test_ui_stays_responsive_while_a_folder_is_classified(qtbot, window, photo_f
     timer.stop()
     assert len(gaps) > 50
     assert max(gaps) <= 100, f"the UI thread stalled for {max(gaps)} ms"
+
+
+def test_status_messages_fade(qtbot, window):
+    window.message.FADE_MS = 50
+    window.status("Hello", 100)
+    assert window.message.current() == "Hello"
+    qtbot.waitUntil(lambda: window.message.current() == "", timeout=3000)
+    window.status("Stays", 0)
+    qtbot.wait(300)
+    assert window.message.current() == "Stays"
+
+
+def test_paths_on_the_command_line_open_and_classify(qtbot, classifier, samples, photo_folder):
+    from cnndesk.qt.main_window import MainWindow
+
+    folder = photo_folder(3)
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    win.start([str(samples["coffee"]), str(folder)])
+    qtbot.waitUntil(lambda: len(_items(win)) == 1 and _items(win)[0].prediction is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: win.folder_panel.model.rowCount() == 3, timeout=60_000)
+    assert _items(win)[0].prediction.label == "espresso"
+    win.close()
+    assert win.runner.pool.waitForDone(5000)
 
 
 def test_preferences_and_window_state_persist(qtbot, window, qapp):
