@@ -69,6 +69,24 @@ def main() -> int:
     win.folder_panel.uncertain.click()
     shot(win, "folder")
 
+    # the same result under a dark system palette (custom-painted widgets follow the palette)
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    light = QApplication.palette()
+    dark = QPalette()
+    for role, color in (("Window", "#2b2d30"), ("WindowText", "#e8e8e8"), ("Base", "#1e1f22"),
+                        ("AlternateBase", "#26282b"), ("Text", "#e8e8e8"), ("Button", "#3a3c40"),
+                        ("ButtonText", "#e8e8e8"), ("Highlight", "#4f8ff7"), ("HighlightedText", "#ffffff"),
+                        ("Mid", "#5a5d63"), ("ToolTipBase", "#2b2d30"), ("ToolTipText", "#e8e8e8")):
+        dark.setColor(getattr(QPalette.ColorRole, role), QColor(color))
+    QApplication.setStyle("Fusion")
+    QApplication.setPalette(dark)
+    win.tabs.setCurrentIndex(0)
+    win.gallery.setCurrentIndex(win.gallery_model.index(coffee))
+    shot(win, "result-dark")
+    QApplication.setPalette(light)
+
     from cnndesk.qt.dialogs.preferences import PreferencesDialog
 
     dlg = PreferencesDialog(win.settings, win)

@@ -54,7 +54,7 @@ def test_dropping_a_file_shows_its_result(drop, qtbot, window, samples, no_dialo
     assert "confident" in window.panel.detail.text()
     assert window.panel.bars.prediction.labels[0] == "espresso" and len(window.panel.bars.prediction.labels) == 5
     assert window.image_view.has_image()
-    assert window.gallery_model.index(0).data().startswith("espresso")
+    assert window.gallery_model.index(0).data().startswith("espresso\n")
     assert not no_dialogs
 
 

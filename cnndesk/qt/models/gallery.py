@@ -32,7 +32,7 @@ class GalleryModel(QAbstractListModel):
             if item.prediction is None:
                 return "…"
             p = item.prediction
-            return f"{p.label} {p.score:.0%}" if p.score >= self.threshold else "Not sure"
+            return f"{p.label}\n{p.score:.0%}" if p.score >= self.threshold else "Not sure"
         if role == Qt.ItemDataRole.DecorationRole:
             return self._icon(item)
         if role == Qt.ItemDataRole.ToolTipRole:
