@@ -73,7 +73,6 @@ class MainWindow(QMainWindow):
         self.gallery.setIconSize(QSize(ICON, ICON))
         self.gallery.setGridSize(QSize(ICON + 44, ICON + 44))
         self.gallery.setWordWrap(True)
-        self.gallery.setUniformItemSizes(True)
         self.gallery.setMovement(QListView.Movement.Static)
         self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
         self.gallery.setFixedHeight(ICON + 66)
