@@ -151,3 +151,19 @@ def test_predict_reports_bad_files_with_the_typed_error(classifier, tmp_path):
     with pytest.raises(ImageLoadError, match="bad.jpg"):
         classifier.predict([bad])
     assert classifier.predict([]) == []
+
+
+def test_cpu_only_torch_on_a_machine_with_an_nvidia_gpu_is_reported(monkeypatch):
+    import torch
+
+    from cnndesk.core import system
+    from cnndesk.core.inference import resolve_device
+
+    monkeypatch.setattr(system, "gpu_may_be_present", lambda: True)
+    monkeypatch.setattr(system, "nvidia_driver_present", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    info = resolve_device("auto")
+    assert info.device == "cpu" and "CPU-only" in info.note
+    with pytest.raises(ModelError, match="CPU-only"):
+        resolve_device("cuda")
