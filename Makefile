@@ -15,6 +15,9 @@ setup-dev:
 
 bench: setup-dev
 	.venv/bin/python bench/bench_classify.py
+	.venv/bin/python bench/bench_startup.py
+	.venv/bin/python bench/bench_gui.py
+	.venv/bin/python bench/bench_camera.py
 
 lint: setup-dev
 	.venv/bin/ruff check cnndesk tests bench scripts

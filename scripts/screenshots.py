@@ -69,6 +69,29 @@ def main() -> int:
     win.folder_panel.uncertain.click()
     shot(win, "folder")
 
+    # the camera tab: no camera here, then a video file playing through the camera pipeline
+    win.show_camera()
+    shot(win, "camera-empty")
+    import av
+    import numpy as np
+
+    clip = _tmp / "clip.mp4"
+    arr = np.asarray(Image.open(samples[2]).convert("RGB").resize((640, 480)))
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("h264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
+        for i in range(150):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.roll(arr, i, axis=1), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    win.camera_panel.set_dataset(str(_tmp / "dataset"))
+    win.camera_panel.class_combo.setEditText("espresso")
+    win.camera_panel.open_video(str(clip))
+    wait(lambda: win.camera_panel.results_shown > 40)
+    shot(win, "camera")
+    win.camera_panel.source.stop()
+
     # the same result under a dark system palette (custom-painted widgets follow the palette)
     from PySide6.QtGui import QColor, QPalette
     from PySide6.QtWidgets import QApplication

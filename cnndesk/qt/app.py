@@ -6,6 +6,11 @@ import sys
 
 
 def create_app(argv: list[str] | None = None):
+    import os
+
+    # Qt Multimedia logs which optional system libraries (PipeWire, VA-API) it did not find and
+    # which FFmpeg it uses: noise for users. QT_LOGGING_RULES set by the user wins.
+    os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia.symbolsresolver=false;qt.multimedia.ffmpeg.info=false")
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 

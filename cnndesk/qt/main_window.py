@@ -30,6 +30,7 @@ from cnndesk.core.images import IMAGE_EXTENSIONS
 from cnndesk.core.models.registry import ModelSpec, get_spec, list_models
 from cnndesk.core.paths import resource_path, sample_images
 from cnndesk.qt import jobs
+from cnndesk.qt.camera.panel import CameraPanel
 from cnndesk.qt.models.gallery import ICON, GalleryModel, ItemRole
 from cnndesk.qt.settings import Settings
 from cnndesk.qt.widgets.drop_zone import DropZone
@@ -40,7 +41,7 @@ from cnndesk.qt.widgets.status_message import FadingMessage
 from cnndesk.qt.workers import JobRunner
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)) + ");;All files (*)"
-TAB_IMAGES, TAB_FOLDER = 0, 1
+TAB_IMAGES, TAB_FOLDER, TAB_CAMERA = 0, 1, 2
 
 
 class MainWindow(QMainWindow):
@@ -100,6 +101,10 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.images_split, "Images")
         self.tabs.addTab(self.folder_panel, "Folder results")
+        self.camera_panel = CameraPanel(self.settings, self.runner)
+        self.camera_panel.snapshot.connect(self._snapshot)
+        self.camera_panel.status.connect(lambda text: self.status(text, 6000))
+        self.tabs.addTab(self.camera_panel, "Camera")
         self.stack = QStackedWidget()
         self.stack.addWidget(self.drop_zone)
         self.stack.addWidget(self.tabs)
@@ -145,9 +150,10 @@ class MainWindow(QMainWindow):
         self.act_quit = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_cancel = self._action("Cancel", self.cancel_folder, QKeySequence(Qt.Key.Key_Escape), "Stop the running folder")
         self.act_about = self._action("&About cnndesk", self.show_about)
+        self.act_camera = self._action("&Camera / Video", self.show_camera, "Ctrl+K", "Classify what a webcam or a video shows, live (Ctrl+K)")
 
         m = self.menuBar().addMenu("&File")
-        for a in (self.act_open, self.act_folder, self.act_paste, self.act_sample):
+        for a in (self.act_open, self.act_folder, self.act_paste, self.act_sample, self.act_camera):
             m.addAction(a)
         m.addSeparator()
         m.addAction(self.act_export)
@@ -166,6 +172,7 @@ class MainWindow(QMainWindow):
         tb.addAction(self.act_open)
         tb.addAction(self.act_folder)
         tb.addAction(self.act_paste)
+        tb.addAction(self.act_camera)
         tb.addSeparator()
         tb.addWidget(QLabel(" Model: "))
         self.model_combo = QComboBox()
@@ -210,6 +217,7 @@ class MainWindow(QMainWindow):
         self.settings.set("geometry", self.saveGeometry())
         self.settings.set("split_top", self.top_split.saveState())
         self.settings.set("split_images", self.images_split.saveState())
+        self.camera_panel.shutdown()
         self.runner.drain()
         super().closeEvent(event)
 
@@ -232,6 +240,7 @@ class MainWindow(QMainWindow):
             spec = get_spec(None)
         prev = self.spec
         self.clf = None
+        self.camera_panel.set_classifier(None)
         self.device_label.setText("Loading model…")
         self.status(f"Loading {spec.title}…", 0)
         if spec.needs_download:
@@ -278,6 +287,7 @@ class MainWindow(QMainWindow):
         self._close_download_dialog()
         first = prev is None
         self.clf, self.spec = clf, clf.spec
+        self.camera_panel.set_classifier(clf)
         self.device_label.setText(f"{clf.spec.title} · {clf.describe()}")
         self.status(f"{clf.spec.title} ready" + (f" — {clf.device_info.note}" if clf.device_info.note else ""), 6000)
         self.refresh_models(self.model_combo.currentData())
@@ -399,6 +409,15 @@ class MainWindow(QMainWindow):
         bad = sum(1 for d in done if d.error)
         msg = f"Classified {len(done) - bad} image{'s' if len(done) - bad != 1 else ''}"
         self.status(msg + (f"; {bad} could not be read" if bad else ""))
+
+    def _snapshot(self, image, name: str):
+        """A camera snapshot: classified at full resolution and kept in the gallery."""
+        self.add_items([jobs.ImageResult(name=name, path=None, source=image)])
+        self.tabs.setCurrentIndex(TAB_CAMERA)
+
+    def show_camera(self):
+        self.stack.setCurrentWidget(self.tabs)
+        self.tabs.setCurrentIndex(TAB_CAMERA)
 
     def _show_item(self, item: jobs.ImageResult | None):
         if item is None:
