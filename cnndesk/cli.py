@@ -18,7 +18,7 @@ import time
 from cnndesk import __version__
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-COMMANDS = ("classify", "models", "gui")
+COMMANDS = ("classify", "models", "gui", "train", "export")
 
 
 class UsageError(Exception):
@@ -62,6 +62,34 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto", help="CPU runtime (default auto: ONNX Runtime, PyTorch as fallback)")
     c.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
+    t = sub.add_parser(
+        "train",
+        help="fine-tune on a folder with one subfolder per class",
+        description="Teach the CNN your own classes: DATA_DIR holds one subfolder per class (or "
+        "train/ and val/ folders that do). Prints progress on stderr and ends with one JSON line of "
+        "final metrics on stdout.",
+    )
+    t.add_argument("data", metavar="DATA_DIR")
+    t.add_argument("--out", "-o", required=True, metavar="FILE", help="the model file to write (.safetensors)")
+    t.add_argument("--mode", choices=("quick", "full"), default="quick", help="quick: frozen network + new head, seconds, no torch on the CPU; full: fine-tune the network (default quick)")
+    t.add_argument("--epochs", type=_positive_int, default=None, help="default: 300 head epochs (quick) or 8 (full)")
+    t.add_argument("--val-split", type=float, default=0.2, metavar="F", help="validation share when DATA_DIR has no val/ folder (default 0.2)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    t.add_argument("--base", default="efficientnet-lite0", metavar="MODEL", help="the network to start from (default efficientnet-lite0)")
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default 0.01 quick, 5e-4 full)")
+    t.add_argument("--batch-size", type=_positive_int, default=16)
+    t.add_argument("--unfrozen-blocks", type=int, default=2, metavar="N", help="full mode: train the last N blocks (0: the whole network)")
+    t.add_argument("--image-size", type=_positive_int, default=224, metavar="PX", help="full mode: training resolution")
+    t.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+    e = sub.add_parser("export", help="export a model to ONNX or TorchScript (checked against the app)",
+                       description="Export a model, then check the exported file against the app's own model on the sample photos.")
+    e.add_argument("model", metavar="MODEL", help="registry name or model file")
+    e.add_argument("--format", choices=("onnx", "torchscript"), required=True)
+    e.add_argument("--out", "-o", required=True, metavar="PATH")
+    e.add_argument("--force", action="store_true", help="replace PATH if it exists")
+
     m = sub.add_parser("models", help="list the available models", description="List the model registry: built-in, zoo (downloaded on first use) and your trained models.")
     m.add_argument("--format", "-f", choices=("table", "json"), default="table")
     return p
@@ -91,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_classify(args)
         if args.command == "models":
             return cmd_models(args)
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "export":
+            return cmd_export(args)
         return cmd_gui(args)
     except KeyboardInterrupt:
         print("cnndesk: interrupted", file=sys.stderr)
@@ -222,6 +254,87 @@ class _ProgressBar:
 def _fmt_secs(s: float) -> str:
     s = int(s + 0.5)
     return f"{s // 60}:{s % 60:02d}"
+
+
+def cmd_train(args) -> int:
+    from cnndesk.core.datasets import DatasetError, scan
+    from cnndesk.core.errors import Cancelled, CnndeskError, ModelError
+    from cnndesk.core.models.registry import get_spec
+    from cnndesk.core.training import TrainConfig, train
+
+    out = args.out if args.out.endswith(".safetensors") else args.out + ".safetensors"
+    if os.path.exists(out) and not args.force:
+        print(f"cnndesk train: error: {out} already exists (use --force to replace it)", file=sys.stderr)
+        return EXIT_USAGE
+    if not 0.0 <= args.val_split < 1.0:
+        print("cnndesk train: error: --val-split must be between 0 and 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        get_spec(args.base)
+        ds = scan(args.data, val_split=args.val_split, seed=args.seed)
+    except (DatasetError, ModelError) as exc:
+        print(f"cnndesk train: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    counts = ", ".join(f"{c}: {n}" for c, n in ds.counts().items())
+    print(f"cnndesk: {len(ds.classes)} classes ({counts}); {len(ds.train)} for training, {len(ds.val)} for validation", file=sys.stderr)
+    for w in ds.warnings:
+        print(f"cnndesk: warning: {w}", file=sys.stderr)
+    config = TrainConfig(mode=args.mode, base=args.base, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                         val_split=args.val_split, seed=args.seed, unfrozen_blocks=args.unfrozen_blocks,
+                         image_size=args.image_size, device=args.device)
+    status = _StatusLine() if sys.stderr.isatty() else None
+
+    def on_epoch(s):
+        if args.mode == "quick" and s.epoch % 50 and s.epoch != s.epochs:
+            return  # the head reports every 10 epochs; print every 50
+        if status:
+            status.clear()
+        print(f"epoch {s.epoch}/{s.epochs}: train loss {s.train_loss:.3f} acc {s.train_acc:.1%} · "
+              f"val loss {s.val_loss:.3f} acc {s.val_acc:.1%} ({s.seconds:.1f} s)", file=sys.stderr)
+
+    def progress(done, total, text):
+        if status:
+            status(done, total, f"{text} {done}/{total}" if total else text)
+
+    try:
+        model = train(ds, config, progress=progress, cancel=None, on_epoch=on_epoch)
+    except Cancelled as exc:
+        print(f"cnndesk: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except CnndeskError as exc:
+        print(f"cnndesk: training failed: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    finally:
+        if status:
+            status.clear()
+    path = model.save(out, overwrite=args.force)
+    metrics = {**model.metrics(), "model": str(path)}
+    for f, reason in model.skipped[:10]:
+        print(f"cnndesk: skipped {reason}", file=sys.stderr)
+    print(json.dumps(metrics))
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from cnndesk.core.errors import CnndeskError, ModelError
+    from cnndesk.core.export import ExportError, export_model
+    from cnndesk.core.models.registry import get_spec
+
+    try:
+        spec = get_spec(args.model)
+    except ModelError as exc:
+        print(f"cnndesk export: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        report = export_model(spec, args.format, args.out, overwrite=args.force)
+    except ExportError as exc:
+        print(f"cnndesk export: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CnndeskError as exc:
+        print(f"cnndesk: export failed: {exc}", file=sys.stderr)
+        return EXIT_MODEL
+    print(report.describe())
+    return EXIT_OK if report.ok else EXIT_SOME_FAILED
 
 
 def cmd_models(args) -> int:

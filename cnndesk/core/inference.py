@@ -129,6 +129,13 @@ class Classifier:
         self._lock = threading.Lock()
         self._session = None
         self._torch_model = None
+        # a quick-trained model: the base network's features, then a linear head (numpy)
+        self._base = self.spec.metadata.get("base_spec")
+        self._head = None
+        if self._base is not None:
+            from cnndesk.core.models.registry import read_head
+
+            self._head = read_head(self.spec)
         report(progress, 0, None, f"Loading {self.spec.title}")
         if self.device_info.device == "cpu" and backend in ("auto", "onnx"):
             self._init_onnx(progress, cancel, required=backend == "onnx")
@@ -141,13 +148,16 @@ class Classifier:
         from cnndesk.core import onnx_cache
         from cnndesk.core.models.download import ensure_weights
 
-        ensure_weights(self.spec, progress, cancel)
+        spec = self._base or self.spec
+        variant = "features" if self._base is not None else "logits"
+        ensure_weights(spec, progress, cancel)
         check(cancel)
-        entry, _, _ = onnx_cache.lookup(self.spec)
+        entry, _, _ = onnx_cache.lookup(spec, variant)
         if entry is None:
-            entry, self._torch_model = onnx_cache.export_and_verify(
-                self.spec, progress=progress, cancel=cancel
+            entry, model = onnx_cache.export_and_verify(
+                spec, progress=progress, cancel=cancel, variant=variant
             )
+            self._torch_model = model if variant == "logits" else None
         if entry.ok:
             try:
                 self._session = onnx_cache.make_session(entry.path, self.threads)
@@ -212,7 +222,11 @@ class Classifier:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         with self._lock:
             if self._session is not None:
-                return self._session.run(None, {self._input_name: batch})[0]
+                out = self._session.run(None, {self._input_name: batch})[0]
+                if self._head is not None:
+                    weight, bias = self._head
+                    out = out @ weight.T + bias
+                return out
             import torch
 
             with torch.inference_mode():

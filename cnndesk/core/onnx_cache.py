@@ -71,25 +71,29 @@ def file_sha256(path: Path) -> str:
     return digest
 
 
-def cache_key(spec: ModelSpec, weights_path: Path) -> str:
+def cache_key(spec: ModelSpec, weights_path: Path, variant: str = "logits") -> str:
     content = file_sha256(weights_path)
-    ident = f"{EXPORT_VERSION}|{spec.arch}|{spec.num_classes}|{spec.input_size}|{content}"
+    ident = f"{EXPORT_VERSION}|{spec.arch}|{spec.num_classes}|{spec.input_size}|{variant}|{content}"
     return hashlib.sha256(ident.encode()).hexdigest()[:20]
 
 
-def entry_paths(spec: ModelSpec, key: str) -> tuple[Path, Path]:
+def entry_paths(spec: ModelSpec, key: str, variant: str = "logits") -> tuple[Path, Path]:
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in spec.name)[:40]
+    if variant != "logits":
+        stem += f"-{variant}"
     base = onnx_dir() / f"{stem}-{key}"
     return base.with_suffix(".onnx"), base.with_suffix(".json")
 
 
-def lookup(spec: ModelSpec) -> tuple[OnnxEntry | None, Path, str]:
-    """Find a cached export without importing torch. Returns (entry or None, weights, key)."""
+def lookup(spec: ModelSpec, variant: str = "logits") -> tuple[OnnxEntry | None, Path, str]:
+    """Find a cached export without importing torch. Returns (entry or None, weights, key).
+
+    ``variant``: "logits" (the classifier) or "features" (the pooled embedding before it)."""
     weights = spec.weights.local_path()
     if weights is None:
         raise ModelError(f"{spec.title} is not downloaded yet")
-    key = cache_key(spec, weights)
-    onnx_path, record_path = entry_paths(spec, key)
+    key = cache_key(spec, weights, variant)
+    onnx_path, record_path = entry_paths(spec, key, variant)
     try:
         record = json.loads(record_path.read_text())
     except (OSError, ValueError):
@@ -106,6 +110,7 @@ def export_and_verify(
     model=None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    variant: str = "logits",
 ) -> tuple[OnnxEntry, object]:
     """Export ``spec`` to ONNX (imports torch), check it on the samples, record the outcome.
 
@@ -116,13 +121,17 @@ def export_and_verify(
     from cnndesk.core.models.build import build_model
 
     ensure_weights(spec, progress, cancel)
-    entry, weights, key = lookup(spec)
+    entry, weights, key = lookup(spec, variant)
     if entry is not None and entry.ok:
         return entry, model
-    onnx_path, record_path = entry_paths(spec, key)
+    onnx_path, record_path = entry_paths(spec, key, variant)
     if model is None:
         report(progress, 0, None, f"Loading {spec.title}")
         model = build_model(spec, progress, cancel)
+        if variant == "features":
+            from cnndesk.core.models.build import feature_extractor
+
+            model = feature_extractor(model, spec.arch)[0].eval()
     check(cancel)
     report(progress, 0, None, f"Optimising {spec.title} for this CPU (once)")
     record: dict = {
@@ -131,13 +140,14 @@ def export_and_verify(
         "weights": str(weights),
         "torch": torch.__version__,
         "export_version": EXPORT_VERSION,
+        "variant": variant,
     }
     try:
         tmp = onnx_path.with_name(onnx_path.name + f".{os.getpid()}.tmp")
         onnx_path.parent.mkdir(parents=True, exist_ok=True)
-        _export(model, spec, tmp)
+        _export(model, spec, tmp, variant)
         check(cancel)
-        record.update(_verify(model, spec, tmp))
+        record.update(_verify(model, spec, tmp, variant))
         if not record["ok"]:
             raise OnnxUnavailable(record["reason"])
         os.replace(tmp, onnx_path)
@@ -153,7 +163,7 @@ def export_and_verify(
     return OnnxEntry(onnx_path, record), model
 
 
-def _export(model, spec: ModelSpec, dest: Path) -> None:
+def _export(model, spec: ModelSpec, dest: Path, variant: str = "logits") -> None:
     import warnings
 
     import torch
@@ -167,7 +177,7 @@ def _export(model, spec: ModelSpec, dest: Path) -> None:
             (x,),
             dynamo=True,
             input_names=["input"],
-            output_names=["logits"],
+            output_names=[variant],
             dynamic_shapes=({0: batch},),
             verbose=False,
         )
@@ -189,7 +199,7 @@ class _quiet_logs:
         return self._ctx.__exit__(*exc)
 
 
-def _verify(model, spec: ModelSpec, onnx_path: Path) -> dict:
+def _verify(model, spec: ModelSpec, onnx_path: Path, variant: str = "logits") -> dict:
     """Compare logits of PyTorch and ONNX Runtime on the sample photos (plus noise)."""
     import numpy as np
     import torch
@@ -210,9 +220,10 @@ def _verify(model, spec: ModelSpec, onnx_path: Path) -> dict:
         ref = model(torch.from_numpy(x)).float().numpy()
     session = make_session(onnx_path, threads=1)
     got = session.run(None, {session.get_inputs()[0].name: x})[0]
-    diff = float(np.abs(ref - got).max())
+    scale = max(1.0, float(np.abs(ref).max())) if variant != "logits" else 1.0
+    diff = float(np.abs(ref - got).max()) / scale
     agree = int((ref.argmax(1) == got.argmax(1)).sum())
-    ok = diff <= MAX_LOGIT_DIFF and agree == len(x)
+    ok = diff <= MAX_LOGIT_DIFF and (agree == len(x) or variant != "logits")
     result = {"ok": ok, "max_abs_diff": diff, "top1_agree": f"{agree}/{len(x)}"}
     if not ok:
         result["reason"] = (

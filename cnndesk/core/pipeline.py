@@ -109,13 +109,20 @@ def classify_stream(
     cancel: CancelToken | None = None,
     load: Loader | None = None,
     max_in_flight: int | None = None,
+    infer: Callable[[np.ndarray], list] | None = None,
 ) -> Iterator[FileResult]:
     """Classify ``paths`` (any iterable, consumed lazily) and yield one FileResult per path, in
     input order. A file that cannot be loaded yields a result with ``error`` set; the rest go on.
 
     ``classifier`` needs ``preprocess`` (with ``.resize``), ``prepare(img)`` and
-    ``predict_arrays(batch, k)``. Raises Cancelled when ``cancel`` is set.
+    ``predict_arrays(batch, k)``. Raises Cancelled when ``cancel`` is set. ``infer`` replaces
+    ``predict_arrays`` (e.g. to compute embeddings); its per-image outputs land in ``prediction``.
     """
+    if infer is None:
+
+        def infer(batch: np.ndarray) -> list:
+            return classifier.predict_arrays(batch, top_k)
+
     system.tune_allocator()
     batch_size = batch_size or getattr(classifier, "preferred_batch", 8)
     workers = decode_workers or system.physical_cores()
@@ -181,7 +188,7 @@ def classify_stream(
                 preds: list[Prediction] = []
                 if arrays:
                     batch = np.stack([_array(a) for _, _, a, _ in pending if a is not None])
-                    preds = classifier.predict_arrays(batch, top_k)
+                    preds = infer(batch)
                 it = iter(preds)
                 for i, path, array, error in pending:
                     pred = next(it) if array is not None else None

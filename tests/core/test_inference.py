@@ -99,7 +99,7 @@ def test_falls_back_to_pytorch_when_export_fails_and_remembers_why(isolated_dirs
 
     calls = []
 
-    def broken_export(model, spec, dest):
+    def broken_export(model, spec, dest, variant="logits"):
         calls.append(dest)
         raise RuntimeError("exporter exploded")
 

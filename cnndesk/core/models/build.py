@@ -87,8 +87,55 @@ def build_model(
     cancel: CancelToken | None = None,
 ) -> nn.Module:
     """The network of ``spec`` with its weights, in eval mode, on the CPU."""
+    base = spec.metadata.get("base_spec")
+    if base is not None:  # a quick-trained model: the base network plus a linear head
+        from cnndesk.core.models.registry import read_head
+
+        weight, bias = read_head(spec)
+        return attach_head(build_model(base, progress, cancel), base.arch, weight, bias)
     path = ensure_weights(spec, progress, cancel)
     model = create_architecture(spec.arch, spec.num_classes)
     state = map_state_dict(model, read_state_dict(path), spec.key_mapping)
     model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def feature_extractor(model: nn.Module, arch: str) -> tuple[nn.Module, int]:
+    """The network up to its penultimate layer (the pooled embedding) and that embedding's size.
+
+    timm models drop their classifier; torchvision models get an identity as last layer."""
+    family, _, name = arch.partition(":")
+    if family == "timm":
+        dim = model.num_features
+        model.reset_classifier(0)
+        return model, dim
+    if name.startswith("resnet"):
+        dim = model.fc.in_features
+        model.fc = nn.Identity()
+        return model, dim
+    last = model.classifier[-1]
+    if not isinstance(last, nn.Linear):
+        raise ModelError(f"quick training does not support {arch}")
+    dim = last.in_features
+    model.classifier[-1] = nn.Identity()
+    return model, dim
+
+
+def attach_head(model: nn.Module, arch: str, weight, bias) -> nn.Module:
+    """Replace the classifier of ``model`` with a linear layer holding ``weight``/``bias``."""
+    weight = torch.as_tensor(weight, dtype=torch.float32)
+    bias = torch.as_tensor(bias, dtype=torch.float32)
+    linear = nn.Linear(weight.shape[1], weight.shape[0])
+    with torch.no_grad():
+        linear.weight.copy_(weight)
+        linear.bias.copy_(bias)
+    family, _, name = arch.partition(":")
+    if family == "timm":
+        model.reset_classifier(0)
+        model.classifier = linear
+        model.num_classes = weight.shape[0]
+    elif name.startswith("resnet"):
+        model.fc = linear
+    else:
+        model.classifier[-1] = linear
     return model.eval()

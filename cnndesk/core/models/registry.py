@@ -229,9 +229,38 @@ def read_model_file_metadata(path: str | os.PathLike) -> dict:
     return info
 
 
+def read_head(spec: ModelSpec):
+    """The (weight, bias) numpy arrays of a quick-trained model file (no torch)."""
+    from safetensors.numpy import load_file
+
+    path = spec.metadata["file"]
+    try:
+        tensors = load_file(path)
+        weight, bias = tensors["head.weight"], tensors["head.bias"]
+    except Exception as exc:
+        raise ModelError(f"{Path(path).name}: the model's weights are damaged ({exc})") from None
+    if weight.shape != (spec.num_classes, weight.shape[1]) or bias.shape != (spec.num_classes,):
+        raise ModelError(f"{Path(path).name}: the head does not match its {spec.num_classes} labels")
+    return weight.astype("float32"), bias.astype("float32")
+
+
 def spec_from_model_file(path: str | os.PathLike) -> ModelSpec:
     path = Path(path).resolve()
     info = read_model_file_metadata(path)
+    if info.get("kind") == "head":
+        base = get_spec(info.get("base", DEFAULT_MODEL))
+        return ModelSpec(
+            name=info.get("name") or path.stem,
+            title=info.get("title") or info.get("name") or path.stem,
+            source="user",
+            arch=base.arch,
+            weights=WeightsSource("file", path.name, path=str(path), size_mb=path.stat().st_size / 1e6),
+            preprocess=base.preprocess,
+            label_names=tuple(info["labels"]),
+            key_mapping=base.key_mapping,
+            description=info.get("description", f"Quick-trained on top of {base.title}"),
+            metadata={**info, "base_spec": base, "file": str(path)},
+        )
     return ModelSpec(
         name=info.get("name") or path.stem,
         title=info.get("title") or info.get("name") or path.stem,
@@ -244,7 +273,7 @@ def spec_from_model_file(path: str | os.PathLike) -> ModelSpec:
         label_names=tuple(info["labels"]),
         key_mapping="names",
         description=info.get("description", ""),
-        metadata=info,
+        metadata={**info, "file": str(path)},
     )
 
 

@@ -1,0 +1,149 @@
+"""Embeddings (the pooled penultimate layer) for quick training, with an on-disk cache.
+
+On the CPU the features come from ONNX Runtime (the model's "features" export, verified against
+PyTorch once), so quick training needs no torch once that export is cached; on a GPU they come
+from PyTorch. The cache is keyed by the base model's weights and by each file's path, size and
+modification time, so re-running on a grown dataset embeds only the new files.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from cnndesk.core import system
+from cnndesk.core.inference import resolve_device
+from cnndesk.core.models.registry import ModelSpec
+from cnndesk.core.paths import atomic_write, user_cache_dir
+from cnndesk.core.pipeline import classify_stream
+from cnndesk.core.progress import CancelToken, ProgressCallback, report
+
+
+class FeatureExtractor:
+    def __init__(self, spec: ModelSpec, device: str = "auto", threads: int | None = None,
+                 progress: ProgressCallback | None = None, cancel: CancelToken | None = None):
+        from cnndesk.core import onnx_cache
+        from cnndesk.core.models.download import ensure_weights
+
+        self.spec = spec
+        self.preprocess = spec.preprocess
+        self.device = resolve_device(device).device
+        self.threads = max(1, threads or system.physical_cores())
+        ensure_weights(spec, progress, cancel)
+        self._session = self._torch = None
+        if self.device == "cpu":
+            entry, _, key = onnx_cache.lookup(spec, "features")
+            if entry is None:
+                entry, _ = onnx_cache.export_and_verify(spec, progress=progress, cancel=cancel, variant="features")
+            if entry.ok:
+                self._session = onnx_cache.make_session(entry.path, self.threads)
+                self._input = self._session.get_inputs()[0].name
+        if self._session is None:
+            import torch
+
+            from cnndesk.core.models.build import build_model, feature_extractor
+
+            model, _ = feature_extractor(build_model(spec), spec.arch)
+            self._torch_device = torch.device(self.device)
+            self._torch = model.to(self._torch_device).eval()
+        weights = spec.weights.local_path()
+        self.key = f"{spec.name}-{onnx_cache.cache_key(spec, weights, 'features')}"
+
+    def prepare(self, img):
+        return self.preprocess(img)
+
+    def embed_arrays(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if self._session is not None:
+            return self._session.run(None, {self._input: batch})[0].astype(np.float32)
+        import torch
+
+        with torch.inference_mode():
+            return self._torch(torch.from_numpy(batch).to(self._torch_device)).float().cpu().numpy()
+
+    def embed_paths(
+        self,
+        paths: list[str],
+        cache: EmbeddingCache | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
+        """Embeddings of ``paths`` (cached ones are reused); returns (path -> vector, errors)."""
+        out: dict[str, np.ndarray] = {}
+        todo = []
+        for p in paths:
+            vec = cache.get(p) if cache is not None else None
+            if vec is not None:
+                out[p] = vec
+            else:
+                todo.append(p)
+        errors: list[tuple[str, str]] = []
+        total = len(paths)
+        done = len(out)
+        report(progress, done, total, f"{done} of {total} images from the cache")
+        for r in classify_stream(todo, self, cancel=cancel, infer=lambda b: list(self.embed_arrays(b)),
+                                 batch_size=8 if self._session is None else 4):
+            done += 1
+            if r.error:
+                errors.append((r.path, r.error))
+            else:
+                out[r.path] = r.prediction
+                if cache is not None:
+                    cache.put(r.path, r.prediction)
+            report(progress, done, total, "Computing image features")
+        if cache is not None and todo:
+            cache.save()
+        return out, errors
+
+
+def _file_key(path: str) -> str | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
+
+
+class EmbeddingCache:
+    """path+size+mtime -> embedding, one .npz per base model, written atomically."""
+
+    def __init__(self, model_key: str, folder: Path | None = None):
+        self.path = (folder or user_cache_dir() / "embeddings") / f"{model_key}.npz"
+        self._data: dict[str, np.ndarray] = {}
+        self.hits = self.misses = 0
+        try:
+            with np.load(self.path, allow_pickle=False) as z:
+                for k, v in zip(z["keys"], z["vectors"], strict=True):
+                    self._data[str(k)] = v
+        except (OSError, KeyError, ValueError):
+            pass
+
+    def get(self, path: str) -> np.ndarray | None:
+        key = _file_key(path)
+        vec = self._data.get(key) if key else None
+        if vec is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return vec
+
+    def put(self, path: str, vec: np.ndarray) -> None:
+        key = _file_key(path)
+        if key:
+            self._data[key] = np.asarray(vec, np.float32)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def save(self) -> None:
+        if not self._data:
+            return
+        keys = np.array(list(self._data), dtype=str)
+        vectors = np.stack(list(self._data.values())).astype(np.float32)
+        buf = io.BytesIO()
+        np.savez(buf, keys=keys, vectors=vectors)
+        with atomic_write(self.path, "wb") as fh:
+            fh.write(buf.getvalue())

@@ -1,0 +1,479 @@
+"""Fine-tuning on the user's folders.
+
+* quick: the base network stays frozen; its embeddings (ONNX Runtime on the CPU, cached on disk)
+  feed a softmax-regression head fitted in numpy. No torch on the CPU. The model file holds only
+  the head and names its base model.
+* full: PyTorch fine-tunes the last N blocks (or everything) with augmentation, AdamW + cosine
+  schedule, label smoothing, class weights, mixed precision on CUDA, early stopping; the best
+  epoch's weights are kept. The model file holds the whole network.
+
+Both report per-epoch statistics through ``on_epoch`` and stop within a batch when cancelled,
+keeping the best model so far.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cnndesk import __version__
+from cnndesk.core.datasets import Dataset, class_weights
+from cnndesk.core.errors import Cancelled, CnndeskError
+from cnndesk.core.evaluation import Evaluation, evaluate
+from cnndesk.core.models.registry import MODEL_FILE_SUFFIX, MODEL_FORMAT, MODEL_FORMAT_VERSION, ModelSpec, get_spec
+from cnndesk.core.paths import atomic_write
+from cnndesk.core.progress import CancelToken, ProgressCallback, report
+
+
+class TrainingError(CnndeskError):
+    pass
+
+
+@dataclass
+class TrainConfig:
+    mode: str = "quick"  # "quick" | "full"
+    base: str = "efficientnet-lite0"
+    epochs: int | None = None  # quick: head epochs (default 300); full: default 8
+    lr: float | None = None  # quick default 0.01, full default 5e-4
+    batch_size: int = 16
+    val_split: float = 0.2
+    seed: int = 0
+    unfrozen_blocks: int = 2  # full mode; 0 or less = the whole network
+    image_size: int = 224
+    augment_crop: bool = True
+    augment_flip: bool = True
+    augment_color: bool = True
+    label_smoothing: float = 0.1
+    weight_decay: float = 1e-4
+    patience: int = 3
+    device: str = "auto"
+    cpu_bf16: bool = False
+    num_workers: int = 0
+
+    def resolved_epochs(self) -> int:
+        return self.epochs or (300 if self.mode == "quick" else 8)
+
+    def resolved_lr(self) -> float:
+        return self.lr or (0.01 if self.mode == "quick" else 5e-4)
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    seconds: float
+
+
+@dataclass
+class TrainedModel:
+    """The outcome of training: everything needed to save, evaluate and use it."""
+
+    mode: str
+    base: ModelSpec
+    classes: list[str]
+    config: TrainConfig
+    history: list[EpochStats]
+    evaluation: Evaluation | None
+    dataset_summary: dict
+    head: tuple[np.ndarray, np.ndarray] | None = None  # quick
+    state_dict: dict | None = None  # full
+    cancelled: bool = False
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def metrics(self) -> dict:
+        m = {"mode": self.mode, "epochs_run": len(self.history), "seconds": round(self.seconds, 2),
+             "classes": len(self.classes), "skipped_files": len(self.skipped), "cancelled": self.cancelled}
+        if self.evaluation is not None:
+            m["val_accuracy"] = round(self.evaluation.accuracy, 4)
+            m["val_images"] = len(self.evaluation.y_true)
+        if self.history:
+            m["best_epoch"] = max(self.history, key=lambda h: (h.val_acc, -h.val_loss)).epoch
+        return m
+
+    def save(self, path: str | Path, name: str | None = None, overwrite: bool = False) -> Path:
+        """Write the model file (safetensors + JSON metadata) atomically; never overwrites unless
+        asked. No torch needed for quick models."""
+        from safetensors.numpy import save as save_numpy
+
+        path = Path(path)
+        if path.suffix != MODEL_FILE_SUFFIX:
+            path = path.with_name(path.name + MODEL_FILE_SUFFIX)
+        info = {
+            "format": MODEL_FORMAT_VERSION,
+            "kind": "head" if self.mode == "quick" else "full",
+            "name": name or path.name[: -len(MODEL_FILE_SUFFIX)],
+            "arch": self.base.arch,
+            "base": self.base.name,
+            "labels": list(self.classes),
+            "preprocess": self.base.preprocess.to_dict(),
+            "training": asdict(self.config),
+            "metrics": self.metrics(),
+            "dataset": self.dataset_summary,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "cnndesk_version": __version__,
+        }
+        if self.mode == "quick":
+            tensors = {"head.weight": self.head[0].astype(np.float32), "head.bias": self.head[1].astype(np.float32)}
+        else:
+            tensors = {k: v.detach().cpu().contiguous().numpy() for k, v in self.state_dict.items()}
+        import json
+
+        blob = save_numpy(tensors, metadata={MODEL_FORMAT: json.dumps(info)})
+        with atomic_write(path, "wb", overwrite=overwrite) as fh:
+            fh.write(blob)
+        return path
+
+
+EpochCallback = Callable[[EpochStats], None]
+
+
+def train(
+    ds: Dataset,
+    config: TrainConfig,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> TrainedModel:
+    if config.mode == "quick":
+        return train_quick(ds, config, progress, cancel, on_epoch)
+    if config.mode == "full":
+        return train_full(ds, config, progress, cancel, on_epoch)
+    raise TrainingError(f"unknown training mode '{config.mode}' (quick or full)")
+
+
+# -- quick ------------------------------------------------------------------------------------
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _loss_acc(x, y, w, b, smoothing=0.0, weights=None) -> tuple[float, float]:
+    if len(y) == 0:
+        return float("nan"), float("nan")
+    p = _softmax(x @ w.T + b)
+    k = w.shape[0]
+    target = np.full((len(y), k), smoothing / k, np.float64)
+    target[np.arange(len(y)), y] += 1 - smoothing
+    per = -(target * np.log(p + 1e-12)).sum(1)
+    if weights is not None:
+        per = per * weights[y]
+    return float(per.mean()), float((p.argmax(1) == y).mean())
+
+
+def fit_head(
+    x: np.ndarray, y: np.ndarray, n_classes: int, *, x_val=None, y_val=None, epochs: int = 300,
+    lr: float = 0.01, weight_decay: float = 1e-4, smoothing: float = 0.1, class_w=None, seed: int = 0,
+    on_epoch=None, cancel: CancelToken | None = None, report_every: int = 10,
+) -> tuple[np.ndarray, np.ndarray, list[EpochStats], bool]:
+    """Softmax regression with Adam on standardized features; the standardization is folded
+    into the returned weights so they apply to raw embeddings. Keeps the best epoch by
+    validation loss. Returns (weight, bias, history, cancelled)."""
+    rng = np.random.default_rng(seed)
+    mu = x.mean(0)
+    sigma = x.std(0) + 1e-6
+    xs = (x - mu) / sigma
+    xv = (x_val - mu) / sigma if x_val is not None and len(x_val) else None
+    d = x.shape[1]
+    w = rng.normal(0, 0.01, (n_classes, d))
+    b = np.zeros(n_classes)
+    mw, vw, mb, vb = np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b)
+    cw = np.asarray(class_w if class_w is not None else np.ones(n_classes), np.float64)
+    target = np.full((len(y), n_classes), smoothing / n_classes)
+    target[np.arange(len(y)), y] += 1 - smoothing
+    sw = cw[y][:, None] / cw[y].mean()
+    history: list[EpochStats] = []
+    best = ((-1.0, -math.inf), w.copy(), b.copy())  # by (val accuracy, -val loss), as in full mode
+    t0 = time.perf_counter()
+    cancelled = False
+    for epoch in range(1, epochs + 1):
+        if cancel is not None and cancel.cancelled:
+            cancelled = True
+            break
+        p = _softmax(xs @ w.T + b)
+        g = (p - target) * sw / len(y)
+        gw = g.T @ xs + weight_decay * w
+        gb = g.sum(0)
+        step_lr = lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
+        for param, grad, m, v in ((w, gw, mw, vw), (b, gb, mb, vb)):
+            m *= 0.9
+            m += 0.1 * grad
+            v *= 0.999
+            v += 0.001 * grad * grad
+            mhat = m / (1 - 0.9**epoch)
+            vhat = v / (1 - 0.999**epoch)
+            param -= step_lr * mhat / (np.sqrt(vhat) + 1e-8)
+        if epoch % report_every == 0 or epoch == epochs:
+            tl, ta = _loss_acc(xs, y, w, b, smoothing, cw)
+            if xv is not None:
+                vl, va = _loss_acc(xv, y_val, w, b, smoothing)
+            else:
+                vl, va = tl, ta
+            stats = EpochStats(epoch, epochs, tl, ta, vl, va, time.perf_counter() - t0)
+            history.append(stats)
+            if (va, -vl) > best[0]:
+                best = ((va, -vl), w.copy(), b.copy())
+            if on_epoch:
+                on_epoch(stats)
+    _, w, b = best
+    w_raw = w / sigma
+    b_raw = b - w_raw @ mu
+    return w_raw.astype(np.float32), b_raw.astype(np.float32), history, cancelled
+
+
+def train_quick(ds, config, progress=None, cancel=None, on_epoch=None) -> TrainedModel:
+    from cnndesk.core.features import EmbeddingCache, FeatureExtractor
+
+    t0 = time.perf_counter()
+    base = get_spec(config.base)
+    report(progress, 0, None, f"Loading {base.title}")
+    fx = FeatureExtractor(base, device=config.device, progress=progress, cancel=cancel)
+    cache = EmbeddingCache(fx.key)
+    paths = [p for p, _ in ds.train + ds.val]
+    feats, errors = fx.embed_paths(paths, cache, progress=progress, cancel=cancel)
+    train = [(p, yy) for p, yy in ds.train if p in feats]
+    val = [(p, yy) for p, yy in ds.val if p in feats]
+    if len({yy for _, yy in train}) < 2:
+        raise TrainingError("too few readable images to train (need images of at least two classes)")
+    x = np.stack([feats[p] for p, _ in train]).astype(np.float64)
+    y = np.array([yy for _, yy in train])
+    xv = np.stack([feats[p] for p, _ in val]).astype(np.float64) if val else None
+    yv = np.array([yy for _, yy in val]) if val else None
+    cw = class_weights(list(y), len(ds.classes))
+    report(progress, 0, None, "Training the head")
+    w, b, history, cancelled = fit_head(
+        x, y, len(ds.classes), x_val=xv, y_val=yv, epochs=config.resolved_epochs(), lr=config.resolved_lr(),
+        weight_decay=config.weight_decay, smoothing=config.label_smoothing, class_w=cw, seed=config.seed,
+        on_epoch=on_epoch, cancel=cancel,
+    )
+    evaluation = None
+    if val:
+        probs = _softmax(xv @ w.T.astype(np.float64) + b)
+        evaluation = evaluate([p for p, _ in val], yv, probs, ds.classes)
+    model = TrainedModel("quick", base, ds.classes, config, history, evaluation, ds.summary(), head=(w, b),
+                         cancelled=cancelled, skipped=list(ds.unreadable) + errors)
+    model.seconds = time.perf_counter() - t0
+    model.cache_hits = cache.hits  # type: ignore[attr-defined]
+    return model
+
+
+# -- full -------------------------------------------------------------------------------------
+
+
+def _unfreeze(model, arch: str, blocks: int) -> None:
+    import torch.nn as nn
+
+    params = list(model.parameters())
+    if blocks <= 0:
+        for p in params:
+            p.requires_grad = True
+        return
+    for p in params:
+        p.requires_grad = False
+    family, _, name = arch.partition(":")
+    parts: list[nn.Module] = []
+    if family == "timm" and hasattr(model, "blocks"):
+        parts += list(model.blocks)[-blocks:]
+        parts += [getattr(model, n) for n in ("conv_head", "bn2", "classifier") if hasattr(model, n)]
+    elif name.startswith("resnet"):
+        layers = [model.layer1, model.layer2, model.layer3, model.layer4]
+        parts += layers[-blocks:] + [model.fc]
+    else:
+        parts += list(model.features)[-blocks:] + [model.classifier]
+    for m in parts:
+        for p in m.parameters():
+            p.requires_grad = True
+
+
+class _Images:
+    def __init__(self, items, transform, min_side):
+        self.items, self.transform, self.min_side = items, transform, min_side
+        self.errors: list[tuple[str, str]] = []
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        from cnndesk.core.images import load_image
+
+        path, y = self.items[i]
+        try:
+            img = load_image(path, min_side=self.min_side)
+        except CnndeskError as exc:
+            self.errors.append((path, str(exc)))
+            return None
+        return self.transform(img), y
+
+
+def _collate(batch):
+    import torch
+
+    batch = [b for b in batch if b is not None]
+    if not batch:
+        return None
+    return torch.stack([b[0] for b in batch]), torch.tensor([b[1] for b in batch])
+
+
+def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> TrainedModel:
+    import torch
+    from torch import nn
+    from torchvision.transforms import v2
+
+    from cnndesk.core.inference import resolve_device
+    from cnndesk.core.models.build import build_model
+
+    t0 = time.perf_counter()
+    torch.manual_seed(config.seed)
+    base = get_spec(config.base)
+    device = torch.device(resolve_device(config.device).device)
+    report(progress, 0, None, f"Loading {base.title}")
+    model = build_model(base, progress, cancel)
+    k = len(ds.classes)
+    family = base.arch.partition(":")[0]
+    if family == "timm":
+        model.reset_classifier(k)
+    else:
+        from cnndesk.core.models.build import attach_head, feature_extractor
+
+        model, dim = feature_extractor(model, base.arch)
+        w = torch.empty(k, dim)
+        nn.init.normal_(w, std=0.01)
+        model = attach_head(model, base.arch, w, torch.zeros(k))
+    _unfreeze(model, base.arch, config.unfrozen_blocks)
+    model = model.to(device).to(memory_format=torch.channels_last)
+    size = config.image_size
+    pre = base.preprocess
+    norm = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(pre.mean), list(pre.std))]
+    aug = []
+    aug.append(v2.RandomResizedCrop(size, scale=(0.6, 1.0), antialias=True) if config.augment_crop
+               else v2.Compose([v2.Resize(int(size * 256 / 224), antialias=True), v2.CenterCrop(size)]))
+    if config.augment_flip:
+        aug.append(v2.RandomHorizontalFlip())
+    if config.augment_color:
+        aug.append(v2.ColorJitter(0.2, 0.2, 0.2))
+    train_tf = v2.Compose(aug + norm)
+    val_tf = v2.Compose([v2.Resize(int(size * 256 / 224), antialias=True), v2.CenterCrop(size)] + norm)
+    min_side = int(size * 1.15)
+    train_set = _Images(ds.train, train_tf, min_side)
+    val_set = _Images(ds.val, val_tf, min_side)
+    g = torch.Generator().manual_seed(config.seed)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=g,
+                                         collate_fn=_collate, num_workers=config.num_workers)
+    val_loader = torch.utils.data.DataLoader(val_set, batch_size=config.batch_size * 2, collate_fn=_collate,
+                                             num_workers=config.num_workers)
+    cw = torch.tensor(class_weights([y for _, y in ds.train], k), dtype=torch.float32, device=device)
+    loss_fn = nn.CrossEntropyLoss(weight=cw, label_smoothing=config.label_smoothing)
+    eval_loss = nn.CrossEntropyLoss()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=config.resolved_lr(), weight_decay=max(config.weight_decay, 0.01))
+    epochs = config.resolved_epochs()
+    steps = max(1, epochs * math.ceil(len(train_set) / config.batch_size))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    use_amp = device.type == "cuda" or (device.type == "cpu" and config.cpu_bf16)
+    amp_dtype = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and amp_dtype == torch.float16)
+    history: list[EpochStats] = []
+    best = (-1.0, math.inf, None)
+    bad_epochs = 0
+    cancelled = False
+    total_batches = epochs * len(loader)
+    done_batches = 0
+    for epoch in range(1, epochs + 1):
+        e0 = time.perf_counter()
+        model.train()
+        tl = tc = tn = 0.0
+        for batch in loader:
+            if cancel is not None and cancel.cancelled:
+                cancelled = True
+                break
+            if batch is None:
+                continue
+            xb, yb = batch
+            xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            yb = yb.to(device)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                out = model(xb)
+                loss = loss_fn(out.float(), yb)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            tl += float(loss) * len(yb)
+            tc += float((out.argmax(1) == yb).sum())
+            tn += len(yb)
+            done_batches += 1
+            report(progress, done_batches, total_batches, f"Epoch {epoch}/{epochs}")
+        if cancelled:
+            break
+        vl, va, _ = _run_eval(model, val_loader, device, eval_loss, use_amp, amp_dtype)
+        stats = EpochStats(epoch, epochs, tl / max(tn, 1), tc / max(tn, 1), vl, va, time.perf_counter() - e0)
+        history.append(stats)
+        if on_epoch:
+            on_epoch(stats)
+        if (va, -vl) > (best[0], -best[1]):
+            best = (va, vl, copy.deepcopy({k_: v.detach().cpu() for k_, v in model.state_dict().items()}))
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+            if bad_epochs >= config.patience:
+                break
+    if best[2] is None:
+        if cancelled:
+            raise Cancelled("training cancelled before the first epoch finished")
+        best = (0.0, 0.0, {k_: v.detach().cpu() for k_, v in model.state_dict().items()})
+    model.load_state_dict(best[2])
+    evaluation = None
+    if len(val_set):
+        _, _, (paths, ys, probs) = _run_eval(model, val_loader, device, eval_loss, use_amp, amp_dtype, keep=True)
+        evaluation = evaluate(paths, ys, probs, ds.classes)
+    result = TrainedModel("full", base, ds.classes, config, history, evaluation, ds.summary(),
+                          state_dict=best[2], cancelled=cancelled,
+                          skipped=list(ds.unreadable) + train_set.errors + val_set.errors)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _run_eval(model, loader, device, loss_fn, use_amp, amp_dtype, keep=False):
+    import torch
+
+    model.eval()
+    total = correct = 0
+    loss_sum = 0.0
+    probs_all, ys = [], []
+    with torch.inference_mode():
+        for batch in loader:
+            if batch is None:
+                continue
+            xb, yb = batch
+            xb = xb.to(device).contiguous(memory_format=torch.channels_last)
+            yb = yb.to(device)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                out = model(xb).float()
+            loss_sum += float(loss_fn(out, yb)) * len(yb)
+            correct += int((out.argmax(1) == yb).sum())
+            total += len(yb)
+            if keep:
+                probs_all.append(torch.softmax(out, 1).cpu().numpy())
+                ys.append(yb.cpu().numpy())
+    vl = loss_sum / total if total else float("nan")
+    va = correct / total if total else float("nan")
+    extra = None
+    if keep:
+        paths = [p for p, _ in loader.dataset.items if p not in {e for e, _ in loader.dataset.errors}]
+        extra = (paths, np.concatenate(ys) if ys else np.array([], int),
+                 np.concatenate(probs_all) if probs_all else np.zeros((0, 1)))
+    return vl, va, extra
