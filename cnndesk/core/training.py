@@ -412,7 +412,7 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
             scaler.step(opt)
             scaler.update()
             sched.step()
-            tl += float(loss) * len(yb)
+            tl += float(loss.detach()) * len(yb)
             tc += float((out.argmax(1) == yb).sum())
             tn += len(yb)
             done_batches += 1
