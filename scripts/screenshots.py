@@ -92,6 +92,27 @@ def main() -> int:
     shot(win, "camera")
     win.camera_panel.source.stop()
 
+    # training on a generated dataset, then its evaluation page
+    sys.path.insert(0, str(ROOT / "tests" / "core"))
+    from shapes import make_dataset
+
+    data = make_dataset(_tmp / "shapes", (30, 30, 30), size=128)
+    os.environ["CNNDESK_DATA_DIR"] = str(_tmp / "data")
+    dlg = win.show_training()
+    dlg.folder.setText(str(data))
+    dlg.load_folder(str(data))
+    wait(lambda: dlg.dataset is not None)
+    saved = []
+    dlg.model_saved.connect(saved.append)
+    dlg.start()
+    wait(lambda: bool(saved))
+    shot(dlg, "train")
+    dlg.tabs.setCurrentIndex(1)
+    dlg.evaluation.open_cell(0, 0)
+    wait(lambda: win.runner.active_count() == 0)
+    shot(dlg, "evaluation")
+    dlg.close()
+
     # the same result under a dark system palette (custom-painted widgets follow the palette)
     from PySide6.QtGui import QColor, QPalette
     from PySide6.QtWidgets import QApplication

@@ -26,7 +26,13 @@ from cnndesk import __version__
 from cnndesk.core.datasets import Dataset, class_weights
 from cnndesk.core.errors import Cancelled, CnndeskError
 from cnndesk.core.evaluation import Evaluation, evaluate
-from cnndesk.core.models.registry import MODEL_FILE_SUFFIX, MODEL_FORMAT, MODEL_FORMAT_VERSION, ModelSpec, get_spec
+from cnndesk.core.models.registry import (
+    MODEL_FILE_SUFFIX,
+    MODEL_FORMAT,
+    MODEL_FORMAT_VERSION,
+    ModelSpec,
+    get_spec,
+)
 from cnndesk.core.paths import atomic_write
 from cnndesk.core.progress import CancelToken, ProgressCallback, report
 
@@ -298,6 +304,26 @@ def _unfreeze(model, arch: str, blocks: int) -> None:
             p.requires_grad = True
 
 
+def _train_mode(model) -> None:
+    """Train mode, except batch-norm layers whose weights are frozen: they keep their pretrained
+    statistics (small batches would otherwise overwrite them and wreck the frozen features)."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    model.train()
+    for m in model.modules():
+        if isinstance(m, _BatchNorm) and not any(p.requires_grad for p in m.parameters()):
+            m.eval()
+
+
+def _head_module(model, arch: str):
+    family, _, name = arch.partition(":")
+    if family == "timm":
+        return model.classifier
+    if name.startswith("resnet"):
+        return model.fc
+    return model.classifier[-1]
+
+
 class _Images:
     def __init__(self, items, transform, min_side):
         self.items, self.transform, self.min_side = items, transform, min_side
@@ -377,8 +403,15 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
     cw = torch.tensor(class_weights([y for _, y in ds.train], k), dtype=torch.float32, device=device)
     loss_fn = nn.CrossEntropyLoss(weight=cw, label_smoothing=config.label_smoothing)
     eval_loss = nn.CrossEntropyLoss()
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=config.resolved_lr(), weight_decay=max(config.weight_decay, 0.01))
+    # the new head starts from random weights: it learns 10x faster than the pretrained blocks
+    head = _head_module(model, base.arch)
+    head_ids = {id(p) for p in head.parameters()}
+    body = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
+    lr = config.resolved_lr()
+    groups = [{"params": list(head.parameters()), "lr": lr * 10}]
+    if body:
+        groups.append({"params": body, "lr": lr})
+    opt = torch.optim.AdamW(groups, weight_decay=max(config.weight_decay, 0.01))
     epochs = config.resolved_epochs()
     steps = max(1, epochs * math.ceil(len(train_set) / config.batch_size))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
@@ -393,7 +426,7 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
     done_batches = 0
     for epoch in range(1, epochs + 1):
         e0 = time.perf_counter()
-        model.train()
+        _train_mode(model)
         tl = tc = tn = 0.0
         for batch in loader:
             if cancel is not None and cancel.cancelled:

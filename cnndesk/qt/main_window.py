@@ -150,6 +150,7 @@ class MainWindow(QMainWindow):
         self.act_quit = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_cancel = self._action("Cancel", self.cancel_folder, QKeySequence(Qt.Key.Key_Escape), "Stop the running folder")
         self.act_about = self._action("&About cnndesk", self.show_about)
+        self.act_train = self._action("&Train a Model…", self.show_training, "Ctrl+T", "Teach the CNN your own classes from a folder of images (Ctrl+T)")
         self.act_camera = self._action("&Camera / Video", self.show_camera, "Ctrl+K", "Classify what a webcam or a video shows, live (Ctrl+K)")
 
         m = self.menuBar().addMenu("&File")
@@ -159,6 +160,8 @@ class MainWindow(QMainWindow):
         m.addAction(self.act_export)
         m.addSeparator()
         m.addAction(self.act_quit)
+        md = self.menuBar().addMenu("&Model")
+        md.addAction(self.act_train)
         e = self.menuBar().addMenu("&Edit")
         e.addAction(self.act_paste)
         e.addAction(self.act_prefs)
@@ -173,6 +176,7 @@ class MainWindow(QMainWindow):
         tb.addAction(self.act_folder)
         tb.addAction(self.act_paste)
         tb.addAction(self.act_camera)
+        tb.addAction(self.act_train)
         tb.addSeparator()
         tb.addWidget(QLabel(" Model: "))
         self.model_combo = QComboBox()
@@ -562,6 +566,20 @@ class MainWindow(QMainWindow):
         self._show_item(self.gallery.currentIndex().data(ItemRole))
         if old_device is not None and old_device != self.settings.device:
             self.load_model(self.model_combo.currentData())
+
+    def show_training(self):
+        from cnndesk.qt.dialogs.train_dialog import TrainDialog
+
+        if getattr(self, "train_dialog", None) is None:
+            self.train_dialog = TrainDialog(self.settings, self.runner, self)
+            self.train_dialog.model_saved.connect(self._trained_model_saved)
+        self.train_dialog.show()
+        self.train_dialog.raise_()
+        return self.train_dialog
+
+    def _trained_model_saved(self, path: str):
+        self.refresh_models(self.model_combo.currentData())
+        self.status(f"Your model {Path(path).stem} is ready: pick it in the model list", 8000)
 
     def show_about(self):
         from cnndesk.qt.dialogs.about import show_about

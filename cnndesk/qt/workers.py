@@ -54,8 +54,9 @@ class JobContext:
 
 
 class Job(QRunnable):
-    def __init__(self, fn: Callable[..., Any], *args: Any, kind: str = ""):
+    def __init__(self, fn: Callable[..., Any], *args: Any, kind: str = "", keep_result: bool = False):
         super().__init__()
+        self.keep_result = keep_result  # deliver the return value even after a cancel
         self.setAutoDelete(False)  # the runner keeps a reference until finished
         self.fn, self.args, self.kind = fn, args, kind
         self.signals = JobSignals()
@@ -70,7 +71,7 @@ class Job(QRunnable):
                 return
             sig.started.emit()
             value = self.fn(JobContext(sig, self.cancel), *self.args)
-            if self.cancel.cancelled:
+            if self.cancel.cancelled and not self.keep_result:
                 sig.cancelled.emit()
             else:
                 sig.result.emit(value)
@@ -112,12 +113,14 @@ class JobRunner(QObject):
         on_started: Callable[[], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
         exclusive: bool = True,
+        keep_result: bool = False,
     ) -> Job:
         """Run ``fn(job, *args)`` on the pool. With ``exclusive`` a running job of the same kind
-        is cancelled first and its signals are ignored from now on."""
+        is cancelled first and its signals are ignored from now on. With ``keep_result`` a job
+        that stops early on cancel still delivers what it returns (e.g. the best model so far)."""
         if exclusive:
             self.cancel(kind)
-        job = Job(fn, *args, kind=kind)
+        job = Job(fn, *args, kind=kind, keep_result=keep_result)
         s = job.signals
 
         def current() -> bool:
@@ -130,7 +133,7 @@ class JobRunner(QObject):
         if on_partial:
             s.partial.connect(lambda obj: current() and on_partial(obj))
         if on_result:
-            s.result.connect(lambda v: current() and on_result(v))
+            s.result.connect(lambda v: (keep_result or current()) and on_result(v))
         if on_error:
             s.error.connect(lambda m: current() and on_error(m))
         if on_cancelled:

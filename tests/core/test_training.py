@@ -223,7 +223,12 @@ def test_model_errors_for_damaged_head_files(tmp_path, quick_model):
 
     _, model = quick_model
     path = model.save(tmp_path / "h.safetensors")
-    from cnndesk.core.models.registry import MODEL_FORMAT, get_spec, read_head, read_model_file_metadata
+    from cnndesk.core.models.registry import (
+        MODEL_FORMAT,
+        get_spec,
+        read_head,
+        read_model_file_metadata,
+    )
 
     meta = read_model_file_metadata(path)
     bad = tmp_path / "bad.safetensors"

@@ -1,0 +1,357 @@
+"""Teach the CNN your own classes: choose a folder, see what is in it, train (quick or full) with
+live curves, progress and Cancel, then look at the evaluation and fix mistakes."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Signal
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnndesk.core.datasets import scan
+from cnndesk.core.models.registry import list_models
+from cnndesk.core.paths import user_models_dir
+from cnndesk.core.sorting import folder_name, unique_path
+from cnndesk.core.training import TrainConfig, train
+from cnndesk.qt.widgets.charts import CurveChart
+from cnndesk.qt.widgets.evaluation import EvaluationView
+
+
+def _scan_job(job, folder: str, val_split: float, seed: int):
+    """Scan the dataset and make up to three thumbnails per class (on the worker)."""
+    from cnndesk.core.errors import CnndeskError
+    from cnndesk.core.images import load_image
+    from cnndesk.qt.imaging import thumbnail
+
+    ds = scan(folder, val_split=val_split, seed=seed)
+    thumbs: dict[str, list] = {}
+    for i, name in enumerate(ds.classes):
+        files = [p for p, y in ds.train + ds.val if y == i][:3]
+        thumbs[name] = []
+        for p in files:
+            job.cancel.raise_if_cancelled()
+            try:
+                thumbs[name].append(thumbnail(load_image(p, min_side=64), 56))
+            except CnndeskError:
+                continue
+    return ds, thumbs
+
+
+def _train_job(job, ds, config):
+    return train(ds, config, progress=job.progress, cancel=job.cancel, on_epoch=job.partial)
+
+
+class TrainDialog(QDialog):
+    model_saved = Signal(str)  # path of the new model file
+
+    def __init__(self, settings, runner, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Train a model on your images")
+        self.settings = settings
+        self.runner = runner
+        self.dataset = None
+        self.result = None
+        self.saved_path: str | None = None
+        self._t0 = 0.0
+
+        # -- data ---------------------------------------------------------------------------------
+        self.folder = QLineEdit(self.settings.get("dataset_folder") or "")
+        self.folder.setPlaceholderText("A folder with one subfolder per class (e.g. cats/, dogs/)")
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self.choose_folder)
+        self.folder.editingFinished.connect(lambda: self.load_folder(self.folder.text()))
+        row = QHBoxLayout()
+        row.addWidget(self.folder, 1)
+        row.addWidget(browse)
+        self.classes = QListWidget()
+        self.classes.setIconSize(QSize(56, 56))
+        self.classes.setMinimumHeight(150)
+        self.scan_info = QLabel()
+        self.scan_info.setWordWrap(True)
+
+        # -- mode and settings --------------------------------------------------------------------
+        self.quick = QRadioButton("Quick — seconds: keep the network, learn a new last layer")
+        self.full = QRadioButton("Full — minutes: fine-tune the network itself (better on unusual images)")
+        self.quick.setChecked(True)
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("model name")
+        self.advanced = QGroupBox("Advanced")
+        self.advanced.setCheckable(True)
+        self.advanced.setChecked(False)
+        self.base = QComboBox()
+        for spec in list_models(include_user=False):
+            self.base.addItem(spec.title, spec.name)
+        self.epochs = QSpinBox()
+        self.epochs.setRange(0, 2000)
+        self.epochs.setSpecialValueText("default")
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(5)
+        self.lr.setRange(0, 1)
+        self.lr.setSingleStep(0.0001)
+        self.lr.setSpecialValueText("default")
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 512)
+        self.batch.setValue(16)
+        self.blocks = QSpinBox()
+        self.blocks.setRange(0, 20)
+        self.blocks.setValue(2)
+        self.blocks.setToolTip("Full mode: how many of the last blocks to train (0 = the whole network)")
+        self.size = QSpinBox()
+        self.size.setRange(64, 512)
+        self.size.setSingleStep(32)
+        self.size.setValue(224)
+        self.val_split = QSpinBox()
+        self.val_split.setRange(5, 50)
+        self.val_split.setValue(20)
+        self.val_split.setSuffix(" %")
+        self.aug_crop = QCheckBox("random crops")
+        self.aug_flip = QCheckBox("mirroring")
+        self.aug_color = QCheckBox("colour changes")
+        for b in (self.aug_crop, self.aug_flip, self.aug_color):
+            b.setChecked(True)
+        inner = QWidget()
+        QVBoxLayout(self.advanced).addWidget(inner)
+        self.advanced.toggled.connect(inner.setVisible)  # collapsed until asked for
+        inner.setVisible(False)
+        form = QFormLayout(inner)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Start from:", self.base)
+        form.addRow("Epochs:", self.epochs)
+        form.addRow("Learning rate:", self.lr)
+        form.addRow("Batch size:", self.batch)
+        form.addRow("Trained blocks (full):", self.blocks)
+        form.addRow("Image size (full):", self.size)
+        form.addRow("Validation share:", self.val_split)
+        aug = QHBoxLayout()
+        for b in (self.aug_crop, self.aug_flip, self.aug_color):
+            aug.addWidget(b)
+        form.addRow("Augmentation (full):", aug)
+
+        # -- progress and curves ------------------------------------------------------------------
+        self.loss_chart = CurveChart("Loss")
+        self.acc_chart = CurveChart("Accuracy", percent=True)
+        charts = QHBoxLayout()
+        charts.addWidget(self.loss_chart)
+        charts.addWidget(self.acc_chart)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.status = QLabel("Choose a folder to start.")
+        self.status.setWordWrap(True)
+        self.train_btn = QPushButton("Train")
+        self.train_btn.setDefault(True)
+        self.train_btn.clicked.connect(self.start)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.cancel_btn.setEnabled(False)
+        self.close_btn = QPushButton("Close")
+        self.close_btn.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.status, 1)
+        buttons.addWidget(self.train_btn)
+        buttons.addWidget(self.cancel_btn)
+        buttons.addWidget(self.close_btn)
+
+        train_page = QWidget()
+        tl = QVBoxLayout(train_page)
+        tl.addWidget(QLabel("Images:"))
+        tl.addLayout(row)
+        tl.addWidget(self.classes)
+        tl.addWidget(self.scan_info)
+        tl.addWidget(self.quick)
+        tl.addWidget(self.full)
+        nrow = QHBoxLayout()
+        nrow.addWidget(QLabel("Model name:"))
+        nrow.addWidget(self.name, 1)
+        tl.addLayout(nrow)
+        tl.addWidget(self.advanced)
+        tl.addLayout(charts, 1)
+        tl.addWidget(self.progress)
+        tl.addLayout(buttons)
+
+        self.evaluation = EvaluationView(runner)
+        self.evaluation.retrain_requested.connect(self.retrain)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(train_page, "Train")
+        self.tabs.addTab(self.evaluation, "Evaluation")
+        self.tabs.setTabEnabled(1, False)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.tabs)
+        self.resize(980, 760)
+        self._set_running(False)
+        if self.folder.text():
+            self.load_folder(self.folder.text())
+
+    # -- data -------------------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Images, one subfolder per class", self.folder.text() or self.settings.get("last_folder"))
+        if d:
+            self.folder.setText(d)
+            self.load_folder(d)
+
+    def load_folder(self, folder: str) -> None:
+        folder = folder.strip()
+        if not folder:
+            return
+        self.status.setText("Looking at the folder…")
+        self.train_btn.setEnabled(False)
+        self.runner.start("scan", _scan_job, folder, self.val_split.value() / 100, 0,
+                          on_result=self._scanned, on_error=self._scan_failed)
+
+    def _scan_failed(self, message: str) -> None:
+        self.dataset = None
+        self.classes.clear()
+        self.scan_info.setText(f'<span style="color:#d93025">{message}</span>')
+        self.status.setText("Choose a folder with one subfolder per class.")
+        self.train_btn.setEnabled(False)
+
+    def _scanned(self, result) -> None:
+        ds, thumbs = result
+        self.dataset = ds
+        self.settings.set("dataset_folder", str(ds.root))
+        self.classes.clear()
+        for name, n in ds.counts().items():
+            item = QListWidgetItem(f"{name} — {n} image{'s' if n != 1 else ''}")
+            if thumbs.get(name):
+                item.setIcon(QIcon(QPixmap.fromImage(thumbs[name][0])))
+            self.classes.addItem(item)
+        lines = [f"{len(ds.classes)} classes · {len(ds.train)} images to learn from · {len(ds.val)} to check on"]
+        lines += [f"⚠ {w}" for w in ds.warnings]
+        if ds.unreadable:
+            lines.append("Unreadable: " + ", ".join(os.path.basename(p) for p, _ in ds.unreadable[:5])
+                         + ("…" if len(ds.unreadable) > 5 else ""))
+        self.scan_info.setText("\n".join(lines))
+        if not self.name.text():
+            self.name.setText(Path(ds.root).name)
+        self.status.setText("Ready to train.")
+        self.train_btn.setEnabled(True)
+
+    # -- training ----------------------------------------------------------------------------------
+    def config(self) -> TrainConfig:
+        adv = self.advanced.isChecked()
+        return TrainConfig(
+            mode="full" if self.full.isChecked() else "quick",
+            base=self.base.currentData() if adv else "efficientnet-lite0",
+            epochs=(self.epochs.value() or None) if adv else None,
+            lr=(self.lr.value() or None) if adv else None,
+            batch_size=self.batch.value() if adv else 16,
+            val_split=self.val_split.value() / 100,
+            unfrozen_blocks=self.blocks.value() if adv else 2,
+            image_size=self.size.value() if adv else 224,
+            augment_crop=self.aug_crop.isChecked(),
+            augment_flip=self.aug_flip.isChecked(),
+            augment_color=self.aug_color.isChecked(),
+            device=self.settings.device,
+        )
+
+    def start(self) -> None:
+        if self.dataset is None:
+            return
+        cfg = self.config()
+        self.result = None
+        self.loss_chart.clear(cfg.resolved_epochs())
+        self.acc_chart.clear(cfg.resolved_epochs())
+        self.progress.setRange(0, 0)
+        self.status.setText("Preparing…")
+        self._t0 = time.perf_counter()
+        self._set_running(True)
+        self.runner.start("train", _train_job, self.dataset, cfg, on_partial=self._epoch,
+                          on_progress=self._progress, on_result=self._trained, on_error=self._failed,
+                          on_cancelled=self._cancelled_before_first_epoch, keep_result=True)
+
+    def _set_running(self, running: bool) -> None:
+        self.train_btn.setEnabled(not running and self.dataset is not None)
+        self.cancel_btn.setEnabled(running)
+        for w in (self.folder, self.quick, self.full, self.advanced, self.name):
+            w.setEnabled(not running)
+
+    def _epoch(self, s) -> None:
+        self.loss_chart.add(s.epoch, s.train_loss, s.val_loss)
+        self.acc_chart.add(s.epoch, s.train_acc, s.val_acc)
+        self.status.setText(f"Epoch {s.epoch}/{s.epochs}: validation accuracy {s.val_acc:.1%}")
+
+    def _progress(self, done, total, text) -> None:
+        if total:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+            elapsed = time.perf_counter() - self._t0
+            eta = elapsed / max(done, 1) * (total - done)
+            self.progress.setFormat(f"{text} — %p% · about {int(eta + 0.5)} s left")
+        else:
+            self.progress.setRange(0, 0)
+            self.progress.setFormat(text)
+            self.status.setText(text)
+
+    def cancel(self) -> None:
+        self.runner.cancel("train")
+        self.status.setText("Stopping…")  # within a batch; the best model so far still arrives
+
+    def _cancelled_before_first_epoch(self) -> None:
+        self._set_running(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status.setText("Training cancelled.")
+
+    def _failed(self, message: str) -> None:
+        self._set_running(False)
+        self.progress.setRange(0, 1)
+        self.status.setText(f'<span style="color:#d93025">Training failed: {message}</span>')
+
+    def _trained(self, model) -> None:
+        self._set_running(False)
+        self.result = model
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.progress.setFormat(f"Done in {model.seconds:.1f} s")
+        if model.cancelled:
+            keep = QMessageBox.question(self, "Training stopped", "Training was cancelled. Keep the best model so far?")
+            if keep != QMessageBox.StandardButton.Yes:
+                self.status.setText("Cancelled; nothing was saved.")
+                return
+        self.save(model)
+
+    def save(self, model) -> str:
+        name = folder_name(self.name.text().strip() or Path(self.dataset.root).name)
+        target, _ = unique_path(user_models_dir() / f"{name}.safetensors")
+        path = model.save(target, name=target.stem)
+        self.saved_path = str(path)
+        acc = model.evaluation.accuracy if model.evaluation is not None else float("nan")
+        self.status.setText(f"Saved “{target.stem}” — validation accuracy {acc:.1%}. It is now in the model picker.")
+        self.evaluation.set_evaluation(model.evaluation)
+        self.tabs.setTabEnabled(1, True)
+        self.model_saved.emit(str(path))
+        return str(path)
+
+    def retrain(self) -> None:
+        self.tabs.setCurrentIndex(0)
+        if self.dataset is not None:
+            self.runner.start("scan", _scan_job, str(self.dataset.root), self.val_split.value() / 100, 0,
+                              on_result=lambda r: (self._scanned(r), self.start()), on_error=self._scan_failed)
+
+    def closeEvent(self, event):
+        self.runner.cancel("train")
+        self.runner.cancel("scan")
+        super().closeEvent(event)

@@ -1,0 +1,90 @@
+"""Small live charts drawn with QPainter: loss and accuracy per epoch, train and validation."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+TRAIN = QColor("#4f8ff7")
+VAL = QColor("#f59e0b")
+
+
+class CurveChart(QWidget):
+    """One chart (e.g. "Loss") with a train and a validation series."""
+
+    def __init__(self, title: str, percent: bool = False, parent=None):
+        super().__init__(parent)
+        self.title = title
+        self.percent = percent
+        self.train: list[tuple[float, float]] = []
+        self.val: list[tuple[float, float]] = []
+        self.x_max = 1.0
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(240, 160)
+
+    def sizeHint(self):
+        return QSize(360, 220)
+
+    def clear(self, x_max: float = 1.0) -> None:
+        self.train, self.val, self.x_max = [], [], max(1.0, x_max)
+        self.update()
+
+    def add(self, x: float, train: float, val: float) -> None:
+        if math.isfinite(train):
+            self.train.append((x, train))
+        if math.isfinite(val):
+            self.val.append((x, val))
+        self.update()
+
+    def paintEvent(self, event):
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pal = self.palette()
+        text = pal.color(QPalette.ColorRole.WindowText)
+        grid = pal.color(QPalette.ColorRole.Mid)
+        grid.setAlpha(90)
+        area = QRectF(self.rect()).adjusted(44, 26, -12, -26)
+        p.setPen(text)
+        p.drawText(QRectF(0, 2, self.width(), 20), Qt.AlignmentFlag.AlignCenter, self.title)
+        values = [v for _, v in self.train + self.val]
+        if self.percent:
+            lo, hi = 0.0, 1.0
+        else:
+            lo, hi = 0.0, max(values) * 1.1 if values else 1.0
+        hi = hi if hi > lo else lo + 1
+        for i in range(5):
+            y = area.bottom() - area.height() * i / 4
+            p.setPen(QPen(grid, 1))
+            p.drawLine(QPointF(area.left(), y), QPointF(area.right(), y))
+            v = lo + (hi - lo) * i / 4
+            p.setPen(text)
+            label = f"{v:.0%}" if self.percent else f"{v:.2g}"
+            p.drawText(QRectF(0, y - 8, 40, 16), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
+        p.drawText(QRectF(area.left(), area.bottom() + 4, area.width(), 18), Qt.AlignmentFlag.AlignCenter, "epoch")
+
+        def pt(x, v):
+            return QPointF(area.left() + area.width() * x / self.x_max, area.bottom() - area.height() * (v - lo) / (hi - lo))
+
+        for series, color in ((self.train, TRAIN), (self.val, VAL)):
+            if not series:
+                continue
+            path = QPainterPath(pt(*series[0]))
+            for x, v in series[1:]:
+                path.lineTo(pt(x, v))
+            p.setPen(QPen(color, 2))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawPath(path)
+            p.setBrush(color)
+            last = pt(*series[-1])
+            p.drawEllipse(last, 3, 3)
+        # legend
+        x = area.right() - 150
+        for name, color in (("train", TRAIN), ("validation", VAL)):
+            p.setPen(QPen(color, 3))
+            p.drawLine(QPointF(x, 14), QPointF(x + 16, 14))
+            p.setPen(text)
+            p.drawText(QRectF(x + 20, 5, 70, 18), Qt.AlignmentFlag.AlignVCenter, name)
+            x += 66

@@ -1,0 +1,221 @@
+"""The evaluation page: accuracy, per-class precision / recall / F1, a confusion matrix whose cells
+open the images they count, and a mistakes browser where a wrong label can be fixed (the file moves
+to the right class folder) before retraining."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnndesk.core.evaluation import Evaluation
+from cnndesk.core.sorting import unique_path
+
+PathRole = Qt.ItemDataRole.UserRole + 10
+
+
+def _thumbs_job(job, paths: list[str]):
+    from cnndesk.core.errors import CnndeskError
+    from cnndesk.core.images import load_image
+    from cnndesk.qt.imaging import thumbnail
+
+    for p in paths:
+        job.cancel.raise_if_cancelled()
+        try:
+            job.partial((p, thumbnail(load_image(p, min_side=64), 72)))
+        except CnndeskError:
+            continue
+
+
+class EvaluationView(QWidget):
+    retrain_requested = Signal()
+    dataset_changed = Signal()
+
+    def __init__(self, runner, parent=None):
+        super().__init__(parent)
+        self.runner = runner
+        self.evaluation: Evaluation | None = None
+        self.moved = 0
+        self.headline = QLabel("Train a model to see how well it does.")
+        f = self.headline.font()
+        f.setPointSizeF(f.pointSizeF() * 1.3)
+        f.setBold(True)
+        self.headline.setFont(f)
+        self.per_class = QTableWidget(0, 5)
+        self.per_class.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Images"])
+        self.per_class.verticalHeader().hide()
+        self.per_class.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.per_class.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.matrix = QTableWidget(0, 0)
+        self.matrix.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.matrix.setToolTip("Rows: the true class; columns: what the model said. Click a cell to see its images.")
+        self.matrix.cellClicked.connect(self.open_cell)
+        self.cell_title = QLabel("Click a cell of the matrix to see its images")
+        self.images = QListWidget()
+        self.images.setViewMode(QListWidget.ViewMode.IconMode)
+        self.images.setIconSize(QSize(72, 72))
+        self.images.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.images.setMovement(QListWidget.Movement.Static)
+        self.mistakes = QListWidget()
+        self.mistakes.setIconSize(QSize(56, 56))
+        self.mistakes.currentItemChanged.connect(self._mistake_selected)
+        self.fix_class = QComboBox()
+        self.fix_btn = QPushButton("Move to this class")
+        self.fix_btn.setToolTip("The label was wrong: move the file into the chosen class folder")
+        self.fix_btn.clicked.connect(self.fix_selected)
+        self.fix_btn.setEnabled(False)
+        self.retrain_btn = QPushButton("Retrain")
+        self.retrain_btn.setToolTip("Train again on the corrected folders")
+        self.retrain_btn.clicked.connect(self.retrain_requested)
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(QLabel("Per class"))
+        ll.addWidget(self.per_class, 1)
+        ll.addWidget(QLabel("Confusion matrix"))
+        ll.addWidget(self.matrix, 2)
+        mid = QWidget()
+        ml = QVBoxLayout(mid)
+        ml.setContentsMargins(0, 0, 0, 0)
+        ml.addWidget(self.cell_title)
+        ml.addWidget(self.images, 1)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(QLabel("Mistakes, most confident first"))
+        rl.addWidget(self.mistakes, 1)
+        fix = QHBoxLayout()
+        fix.addWidget(self.fix_class, 1)
+        fix.addWidget(self.fix_btn)
+        rl.addLayout(fix)
+        rl.addWidget(self.retrain_btn)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(mid)
+        split.addWidget(right)
+        split.setSizes([420, 260, 300])
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.headline)
+        lay.addWidget(split, 1)
+        self._icons: dict[str, QIcon] = {}
+
+    def set_evaluation(self, ev: Evaluation | None) -> None:
+        self.evaluation = ev
+        self.images.clear()
+        self.mistakes.clear()
+        if ev is None or not len(ev.y_true):
+            self.headline.setText("No validation images: add more pictures per class to measure accuracy.")
+            self.per_class.setRowCount(0)
+            self.matrix.setRowCount(0)
+            return
+        self.headline.setText(f"Validation accuracy {ev.accuracy:.1%} on {len(ev.y_true)} images")
+        rows = ev.per_class()
+        self.per_class.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            cells = [r["class"], f"{r['precision']:.0%}", f"{r['recall']:.0%}", f"{r['f1']:.0%}", str(r["support"])]
+            for j, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if j:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.per_class.setItem(i, j, item)
+        m = ev.confusion()
+        k = len(ev.classes)
+        self.matrix.setRowCount(k)
+        self.matrix.setColumnCount(k)
+        self.matrix.setHorizontalHeaderLabels(ev.classes)
+        self.matrix.setVerticalHeaderLabels(ev.classes)
+        top = max(1, m.max())
+        for i in range(k):
+            for j in range(k):
+                item = QTableWidgetItem(str(m[i, j]))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                strength = m[i, j] / top
+                base = QColor("#2e7d32") if i == j else QColor("#c62828")
+                base.setAlpha(int(30 + 200 * strength) if m[i, j] else 0)
+                item.setBackground(QBrush(base))
+                item.setToolTip(f"{m[i, j]} image(s) of “{ev.classes[i]}” classified as “{ev.classes[j]}”")
+                self.matrix.setItem(i, j, item)
+        self.matrix.resizeColumnsToContents()
+        self.fix_class.clear()
+        self.fix_class.addItems(ev.classes)
+        for mk in ev.mistakes():
+            item = QListWidgetItem(f"{os.path.basename(mk.path)}\nlabelled {ev.classes[mk.true]} · model says "
+                                   f"{ev.classes[mk.predicted]} ({mk.confidence:.0%})")
+            item.setData(PathRole, (mk.path, mk.true, mk.predicted))
+            self.mistakes.addItem(item)
+        if not ev.mistakes():
+            self.mistakes.addItem("No mistakes on the validation images.")
+        self._load_thumbs([mk.path for mk in ev.mistakes()])
+
+    def open_cell(self, row: int, col: int) -> None:
+        if self.evaluation is None:
+            return
+        ev = self.evaluation
+        paths = ev.cell(row, col)
+        self.cell_title.setText(f"{len(paths)} image(s): true “{ev.classes[row]}”, predicted “{ev.classes[col]}”")
+        self.images.clear()
+        for p in paths:
+            item = QListWidgetItem(os.path.basename(p))
+            item.setData(PathRole, p)
+            item.setToolTip(p)
+            if p in self._icons:
+                item.setIcon(self._icons[p])
+            self.images.addItem(item)
+        self._load_thumbs([p for p in paths if p not in self._icons])
+
+    def _load_thumbs(self, paths: list[str]) -> None:
+        if paths:
+            self.runner.start("eval-thumbs", _thumbs_job, paths, exclusive=False, on_partial=self._thumb)
+
+    def _thumb(self, data) -> None:
+        path, qimage = data
+        icon = QIcon(QPixmap.fromImage(qimage))
+        self._icons[path] = icon
+        for lst in (self.images, self.mistakes):
+            for i in range(lst.count()):
+                item = lst.item(i)
+                d = item.data(PathRole)
+                if d == path or (isinstance(d, tuple) and d[0] == path):
+                    item.setIcon(icon)
+
+    def _mistake_selected(self, current, _previous) -> None:
+        self.fix_btn.setEnabled(current is not None and current.data(PathRole) is not None)
+        if current is not None and current.data(PathRole) is not None:
+            _, _, predicted = current.data(PathRole)
+            self.fix_class.setCurrentIndex(predicted)
+
+    def fix_selected(self) -> Path | None:
+        """Move the selected mistake's file to the chosen class folder (never overwriting)."""
+        item = self.mistakes.currentItem()
+        if item is None or item.data(PathRole) is None:
+            return None
+        path, _, _ = item.data(PathRole)
+        src = Path(path)
+        target_dir = src.parent.parent / self.fix_class.currentText()
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target, _ = unique_path(target_dir / src.name)
+        shutil.move(str(src), str(target))
+        self.moved += 1
+        self.mistakes.takeItem(self.mistakes.row(item))
+        self.dataset_changed.emit()
+        return target

@@ -1,0 +1,90 @@
+"""The training dialog and evaluation page, offscreen, end to end on a tiny generated dataset."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "core"))
+from shapes import make_dataset  # noqa: E402
+
+
+def test_train_dialog_end_to_end(qtbot, window, tmp_path, isolated_dirs):
+    data = make_dataset(tmp_path / "my shapes", (15, 15, 15))
+    dlg = window.show_training()
+    qtbot.addWidget(dlg)
+    dlg.folder.setText(str(data))
+    dlg.load_folder(str(data))
+    qtbot.waitUntil(lambda: dlg.dataset is not None, timeout=20_000)
+    assert dlg.classes.count() == 3 and "circle — 15 images" in dlg.classes.item(0).text()
+    assert dlg.name.text() == "my shapes" and dlg.train_btn.isEnabled()
+    saved = []
+    dlg.model_saved.connect(saved.append)
+    dlg.train_btn.click()
+    assert dlg.cancel_btn.isEnabled()
+    qtbot.waitUntil(lambda: bool(saved), timeout=120_000)
+    path = Path(saved[0])
+    assert path.is_file() and path.parent == isolated_dirs / "data" / "models"
+    assert len(dlg.loss_chart.train) == 30 and len(dlg.acc_chart.val) == 30  # live curves, every 10 epochs
+    assert dlg.tabs.isTabEnabled(1)
+    assert dlg.evaluation.headline.text().startswith("Validation accuracy")
+    assert dlg.evaluation.matrix.rowCount() == 3 and dlg.evaluation.per_class.rowCount() == 3
+    assert window.model_combo.findData(str(path.resolve())) >= 0 or window.model_combo.findData(str(path)) >= 0
+    dlg.close()
+
+
+def test_cancel_offers_to_keep_the_best_model(qtbot, window, tmp_path, isolated_dirs, monkeypatch):
+    from cnndesk.qt.dialogs import train_dialog
+
+    data = make_dataset(tmp_path / "d", (12, 12, 12))
+    dlg = window.show_training()
+    qtbot.addWidget(dlg)
+    dlg.load_folder(str(data))
+    qtbot.waitUntil(lambda: dlg.dataset is not None, timeout=20_000)
+    asked = []
+    monkeypatch.setattr(train_dialog.QMessageBox, "question", lambda *a: asked.append(a) or train_dialog.QMessageBox.StandardButton.Yes)
+    saved = []
+    dlg.model_saved.connect(saved.append)
+    dlg.advanced.setChecked(True)
+    dlg.epochs.setValue(2000)  # long enough to cancel in the middle
+    dlg.start()
+    qtbot.waitUntil(lambda: len(dlg.loss_chart.train) >= 2, timeout=60_000)
+    dlg.cancel()
+    qtbot.waitUntil(lambda: bool(saved), timeout=10_000)
+    assert asked and dlg.result.cancelled and len(dlg.result.history) < 200
+    dlg.close()
+
+
+def test_evaluation_page_cells_and_fixing_a_label(qtbot, window, tmp_path):
+    from PIL import Image
+
+    from cnndesk.core.evaluation import evaluate
+    from cnndesk.qt.widgets.evaluation import EvaluationView
+
+    for c in ("cat", "dog"):
+        (tmp_path / c).mkdir()
+    paths = []
+    for i, c in enumerate(["cat", "cat", "dog", "dog"]):
+        p = tmp_path / c / f"{i}.jpg"
+        Image.new("RGB", (32, 32), (i * 60, 0, 0)).save(p)
+        paths.append(str(p))
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
+    ev = evaluate(paths, [0, 0, 1, 1], probs, ["cat", "dog"])
+    view = EvaluationView(window.runner)
+    qtbot.addWidget(view)
+    view.set_evaluation(ev)
+    assert view.headline.text() == "Validation accuracy 50.0% on 4 images"
+    assert view.matrix.item(0, 1).text() == "1" and view.mistakes.count() == 2
+    assert "model says dog (80%)" in view.mistakes.item(0).text()  # the most confident mistake first
+    view.open_cell(0, 1)
+    assert view.images.count() == 1 and view.images.item(0).text() == "1.jpg"
+    changed = []
+    view.dataset_changed.connect(lambda: changed.append(1))
+    view.mistakes.setCurrentRow(0)
+    assert view.fix_class.currentText() == "dog"
+    target = view.fix_selected()
+    assert target == tmp_path / "dog" / "1.jpg" and target.is_file() and not Path(paths[1]).exists()
+    assert changed and view.mistakes.count() == 1
+    qtbot.waitUntil(lambda: window.runner.active_count() == 0, timeout=5000)
