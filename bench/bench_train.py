@@ -43,7 +43,7 @@ def main() -> None:
     first = train(ds, TrainConfig(mode="quick"))
     first_s = time.perf_counter() - t
     t = time.perf_counter()
-    again = train(scan(data), TrainConfig(mode="quick"))
+    train(scan(data), TrainConfig(mode="quick"))
     again_s = time.perf_counter() - t
     print(f"quick, 300 images: first run {first_s:.2f} s (val acc {first.evaluation.accuracy:.1%}); "
           f"re-run with cached embeddings {again_s:.2f} s; one-off feature export {export_s:.1f} s")

@@ -309,7 +309,7 @@ def cmd_train(args) -> int:
             status.clear()
     path = model.save(out, overwrite=args.force)
     metrics = {**model.metrics(), "model": str(path)}
-    for f, reason in model.skipped[:10]:
+    for _path, reason in model.skipped[:10]:
         print(f"cnndesk: skipped {reason}", file=sys.stderr)
     print(json.dumps(metrics))
     return EXIT_OK
