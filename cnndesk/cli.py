@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=_positive_int, default=16)
     t.add_argument("--unfrozen-blocks", type=int, default=2, metavar="N", help="full mode: train the last N blocks (0: the whole network)")
     t.add_argument("--image-size", type=_positive_int, default=224, metavar="PX", help="full mode: training resolution")
+    t.add_argument("--from", dest="init_from", metavar="MODEL_FILE", default=None, help="continue from one of your models (more images; same or new classes)")
     t.add_argument("--force", action="store_true", help="replace --out if it exists")
 
     e = sub.add_parser("export", help="export a model to ONNX or TorchScript (checked against the app)",
@@ -271,6 +272,8 @@ def cmd_train(args) -> int:
         return EXIT_USAGE
     try:
         get_spec(args.base)
+        if args.init_from:
+            get_spec(args.init_from)
         ds = scan(args.data, val_split=args.val_split, seed=args.seed)
     except (DatasetError, ModelError) as exc:
         print(f"cnndesk train: error: {exc}", file=sys.stderr)
@@ -281,7 +284,7 @@ def cmd_train(args) -> int:
         print(f"cnndesk: warning: {w}", file=sys.stderr)
     config = TrainConfig(mode=args.mode, base=args.base, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                          val_split=args.val_split, seed=args.seed, unfrozen_blocks=args.unfrozen_blocks,
-                         image_size=args.image_size, device=args.device)
+                         image_size=args.image_size, device=args.device, init_from=args.init_from)
     status = _StatusLine() if sys.stderr.isatty() else None
 
     def on_epoch(s):

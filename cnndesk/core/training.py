@@ -61,6 +61,7 @@ class TrainConfig:
     device: str = "auto"
     cpu_bf16: bool = False
     num_workers: int = 0
+    init_from: str | None = None  # continue from an existing model file (more images, same or new classes)
 
     def resolved_epochs(self) -> int:
         return self.epochs or (300 if self.mode == "quick" else 8)
@@ -158,6 +159,17 @@ def train(
     raise TrainingError(f"unknown training mode '{config.mode}' (quick or full)")
 
 
+def _starting_point(config: TrainConfig) -> tuple[ModelSpec, ModelSpec | None]:
+    """(base network, model to continue from or None)."""
+    if not config.init_from:
+        return get_spec(config.base), None
+    previous = get_spec(config.init_from)
+    if previous.source != "user":
+        return previous, None
+    base_name = previous.metadata.get("base") or config.base
+    return get_spec(base_name), previous
+
+
 # -- quick ------------------------------------------------------------------------------------
 
 
@@ -183,7 +195,7 @@ def _loss_acc(x, y, w, b, smoothing=0.0, weights=None) -> tuple[float, float]:
 def fit_head(
     x: np.ndarray, y: np.ndarray, n_classes: int, *, x_val=None, y_val=None, epochs: int = 300,
     lr: float = 0.01, weight_decay: float = 1e-4, smoothing: float = 0.1, class_w=None, seed: int = 0,
-    on_epoch=None, cancel: CancelToken | None = None, report_every: int = 10,
+    on_epoch=None, cancel: CancelToken | None = None, report_every: int = 10, init=None,
 ) -> tuple[np.ndarray, np.ndarray, list[EpochStats], bool]:
     """Softmax regression with Adam on standardized features; the standardization is folded
     into the returned weights so they apply to raw embeddings. Keeps the best epoch by
@@ -196,6 +208,9 @@ def fit_head(
     d = x.shape[1]
     w = rng.normal(0, 0.01, (n_classes, d))
     b = np.zeros(n_classes)
+    if init is not None:  # continue from a head on raw features: move it into standardized space
+        w = np.asarray(init[0], np.float64) * sigma
+        b = np.asarray(init[1], np.float64) + np.asarray(init[0], np.float64) @ mu
     mw, vw, mb, vb = np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b)
     cw = np.asarray(class_w if class_w is not None else np.ones(n_classes), np.float64)
     target = np.full((len(y), n_classes), smoothing / n_classes)
@@ -244,7 +259,12 @@ def train_quick(ds, config, progress=None, cancel=None, on_epoch=None) -> Traine
     from cnndesk.core.features import EmbeddingCache, FeatureExtractor
 
     t0 = time.perf_counter()
-    base = get_spec(config.base)
+    base, previous = _starting_point(config)
+    init = None
+    if previous is not None and previous.metadata.get("kind") == "head" and list(previous.labels) == list(ds.classes):
+        from cnndesk.core.models.registry import read_head
+
+        init = read_head(previous)
     report(progress, 0, None, f"Loading {base.title}")
     fx = FeatureExtractor(base, device=config.device, progress=progress, cancel=cancel)
     cache = EmbeddingCache(fx.key)
@@ -263,7 +283,7 @@ def train_quick(ds, config, progress=None, cancel=None, on_epoch=None) -> Traine
     w, b, history, cancelled = fit_head(
         x, y, len(ds.classes), x_val=xv, y_val=yv, epochs=config.resolved_epochs(), lr=config.resolved_lr(),
         weight_decay=config.weight_decay, smoothing=config.label_smoothing, class_w=cw, seed=config.seed,
-        on_epoch=on_epoch, cancel=cancel,
+        on_epoch=on_epoch, cancel=cancel, init=init,
     )
     evaluation = None
     if val:
@@ -363,13 +383,16 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
 
     t0 = time.perf_counter()
     torch.manual_seed(config.seed)
-    base = get_spec(config.base)
+    base, previous = _starting_point(config)
     device = torch.device(resolve_device(config.device).device)
-    report(progress, 0, None, f"Loading {base.title}")
-    model = build_model(base, progress, cancel)
+    report(progress, 0, None, f"Loading {(previous or base).title}")
+    model = build_model(previous or base, progress, cancel)
     k = len(ds.classes)
     family = base.arch.partition(":")[0]
-    if family == "timm":
+    keep_head = previous is not None and list(previous.labels) == list(ds.classes)
+    if keep_head:
+        pass  # same classes: continue with the trained head too
+    elif family == "timm":
         model.reset_classifier(k)
     else:
         from cnndesk.core.models.build import attach_head, feature_extractor

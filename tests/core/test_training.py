@@ -237,3 +237,39 @@ def test_model_errors_for_damaged_head_files(tmp_path, quick_model):
     with pytest.raises(ModelError, match="does not match"):
         read_head(get_spec(str(bad)))
     _ = threading
+
+
+def test_continue_from_an_existing_model(shapes, quick_model, tmp_path):
+    import shutil
+
+    from cnndesk.core.models.registry import get_spec
+
+    _, model = quick_model
+    first = model.save(tmp_path / "v1.safetensors")
+    grown = tmp_path / "grown"
+    shutil.copytree(shapes, grown)
+    make_dataset(tmp_path / "extra", (5, 5, 5), seed=9)
+    for c in ("circle", "square", "triangle"):
+        for f in (tmp_path / "extra" / c).iterdir():
+            shutil.copy(f, grown / c / f"extra_{f.name}")
+    ds = scan(grown, seed=1)
+    more = train(ds, TrainConfig(mode="quick", seed=1, init_from=str(first)))
+    assert more.evaluation.accuracy >= 0.9 and more.base.name == "efficientnet-lite0"
+    saved = get_spec(str(more.save(tmp_path / "v2.safetensors")))
+    assert saved.metadata["training"]["init_from"] == str(first)
+    # a new class: the old head cannot be reused, the base is
+    (grown / "star").mkdir()
+    for i, f in enumerate(sorted((grown / "circle").iterdir())[:8]):
+        shutil.copy(f, grown / "star" / f"s{i}.jpg")
+    ds4 = scan(grown, seed=1)
+    four = train(ds4, TrainConfig(mode="quick", seed=1, init_from=str(first)))
+    assert four.head[0].shape[0] == 4 and "star" in four.classes
+
+
+def test_full_mode_continues_from_a_full_model(shapes, tmp_path, classifier):
+    ds = scan(shapes, seed=3, val_split=0.25)
+    ds.train = ds.train[::4]
+    cfg = TrainConfig(mode="full", epochs=1, image_size=64, unfrozen_blocks=1, batch_size=8, seed=3)
+    first = train(ds, cfg).save(tmp_path / "f1.safetensors")
+    cont = train(ds, TrainConfig(**{**cfg.__dict__, "init_from": str(first)}))
+    assert cont.state_dict is not None and cont.history
