@@ -151,6 +151,7 @@ class MainWindow(QMainWindow):
         self.act_cancel = self._action("Cancel", self.cancel_folder, QKeySequence(Qt.Key.Key_Escape), "Stop the running folder")
         self.act_about = self._action("&About cnndesk", self.show_about)
         self.act_train = self._action("&Train a Model…", self.show_training, "Ctrl+T", "Teach the CNN your own classes from a folder of images (Ctrl+T)")
+        self.act_models = self._action("&Manage Models…", self.show_models, None, "Rename, delete, import and export your models")
         self.act_camera = self._action("&Camera / Video", self.show_camera, "Ctrl+K", "Classify what a webcam or a video shows, live (Ctrl+K)")
 
         m = self.menuBar().addMenu("&File")
@@ -162,6 +163,7 @@ class MainWindow(QMainWindow):
         m.addAction(self.act_quit)
         md = self.menuBar().addMenu("&Model")
         md.addAction(self.act_train)
+        md.addAction(self.act_models)
         e = self.menuBar().addMenu("&Edit")
         e.addAction(self.act_paste)
         e.addAction(self.act_prefs)
@@ -576,6 +578,14 @@ class MainWindow(QMainWindow):
         self.train_dialog.show()
         self.train_dialog.raise_()
         return self.train_dialog
+
+    def show_models(self):
+        from cnndesk.qt.dialogs.models_dialog import ModelsDialog
+
+        dlg = ModelsDialog(self.runner, self)
+        dlg.models_changed.connect(lambda: self.refresh_models(self.model_combo.currentData()))
+        dlg.show()
+        return dlg
 
     def _trained_model_saved(self, path: str):
         self.refresh_models(self.model_combo.currentData())

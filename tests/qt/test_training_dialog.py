@@ -88,3 +88,30 @@ def test_evaluation_page_cells_and_fixing_a_label(qtbot, window, tmp_path):
     assert target == tmp_path / "dog" / "1.jpg" and target.is_file() and not Path(paths[1]).exists()
     assert changed and view.mistakes.count() == 1
     qtbot.waitUntil(lambda: window.runner.active_count() == 0, timeout=5000)
+
+
+def test_models_dialog_lists_renames_and_exports(qtbot, window, tmp_path, isolated_dirs, monkeypatch):
+    from cnndesk.core.datasets import scan
+    from cnndesk.core.paths import user_models_dir
+    from cnndesk.core.training import TrainConfig, train
+    from cnndesk.qt.dialogs import models_dialog
+
+    data = make_dataset(tmp_path / "d", (10, 10, 10))
+    train(scan(data), TrainConfig(mode="quick")).save(user_models_dir() / "shapes.safetensors")
+    dlg = window.show_models()
+    qtbot.addWidget(dlg)
+    assert dlg.list.count() == 1 and "3 classes" in dlg.list.item(0).text()
+    dlg.list.setCurrentRow(0)
+    changed = []
+    dlg.models_changed.connect(lambda: changed.append(1))
+    monkeypatch.setattr(models_dialog.QInputDialog, "getText", lambda *a, **k: ("Shapes v2", True))
+    dlg.do_rename()
+    assert changed and (user_models_dir() / "Shapes v2.safetensors").is_file()
+    assert window.model_combo.findText("Shapes v2 (yours)") >= 0
+    dlg.list.setCurrentRow(0)
+    out = tmp_path / "shapes.onnx"
+    monkeypatch.setattr(models_dialog.QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    dlg.do_onnx()
+    qtbot.waitUntil(lambda: hasattr(dlg, "last_report"), timeout=120_000)
+    assert dlg.last_report.ok and out.is_file() and "matches the app" in dlg.info.text()
+    dlg.close()

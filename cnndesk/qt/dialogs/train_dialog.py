@@ -105,6 +105,13 @@ class TrainDialog(QDialog):
         self.base = QComboBox()
         for spec in list_models(include_user=False):
             self.base.addItem(spec.title, spec.name)
+        self.init_from = QComboBox()
+        self.init_from.addItem("— a fresh model —", None)
+        from cnndesk.core.models.registry import user_model_specs
+
+        for spec in user_model_specs():
+            self.init_from.addItem(f"continue “{spec.title}”", spec.weights.path)
+        self.init_from.setToolTip("Continue from one of your models, e.g. after adding images or classes")
         self.epochs = QSpinBox()
         self.epochs.setRange(0, 2000)
         self.epochs.setSpecialValueText("default")
@@ -140,6 +147,7 @@ class TrainDialog(QDialog):
         form = QFormLayout(inner)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Start from:", self.base)
+        form.addRow("Or continue:", self.init_from)
         form.addRow("Epochs:", self.epochs)
         form.addRow("Learning rate:", self.lr)
         form.addRow("Batch size:", self.batch)
@@ -265,6 +273,7 @@ class TrainDialog(QDialog):
             augment_flip=self.aug_flip.isChecked(),
             augment_color=self.aug_color.isChecked(),
             device=self.settings.device,
+            init_from=self.init_from.currentData() if adv else None,
         )
 
     def start(self) -> None:

@@ -1,0 +1,165 @@
+"""Manage your models: rename, delete, import, save a copy, export to ONNX / TorchScript (checked
+against the app, with the result shown)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+)
+
+from cnndesk.core.errors import CnndeskError
+from cnndesk.core.models import manage
+from cnndesk.core.models.registry import user_model_specs
+
+PathRole = Qt.ItemDataRole.UserRole + 20
+
+
+def _export_job(job, path: str, fmt: str, out: str):
+    from cnndesk.core.export import export_model
+
+    return export_model(path, fmt, out)
+
+
+class ModelsDialog(QDialog):
+    models_changed = Signal()
+
+    def __init__(self, runner, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Your models")
+        self.runner = runner
+        self.list = QListWidget()
+        self.list.currentItemChanged.connect(lambda *_: self._update_buttons())
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        self.buttons = {}
+        row = QHBoxLayout()
+        for key, text in (("rename", "Rename…"), ("delete", "Delete…"), ("import", "Import…"), ("copy", "Save a copy…"),
+                          ("onnx", "Export ONNX…"), ("torchscript", "Export TorchScript…")):
+            b = QPushButton(text)
+            b.clicked.connect(getattr(self, f"do_{key}"))
+            self.buttons[key] = b
+            row.addWidget(b)
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.list, 1)
+        lay.addWidget(self.info)
+        lay.addLayout(row)
+        lay.addWidget(close, 0, Qt.AlignmentFlag.AlignRight)
+        self.resize(760, 420)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.list.clear()
+        for spec in user_model_specs():
+            m = spec.metadata.get("metrics", {})
+            acc = f" · validation accuracy {m['val_accuracy']:.0%}" if "val_accuracy" in m else ""
+            kind = "quick" if spec.metadata.get("kind") == "head" else "full"
+            item = QListWidgetItem(f"{spec.title} — {len(spec.labels)} classes ({', '.join(spec.labels[:4])}"
+                                   f"{'…' if len(spec.labels) > 4 else ''}) · {kind}{acc}")
+            item.setData(PathRole, spec.weights.path)
+            item.setToolTip(spec.weights.path)
+            self.list.addItem(item)
+        if not self.list.count():
+            self.info.setText("No models yet: train one (Model ▸ Train a Model…) or import a model file.")
+        else:
+            self.info.setText("")
+        self._update_buttons()
+
+    def _selected(self) -> str | None:
+        item = self.list.currentItem()
+        return item.data(PathRole) if item is not None else None
+
+    def _update_buttons(self) -> None:
+        has = self._selected() is not None
+        for key, b in self.buttons.items():
+            b.setEnabled(has or key == "import")
+
+    def _changed(self, message: str) -> None:
+        self.refresh()
+        self.info.setText(message)
+        self.models_changed.emit()
+
+    def do_rename(self) -> None:
+        path = self._selected()
+        if not path:
+            return
+        name, ok = QInputDialog.getText(self, "Rename model", "New name:", text=Path(path).stem)
+        if ok and name.strip():
+            try:
+                new = manage.rename_model(path, name)
+            except CnndeskError as exc:
+                QMessageBox.warning(self, "Rename failed", str(exc))
+                return
+            self._changed(f"Renamed to {new.stem}")
+
+    def do_delete(self) -> None:
+        path = self._selected()
+        if not path:
+            return
+        if QMessageBox.question(self, "Delete model", f"Delete “{Path(path).stem}”? This cannot be undone.") != QMessageBox.StandardButton.Yes:
+            return
+        try:
+            manage.delete_model(path)
+        except (CnndeskError, OSError) as exc:
+            QMessageBox.warning(self, "Delete failed", str(exc))
+            return
+        self._changed(f"Deleted {Path(path).stem}")
+
+    def do_import(self) -> None:
+        src, _ = QFileDialog.getOpenFileName(self, "Import a model", "", "cnndesk models (*.safetensors)")
+        if src:
+            try:
+                new = manage.import_model(src)
+            except (CnndeskError, OSError) as exc:
+                QMessageBox.warning(self, "Cannot import this file", str(exc))
+                return
+            self._changed(f"Imported {new.stem}")
+
+    def do_copy(self) -> None:
+        path = self._selected()
+        if not path:
+            return
+        dest, _ = QFileDialog.getSaveFileName(self, "Save a copy", str(Path.home() / Path(path).name), "cnndesk models (*.safetensors)")
+        if dest:
+            try:
+                out = manage.copy_model(path, dest, overwrite=True)  # the file dialog asked already
+            except OSError as exc:
+                QMessageBox.warning(self, "Copy failed", str(exc))
+                return
+            self.info.setText(f"Saved a copy as {out}")
+
+    def do_onnx(self) -> None:
+        self._export("onnx", "ONNX (*.onnx)", ".onnx")
+
+    def do_torchscript(self) -> None:
+        self._export("torchscript", "TorchScript (*.pt)", ".pt")
+
+    def _export(self, fmt: str, pattern: str, suffix: str) -> None:
+        path = self._selected()
+        if not path:
+            return
+        dest, _ = QFileDialog.getSaveFileName(self, f"Export {fmt}", str(Path.home() / (Path(path).stem + suffix)), pattern)
+        if not dest:
+            return
+        if Path(dest).exists():
+            Path(dest).unlink()  # the file dialog already asked whether to replace it
+        self.info.setText(f"Exporting to {fmt} and checking it against the app…")
+        self.runner.start("export", _export_job, path, fmt, dest, on_result=self._exported,
+                          on_error=lambda m: self.info.setText(f'<span style="color:#d93025">Export failed: {m}</span>'))
+
+    def _exported(self, report) -> None:
+        self.last_report = report
+        self.info.setText(report.describe())
