@@ -18,7 +18,7 @@ import time
 from cnndesk import __version__
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-COMMANDS = ("classify", "models", "gui", "train", "export")
+COMMANDS = ("classify", "models", "gui", "train", "export", "explain")
 
 
 class UsageError(Exception):
@@ -91,6 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", "-o", required=True, metavar="PATH")
     e.add_argument("--force", action="store_true", help="replace PATH if it exists")
 
+    x = sub.add_parser("explain", help="show where the CNN looked: a heatmap over the image",
+                       description="Grad-CAM (PyTorch) or occlusion sensitivity (forward passes only, no PyTorch needed) "
+                       "for the top class or --class, saved as an overlay PNG. --raw saves the heatmap as a float32 "
+                       ".npy array in [0, 1] with the image's own height and width (upright, EXIF orientation applied).")
+    x.add_argument("image", metavar="IMAGE")
+    x.add_argument("--model", "-m", metavar="NAME|FILE")
+    x.add_argument("--class", dest="label", metavar="LABEL", help="explain this class instead of the top one")
+    x.add_argument("--method", choices=("gradcam", "occlusion"), default="gradcam")
+    x.add_argument("--out", "-o", required=True, metavar="overlay.png")
+    x.add_argument("--raw", metavar="heat.npy", help="also save the heatmap as a numpy array")
+    x.add_argument("--opacity", type=float, default=0.5)
+    x.add_argument("--force", action="store_true", help="replace existing output files")
+
     m = sub.add_parser("models", help="list the available models", description="List the model registry: built-in, zoo (downloaded on first use) and your trained models.")
     m.add_argument("--format", "-f", choices=("table", "json"), default="table")
     return p
@@ -124,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args)
         if args.command == "export":
             return cmd_export(args)
+        if args.command == "explain":
+            return cmd_explain(args)
         return cmd_gui(args)
     except KeyboardInterrupt:
         print("cnndesk: interrupted", file=sys.stderr)
@@ -338,6 +353,67 @@ def cmd_export(args) -> int:
         return EXIT_MODEL
     print(report.describe())
     return EXIT_OK if report.ok else EXIT_SOME_FAILED
+
+
+def cmd_explain(args) -> int:
+    import numpy as np
+
+    from cnndesk.core import explain
+    from cnndesk.core.errors import CnndeskError, ImageLoadError, ModelError
+    from cnndesk.core.images import load_image
+    from cnndesk.core.models.registry import get_spec
+    from cnndesk.core.paths import atomic_write
+
+    for target in (args.out, args.raw):
+        if target and os.path.exists(target) and not args.force:
+            print(f"cnndesk explain: error: {target} already exists (use --force to replace it)", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        spec = get_spec(args.model)
+    except ModelError as exc:
+        print(f"cnndesk explain: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    class_index = None
+    if args.label is not None:
+        wanted = args.label.strip().lower()
+        matches = [i for i, name in enumerate(spec.labels) if name.lower() == wanted]
+        if not matches and wanted.isdigit() and int(wanted) < len(spec.labels):
+            matches = [int(wanted)]
+        if not matches:
+            close = [n for n in spec.labels if wanted in n.lower()][:5]
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            print(f"cnndesk explain: error: the model has no class '{args.label}'.{hint}", file=sys.stderr)
+            return EXIT_USAGE
+        class_index = matches[0]
+    try:
+        image = load_image(args.image)
+    except ImageLoadError as exc:
+        print(f"cnndesk: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    try:
+        if args.method == "occlusion":
+            from cnndesk.core.inference import Classifier
+
+            clf = Classifier(spec)
+            heat, idx = explain.occlusion(clf, image, class_index)
+            probs = clf.predict_arrays(clf.prepare(image)[None], len(spec.labels))[0]
+            score = dict(zip(probs.indices, probs.scores, strict=True))[idx]
+        else:
+            ex = explain.Explainer(spec)
+            heat, idx = ex.gradcam(image, class_index)
+            score = float(ex.predict(image)[idx])
+    except CnndeskError as exc:
+        print(f"cnndesk: {exc}", file=sys.stderr)
+        return EXIT_MODEL
+    full = explain.to_image_heat(heat, image.size, spec.preprocess)
+    with atomic_write(args.out, "wb", overwrite=args.force) as fh:
+        explain.overlay(image, full, args.opacity).save(fh, format="PNG")
+    if args.raw:
+        with atomic_write(args.raw, "wb", overwrite=args.force) as fh:
+            np.save(fh, full.astype(np.float32))
+    method = "Grad-CAM" if args.method == "gradcam" else "occlusion"
+    print(f"{spec.labels[idx]} ({score:.1%}): {method} overlay saved to {args.out}" + (f", heatmap to {args.raw}" if args.raw else ""))
+    return EXIT_OK
 
 
 def cmd_models(args) -> int:
