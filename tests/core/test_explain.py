@@ -121,10 +121,10 @@ def test_heat_maps_back_onto_the_whole_photo():
     heat = np.ones((224, 224), np.float32)
     full = explain.to_image_heat(heat, (600, 400), pre)
     assert full.shape == (400, 600)
-    # 600x400 -> 384x256, crop 224 centred: the model saw x in [100, 500) of the original
-    # (and rows [25, 375): 384x256 -> 224 crops 16 px off the top and bottom too)
-    assert full[:, :95].max() == 0 and full[:, 505:].max() == 0 and full[:20].max() == 0
-    assert full[35:365, 110:490].min() > 0.99
+    # 600x400 -> 384x256 (scale 0.64), centre crop 224: the model saw x in [125, 475) and
+    # y in [25, 375) of the original
+    assert full[:, :120].max() == 0 and full[:, 480:].max() == 0 and full[:20].max() == 0
+    assert full[30:370, 130:470].min() > 0.99
     over = explain.overlay(Image.new("RGB", (600, 400), (255, 255, 255)), full, 0.6)
     assert over.size == (600, 400)
 
