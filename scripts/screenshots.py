@@ -69,6 +69,20 @@ def main() -> int:
     win.folder_panel.uncertain.click()
     shot(win, "folder")
 
+    # inside the CNN: Grad-CAM on the espresso, feature maps of a middle stage, the filters
+    win.gallery.setCurrentIndex(win.gallery_model.index(coffee))
+    win.show_explain()
+    panel = win.explain_panel
+    wait(lambda: panel.result is not None)
+    panel.layers.setCurrentRow(4)
+    wait(lambda: len(panel.maps.tiles) > 0 and win.runner.active_count() == 0)
+    shot(win, "explain")
+    panel.side.setCurrentIndex(1)
+    shot(win, "filters")
+    panel.side.setCurrentIndex(2)
+    shot(win, "summary")
+    panel.side.setCurrentIndex(0)
+
     # the camera tab: no camera here, then a video file playing through the camera pipeline
     win.show_camera()
     shot(win, "camera-empty")

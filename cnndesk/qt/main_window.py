@@ -34,6 +34,7 @@ from cnndesk.qt.camera.panel import CameraPanel
 from cnndesk.qt.models.gallery import ICON, GalleryModel, ItemRole
 from cnndesk.qt.settings import Settings
 from cnndesk.qt.widgets.drop_zone import DropZone
+from cnndesk.qt.widgets.explain_panel import ExplainPanel
 from cnndesk.qt.widgets.folder_panel import FolderPanel
 from cnndesk.qt.widgets.image_view import ImageView
 from cnndesk.qt.widgets.prediction_panel import PredictionPanel
@@ -41,7 +42,7 @@ from cnndesk.qt.widgets.status_message import FadingMessage
 from cnndesk.qt.workers import JobRunner
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)) + ");;All files (*)"
-TAB_IMAGES, TAB_FOLDER, TAB_CAMERA = 0, 1, 2
+TAB_IMAGES, TAB_FOLDER, TAB_CAMERA, TAB_EXPLAIN = 0, 1, 2, 3
 
 
 class MainWindow(QMainWindow):
@@ -105,6 +106,10 @@ class MainWindow(QMainWindow):
         self.camera_panel.snapshot.connect(self._snapshot)
         self.camera_panel.status.connect(lambda text: self.status(text, 6000))
         self.tabs.addTab(self.camera_panel, "Camera")
+        self.explain_panel = ExplainPanel(self.runner)
+        self.explain_panel.status.connect(lambda text: self.status(text, 6000))
+        self.tabs.addTab(self.explain_panel, "Inside the CNN")
+        self.tabs.currentChanged.connect(self._tab_changed)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.drop_zone)
         self.stack.addWidget(self.tabs)
@@ -151,6 +156,7 @@ class MainWindow(QMainWindow):
         self.act_cancel = self._action("Cancel", self.cancel_folder, QKeySequence(Qt.Key.Key_Escape), "Stop the running folder")
         self.act_about = self._action("&About cnndesk", self.show_about)
         self.act_train = self._action("&Train a Model…", self.show_training, "Ctrl+T", "Teach the CNN your own classes from a folder of images (Ctrl+T)")
+        self.act_explain = self._action("&Inside the CNN", self.show_explain, "Ctrl+I", "Where the network looks, its layers and filters (Ctrl+I)")
         self.act_models = self._action("&Manage Models…", self.show_models, None, "Rename, delete, import and export your models")
         self.act_camera = self._action("&Camera / Video", self.show_camera, "Ctrl+K", "Classify what a webcam or a video shows, live (Ctrl+K)")
 
@@ -162,6 +168,7 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addAction(self.act_quit)
         md = self.menuBar().addMenu("&Model")
+        md.addAction(self.act_explain)
         md.addAction(self.act_train)
         md.addAction(self.act_models)
         e = self.menuBar().addMenu("&Edit")
@@ -294,6 +301,7 @@ class MainWindow(QMainWindow):
         first = prev is None
         self.clf, self.spec = clf, clf.spec
         self.camera_panel.set_classifier(clf)
+        self.explain_panel.set_model(clf.spec, clf)
         self.device_label.setText(f"{clf.spec.title} · {clf.describe()}")
         self.status(f"{clf.spec.title} ready" + (f" — {clf.device_info.note}" if clf.device_info.note else ""), 6000)
         self.refresh_models(self.model_combo.currentData())
@@ -425,9 +433,19 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.tabs)
         self.tabs.setCurrentIndex(TAB_CAMERA)
 
+    def _tab_changed(self, index: int):
+        if index == TAB_EXPLAIN:
+            self.explain_panel.set_item(self.gallery.currentIndex().data(ItemRole))
+
+    def show_explain(self):
+        self.stack.setCurrentWidget(self.tabs)
+        self.tabs.setCurrentIndex(TAB_EXPLAIN)
+
     def _show_item(self, item: jobs.ImageResult | None):
         if item is None:
             return
+        if self.tabs.currentIndex() == TAB_EXPLAIN:
+            self.explain_panel.set_item(item)
         self.image_view.set_image(item.display)
         if item.error:
             self.panel.show_error(item.name, item.error)
