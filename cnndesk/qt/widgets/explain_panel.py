@@ -154,7 +154,7 @@ class ExplainPanel(QWidget):
         self.method.setToolTip("Grad-CAM: gradients of the class score at the last convolutional stage.\n"
                                "Occlusion: how much the score drops when each part is hidden (model-agnostic).")
         self.cls = QComboBox()
-        self.cls.setMinimumWidth(200)
+        self.cls.setMinimumWidth(140)
         self.cls.setToolTip("Which class to explain")
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
