@@ -112,10 +112,12 @@ class Explainer:
         return outputs, logits
 
     def _find_target_layer(self):
-        """The last module producing a spatial (N, C, H, W) map with H, W > 1: the last
-        convolutional stage, where Grad-CAM has the most semantic and still spatial features."""
+        """The last stage producing a spatial (N, C, H, W) map with H, W > 1: the last
+        convolutional stage, where Grad-CAM has the most semantic and still spatial features.
+        Stages, not inner modules: an inner module may run several times per pass (ResNet's
+        shared ReLU), which would mix up activations and gradients."""
         x = self._torch.zeros(1, 3, self.input_size, self.input_size)
-        named = [(n, m) for n, m in self.model.named_modules() if n]
+        named = _stage_modules(self.model)
         outputs, _ = self._trace(x, named)
         best = None
         for name, _ in named:

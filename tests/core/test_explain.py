@@ -153,3 +153,19 @@ def test_explain_cli(tmp_path, samples, classifier):
     occ = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert occ.stdout.split()[-2:] == ["0", "False"], occ.stderr  # occlusion needs no torch
     _ = json
+
+
+@pytest.mark.parametrize("name", ["mobilenet-v3-large", "resnet50", "convnext-tiny", "efficientnet-b0"])
+def test_zoo_architectures_explain_without_their_weights(name):
+    """Zoo weights cannot be downloaded in tests; the architectures (random weights) must still
+    yield a target layer, stages, filters and a Grad-CAM map."""
+    from cnndesk.core.models.build import create_architecture
+    from cnndesk.core.models.registry import get_spec
+
+    spec = get_spec(name)
+    ex = explain.Explainer(spec, model=create_architecture(spec.arch, 1000))
+    stages = ex.stages()
+    assert stages[-1].output_shape == (1000,) and stages[-1].kind == "fully connected"
+    heat, idx = ex.gradcam(Image.new("RGB", (300, 260), (120, 80, 40)))
+    assert heat.shape == (224, 224) and 0 <= idx < 1000
+    assert ex.first_conv_filters().shape[-1] == 3
