@@ -8,10 +8,10 @@ test: setup-dev
 	QT_QPA_PLATFORM=offscreen QT_LOGGING_RULES="qt.multimedia.*=false" .venv/bin/python -m pytest -q
 
 setup:
-	@scripts/setup.sh dev
+	@scripts/setup.sh dev,cluster
 
 setup-dev:
-	@scripts/setup.sh dev
+	@scripts/setup.sh dev,cluster
 
 bench: setup-dev
 	.venv/bin/python bench/bench_classify.py

@@ -18,7 +18,7 @@ import time
 from cnndesk import __version__
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-COMMANDS = ("classify", "models", "gui", "train", "export", "explain")
+COMMANDS = ("classify", "models", "gui", "train", "export", "explain", "merge")
 
 
 class UsageError(Exception):
@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--batch-size", type=_positive_int, default=None, metavar="N", help="images per model call (default: 2 on the CPU, 32 on a GPU)")
     c.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto", help="CPU runtime (default auto: ONNX Runtime, PyTorch as fallback)")
     c.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    c.add_argument("--shard", metavar="I/N", type=_shard, default=None, help="classify only shard I of N (0-based; deterministic, for Slurm arrays / Kubernetes indexed jobs); join the parts with `cnndesk merge`")
+    c.add_argument("--engine", choices=("local", "ray"), default="local", help="ray: classify with Ray Data on a Ray cluster (pip install 'cnndesk[cluster]')")
+    c.add_argument("--out", "-o", metavar="FILE", default=None, help="write results to FILE (.csv, .json or, with --engine ray, .parquet) instead of stdout")
 
     t = sub.add_parser(
         "train",
@@ -104,9 +107,25 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--opacity", type=float, default=0.5)
     x.add_argument("--force", action="store_true", help="replace existing output files")
 
+    g2 = sub.add_parser("merge", help="join the CSV or JSON parts of a sharded classify run",
+                        description="Join the outputs of `cnndesk classify --shard I/N` runs into one file, in the order an unsharded run prints.")
+    g2.add_argument("parts", nargs="+", metavar="PART")
+    g2.add_argument("--out", "-o", required=True, metavar="FILE", help="the merged file (.csv or .json)")
+    g2.add_argument("--force", action="store_true")
+
     m = sub.add_parser("models", help="list the available models", description="List the model registry: built-in, zoo (downloaded on first use) and your trained models.")
     m.add_argument("--format", "-f", choices=("table", "json"), default="table")
     return p
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 0/4, got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"shard {text}: need 0 <= I < N")
+    return i, n
 
 
 def _positive_int(text: str) -> int:
@@ -139,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_export(args)
         if args.command == "explain":
             return cmd_explain(args)
+        if args.command == "merge":
+            return cmd_merge(args)
         return cmd_gui(args)
     except KeyboardInterrupt:
         print("cnndesk: interrupted", file=sys.stderr)
@@ -196,8 +217,18 @@ def cmd_classify(args) -> int:
     from cnndesk.core import results_io
     from cnndesk.core.pipeline import classify_stream, expand_paths
 
+    if args.engine == "ray":
+        from cnndesk.cluster import ray_classify
+
+        return ray_classify.main(args)
     files = expand_paths(args.paths, recursive=args.recursive)
-    if not files:
+    if args.shard is not None:
+        from cnndesk.core.pipeline import select_shard
+
+        files = select_shard(files, args.paths, *args.shard)
+        if not files:
+            print(f"cnndesk: shard {args.shard[0]}/{args.shard[1]} has no files", file=sys.stderr)
+    if not files and args.shard is None:
         hint = "" if args.recursive else " (use --recursive to look in subfolders)"
         print(f"cnndesk: no images found in {', '.join(args.paths)}{hint}", file=sys.stderr)
         return EXIT_SOME_FAILED
@@ -210,7 +241,13 @@ def cmd_classify(args) -> int:
         print(f"cnndesk: {exc}", file=sys.stderr)
         return EXIT_MODEL
 
-    out = results_io.writer(args.format, sys.stdout, args.top_k)
+    fmt = args.format
+    if args.out:
+        fmt = "json" if args.out.endswith(".json") else "csv" if args.out.endswith(".csv") else fmt
+        stream = open(args.out + ".part", "w", newline="", encoding="utf-8")  # noqa: SIM115
+    else:
+        stream = sys.stdout
+    out = results_io.writer(fmt, stream, args.top_k)
     failed = 0
     show_bar = len(files) > 1 and not args.quiet and sys.stderr.isatty()
     bar = _ProgressBar(len(files)) if show_bar else None
@@ -220,6 +257,9 @@ def cmd_classify(args) -> int:
     if bar:
         bar.clear()
     out.close()
+    if args.out:
+        stream.close()
+        os.replace(args.out + ".part", args.out)
     if failed:
         print(f"cnndesk: {failed} of {len(files)} inputs could not be classified", file=sys.stderr)
     return EXIT_SOME_FAILED if failed else EXIT_OK
@@ -272,7 +312,46 @@ def _fmt_secs(s: float) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
+def _init_distributed(args):
+    """Under torchrun (WORLD_SIZE > 1): join the process group. Returns (rank, world size)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch
+    import torch.distributed as dist
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = args.device in ("auto", "cuda") and torch.cuda.is_available()
+    if use_cuda:
+        torch.cuda.set_device(local)
+        args.device = "cuda"
+    else:
+        args.device = "cpu"
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return dist.get_rank(), world
+
+
 def cmd_train(args) -> int:
+    rank, world = _init_distributed(args)
+    if world > 1 and args.mode != "full":
+        if rank == 0:
+            print("cnndesk train: error: distributed training (torchrun) needs --mode full", file=sys.stderr)
+        return EXIT_USAGE
+    if rank != 0:  # only rank 0 talks and writes the model file
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    try:
+        return _train(args, rank, world)
+    finally:
+        if world > 1:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+def _train(args, rank: int, world: int) -> int:
     from cnndesk.core.datasets import DatasetError, scan
     from cnndesk.core.errors import Cancelled, CnndeskError, ModelError
     from cnndesk.core.models.registry import get_spec
@@ -294,7 +373,8 @@ def cmd_train(args) -> int:
         print(f"cnndesk train: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     counts = ", ".join(f"{c}: {n}" for c, n in ds.counts().items())
-    print(f"cnndesk: {len(ds.classes)} classes ({counts}); {len(ds.train)} for training, {len(ds.val)} for validation", file=sys.stderr)
+    print(f"cnndesk: {len(ds.classes)} classes ({counts}); {len(ds.train)} for training, {len(ds.val)} for validation"
+          + (f"; {world} processes" if world > 1 else ""), file=sys.stderr)
     for w in ds.warnings:
         print(f"cnndesk: warning: {w}", file=sys.stderr)
     config = TrainConfig(mode=args.mode, base=args.base, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
@@ -325,8 +405,10 @@ def cmd_train(args) -> int:
     finally:
         if status:
             status.clear()
+    if rank != 0:
+        return EXIT_OK
     path = model.save(out, overwrite=args.force)
-    metrics = {**model.metrics(), "model": str(path)}
+    metrics = {**model.metrics(), "model": str(path), "processes": world}
     for _path, reason in model.skipped[:10]:
         print(f"cnndesk: skipped {reason}", file=sys.stderr)
     print(json.dumps(metrics))
@@ -413,6 +495,21 @@ def cmd_explain(args) -> int:
             np.save(fh, full.astype(np.float32))
     method = "Grad-CAM" if args.method == "gradcam" else "occlusion"
     print(f"{spec.labels[idx]} ({score:.1%}): {method} overlay saved to {args.out}" + (f", heatmap to {args.raw}" if args.raw else ""))
+    return EXIT_OK
+
+
+def cmd_merge(args) -> int:
+    from cnndesk.core import results_io
+
+    if os.path.exists(args.out) and not args.force:
+        print(f"cnndesk merge: error: {args.out} already exists (use --force to replace it)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        n = results_io.merge(args.parts, args.out)
+    except (OSError, ValueError) as exc:
+        print(f"cnndesk merge: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"cnndesk: merged {n} rows from {len(args.parts)} parts into {args.out}", file=sys.stderr)
     return EXIT_OK
 
 

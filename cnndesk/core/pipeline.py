@@ -218,3 +218,36 @@ def _result(fut: Future, cancel: CancelToken | None):
         except TimeoutError:
             if cancel is not None and cancel.cancelled:
                 raise Cancelled() from None
+
+
+def shard_key(path: str) -> tuple:
+    """Sort key reproducing the folder walk's order (files of a folder before its subfolders,
+    names sorted at each level), so merged shards line up with an unsharded run."""
+    parts = os.path.normpath(path).split(os.sep)
+    return tuple((1, p) for p in parts[:-1]) + ((0, parts[-1]),)
+
+
+def select_shard(files: list[str], roots: Iterable[str | os.PathLike], index: int, count: int) -> list[str]:
+    """The deterministic 1/count of ``files`` that shard ``index`` (0-based) classifies.
+
+    A file belongs to the shard given by a hash of its path *relative to the root it was found
+    under* (sorted, stable across machines and mount points), so Slurm array tasks or Kubernetes
+    job indexes can split a folder without talking to each other.
+    """
+    import hashlib
+
+    if not 0 <= index < count:
+        raise ValueError(f"shard {index} of {count} does not exist (use I/N with 0 <= I < N)")
+    roots = [os.path.abspath(r) for r in roots]
+    out = []
+    for f in files:
+        absf = os.path.abspath(f)
+        rel = os.path.basename(absf)
+        for r in roots:
+            if os.path.isdir(r) and absf.startswith(r.rstrip(os.sep) + os.sep):
+                rel = os.path.relpath(absf, r)
+                break
+        digest = hashlib.sha256(rel.replace(os.sep, "/").encode("utf-8")).digest()
+        if int.from_bytes(digest[:8], "big") % count == index:
+            out.append(f)
+    return out

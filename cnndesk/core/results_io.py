@@ -86,3 +86,40 @@ def export(rows: Iterable[dict], path: str | os.PathLike, fmt: str, top_k: int) 
             n += 1
         out.close()
     return n
+
+
+def read_rows(path: str | os.PathLike) -> tuple[list[dict], int]:
+    """Rows of a JSON or CSV results file (as written above) and its top-k."""
+    path = str(path)
+    if path.endswith(".json"):
+        with open(path, encoding="utf-8") as fh:
+            rows = json.load(fh)
+        return rows, max((len(r["predictions"]) for r in rows), default=1)
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        k = sum(1 for c in reader.fieldnames or [] if c.startswith("label_"))
+        rows = []
+        for r in reader:
+            preds = [{"label": r[f"label_{i}"], "score": float(r[f"score_{i}"])}
+                     for i in range(1, k + 1) if r.get(f"label_{i}")]
+            rows.append({"path": r["path"], "predictions": preds, "error": r.get("error") or None})
+    return rows, max(k, 1)
+
+
+def merge(parts: list[str], out: str | os.PathLike) -> int:
+    """Join shard outputs into one file, ordered like an unsharded run of the same folder."""
+    from cnndesk.core.pipeline import shard_key
+
+    rows, k = [], 1
+    for part in parts:
+        got, kk = read_rows(part)
+        rows += got
+        k = max(k, kk)
+    seen = set()
+    for r in rows:
+        if r["path"] in seen:
+            raise ValueError(f"{r['path']} appears in more than one part")
+        seen.add(r["path"])
+    rows.sort(key=lambda r: shard_key(r["path"]))
+    fmt = "json" if str(out).endswith(".json") else "csv"
+    return export(rows, out, fmt, k)

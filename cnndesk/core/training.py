@@ -108,6 +108,25 @@ class TrainedModel:
             m["best_epoch"] = max(self.history, key=lambda h: (h.val_acc, -h.val_loss)).epoch
         return m
 
+    def preprocess(self):
+        """What the model expects: the base's preprocessing, or full mode's training resolution."""
+        if self.mode == "full" and self.config.image_size != self.base.preprocess.crop:
+            from dataclasses import replace
+
+            size = self.config.image_size
+            return replace(self.base.preprocess, resize=int(size * 256 / 224), crop=size)
+        return self.base.preprocess
+
+    def evaluation_record(self, limit: int = 5000) -> dict | None:
+        """The validation predictions (path, true, predicted, confidence), kept in the model file
+        so its evaluation can be shown again later."""
+        ev = self.evaluation
+        if ev is None:
+            return None
+        n = min(limit, len(ev.paths))
+        return {"paths": ev.paths[:n], "true": [int(v) for v in ev.y_true[:n]], "pred": [int(v) for v in ev.y_pred[:n]],
+                "confidence": [round(float(ev.probs[i, ev.y_pred[i]]), 6) for i in range(n)]}
+
     def save(self, path: str | Path, name: str | None = None, overwrite: bool = False) -> Path:
         """Write the model file (safetensors + JSON metadata) atomically; never overwrites unless
         asked. No torch needed for quick models."""
@@ -123,10 +142,11 @@ class TrainedModel:
             "arch": self.base.arch,
             "base": self.base.name,
             "labels": list(self.classes),
-            "preprocess": self.base.preprocess.to_dict(),
+            "preprocess": self.preprocess().to_dict(),
             "training": asdict(self.config),
             "metrics": self.metrics(),
             "dataset": self.dataset_summary,
+            "evaluation": self.evaluation_record(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "cnndesk_version": __version__,
         }
@@ -403,6 +423,10 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
         model = attach_head(model, base.arch, w, torch.zeros(k))
     _unfreeze(model, base.arch, config.unfrozen_blocks)
     model = model.to(device).to(memory_format=torch.channels_last)
+    # under torchrun: DistributedDataParallel (NCCL on GPUs, gloo on CPUs), each rank its share
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    rank = torch.distributed.get_rank() if distributed else 0
+    world = torch.distributed.get_world_size() if distributed else 1
     size = config.image_size
     pre = base.preprocess
     norm = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(pre.mean), list(pre.std))]
@@ -414,12 +438,24 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
     if config.augment_color:
         aug.append(v2.ColorJitter(0.2, 0.2, 0.2))
     train_tf = v2.Compose(aug + norm)
-    val_tf = v2.Compose([v2.Resize(int(size * 256 / 224), antialias=True), v2.CenterCrop(size)] + norm)
+    # validation sees exactly what the app will feed the saved model: the same Preprocess code
+    from dataclasses import replace as _replace
+
+    val_pre = _replace(pre, resize=int(size * 256 / 224), crop=size) if size != pre.crop else pre
+
+    def val_tf(img):
+        return torch.from_numpy(val_pre(img))
+
     min_side = int(size * 1.15)
     train_set = _Images(ds.train, train_tf, min_side)
     val_set = _Images(ds.val, val_tf, min_side)
     g = torch.Generator().manual_seed(config.seed)
-    loader = torch.utils.data.DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=g,
+    sampler = None
+    if distributed:
+        sampler = torch.utils.data.distributed.DistributedSampler(train_set, num_replicas=world, rank=rank,
+                                                                  shuffle=True, seed=config.seed)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=config.batch_size, shuffle=sampler is None,
+                                         generator=g if sampler is None else None, sampler=sampler,
                                          collate_fn=_collate, num_workers=config.num_workers)
     val_loader = torch.utils.data.DataLoader(val_set, batch_size=config.batch_size * 2, collate_fn=_collate,
                                              num_workers=config.num_workers)
@@ -435,8 +471,12 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
     if body:
         groups.append({"params": body, "lr": lr})
     opt = torch.optim.AdamW(groups, weight_decay=max(config.weight_decay, 0.01))
+    net = model
+    if distributed:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
     epochs = config.resolved_epochs()
-    steps = max(1, epochs * math.ceil(len(train_set) / config.batch_size))
+    steps = max(1, epochs * len(loader))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     use_amp = device.type == "cuda" or (device.type == "cpu" and config.cpu_bf16)
     amp_dtype = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
@@ -450,6 +490,8 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
     for epoch in range(1, epochs + 1):
         e0 = time.perf_counter()
         _train_mode(model)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         tl = tc = tn = 0.0
         for batch in loader:
             if cancel is not None and cancel.cancelled:
@@ -461,7 +503,7 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
             xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             yb = yb.to(device)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                out = model(xb)
+                out = net(xb)
                 loss = loss_fn(out.float(), yb)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -475,6 +517,11 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
             report(progress, done_batches, total_batches, f"Epoch {epoch}/{epochs}")
         if cancelled:
             break
+        if distributed:  # training metrics over all ranks
+            sums = torch.tensor([tl, tc, tn], dtype=torch.float64, device=device)
+            torch.distributed.all_reduce(sums)
+            tl, tc, tn = (float(v) for v in sums)
+        # every rank validates on the whole (small) validation set: identical early-stopping decisions
         vl, va, _ = _run_eval(model, val_loader, device, eval_loss, use_amp, amp_dtype)
         stats = EpochStats(epoch, epochs, tl / max(tn, 1), tc / max(tn, 1), vl, va, time.perf_counter() - e0)
         history.append(stats)
@@ -493,7 +540,7 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
         best = (0.0, 0.0, {k_: v.detach().cpu() for k_, v in model.state_dict().items()})
     model.load_state_dict(best[2])
     evaluation = None
-    if len(val_set):
+    if len(val_set) and rank == 0:
         _, _, (paths, ys, probs) = _run_eval(model, val_loader, device, eval_loss, use_amp, amp_dtype, keep=True)
         evaluation = evaluate(paths, ys, probs, ds.classes)
     result = TrainedModel("full", base, ds.classes, config, history, evaluation, ds.summary(),
