@@ -70,7 +70,7 @@ def classify_with_ray(paths: list[str], out: str, *, model=None, top_k: int = 5,
     ctx.enable_progress_bars = False
     gpu = device == "cuda"
     cpus = ray.cluster_resources().get("CPU", 1)
-    n_actors = actors or max(1, int(cpus // 2))
+    n_actors = actors or max(1, int(cpus))  # each takes half a CPU: room is left for the reads
     ds = ray.data.read_binary_files(paths, include_paths=True, file_extensions=None)
     ds = ds.map_batches(
         ClassifyActor,
