@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from cnndesk.core.errors import CnndeskError
-from cnndesk.core.images import is_image_path
+from cnndesk.core.pipeline import walk_images
 
 MIN_PER_CLASS = 5
 IMBALANCE_RATIO = 4.0
@@ -50,31 +50,7 @@ class Dataset:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    out: list[Path] = []
-    seen: set[str] = set()
-
-    def visit(d: Path) -> None:
-        real = os.path.realpath(d)
-        if real in seen:  # symlink loops
-            return
-        seen.add(real)
-        try:
-            entries = sorted(os.scandir(d), key=lambda e: e.name)
-        except OSError:
-            return
-        for e in entries:
-            if e.name.startswith("."):
-                continue
-            try:
-                if e.is_dir():
-                    visit(Path(e.path))
-                elif e.is_file() and is_image_path(e.name):
-                    out.append(Path(e.path))
-            except OSError:
-                continue
-
-    visit(folder)
-    return out
+    return [Path(p) for p in walk_images(folder, recursive=True)]
 
 
 def _class_dirs(folder: Path) -> list[Path]:

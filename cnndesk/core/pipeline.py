@@ -54,13 +54,15 @@ def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False) -
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files.extend(_walk(p, recursive))
+            files.extend(walk_images(p, recursive))
         else:
             files.append(os.fspath(item))
     return files
 
 
-def _walk(root: Path, recursive: bool) -> list[str]:
+def walk_images(root: Path, recursive: bool) -> list[str]:
+    """Image files under ``root`` (sorted by name, files before subfolders, hidden entries
+    skipped, symlink loops followed once)."""
     out: list[str] = []
     seen: set[str] = set()
 
@@ -151,16 +153,20 @@ def classify_stream(
         except Exception as exc:  # never let one odd file stop a folder
             return None, f"{os.path.basename(path)}: could not be processed ({exc})"
 
+    def refill(pool, exhausted: bool) -> bool:
+        """Submit decodes until ``limit`` are in flight; returns whether the input ran out."""
+        while not exhausted and len(queue) < limit:
+            try:
+                i, path = next(source)
+            except StopIteration:
+                return True
+            queue.append((i, os.fspath(path), pool.submit(run, os.fspath(path))))
+        return exhausted
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cnndesk-decode") as pool:
         try:
             while True:
-                while not exhausted and len(queue) < limit:
-                    try:
-                        i, path = next(source)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    queue.append((i, os.fspath(path), pool.submit(run, os.fspath(path))))
+                exhausted = refill(pool, exhausted)
                 if not queue:
                     break
                 # take the next batch in input order (waiting for its decodes); the decodes of
@@ -175,14 +181,7 @@ def classify_stream(
                     queue.popleft()
                     pending.append((i, path, array, error))
                     arrays += array is not None
-                    # refill as we go so the decoders never starve
-                    while not exhausted and len(queue) < limit:
-                        try:
-                            j, p = next(source)
-                        except StopIteration:
-                            exhausted = True
-                            break
-                        queue.append((j, os.fspath(p), pool.submit(run, os.fspath(p))))
+                    exhausted = refill(pool, exhausted)  # as we go: the decoders never starve
                 if cancel is not None and cancel.cancelled:
                     raise Cancelled()
                 preds: list[Prediction] = []
