@@ -1,5 +1,5 @@
 # The README's two commands: `make run` and `make test`. Each does its own set-up.
-.PHONY: run test setup setup-dev bench lint screenshots
+.PHONY: run test setup setup-dev bench lint screenshots package package-lite
 
 run: setup
 	.venv/bin/cnndesk
@@ -24,3 +24,9 @@ lint: setup-dev
 
 screenshots: setup-dev
 	QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py
+
+package:
+	packaging/build.sh full
+
+package-lite:
+	packaging/build.sh lite

@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 model unavailable.",
     )
     p.add_argument("--version", action="version", version=f"cnndesk {__version__}")
+    p.add_argument("--selftest", action="store_true", help="check this installation end to end (offscreen) and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     g = sub.add_parser("gui", help="open the desktop app (the default)", description="Open the desktop app, optionally with images or folders to classify.")
@@ -141,6 +142,10 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="cnndesk: %(message)s")
+    if argv[:1] == ["--selftest"]:
+        from cnndesk.selftest import run
+
+        return run()
     if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
         argv = ["gui", *argv]
     args = build_parser().parse_args(argv)
@@ -164,6 +169,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cnndesk: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in ("torch", "torchvision", "timm", "onnxscript"):
+            raise
+        from cnndesk.core.system import FULL_ONLY
+
+        what = {"train": "full fine-tuning", "explain": "Grad-CAM", "export": "exporting"}.get(args.command, "this")
+        hint = " (occlusion works: --method occlusion)" if args.command == "explain" else (
+            " (quick training works: --mode quick)" if args.command == "train" else "")
+        print(f"cnndesk: {what} {FULL_ONLY}{hint}", file=sys.stderr)
+        return EXIT_MODEL
     except BrokenPipeError:  # `cnndesk classify ... | head`
         try:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115

@@ -102,6 +102,16 @@ def resolve_device(requested: str = "auto") -> DeviceInfo:
     return DeviceInfo("cpu", "CPU", note)
 
 
+def _bundled_head(spec: ModelSpec):
+    from cnndesk.core.paths import resource_path
+
+    path = resource_path("onnx", f"{spec.name}-head.npz")
+    if not path.is_file():
+        return None
+    with np.load(path) as z:
+        return z["weight"].astype(np.float32), z["bias"].astype(np.float32)
+
+
 class Classifier:
     """Load a model once; ``predict`` images or ``predict_arrays`` preprocessed batches.
 
@@ -153,6 +163,13 @@ class Classifier:
         ensure_weights(spec, progress, cancel)
         check(cancel)
         entry, _, _ = onnx_cache.lookup(spec, variant)
+        if entry is None and self._base is None and not system.has_torch():
+            # the lite build ships the features export plus the classifier as a numpy head
+            # (smaller than a second full export); the same math as the logits export
+            head = _bundled_head(spec)
+            features, _, _ = onnx_cache.lookup(spec, "features")
+            if head is not None and features is not None and features.ok:
+                entry, self._head = features, head
         if entry is None:
             entry, model = onnx_cache.export_and_verify(
                 spec, progress=progress, cancel=cancel, variant=variant

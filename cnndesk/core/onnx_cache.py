@@ -47,7 +47,11 @@ def onnx_dir() -> Path:
 
 
 def file_sha256(path: Path) -> str:
-    """Content hash of a weights file, remembered by (path, size, mtime) so starts stay cheap."""
+    """Content hash of a weights file, remembered by (path, size, mtime) so starts stay cheap.
+    A ``<file>.sha256`` sidecar (packaged builds) gives it without reading the file at all."""
+    sidecar = path.with_name(path.name + ".sha256")
+    if sidecar.is_file():
+        return sidecar.read_text().split()[0]
     st = path.stat()
     index_path = user_cache_dir() / "hashes.json"
     key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
@@ -94,6 +98,13 @@ def lookup(spec: ModelSpec, variant: str = "logits") -> tuple[OnnxEntry | None, 
         raise ModelError(f"{spec.title} is not downloaded yet")
     key = cache_key(spec, weights, variant)
     onnx_path, record_path = entry_paths(spec, key, variant)
+    if not record_path.is_file():
+        # a packaged app (the torch-free "lite" build) ships its verified exports as resources
+        from cnndesk.core.paths import resource_path
+
+        bundled = resource_path("onnx", record_path.name)
+        if bundled.is_file():
+            onnx_path, record_path = bundled.with_suffix(".onnx"), bundled
     try:
         record = json.loads(record_path.read_text())
     except (OSError, ValueError):
@@ -116,7 +127,12 @@ def export_and_verify(
 
     Returns the entry and the torch model built on the way (reused as the fallback).
     """
-    import torch
+    try:
+        import torch
+    except ImportError:  # the lite build: only the exports it ships
+        from cnndesk.core.system import FULL_ONLY
+
+        raise ModelError(f"{spec.title}: preparing this model {FULL_ONLY}") from None
 
     from cnndesk.core.models.build import build_model
 

@@ -89,3 +89,15 @@ def tune_allocator() -> bool:
         return False
     _allocator_tuned = ok
     return ok
+
+
+@functools.lru_cache(maxsize=1)
+def has_torch() -> bool:
+    """False in the torch-free "lite" build: full training, Grad-CAM, the layer explorer and
+    export need the full build; classification, the camera, quick training and occlusion do not."""
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+FULL_ONLY = "needs the full version of cnndesk (this lite version has no PyTorch)"

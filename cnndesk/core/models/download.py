@@ -26,7 +26,7 @@ def ensure_weights(
     """Return the local weights file for ``spec``, downloading it first if needed."""
     local = spec.weights.local_path()
     if local is not None:
-        if not local.is_file():
+        if not local.is_file() and not local.with_name(local.name + ".sha256").is_file():
             raise ModelError(f"the weights of {spec.title} are missing: {local}")
         return local
     if spec.weights.kind != "url" or not spec.weights.url:

@@ -122,8 +122,8 @@ def _package_weights_path(package: str, filename: str) -> Path | None:
     if override:
         return Path(override)
     bundled = resource_path("weights", filename)  # frozen builds may carry it as a resource
-    if bundled.is_file():
-        return bundled
+    if bundled.is_file() or bundled.with_name(filename + ".sha256").is_file():
+        return bundled  # (the lite build carries only the digest: it never loads the weights)
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return None

@@ -83,9 +83,15 @@ class ModelsDialog(QDialog):
         return item.data(PathRole) if item is not None else None
 
     def _update_buttons(self) -> None:
+        from cnndesk.core import system
+
         has = self._selected() is not None
         for key, b in self.buttons.items():
             b.setEnabled(has or key == "import")
+        if not system.has_torch():
+            for key in ("onnx", "torchscript"):
+                self.buttons[key].setEnabled(False)
+                self.buttons[key].setToolTip(f"Export {system.FULL_ONLY}")
 
     def _changed(self, message: str) -> None:
         self.refresh()

@@ -97,6 +97,11 @@ class TrainDialog(QDialog):
         self.quick = QRadioButton("Quick — seconds: keep the network, learn a new last layer")
         self.full = QRadioButton("Full — minutes: fine-tune the network itself (better on unusual images)")
         self.quick.setChecked(True)
+        from cnndesk.core import system
+
+        if not system.has_torch():
+            self.full.setEnabled(False)
+            self.full.setToolTip(f"Full fine-tuning {system.FULL_ONLY}")
         self.name = QLineEdit()
         self.name.setPlaceholderText("model name")
         self.advanced = QGroupBox("Advanced")

@@ -272,6 +272,12 @@ class ExplainPanel(QWidget):
     def ensure_explainer(self) -> None:
         if self.spec is None:
             return
+        from cnndesk.core import system
+
+        if not system.has_torch():  # lite build: occlusion only
+            self._lite_mode(system.FULL_ONLY)
+            self.compute_heat()
+            return
         if self.explainer is None:
             if not self.runner.running("explainer"):
                 self.status.emit("Loading PyTorch to look inside the network…")
@@ -299,11 +305,19 @@ class ExplainPanel(QWidget):
         self.status.emit("Ready to look inside the network")
         self.compute_heat()
 
+    def _lite_mode(self, why: str) -> None:
+        self.method.setCurrentIndex(1)
+        self.method.model().item(0).setEnabled(False)
+        self.method.setItemData(0, f"Grad-CAM {why}", Qt.ItemDataRole.ToolTipRole)
+        self.caption.setText(f"The layer explorer {why}.")
+        self.filters_caption.setText(f"The filters view {why}.")
+        self.summary.setPlainText(f"The architecture summary {why}.")
+
     def compute_heat(self) -> None:
         src = self._source()
-        if src is None or self.explainer is None:
-            return
         method = self.method.currentData()
+        if src is None or (self.explainer is None and method != "occlusion"):
+            return
         if method == "occlusion" and self.classifier is None:
             return
         self.save_btn.setEnabled(False)
@@ -318,7 +332,7 @@ class ExplainPanel(QWidget):
         self.result = result
         self.view.set_image(result["overlay"])
         self.save_btn.setEnabled(True)
-        label = self.spec.labels[result["index"]]
+        label = self.spec.labels[result["index"]] if self.spec else str(result["index"])
         self.status.emit(f"{self.method.currentText()} for “{label}”")
 
     def _reblend(self, value: int) -> None:
