@@ -448,6 +448,10 @@ def cmd_export(args) -> int:
     except CnndeskError as exc:
         print(f"cnndesk: export failed: {exc}", file=sys.stderr)
         return EXIT_MODEL
+    except (RuntimeError, OSError, ValueError) as exc:  # the exporter's own errors: one line
+        logging.getLogger("cnndesk").debug("export failed", exc_info=True)
+        print(f"cnndesk: export failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_MODEL
     print(report.describe())
     return EXIT_OK if report.ok else EXIT_SOME_FAILED
 
