@@ -233,8 +233,6 @@ class Explainer:
         out = outputs[stage][0].float()
         if out.dim() == 1:
             out = out[:, None, None]
-        elif out.dim() == 3 and out.shape[1] == 1 and out.shape[2] == 1:
-            pass
         act = out.numpy()
         order = np.argsort(-act.reshape(act.shape[0], -1).mean(1))[:limit]
         maps = np.stack([_normalize(act[c]) for c in order])

@@ -39,21 +39,12 @@ class ExportReport:
                 f"sample images, largest probability difference {self.max_abs_diff:.2g}")
 
 
-def _sample_batch(spec: ModelSpec) -> np.ndarray:
-    from cnndesk.core.images import load_image
-    from cnndesk.core.paths import sample_images
-
-    arrays = [spec.preprocess(load_image(p)) for p in sample_images()]
-    rng = np.random.default_rng(0)
-    arrays.append(rng.standard_normal((3, spec.input_size, spec.input_size)).astype(np.float32))
-    return np.stack(arrays)
-
-
 def export_model(model: str | ModelSpec, fmt: str, out: str | os.PathLike, overwrite: bool = False) -> ExportReport:
     import torch
 
     from cnndesk.core.inference import Classifier, softmax
     from cnndesk.core.models.build import build_model
+    from cnndesk.core.onnx_cache import sample_batch
 
     spec = model if isinstance(model, ModelSpec) else get_spec(model)
     out = Path(out)
@@ -62,7 +53,7 @@ def export_model(model: str | ModelSpec, fmt: str, out: str | os.PathLike, overw
     if out.exists() and not overwrite:
         raise ExportError(f"{out} already exists; choose another name (or --force to replace it)")
     net = build_model(spec).eval()
-    x = _sample_batch(spec)
+    x = sample_batch(spec)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmpdir = Path(tempfile.mkdtemp(prefix=".cnndesk-export-", dir=out.parent))
     try:

@@ -180,13 +180,16 @@ def export_and_verify(
 
 
 def _export(model, spec: ModelSpec, dest: Path, variant: str = "logits") -> None:
+    import contextlib
+    import io
     import warnings
 
     import torch
 
     x = torch.zeros(2, 3, spec.input_size, spec.input_size)
     batch = torch.export.Dim("batch", min=1, max=4096)
-    with warnings.catch_warnings(), _quiet_logs():
+    # torch.onnx prints progress lines to stdout; keep the CLI's stdout clean (JSON output)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
             model,
@@ -200,25 +203,10 @@ def _export(model, spec: ModelSpec, dest: Path, variant: str = "logits") -> None
         program.save(str(dest), external_data=False)
 
 
-class _quiet_logs:
-    """torch.onnx prints progress lines to stdout; keep the CLI's stdout clean (JSON output)."""
-
-    def __enter__(self):
-        import contextlib
-        import io
-
-        self._ctx = contextlib.redirect_stdout(io.StringIO())
-        self._ctx.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self._ctx.__exit__(*exc)
-
-
-def _verify(model, spec: ModelSpec, onnx_path: Path, variant: str = "logits") -> dict:
-    """Compare logits of PyTorch and ONNX Runtime on the sample photos (plus noise)."""
+def sample_batch(spec: ModelSpec):
+    """The bundled sample photos plus one noise image, preprocessed for ``spec``: the inputs on
+    which exported models are checked against the app."""
     import numpy as np
-    import torch
 
     from cnndesk.core.images import load_image
     from cnndesk.core.paths import sample_images
@@ -231,7 +219,15 @@ def _verify(model, spec: ModelSpec, onnx_path: Path, variant: str = "logits") ->
             continue
     rng = np.random.default_rng(0)
     batch.append(rng.standard_normal((3, spec.input_size, spec.input_size)).astype(np.float32))
-    x = np.stack(batch)
+    return np.stack(batch)
+
+
+def _verify(model, spec: ModelSpec, onnx_path: Path, variant: str = "logits") -> dict:
+    """Compare logits of PyTorch and ONNX Runtime on the sample photos (plus noise)."""
+    import numpy as np
+    import torch
+
+    x = sample_batch(spec)
     with torch.inference_mode():
         ref = model(torch.from_numpy(x)).float().numpy()
     session = make_session(onnx_path, threads=1)

@@ -59,7 +59,6 @@ class MediaSource(QObject):
         self._latest: QImage | None = None
         self._pending: QVideoFrame | None = None
         self._seq = 0
-        self._poked = False
         self.frames_received = 0
         self.frames_skipped = 0
         self.listener: Callable[[QImage, int], None] | None = None
@@ -95,7 +94,6 @@ class MediaSource(QObject):
             self._seq += 1
             seq = self._seq
             self._latest = image
-            self._poked = True
         self.frame_rate.tick()
         listener = self.listener
         if listener is not None:
@@ -103,9 +101,8 @@ class MediaSource(QObject):
         self.frameReady.emit()
 
     def take_latest(self) -> tuple[QImage | None, int]:
-        """The newest frame (UI thread); re-arms the frameReady poke."""
+        """The newest frame and its number (UI thread)."""
         with self._lock:
-            self._poked = False
             return self._latest, self._seq
 
     def latest(self) -> QImage | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPalette
+from PySide6.QtGui import QImage, QPainter, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -77,7 +77,6 @@ class TileGrid(QWidget):
             r, c = divmod(i, cols)
             rect = QRectF(c * size + 1, r * size + 1, size - 2, size - 2)
             p.drawImage(rect, img)
-        p.setPen(QColor(0, 0, 0, 60))
 
     def mousePressEvent(self, event):
         if not self.tiles:
@@ -100,9 +99,7 @@ def _heat_job(job, explainer, classifier, source, method: str, class_index, opac
     else:
         heat, idx = explainer.gradcam(img, class_index)
     full = explain.to_image_heat(heat, img.size, explainer.preprocess if explainer else classifier.preprocess)
-    probs = explainer.predict(img) if explainer is not None else None
-    return {"image": img, "heat": full, "index": idx, "overlay": pil_to_qimage(explain.overlay(img, full, opacity)),
-            "probs": probs}
+    return {"image": img, "heat": full, "index": idx, "overlay": pil_to_qimage(explain.overlay(img, full, opacity))}
 
 
 def _overlay_job(job, image, heat, opacity):
