@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia.*=false")
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="cnndesk-bench-config-")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def write_video(path: Path, seconds: float, fps: int = 30, size=(640, 480)) -> None:
@@ -51,7 +51,7 @@ def main() -> None:
     args = ap.parse_args()
     import numpy as np
     from PIL import Image
-    from PySide6.QtCore import QCoreApplication, QElapsedTimer, QTimer
+    from qtbench import UiTimerGaps, spin
 
     from cnndesk.qt.app import create_app
     from cnndesk.qt.camera.panel import qimage_to_rgb_array
@@ -64,45 +64,24 @@ def main() -> None:
     win.resize(1180, 780)
     win.show()
     win.start()
-    clock = QElapsedTimer()
-    clock.start()
-
-    def spin(cond, ms=120_000):
-        t0 = clock.elapsed()
-        while not cond():
-            QCoreApplication.processEvents()
-            time.sleep(0.001)
-            if clock.elapsed() - t0 > ms:
-                raise SystemExit("timeout")
-
-    spin(lambda: win.clf is not None)
+    spin(lambda: win.clf is not None, 120_000)
     panel = win.camera_panel
     win.show_camera()
-    gaps: list[int] = []
-    last = [clock.elapsed()]
-
-    def tick():
-        now = clock.elapsed()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(tick)
+    timer = UiTimerGaps()
     timer.start()
     panel.open_video(str(video))
-    spin(lambda: panel.source.frames_received > 30)  # warm-up: first second
+    spin(lambda: panel.source.frames_received > 30, 120_000)  # warm-up: first second
     r0, p0, c0, t0 = panel.source.frames_received, panel.view.frames_painted, panel.results_shown, time.perf_counter()
-    gaps.clear()
-    spin(lambda: panel.source.state == "ended" or time.perf_counter() - t0 > args.seconds - 2)
+    timer.reset()
+    spin(lambda: panel.source.state == "ended" or time.perf_counter() - t0 > args.seconds - 2, 120_000)
     dt = time.perf_counter() - t0
     r1, p1, c1 = panel.source.frames_received, panel.view.frames_painted, panel.results_shown
     timer.stop()
-    g = sorted(gaps)
+    worst, p99, median = timer.stats()
     print(f"source delivered   {(r1 - r0) / dt:6.1f} frames/s")
     print(f"preview painted    {(p1 - p0) / dt:6.1f} frames/s")
     print(f"overlay updates    {(c1 - c0) / dt:6.1f} /s  (frames dropped by the newest-frame policy: {panel.live.dropped})")
-    print(f"10 ms UI timer     max wait {g[-1]} ms, p99 {g[int(0.99 * (len(g) - 1))]} ms, median {statistics.median(g)} ms")
+    print(f"10 ms UI timer     max wait {worst} ms, p99 {p99} ms, median {median} ms")
     frame = panel.source.latest()
     clf = win.clf
     win.close()

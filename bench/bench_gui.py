@@ -21,11 +21,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="cnndesk-bench-config-")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def main() -> None:
     from PIL import Image
-    from PySide6.QtCore import QCoreApplication, QElapsedTimer, QTimer
+    from PySide6.QtCore import QCoreApplication
+    from qtbench import UiTimerGaps, spin
 
     from cnndesk.core.inference import Prediction
     from cnndesk.core.paths import sample_images
@@ -38,17 +40,6 @@ def main() -> None:
     win = MainWindow()
     win.show()
     win.start()
-    clock = QElapsedTimer()
-    clock.start()
-
-    def spin(cond, ms=300_000):
-        t0 = clock.elapsed()
-        while not cond():
-            QCoreApplication.processEvents()
-            time.sleep(0.001)
-            if clock.elapsed() - t0 > ms:
-                raise SystemExit("timeout")
-
     spin(lambda: win.clf is not None)
     folder = Path(tempfile.mkdtemp(prefix="cnndesk-bench-")) / "photos"
     folder.mkdir()
@@ -56,25 +47,15 @@ def main() -> None:
     for i in range(200):
         srcs[i % len(srcs)].save(folder / f"p{i:03d}.jpg", quality=90)
 
-    gaps: list[int] = []
-    last = [clock.elapsed()]
-
-    def tick():
-        now = clock.elapsed()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(tick)
+    timer = UiTimerGaps()
     timer.start()
     t0 = time.perf_counter()
     win.open_paths([str(folder)])
     spin(lambda: win.folder_panel.model.rowCount() == 200 and not win.runner.running("folder"))
     dt = time.perf_counter() - t0
-    g = sorted(gaps)
-    print(f"200 x 6 MP folder: {200 / dt:.1f} images/s in the app; timer gap max {g[-1]} ms, "
-          f"p99 {g[int(len(g) * 0.99)]} ms, median {statistics.median(g)} ms ({len(g)} ticks)")
+    worst, p99, median = timer.stats()
+    print(f"200 x 6 MP folder: {200 / dt:.1f} images/s in the app; timer gap max {worst} ms, "
+          f"p99 {p99} ms, median {median} ms ({len(timer.gaps)} ticks)")
 
     # 10,000 rows in worker-sized batches
     panel = win.folder_panel
@@ -82,8 +63,7 @@ def main() -> None:
     thumb = thumbnail(Image.open(sample_images()[0]).convert("RGB"), 64)
     labels = [f"label {i}" for i in range(300)]
     costs = []
-    gaps.clear()
-    last[0] = clock.elapsed()
+    timer.reset()
     n = 0
     batch = 200
     while n < 10_000:
@@ -97,14 +77,12 @@ def main() -> None:
         costs.append((time.perf_counter() - t) * 1000)
         n += batch
         # the worker sends a batch about every 100 ms; let the timer run in between
-        t_end = clock.elapsed() + 100
-        while clock.elapsed() < t_end:
-            QCoreApplication.processEvents()
-            time.sleep(0.001)
+        t_end = time.perf_counter() + 0.1
+        spin(lambda t_end=t_end: time.perf_counter() >= t_end)
     panel.table.sortByColumn(3, panel.table.horizontalHeader().sortIndicatorOrder())
-    g = sorted(gaps)
+    worst, p99, _ = timer.stats()
     print(f"10,000-row table in batches of {batch}: UI cost per batch median {statistics.median(costs):.1f} ms, "
-          f"max {max(costs):.1f} ms; timer gap max {g[-1]} ms, p99 {g[int(len(g) * 0.99)]} ms")
+          f"max {max(costs):.1f} ms; timer gap max {worst} ms, p99 {p99} ms")
     timer.stop()
     win.close()
 

@@ -29,11 +29,11 @@ def run() -> int:
     from PySide6.QtCore import QCoreApplication, QElapsedTimer
 
     from cnndesk.qt.app import create_app
+
+    app = create_app()  # noqa: F841  (first: it quiets Qt Multimedia's start-up logging)
     from cnndesk.qt.camera.panel import CameraPanel
     from cnndesk.qt.settings import Settings
     from cnndesk.qt.workers import JobRunner
-
-    app = create_app()  # noqa: F841
     runner = JobRunner()
     panel = CameraPanel(Settings(), runner)
     panel.resize(640, 480)

@@ -8,10 +8,14 @@ import sys
 def create_app(argv: list[str] | None = None):
     import os
 
-    # Qt Multimedia logs which optional system libraries (PipeWire, VA-API) it did not find and
-    # which FFmpeg it uses: noise for users. QT_LOGGING_RULES set by the user wins.
-    os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia.symbolsresolver=false;qt.multimedia.ffmpeg.info=false")
+    from PySide6.QtCore import QLoggingCategory
     from PySide6.QtGui import QIcon
+
+    # Qt Multimedia logs which optional system libraries (PipeWire, VA-API) it did not find and
+    # which FFmpeg it uses: noise for users. QT_LOGGING_RULES set by the user wins. (Filter rules,
+    # not the environment variable: Qt may have read the environment already.)
+    if "QT_LOGGING_RULES" not in os.environ:
+        QLoggingCategory.setFilterRules("qt.multimedia.symbolsresolver=false\nqt.multimedia.ffmpeg.info=false")
     from PySide6.QtWidgets import QApplication
 
     from cnndesk import __version__
