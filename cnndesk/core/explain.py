@@ -80,7 +80,7 @@ def _stage_modules(model) -> list[tuple[str, object]]:
 class Explainer:
     """A PyTorch copy of a model for looking inside it (build once, on a worker)."""
 
-    def __init__(self, spec: ModelSpec, model=None):
+    def __init__(self, spec: ModelSpec, model=None, device: str = "cpu"):
         import torch
 
         from cnndesk.core.models.build import build_model
@@ -88,7 +88,8 @@ class Explainer:
         self.spec = spec
         self.preprocess: Preprocess = spec.preprocess
         self.labels = spec.labels
-        self.model = (model if model is not None else build_model(spec)).eval()
+        self.device = torch.device(device)
+        self.model = (model if model is not None else build_model(spec)).eval().to(self.device)
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.input_size = spec.input_size
@@ -116,7 +117,7 @@ class Explainer:
         convolutional stage, where Grad-CAM has the most semantic and still spatial features.
         Stages, not inner modules: an inner module may run several times per pass (ResNet's
         shared ReLU), which would mix up activations and gradients."""
-        x = self._torch.zeros(1, 3, self.input_size, self.input_size)
+        x = self._torch.zeros(1, 3, self.input_size, self.input_size, device=self.device)
         named = _stage_modules(self.model)
         outputs, _ = self._trace(x, named)
         best = None
@@ -154,7 +155,7 @@ class Explainer:
             if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
                 handles.append(m.register_forward_hook(count))
         try:
-            x = torch.zeros(1, 3, self.input_size, self.input_size)
+            x = torch.zeros(1, 3, self.input_size, self.input_size, device=self.device)
             outputs, _ = self._trace(x, mods)
         finally:
             for h in handles:
@@ -191,11 +192,11 @@ class Explainer:
 
     # -- inputs ---------------------------------------------------------------------------------
     def tensor(self, image: Image.Image):
-        return self._torch.from_numpy(self.preprocess(image)[None])
+        return self._torch.from_numpy(self.preprocess(image)[None]).to(self.device)
 
     def predict(self, image: Image.Image) -> np.ndarray:
         with self._torch.no_grad():
-            return self._torch.softmax(self.model(self.tensor(image)), 1)[0].numpy()
+            return self._torch.softmax(self.model(self.tensor(image)), 1)[0].cpu().numpy()
 
     # -- Grad-CAM ---------------------------------------------------------------------------------
     def gradcam(self, image: Image.Image, class_index: int | None = None) -> tuple[np.ndarray, int]:
@@ -221,7 +222,7 @@ class Explainer:
         weights = grad.mean(dim=(1, 2))
         cam = torch.relu((weights[:, None, None] * act).sum(0)).detach()
         cam = torch.nn.functional.interpolate(cam[None, None], size=(self.input_size, self.input_size),
-                                              mode="bilinear", align_corners=False)[0, 0].numpy()
+                                              mode="bilinear", align_corners=False)[0, 0].cpu().numpy()
         return _normalize(cam), idx
 
     # -- feature maps and filters -----------------------------------------------------------------
@@ -233,7 +234,7 @@ class Explainer:
         out = outputs[stage][0].float()
         if out.dim() == 1:
             out = out[:, None, None]
-        act = out.numpy()
+        act = out.cpu().numpy()
         order = np.argsort(-act.reshape(act.shape[0], -1).mean(1))[:limit]
         maps = np.stack([_normalize(act[c]) for c in order])
         return maps, order
@@ -242,7 +243,7 @@ class Explainer:
         """The first convolution's learned filters as RGB patches: (out_channels, k, k, 3) in [0, 1]."""
         for m in self.model.modules():
             if isinstance(m, self._torch.nn.Conv2d):
-                w = m.weight.detach().numpy()  # (C, 3, k, k)
+                w = m.weight.detach().cpu().numpy()  # (C, 3, k, k)
                 out = []
                 for f in w:
                     f = f - f.min()
