@@ -11,7 +11,7 @@ setup:
 	@scripts/setup.sh dev,cluster
 
 setup-dev:
-	@scripts/setup.sh dev,cluster
+	@scripts/setup.sh dev,cluster,export
 
 bench: setup-dev
 	.venv/bin/python bench/bench_classify.py

@@ -88,12 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--from", dest="init_from", metavar="MODEL_FILE", default=None, help="continue from one of your models (more images; same or new classes)")
     t.add_argument("--force", action="store_true", help="replace --out if it exists")
 
-    e = sub.add_parser("export", help="export a model to ONNX or TorchScript (checked against the app)",
-                       description="Export a model, then check the exported file against the app's own model on the sample photos.")
+    from cnndesk.core.export_formats import FORMATS as EXPORT_FORMATS  # a table, no heavy imports
+
+    e = sub.add_parser("export", help="export a model as a bundle folder that gives the app's answers anywhere",
+                       description="Write a folder with the model in FORMAT, model.json, a predict.py that needs only "
+                       "Pillow, numpy and the runtime (and prints exactly `cnndesk classify --format json`), a README "
+                       "and parity.json: the bundle's predict.py checked against the app on the model's validation "
+                       "images. Formats: " + "; ".join(f"{f.name}: {f.description}" for f in EXPORT_FORMATS.values()))
     e.add_argument("model", metavar="MODEL", help="registry name or model file")
-    e.add_argument("--format", choices=("onnx", "torchscript"), required=True)
-    e.add_argument("--out", "-o", required=True, metavar="PATH")
-    e.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    e.add_argument("--format", choices=tuple(EXPORT_FORMATS), default="onnx", help="default: onnx")
+    e.add_argument("--out", "-o", required=True, metavar="DIR", help="the bundle folder to create")
+    e.add_argument("--data", metavar="DIR", default=None,
+                   help="images to check (and calibrate int8) with, instead of the dataset recorded in the model file")
+    e.add_argument("--top-k", "-k", type=_positive_int, default=5, metavar="K", help="top-k of the parity check (default 5)")
+    e.add_argument("--force", action="store_true", help="replace DIR if it exists")
 
     x = sub.add_parser("explain", help="show where the CNN looked: a heatmap over the image",
                        description="Grad-CAM (PyTorch) or occlusion sensitivity (forward passes only, no PyTorch needed) "
@@ -431,8 +439,8 @@ def _train(args, rank: int, world: int) -> int:
 
 
 def cmd_export(args) -> int:
+    from cnndesk.core.bundle import ExportError, export_bundle
     from cnndesk.core.errors import CnndeskError, ModelError
-    from cnndesk.core.export import ExportError, export_model
     from cnndesk.core.models.registry import get_spec
 
     try:
@@ -441,7 +449,7 @@ def cmd_export(args) -> int:
         print(f"cnndesk export: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        report = export_model(spec, args.format, args.out, overwrite=args.force)
+        report = export_bundle(spec, args.format, args.out, data=args.data, overwrite=args.force, top_k=args.top_k)
     except ExportError as exc:
         print(f"cnndesk export: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

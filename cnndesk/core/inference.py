@@ -138,6 +138,7 @@ class Classifier:
         self.fallback_reason = ""
         self._lock = threading.Lock()
         self._session = None
+        self.onnx_path = None  # the ONNX file this classifier runs (export bundles copy it)
         self._torch_model = None
         # a quick-trained model: the base network's features, then a linear head (numpy)
         self._base = self.spec.metadata.get("base_spec")
@@ -179,6 +180,7 @@ class Classifier:
             try:
                 self._session = onnx_cache.make_session(entry.path, self.threads)
                 self._input_name = self._session.get_inputs()[0].name
+                self.onnx_path = entry.path
                 self._torch_model = None  # not needed any more
                 return
             except onnx_cache.OnnxUnavailable as exc:

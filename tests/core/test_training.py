@@ -199,8 +199,9 @@ def test_cli_train_prints_metrics_json_and_exit_codes(shapes, tmp_path, classifi
     assert run("train", shapes, "--out", tmp_path / "y", "--base", "nonsense").returncode == 2
     cls = run("classify", shapes / "circle" / "circle_001.jpg", "--model", metrics["model"], "-f", "json")
     assert json.loads(cls.stdout)[0]["predictions"][0]["label"] == "circle"
-    exp = run("export", metrics["model"], "--format", "onnx", "--out", tmp_path / "cli.onnx")
-    assert exp.returncode == 0 and "matches the app" in exp.stdout
+    exp = run("export", metrics["model"], "--format", "onnx", "--out", tmp_path / "cli-bundle")
+    assert exp.returncode == 0 and "gives the app's answers" in exp.stdout
+    assert (tmp_path / "cli-bundle" / "predict.py").is_file()
 
 
 def test_quick_training_needs_no_torch_once_exports_are_cached(shapes, quick_model, tmp_path):

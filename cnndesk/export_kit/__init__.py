@@ -1,0 +1,1 @@
+"""Files copied into export bundles (predict.py). Nothing here is imported by the app."""

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Classify images with this exported cnndesk model — no cnndesk needed.
+
+    python predict.py IMAGE [IMAGE ...] [--top-k K] [--format json|table]
+
+Prints exactly what ``cnndesk classify --format json`` prints for the same images and model:
+a JSON list of {"path", "predictions": [{"label", "score"}, ...], "error"} (plus "unknown" and
+"novelty" for a model that knows when an image is none of its classes). The images are read and
+preprocessed by a copy of cnndesk's own loader (``_vendor/``), so the numbers are the app's.
+
+Needs Python 3.9+, Pillow, numpy and the runtime named in model.json ("runtime"): onnxruntime,
+openvino, or torch. Exit status: 0 all images classified, 1 some could not be read, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "_vendor"))
+
+import numpy as np  # noqa: E402
+
+from cnndesk.core.errors import ImageLoadError  # noqa: E402  (vendored copy)
+from cnndesk.core.images import load_image  # noqa: E402
+from cnndesk.core.preprocess import Preprocess  # noqa: E402
+
+
+class Model:
+    """model.json + the model file(s): preprocessed NCHW float32 batch -> (logits, extras)."""
+
+    def __init__(self, folder: str = HERE):
+        with open(os.path.join(folder, "model.json"), encoding="utf-8") as fh:
+            self.info = json.load(fh)
+        self.labels = list(self.info["labels"])
+        self.preprocess = Preprocess.from_dict(self.info["preprocess"])
+        self.temperature = float(self.info.get("temperature") or 1.0)
+        unknown = self.info.get("unknown") or {}
+        self.unknown_threshold = unknown.get("threshold")
+        runtime, files = self.info["runtime"], self.info["files"]
+        path = os.path.join(folder, files["model"])
+        self.head = None
+        if files.get("head"):
+            with np.load(os.path.join(folder, files["head"])) as z:
+                self.head = (z["weight"].astype(np.float32), z["bias"].astype(np.float32))
+        self.bank = None
+        if files.get("novelty_bank"):
+            self.bank = np.load(os.path.join(folder, files["novelty_bank"])).astype(np.float32)
+        if runtime == "onnxruntime":
+            import onnxruntime as ort
+
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = max(1, min(os.cpu_count() or 1, 4))
+            self._session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+            name = self._session.get_inputs()[0].name
+            self._run = lambda x: self._session.run(None, {name: x})[0]
+        elif runtime == "openvino":
+            import openvino as ov
+
+            compiled = ov.Core().compile_model(path, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+            self._run = lambda x: np.asarray(compiled(x)[0])
+        elif runtime == "torch":
+            import torch
+
+            if files["model"].endswith(".pt2"):
+                net = torch.export.load(path).module()
+            else:
+                net = torch.jit.load(path, map_location="cpu").eval()
+
+            def run(x):
+                with torch.inference_mode():
+                    return net(torch.from_numpy(x)).float().numpy()
+
+            self._run = run
+        else:
+            raise SystemExit(f"predict.py: unknown runtime {runtime!r} in model.json")
+
+    def scores(self, batch: np.ndarray):
+        """(probabilities [N, classes], novelty [N] or None) for a preprocessed batch."""
+        out = self._run(np.ascontiguousarray(batch, dtype=np.float32))
+        feats = out
+        if self.head is not None:
+            weight, bias = self.head
+            out = out @ weight.T + bias
+        z = out.astype(np.float64) / self.temperature
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        probs = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+        novelty = None
+        if self.bank is not None:
+            f = feats.astype(np.float32)
+            f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+            novelty = 1.0 - (f @ self.bank.T).max(axis=1)
+        return probs, novelty
+
+
+def top_k(row: np.ndarray, labels, k: int):
+    k = max(1, min(int(k), row.shape[0]))
+    idx = np.argpartition(-row, k - 1)[:k]
+    idx = idx[np.argsort(-row[idx], kind="stable")]
+    return [{"label": labels[i], "score": float(row[i])} for i in idx]
+
+
+def classify(model: Model, paths, k: int = 5, batch_size: int = 2):
+    """Yield one result dict per path, in order (the shape of `cnndesk classify --format json`)."""
+    pre = model.preprocess
+    pending = []
+
+    def flush():
+        probs, novelty = model.scores(np.stack([x for _, x in pending]))
+        for j, (p, _) in enumerate(pending):
+            row = {"path": p, "predictions": top_k(probs[j], model.labels, k), "error": None}
+            if model.unknown_threshold is not None and novelty is not None:
+                row["unknown"] = bool(novelty[j] > model.unknown_threshold)
+                row["novelty"] = round(float(novelty[j]), 6)
+            yield row
+        pending.clear()
+
+    for p in paths:
+        try:
+            x = pre(load_image(p, min_side=pre.resize))
+        except ImageLoadError as exc:
+            yield from flush() if pending else ()
+            yield {"path": p, "predictions": [], "error": str(exc)}
+            continue
+        pending.append((p, x))
+        if len(pending) >= batch_size:
+            yield from flush()
+    if pending:
+        yield from flush()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Classify images with this exported cnndesk model.")
+    ap.add_argument("images", nargs="+", metavar="IMAGE")
+    ap.add_argument("--top-k", "-k", type=int, default=5)
+    ap.add_argument("--format", choices=("json", "table"), default="json")
+    args = ap.parse_args(argv)
+    if args.top_k < 1:
+        ap.error("--top-k must be at least 1")
+    model = Model()
+    failed, n = 0, -1
+    out = sys.stdout
+    if args.format == "json":
+        out.write("[")
+    for n, row in enumerate(classify(model, args.images, args.top_k)):
+        failed += row["error"] is not None
+        if args.format == "json":
+            out.write(("," if n else "") + "\n  " + json.dumps(row, ensure_ascii=False))
+        elif row["error"]:
+            out.write(f"{row['path']}\n    error: {row['error']}\n")
+        else:
+            lines = [row["path"]] + [f"    {p['score'] * 100:6.2f}%  {p['label']}" for p in row["predictions"]]
+            if row.get("unknown"):
+                lines.insert(1, "    not one of my classes")
+            out.write("\n".join(lines) + "\n")
+    if args.format == "json":
+        out.write("\n]\n" if n >= 0 else "]\n")
+    out.flush()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
