@@ -109,9 +109,22 @@ def test_models_dialog_lists_renames_and_exports(qtbot, window, tmp_path, isolat
     assert changed and (user_models_dir() / "Shapes v2.safetensors").is_file()
     assert window.model_combo.findText("Shapes v2 (yours)") >= 0
     dlg.list.setCurrentRow(0)
-    out = tmp_path / "shapes.onnx"
-    monkeypatch.setattr(models_dialog.QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
-    dlg.do_onnx()
-    qtbot.waitUntil(lambda: hasattr(dlg, "last_report"), timeout=120_000)
-    assert dlg.last_report.ok and out.is_file() and "matches the app" in dlg.info.text()
+    exp = dlg.do_export()
+    qtbot.addWidget(exp)
+    names = [exp.formats.item(i).text().split(" — ")[0] for i in range(exp.formats.count())]
+    assert names == ["onnx", "onnx-int8", "openvino", "torchscript", "pt2"] and exp.chosen_format() == "onnx"
+    out = tmp_path / "bundle"
+    exp.folder.setText(str(out))
+    opened = []
+    monkeypatch.setattr("cnndesk.qt.dialogs.export_dialog.QDesktopServices.openUrl", lambda url: opened.append(url))
+    exp.start()
+    assert not exp.export_button.isEnabled() and exp.cancel_button.text() == "Cancel"
+    qtbot.waitUntil(lambda: exp.report is not None, timeout=180_000)
+    assert exp.report.ok and (out / "predict.py").is_file() and (out / "parity.json").is_file()
+    assert "gives the app's answers" in exp.result.text() and exp.open_button.isEnabled()
+    exp.open_folder()
+    assert opened and opened[0].toLocalFile() == str(out)
+    assert exp.folder.text() != str(out)  # the next export would not land on the same folder
+    exp.grab().save(str(tmp_path / "export.png"))
+    exp.close()
     dlg.close()

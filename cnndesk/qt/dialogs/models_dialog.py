@@ -1,5 +1,5 @@
-"""Manage your models: rename, delete, import, save a copy, export to ONNX / TorchScript (checked
-against the app, with the result shown)."""
+"""Manage your models: rename, delete, import, save a copy, export a bundle (ONNX, int8, OpenVINO,
+TorchScript, torch.export — checked against the app, with the parity report shown)."""
 
 from __future__ import annotations
 
@@ -26,12 +26,6 @@ from cnndesk.core.models.registry import user_model_specs
 PathRole = Qt.ItemDataRole.UserRole + 20
 
 
-def _export_job(job, path: str, fmt: str, out: str):
-    from cnndesk.core.export import export_model
-
-    return export_model(path, fmt, out)
-
-
 class ModelsDialog(QDialog):
     models_changed = Signal()
 
@@ -46,7 +40,7 @@ class ModelsDialog(QDialog):
         self.buttons = {}
         row = QHBoxLayout()
         for key, text in (("rename", "Rename…"), ("delete", "Delete…"), ("import", "Import…"), ("copy", "Save a copy…"),
-                          ("onnx", "Export ONNX…"), ("torchscript", "Export TorchScript…")):
+                          ("export", "Export…")):
             b = QPushButton(text)
             b.clicked.connect(getattr(self, f"do_{key}"))
             self.buttons[key] = b
@@ -89,9 +83,8 @@ class ModelsDialog(QDialog):
         for key, b in self.buttons.items():
             b.setEnabled(has or key == "import")
         if not system.has_torch():
-            for key in ("onnx", "torchscript"):
-                self.buttons[key].setEnabled(False)
-                self.buttons[key].setToolTip(f"Export {system.FULL_ONLY}")
+            self.buttons["export"].setEnabled(False)
+            self.buttons["export"].setToolTip(f"Export {system.FULL_ONLY}")
 
     def _changed(self, message: str) -> None:
         self.refresh()
@@ -147,25 +140,12 @@ class ModelsDialog(QDialog):
                 return
             self.info.setText(f"Saved a copy as {out}")
 
-    def do_onnx(self) -> None:
-        self._export("onnx", "ONNX (*.onnx)", ".onnx")
+    def do_export(self):
+        from cnndesk.qt.dialogs.export_dialog import ExportDialog
 
-    def do_torchscript(self) -> None:
-        self._export("torchscript", "TorchScript (*.pt)", ".pt")
-
-    def _export(self, fmt: str, pattern: str, suffix: str) -> None:
         path = self._selected()
         if not path:
-            return
-        dest, _ = QFileDialog.getSaveFileName(self, f"Export {fmt}", str(Path.home() / (Path(path).stem + suffix)), pattern)
-        if not dest:
-            return
-        if Path(dest).exists():
-            Path(dest).unlink()  # the file dialog already asked whether to replace it
-        self.info.setText(f"Exporting to {fmt} and checking it against the app…")
-        self.runner.start("export", _export_job, path, fmt, dest, on_result=self._exported,
-                          on_error=lambda m: self.info.setText(f'<span style="color:#d93025">Export failed: {m}</span>'))
-
-    def _exported(self, report) -> None:
-        self.last_report = report
-        self.info.setText(report.describe())
+            return None
+        self.export_dialog = ExportDialog(self.runner, path, self)
+        self.export_dialog.show()
+        return self.export_dialog
