@@ -189,7 +189,7 @@ def export_bundle(
         elif fmt == "openvino":
             _write_openvino(fp32, tmp / form.model_file)
             fp32.unlink()
-        elif fmt in ("torchscript", "pt2"):
+        elif fmt in ("torchscript", "pt2", "tflite", "coreml"):
             _write_torch(spec, head is not None, tmp / form.model_file, fmt)
         check(cancel)
         _vendor(tmp / "_vendor")
@@ -347,13 +347,33 @@ def _write_torch(spec: ModelSpec, features_only: bool, dest: Path, fmt: str) -> 
     x = torch.zeros(2, 3, spec.input_size, spec.input_size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if fmt == "torchscript":
+        if fmt in ("tflite", "coreml"):
+            _write_mobile(net, x[:1], dest, fmt)
+        elif fmt == "torchscript":
             with torch.inference_mode():
                 torch.jit.trace(net, x).save(str(dest))
         else:
             batch = torch.export.Dim("batch", min=1, max=4096)
             ep = torch.export.export(net, (x,), dynamic_shapes=({0: batch},))
             torch.export.save(ep, str(dest))
+
+
+def _write_mobile(net, x, dest: Path, fmt: str) -> None:
+    """TFLite through LiteRT's torch converter, Core ML through coremltools (both optional)."""
+    form = FORMATS[fmt]
+    try:
+        converter = __import__(form.converter)
+    except ImportError:
+        raise ExportError(f"the {fmt} format needs {form.converter} (pip install 'cnndesk[mobile]')") from None
+    if fmt == "tflite":
+        converter.convert(net, (x,)).export(str(dest))
+    else:
+        import torch
+
+        ep = torch.export.export(net, (x,)).run_decompositions({})
+        ml = converter.convert(ep, convert_to="mlprogram", inputs=[converter.TensorType(name="image", shape=x.shape)],
+                               compute_precision=converter.precision.FLOAT32)
+        ml.save(str(dest))
 
 
 def _model_json(spec: ModelSpec, form: Format, files: dict, app) -> dict:
@@ -439,6 +459,9 @@ def _parity(app, folder: Path, form: Format, images: list[str], source: str, top
     result: dict = {"images": len(images), "source": source, "runtime": form.runtime, "checked": False}
     if not images:
         result["reason"] = "no images to check with"
+        return result
+    if form.platforms and sys.platform not in form.platforms:
+        result["reason"] = f"{form.name} runs only on {', '.join(form.platforms)}; this is {sys.platform}"
         return result
     try:
         __import__(form.runtime)

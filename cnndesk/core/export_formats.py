@@ -12,6 +12,8 @@ class Format:
     model_file: str
     description: str
     note: str = ""
+    platforms: tuple[str, ...] = ()  # where its runtime runs (empty: everywhere); elsewhere parity is unchecked
+    converter: str = ""  # the package that writes it, when it is not cnndesk's own dependency
 
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
@@ -23,6 +25,11 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            note="TorchScript is deprecated in PyTorch 2.14 (torch.jit.trace/load warn); kept while it works — "
                 "prefer pt2"),
     Format("pt2", "torch", "model.pt2", "torch.export program (.pt2) — PyTorch 2, AOTInductor, ExecuTorch"),
+    Format("tflite", "ai_edge_litert", "model.tflite", "TensorFlow Lite / LiteRT — Android, iOS, microcontrollers",
+           note="batch size 1; needs pip install 'cnndesk[mobile]' to convert", converter="litert_torch"),
+    Format("coreml", "coremltools", "model.mlpackage", "Core ML program — iPhone, iPad, Mac",
+           note="runs only on macOS: exported and converted here, its parity is checked on a Mac; "
+                "needs pip install 'cnndesk[mobile]' to convert", platforms=("darwin",), converter="coremltools"),
 )}
 # top-1 agreement with fp32 below which an int8 export is refused
 INT8_MIN_AGREEMENT = 0.99

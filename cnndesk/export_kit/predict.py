@@ -75,6 +75,28 @@ class Model:
                     return net(torch.from_numpy(x)).float().numpy()
 
             self._run = run
+        elif runtime == "ai_edge_litert":  # TFLite: batch size 1
+            from ai_edge_litert.interpreter import Interpreter
+
+            interp = Interpreter(model_path=path)
+            interp.allocate_tensors()
+            inp, outp = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+
+            def run(x):
+                rows = []
+                for one in x:
+                    interp.set_tensor(inp, one[None])
+                    interp.invoke()
+                    rows.append(np.array(interp.get_tensor(outp)[0]))
+                return np.stack(rows)
+
+            self._run = run
+        elif runtime == "coremltools":  # Core ML: macOS only
+            import coremltools as ct
+
+            ml = ct.models.MLModel(path)
+            out_name = list(ml.output_description)[0]
+            self._run = lambda x: np.stack([np.asarray(ml.predict({"image": one[None]})[out_name])[0] for one in x])
         else:
             raise SystemExit(f"predict.py: unknown runtime {runtime!r} in model.json")
 

@@ -114,12 +114,15 @@ def test_int8_is_refused_with_the_numbers_and_leaves_nothing(model_file, tmp_pat
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", ["openvino", "torchscript", "pt2"])
+@pytest.mark.parametrize("fmt", ["openvino", "torchscript", "pt2", "tflite", "coreml"])
 def test_other_formats_are_checked_against_the_app(model_file, tmp_path, fmt):
     path, ds = model_file
-    if fmt == "openvino":
-        pytest.importorskip("openvino")
+    pytest.importorskip({"openvino": "openvino", "tflite": "litert_torch", "coreml": "coremltools"}.get(fmt, "torch"))
     rep = export_bundle(get_spec(str(path)), fmt, tmp_path / fmt, max_images=20)
+    if fmt == "coreml" and sys.platform != "darwin":  # converted here, runs only on macOS: never claimed
+        assert (tmp_path / fmt / "model.mlpackage").is_dir() and not rep.parity["checked"]
+        assert "UNCHECKED" in rep.describe() and "darwin" in rep.parity["reason"]
+        return
     assert rep.parity["checked"] and rep.parity["same_label"] == rep.parity["images"] == min(20, len(ds.val)), rep.describe()
     assert rep.parity["max_score_diff"] < 0.002
     if fmt == "torchscript":
@@ -160,4 +163,5 @@ def test_cli_export_writes_a_bundle(model_file, tmp_path):
     assert "gives the app's answers" in ok.stdout and f"validation images of {ds.root}" in ok.stdout
     again = run(path, "--out", tmp_path / "b")
     assert again.returncode == 2 and "already exists" in again.stderr
-    assert run(path, "--out", tmp_path / "c", "--format", "coreml").returncode == 2
+    bad = run(path, "--out", tmp_path / "c", "--format", "jpeg")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr and not (tmp_path / "c").exists()
