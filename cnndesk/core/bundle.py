@@ -252,9 +252,9 @@ def _batches(app, paths: list[str], size: int = 8):
     return [np.stack(arrays[i:i + size]) for i in range(0, len(arrays), size)]
 
 
-def _write_int8(app, spec: ModelSpec, fp32: Path, dest: Path, data, cancel) -> list[str]:
-    """Static int8 quantization (QDQ, per-channel weights), calibrated on training images; refused
-    when its top-1 answers agree with fp32 on fewer than 99 % of the validation images."""
+def quantize_int8(app, fp32: Path, dest: Path, calib_paths: list[str], cancel=None) -> None:
+    """Static int8 quantization of the app's ONNX network: QDQ, per-channel int8 weights, uint8
+    activations, MinMax ranges calibrated on ``calib_paths`` (the model's training images)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -266,7 +266,7 @@ def _write_int8(app, spec: ModelSpec, fp32: Path, dest: Path, data, cancel) -> l
     from cnndesk.core.onnx_cache import make_session
 
     name = make_session(fp32, threads=1).get_inputs()[0].name
-    calib = _batches(app, calibration_images(spec, data))
+    calib = _batches(app, calib_paths)
     if not calib:
         raise ExportError("no readable training images to calibrate the int8 model with (--data DIR)")
 
@@ -278,18 +278,26 @@ def _write_int8(app, spec: ModelSpec, fp32: Path, dest: Path, data, cancel) -> l
             b = next(self.it, None)
             return None if b is None else {name: b}
 
-    pre = dest.with_name("pre.onnx")
+    pre = dest.with_name(f".{dest.name}.pre.onnx")
     try:
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
     except Exception:  # pre-processing is an optimisation; quantize the plain graph then
         shutil.copyfile(fp32, pre)
-    check(cancel)
-    quantize_static(str(pre), str(dest), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    pre.unlink(missing_ok=True)
-    # agreement with fp32 on the validation images, and the speed ratio
-    val = _batches(app, validation_images(spec, data)[0])
-    s32, s8 = make_session(fp32, threads=app.threads), make_session(dest, threads=app.threads)
+    try:
+        check(cancel)
+        quantize_static(str(pre), str(dest), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    finally:
+        pre.unlink(missing_ok=True)
+
+
+def compare_int8(app, fp32: Path, int8: Path, val_paths: list[str]) -> dict:
+    """Top-1 agreement of the int8 network with fp32 (after the app's head, if any) and speeds."""
+    from cnndesk.core.onnx_cache import make_session
+
+    val = _batches(app, val_paths)
+    s32, s8 = make_session(fp32, threads=app.threads), make_session(int8, threads=app.threads)
+    name = s32.get_inputs()[0].name
     head = getattr(app, "_head", None)
 
     def top1(sess, b):
@@ -302,16 +310,23 @@ def _write_int8(app, spec: ModelSpec, fp32: Path, dest: Path, data, cancel) -> l
     for b in val:
         same += int((top1(s32, b) == top1(s8, b)).sum())
         total += len(b)
-    agreement = same / max(total, 1)
-    b = val[0] if val else calib[0]
+    b = val[0] if val else np.zeros((1, 3, app.preprocess.crop, app.preprocess.crop), np.float32)
     t32, t8 = _time(lambda: s32.run(None, {name: b})), _time(lambda: s8.run(None, {name: b}))
-    size32, size8 = fp32.stat().st_size, dest.stat().st_size
-    if agreement < INT8_MIN_AGREEMENT:
-        raise ExportError(f"int8 refused: its top-1 answer agrees with fp32 on {same}/{total} validation images "
-                          f"({agreement:.1%}, need {INT8_MIN_AGREEMENT:.0%}); export onnx instead")
-    return [f"int8 vs fp32: same top-1 on {same}/{total} validation images ({agreement:.1%}); "
-            f"{t32 / t8:.2f}x the fp32 speed here ({t8 * 1000 / len(b):.2f} vs {t32 * 1000 / len(b):.2f} ms/image); "
-            f"{size8 / 1e6:.1f} MB vs {size32 / 1e6:.1f} MB"]
+    return {"same": same, "total": total, "agreement": same / max(total, 1), "ms32": t32 * 1000 / len(b),
+            "ms8": t8 * 1000 / len(b), "mb32": fp32.stat().st_size / 1e6, "mb8": int8.stat().st_size / 1e6}
+
+
+def _write_int8(app, spec: ModelSpec, fp32: Path, dest: Path, data, cancel) -> list[str]:
+    """int8 calibrated on training images; refused when its top-1 answers agree with fp32 on fewer
+    than 99 % of the validation images."""
+    quantize_int8(app, fp32, dest, calibration_images(spec, data), cancel)
+    c = compare_int8(app, fp32, dest, validation_images(spec, data)[0])
+    if c["agreement"] < INT8_MIN_AGREEMENT:
+        raise ExportError(f"int8 refused: its top-1 answer agrees with fp32 on {c['same']}/{c['total']} validation "
+                          f"images ({c['agreement']:.1%}, need {INT8_MIN_AGREEMENT:.0%}); export onnx instead")
+    return [f"int8 vs fp32: same top-1 on {c['same']}/{c['total']} validation images ({c['agreement']:.1%}); "
+            f"{c['ms32'] / c['ms8']:.2f}x the fp32 speed here ({c['ms8']:.2f} vs {c['ms32']:.2f} ms/image); "
+            f"{c['mb8']:.1f} MB vs {c['mb32']:.1f} MB"]
 
 
 def _time(fn, repeat: int = 5) -> float:
