@@ -262,7 +262,7 @@ def cmd_classify(args) -> int:
         stream = open(args.out + ".part", "w", newline="", encoding="utf-8")  # noqa: SIM115
     else:
         stream = sys.stdout
-    out = results_io.writer(fmt, stream, args.top_k)
+    out = results_io.writer(fmt, stream, args.top_k, novelty=getattr(clf, "novelty", None) is not None)
     failed = 0
     show_bar = len(files) > 1 and not args.quiet and sys.stderr.isatty()
     bar = _ProgressBar(len(files)) if show_bar else None
