@@ -141,7 +141,12 @@ class QuickResult:
     cancelled: bool = False
 
 
-def fit_quick(x: np.ndarray, y: np.ndarray, k: int, val_mask: np.ndarray, *, epochs: int = 200, lr: float = 0.01,
+def fit_quick(*args, **kwargs) -> QuickResult:
+    with trust.one_blas_thread():
+        return _fit_quick(*args, **kwargs)
+
+
+def _fit_quick(x: np.ndarray, y: np.ndarray, k: int, val_mask: np.ndarray, *, epochs: int = 200, lr: float = 0.01,
               smoothing: float = 0.1, class_w=None, seed: int = 0, init=None, features: str = "multi",
               progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
               on_epoch=None) -> QuickResult:

@@ -50,16 +50,16 @@ class TrainConfig:
     batch_size: int = 16
     val_split: float = 0.2
     seed: int = 0
-    unfrozen_blocks: int = 2  # full mode; 0 or less = the whole network
-    image_size: int = 224
+    unfrozen_blocks: int | None = None  # full mode; 0 or less = the whole network; None: chosen (fullmode)
+    image_size: int | None = None  # full mode; None: chosen from the images' sizes (fullmode)
     augment_crop: bool = True
-    augment_flip: bool = True
+    augment_flip: bool = False  # flips change the meaning of text, digits, arrows
     augment_color: bool = True
     label_smoothing: float = 0.1
     weight_decay: float = 1e-4
-    patience: int = 3
+    patience: int = 2
     device: str = "auto"
-    cpu_bf16: bool = False
+    cpu_bf16: bool | None = None  # None: on CPUs with native bfloat16, checked against fp32
     num_workers: int = 0
     init_from: str | None = None  # continue from an existing model file (more images, same or new classes)
     features: str = "multi"  # quick mode: "multi" (several stages, one pass) or "last" (the pooled last layer)
@@ -100,7 +100,7 @@ class TrainedModel:
     seconds: float = 0.0
     temperature: float = 1.0  # calibration (core.trust); 1 = none
     novelty: object = None  # core.trust.Novelty: "not one of my classes"
-    calibration: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # calibration, chosen settings
     val_novelty: np.ndarray | None = None  # held-out novelty scores of the validation images
     head_keys: tuple[str, str] | None = None  # full mode: the classifier's weight/bias tensors
 
@@ -112,14 +112,14 @@ class TrainedModel:
             m["val_images"] = len(self.evaluation.y_true)
         if self.history:
             m["best_epoch"] = max(self.history, key=lambda h: (h.val_acc, -h.val_loss)).epoch
-        m.update(self.calibration)
+        m.update(self.extra)
         if self.val_novelty is not None and self.novelty is not None and len(self.val_novelty):
             m["val_flagged_unknown"] = round(float((self.val_novelty > self.novelty.threshold).mean()), 4)
         return m
 
     def preprocess(self):
         """What the model expects: the base's preprocessing, or full mode's training resolution."""
-        if self.mode == "full" and self.config.image_size != self.base.preprocess.crop:
+        if self.mode == "full" and self.config.image_size and self.config.image_size != self.base.preprocess.crop:
             from dataclasses import replace
 
             size = self.config.image_size
@@ -257,7 +257,7 @@ def train_quick(ds, config, progress=None, cancel=None, on_epoch=None) -> Traine
     model = TrainedModel("quick", base, ds.classes, config, history, evaluation, ds.summary(),
                          head=(fit.weight, fit.bias), cancelled=fit.cancelled, skipped=list(ds.unreadable) + errors,
                          temperature=fit.temperature, novelty=fit.novelty,
-                         calibration={**fit.calibration, "weight_decay": fit.weight_decay},
+                         extra={**fit.calibration, "weight_decay": fit.weight_decay},
                          val_novelty=fit.val_novelty)
     model.seconds = time.perf_counter() - t0
     model.cache_hits = cache.hits  # type: ignore[attr-defined]
@@ -357,6 +357,13 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
     torch.manual_seed(config.seed)
     base, previous = _starting_point(config)
     device = torch.device(resolve_device(config.device).device)
+    from dataclasses import replace as _replace
+
+    from cnndesk.core import fullmode
+
+    choices = fullmode.choose(ds, config, device.type)
+    config = _replace(config, image_size=choices.image_size, unfrozen_blocks=choices.unfrozen_blocks,
+                      epochs=choices.epochs, cpu_bf16=choices.cpu_bf16)
     report(progress, 0, None, f"Loading {(previous or base).title}")
     model = build_model(previous or base, progress, cancel)
     k = len(ds.classes)
@@ -391,8 +398,6 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
         aug.append(v2.ColorJitter(0.2, 0.2, 0.2))
     train_tf = v2.Compose(aug + norm)
     # validation sees exactly what the app will feed the saved model: the same Preprocess code
-    from dataclasses import replace as _replace
-
     val_pre = _replace(pre, resize=int(size * 256 / 224), crop=size) if size != pre.crop else pre
 
     def val_tf(img):
@@ -432,6 +437,15 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     use_amp = device.type == "cuda" or (device.type == "cpu" and config.cpu_bf16)
     amp_dtype = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+    if use_amp and device.type == "cpu" and len(val_set):  # bf16 checked against fp32 first
+        probe = _collate([val_set[i] for i in range(min(16, len(val_set)))])
+        if probe is not None:
+            ok, rel = fullmode.bf16_agrees(model, probe[0].contiguous(memory_format=torch.channels_last))
+            choices.reasons["bf16_check"] = f"{'agrees' if ok else 'DISAGREES'} with fp32 (max rel. diff {rel:.3f})"
+            if not ok:
+                use_amp = False
+                config = _replace(config, cpu_bf16=False)
+                choices.cpu_bf16 = False
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and amp_dtype == torch.float16)
     history: list[EpochStats] = []
     best = (-1.0, math.inf, None)
@@ -491,13 +505,28 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
             raise Cancelled("training cancelled before the first epoch finished")
         best = (0.0, 0.0, {k_: v.detach().cpu() for k_, v in model.state_dict().items()})
     model.load_state_dict(best[2])
-    evaluation = None
-    if len(val_set) and rank == 0:
-        _, _, (paths, ys, probs) = _run_eval(model, val_loader, device, eval_loss, use_amp, amp_dtype, keep=True)
-        evaluation = evaluate(paths, ys, probs, ds.classes)
+    evaluation = novelty = held = None
+    temperature, extra, keys = 1.0, {"defaults": choices.describe(), **choices.reasons}, None
+    if rank == 0 and not cancelled:
+        report(progress, 0, None, "Calibrating and learning what your classes look like")
+        plain = torch.utils.data.DataLoader(_Images(ds.train, val_tf, min_side), batch_size=config.batch_size * 2,
+                                            collate_fn=_collate, num_workers=config.num_workers)
+        f_tr, _, _ = fullmode.embeddings_and_logits(model, head, plain, device, use_amp, amp_dtype)
+        f_v, l_v, y_v = fullmode.embeddings_and_logits(model, head, val_loader, device, use_amp, amp_dtype)
+        if len(f_tr) >= 2:
+            novelty, temperature, calib, held = fullmode.fit_trust(f_tr, f_v, l_v, y_v, seed=config.seed)
+            extra.update(calib)
+            keys = fullmode.head_keys(model, head)
+        if len(y_v):
+            from cnndesk.core import trust
+
+            bad = {e for e, _ in val_set.errors}
+            paths = [p for p, _ in ds.val if p not in bad]
+            evaluation = evaluate(paths, y_v, trust.softmax(l_v, temperature), ds.classes)
     result = TrainedModel("full", base, ds.classes, config, history, evaluation, ds.summary(),
                           state_dict=best[2], cancelled=cancelled,
-                          skipped=list(ds.unreadable) + train_set.errors + val_set.errors)
+                          skipped=list(ds.unreadable) + train_set.errors + val_set.errors,
+                          temperature=temperature, novelty=novelty, extra=extra, val_novelty=held, head_keys=keys)
     result.seconds = time.perf_counter() - t0
     return result
 

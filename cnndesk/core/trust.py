@@ -23,6 +23,21 @@ import numpy as np
 
 DEFAULT_QUANTILE = 0.95
 MAX_BANK = 4000  # training embeddings kept in the file (a random subset beyond that)
+PCA_DIM = 128  # the bank is kept on the training images' top principal axes: small files
+QUANTILES = (0.5, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99, 0.995, 1.0)  # held-out distances kept for Preferences
+
+
+def one_blas_thread():
+    """A context with one BLAS thread. Small numpy matrix work on a busy desktop: multithreaded
+    OpenBLAS made quick training's head 19x slower on 2 cores shared with other programs (44 s vs
+    2.3 s, measured); one thread never loses much on these sizes."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency, but never fatal
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -35,13 +50,27 @@ class Novelty:
 
     mean: np.ndarray  # (D,)
     scale: np.ndarray  # (D,)
-    bank: np.ndarray  # (N, D) unit rows (float16 in the file)
+    bank: np.ndarray  # (N, r) unit rows (float16 in the file)
     threshold: float
     quantile: float = DEFAULT_QUANTILE
     features: str = "multi"  # which embedding: "multi" / "last" (quick) or "penultimate" (full)
+    proj: np.ndarray | None = None  # (D, r) principal axes; None: all D values
+    table: tuple = ()  # ((quantile, held-out distance), ...): thresholds for other flag rates
 
     def project(self, feats: np.ndarray) -> np.ndarray:
-        return _normalize((np.asarray(feats, np.float32) - self.mean) / self.scale)
+        z = (np.asarray(feats, np.float32) - self.mean) / self.scale
+        return _normalize(z @ self.proj if self.proj is not None else z)
+
+    def threshold_for(self, flag_rate: float) -> float:
+        """The threshold that flags about ``flag_rate`` (0-1) of held-out in-class images, read
+        off the stored quantiles (interpolated); 0 turns the flag off (infinite threshold)."""
+        if flag_rate <= 0:
+            return float("inf")
+        if not self.table:
+            return self.threshold
+        qs = np.array([q for q, _ in self.table])
+        ds = np.array([d for _, d in self.table])
+        return float(np.interp(1.0 - flag_rate, qs, ds))
 
     def score(self, feats: np.ndarray) -> np.ndarray:
         """Novelty in [0, 2]: 1 - cosine similarity to the nearest training image."""
@@ -52,18 +81,25 @@ class Novelty:
         return np.asarray(scores) > (self.threshold if threshold is None else threshold)
 
     def tensors(self) -> dict[str, np.ndarray]:
-        return {"novelty.mean": self.mean.astype(np.float32), "novelty.scale": self.scale.astype(np.float32),
-                "novelty.bank": self.bank.astype(np.float16)}
+        t = {"novelty.mean": self.mean.astype(np.float32), "novelty.scale": self.scale.astype(np.float32),
+             "novelty.bank": self.bank.astype(np.float16)}
+        if self.proj is not None:
+            t["novelty.proj"] = self.proj.astype(np.float32)
+        return t
 
     def info(self) -> dict:
         return {"threshold": round(float(self.threshold), 6), "quantile": self.quantile,
-                "features": self.features, "bank": int(len(self.bank)), "metric": "cosine-nn"}
+                "features": self.features, "bank": int(len(self.bank)), "metric": "cosine-nn",
+                "held_out_quantiles": [[q, round(float(d), 6)] for q, d in self.table]}
 
     @classmethod
     def from_file(cls, info: dict, tensors: dict[str, np.ndarray]) -> Novelty:
+        proj = tensors.get("novelty.proj")
+        table = tuple((float(q), float(d)) for q, d in info.get("held_out_quantiles", []))
         return cls(tensors["novelty.mean"].astype(np.float32), tensors["novelty.scale"].astype(np.float32),
                    tensors["novelty.bank"].astype(np.float32), float(info["threshold"]),
-                   float(info.get("quantile", DEFAULT_QUANTILE)), str(info.get("features", "multi")))
+                   float(info.get("quantile", DEFAULT_QUANTILE)), str(info.get("features", "multi")),
+                   proj.astype(np.float32) if proj is not None else None, table)
 
 
 def nearest_distance(q: np.ndarray, bank: np.ndarray, exclude_self: bool = False, chunk: int = 512) -> np.ndarray:
@@ -87,29 +123,56 @@ def standardizer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(0).astype(np.float32), (s + np.median(s) + 1e-6).astype(np.float32)
 
 
+def principal_axes(z: np.ndarray, r: int = PCA_DIM) -> np.ndarray | None:
+    """The top ``r`` principal axes (D, r) of centred rows z, via the smaller Gram matrix."""
+    n, d = z.shape
+    if d <= r:
+        return None
+    zc = z - z.mean(0)
+    if n < d:
+        evals, u = np.linalg.eigh(zc @ zc.T)
+        order = np.argsort(evals)[::-1][: min(r, n)]
+        keep = order[evals[order] > evals[order[0]] * 1e-9]
+        return ((zc.T @ u[:, keep]) / np.sqrt(evals[keep])).astype(np.float32)
+    evals, v = np.linalg.eigh(zc.T @ zc)
+    return v[:, np.argsort(evals)[::-1][:r]].astype(np.float32)
+
+
+def _table(held: np.ndarray) -> tuple:
+    return tuple((q, float(np.quantile(held, q))) for q in QUANTILES)
+
+
 def fit_novelty_oof(x: np.ndarray, folds: np.ndarray, quantile: float = DEFAULT_QUANTILE,
                     features: str = "multi", seed: int = 0) -> tuple[Novelty, np.ndarray]:
     """Threshold from out-of-fold distances (each image against the other folds' images); the bank
     holds every image. Returns the novelty model and the out-of-fold distances."""
     mean, scale = standardizer(x)
-    z = _normalize((np.asarray(x, np.float32) - mean) / scale)
+    zs = (np.asarray(x, np.float32) - mean) / scale
+    proj = principal_axes(zs)
+    z = _normalize(zs @ proj if proj is not None else zs)
     oof = np.empty(len(z), np.float32)
     for f in np.unique(folds):
         held = folds == f
         oof[held] = nearest_distance(z[held], z[~held])
     bank = _subsample(z, seed)
-    return Novelty(mean, scale, bank, float(np.quantile(oof, quantile)), quantile, features), oof
+    nov = Novelty(mean, scale, bank, float(np.quantile(oof, quantile)), quantile, features, proj, _table(oof))
+    return nov, oof
 
 
 def fit_novelty_heldout(x_train: np.ndarray, x_held: np.ndarray, quantile: float = DEFAULT_QUANTILE,
                         features: str = "penultimate", seed: int = 0) -> tuple[Novelty, np.ndarray]:
     """Threshold from held-out images' distances to the training images; the bank holds both."""
     mean, scale = standardizer(x_train)
-    zt = _normalize((np.asarray(x_train, np.float32) - mean) / scale)
-    zh = _normalize((np.asarray(x_held, np.float32) - mean) / scale)
+    zs = (np.asarray(x_train, np.float32) - mean) / scale
+    proj = principal_axes(zs)
+    nov = Novelty(mean, scale, np.zeros((0, 1), np.float32), 0.0, quantile, features, proj)
+    zt = nov.project(x_train)
+    zh = nov.project(x_held)
     held = nearest_distance(zh, zt)
-    bank = _subsample(np.concatenate([zt, zh]), seed)
-    return Novelty(mean, scale, bank, float(np.quantile(held, quantile)), quantile, features), held
+    nov.bank = _subsample(np.concatenate([zt, zh]), seed)
+    nov.threshold = float(np.quantile(held, quantile))
+    nov.table = _table(held)
+    return nov, held
 
 
 def _subsample(z: np.ndarray, seed: int) -> np.ndarray:
@@ -230,7 +293,8 @@ def load_trust(spec) -> ModelTrust:
     try:
         with safe_open(path, framework="numpy") as f:
             keys = set(f.keys())
-            tensors = {k: f.get_tensor(k) for k in ("novelty.mean", "novelty.scale", "novelty.bank") if k in keys}
+            tensors = {k: f.get_tensor(k) for k in ("novelty.mean", "novelty.scale", "novelty.bank", "novelty.proj")
+                       if k in keys}
             head = None
             hk = meta.get("head_keys")
             if hk and all(k in keys for k in hk):
