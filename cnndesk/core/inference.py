@@ -291,6 +291,12 @@ class Classifier:
             scores = self.novelty.score(out) if self.novelty is not None else None
             return out @ weight.T + bias, scores
 
+    def set_flag_rate(self, fraction: float) -> None:
+        """Move the "not one of my classes" threshold so that about ``fraction`` of held-out
+        in-class images are flagged (0: never flag). No-op for models without a detector."""
+        if self.novelty is not None:
+            self.novelty_threshold = self.novelty.threshold_for(fraction)
+
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Softmax with the model's calibration temperature (1 unless the file has one)."""
         return softmax(logits / np.float32(self.temperature)) if self.temperature != 1.0 else softmax(logits)

@@ -22,7 +22,7 @@ from cnndesk.core.progress import CancelToken, ProgressCallback, report
 WEIGHT_DECAYS = (1e-2, 1e-3, 1e-1)  # the default first: its curve is the one shown live
 DEFAULT_WEIGHT_DECAY = 1e-2
 FOLDS = 5
-MAX_DIM = 256
+MAX_DIM = 1024
 
 
 @dataclass

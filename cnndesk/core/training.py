@@ -253,6 +253,8 @@ def train_quick(ds, config, progress=None, cancel=None, on_epoch=None) -> Traine
     if val and fit.val_logits is not None:
         evaluation = evaluate([p for p, _ in val], y[val_mask], trust.softmax(fit.val_logits, fit.temperature),
                               ds.classes)
+        if fit.novelty is not None:
+            evaluation.novelty, evaluation.novelty_threshold = fit.val_novelty, fit.novelty.threshold
     config.weight_decay = fit.weight_decay  # the one chosen on the validation split
     model = TrainedModel("quick", base, ds.classes, config, history, evaluation, ds.summary(),
                          head=(fit.weight, fit.bias), cancelled=fit.cancelled, skipped=list(ds.unreadable) + errors,
@@ -523,6 +525,8 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
             bad = {e for e, _ in val_set.errors}
             paths = [p for p, _ in ds.val if p not in bad]
             evaluation = evaluate(paths, y_v, trust.softmax(l_v, temperature), ds.classes)
+            if novelty is not None and held is not None:
+                evaluation.novelty, evaluation.novelty_threshold = held, novelty.threshold
     result = TrainedModel("full", base, ds.classes, config, history, evaluation, ds.summary(),
                           state_dict=best[2], cancelled=cancelled,
                           skipped=list(ds.unreadable) + train_set.errors + val_set.errors,

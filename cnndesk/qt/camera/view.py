@@ -101,8 +101,11 @@ class VideoView(QWidget):
             label, score = pred.labels[i], pred.scores[i]
             f.setBold(i == 0)
             p.setFont(f)
-            p.setPen(QColor(255, 255, 255) if score >= self.threshold or i else QColor(255, 214, 102))
+            unknown = i == 0 and pred.unknown
+            p.setPen(QColor(255, 255, 255) if (score >= self.threshold or i) and not unknown else QColor(255, 214, 102))
             text = label if not (i == 0 and score < self.threshold) else f"Not sure — {label}?"
+            if unknown:
+                text = f"Not one of my classes — closest: {label}"
             p.drawText(QRectF(box.left() + 12, y, box_w - 80, 18), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
             p.drawText(QRectF(box.right() - 76, y, 64, 18), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{score:.0%}")
             track = QRectF(box.left() + 12, y + 19, box_w - 24, 5)
