@@ -84,7 +84,7 @@ class Novelty:
         t = {"novelty.mean": self.mean.astype(np.float32), "novelty.scale": self.scale.astype(np.float32),
              "novelty.bank": self.bank.astype(np.float16)}
         if self.proj is not None:
-            t["novelty.proj"] = self.proj.astype(np.float32)
+            t["novelty.proj"] = self.proj.astype(np.float16)
         return t
 
     def info(self) -> dict:

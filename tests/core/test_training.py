@@ -61,10 +61,11 @@ def test_saved_model_reloads_and_reproduces_predictions(quick_model, tmp_path):
     first = Classifier(spec).predict(val_paths, 3)
     second = Classifier(str(path)).predict(val_paths, 3)
     assert [p.scores for p in first] == [p.scores for p in second]  # exactly
+    # the evaluation is of a head fitted without the validation images; the saved head then learned
+    # from every image: they agree on (nearly) all validation images, not to the last digit
     probs = model.evaluation.probs
-    for pred, row in zip(first, probs, strict=True):
-        assert pred.indices[0] == int(row.argmax())
-        assert abs(pred.scores[0] - row.max()) < 1e-4
+    agree_eval = [pred.indices[0] == int(row.argmax()) for pred, row in zip(first, probs, strict=True)]
+    assert sum(agree_eval) >= 0.9 * len(agree_eval)
     torch_clf = Classifier(spec, backend="torch")
     agree = [a.indices[0] == b.indices[0] for a, b in zip(first, torch_clf.predict(val_paths, 1), strict=True)]
     assert all(agree)
@@ -178,7 +179,8 @@ def test_export_parity_onnx_and_torchscript(quick_model, tmp_path):
     path = model.save(tmp_path / "m.safetensors")
     spec = get_spec(str(path))
     onnx = export_model(spec, "onnx", tmp_path / "m.onnx")
-    assert onnx.ok and onnx.top1_agreement == onnx.images == 6 and (tmp_path / "m.onnx").is_file()
+    assert onnx.ok and onnx.top1_agreement == onnx.images >= 6 and (tmp_path / "m.onnx").is_file()
+    assert onnx.unknown_agreement == onnx.images and onnx.novelty_max_diff < 1e-3  # the trust outputs
     ts = export_model(spec, "torchscript", tmp_path / "m.pt")
     assert ts.ok and ts.max_abs_diff < 1e-3
     with pytest.raises(ExportError, match="already exists"):
