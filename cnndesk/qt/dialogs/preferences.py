@@ -58,8 +58,7 @@ class PreferencesDialog(QDialog):
             self.flag_rate.setEnabled(False)
             self.flag_note.setText("Only for models you trained: the built-in ImageNet models know 1000 "
                                    "classes and say \"Not sure\" instead.")
-        form.addRow(f"\"Not one of my classes\" for {self.model.spec.title if self.model else 'your models'}:",
-                    self.flag_rate)
+        form.addRow("\"Not one of my classes\":", self.flag_rate)
         form.addRow("", self.flag_note)
         note = QLabel("Changing the device reloads the model.")
         note.setEnabled(False)
@@ -73,8 +72,9 @@ class PreferencesDialog(QDialog):
 
     def _show_flag_threshold(self):
         thr = self.model.novelty.threshold_for(self.flag_rate.value() / 100)
-        self.flag_note.setText("Never flags images." if thr == float("inf") else
-                               f"Flags images whose novelty is above {thr:.2f} (the model's default: "
+        name = self.model.spec.title
+        self.flag_note.setText(f"{name}: never says it." if thr == float("inf") else
+                               f"{name}: said when an image's novelty is above {thr:.2f} (default "
                                f"{self.model.novelty.threshold:.2f}, about 5 % of its own images).")
 
     def accept(self):
