@@ -11,7 +11,7 @@ Quick times include embedding from an empty embedding cache; the one-off ONNX ex
 network are done first and not counted. Test images are classified by the current code (older
 model files load with temperature 1 and no unknown flag).
 
-Usage: python bench/bench_trust.py [--skip-full] [--out results.json]
+Usage: python bench/bench_trust.py [--skip-full] [--full-per-class N] [--out results.json]
 """
 
 from __future__ import annotations
@@ -113,6 +113,7 @@ def near_unknowns(data: Path, test: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-full", action="store_true")
+    ap.add_argument("--full-per-class", type=int, default=100, help="training images per class for full mode")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     import trust_data
@@ -154,8 +155,11 @@ def main() -> None:
     results["near_unknowns_quick"] = near_unknowns(sym_tr, sym_te)
     print("near unknowns:", results["near_unknowns_quick"], flush=True)
     if not args.skip_full:
+        full_tr = sym_tr if args.full_per_class == 100 else trust_data.make_set(
+            d / "symbols_full", "symbols", args.full_per_class, 0)
+        results["full_train_images"] = 10 * args.full_per_class
         for who, path in (("old", old), ("new", ROOT)):
-            metrics, wall = train_cli(path, sym_tr, tmp / f"symbols-full-{who}.safetensors", "--mode", "full", "--force")
+            metrics, wall = train_cli(path, full_tr, tmp / f"symbols-full-{who}.safetensors", "--mode", "full", "--force")
             res = assess(tmp / f"symbols-full-{who}.safetensors", sym_te, unrelated)
             res.update(train_s=round(wall, 1), load=load(),
                        settings=metrics.get("defaults", "last 2 blocks · 224 px · 8 epochs · fp32 · flips"),

@@ -442,8 +442,9 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
     if use_amp and device.type == "cpu" and len(val_set):  # bf16 checked against fp32 first
         probe = _collate([val_set[i] for i in range(min(16, len(val_set)))])
         if probe is not None:
-            ok, rel = fullmode.bf16_agrees(model, probe[0].contiguous(memory_format=torch.channels_last))
-            choices.reasons["bf16_check"] = f"{'agrees' if ok else 'DISAGREES'} with fp32 (max rel. diff {rel:.3f})"
+            ok, cos = fullmode.bf16_agrees(model, _head_module(model, base.arch),
+                                           probe[0].contiguous(memory_format=torch.channels_last))
+            choices.reasons["bf16_check"] = f"{'agrees' if ok else 'DISAGREES'} with fp32 (embedding cosine ≥ {cos:.4f})"
             if not ok:
                 use_amp = False
                 config = _replace(config, cpu_bf16=False)
