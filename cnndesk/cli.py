@@ -76,15 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("data", metavar="DATA_DIR")
     t.add_argument("--out", "-o", required=True, metavar="FILE", help="the model file to write (.safetensors)")
     t.add_argument("--mode", choices=("quick", "full"), default="quick", help="quick: frozen network + new head, seconds, no torch on the CPU; full: fine-tune the network (default quick)")
-    t.add_argument("--epochs", type=_positive_int, default=None, help="default: 300 head epochs (quick) or 8 (full)")
+    t.add_argument("--epochs", type=_positive_int, default=None, help="default: 200 head epochs (quick) or chosen from the data (full, 3-12, early stopping)")
     t.add_argument("--val-split", type=float, default=0.2, metavar="F", help="validation share when DATA_DIR has no val/ folder (default 0.2)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     t.add_argument("--base", default="efficientnet-lite0", metavar="MODEL", help="the network to start from (default efficientnet-lite0)")
     t.add_argument("--lr", type=float, default=None, help="learning rate (default 0.01 quick, 5e-4 full)")
     t.add_argument("--batch-size", type=_positive_int, default=16)
-    t.add_argument("--unfrozen-blocks", type=int, default=2, metavar="N", help="full mode: train the last N blocks (0: the whole network)")
-    t.add_argument("--image-size", type=_positive_int, default=224, metavar="PX", help="full mode: training resolution")
+    t.add_argument("--unfrozen-blocks", type=int, default=None, metavar="N", help="full mode: train the last N blocks (0: the whole network; default: chosen from the data)")
+    t.add_argument("--image-size", type=_positive_int, default=None, metavar="PX", help="full mode: training resolution (default: chosen from the images' sizes)")
+    t.add_argument("--flip", action="store_true", help="full mode: random horizontal flips (off by default: they change text, digits, arrows)")
     t.add_argument("--from", dest="init_from", metavar="MODEL_FILE", default=None, help="continue from one of your models (more images; same or new classes)")
     t.add_argument("--force", action="store_true", help="replace --out if it exists")
 
@@ -270,7 +271,7 @@ def cmd_classify(args) -> int:
         stream = open(args.out + ".part", "w", newline="", encoding="utf-8")  # noqa: SIM115
     else:
         stream = sys.stdout
-    out = results_io.writer(fmt, stream, args.top_k)
+    out = results_io.writer(fmt, stream, args.top_k, novelty=getattr(clf, "novelty", None) is not None)
     failed = 0
     show_bar = len(files) > 1 and not args.quiet and sys.stderr.isatty()
     bar = _ProgressBar(len(files)) if show_bar else None
@@ -402,7 +403,8 @@ def _train(args, rank: int, world: int) -> int:
         print(f"cnndesk: warning: {w}", file=sys.stderr)
     config = TrainConfig(mode=args.mode, base=args.base, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                          val_split=args.val_split, seed=args.seed, unfrozen_blocks=args.unfrozen_blocks,
-                         image_size=args.image_size, device=args.device, init_from=args.init_from)
+                         image_size=args.image_size, device=args.device, init_from=args.init_from,
+                         augment_flip=args.flip)
     status = _StatusLine() if sys.stderr.isatty() else None
 
     def on_epoch(s):

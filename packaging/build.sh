@@ -29,6 +29,7 @@ digest = hashlib.sha256(weights.read_bytes()).hexdigest()
 Path("build/stage/weights", weights.name + ".sha256").write_text(digest + "\n")
 assert Classifier(spec).backend == "onnx"   # exports + verifies the classifier
 FeatureExtractor(spec)                       # and the feature extractor (quick training)
+FeatureExtractor(spec, stages="multi")       # multi-stage features (quick training, novelty)
 # the classifier layer as a numpy head: the lite build computes logits as features @ W.T + b
 import numpy as np
 from cnndesk.core.models.build import build_model

@@ -23,6 +23,8 @@ class Evaluation:
     y_true: np.ndarray
     y_pred: np.ndarray
     probs: np.ndarray
+    novelty: np.ndarray | None = None  # held-out novelty scores of these images (core.trust)
+    novelty_threshold: float | None = None
 
     @property
     def accuracy(self) -> float:
@@ -50,6 +52,19 @@ class Evaluation:
             rows.append({"class": name, "precision": float(p), "recall": float(r), "f1": float(f1),
                          "support": int(m[i, :].sum())})
         return rows
+
+    def reliability(self, bins: int = 10) -> dict:
+        """Reliability-diagram bins and the expected calibration error (top-1)."""
+        from cnndesk.core.trust import reliability
+
+        return reliability(self.probs, self.y_true, bins)
+
+    def flagged_rate(self, threshold: float | None = None) -> float | None:
+        """Share of these (in-class) images the novelty detector calls "not one of my classes"."""
+        thr = self.novelty_threshold if threshold is None else threshold
+        if self.novelty is None or thr is None or not len(self.novelty):
+            return None
+        return float((np.asarray(self.novelty) > thr).mean())
 
     def mistakes(self) -> list[Mistake]:
         """Wrong predictions, the most confident first (the ones most worth a look)."""

@@ -28,15 +28,57 @@ class ExportReport:
     top1_agreement: int
     images: int
     max_abs_diff: float
+    unknown_agreement: int | None = None  # user models with a novelty detector: the extra outputs
+    novelty_max_diff: float | None = None
 
     @property
     def ok(self) -> bool:
-        return self.top1_agreement == self.images and self.max_abs_diff < 1e-3
+        trust_ok = self.unknown_agreement is None or (self.unknown_agreement == self.images
+                                                      and (self.novelty_max_diff or 0.0) < 1e-3)
+        return self.top1_agreement == self.images and self.max_abs_diff < 1e-3 and trust_ok
 
     def describe(self) -> str:
         verdict = "matches the app" if self.ok else "DIFFERS from the app"
-        return (f"{self.path} ({self.format}) {verdict}: top-1 agreement {self.top1_agreement}/{self.images} "
+        text = (f"{self.path} ({self.format}) {verdict}: top-1 agreement {self.top1_agreement}/{self.images} "
                 f"sample images, largest probability difference {self.max_abs_diff:.2g}")
+        if self.unknown_agreement is not None:
+            text += (f"; outputs logits, probabilities (calibrated), novelty, unknown: unknown flag agreement "
+                     f"{self.unknown_agreement}/{self.images}, largest novelty difference {self.novelty_max_diff:.2g}")
+        return text
+
+
+def _parity_batch(spec: ModelSpec) -> np.ndarray:
+    """The sample photos (+ noise), and for a user model up to 8 of its own validation images:
+    the unknown flag is then checked on both sides of the threshold."""
+    from cnndesk.core.images import load_image
+    from cnndesk.core.onnx_cache import sample_batch
+
+    x = sample_batch(spec)
+    own = []
+    for p in ((spec.metadata.get("evaluation") or {}).get("paths") or [])[:8]:
+        try:
+            own.append(spec.preprocess(load_image(p, min_side=spec.preprocess.resize)))
+        except Exception:  # moved or deleted since training: the samples still check the export
+            continue
+    return np.concatenate([x, np.stack(own)]) if own else x
+
+
+def _export_trust(net, spec: ModelSpec, dest: Path) -> None:
+    import contextlib
+    import io
+    import warnings
+
+    import torch
+
+    from cnndesk.core.models.trustnet import OUTPUTS
+
+    x = torch.zeros(2, 3, spec.input_size, spec.input_size)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(net, (x,), dynamo=True, input_names=["input"], output_names=list(OUTPUTS),
+                                    dynamic_shapes=({0: batch},), verbose=False)
+        program.save(str(dest), external_data=False)
 
 
 def export_model(model: str | ModelSpec, fmt: str, out: str | os.PathLike, overwrite: bool = False) -> ExportReport:
@@ -44,16 +86,19 @@ def export_model(model: str | ModelSpec, fmt: str, out: str | os.PathLike, overw
 
     from cnndesk.core.inference import Classifier, softmax
     from cnndesk.core.models.build import build_model
-    from cnndesk.core.onnx_cache import sample_batch
-
     spec = model if isinstance(model, ModelSpec) else get_spec(model)
     out = Path(out)
     if fmt not in ("onnx", "torchscript"):
         raise ExportError(f"unknown export format '{fmt}' (onnx or torchscript)")
     if out.exists() and not overwrite:
         raise ExportError(f"{out} already exists; choose another name (or --force to replace it)")
-    net = build_model(spec).eval()
-    x = sample_batch(spec)
+    trust = None
+    if fmt == "onnx":
+        from cnndesk.core.models.trustnet import trust_net
+
+        trust = trust_net(spec)  # user models with a novelty detector: extra outputs
+    net = trust if trust is not None else build_model(spec).eval()
+    x = _parity_batch(spec)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmpdir = Path(tempfile.mkdtemp(prefix=".cnndesk-export-", dir=out.parent))
     try:
@@ -61,9 +106,13 @@ def export_model(model: str | ModelSpec, fmt: str, out: str | os.PathLike, overw
         if fmt == "onnx":
             from cnndesk.core.onnx_cache import _export, make_session
 
-            _export(net, spec, tmp)
+            if trust is not None:
+                _export_trust(net, spec, tmp)
+            else:
+                _export(net, spec, tmp)
             session = make_session(tmp, threads=1)
-            got = session.run(None, {session.get_inputs()[0].name: x})[0]
+            outs = session.run(None, {session.get_inputs()[0].name: x})
+            got = outs[0]
         else:
             with torch.inference_mode():
                 traced = torch.jit.trace(net, torch.from_numpy(x[:1]))
@@ -72,10 +121,15 @@ def export_model(model: str | ModelSpec, fmt: str, out: str | os.PathLike, overw
             with torch.inference_mode():
                 got = loaded(torch.from_numpy(x)).numpy()
         app = Classifier(spec)  # the app's own path (ONNX Runtime on the CPU, or PyTorch)
-        ref = app.logits(x)
+        ref, ref_nov = app.run(x)
         p_ref, p_got = softmax(ref), softmax(got)
         report = ExportReport(out, fmt, int((p_ref.argmax(1) == p_got.argmax(1)).sum()), len(x),
                               float(np.abs(p_ref - p_got).max()))
+        if trust is not None and ref_nov is not None:
+            cal = app.probabilities(ref)
+            report.max_abs_diff = max(report.max_abs_diff, float(np.abs(cal - outs[1]).max()))
+            report.unknown_agreement = int(((ref_nov > app.novelty_threshold) == outs[3].astype(bool)).sum())
+            report.novelty_max_diff = float(np.abs(ref_nov - outs[2]).max())
         if out.exists() and overwrite:
             os.replace(tmp, out)
         else:

@@ -1,4 +1,8 @@
-"""Embeddings (the pooled penultimate layer) for quick training, with an on-disk cache.
+"""Embeddings for quick training, novelty scores and data checks, with an on-disk cache.
+
+Two kinds (``stages``): "last", the pooled penultimate layer, and "multi", the mean+max pooled
+outputs of three late stages next to it, from the same single forward pass (much better for
+images unlike ImageNet's; see ``models.multistage``). Other modules call :func:`embed_paths`.
 
 On the CPU the features come from ONNX Runtime (the model's "features" export, verified against
 PyTorch once), so quick training needs no torch once that export is cached; on a GPU they come
@@ -24,7 +28,8 @@ from cnndesk.core.progress import CancelToken, ProgressCallback, report
 
 class FeatureExtractor:
     def __init__(self, spec: ModelSpec, device: str = "auto", threads: int | None = None,
-                 progress: ProgressCallback | None = None, cancel: CancelToken | None = None):
+                 progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+                 stages: str = "last"):
         from cnndesk.core import onnx_cache
         from cnndesk.core.models.download import ensure_weights
 
@@ -34,10 +39,14 @@ class FeatureExtractor:
         self.threads = max(1, threads or system.physical_cores())
         ensure_weights(spec, progress, cancel)
         self._session = self._torch = None
+        if stages not in STAGES:
+            raise ValueError(f"stages must be one of {STAGES}")
+        variant = "multi" if stages == "multi" else "features"
+        self.stages = stages
         if self.device == "cpu":
-            entry, _, key = onnx_cache.lookup(spec, "features")
+            entry, _, key = onnx_cache.lookup(spec, variant)
             if entry is None:
-                entry, _ = onnx_cache.export_and_verify(spec, progress=progress, cancel=cancel, variant="features")
+                entry, _ = onnx_cache.export_and_verify(spec, progress=progress, cancel=cancel, variant=variant)
             if entry.ok:
                 self._session = onnx_cache.make_session(entry.path, self.threads)
                 self._input = self._session.get_inputs()[0].name
@@ -46,11 +55,16 @@ class FeatureExtractor:
 
             from cnndesk.core.models.build import build_model, feature_extractor
 
-            model, _ = feature_extractor(build_model(spec), spec.arch)
+            if stages == "multi":
+                from cnndesk.core.models.multistage import multistage_extractor
+
+                model = multistage_extractor(build_model(spec), spec.arch)
+            else:
+                model, _ = feature_extractor(build_model(spec), spec.arch)
             self._torch_device = torch.device(self.device)
             self._torch = model.to(self._torch_device).eval()
         weights = spec.weights.local_path()
-        self.key = f"{spec.name}-{onnx_cache.cache_key(spec, weights, 'features')}"
+        self.key = f"{spec.name}-{onnx_cache.cache_key(spec, weights, variant)}"
 
     def prepare(self, img):
         return self.preprocess(img)
@@ -97,6 +111,48 @@ class FeatureExtractor:
         if cache is not None and todo:
             cache.save()
         return out, errors
+
+
+STAGES = ("last", "multi")
+
+
+def embed_paths(
+    paths: list[str],
+    spec: ModelSpec | None = None,
+    stages: str = "multi",
+    cache: bool | EmbeddingCache = True,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    errors: list[tuple[str, str]] | None = None,
+    device: str = "auto",
+) -> np.ndarray:
+    """Embeddings of image files, one row per path, in order: the public entry point.
+
+    ``spec``: the base network (default: the built-in model). ``stages``: "multi" (mean+max pooled
+    late stages + the pooled last layer, 2528 values for EfficientNet-Lite0) or "last" (the pooled
+    last layer, 1280). ``cache``: True uses the on-disk cache in the user cache folder (keyed by
+    the network's weights and each file's path, size and modification time), False none, or an
+    :class:`EmbeddingCache`. A file that cannot be read gets a row of NaN and its (path, reason)
+    is appended to ``errors`` when given. Raises Cancelled when ``cancel`` is set. Torch-free on
+    the CPU once the network's ONNX export is cached (the first call exports it, once).
+    """
+    from cnndesk.core.models.registry import default_model
+
+    spec = spec or default_model()
+    fx = FeatureExtractor(spec, device=device, progress=progress, cancel=cancel, stages=stages)
+    store = EmbeddingCache(fx.key) if cache is True else (cache or None)
+    got, errs = fx.embed_paths(list(paths), store, progress=progress, cancel=cancel)
+    if errors is not None:
+        errors.extend(errs)
+    if not got:
+        return np.full((len(paths), 0), np.nan, np.float32)
+    dim = len(next(iter(got.values())))
+    out = np.full((len(paths), dim), np.nan, np.float32)
+    for i, p in enumerate(paths):
+        v = got.get(p)
+        if v is not None:
+            out[i] = v
+    return out
 
 
 def _file_key(path: str) -> str | None:

@@ -35,6 +35,8 @@ class Prediction:
     labels: tuple[str, ...]
     scores: tuple[float, ...]
     indices: tuple[int, ...]
+    novelty: float | None = None  # user models with a novelty detector (core.trust); else None
+    unknown: bool = False  # "not one of my classes": novelty above the model's threshold
 
     @property
     def label(self) -> str:
@@ -143,6 +145,16 @@ class Classifier:
         # a quick-trained model: the base network's features, then a linear head (numpy)
         self._base = self.spec.metadata.get("base_spec")
         self._head = None
+        from cnndesk.core.trust import load_trust
+
+        self.trust = load_trust(self.spec)
+        self.temperature = self.trust.temperature
+        self.novelty = self.trust.novelty
+        self.novelty_threshold = self.novelty.threshold if self.novelty is not None else None
+        # full models with a novelty detector run as "features export + numpy head" (one pass)
+        self._features_head = self._base is None and self.trust.head is not None
+        if self._features_head:
+            self._head = self.trust.head
         if self._base is not None:
             from cnndesk.core.models.registry import read_head
 
@@ -160,7 +172,9 @@ class Classifier:
         from cnndesk.core.models.download import ensure_weights
 
         spec = self._base or self.spec
-        variant = "features" if self._base is not None else "logits"
+        variant = "features" if self._base is not None or self._features_head else "logits"
+        if self._base is not None and self.spec.metadata.get("features") == "multi":
+            variant = "multi"
         ensure_weights(spec, progress, cancel)
         check(cancel)
         entry, _, _ = onnx_cache.lookup(spec, variant)
@@ -176,6 +190,8 @@ class Classifier:
                 spec, progress=progress, cancel=cancel, variant=variant
             )
             self._torch_model = model if variant == "logits" else None
+            if variant != "logits" and self._base is None and model is not None:
+                self._torch_model = None  # (a features-only module: build the whole model if needed)
         if entry.ok:
             try:
                 self._session = onnx_cache.make_session(entry.path, self.threads)
@@ -199,6 +215,21 @@ class Classifier:
         if torch.get_num_threads() > self.threads:
             torch.set_num_threads(self.threads)
         model = self._torch_model or build_model(self.spec, progress, cancel)
+        if self.novelty is not None:  # embeddings for the novelty score: the network minus its head
+            from cnndesk.core.models.build import feature_extractor
+
+            if self._base is not None:
+                model = build_model(self._base, progress, cancel)
+                if self.spec.metadata.get("features") == "multi":
+                    from cnndesk.core.models.multistage import multistage_extractor
+
+                    model = multistage_extractor(model, self._base.arch)
+                else:
+                    model = feature_extractor(model, self._base.arch)[0]
+            else:
+                model = feature_extractor(model, self.spec.arch)[0]
+                self._features_head = True
+            self._torch_features = True
         dev = torch.device(self.device_info.device)
         model = model.to(dev)
         if self.device_info.device in ("cpu", "cuda"):
@@ -238,24 +269,49 @@ class Classifier:
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Raw logits for a float32 NCHW batch (already preprocessed)."""
+        return self.run(batch)[0]
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(raw logits, novelty scores or None) for a preprocessed batch: one forward pass."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         with self._lock:
             if self._session is not None:
                 out = self._session.run(None, {self._input_name: batch})[0]
-                if self._head is not None:
-                    weight, bias = self._head
-                    out = out @ weight.T + bias
-                return out
-            import torch
+            else:
+                import torch
 
-            with torch.inference_mode():
-                x = torch.from_numpy(batch).to(self._torch_device)
-                if self.device_info.device in ("cpu", "cuda"):
-                    x = x.contiguous(memory_format=torch.channels_last)
-                return self._torch_model(x).float().cpu().numpy()
+                with torch.inference_mode():
+                    x = torch.from_numpy(batch).to(self._torch_device)
+                    if self.device_info.device in ("cpu", "cuda"):
+                        x = x.contiguous(memory_format=torch.channels_last)
+                    out = self._torch_model(x).float().cpu().numpy()
+                if not getattr(self, "_torch_features", False):
+                    return out, None
+            if self._head is None:
+                return out, None
+            weight, bias = self._head
+            scores = self.novelty.score(out) if self.novelty is not None else None
+            return out @ weight.T + bias, scores
+
+    def set_flag_rate(self, fraction: float) -> None:
+        """Move the "not one of my classes" threshold so that about ``fraction`` of held-out
+        in-class images are flagged (0: never flag). No-op for models without a detector."""
+        if self.novelty is not None:
+            self.novelty_threshold = self.novelty.threshold_for(fraction)
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Softmax with the model's calibration temperature (1 unless the file has one)."""
+        return softmax(logits / np.float32(self.temperature)) if self.temperature != 1.0 else softmax(logits)
 
     def predict_arrays(self, batch: np.ndarray, top_k_: int = 5) -> list[Prediction]:
-        return top_k(softmax(self.logits(batch)), self.labels, top_k_)
+        logits, scores = self.run(batch)
+        preds = top_k(self.probabilities(logits), self.labels, top_k_)
+        if scores is None:
+            return preds
+        from dataclasses import replace
+
+        thr = self.novelty_threshold
+        return [replace(p, novelty=float(s), unknown=bool(s > thr)) for p, s in zip(preds, scores, strict=True)]
 
     def predict(self, images: Sequence, top_k_: int = 5) -> list[Prediction]:
         """Images may be PIL images or paths (paths go through the one loader)."""

@@ -92,7 +92,8 @@ def entry_paths(spec: ModelSpec, key: str, variant: str = "logits") -> tuple[Pat
 def lookup(spec: ModelSpec, variant: str = "logits") -> tuple[OnnxEntry | None, Path, str]:
     """Find a cached export without importing torch. Returns (entry or None, weights, key).
 
-    ``variant``: "logits" (the classifier) or "features" (the pooled embedding before it)."""
+    ``variant``: "logits" (the classifier), "features" (the pooled embedding before it) or
+    "multi" (mean+max pooled late stages plus that embedding, see ``models.multistage``)."""
     weights = spec.weights.local_path()
     if weights is None:
         raise ModelError(f"{spec.title} is not downloaded yet")
@@ -148,6 +149,10 @@ def export_and_verify(
             from cnndesk.core.models.build import feature_extractor
 
             model = feature_extractor(model, spec.arch)[0].eval()
+        elif variant == "multi":
+            from cnndesk.core.models.multistage import multistage_extractor
+
+            model = multistage_extractor(model, spec.arch)
     check(cancel)
     report(progress, 0, None, f"Optimising {spec.title} for this CPU (once)")
     record: dict = {

@@ -35,11 +35,16 @@ class FileResult:
         return self.error is None
 
     def as_dict(self) -> dict:
-        return {
+        row = {
             "path": self.path,
             "predictions": self.prediction.as_list() if self.prediction else [],
             "error": self.error,
         }
+        pred = self.prediction
+        if isinstance(pred, Prediction) and pred.novelty is not None:  # user models (core.trust)
+            row["unknown"] = pred.unknown
+            row["novelty"] = round(pred.novelty, 6)
+        return row
 
 
 def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False) -> list[str]:

@@ -39,19 +39,23 @@ class JsonWriter(ResultWriter):
 
 
 class CsvWriter(ResultWriter):
-    def __init__(self, stream, top_k):
+    def __init__(self, stream, top_k, novelty=False):
         super().__init__(stream, top_k)
+        self.novelty = novelty  # user models with a novelty detector: "unknown", "novelty" columns
         self.w = csv.writer(stream, lineterminator="\n")
         header = ["path"]
         for i in range(1, top_k + 1):
             header += [f"label_{i}", f"score_{i}"]
-        self.w.writerow(header + ["error"])
+        self.w.writerow(header + (["unknown", "novelty"] if novelty else []) + ["error"])
 
     def write(self, row):
         cells = [row["path"]]
         preds = row["predictions"]
         for i in range(self.top_k):
             cells += [preds[i]["label"], f"{preds[i]['score']:.6f}"] if i < len(preds) else ["", ""]
+        if self.novelty:
+            has = row.get("novelty") is not None
+            cells += [str(bool(row.get("unknown"))).lower() if has else "", f"{row['novelty']:.6f}" if has else ""]
         self.w.writerow(cells + [row["error"] or ""])
 
 
@@ -63,6 +67,8 @@ class TableWriter(ResultWriter):
             return
         preds = row["predictions"]
         lines = [f"{name}"]
+        if row.get("unknown"):
+            lines.append(f"    not one of my classes (novelty {row['novelty']:.2f}); closest:")
         for p in preds:
             lines.append(f"    {p['score'] * 100:6.2f}%  {p['label']}")
         self.stream.write("\n".join(lines) + "\n")
@@ -71,16 +77,19 @@ class TableWriter(ResultWriter):
 FORMATS = {"json": JsonWriter, "csv": CsvWriter, "table": TableWriter}
 
 
-def writer(fmt: str, stream, top_k: int) -> ResultWriter:
+def writer(fmt: str, stream, top_k: int, novelty: bool = False) -> ResultWriter:
+    """``novelty``: the rows carry "unknown"/"novelty" (CSV adds those two columns)."""
+    if fmt == "csv":
+        return CsvWriter(stream, top_k, novelty)
     return FORMATS[fmt](stream, top_k)
 
 
-def export(rows: Iterable[dict], path: str | os.PathLike, fmt: str, top_k: int) -> int:
+def export(rows: Iterable[dict], path: str | os.PathLike, fmt: str, top_k: int, novelty: bool = False) -> int:
     """Write ``rows`` to ``path`` atomically (a failure leaves any old file intact). Returns the
     number of rows written."""
     n = 0
     with atomic_write(path, "w") as fh:
-        out = writer(fmt, fh, top_k)
+        out = writer(fmt, fh, top_k, novelty)
         for row in rows:
             out.write(row)
             n += 1
@@ -102,7 +111,10 @@ def read_rows(path: str | os.PathLike) -> tuple[list[dict], int]:
         for r in reader:
             preds = [{"label": r[f"label_{i}"], "score": float(r[f"score_{i}"])}
                      for i in range(1, k + 1) if r.get(f"label_{i}")]
-            rows.append({"path": r["path"], "predictions": preds, "error": r.get("error") or None})
+            row = {"path": r["path"], "predictions": preds, "error": r.get("error") or None}
+            if r.get("novelty"):
+                row["unknown"], row["novelty"] = r.get("unknown") == "true", float(r["novelty"])
+            rows.append(row)
     return rows, max(k, 1)
 
 

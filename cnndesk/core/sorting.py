@@ -1,8 +1,8 @@
 """Sort classified files into one folder per predicted label ("Sort into folders…").
 
 Plan first (a summary the user confirms), then copy or move. Never overwrites: a name clash gets
-" (1)", " (2)"… Files below the confidence threshold go to ``_unsure``; files that failed to load
-are left where they are. Qt-free.
+" (1)", " (2)"… Files a user model flags as not one of its classes go to ``_unknown``; files below
+the confidence threshold go to ``_unsure``; files that failed to load are left where they are. Qt-free.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
 
 UNSURE = "_unsure"
+UNKNOWN = "_unknown"
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,15 @@ def folder_name(label: str) -> str:
 
 
 def plan_sort(rows, destination: str | os.PathLike, threshold: float | None = None) -> SortPlan:
-    """``rows``: (path, top_label or None, top_score or None, error or None)."""
+    """``rows``: (path, top_label or None, top_score or None, error or None[, unknown])."""
     moves, errors = [], 0
-    for path, label, score, error in rows:
+    for row in rows:
+        path, label, score, error = row[:4]
         if error or label is None:
             errors += 1
+            continue
+        if len(row) > 4 and row[4]:  # "not one of my classes"
+            moves.append(Move(Path(path), UNKNOWN))
             continue
         below = threshold is not None and (score or 0.0) < threshold
         moves.append(Move(Path(path), UNSURE if below else folder_name(label)))

@@ -50,21 +50,22 @@ class TrainConfig:
     batch_size: int = 16
     val_split: float = 0.2
     seed: int = 0
-    unfrozen_blocks: int = 2  # full mode; 0 or less = the whole network
-    image_size: int = 224
+    unfrozen_blocks: int | None = None  # full mode; 0 or less = the whole network; None: chosen (fullmode)
+    image_size: int | None = None  # full mode; None: chosen from the images' sizes (fullmode)
     augment_crop: bool = True
-    augment_flip: bool = True
+    augment_flip: bool = False  # flips change the meaning of text, digits, arrows
     augment_color: bool = True
     label_smoothing: float = 0.1
     weight_decay: float = 1e-4
-    patience: int = 3
+    patience: int = 2
     device: str = "auto"
-    cpu_bf16: bool = False
+    cpu_bf16: bool | None = None  # None: on CPUs with native bfloat16, checked against fp32
     num_workers: int = 0
     init_from: str | None = None  # continue from an existing model file (more images, same or new classes)
+    features: str = "multi"  # quick mode: "multi" (several stages, one pass) or "last" (the pooled last layer)
 
     def resolved_epochs(self) -> int:
-        return self.epochs or (300 if self.mode == "quick" else 8)
+        return self.epochs or (200 if self.mode == "quick" else 8)
 
     def resolved_lr(self) -> float:
         return self.lr or (0.01 if self.mode == "quick" else 5e-4)
@@ -97,6 +98,11 @@ class TrainedModel:
     cancelled: bool = False
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    temperature: float = 1.0  # calibration (core.trust); 1 = none
+    novelty: object = None  # core.trust.Novelty: "not one of my classes"
+    extra: dict = field(default_factory=dict)  # calibration, chosen settings
+    val_novelty: np.ndarray | None = None  # held-out novelty scores of the validation images
+    head_keys: tuple[str, str] | None = None  # full mode: the classifier's weight/bias tensors
 
     def metrics(self) -> dict:
         m = {"mode": self.mode, "epochs_run": len(self.history), "seconds": round(self.seconds, 2),
@@ -106,11 +112,14 @@ class TrainedModel:
             m["val_images"] = len(self.evaluation.y_true)
         if self.history:
             m["best_epoch"] = max(self.history, key=lambda h: (h.val_acc, -h.val_loss)).epoch
+        m.update(self.extra)
+        if self.val_novelty is not None and self.novelty is not None and len(self.val_novelty):
+            m["val_flagged_unknown"] = round(float((self.val_novelty > self.novelty.threshold).mean()), 4)
         return m
 
     def preprocess(self):
         """What the model expects: the base's preprocessing, or full mode's training resolution."""
-        if self.mode == "full" and self.config.image_size != self.base.preprocess.crop:
+        if self.mode == "full" and self.config.image_size and self.config.image_size != self.base.preprocess.crop:
             from dataclasses import replace
 
             size = self.config.image_size
@@ -124,8 +133,11 @@ class TrainedModel:
         if ev is None:
             return None
         n = min(limit, len(ev.paths))
-        return {"paths": ev.paths[:n], "true": [int(v) for v in ev.y_true[:n]], "pred": [int(v) for v in ev.y_pred[:n]],
-                "confidence": [round(float(ev.probs[i, ev.y_pred[i]]), 6) for i in range(n)]}
+        record = {"paths": ev.paths[:n], "true": [int(v) for v in ev.y_true[:n]], "pred": [int(v) for v in ev.y_pred[:n]],
+                  "confidence": [round(float(ev.probs[i, ev.y_pred[i]]), 6) for i in range(n)]}
+        if self.val_novelty is not None and len(self.val_novelty) >= n:
+            record["novelty"] = [round(float(v), 5) for v in self.val_novelty[:n]]
+        return record
 
     def save(self, path: str | Path, name: str | None = None, overwrite: bool = False) -> Path:
         """Write the model file (safetensors + JSON metadata) atomically; never overwrites unless
@@ -152,8 +164,15 @@ class TrainedModel:
         }
         if self.mode == "quick":
             tensors = {"head.weight": self.head[0].astype(np.float32), "head.bias": self.head[1].astype(np.float32)}
+            info["features"] = self.config.features
         else:
             tensors = {k: v.detach().cpu().contiguous().numpy() for k, v in self.state_dict.items()}
+        info["temperature"] = round(float(self.temperature), 6)
+        if self.novelty is not None:
+            info["novelty"] = self.novelty.info()
+            tensors.update(self.novelty.tensors())
+            if self.head_keys:
+                info["head_keys"] = list(self.head_keys)
         import json
 
         blob = save_numpy(tensors, metadata={MODEL_FORMAT: json.dumps(info)})
@@ -193,88 +212,6 @@ def _starting_point(config: TrainConfig) -> tuple[ModelSpec, ModelSpec | None]:
 # -- quick ------------------------------------------------------------------------------------
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _loss_acc(x, y, w, b, smoothing=0.0, weights=None) -> tuple[float, float]:
-    if len(y) == 0:
-        return float("nan"), float("nan")
-    p = _softmax(x @ w.T + b)
-    k = w.shape[0]
-    target = np.full((len(y), k), smoothing / k, np.float64)
-    target[np.arange(len(y)), y] += 1 - smoothing
-    per = -(target * np.log(p + 1e-12)).sum(1)
-    if weights is not None:
-        per = per * weights[y]
-    return float(per.mean()), float((p.argmax(1) == y).mean())
-
-
-def fit_head(
-    x: np.ndarray, y: np.ndarray, n_classes: int, *, x_val=None, y_val=None, epochs: int = 300,
-    lr: float = 0.01, weight_decay: float = 1e-4, smoothing: float = 0.1, class_w=None, seed: int = 0,
-    on_epoch=None, cancel: CancelToken | None = None, report_every: int = 10, init=None,
-) -> tuple[np.ndarray, np.ndarray, list[EpochStats], bool]:
-    """Softmax regression with Adam on standardized features; the standardization is folded
-    into the returned weights so they apply to raw embeddings. Keeps the best epoch by
-    validation loss. Returns (weight, bias, history, cancelled)."""
-    rng = np.random.default_rng(seed)
-    mu = x.mean(0)
-    sigma = x.std(0) + 1e-6
-    xs = (x - mu) / sigma
-    xv = (x_val - mu) / sigma if x_val is not None and len(x_val) else None
-    d = x.shape[1]
-    w = rng.normal(0, 0.01, (n_classes, d))
-    b = np.zeros(n_classes)
-    if init is not None:  # continue from a head on raw features: move it into standardized space
-        w = np.asarray(init[0], np.float64) * sigma
-        b = np.asarray(init[1], np.float64) + np.asarray(init[0], np.float64) @ mu
-    mw, vw, mb, vb = np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b)
-    cw = np.asarray(class_w if class_w is not None else np.ones(n_classes), np.float64)
-    target = np.full((len(y), n_classes), smoothing / n_classes)
-    target[np.arange(len(y)), y] += 1 - smoothing
-    sw = cw[y][:, None] / cw[y].mean()
-    history: list[EpochStats] = []
-    best = ((-1.0, -math.inf), w.copy(), b.copy())  # by (val accuracy, -val loss), as in full mode
-    t0 = time.perf_counter()
-    cancelled = False
-    for epoch in range(1, epochs + 1):
-        if cancel is not None and cancel.cancelled:
-            cancelled = True
-            break
-        p = _softmax(xs @ w.T + b)
-        g = (p - target) * sw / len(y)
-        gw = g.T @ xs + weight_decay * w
-        gb = g.sum(0)
-        step_lr = lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
-        for param, grad, m, v in ((w, gw, mw, vw), (b, gb, mb, vb)):
-            m *= 0.9
-            m += 0.1 * grad
-            v *= 0.999
-            v += 0.001 * grad * grad
-            mhat = m / (1 - 0.9**epoch)
-            vhat = v / (1 - 0.999**epoch)
-            param -= step_lr * mhat / (np.sqrt(vhat) + 1e-8)
-        if epoch % report_every == 0 or epoch == epochs:
-            tl, ta = _loss_acc(xs, y, w, b, smoothing, cw)
-            if xv is not None:
-                vl, va = _loss_acc(xv, y_val, w, b, smoothing)
-            else:
-                vl, va = tl, ta
-            stats = EpochStats(epoch, epochs, tl, ta, vl, va, time.perf_counter() - t0)
-            history.append(stats)
-            if (va, -vl) > best[0]:
-                best = ((va, -vl), w.copy(), b.copy())
-            if on_epoch:
-                on_epoch(stats)
-    _, w, b = best
-    w_raw = w / sigma
-    b_raw = b - w_raw @ mu
-    return w_raw.astype(np.float32), b_raw.astype(np.float32), history, cancelled
-
-
 def train_quick(ds, config, progress=None, cancel=None, on_epoch=None) -> TrainedModel:
     from cnndesk.core.features import EmbeddingCache, FeatureExtractor
 
@@ -286,7 +223,10 @@ def train_quick(ds, config, progress=None, cancel=None, on_epoch=None) -> Traine
 
         init = read_head(previous)
     report(progress, 0, None, f"Loading {base.title}")
-    fx = FeatureExtractor(base, device=config.device, progress=progress, cancel=cancel)
+    stages = config.features
+    if init is not None and previous.metadata.get("features", "last") != stages:
+        init = None  # a head on other features cannot be continued
+    fx = FeatureExtractor(base, device=config.device, progress=progress, cancel=cancel, stages=stages)
     cache = EmbeddingCache(fx.key)
     paths = [p for p, _ in ds.train + ds.val]
     feats, errors = fx.embed_paths(paths, cache, progress=progress, cancel=cancel)
@@ -294,26 +234,40 @@ def train_quick(ds, config, progress=None, cancel=None, on_epoch=None) -> Traine
     val = [(p, yy) for p, yy in ds.val if p in feats]
     if len({yy for _, yy in train}) < 2:
         raise TrainingError("too few readable images to train (need images of at least two classes)")
-    x = np.stack([feats[p] for p, _ in train]).astype(np.float64)
-    y = np.array([yy for _, yy in train])
-    xv = np.stack([feats[p] for p, _ in val]).astype(np.float64) if val else None
-    yv = np.array([yy for _, yy in val]) if val else None
-    cw = class_weights(list(y), len(ds.classes))
+    items = train + val
+    x = np.stack([feats[p] for p, _ in items]).astype(np.float32)
+    y = np.array([yy for _, yy in items])
+    val_mask = np.arange(len(items)) >= len(train)
+    cw = class_weights(list(y[~val_mask]), len(ds.classes))
     report(progress, 0, None, "Training the head")
-    w, b, history, cancelled = fit_head(
-        x, y, len(ds.classes), x_val=xv, y_val=yv, epochs=config.resolved_epochs(), lr=config.resolved_lr(),
-        weight_decay=config.weight_decay, smoothing=config.label_smoothing, class_w=cw, seed=config.seed,
-        on_epoch=on_epoch, cancel=cancel, init=init,
-    )
+    from cnndesk.core import quickfit, trust
+
+    n_ep = config.resolved_epochs()
+
+    fit = quickfit.fit_quick(x, y, len(ds.classes), val_mask, epochs=n_ep, lr=config.resolved_lr(),
+                             smoothing=config.label_smoothing, class_w=cw, seed=config.seed, init=init,
+                             features=stages, progress=progress, cancel=cancel,
+                             on_epoch=(lambda h: on_epoch(_stats(h, n_ep))) if on_epoch else None)
+    history = [_stats(h, n_ep) for h in fit.history]
     evaluation = None
-    if val:
-        probs = _softmax(xv @ w.T.astype(np.float64) + b)
-        evaluation = evaluate([p for p, _ in val], yv, probs, ds.classes)
-    model = TrainedModel("quick", base, ds.classes, config, history, evaluation, ds.summary(), head=(w, b),
-                         cancelled=cancelled, skipped=list(ds.unreadable) + errors)
+    if val and fit.val_logits is not None:
+        evaluation = evaluate([p for p, _ in val], y[val_mask], trust.softmax(fit.val_logits, fit.temperature),
+                              ds.classes)
+        if fit.novelty is not None:
+            evaluation.novelty, evaluation.novelty_threshold = fit.val_novelty, fit.novelty.threshold
+    config.weight_decay = fit.weight_decay  # the one chosen on the validation split
+    model = TrainedModel("quick", base, ds.classes, config, history, evaluation, ds.summary(),
+                         head=(fit.weight, fit.bias), cancelled=fit.cancelled, skipped=list(ds.unreadable) + errors,
+                         temperature=fit.temperature, novelty=fit.novelty,
+                         extra={**fit.calibration, "weight_decay": fit.weight_decay},
+                         val_novelty=fit.val_novelty)
     model.seconds = time.perf_counter() - t0
     model.cache_hits = cache.hits  # type: ignore[attr-defined]
     return model
+
+
+def _stats(h: tuple, epochs: int) -> EpochStats:
+    return EpochStats(h[0], epochs, *h[1:])
 
 
 # -- full -------------------------------------------------------------------------------------
@@ -405,6 +359,13 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
     torch.manual_seed(config.seed)
     base, previous = _starting_point(config)
     device = torch.device(resolve_device(config.device).device)
+    from dataclasses import replace as _replace
+
+    from cnndesk.core import fullmode
+
+    choices = fullmode.choose(ds, config, device.type)
+    config = _replace(config, image_size=choices.image_size, unfrozen_blocks=choices.unfrozen_blocks,
+                      epochs=choices.epochs, cpu_bf16=choices.cpu_bf16)
     report(progress, 0, None, f"Loading {(previous or base).title}")
     model = build_model(previous or base, progress, cancel)
     k = len(ds.classes)
@@ -439,8 +400,6 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
         aug.append(v2.ColorJitter(0.2, 0.2, 0.2))
     train_tf = v2.Compose(aug + norm)
     # validation sees exactly what the app will feed the saved model: the same Preprocess code
-    from dataclasses import replace as _replace
-
     val_pre = _replace(pre, resize=int(size * 256 / 224), crop=size) if size != pre.crop else pre
 
     def val_tf(img):
@@ -480,6 +439,16 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     use_amp = device.type == "cuda" or (device.type == "cpu" and config.cpu_bf16)
     amp_dtype = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+    if use_amp and device.type == "cpu" and len(val_set):  # bf16 checked against fp32 first
+        probe = _collate([val_set[i] for i in range(min(16, len(val_set)))])
+        if probe is not None:
+            ok, cos = fullmode.bf16_agrees(model, _head_module(model, base.arch),
+                                           probe[0].contiguous(memory_format=torch.channels_last))
+            choices.reasons["bf16_check"] = f"{'agrees' if ok else 'DISAGREES'} with fp32 (embedding cosine ≥ {cos:.4f})"
+            if not ok:
+                use_amp = False
+                config = _replace(config, cpu_bf16=False)
+                choices.cpu_bf16 = False
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and amp_dtype == torch.float16)
     history: list[EpochStats] = []
     best = (-1.0, math.inf, None)
@@ -539,13 +508,30 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
             raise Cancelled("training cancelled before the first epoch finished")
         best = (0.0, 0.0, {k_: v.detach().cpu() for k_, v in model.state_dict().items()})
     model.load_state_dict(best[2])
-    evaluation = None
-    if len(val_set) and rank == 0:
-        _, _, (paths, ys, probs) = _run_eval(model, val_loader, device, eval_loss, use_amp, amp_dtype, keep=True)
-        evaluation = evaluate(paths, ys, probs, ds.classes)
+    evaluation = novelty = held = None
+    temperature, extra, keys = 1.0, {"defaults": choices.describe(), **choices.reasons}, None
+    if rank == 0 and not cancelled:
+        report(progress, 0, None, "Calibrating and learning what your classes look like")
+        plain = torch.utils.data.DataLoader(_Images(ds.train, val_tf, min_side), batch_size=config.batch_size * 2,
+                                            collate_fn=_collate, num_workers=config.num_workers)
+        f_tr, _, _ = fullmode.embeddings_and_logits(model, head, plain, device, use_amp, amp_dtype)
+        f_v, l_v, y_v = fullmode.embeddings_and_logits(model, head, val_loader, device, use_amp, amp_dtype)
+        if len(f_tr) >= 2:
+            novelty, temperature, calib, held = fullmode.fit_trust(f_tr, f_v, l_v, y_v, seed=config.seed)
+            extra.update(calib)
+            keys = fullmode.head_keys(model, head)
+        if len(y_v):
+            from cnndesk.core import trust
+
+            bad = {e for e, _ in val_set.errors}
+            paths = [p for p, _ in ds.val if p not in bad]
+            evaluation = evaluate(paths, y_v, trust.softmax(l_v, temperature), ds.classes)
+            if novelty is not None and held is not None:
+                evaluation.novelty, evaluation.novelty_threshold = held, novelty.threshold
     result = TrainedModel("full", base, ds.classes, config, history, evaluation, ds.summary(),
                           state_dict=best[2], cancelled=cancelled,
-                          skipped=list(ds.unreadable) + train_set.errors + val_set.errors)
+                          skipped=list(ds.unreadable) + train_set.errors + val_set.errors,
+                          temperature=temperature, novelty=novelty, extra=extra, val_novelty=held, head_keys=keys)
     result.seconds = time.perf_counter() - t0
     return result
 

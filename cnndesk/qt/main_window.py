@@ -300,6 +300,7 @@ class MainWindow(QMainWindow):
         self._close_download_dialog()
         first = prev is None
         self.clf, self.spec = clf, clf.spec
+        clf.set_flag_rate(self.settings.novelty_rate(clf.spec.name) / 100)
         self.camera_panel.set_classifier(clf)
         self.explain_panel.set_model(clf.spec, clf)
         self.device_label.setText(f"{clf.spec.title} · {clf.describe()}")
@@ -524,7 +525,8 @@ class MainWindow(QMainWindow):
     def export_to(self, path: str, fmt: str) -> int:
         rows = self.folder_panel.model.rows
         try:
-            n = results_io.export((r.as_dict() for r in rows), path, fmt, self.settings.top_k)
+            n = results_io.export((r.as_dict() for r in rows), path, fmt, self.settings.top_k,
+                                  novelty=any(r.prediction is not None and r.prediction.novelty is not None for r in rows))
         except OSError as exc:
             QMessageBox.warning(self, "Export failed", f"Could not write {path}: {exc.strerror or exc}")
             return 0
@@ -545,8 +547,8 @@ class MainWindow(QMainWindow):
         self.run_sort(dest, mode, threshold, confirm=True)
 
     def run_sort(self, dest: str, mode: str, threshold: float | None, confirm: bool = True):
-        rows = [(r.path, r.prediction.label if r.prediction else None, r.prediction.score if r.prediction else None, r.error)
-                for r in self.folder_panel.model.rows]
+        rows = [(r.path, r.prediction.label if r.prediction else None, r.prediction.score if r.prediction else None, r.error,
+                 bool(r.prediction and r.prediction.unknown)) for r in self.folder_panel.model.rows]
         plan = sorting.plan_sort(rows, dest, threshold)
         if confirm:
             box = QMessageBox(QMessageBox.Icon.Warning if mode == "move" else QMessageBox.Icon.Question,
@@ -577,10 +579,15 @@ class MainWindow(QMainWindow):
         from cnndesk.qt.dialogs.preferences import PreferencesDialog
 
         old_device = self.settings.device
-        if PreferencesDialog(self.settings, self).exec():
+        old_flag = self.clf.novelty_threshold if self.clf is not None else None
+        if PreferencesDialog(self.settings, self, model=self.clf).exec():
             self.apply_preferences(old_device)
+            if self.clf is not None and self.clf.novelty_threshold != old_flag:
+                self.reclassify_all()  # the unknown flags follow the new threshold
 
     def apply_preferences(self, old_device: str | None = None):
+        if self.clf is not None:
+            self.clf.set_flag_rate(self.settings.novelty_rate(self.clf.spec.name) / 100)
         self.panel.threshold = self.settings.threshold
         self.gallery_model.set_threshold(self.settings.threshold)
         self._show_item(self.gallery.currentIndex().data(ItemRole))

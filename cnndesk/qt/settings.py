@@ -36,3 +36,13 @@ class Settings:
     def device(self) -> str:
         d = str(self.get("device"))
         return d if d in ("auto", "cpu", "cuda", "mps") else "auto"
+
+    # "not one of my classes": per user model, the share of its own kind of images flagged (percent)
+    def novelty_rate(self, model: str) -> float:
+        try:
+            return max(0.0, min(50.0, float(self.q.value(f"novelty_rate/{model}", 5.0))))
+        except (TypeError, ValueError):
+            return 5.0
+
+    def set_novelty_rate(self, model: str, percent: float) -> None:
+        self.q.setValue(f"novelty_rate/{model}", float(percent))

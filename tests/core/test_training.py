@@ -34,7 +34,7 @@ def test_quick_mode_learns_generated_shapes(quick_model):
     ds, model = quick_model
     assert model.evaluation is not None and len(model.evaluation.y_true) == len(ds.val) == 24
     assert model.evaluation.accuracy >= 0.95
-    assert model.history and model.history[-1].epoch == 300
+    assert model.history and model.history[-1].epoch == 200
     per = model.evaluation.per_class()
     assert [r["class"] for r in per] == ["circle", "square", "triangle"]
     assert model.evaluation.confusion().sum() == 24
@@ -53,7 +53,7 @@ def test_saved_model_reloads_and_reproduces_predictions(quick_model, tmp_path):
 
     ds, model = quick_model
     path = model.save(tmp_path / "shapes.safetensors")
-    assert path.stat().st_size < 50_000  # a head, not a whole network
+    assert path.stat().st_size < 1_000_000  # a head and the novelty detector, not a whole network (18 MB)
     spec = get_spec(str(path))
     assert spec.labels == ("circle", "square", "triangle") and spec.metadata["kind"] == "head"
     assert spec.metadata["metrics"]["val_accuracy"] >= 0.95 and spec.metadata["dataset"]["counts"]["circle"] == 40
@@ -61,10 +61,11 @@ def test_saved_model_reloads_and_reproduces_predictions(quick_model, tmp_path):
     first = Classifier(spec).predict(val_paths, 3)
     second = Classifier(str(path)).predict(val_paths, 3)
     assert [p.scores for p in first] == [p.scores for p in second]  # exactly
+    # the evaluation is of a head fitted without the validation images; the saved head then learned
+    # from every image: they agree on (nearly) all validation images, not to the last digit
     probs = model.evaluation.probs
-    for pred, row in zip(first, probs, strict=True):
-        assert pred.indices[0] == int(row.argmax())
-        assert abs(pred.scores[0] - row.max()) < 1e-4
+    agree_eval = [pred.indices[0] == int(row.argmax()) for pred, row in zip(first, probs, strict=True)]
+    assert sum(agree_eval) >= 0.9 * len(agree_eval)
     torch_clf = Classifier(spec, backend="torch")
     agree = [a.indices[0] == b.indices[0] for a, b in zip(first, torch_clf.predict(val_paths, 1), strict=True)]
     assert all(agree)
@@ -178,7 +179,8 @@ def test_export_parity_onnx_and_torchscript(quick_model, tmp_path):
     path = model.save(tmp_path / "m.safetensors")
     spec = get_spec(str(path))
     onnx = export_model(spec, "onnx", tmp_path / "m.onnx")
-    assert onnx.ok and onnx.top1_agreement == onnx.images == 6 and (tmp_path / "m.onnx").is_file()
+    assert onnx.ok and onnx.top1_agreement == onnx.images >= 6 and (tmp_path / "m.onnx").is_file()
+    assert onnx.unknown_agreement == onnx.images and onnx.novelty_max_diff < 1e-3  # the trust outputs
     ts = export_model(spec, "torchscript", tmp_path / "m.pt")
     assert ts.ok and ts.max_abs_diff < 1e-3
     with pytest.raises(ExportError, match="already exists"):
@@ -192,7 +194,7 @@ def test_cli_train_prints_metrics_json_and_exit_codes(shapes, tmp_path, classifi
     assert out.returncode == 0, out.stderr
     metrics = json.loads(out.stdout.strip().splitlines()[-1])
     assert metrics["val_accuracy"] >= 0.95 and Path(metrics["model"]).is_file()
-    assert "3 classes" in out.stderr and "epoch 300/300" in out.stderr
+    assert "3 classes" in out.stderr and "epoch 200/200" in out.stderr
     again = run("train", shapes, "--out", tmp_path / "cli.safetensors")
     assert again.returncode == 2 and "already exists" in again.stderr
     assert run("train", tmp_path / "missing", "--out", tmp_path / "x").returncode == 2

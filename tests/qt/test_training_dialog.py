@@ -27,7 +27,7 @@ def test_train_dialog_end_to_end(qtbot, window, tmp_path, isolated_dirs):
     qtbot.waitUntil(lambda: bool(saved), timeout=120_000)
     path = Path(saved[0])
     assert path.is_file() and path.parent == isolated_dirs / "data" / "models"
-    assert len(dlg.loss_chart.train) == 30 and len(dlg.acc_chart.val) == 30  # live curves, every 10 epochs
+    assert len(dlg.loss_chart.train) == 20 and len(dlg.acc_chart.val) == 20  # live curves, every 10 epochs
     assert dlg.tabs.isTabEnabled(1)
     assert dlg.evaluation.headline.text().startswith("Validation accuracy")
     assert dlg.evaluation.matrix.rowCount() == 3 and dlg.evaluation.per_class.rowCount() == 3

@@ -36,7 +36,9 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         if path.suffix == MODEL_FILE_SUFFIX:
             from safetensors.torch import load_file
 
-            return load_file(str(path), device="cpu")
+            state = load_file(str(path), device="cpu")
+            # the novelty detector's tensors travel in the same file (core.trust)
+            return {k: v for k, v in state.items() if not k.startswith("novelty.")}
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ModelError(f"{path.name}: the weights file is damaged or unreadable ({exc})") from None
@@ -92,6 +94,10 @@ def build_model(
         from cnndesk.core.models.registry import read_head
 
         weight, bias = read_head(spec)
+        if spec.metadata.get("features") == "multi":
+            from cnndesk.core.models.multistage import quick_net
+
+            return quick_net(build_model(base, progress, cancel), base.arch, weight, bias)
         return attach_head(build_model(base, progress, cancel), base.arch, weight, bias)
     path = ensure_weights(spec, progress, cancel)
     model = create_architecture(spec.arch, spec.num_classes)

@@ -93,6 +93,9 @@ class VideoView(QWidget):
         status = f"{self.paint_rate.rate():.0f} fps · model {self.inference_rate:.0f}/s"
         if self.frozen:
             status = "Frozen (Space to resume)"
+        if pred is not None and pred.unknown:
+            status = "Not one of my classes"
+            p.setPen(QColor(255, 214, 102))
         p.drawText(QRectF(box.left() + 12, box.top() + 6, box_w - 24, 22), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, status)
         if not pred:
             return
@@ -101,8 +104,11 @@ class VideoView(QWidget):
             label, score = pred.labels[i], pred.scores[i]
             f.setBold(i == 0)
             p.setFont(f)
-            p.setPen(QColor(255, 255, 255) if score >= self.threshold or i else QColor(255, 214, 102))
+            unknown = i == 0 and pred.unknown
+            p.setPen(QColor(255, 255, 255) if (score >= self.threshold or i) and not unknown else QColor(255, 214, 102))
             text = label if not (i == 0 and score < self.threshold) else f"Not sure — {label}?"
+            if unknown:
+                text = f"closest: {label}"
             p.drawText(QRectF(box.left() + 12, y, box_w - 80, 18), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
             p.drawText(QRectF(box.right() - 76, y, 64, 18), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{score:.0%}")
             track = QRectF(box.left() + 12, y + 19, box_w - 24, 5)

@@ -4,6 +4,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFormLayout,
     QLabel,
     QSpinBox,
@@ -14,10 +15,11 @@ from cnndesk.qt.settings import Settings
 
 
 class PreferencesDialog(QDialog):
-    def __init__(self, settings: Settings, parent=None):
+    def __init__(self, settings: Settings, parent=None, model=None):
         super().__init__(parent)
         self.setWindowTitle("Preferences")
         self.settings = settings
+        self.model = model if model is not None and getattr(model, "novelty", None) is not None else None
         self.top_k = QSpinBox()
         self.top_k.setRange(1, 20)
         self.top_k.setValue(settings.top_k)
@@ -35,6 +37,29 @@ class PreferencesDialog(QDialog):
         form.addRow("Classes shown:", self.top_k)
         form.addRow("\"Not sure\" below:", self.threshold)
         form.addRow("Run the model on:", self.device)
+        # per user model: how readily "Not one of my classes" is said
+        self.flag_rate = QDoubleSpinBox()
+        self.flag_rate.setRange(0, 50)
+        self.flag_rate.setDecimals(1)
+        self.flag_rate.setSingleStep(1)
+        self.flag_rate.setSuffix(" % of its own images")
+        self.flag_rate.setSpecialValueText("never")
+        self.flag_note = QLabel()
+        self.flag_note.setEnabled(False)
+        self.flag_note.setWordWrap(True)
+        if self.model is not None:
+            self.flag_rate.setValue(settings.novelty_rate(self.model.spec.name))
+            self.flag_rate.setToolTip("Images unlike anything the model learned from are called \"Not one of my "
+                                      "classes\". Higher: more readily (also some of its own images); lower: "
+                                      "more of the unrelated images pass as one of its classes.")
+            self.flag_rate.valueChanged.connect(self._show_flag_threshold)
+            self._show_flag_threshold()
+        else:
+            self.flag_rate.setEnabled(False)
+            self.flag_note.setText("Only for models you trained: the built-in ImageNet models know 1000 "
+                                   "classes and say \"Not sure\" instead.")
+        form.addRow("\"Not one of my classes\":", self.flag_rate)
+        form.addRow("", self.flag_note)
         note = QLabel("Changing the device reloads the model.")
         note.setEnabled(False)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -45,7 +70,16 @@ class PreferencesDialog(QDialog):
         lay.addWidget(note)
         lay.addWidget(buttons)
 
+    def _show_flag_threshold(self):
+        thr = self.model.novelty.threshold_for(self.flag_rate.value() / 100)
+        name = self.model.spec.title
+        self.flag_note.setText(f"{name}: never says it." if thr == float("inf") else
+                               f"{name}: said when an image's novelty is above {thr:.2f} (default "
+                               f"{self.model.novelty.threshold:.2f}, about 5 % of its own images).")
+
     def accept(self):
+        if self.model is not None:
+            self.settings.set_novelty_rate(self.model.spec.name, self.flag_rate.value())
         self.settings.set("top_k", self.top_k.value())
         self.settings.set("threshold", self.threshold.value())
         self.settings.set("device", self.device.currentData())

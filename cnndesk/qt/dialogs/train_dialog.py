@@ -129,13 +129,17 @@ class TrainDialog(QDialog):
         self.batch.setRange(1, 512)
         self.batch.setValue(16)
         self.blocks = QSpinBox()
-        self.blocks.setRange(0, 20)
-        self.blocks.setValue(2)
-        self.blocks.setToolTip("Full mode: how many of the last blocks to train (0 = the whole network)")
+        self.blocks.setRange(-1, 20)
+        self.blocks.setValue(-1)
+        self.blocks.setSpecialValueText("automatic")
+        self.blocks.setToolTip("Full mode: how many of the last blocks to train (0 = the whole network; "
+                               "automatic: the whole network when there are enough images per class)")
         self.size = QSpinBox()
-        self.size.setRange(64, 512)
+        self.size.setRange(0, 512)
         self.size.setSingleStep(32)
-        self.size.setValue(224)
+        self.size.setValue(0)
+        self.size.setSpecialValueText("automatic")
+        self.size.setToolTip("Full mode: training resolution (automatic: from your images' sizes)")
         self.val_split = QSpinBox()
         self.val_split.setRange(5, 50)
         self.val_split.setValue(20)
@@ -143,8 +147,9 @@ class TrainDialog(QDialog):
         self.aug_crop = QCheckBox("random crops")
         self.aug_flip = QCheckBox("mirroring")
         self.aug_color = QCheckBox("colour changes")
-        for b in (self.aug_crop, self.aug_flip, self.aug_color):
+        for b in (self.aug_crop, self.aug_color):
             b.setChecked(True)
+        self.aug_flip.setToolTip("Off by default: mirroring changes the meaning of text, digits and arrows")
         inner = QWidget()
         QVBoxLayout(self.advanced).addWidget(inner)
         self.advanced.toggled.connect(inner.setVisible)  # collapsed until asked for
@@ -196,6 +201,15 @@ class TrainDialog(QDialog):
         tl.addWidget(self.scan_info)
         tl.addWidget(self.quick)
         tl.addWidget(self.full)
+        self.full_choices = QLabel("")
+        self.full_choices.setObjectName("fullChoices")
+        self.full_choices.setWordWrap(True)
+        self.full_choices.setStyleSheet("color: palette(mid); margin-left: 24px;")
+        tl.addWidget(self.full_choices)
+        self.full.toggled.connect(lambda _on: self._show_full_choices())
+        self.advanced.toggled.connect(lambda _on: self._show_full_choices())
+        self.blocks.valueChanged.connect(lambda _v: self._show_full_choices())
+        self.size.valueChanged.connect(lambda _v: self._show_full_choices())
         nrow = QHBoxLayout()
         nrow.addWidget(QLabel("Model name:"))
         nrow.addWidget(self.name, 1)
@@ -259,8 +273,26 @@ class TrainDialog(QDialog):
         self.scan_info.setText("\n".join(lines))
         if not self.name.text():
             self.name.setText(Path(ds.root).name)
+        self._show_full_choices()
         self.status.setText("Ready to train.")
         self.train_btn.setEnabled(True)
+
+    def _show_full_choices(self) -> None:
+        """Full mode's settings chosen from the data, shown before training (image headers only)."""
+        if self.dataset is None or not self.full.isChecked():
+            self.full_choices.setText("")
+            return
+        from cnndesk.core import fullmode
+
+        try:
+            ch = fullmode.choose(self.dataset, self.config(), "cpu")
+        except Exception as exc:  # never block the dialog on a preview
+            self.full_choices.setText(f"Settings are chosen when training starts ({exc}).")
+            return
+        why = "; ".join(f"{v}" for v in ch.reasons.values())
+        self.full_choices.setText(f"Will train at {ch.describe()}, no mirroring unless asked, stops early when "
+                                  f"validation stops improving. ({why})")
+        self._full_epochs = ch.epochs
 
     # -- training ----------------------------------------------------------------------------------
     def config(self) -> TrainConfig:
@@ -272,8 +304,8 @@ class TrainDialog(QDialog):
             lr=(self.lr.value() or None) if adv else None,
             batch_size=self.batch.value() if adv else 16,
             val_split=self.val_split.value() / 100,
-            unfrozen_blocks=self.blocks.value() if adv else 2,
-            image_size=self.size.value() if adv else 224,
+            unfrozen_blocks=self.blocks.value() if adv and self.blocks.value() >= 0 else None,
+            image_size=(self.size.value() or None) if adv else None,
             augment_crop=self.aug_crop.isChecked(),
             augment_flip=self.aug_flip.isChecked(),
             augment_color=self.aug_color.isChecked(),
@@ -286,8 +318,11 @@ class TrainDialog(QDialog):
             return
         cfg = self.config()
         self.result = None
-        self.loss_chart.clear(cfg.resolved_epochs())
-        self.acc_chart.clear(cfg.resolved_epochs())
+        n_epochs = cfg.resolved_epochs()
+        if cfg.mode == "full" and not cfg.epochs:
+            n_epochs = getattr(self, "_full_epochs", n_epochs)
+        self.loss_chart.clear(n_epochs)
+        self.acc_chart.clear(n_epochs)
         self.progress.setRange(0, 0)
         self.status.setText("Preparing…")
         self._t0 = time.perf_counter()

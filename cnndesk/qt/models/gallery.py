@@ -32,6 +32,8 @@ class GalleryModel(QAbstractListModel):
             if item.prediction is None:
                 return "…"
             p = item.prediction
+            if p.unknown:
+                return f"Not mine\n(closest {p.label})"
             return f"{p.label}\n{p.score:.0%}" if p.score >= self.threshold else "Not sure"
         if role == Qt.ItemDataRole.DecorationRole:
             return self._icon(item)
@@ -39,7 +41,10 @@ class GalleryModel(QAbstractListModel):
             if item.error:
                 return item.error
             if item.prediction:
-                return f"{item.name}\n{item.prediction.label}: {item.prediction.score:.1%}"
+                tip = f"{item.name}\n{item.prediction.label}: {item.prediction.score:.1%}"
+                if item.prediction.unknown:
+                    tip += "\nNot one of the model's classes (unlike its training images)"
+                return tip
             return item.name
         if role == ItemRole:
             return item

@@ -46,6 +46,8 @@ class ResultsTableModel(QAbstractTableModel):
             if col == COL_FILE:
                 return os.path.basename(r.path)
             if col == COL_LABEL:
+                if r.prediction and r.prediction.unknown:
+                    return f"Not one of my classes (closest: {r.prediction.label})"
                 return r.prediction.label if r.prediction else "—"
             if col == COL_CONF:
                 return f"{r.prediction.score:.1%}" if r.prediction else "error"

@@ -94,6 +94,11 @@ class EvaluationView(QWidget):
         ll.addWidget(self.per_class, 1)
         ll.addWidget(QLabel("Confusion matrix"))
         ll.addWidget(self.matrix, 2)
+        from cnndesk.qt.widgets.reliability import ReliabilityDiagram
+
+        ll.addWidget(QLabel("Confidence vs. how often right (validation)"))
+        self.reliability = ReliabilityDiagram()
+        ll.addWidget(self.reliability, 1)
         mid = QWidget()
         ml = QVBoxLayout(mid)
         ml.setContentsMargins(0, 0, 0, 0)
@@ -127,8 +132,16 @@ class EvaluationView(QWidget):
             self.headline.setText("No validation images: add more pictures per class to measure accuracy.")
             self.per_class.setRowCount(0)
             self.matrix.setRowCount(0)
+            self.reliability.set_reliability(None)
             return
-        self.headline.setText(f"Validation accuracy {ev.accuracy:.1%} on {len(ev.y_true)} images")
+        rel = ev.reliability()
+        self.reliability.set_reliability(rel)
+        text = f"Validation accuracy {ev.accuracy:.1%} on {len(ev.y_true)} images · calibration error {rel['ece']:.1%}"
+        flagged = ev.flagged_rate()
+        if flagged is not None:
+            text += f" · {flagged:.0%} of them would be called “Not one of my classes”"
+        self.headline.setText(text)
+        self.headline.setWordWrap(True)
         rows = ev.per_class()
         self.per_class.setRowCount(len(rows))
         for i, r in enumerate(rows):

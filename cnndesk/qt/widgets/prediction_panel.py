@@ -1,4 +1,5 @@
-"""The verdict beside the image: a headline ("Egyptian cat 94 %" or "Not sure") and the top-k
+"""The verdict beside the image: a headline ("Egyptian cat 94 %", "Not sure", or for user models
+with a novelty detector "Not one of my classes" with the closest class) and the top-k
 classes as labelled bars with percentages. An unreadable file shows its reason inline."""
 
 from __future__ import annotations
@@ -105,7 +106,11 @@ class PredictionPanel(QWidget):
         self.meta.setText(name)
 
     def show_prediction(self, name: str, p: Prediction, meta: str = ""):
-        if p.score >= self.threshold:
+        if p.unknown:  # unlike anything the model was trained on: not a doubtful choice between its classes
+            self.headline.setText("Not one of my classes")
+            self.detail.setText(f"Closest: {_esc(p.label)} ({p.score:.0%}) — this image looks unlike the images "
+                                f"the model learned from (novelty {p.novelty:.2f}).")
+        elif p.score >= self.threshold:
             self.headline.setText(f"{p.label}")
             self.detail.setText(f"{p.score:.0%} confident")
         else:

@@ -1,0 +1,177 @@
+"""Models you can trust: unknown-flag rates, calibration, and quick/full accuracy and time, new
+defaults against the previous ones (the code at BASE_COMMIT, run from a `git archive` of it) side
+by side in one run, on generated data (tests/core/trust_data.py):
+
+* symbols: 10 classes of small drawn glyphs (22 px, upscaled to 112), 100 training and 40 test
+  images per class (test drawn with another seed: held out);
+* textures: 3 classes of procedural textures, 60 training and 40 test images per class;
+* unrelated: 150 images (photo crops, portrait-like drawings, handwriting-like scribbles).
+
+Quick times include embedding from an empty embedding cache; the one-off ONNX exports of the base
+network are done first and not counted. Test images are classified by the current code (older
+model files load with temperature 1 and no unknown flag).
+
+Usage: python bench/bench_trust.py [--skip-full] [--full-per-class N] [--out results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "core"))
+BASE_COMMIT = "c682559"  # the code before this work: last-layer quick head, old full defaults
+
+
+def load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+
+
+def files(root: Path) -> tuple[list[str], list[str]]:
+    paths = sorted(str(p) for p in root.rglob("*.png"))
+    return paths, [Path(p).parent.name for p in paths]
+
+
+def train_cli(pythonpath: Path, data: Path, out: Path, *extra: str) -> tuple[dict, float]:
+    env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "cnndesk", "train", str(data), "--out", str(out), *extra],
+                       capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t
+    if r.returncode != 0:
+        raise SystemExit(f"training failed ({pythonpath}): {r.stderr[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1]), wall
+
+
+def assess(model: Path, test: Path, unrelated: list[str]) -> dict:
+    from cnndesk.core import trust
+    from cnndesk.core.images import load_image
+    from cnndesk.core.inference import Classifier
+
+    clf = Classifier(str(model))
+    paths, names = files(test)
+    y = np.array([clf.labels.index(n) for n in names])
+
+    def run(ps):
+        logits, nov = [], []
+        for i in range(0, len(ps), 16):
+            batch = np.stack([clf.prepare(load_image(p, min_side=clf.preprocess.resize)) for p in ps[i:i + 16]])
+            lg, nv = clf.run(batch)
+            logits.append(lg)
+            nov.append(nv if nv is not None else np.full(len(batch), np.nan))
+        return np.concatenate(logits), np.concatenate(nov)
+
+    lg, nov = run(paths)
+    raw = trust.softmax(lg)
+    cal = clf.probabilities(lg)
+    out = {"accuracy": round(float((raw.argmax(1) == y).mean()), 4),
+           "ece_raw": round(trust.ece(raw, y), 4), "ece": round(trust.ece(cal, y), 4),
+           "temperature": round(clf.temperature, 3)}
+    if clf.novelty is not None:
+        _, nov_u = run(unrelated)
+        thr = clf.novelty_threshold
+        out.update(own_flagged=round(float((nov > thr).mean()), 4), unrelated_flagged=round(float((nov_u > thr).mean()), 4),
+                   auroc=round(trust.auroc(nov, nov_u), 4))
+    else:
+        out.update(own_flagged=None, unrelated_flagged=None, note="no novelty detector: never flags")
+        u_lg, _ = run(unrelated)
+        out["unrelated_median_confidence"] = round(float(np.median(trust.softmax(u_lg).max(1))), 4)
+    if clf.novelty is not None:
+        u_lg, _ = run(unrelated)
+        out["unrelated_median_confidence"] = round(float(np.median(clf.probabilities(u_lg).max(1))), 4)
+    return out
+
+
+def near_unknowns(data: Path, test: Path) -> dict:
+    """Stretch: a quick model's detector on 5 symbol classes, shown the other 5 (held-out images)."""
+    from cnndesk.core import trust
+    from cnndesk.core.features import embed_paths
+
+    tr, tr_names = files(data)
+    te, te_names = files(test)
+    known = sorted(set(tr_names))[:5]
+    x_tr = embed_paths([p for p, n in zip(tr, tr_names, strict=True) if n in known])
+    x_in = embed_paths([p for p, n in zip(te, te_names, strict=True) if n in known])
+    x_out = embed_paths([p for p, n in zip(te, te_names, strict=True) if n not in known])
+    nov, _ = trust.fit_novelty_oof(x_tr, np.arange(len(x_tr)) % 5)
+    s_in, s_out = nov.score(x_in), nov.score(x_out)
+    return {"known": known, "auroc": round(trust.auroc(s_in, s_out), 4),
+            "own_flagged": round(float((s_in > nov.threshold).mean()), 4),
+            "other_classes_flagged": round(float((s_out > nov.threshold).mean()), 4)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skip-full", action="store_true")
+    ap.add_argument("--full-per-class", type=int, default=100, help="training images per class for full mode")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    import trust_data
+
+    tmp = Path(tempfile.mkdtemp(prefix="cnndesk-bench-trust-"))
+    os.environ["CNNDESK_CACHE_DIR"] = str(tmp / "cache")
+    os.environ["CNNDESK_DATA_DIR"] = str(tmp / "data")
+    d = tmp / "sets"
+    sym_tr = trust_data.make_set(d / "symbols_train", "symbols", 100, 0)
+    sym_te = trust_data.make_set(d / "symbols_test", "symbols", 40, 1)
+    tex_tr = trust_data.make_set(d / "textures_train", "textures", 60, 0)
+    tex_te = trust_data.make_set(d / "textures_test", "textures", 40, 1)
+    unrelated = trust_data.make_unrelated(d / "unrelated", 150, seed=7)
+    old = tmp / "old"
+    old.mkdir()
+    subprocess.run(f"git -C {ROOT} archive {BASE_COMMIT} cnndesk resources | tar -x -C {old}", shell=True, check=True)
+    from cnndesk.core.features import FeatureExtractor
+    from cnndesk.core.models.registry import default_model
+
+    t = time.perf_counter()
+    for stages in ("last", "multi"):  # the one-off exports (not counted)
+        FeatureExtractor(default_model(), stages=stages)
+    results = {"load_start": load(), "base_commit": BASE_COMMIT, "one_off_exports_s": round(time.perf_counter() - t, 1),
+               "cpu": os.cpu_count()}
+    print(f"load {results['load_start']}; one-off exports {results['one_off_exports_s']} s", flush=True)
+    runs = [("symbols", sym_tr, sym_te), ("textures", tex_tr, tex_te)]
+    for name, tr, te in runs:
+        for who, path in (("old", old), ("new", ROOT)):
+            # the old and new quick modes embed different features: each starts from an empty embedding cache
+            emb = tmp / "cache" / "embeddings"
+            if emb.exists():
+                for f in emb.iterdir():
+                    f.unlink()
+            metrics, wall = train_cli(path, tr, tmp / f"{name}-quick-{who}.safetensors", "--force")
+            res = assess(tmp / f"{name}-quick-{who}.safetensors", te, unrelated)
+            res.update(train_s=round(wall, 1), load=load())
+            results[f"{name}/quick/{who}"] = res
+            print(f"{name} quick {who}: {res}", flush=True)
+    results["near_unknowns_quick"] = near_unknowns(sym_tr, sym_te)
+    print("near unknowns:", results["near_unknowns_quick"], flush=True)
+    if not args.skip_full:
+        full_tr = sym_tr if args.full_per_class == 100 else trust_data.make_set(
+            d / "symbols_full", "symbols", args.full_per_class, 0)
+        results["full_train_images"] = 10 * args.full_per_class
+        for who, path in (("old", old), ("new", ROOT)):
+            metrics, wall = train_cli(path, full_tr, tmp / f"symbols-full-{who}.safetensors", "--mode", "full", "--force")
+            res = assess(tmp / f"symbols-full-{who}.safetensors", sym_te, unrelated)
+            res.update(train_s=round(wall, 1), load=load(),
+                       settings=metrics.get("defaults", "last 2 blocks · 224 px · 8 epochs · fp32 · flips"),
+                       epochs_run=metrics.get("epochs_run"), bf16_check=metrics.get("bf16_check"))
+            results[f"symbols/full/{who}"] = res
+            print(f"symbols full {who}: {res}", flush=True)
+    results["load_end"] = load()
+    text = json.dumps(results, indent=1)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Full mode's defaults, chosen from the data and the machine, and its trust data (imports torch
+only inside functions that train).
+
+* resolution: from the images' sizes (small source images gain nothing from 224 px and cost
+  3x the time): the median shorter side rounded up to a multiple of 32, between 96 and 224;
+* how much of the network to train: the whole network when there are enough images per class
+  (measured: whole network 0.985 vs last two blocks 0.948 on small unusual images), otherwise the
+  last two blocks;
+* epochs: about 6000 image passes in all (3 to 12 epochs), with early stopping (patience 2);
+* bfloat16 autocast on CPUs with native bf16 (AMX or AVX512-BF16), checked against fp32 on a
+  batch before training: if they disagree, fp32;
+* horizontal flips off (they change the meaning of text, digits, arrows); an option.
+
+After training, the network's penultimate embeddings of the training images (no augmentation)
+and the validation images give the novelty detector (threshold from the validation images,
+held out) and the validation logits give the temperature (core.trust).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnndesk.core import trust
+
+SIZE_MIN, SIZE_MAX = 96, 224
+WHOLE_NETWORK_MIN_PER_CLASS = 30
+EPOCH_BUDGET_IMAGES = 6000
+
+
+@dataclass
+class FullChoices:
+    image_size: int
+    unfrozen_blocks: int
+    epochs: int
+    cpu_bf16: bool
+    reasons: dict
+
+    def describe(self) -> str:
+        net = "the whole network" if self.unfrozen_blocks <= 0 else f"the last {self.unfrozen_blocks} blocks"
+        prec = "bfloat16" if self.cpu_bf16 else "float32"
+        return f"{self.image_size} px · {net} · up to {self.epochs} epochs · {prec}"
+
+
+def cpu_has_native_bf16() -> bool:
+    """AMX-BF16 or AVX512-BF16 in the CPU flags (Linux); elsewhere assume not."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
+            flags = set()
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        return False
+    return bool(flags & {"amx_bf16", "avx512_bf16"})
+
+
+def median_short_side(paths: list[str], sample: int = 64) -> int | None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pick = [paths[i] for i in rng.choice(len(paths), min(sample, len(paths)), replace=False)] if paths else []
+    sides = []
+    for p in pick:
+        try:
+            with Image.open(p) as im:  # header only
+                sides.append(min(im.size))
+        except Exception:
+            continue
+    return int(np.median(sides)) if sides else None
+
+
+def choose(ds, config, device: str = "cpu") -> FullChoices:
+    """Resolve every full-mode setting left on automatic (None) in ``config``."""
+    reasons = {}
+    paths = [p for p, _ in ds.train]
+    size = config.image_size
+    if not size:
+        side = median_short_side(paths)
+        size = SIZE_MAX if side is None else int(min(SIZE_MAX, max(SIZE_MIN, -(-side // 32) * 32)))
+        reasons["image_size"] = f"images are about {side} px" if side else "default"
+    blocks = config.unfrozen_blocks
+    per_class = len(ds.train) / max(1, len(ds.classes))
+    if blocks is None:
+        blocks = 0 if per_class >= WHOLE_NETWORK_MIN_PER_CLASS else 2
+        reasons["unfrozen_blocks"] = f"{per_class:.0f} images per class"
+    epochs = config.epochs
+    if not epochs:
+        epochs = int(min(12, max(3, round(EPOCH_BUDGET_IMAGES / max(1, len(ds.train))))))
+        reasons["epochs"] = f"{len(ds.train)} training images"
+    bf16 = config.cpu_bf16
+    if bf16 is None:
+        bf16 = device == "cpu" and cpu_has_native_bf16() and os.environ.get("CNNDESK_NO_BF16") != "1"
+        reasons["cpu_bf16"] = "native bfloat16 on this CPU" if bf16 else "no native bfloat16"
+    return FullChoices(int(size), int(blocks), int(epochs), bool(bf16), reasons)
+
+
+def bf16_agrees(model, head, batch) -> tuple[bool, float]:
+    """Forward ``batch`` in fp32 and under bf16 autocast and compare the embeddings the head sees
+    (the new head is still random, so its logits say nothing yet): every image's embedding must
+    keep a cosine similarity of at least 0.99. Returns (ok, lowest cosine similarity)."""
+    import torch
+
+    seen = []
+    handle = head.register_forward_pre_hook(lambda _m, inp: seen.append(inp[0].detach().float().flatten(1)))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            model(batch)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                model(batch)
+    finally:
+        handle.remove()
+        model.train(was_training)
+    ref, got = seen
+    cos = float(torch.nn.functional.cosine_similarity(ref, got, dim=1).min())
+    return cos >= 0.99, cos
+
+
+def embeddings_and_logits(model, head, loader, device, use_amp, amp_dtype):
+    """(penultimate embeddings = the head's input, logits, labels) for every image of ``loader``."""
+    import torch
+
+    feats, logits, ys = [], [], []
+    handle = head.register_forward_pre_hook(lambda _m, inp: feats.append(inp[0].detach().float().flatten(1).cpu()))
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for batch in loader:
+                if batch is None:
+                    continue
+                xb = batch[0].to(device).contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                    logits.append(model(xb).float().cpu())
+                ys.append(batch[1].numpy())
+    finally:
+        handle.remove()
+    if not logits:
+        return np.zeros((0, 1), np.float32), np.zeros((0, 1), np.float32), np.zeros(0, int)
+    return torch.cat(feats).numpy(), torch.cat(logits).numpy(), np.concatenate(ys)
+
+
+def head_keys(model, head) -> tuple[str, str] | None:
+    for name, m in model.named_modules():
+        if m is head:
+            return f"{name}.weight", f"{name}.bias"
+    return None
+
+
+def fit_trust(train_feats, val_feats, val_logits, y_val, seed=0):
+    """(novelty, temperature, calibration dict, validation novelty scores)."""
+    with trust.one_blas_thread():
+        return _fit_trust(train_feats, val_feats, val_logits, y_val, seed)
+
+
+def _fit_trust(train_feats, val_feats, val_logits, y_val, seed=0):
+    temperature = trust.fit_temperature(val_logits, y_val) if len(y_val) >= 10 else 1.0
+    calib = {}
+    if len(y_val):
+        calib = {"ece_before": round(trust.ece(trust.softmax(val_logits), y_val), 4),
+                 "ece_after": round(trust.ece(trust.softmax(val_logits, temperature), y_val), 4),
+                 "temperature_fitted_on": "validation"}
+    if len(val_feats) >= 10:
+        novelty, held = trust.fit_novelty_heldout(train_feats, val_feats, features="penultimate", seed=seed)
+    else:  # no held-out images: out-of-fold within the training images
+        folds = np.arange(len(train_feats)) % 5
+        novelty, _ = trust.fit_novelty_oof(train_feats, folds, features="penultimate", seed=seed)
+        held = None
+    return novelty, temperature, calib, held
