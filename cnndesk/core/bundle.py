@@ -43,7 +43,7 @@ class ExportError(CnndeskError):
 
 
 # the bundle's modules copied from the app (and whatever cnndesk modules they import)
-VENDORED_ROOTS = ("cnndesk.core.images", "cnndesk.core.preprocess")
+VENDORED_ROOTS = ("cnndesk.core.images", "cnndesk.core.preprocess", "cnndesk.core.trust")
 
 
 @dataclass
@@ -181,8 +181,13 @@ def export_bundle(
         if head is not None:
             np.savez(tmp / "head.npz", weight=head[0], bias=head[1])
             files["head"] = "head.npz"
+        novelty = getattr(app, "novelty", None)
+        if novelty is not None:  # "not one of my classes": the detector the app runs, numpy only
+            np.savez(tmp / "novelty.npz", **{k.replace(".", "_"): v for k, v in novelty.tensors().items()})
+            files["novelty"] = "novelty.npz"
         report(progress, 1, 5, f"Writing {form.description.split(' —')[0]}")
         fp32 = _write_onnx(app, spec, tmp / "model.onnx") if fmt in ("onnx", "onnx-int8", "openvino") else None
+        check(cancel)
         if fmt == "onnx-int8":
             notes += _write_int8(app, spec, fp32, tmp / form.model_file, data, cancel)
             fp32.unlink()
@@ -402,8 +407,9 @@ def _model_json(spec: ModelSpec, form: Format, files: dict, app) -> dict:
         "arch": (base or spec).arch,
         "labels": list(spec.labels),
         "preprocess": spec.preprocess.to_dict(),
-        "temperature": float(meta.get("temperature") or 1.0),
-        "unknown": meta.get("unknown"),
+        "temperature": float(getattr(app, "temperature", 1.0)),
+        "unknown": ({**app.novelty.info(), "threshold": float(app.novelty_threshold)}
+                    if getattr(app, "novelty", None) is not None else None),
         "format": form.name,
         "runtime": form.runtime,
         "files": files,

@@ -46,9 +46,13 @@ class Model:
         if files.get("head"):
             with np.load(os.path.join(folder, files["head"])) as z:
                 self.head = (z["weight"].astype(np.float32), z["bias"].astype(np.float32))
-        self.bank = None
-        if files.get("novelty_bank"):
-            self.bank = np.load(os.path.join(folder, files["novelty_bank"])).astype(np.float32)
+        self.novelty = None
+        if files.get("novelty"):  # the app's own detector (vendored cnndesk/core/trust.py)
+            from cnndesk.core.trust import Novelty
+
+            with np.load(os.path.join(folder, files["novelty"])) as z:
+                tensors = {k.replace("_", ".", 1): z[k] for k in z.files}
+            self.novelty = Novelty.from_file(unknown, tensors)
         if runtime == "onnxruntime":
             import onnxruntime as ort
 
@@ -103,19 +107,15 @@ class Model:
     def scores(self, batch: np.ndarray):
         """(probabilities [N, classes], novelty [N] or None) for a preprocessed batch."""
         out = self._run(np.ascontiguousarray(batch, dtype=np.float32))
-        feats = out
+        novelty = self.novelty.score(out) if self.novelty is not None else None
         if self.head is not None:
             weight, bias = self.head
             out = out @ weight.T + bias
-        z = out.astype(np.float64) / self.temperature
-        z = z - z.max(axis=1, keepdims=True)
+        if self.temperature != 1.0:  # the app's calibration: logits / T in float32, then softmax
+            out = out / np.float32(self.temperature)
+        z = out.astype(np.float64) - out.max(axis=1, keepdims=True)
         e = np.exp(z)
         probs = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
-        novelty = None
-        if self.bank is not None:
-            f = feats.astype(np.float32)
-            f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
-            novelty = 1.0 - (f @ self.bank.T).max(axis=1)
         return probs, novelty
 
 
@@ -123,7 +123,7 @@ def top_k(row: np.ndarray, labels, k: int):
     k = max(1, min(int(k), row.shape[0]))
     idx = np.argpartition(-row, k - 1)[:k]
     idx = idx[np.argsort(-row[idx], kind="stable")]
-    return [{"label": labels[i], "score": float(row[i])} for i in idx]
+    return [{"label": labels[i], "score": round(float(row[i]), 6)} for i in idx]
 
 
 def classify(model: Model, paths, k: int = 5, batch_size: int = 2):
@@ -135,7 +135,7 @@ def classify(model: Model, paths, k: int = 5, batch_size: int = 2):
         probs, novelty = model.scores(np.stack([x for _, x in pending]))
         for j, (p, _) in enumerate(pending):
             row = {"path": p, "predictions": top_k(probs[j], model.labels, k), "error": None}
-            if model.unknown_threshold is not None and novelty is not None:
+            if novelty is not None:
                 row["unknown"] = bool(novelty[j] > model.unknown_threshold)
                 row["novelty"] = round(float(novelty[j]), 6)
             yield row
