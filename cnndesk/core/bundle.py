@@ -353,16 +353,21 @@ def _write_openvino(fp32: Path, dest: Path) -> None:
 
 
 def _write_torch(spec: ModelSpec, features_only: bool, dest: Path, fmt: str) -> None:
-    """The same network as the app's export (features only for quick models: the head is numpy)."""
+    """The same network as the app's ONNX export: for models whose head runs in numpy (quick models,
+    full models with a novelty detector) the features network — multi-stage where the model uses it."""
     import warnings
 
     import torch
 
     from cnndesk.core.models.build import build_model, feature_extractor
 
-    base = spec.metadata.get("base_spec") if features_only else None
+    base = spec.metadata.get("base_spec")
     net = build_model(base or spec).eval()
-    if features_only:
+    if base is not None and spec.metadata.get("features") == "multi":
+        from cnndesk.core.models.multistage import multistage_extractor
+
+        net = multistage_extractor(net, base.arch).eval()
+    elif features_only:
         net = feature_extractor(net, (base or spec).arch)[0].eval()
     x = torch.zeros(2, 3, spec.input_size, spec.input_size)
     with warnings.catch_warnings():
@@ -493,9 +498,13 @@ def _parity(app, folder: Path, form: Format, images: list[str], source: str, top
     proc = subprocess.run([sys.executable, str(folder / "predict.py"), "--top-k", str(top_k), *images],
                           capture_output=True, text=True, cwd=tempfile.gettempdir(), env=env, timeout=1800)
     check(cancel)
-    if proc.returncode not in (0, 1):
-        raise ExportError(f"the bundle's predict.py failed: {proc.stderr.strip().splitlines()[-1:]}")
-    got = {r["path"]: r for r in json.loads(proc.stdout)}
+    try:
+        if proc.returncode not in (0, 1):
+            raise ValueError
+        got = {r["path"]: r for r in json.loads(proc.stdout)}
+    except ValueError:
+        tail = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        raise ExportError(f"the bundle's predict.py failed (exit {proc.returncode}): {tail}") from None
     want = {r.path: r.as_dict() for r in classify_stream(images, app, top_k=top_k)}
     same = same_unknown = n = 0
     diff = 0.0

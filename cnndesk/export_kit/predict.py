@@ -9,7 +9,8 @@ a JSON list of {"path", "predictions": [{"label", "score"}, ...], "error"} (plus
 preprocessed by a copy of cnndesk's own loader (``_vendor/``), so the numbers are the app's.
 
 Needs Python 3.9+, Pillow, numpy and the runtime named in model.json ("runtime"): onnxruntime,
-openvino, or torch. Exit status: 0 all images classified, 1 some could not be read, 2 usage.
+openvino, torch, ai_edge_litert or coremltools. Exit status: 0 all images classified, 1 some could
+not be read, 2 usage, 3 the model could not be loaded or run.
 """
 
 from __future__ import annotations
@@ -163,24 +164,36 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.top_k < 1:
         ap.error("--top-k must be at least 1")
-    model = Model()
+    try:
+        model = Model()
+    except Exception as exc:  # a damaged bundle or a missing runtime: one line, exit 3
+        print(f"predict.py: cannot load the model: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 3
     failed, n = 0, -1
     out = sys.stdout
-    if args.format == "json":
-        out.write("[")
-    for n, row in enumerate(classify(model, args.images, args.top_k)):
+    parts = []  # JSON: written whole at the end, so a failure never leaves half a list
+    rows = classify(model, args.images, args.top_k)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except Exception as exc:  # the runtime failed on a batch: say so, exit 3
+            print(f"predict.py: the model failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 3
+        n += 1
         failed += row["error"] is not None
         if args.format == "json":
-            out.write(("," if n else "") + "\n  " + json.dumps(row, ensure_ascii=False))
+            parts.append(("," if n else "") + "\n  " + json.dumps(row, ensure_ascii=False))
         elif row["error"]:
             out.write(f"{row['path']}\n    error: {row['error']}\n")
         else:
             lines = [row["path"]] + [f"    {p['score'] * 100:6.2f}%  {p['label']}" for p in row["predictions"]]
             if row.get("unknown"):
-                lines.insert(1, "    not one of my classes")
+                lines.insert(1, f"    not one of my classes (novelty {row['novelty']:.2f}); closest:")
             out.write("\n".join(lines) + "\n")
     if args.format == "json":
-        out.write("\n]\n" if n >= 0 else "]\n")
+        out.write("[" + "".join(parts) + ("\n]\n" if n >= 0 else "]\n"))
     out.flush()
     return 1 if failed else 0
 

@@ -62,7 +62,12 @@ def test_onnx_bundle_runs_in_a_bare_venv_and_prints_what_classify_prints(model_f
     assert parity["images"] == len(ds.val) and parity["same_label"] == parity["images"]
     assert parity["max_score_diff"] < 0.002 and rep.ok and "gives the app's answers" in rep.describe()
     info = json.loads((out / "model.json").read_text())
-    assert info["labels"] == ds.classes and info["runtime"] == "onnxruntime" and info["temperature"] == 1.0
+    assert info["labels"] == ds.classes and info["runtime"] == "onnxruntime"
+    meta = get_spec(str(path)).metadata
+    assert info["temperature"] == pytest.approx(float(meta.get("temperature", 1.0)))
+    if meta.get("novelty"):  # the trust data travels: detector file + threshold
+        assert info["files"]["novelty"] == "novelty.npz" and info["unknown"]["threshold"] > 0
+        assert "unknown_agreement" in parity and parity["same_unknown"] == parity["images"]
 
     # a virtual environment with only Pillow, numpy and onnxruntime (no cnndesk, no torch)
     env_dir = tmp_path / "venv"
@@ -84,11 +89,16 @@ def test_onnx_bundle_runs_in_a_bare_venv_and_prints_what_classify_prints(model_f
 
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    images = [str(p) for p, _ in ds.val[:12]] + [str(bad)]
+    samples = sorted(str(p) for p in (Path(__file__).resolve().parents[2] / "resources" / "samples").glob("*.jpg"))
+    images = [str(p) for p, _ in ds.val[:12]] + samples + [str(bad)]  # photos: "not one of my classes"
     run = subprocess.run([str(py), str(out / "predict.py"), *images], capture_output=True, text=True,
                          cwd=elsewhere, env=clean_env, timeout=300)
     assert run.returncode == 1, run.stderr  # one image could not be read, like classify
-    _same_answers(json.loads(run.stdout), _classify_json(path, images))
+    got, want = json.loads(run.stdout), _classify_json(path, images)
+    _same_answers(got, want)
+    assert got == want  # not only close: the very same JSON rows
+    if meta.get("novelty"):
+        assert all(r["unknown"] for r in got if r["path"] in samples)
     table = subprocess.run([str(py), str(out / "predict.py"), "--format", "table", "-k", "2", images[0]],
                            capture_output=True, text=True, cwd=elsewhere, env=clean_env, timeout=300)
     assert table.returncode == 0 and "%" in table.stdout
@@ -148,7 +158,7 @@ def test_refusals_before_any_work(model_file, tmp_path):
     with pytest.raises(ExportError, match="does not exist"):
         export_bundle(spec, "onnx", tmp_path / "missing" / "b")
     with pytest.raises(ExportError, match="unknown export format"):
-        export_bundle(spec, "tflite", tmp_path / "b")
+        export_bundle(spec, "jpeg", tmp_path / "b")
     with pytest.raises(ExportError, match="not a folder"):
         export_bundle(spec, "onnx", tmp_path / "b", data=tmp_path / "nope")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exists"]
