@@ -31,6 +31,7 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
 AUDIO_EXTENSIONS = frozenset({".mp3", ".wav", ".m4a", ".aac", ".flac", ".ogg", ".oga", ".opus", ".wma"})
 DEFAULT_EVERY = 0.5  # seconds between samples: 2 model calls per second of video
 SWITCH_COST = 2.5  # Viterbi penalty (in nats) for changing label between two samples
+SEEK_STEP = 10.0  # from this step on, seek to each sample instead of decoding all between
 _END = object()
 
 
@@ -187,6 +188,26 @@ class _Decoder(threading.Thread):
         self.last_end = 0.0
         self.error: str | None = None
         self.step = max(1, (stream.codec_context.width or 80) // 80)
+        self.seeking = every >= SEEK_STEP  # long steps: seek (no cut detection between samples)
+
+    def frames(self):
+        stream = self.stream
+        if not self.seeking:
+            for packet in self.container.demux(stream):
+                if self.cancel.cancelled:
+                    return
+                yield from packet.decode()
+            return
+        tb, origin, target = stream.time_base, stream.start_time or 0, 0.0
+        while not self.cancel.cancelled:
+            self.container.seek(origin + int(target / tb), stream=stream, backward=True)
+            frame = next((f for f in self.container.decode(stream)
+                          if f.pts is None or float((f.pts - origin) * tb) + 1e-6 >= target), None)
+            if frame is None:
+                return
+            yield frame
+            t = float((frame.pts - origin) * tb) if frame.pts is not None else target
+            target = (math.floor(t / self.every + 1e-9) + 1) * self.every
 
     def put(self, item) -> bool:
         while not self.cancel.cancelled:
@@ -209,42 +230,39 @@ class _Decoder(threading.Thread):
         best: tuple | None = None  # (diff, t, frame) of the biggest one
         last_t = -1.0
         try:
-            for packet in self.container.demux(stream):
-                if self.cancel.cancelled:
+            for frame in self.frames():
+                if frame.pts is None:
+                    t = last_t + default_dur if last_t >= 0 else 0.0
+                else:
+                    t = float(frame.pts * frame.time_base)
+                if self.first_t is None:
+                    start = stream.start_time
+                    self.first_t = float(start * stream.time_base) if start is not None else t
+                    self.first_t = min(self.first_t, t)
+                t -= self.first_t
+                if t <= last_t:  # out-of-order or repeated timestamps: keep time moving
+                    t = last_t + 1e-6
+                dur = float(frame.duration * frame.time_base) if frame.duration else default_dur
+                self.last_end = t + dur
+                last_t = t
+                thumb = None if self.seeking else _thumb(frame, self.step)
+                if prev_thumb is not None and thumb is not None and prev_thumb.shape == thumb.shape:
+                    diff = float(np.abs(thumb - prev_thumb).mean())
+                    diffs.append(diff)
+                    if best is None or diff > best[0]:
+                        best = (diff, t, frame)  # only this frame is kept, not the interval
+                prev_thumb = thumb
+                if t + 1e-6 < next_t:
+                    continue
+                sample = _Sample(t, self.convert(frame))
+                if best is not None and _clear_cut(best[0], diffs):
+                    sample.cut_t = best[1]
+                    if best[2] is not frame:
+                        sample.cut_array = self.convert(best[2])
+                diffs, best = [], None
+                next_t = (math.floor(t / self.every + 1e-9) + 1) * self.every
+                if not self.put(sample):
                     return
-                for frame in packet.decode():
-                    if frame.pts is None:
-                        t = last_t + default_dur if last_t >= 0 else 0.0
-                    else:
-                        t = float(frame.pts * frame.time_base)
-                    if self.first_t is None:
-                        start = stream.start_time
-                        self.first_t = float(start * stream.time_base) if start is not None else t
-                        self.first_t = min(self.first_t, t)
-                    t -= self.first_t
-                    if t <= last_t:  # out-of-order or repeated timestamps: keep time moving
-                        t = last_t + 1e-6
-                    dur = float(frame.duration * frame.time_base) if frame.duration else default_dur
-                    self.last_end = t + dur
-                    last_t = t
-                    thumb = _thumb(frame, self.step)
-                    if prev_thumb is not None and prev_thumb.shape == thumb.shape:
-                        diff = float(np.abs(thumb - prev_thumb).mean())
-                        diffs.append(diff)
-                        if best is None or diff > best[0]:
-                            best = (diff, t, frame)  # only this frame is kept, not the interval
-                    prev_thumb = thumb
-                    if t + 1e-6 < next_t:
-                        continue
-                    sample = _Sample(t, self.convert(frame))
-                    if best is not None and _clear_cut(best[0], diffs):
-                        sample.cut_t = best[1]
-                        if best[2] is not frame:
-                            sample.cut_array = self.convert(best[2])
-                    diffs, best = [], None
-                    next_t = (math.floor(t / self.every + 1e-9) + 1) * self.every
-                    if not self.put(sample):
-                        return
         except av.error.FFmpegError as exc:
             self.error = f"the video is damaged at {fmt_time(max(last_t, 0.0))}: decoding stopped there ({_ff(exc)})"
         except Exception as exc:  # noqa: BLE001 - reported to the user in one line
@@ -419,6 +437,8 @@ def classify_video(path, classifier, *, every: float = DEFAULT_EVERY, top_k: int
     elif duration and end < duration - max(1.0, 2 * every, 0.05 * duration):
         stopped = end
         error = f"the video is damaged or cut short: analysed up to {fmt_time(end)} of {fmt_time(duration)}"
+    elif duration:
+        end = max(end, duration)  # sampled to the end (seeking stops at the last sample)
     if error is not None and not samples:
         raise VideoError(path, error)
     names = classifier.labels

@@ -177,3 +177,15 @@ def test_folders_shards_and_merge(classifier, clip, mkv_clip, samples, tmp_path)
             assert [r["path"] for r in a] == [r["path"] for r in b]
             assert [r.get("segments") for r in a] == [r.get("segments") for r in b]
             assert sum(len(r.get("segments") or []) for r in b) == 10
+
+
+def test_long_steps_seek_instead_of_decoding_everything(classifier, clip, monkeypatch):
+    import cnndesk.core.video as video
+
+    monkeypatch.setattr(video, "SEEK_STEP", 0.9)
+    r = classify_video(clip, classifier, every=1.0)
+    assert r.samples == 10 and r.times == pytest.approx([float(k) for k in range(10)], abs=0.1)
+    assert len(r.segments) == len(SCENES)
+    for k, seg in enumerate(r.segments[1:], 1):  # no cut detection: midway between samples
+        assert seg.start == pytest.approx(2.0 * k, abs=0.55)
+    assert r.segments[-1].end == pytest.approx(10.0, abs=0.01) and r.ok
