@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -69,11 +70,18 @@ def clip(name: str, size, seconds_each: float, n: int) -> Path:
     return path
 
 
-def run(cmd) -> tuple[float, str]:
+CPU: dict[str, list[float]] = {}
+
+
+def run(cmd, key: str = "") -> tuple[float, str]:
+    """Wall seconds and stdout; the child's CPU seconds (user + system) go to CPU[key]."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
     dt = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.setdefault(key, []).append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     if out.returncode != 0:
         raise SystemExit(f"{cmd} failed: {out.stderr[-2000:]}")
     return dt, out.stdout
@@ -92,10 +100,11 @@ def bench(path: Path, n: int, seconds_each: float, repeats: int) -> dict:
     naive_cmd = [sys.executable, "-c", NAIVE, str(path)]
     run(app_cmd)  # warm-up: model export cache, file cache
     app, naive, stdout = [], [], ""
+    CPU.clear()
     for _ in range(repeats):
-        dt, stdout = run(app_cmd)
+        dt, stdout = run(app_cmd, "app")
         app.append(dt)
-        naive.append(run(naive_cmd)[0])
+        naive.append(run(naive_cmd, "naive")[0])
     row = json.loads(stdout)[0]
     # the truth: the label the naive loop gives most often inside each scene's middle second
     _, naive_out = run(naive_cmd)
@@ -107,7 +116,8 @@ def bench(path: Path, n: int, seconds_each: float, repeats: int) -> dict:
     a, b = statistics.median(app), statistics.median(naive)
     return {"clip": path.name, "seconds": duration, "app_s": round(a, 2), "naive_s": round(b, 2),
             "app_x_realtime": round(duration / a, 1), "naive_x_realtime": round(duration / b, 1),
-            "speedup": round(b / a, 2), **check(row["segments"], n, seconds_each, truth),
+            "speedup": round(b / a, 2), "app_cpu_s": round(statistics.median(CPU["app"]), 2),
+            "naive_cpu_s": round(statistics.median(CPU["naive"]), 2), **check(row["segments"], n, seconds_each, truth),
             "load": os.getloadavg()[0]}
 
 
