@@ -64,9 +64,11 @@ def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False, v
 def walk_images(root: Path, recursive: bool, videos: bool = False) -> list[str]:
     """Image files (and with ``videos`` video files) under ``root`` (sorted by name, files before
     subfolders, hidden entries skipped, symlink loops followed once)."""
-    from cnndesk.core.video import is_video_path
+    wanted = is_image_path
+    if videos:
+        from cnndesk.core.video import is_video_path
 
-    wanted = (lambda n: is_image_path(n) or is_video_path(n)) if videos else is_image_path
+        wanted = lambda n: is_image_path(n) or is_video_path(n)  # noqa: E731
     out: list[str] = []
     seen: set[str] = set()
 

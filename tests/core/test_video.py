@@ -189,3 +189,11 @@ def test_long_steps_seek_instead_of_decoding_everything(classifier, clip, monkey
     for k, seg in enumerate(r.segments[1:], 1):  # no cut detection: midway between samples
         assert seg.start == pytest.approx(2.0 * k, abs=0.55)
     assert r.segments[-1].end == pytest.approx(10.0, abs=0.01) and r.ok
+
+
+def test_video_path_imports_neither_torch_nor_qt(classifier, clip):
+    code = ("import sys; from cnndesk.core.inference import Classifier; from cnndesk.core.video import classify_video;"
+            f"r = classify_video({str(clip)!r}, Classifier(threads=1)); "
+            "print(len(r.segments), 'torch' in sys.modules, 'PySide6' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["5", "False", "False"], out.stderr
