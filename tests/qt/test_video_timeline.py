@@ -98,3 +98,11 @@ def test_cancel_analysis(qtbot, window, tmp_path):
     assert window.runner.pool.waitForDone(10_000)
     qtbot.wait(200)  # late signals of the cancelled job are dropped
     assert bar.result is None and bar.info.text() == "Analysis cancelled." and bar.strip.analysed_ms is None
+
+    empty = tmp_path / "empty.mp4"  # a bad file: one line, the button comes back
+    empty.write_bytes(b"")
+    bar.set_video(str(empty))
+    bar.analyse()
+    qtbot.waitUntil(lambda: not bar.busy, timeout=10_000)
+    assert bar.info.text() == "empty.mp4: the file is empty (0 bytes)"
+    assert bar.analyse_btn.text() == "Analyse whole video" and not bar.export_btn.isEnabled()
