@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 every input classified, 1 some inputs failed, 2 usage error, "
         "3 model unavailable (e.g. needs a download and there is no network).",
     )
-    c.add_argument("paths", nargs="+", metavar="PATH", help="image files and/or folders")
+    c.add_argument("paths", nargs="+", metavar="PATH", help="image or video files and/or folders")
     c.add_argument("--model", "-m", metavar="NAME|FILE", help="registry name (see `cnndesk models`) or a model file; default: efficientnet-lite0")
     c.add_argument("--top-k", "-k", type=_positive_int, default=5, metavar="K", help="how many classes per image (default 5)")
     c.add_argument("--format", "-f", choices=("table", "json", "csv"), default="table", help="output format (default table)")
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--shard", metavar="I/N", type=_shard, default=None, help="classify only shard I of N (0-based; deterministic, for Slurm arrays / Kubernetes indexed jobs); join the parts with `cnndesk merge`")
     c.add_argument("--engine", choices=("local", "ray"), default="local", help="ray: classify with Ray Data on a Ray cluster (pip install 'cnndesk[cluster]')")
     c.add_argument("--out", "-o", metavar="FILE", default=None, help="write results to FILE (.csv, .json or, with --engine ray, .parquet) instead of stdout")
+    c.add_argument("--every", type=_positive_float, default=None, metavar="SECONDS", help="videos: classify one frame every SECONDS (default 0.5); boundaries are refined between samples")
 
     t = sub.add_parser(
         "train",
@@ -136,6 +137,16 @@ def _shard(text: str) -> tuple[int, int]:
     if n < 1 or not 0 <= i < n:
         raise argparse.ArgumentTypeError(f"shard {text}: need 0 <= I < N")
     return i, n
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not v > 0 or v != v or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return v
 
 
 def _positive_int(text: str) -> int:
@@ -245,7 +256,7 @@ def cmd_classify(args) -> int:
         from cnndesk.cluster import ray_classify
 
         return ray_classify.main(args)
-    files = expand_paths(args.paths, recursive=args.recursive)
+    files = expand_paths(args.paths, recursive=args.recursive, videos=True)
     if args.shard is not None:
         from cnndesk.core.pipeline import select_shard
 
@@ -254,10 +265,13 @@ def cmd_classify(args) -> int:
             print(f"cnndesk: shard {args.shard[0]}/{args.shard[1]} has no files", file=sys.stderr)
     if not files and args.shard is None:
         hint = "" if args.recursive else " (use --recursive to look in subfolders)"
-        print(f"cnndesk: no images found in {', '.join(args.paths)}{hint}", file=sys.stderr)
+        print(f"cnndesk: no images or videos found in {', '.join(args.paths)}{hint}", file=sys.stderr)
         return EXIT_SOME_FAILED
-    try:
-        clf = _load_classifier(args, len(files))
+    from cnndesk.core import video
+
+    has_video = any(video.is_media_path(f) for f in files)
+    try:  # a video: the decoder thread takes one core, the model gets one
+        clf = _load_classifier(args, len(files) + (1 << 20) * has_video)
     except UsageError as exc:
         print(f"cnndesk classify: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -271,13 +285,19 @@ def cmd_classify(args) -> int:
         stream = open(args.out + ".part", "w", newline="", encoding="utf-8")  # noqa: SIM115
     else:
         stream = sys.stdout
-    out = results_io.writer(fmt, stream, args.top_k, novelty=getattr(clf, "novelty", None) is not None)
+    out = results_io.writer(fmt, stream, args.top_k, novelty=getattr(clf, "novelty", None) is not None,
+                            segments=has_video)
     failed = 0
     show_bar = len(files) > 1 and not args.quiet and sys.stderr.isatty()
-    bar = _ProgressBar(len(files)) if show_bar else None
-    for result in classify_stream(files, clf, top_k=args.top_k, batch_size=args.batch_size, progress=bar):
-        out.write(result.as_dict())
-        failed += not result.ok
+    bar = _ProgressBar(len(files)) if show_bar and not has_video else None
+    if has_video:
+        bar = _StatusLine() if not args.quiet and sys.stderr.isatty() else None
+        rows = video.classify_paths(files, clf, top_k=args.top_k, batch_size=args.batch_size, every=args.every, progress=bar)
+    else:
+        rows = (r.as_dict() for r in classify_stream(files, clf, top_k=args.top_k, batch_size=args.batch_size, progress=bar))
+    for row in rows:
+        out.write(row)
+        failed += row["error"] is not None
     if bar:
         bar.clear()
     out.close()

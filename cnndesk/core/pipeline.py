@@ -47,8 +47,9 @@ class FileResult:
         return row
 
 
-def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False) -> list[str]:
-    """Turn the user's files and folders into a list of image files, in the order given.
+def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False, videos: bool = False) -> list[str]:
+    """Turn the user's files and folders into a list of image files (and with ``videos`` video
+    files too), in the order given.
 
     Folders contribute their image files (sorted by name; hidden files and folders skipped;
     subfolders only with ``recursive``; symlink loops followed once). Files named explicitly are
@@ -59,15 +60,20 @@ def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False) -
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files.extend(walk_images(p, recursive))
+            files.extend(walk_images(p, recursive, videos))
         else:
             files.append(os.fspath(item))
     return files
 
 
-def walk_images(root: Path, recursive: bool) -> list[str]:
-    """Image files under ``root`` (sorted by name, files before subfolders, hidden entries
-    skipped, symlink loops followed once)."""
+def walk_images(root: Path, recursive: bool, videos: bool = False) -> list[str]:
+    """Image files (and with ``videos`` video files) under ``root`` (sorted by name, files before
+    subfolders, hidden entries skipped, symlink loops followed once)."""
+    wanted = is_image_path
+    if videos:
+        from cnndesk.core.video import is_video_path
+
+        wanted = lambda n: is_image_path(n) or is_video_path(n)  # noqa: E731
     out: list[str] = []
     seen: set[str] = set()
 
@@ -87,7 +93,7 @@ def walk_images(root: Path, recursive: bool) -> list[str]:
             try:
                 if e.is_dir():
                     subdirs.append(Path(e.path))
-                elif e.is_file() and is_image_path(e.name):
+                elif e.is_file() and wanted(e.name):
                     out.append(e.path)
             except OSError:
                 continue

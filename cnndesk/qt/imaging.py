@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PIL import Image
 from PySide6.QtGui import QImage
 
@@ -15,6 +16,15 @@ def pil_to_qimage(img: Image.Image) -> QImage:
     data = img.tobytes()
     q = QImage(data, img.width, img.height, 3 * img.width, QImage.Format.Format_RGB888)
     return q.copy()
+
+
+def qimage_to_rgb_array(image: QImage) -> np.ndarray:
+    """An RGB32 QImage as an H x W x 3 uint8 RGB array (a copy; safe on any thread)."""
+    if image.format() not in (QImage.Format.Format_RGB32, QImage.Format.Format_ARGB32):
+        image = image.convertToFormat(QImage.Format.Format_RGB32)
+    h, w, bpl = image.height(), image.width(), image.bytesPerLine()
+    buf = np.frombuffer(image.constBits(), np.uint8, count=bpl * h).reshape(h, bpl // 4, 4)[:, :w]
+    return np.ascontiguousarray(buf[..., 2::-1])  # BGRA in memory -> RGB
 
 
 def qimage_to_pil(q: QImage) -> Image.Image:

@@ -7,7 +7,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QImage, QKeySequence
@@ -29,16 +28,9 @@ from cnndesk.core.images import is_image_path
 from cnndesk.core.live import LatestOnlyRunner
 from cnndesk.core.sorting import folder_name, unique_path
 from cnndesk.qt.camera.source import VIDEO_EXTENSIONS, MediaSource
-from cnndesk.qt.camera.view import VideoView
-
-
-def qimage_to_rgb_array(image: QImage) -> np.ndarray:
-    """An RGB32 QImage as an H x W x 3 uint8 RGB array (a copy; safe on any thread)."""
-    if image.format() not in (QImage.Format.Format_RGB32, QImage.Format.Format_ARGB32):
-        image = image.convertToFormat(QImage.Format.Format_RGB32)
-    h, w, bpl = image.height(), image.width(), image.bytesPerLine()
-    buf = np.frombuffer(image.constBits(), np.uint8, count=bpl * h).reshape(h, bpl // 4, 4)[:, :w]
-    return np.ascontiguousarray(buf[..., 2::-1])  # BGRA in memory -> RGB
+from cnndesk.qt.camera.timeline import TimelineBar
+from cnndesk.qt.camera.view import EmptyState, VideoView
+from cnndesk.qt.imaging import qimage_to_rgb_array
 
 
 class _Relay(QObject):
@@ -95,30 +87,9 @@ class CameraPanel(QWidget):
         top.addWidget(self.open_video_btn)
 
         # -- empty state -----------------------------------------------------------------------
-        self.empty = QWidget()
-        title = QLabel("No camera found")
-        f = title.font()
-        f.setPointSizeF(f.pointSizeF() * 1.6)
-        f.setBold(True)
-        title.setFont(f)
-        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        sub = QLabel("Plug in a webcam and it appears here by itself — or watch the CNN classify a video file.")
-        sub.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        sub.setWordWrap(True)
-        self.empty_video_btn = QPushButton("Open a video file…")
-        self.empty_video_btn.setMinimumHeight(34)
+        self.empty = EmptyState()
+        self.empty_video_btn = self.empty.button
         self.empty_video_btn.clicked.connect(self.choose_video)
-        el = QVBoxLayout(self.empty)
-        el.addStretch(2)
-        el.addWidget(title)
-        el.addWidget(sub)
-        el.addSpacing(16)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.empty_video_btn)
-        row.addStretch(1)
-        el.addLayout(row)
-        el.addStretch(3)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.empty)
         self.pages.addWidget(self.view)
@@ -135,9 +106,13 @@ class CameraPanel(QWidget):
         vb.addWidget(self.play_btn)
         vb.addWidget(self.seek, 1)
         vb.addWidget(self.time_label)
+        self.timeline = TimelineBar(self.runner, lambda: self.classifier)
+        self.timeline.seekRequested.connect(self.source.seek)
+        self.timeline.status.connect(self.status)
         self.video_bar.hide()
+        self.timeline.hide()
         self.source.positionChanged.connect(self._position)
-        self.source.durationChanged.connect(lambda d: self.seek.setRange(0, int(d)))
+        self.source.durationChanged.connect(lambda d: (self.seek.setRange(0, int(d)), self.timeline.set_duration(d)))
 
         # -- snapshot and recording ------------------------------------------------------------
         self.snap_btn = QPushButton("Snapshot (Space)")
@@ -180,6 +155,7 @@ class CameraPanel(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.pages, 1)
         lay.addWidget(self.video_bar)
+        lay.addWidget(self.timeline)
         lay.addLayout(bottom)
         lay.addLayout(record)
         lay.addWidget(self.counts_label)
@@ -334,6 +310,7 @@ class CameraPanel(QWidget):
         self.pages.setCurrentWidget(self.view)
         self.view.frozen = False
         self.source.open_video(path)
+        self.timeline.set_video(path)
         self.status.emit(f"Playing {os.path.basename(path)}")
 
     def _play_pause(self) -> None:
@@ -345,11 +322,13 @@ class CameraPanel(QWidget):
     def _position(self, ms: int) -> None:
         if not self.seek.isSliderDown():
             self.seek.setValue(ms)
+        self.timeline.set_position(ms)
         self.time_label.setText(f"{_fmt(ms)} / {_fmt(self.seek.maximum())}")
 
     def _state_changed(self, state: str) -> None:
         self.start_btn.setText("Stop camera" if state == "camera" else "Start camera")
         self.video_bar.setVisible(state in ("playing", "paused", "ended"))
+        self.timeline.setVisible(state in ("playing", "paused", "ended"))
         self.play_btn.setText("Pause" if state == "playing" else "Play")
         if state == "idle":
             self.view.set_prediction(None, 0.0)
@@ -481,6 +460,7 @@ class CameraPanel(QWidget):
     # -- lifecycle ----------------------------------------------------------------------------
     def shutdown(self) -> None:
         self._record_timer.stop()
+        self.timeline.cancel()
         self.source.listener = None
         self.source.stop()
         if self.live is not None:

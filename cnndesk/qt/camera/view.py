@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from cnndesk.core.inference import Prediction
 from cnndesk.core.live import RateMeter
@@ -117,3 +117,32 @@ class VideoView(QWidget):
             p.drawRoundedRect(track, 2.5, 2.5)
             p.setBrush(QColor(79, 143, 247) if i == 0 else QColor(79, 143, 247, 150))
             p.drawRoundedRect(QRectF(track.left(), track.top(), max(5.0, track.width() * score), 5), 2.5, 2.5)
+
+
+class EmptyState(QWidget):
+    """Shown when there is no camera: a title, a line of help and "Open a video file…"."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        title = QLabel("No camera found")
+        f = title.font()
+        f.setPointSizeF(f.pointSizeF() * 1.6)
+        f.setBold(True)
+        title.setFont(f)
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        sub = QLabel("Plug in a webcam and it appears here by itself — or watch the CNN classify a video file.")
+        sub.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        sub.setWordWrap(True)
+        self.button = QPushButton("Open a video file…")
+        self.button.setMinimumHeight(34)
+        el = QVBoxLayout(self)
+        el.addStretch(2)
+        el.addWidget(title)
+        el.addWidget(sub)
+        el.addSpacing(16)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.button)
+        row.addStretch(1)
+        el.addLayout(row)
+        el.addStretch(3)
