@@ -197,3 +197,33 @@ def test_video_path_imports_neither_torch_nor_qt(classifier, clip):
             "print(len(r.segments), 'torch' in sys.modules, 'PySide6' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.split() == ["5", "False", "False"], out.stderr
+
+
+class _Flagging:
+    """The default model, but flagging "rocket" frames as not one of its classes (as a user model
+    with a novelty detector would): exercises the unknown flag on segments."""
+
+    def __init__(self, classifier, rocket_label):
+        self._c, self.rocket = classifier, rocket_label
+        self.preprocess, self.labels, self.novelty_threshold = classifier.preprocess, classifier.labels, 0.5
+
+    def prepare(self, image):
+        return self._c.prepare(image)
+
+    def run(self, batch):
+        logits = self._c.logits(batch)
+        rocket = self._c.labels.index(self.rocket)
+        return logits, (logits.argmax(1) == rocket).astype(np.float32)
+
+    def probabilities(self, logits):
+        from cnndesk.core.inference import softmax
+
+        return softmax(logits)
+
+
+def test_segments_of_a_model_with_a_novelty_detector_carry_unknown(classifier, clip):
+    rocket = scene_label(classifier, "rocket")
+    r = classify_video(clip, _Flagging(classifier, rocket), every=0.5)
+    segs = r.as_dict()["segments"]
+    assert all("unknown" in s for s in segs)
+    assert [s["unknown"] for s in segs] == [s["label"] == rocket for s in segs]
