@@ -46,7 +46,7 @@ def train_cli(pythonpath: Path, data: Path, out: Path, *extra: str) -> tuple[dic
     env = {**os.environ, "PYTHONPATH": str(pythonpath)}
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "cnndesk", "train", str(data), "--out", str(out), *extra],
-                       capture_output=True, text=True, env=env)
+                       capture_output=True, text=True, env=env, cwd=pythonpath)  # cwd: `-m` imports from it
     wall = time.perf_counter() - t
     if r.returncode != 0:
         raise SystemExit(f"training failed ({pythonpath}): {r.stderr[-2000:]}")
