@@ -122,6 +122,7 @@ def main() -> None:
     ap.add_argument("--full-per-class", type=int, default=100, help="training images per class for full mode")
     ap.add_argument("--out", default=None)
     ap.add_argument("--skip-quick", action="store_true")
+    ap.add_argument("--full", choices=("both", "old", "new"), default="both", help="which full-mode defaults to run")
     args = ap.parse_args()
     import trust_data
 
@@ -167,6 +168,8 @@ def main() -> None:
             d / "symbols_full", "symbols", args.full_per_class, 0)
         results["full_train_images"] = 10 * args.full_per_class
         for who, path in (("old", old), ("new", ROOT)):
+            if args.full not in ("both", who):
+                continue
             metrics, wall = train_cli(path, full_tr, tmp / f"symbols-full-{who}.safetensors", "--mode", "full", "--force")
             res = assess(tmp / f"symbols-full-{who}.safetensors", sym_te, unrelated)
             res.update(train_s=round(wall, 1), cpu_s=metrics["cpu_s"], load=load(),
