@@ -43,14 +43,20 @@ def files(root: Path) -> tuple[list[str], list[str]]:
 
 
 def train_cli(pythonpath: Path, data: Path, out: Path, *extra: str) -> tuple[dict, float]:
+    import resource
+
     env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "cnndesk", "train", str(data), "--out", str(out), *extra],
-                       capture_output=True, text=True, env=env)
+                       capture_output=True, text=True, env=env, cwd=pythonpath)  # cwd: `-m` imports from it
     wall = time.perf_counter() - t
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         raise SystemExit(f"training failed ({pythonpath}): {r.stderr[-2000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1]), wall
+    metrics = json.loads(r.stdout.strip().splitlines()[-1])
+    metrics["cpu_s"] = round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 1)
+    return metrics, wall
 
 
 def assess(model: Path, test: Path, unrelated: list[str]) -> dict:
@@ -115,6 +121,8 @@ def main() -> None:
     ap.add_argument("--skip-full", action="store_true")
     ap.add_argument("--full-per-class", type=int, default=100, help="training images per class for full mode")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--skip-quick", action="store_true")
+    ap.add_argument("--full", choices=("both", "old", "new"), default="both", help="which full-mode defaults to run")
     args = ap.parse_args()
     import trust_data
 
@@ -140,7 +148,7 @@ def main() -> None:
                "cpu": os.cpu_count()}
     print(f"load {results['load_start']}; one-off exports {results['one_off_exports_s']} s", flush=True)
     runs = [("symbols", sym_tr, sym_te), ("textures", tex_tr, tex_te)]
-    for name, tr, te in runs:
+    for name, tr, te in [] if args.skip_quick else runs:
         for who, path in (("old", old), ("new", ROOT)):
             # the old and new quick modes embed different features: each starts from an empty embedding cache
             emb = tmp / "cache" / "embeddings"
@@ -149,19 +157,22 @@ def main() -> None:
                     f.unlink()
             metrics, wall = train_cli(path, tr, tmp / f"{name}-quick-{who}.safetensors", "--force")
             res = assess(tmp / f"{name}-quick-{who}.safetensors", te, unrelated)
-            res.update(train_s=round(wall, 1), load=load())
+            res.update(train_s=round(wall, 1), cpu_s=metrics["cpu_s"], load=load())
             results[f"{name}/quick/{who}"] = res
             print(f"{name} quick {who}: {res}", flush=True)
-    results["near_unknowns_quick"] = near_unknowns(sym_tr, sym_te)
-    print("near unknowns:", results["near_unknowns_quick"], flush=True)
+    if not args.skip_quick:
+        results["near_unknowns_quick"] = near_unknowns(sym_tr, sym_te)
+        print("near unknowns:", results["near_unknowns_quick"], flush=True)
     if not args.skip_full:
         full_tr = sym_tr if args.full_per_class == 100 else trust_data.make_set(
             d / "symbols_full", "symbols", args.full_per_class, 0)
         results["full_train_images"] = 10 * args.full_per_class
         for who, path in (("old", old), ("new", ROOT)):
+            if args.full not in ("both", who):
+                continue
             metrics, wall = train_cli(path, full_tr, tmp / f"symbols-full-{who}.safetensors", "--mode", "full", "--force")
             res = assess(tmp / f"symbols-full-{who}.safetensors", sym_te, unrelated)
-            res.update(train_s=round(wall, 1), load=load(),
+            res.update(train_s=round(wall, 1), cpu_s=metrics["cpu_s"], load=load(),
                        settings=metrics.get("defaults", "last 2 blocks · 224 px · 8 epochs · fp32 · flips"),
                        epochs_run=metrics.get("epochs_run"), bf16_check=metrics.get("bf16_check"))
             results[f"symbols/full/{who}"] = res
