@@ -30,7 +30,7 @@ from cnndesk.core.images import is_image_path
 from cnndesk.core.paths import atomic_write, user_cache_dir
 from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
 
-VERSION = 1  # of the checks: cached results of another version are not reused
+VERSION = 2  # of the checks: cached results of another version are not reused
 KINDS = ("label", "leak", "duplicate", "outlier", "unreadable", "tiny", "imbalance", "too_few")
 IGNORE_FILE = ".cnndesk-doctor.json"
 SPLITS = ("train", "val", "validation", "test")
@@ -303,6 +303,14 @@ def _run_checks(files: _Files, spec, progress, cancel, device) -> tuple[list[Iss
     pairs = _pairs(paths, labels, split_of, thumbs, emb, idx_ok, cancel)
     issues += pairs
     check(cancel)
+    strays = set()
+    if len(idx_ok) >= 10:  # outliers first: a stray photo is an outlier, not a mislabelled image
+        out_idx, out_score, _ = stats.outliers(emb, cancel=cancel)
+        for j, sc in zip(out_idx, out_score, strict=True):
+            p = paths[idx_ok[j]]
+            strays.add(p)
+            issues.append(Issue("outlier", p, label=labels[p], score=round(float(sc), 4),
+                                reason="looks unlike the other images of every class (far from its nearest neighbours)"))
     if len(nonempty) >= 2 and len(idx_ok) >= 10:
         cls_index = {c: k for k, c in enumerate(files.classes)}
         y = np.array([cls_index[labels[paths[i]]] for i in idx_ok])
@@ -311,18 +319,10 @@ def _run_checks(files: _Files, spec, progress, cancel, device) -> tuple[list[Iss
             p = paths[idx_ok[j]]
             sugg = files.classes[int(np.argmax(probs[j]))]
             given = float(probs[j, y[j]])
-            if sugg == labels[p]:
+            if sugg == labels[p] or p in strays:
                 continue
             issues.append(Issue("label", p, label=labels[p], suggested=sugg, score=round(1.0 - given, 4),
                                 reason=f"looks like “{sugg}” ({probs[j].max():.0%}), not “{labels[p]}” ({given:.0%})"))
-        flagged = {i.path for i in issues if i.kind == "label"}
-        out_idx, out_score, _ = stats.outliers(emb, cancel=cancel)
-        for j, s in zip(out_idx, out_score, strict=True):
-            p = paths[idx_ok[j]]
-            if p in flagged:
-                continue
-            issues.append(Issue("outlier", p, label=labels[p], score=round(float(s), 4),
-                                reason="looks unlike the other images of every class (far from its nearest neighbours)"))
     return issues, int(len(idx_ok))
 
 
