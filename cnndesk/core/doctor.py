@@ -30,7 +30,7 @@ from cnndesk.core.images import is_image_path
 from cnndesk.core.paths import atomic_write, user_cache_dir
 from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
 
-VERSION = 2  # of the checks: cached results of another version are not reused
+VERSION = 3  # of the checks: cached results of another version are not reused
 KINDS = ("label", "leak", "duplicate", "outlier", "unreadable", "tiny", "imbalance", "too_few")
 IGNORE_FILE = ".cnndesk-doctor.json"
 SPLITS = ("train", "val", "validation", "test")
@@ -292,6 +292,17 @@ def _run_checks(files: _Files, spec, progress, cancel, device) -> tuple[list[Iss
         issues.append(Issue("unreadable", p, label=labels[p], reason=why))
     check(cancel)
     report(progress, 0, None, "Checking labels and duplicates")
+    # one BLAS thread: on a busy 2-core machine two threads made the PCA and the regression 4-8×
+    # slower (measured: eigh 5.2 s vs 1.3 s), and the app's UI and decoders need a core anyway
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        issues += _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, files.classes, nonempty, cancel)
+    return issues, int(sum(p in feats for p in paths))
+
+
+def _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, classes, nonempty, cancel) -> list[Issue]:
+    issues: list[Issue] = []
     ok = np.array([p in feats for p in paths], bool)
     idx_ok = np.flatnonzero(ok)
     issues += _tiny(paths, labels, sizes, idx_ok, input_size)
@@ -312,18 +323,19 @@ def _run_checks(files: _Files, spec, progress, cancel, device) -> tuple[list[Iss
             issues.append(Issue("outlier", p, label=labels[p], score=round(float(sc), 4),
                                 reason="looks unlike the other images of every class (far from its nearest neighbours)"))
     if len(nonempty) >= 2 and len(idx_ok) >= 10:
-        cls_index = {c: k for k, c in enumerate(files.classes)}
+        cls_index = {c: k for k, c in enumerate(classes)}
         y = np.array([cls_index[labels[paths[i]]] for i in idx_ok])
-        found, probs = stats.label_issues(z, y, len(files.classes), cancel)
+        found, probs = stats.label_issues(z, y, len(classes), cancel)
         for j in found:
             p = paths[idx_ok[j]]
-            sugg = files.classes[int(np.argmax(probs[j]))]
+            sugg = classes[int(np.argmax(probs[j]))]
             given = float(probs[j, y[j]])
             if sugg == labels[p] or p in strays:
                 continue
             issues.append(Issue("label", p, label=labels[p], suggested=sugg, score=round(1.0 - given, 4),
                                 reason=f"looks like “{sugg}” ({probs[j].max():.0%}), not “{labels[p]}” ({given:.0%})"))
-    return issues, int(len(idx_ok))
+    return issues
+
 
 
 def _tiny(paths, labels, sizes, idx_ok, input_size) -> list[Issue]:
