@@ -30,7 +30,7 @@ from cnndesk.core.images import is_image_path
 from cnndesk.core.paths import atomic_write, user_cache_dir
 from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
 
-VERSION = 3  # of the checks: cached results of another version are not reused
+VERSION = 4  # of the checks: cached results of another version are not reused
 KINDS = ("label", "leak", "duplicate", "outlier", "unreadable", "tiny", "imbalance", "too_few")
 IGNORE_FILE = ".cnndesk-doctor.json"
 SPLITS = ("train", "val", "validation", "test")
@@ -45,6 +45,9 @@ LABEL_DIMS = 256
 COLOUR_MAP, COLOUR_MAP_STRICT = 12.0, 11.0
 COLOUR, STRUCTURE_LOOSE = 6.5, 0.6
 COLOUR_LOOSE, STRUCTURE = 9.0, 0.9
+# the largest 4×4-patch difference of copies: mostly ≤ 23 (one 31); a circle and a square drawn on
+# the same background: 22-42, with CNN features that disagree (cosine ≤ 0.35; copies ≥ 0.38)
+LOCAL, FEATURES_AGREE = 24.0, 0.5
 
 
 @dataclass
@@ -354,9 +357,12 @@ def _tiny(paths, labels, sizes, idx_ok, input_size) -> list[Issue]:
     return out
 
 
-def _same_picture(corr: float, colour: float, colour_map: float) -> bool:
+def _same_picture(corr: float, colour: float, local: float, colour_map: float, features: float) -> bool:
     """Aligned colours that agree closely plus some structure, or strong structure with colours
-    that agree a little less (re-encoding and resizing shift colours)."""
+    that agree a little less (re-encoding and resizing shift colours) — unless one patch differs
+    a lot and the CNN features disagree too (the same background with another symbol on it)."""
+    if local > LOCAL and features < FEATURES_AGREE:
+        return False
     if colour <= COLOUR and corr >= STRUCTURE_LOOSE:
         return True
     return colour <= COLOUR_LOOSE and corr >= STRUCTURE and colour_map <= COLOUR_MAP_STRICT
@@ -379,12 +385,12 @@ def _pairs(paths, labels, split_of, thumbs, emb, idx_ok, cancel) -> list[Issue]:
     for (a, b), c8 in zip(pairs, col, strict=True):
         check(cancel)
         e = float(emb[a] @ emb[b]) if emb.shape[1] > 1 else 0.0
-        corr, colour = dupes.aligned_match(t[a], t[b])
-        if not _same_picture(corr, colour, c8):
-            corr2, colour2 = dupes.aligned_match(t[b], t[a])
+        corr, colour, local = dupes.aligned_match(t[a], t[b])
+        if not _same_picture(corr, colour, local, c8, e):
+            corr2, colour2, local2 = dupes.aligned_match(t[b], t[a])
             if corr2 > corr:
-                corr, colour = corr2, colour2
-            if not _same_picture(corr, colour, c8):
+                corr, colour, local = corr2, colour2, local2
+            if not _same_picture(corr, colour, local, c8, e):
                 continue
         pa, pb = paths[idx_ok[a]], paths[idx_ok[b]]
         sa, sb = split_of[pa], split_of[pb]

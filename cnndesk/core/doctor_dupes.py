@@ -179,10 +179,13 @@ _WIN = 22  # the central window of A searched for in B
 BLUR = 1.0
 
 
-def aligned_match(ta: np.ndarray, tb: np.ndarray) -> tuple[float, float]:
+def aligned_match(ta: np.ndarray, tb: np.ndarray) -> tuple[float, float, float]:
     """How well the centre of thumbnail A matches B at the best small shift and scale (copies
     cropped by a few pixels and resized are shifted and scaled versions of each other).
-    Returns (grey correlation, mean colour difference 0-255) at the best alignment."""
+    Returns, at the best alignment: grey correlation, mean colour difference (0-255) and the
+    largest mean difference in any 4×4-pixel patch (a copy differs a little everywhere; two
+    pictures that differ in one detail, e.g. a circle and a square on the same background,
+    differ a lot in one place)."""
     from numpy.lib.stride_tricks import sliding_window_view
     from PIL import ImageFilter
 
@@ -193,7 +196,7 @@ def aligned_match(ta: np.ndarray, tb: np.ndarray) -> tuple[float, float]:
     ga = wa.mean(2).ravel()
     ga = ga - ga.mean()
     na = np.linalg.norm(ga) + 1e-6
-    best = (-1.0, 255.0)
+    best = (-1.0, 255.0, 255.0)
     img_b = Image.fromarray(tb.reshape(SIDE, SIDE, 3)).filter(blur)
     for s in _SCALES:
         size = int(round(SIDE * s))
@@ -207,7 +210,9 @@ def aligned_match(ta: np.ndarray, tb: np.ndarray) -> tuple[float, float]:
         corr = (gb @ ga) / (np.linalg.norm(gb, axis=-1) * na + 1e-6)
         y, x = np.unravel_index(int(np.argmax(corr)), corr.shape)
         if corr[y, x] > best[0]:
-            best = (float(corr[y, x]), float(np.abs(wins[y, x] - wa).mean()))
+            diff = np.abs(wins[y, x] - wa).mean(-1)
+            patches = sliding_window_view(diff, (4, 4))[::2, ::2].mean((-1, -2))
+            best = (float(corr[y, x]), float(diff.mean()), float(patches.max()))
     return best
 
 
