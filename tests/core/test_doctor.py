@@ -143,3 +143,17 @@ def test_move_undo_and_ignore(tmp_path):
     assert len(json.loads(f.read_text())["ignored"]) == 1
     (root / doctor.IGNORE_FILE).write_text("{broken")
     assert doctor.load_ignores(root) == set()  # a damaged file is not fatal
+
+
+def test_an_unchanged_folder_is_answered_from_the_last_result(tmp_path, monkeypatch):
+    root = _tiny_set(tmp_path / "d", n=6)
+    first = doctor.check_dataset(root)
+    calls = []
+    real = doctor._run_checks
+    monkeypatch.setattr(doctor, "_run_checks", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = doctor.check_dataset(root)
+    assert calls == [] and again.to_json()["issues"] == first.to_json()["issues"]
+    moved = doctor.move_to_class(str(root / "a" / "a0.png"), "b")  # the folder changed: checked again
+    third = doctor.check_dataset(root)
+    assert calls == [1] and third.summary["counts"] == {"a": 5, "b": 7}
+    doctor.undo_move(moved)
