@@ -88,7 +88,8 @@ TITLES = {
 
 def format_table(rep) -> str:
     s = rep.summary
-    lines = [f"{s.get('images', 0)} images in {len(s.get('classes', []))} classes checked in {s.get('seconds', 0):.1f} s"
+    when = " (unchanged since the last check)" if s.get("reused") else ""
+    lines = [f"{s.get('images', 0)} images in {len(s.get('classes', []))} classes checked in {s.get('seconds', 0):.1f} s{when}"
              + (f" ({s['ignored']} ignored issues hidden)" if s.get("ignored") else "")]
     if not rep.issues:
         lines.append("No issues found.")

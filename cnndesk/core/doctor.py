@@ -207,6 +207,7 @@ def check_dataset(root: str | os.PathLike, base: str = "efficientnet-lite0", pro
     spec = get_spec(base)
     memo = _memo_path(files, spec)
     issues, checked = _load_memo(memo)
+    reused = issues is not None
     if issues is None:
         issues, checked = _run_checks(files, spec, progress, cancel, device)
         _save_memo(memo, issues, checked)
@@ -221,7 +222,7 @@ def check_dataset(root: str | os.PathLike, base: str = "efficientnet-lite0", pro
         "images": len(files.items), "checked": checked,
         "splits": dict(Counter(s for _, s, _ in files.items)),
         "issues": dict(Counter(i.kind for i in kept)), "ignored": len(issues) - len(kept),
-        "base": spec.name, "seconds": round(time.perf_counter() - t0, 2),
+        "base": spec.name, "seconds": round(time.perf_counter() - t0, 2), "reused": reused,
     }
     return Report(str(root), kept, summary)
 
@@ -451,14 +452,17 @@ class Moved:
     target: str
 
 
-def move_to_class(path: str, cls: str) -> Moved:
-    """Move ``path`` into the sibling class folder ``cls`` (same split), never overwriting."""
+def move_to_class(path: str, cls: str, label: str | None = None) -> Moved:
+    """Move ``path`` into the sibling class folder ``cls`` (same split), never overwriting.
+    ``label``: the file's current class, to find its class folder when the file sits in a
+    subfolder of it (class folders are searched recursively)."""
     from cnndesk.core.sorting import folder_name, unique_path
 
     src = Path(path)
     if not src.is_file():
         raise DatasetError(f"{src.name}: the file is no longer there (moved or deleted?)")
-    target_dir = src.parent.parent / folder_name(cls)
+    class_dir = next((a for a in src.parents if label and a.name == label), src.parent)
+    target_dir = class_dir.parent / folder_name(cls)
     target_dir.mkdir(parents=True, exist_ok=True)
     target, _ = unique_path(target_dir / src.name)
     shutil.move(str(src), str(target))

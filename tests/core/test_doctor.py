@@ -135,6 +135,12 @@ def test_move_undo_and_ignore(tmp_path):
     assert doctor.undo_move(moved) == src and os.path.exists(src)
     with pytest.raises(DatasetError, match="nothing to undo"):
         doctor.undo_move(moved)
+    (root / "a" / "sub").mkdir()
+    nested = root / "a" / "sub" / "n.png"
+    Image.new("RGB", (40, 40), "blue").save(nested)
+    m2 = doctor.move_to_class(str(nested), "b", label="a")  # from a subfolder of class a
+    assert Path(m2.target) == root / "b" / "n.png"
+    assert doctor.undo_move(m2) == str(nested)
     issue = doctor.Issue("duplicate", str(root / "a" / "a1.png"), label="a", other=str(root / "a" / "a2.png"))
     f = doctor.ignore(root, issue)
     assert f.name == doctor.IGNORE_FILE

@@ -215,9 +215,13 @@ class DoctorPanel(QWidget):
         self.tree.clear()
         s = rep.summary
         ignored = f" · {s['ignored']} ignored" if s.get("ignored") else ""
-        self.summary.setText(f"{self.headline()} {s.get('images', 0)} images checked in {s.get('seconds', 0):.0f} s{ignored}. "
+        when = "unchanged since the last check" if s.get("reused") else f"checked in {s.get('seconds', 0):.0f} s"
+        self.summary.setText(f"{self.headline()} {s.get('images', 0)} images, {when}{ignored}. "
                              "Training works either way; fixing these first makes it better.")
         wanted: list[str] = []
+        blank = QPixmap(ICON, ICON)
+        blank.fill(Qt.GlobalColor.transparent)
+        placeholder = QIcon(blank)  # rows keep their height while thumbnails load
         for kind, items in rep.by_kind().items():
             group = QTreeWidgetItem([f"{TITLES.get(kind, kind)} ({len(items)})"])
             f = group.font(0)
@@ -231,7 +235,9 @@ class DoctorPanel(QWidget):
                 group.addChild(child)
                 if is_image_path(issue.path) and len(wanted) < 400:
                     wanted.append(issue.path)
+                    child.setIcon(0, self._icons.get(issue.path, placeholder))
             group.setExpanded(kind in ("label", "leak", "duplicate", "outlier") or len(items) <= 5)
+        wanted = [p for p in wanted if p not in self._icons]
         if wanted:
             self.runner.start("doctor-icons", _thumbs_job, wanted, ICON, on_partial=self._icon)
         first = self.tree.topLevelItem(0)
@@ -324,7 +330,7 @@ class DoctorPanel(QWidget):
         if item is None or issue is None or not issue.suggested:
             return None
         try:
-            moved = doctor.move_to_class(issue.path, issue.suggested)
+            moved = doctor.move_to_class(issue.path, issue.suggested, issue.label)
         except (OSError, doctor.DatasetError) as exc:
             self.reason.setText(f'<span style="color:#d93025">Could not move it: {exc}</span>')
             return None
