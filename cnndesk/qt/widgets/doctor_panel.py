@@ -310,7 +310,10 @@ class DoctorPanel(QWidget):
 
     def _big_loaded(self, data) -> None:
         path, qimage = data
-        self._big[path] = QPixmap.fromImage(qimage)
+        pix = QPixmap.fromImage(qimage)
+        if max(pix.width(), pix.height()) < BIG // 2:  # small pictures: enlarged, pixels kept sharp
+            pix = pix.scaled(BIG - 8, BIG - 8, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
+        self._big[path] = pix
         self._show_big()
 
     def _show_big(self) -> None:
