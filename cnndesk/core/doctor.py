@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -212,7 +212,7 @@ def check_dataset(root: str | os.PathLike, base: str = "efficientnet-lite0", pro
         issues, checked = _run_checks(files, spec, progress, cancel, device)
         _save_memo(memo, issues, checked)
     ignored = load_ignores(files.root) if apply_ignores else set()
-    kept = [i for i in issues if _ignore_key(files.root, i) not in ignored]
+    kept = [_as_given(root, files.root, i) for i in issues if _ignore_key(files.root, i) not in ignored]
     order = {k: n for n, k in enumerate(KINDS)}
     kept.sort(key=lambda i: (order.get(i.kind, 99), -i.score, i.path))
     counts = Counter(c for _, _, c in files.items)
@@ -225,6 +225,19 @@ def check_dataset(root: str | os.PathLike, base: str = "efficientnet-lite0", pro
         "base": spec.name, "seconds": round(time.perf_counter() - t0, 2), "reused": reused,
     }
     return Report(str(root), kept, summary)
+
+
+def _as_given(given, root: Path, issue: Issue) -> Issue:
+    """Paths spelled as DATA_DIR (exactly as the caller wrote it) joined with the path inside it."""
+    given = os.fspath(given)
+
+    def spell(p):
+        if p is None:
+            return None
+        rel = os.path.relpath(p, root)
+        return p if rel.startswith("..") else (given if rel == "." else os.path.join(given, rel))
+
+    return replace(issue, path=spell(issue.path), other=spell(issue.other))
 
 
 def _memo_path(files: _Files, spec) -> Path:

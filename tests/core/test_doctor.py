@@ -78,6 +78,17 @@ def test_json_shape_from_the_cli(planted, capsys):
     assert all(i["path"].startswith(str(root) + os.sep) for i in out["issues"])
     assert out["summary"]["images"] == len(doctor.collect(root).items) and out["summary"]["layout"] == "splits"
     assert out["summary"]["issues"]["label"] == sum(i["kind"] == "label" for i in out["issues"])
+    # DATA_DIR exactly as given, joined with the path inside it
+    cwd = os.getcwd()
+    try:
+        os.chdir(root.parent)
+        assert main(["doctor", "./" + root.name + "/", "--format", "json", "--quiet"]) == 1
+    finally:
+        os.chdir(cwd)
+    rel = json.loads(capsys.readouterr().out)["issues"]
+    assert all(i["path"].startswith("./" + root.name + "/train/") or i["path"].startswith("./" + root.name + "/val/")
+               for i in rel if i["kind"] in ("label", "duplicate", "leak"))
+    assert [os.path.relpath(i["path"], "./" + root.name) for i in rel] == [os.path.relpath(i["path"], root) for i in out["issues"]]
 
 
 def _tiny_set(root: Path, classes=("a", "b"), n=6) -> Path:
