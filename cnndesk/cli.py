@@ -18,7 +18,7 @@ import time
 from cnndesk import __version__
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-COMMANDS = ("classify", "models", "gui", "train", "export", "explain", "merge")
+COMMANDS = ("classify", "models", "gui", "train", "export", "explain", "merge", "doctor")
 
 
 class UsageError(Exception):
@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     g2.add_argument("--out", "-o", required=True, metavar="FILE", help="the merged file (.csv or .json)")
     g2.add_argument("--force", action="store_true")
 
+    from cnndesk import doctor_cli
+
+    doctor_cli.add_parser(sub)
     m = sub.add_parser("models", help="list the available models", description="List the model registry: built-in, zoo (downloaded on first use) and your trained models.")
     m.add_argument("--format", "-f", choices=("table", "json"), default="table")
     return p
@@ -185,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_explain(args)
         if args.command == "merge":
             return cmd_merge(args)
+        if args.command == "doctor":
+            from cnndesk.doctor_cli import run as cmd_doctor
+
+            return cmd_doctor(args)
         return cmd_gui(args)
     except KeyboardInterrupt:
         print("cnndesk: interrupted", file=sys.stderr)

@@ -38,6 +38,7 @@ from cnndesk.core.paths import user_models_dir
 from cnndesk.core.sorting import folder_name, unique_path
 from cnndesk.core.training import TrainConfig, train
 from cnndesk.qt.widgets.charts import CurveChart
+from cnndesk.qt.widgets.doctor_panel import DoctorPanel
 from cnndesk.qt.widgets.evaluation import EvaluationView
 
 
@@ -199,6 +200,8 @@ class TrainDialog(QDialog):
         tl.addLayout(row)
         tl.addWidget(self.classes)
         tl.addWidget(self.scan_info)
+        self.doctor_link = QLabel()  # the dataset check's headline, linking to its tab
+        tl.addWidget(self.doctor_link)
         tl.addWidget(self.quick)
         tl.addWidget(self.full)
         self.full_choices = QLabel("")
@@ -225,6 +228,14 @@ class TrainDialog(QDialog):
         self.tabs.addTab(train_page, "Train")
         self.tabs.addTab(self.evaluation, "Evaluation")
         self.tabs.setTabEnabled(1, False)
+        self.doctor = DoctorPanel(runner)
+        self.doctor.checked.connect(self._doctor_checked)
+        self.doctor.dataset_changed.connect(lambda: self.dataset and self.load_folder(str(self.dataset.root)))
+        self.tabs.addTab(self.doctor, "Dataset check")
+        self.eval_link = QLabel()  # the evaluation page links back to the check
+        self.evaluation.layout().insertWidget(1, self.eval_link)
+        for link in (self.doctor_link, self.eval_link):
+            link.linkActivated.connect(lambda _: self.tabs.setCurrentWidget(self.doctor))
         lay = QVBoxLayout(self)
         lay.addWidget(self.tabs)
         self.resize(980, 760)
@@ -276,6 +287,15 @@ class TrainDialog(QDialog):
         self._show_full_choices()
         self.status.setText("Ready to train.")
         self.train_btn.setEnabled(True)
+        if self.doctor.check(str(ds.root), self.config().base, self.settings.device):
+            self.doctor_link.setText('Checking the images for wrong labels and duplicates… <a href="check">Details</a>')
+
+    def _doctor_checked(self, rep) -> None:
+        n = len(rep.issues)
+        self.tabs.setTabText(self.tabs.indexOf(self.doctor), f"Dataset check ({n})" if n else "Dataset check ✓")
+        text = f'⚠ {self.doctor.headline()} <a href="check">Review them</a>' if n else "Dataset check: no problems found."
+        for link in (self.doctor_link, self.eval_link):
+            link.setText(text)
 
     def _show_full_choices(self) -> None:
         """Full mode's settings chosen from the data, shown before training (image headers only)."""
@@ -403,4 +423,5 @@ class TrainDialog(QDialog):
     def closeEvent(self, event):
         self.runner.cancel("train")
         self.runner.cancel("scan")
+        self.doctor.stop()
         super().closeEvent(event)

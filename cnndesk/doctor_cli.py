@@ -1,0 +1,115 @@
+"""``cnndesk doctor DATA_DIR``: the dataset check on the command line (registered by cli.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+EPILOG = ("Exit codes: 0 no issues, 1 issues found, 2 usage error or not a dataset folder, "
+          "3 model unavailable, 130 interrupted. Nothing in DATA_DIR is changed; ignores recorded "
+          "by the app (.cnndesk-doctor.json in DATA_DIR) are honoured unless --all.")
+
+
+def add_parser(sub) -> None:
+    d = sub.add_parser(
+        "doctor",
+        help="check a training folder for wrong labels, duplicates, leaks, outliers…",
+        description="Check a dataset folder (one subfolder per class, or train/ and val/ (+ test/) "
+        "folders holding them) before training: suspected wrong labels (confident learning over "
+        "cross-validated predictions), near-duplicates, train/val leaks, outliers, unreadable and "
+        "tiny images, class imbalance and classes with too few images.",
+        epilog=EPILOG,
+    )
+    d.add_argument("data", metavar="DATA_DIR")
+    d.add_argument("--format", "-f", choices=("table", "json"), default="table", help="output format (default table)")
+    d.add_argument("--base", default="efficientnet-lite0", metavar="MODEL", help="the network whose features are compared (default efficientnet-lite0)")
+    d.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    d.add_argument("--all", action="store_true", help="also show issues that were marked as ignored")
+    d.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+
+
+def run(args) -> int:
+    from cnndesk.cli import (
+        EXIT_INTERRUPTED,
+        EXIT_MODEL,
+        EXIT_OK,
+        EXIT_SOME_FAILED,
+        EXIT_USAGE,
+        _StatusLine,
+    )
+    from cnndesk.core.datasets import DatasetError
+    from cnndesk.core.doctor import check_dataset
+    from cnndesk.core.errors import Cancelled, CnndeskError, ModelError
+    from cnndesk.core.models.registry import get_spec
+
+    try:
+        get_spec(args.base)
+    except ModelError as exc:
+        print(f"cnndesk doctor: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    status = _StatusLine() if not args.quiet and sys.stderr.isatty() else None
+
+    def progress(done, total, text):
+        if status:
+            status(done, total, f"{text} {done}/{total}" if total else text)
+
+    try:
+        rep = check_dataset(args.data, base=args.base, progress=progress, device=args.device, apply_ignores=not args.all)
+    except DatasetError as exc:
+        print(f"cnndesk doctor: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Cancelled as exc:
+        print(f"cnndesk: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ModelError as exc:
+        print(f"cnndesk doctor: {exc}", file=sys.stderr)
+        return EXIT_MODEL
+    except CnndeskError as exc:
+        print(f"cnndesk doctor: failed: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    finally:
+        if status:
+            status.clear()
+    if args.format == "json":
+        print(json.dumps(rep.to_json(), indent=1))
+    else:
+        print(format_table(rep))
+    return EXIT_SOME_FAILED if rep.issues else EXIT_OK
+
+
+TITLES = {
+    "label": "Probably in the wrong class folder", "leak": "The same picture in train and in val/test",
+    "duplicate": "The same picture twice", "outlier": "Looks like none of the classes",
+    "unreadable": "Cannot be used", "tiny": "Much smaller than the model's input",
+    "imbalance": "Class imbalance", "too_few": "Too few images",
+}
+
+
+def format_table(rep) -> str:
+    s = rep.summary
+    when = " (unchanged since the last check)" if s.get("reused") else ""
+    lines = [f"{s.get('images', 0)} images in {len(s.get('classes', []))} classes checked in {s.get('seconds', 0):.1f} s{when}"
+             + (f" ({s['ignored']} ignored issues hidden)" if s.get("ignored") else "")]
+    if not rep.issues:
+        lines.append("No issues found.")
+        return "\n".join(lines)
+
+    def rel(p):
+        if p is None:
+            return ""
+        r = os.path.relpath(p, rep.root)
+        return p if r.startswith("..") else r
+
+    for kind, items in rep.by_kind().items():
+        lines.append("")
+        lines.append(f"{TITLES.get(kind, kind)} ({kind}): {len(items)}")
+        for i in items:
+            what = rel(i.path)
+            if i.other:
+                what += f"  ~  {rel(i.other)}"
+            if i.suggested:
+                what += f"  → {i.suggested}"
+            lines.append(f"  {i.score:4.2f}  {what}")
+            lines.append(f"        {i.reason}")
+    return "\n".join(lines)
