@@ -284,6 +284,7 @@ class TrainDialog(QDialog):
     def start(self) -> None:
         if self.dataset is None:
             return
+        self._closed = False
         cfg = self.config()
         self.result = None
         self.loss_chart.clear(cfg.resolved_epochs())
@@ -340,6 +341,9 @@ class TrainDialog(QDialog):
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.progress.setFormat(f"Done in {model.seconds:.1f} s")
+        if model.cancelled and (self._closed or not self.isVisible()):
+            self.status.setText("Cancelled; nothing was saved.")  # closed meanwhile: no late modal
+            return
         if model.cancelled:
             keep = QMessageBox.question(self, "Training stopped", "Training was cancelled. Keep the best model so far?")
             if keep != QMessageBox.StandardButton.Yes:
@@ -365,7 +369,10 @@ class TrainDialog(QDialog):
             self.runner.start("scan", _scan_job, str(self.dataset.root), self.val_split.value() / 100, 0,
                               on_result=lambda r: (self._scanned(r), self.start()), on_error=self._scan_failed)
 
+    _closed = False
+
     def closeEvent(self, event):
+        self._closed = True
         self.runner.cancel("train")
         self.runner.cancel("scan")
         super().closeEvent(event)
