@@ -11,8 +11,7 @@ import math
 import os
 from collections.abc import Iterable
 
-from cnndesk.core.paths import atomic_write
-from cnndesk.core.safeio import display, path_text
+from cnndesk.core.safeio import display, path_text, safe_write
 
 # OWASP "CSV injection": a text cell starting with one of these is a formula to spreadsheets
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -122,7 +121,7 @@ def export(rows: Iterable[dict], path: str | os.PathLike, fmt: str, top_k: int) 
     """Write ``rows`` to ``path`` atomically (a failure leaves any old file intact). Returns the
     number of rows written."""
     n = 0
-    with atomic_write(path, "w") as fh:
+    with safe_write(path, "w", make_parents=True, newline="") as fh:  # csv wants newline=""
         out = writer(fmt, fh, top_k)
         for row in rows:
             out.write(row)

@@ -307,7 +307,7 @@ def spec_from_model_file(path: str | os.PathLike) -> ModelSpec:
     title = info.get("title") or name
     if info["kind"] == "head":
         base = _resolve_base(info["base"], path)
-        return ModelSpec(
+        spec = ModelSpec(
             name=name,
             title=title,
             source="user",
@@ -319,6 +319,8 @@ def spec_from_model_file(path: str | os.PathLike) -> ModelSpec:
             description=info.get("description") or f"Quick-trained on top of {base.title}",
             metadata={**info, "base_spec": base, "file": str(path)},
         )
+        read_head(spec)  # shape and finite values, now: a broken head is listed as unusable
+        return spec
     return ModelSpec(
         name=name,
         title=title,
