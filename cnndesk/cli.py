@@ -424,6 +424,8 @@ def _train(args, rank: int, world: int) -> int:
 
     out = args.out if args.out.endswith(".safetensors") else args.out + ".safetensors"
     try:  # before any training work
+        if os.path.isdir(args.out):
+            check_output(args.out, force=args.force)  # "is a folder"
         check_output(out, force=args.force)
     except OutputError as exc:
         print(f"cnndesk train: error: {exc}", file=sys.stderr)

@@ -207,7 +207,7 @@ def classify_stream(
                 it = iter(preds)
                 for i, path, array, error in pending:
                     pred = next(it) if array is not None else None
-                    if pred is not None and not all(math.isfinite(v) for v in pred.scores):
+                    if isinstance(pred, Prediction) and not all(math.isfinite(v) for v in pred.scores):
                         pred, error = None, (f"{os.path.basename(path)}: the model gave no valid score "
                                              "(NaN or infinite: its weights are damaged)")
                     result = FileResult(i, path, pred, error, _extra(array))
