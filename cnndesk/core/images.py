@@ -103,8 +103,7 @@ def load_image(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(fp)  # type: ignore[arg-type]
-            with DECODE_BUDGET.reserve(_decode_cost(im)):
-                out = _decode(im, label, min_side, max_side)
+            out = _decode(im, label, min_side, max_side)
         if out is im and getattr(im, "fp", None) is not None:
             out = im.copy()  # multi-frame files keep their file open: detach from it
         return out
@@ -167,15 +166,19 @@ def _decode(im: Image.Image, label: str, min_side: int | None, max_side: int | N
         result = im.draft(mode, req)
         if result is not None:
             scale = max(1, round(full_size[0] / im.size[0]))
-    im.load()  # a truncated file raises here (ImageFile.LOAD_TRUNCATED_IMAGES stays False)
-    rest = _reduce_factor(im.size, min_side, max_side)
-    if rest > 1 and im.mode in _REDUCIBLE:  # shrink before converting: the conversion copies
-        reduced = im.reduce(rest)
-        scale *= rest
-        im = reduced
-    if orientation in (5, 6, 7, 8):
-        full_size = (full_size[1], full_size[0])
-    return _finish(im, full_size, label, scale, orientation)
+    cost = _decode_cost(im)  # at the size it will be decoded (after draft)
+    if cost > DECODE_BUDGET.capacity:
+        raise ImageLoadError(label, _memory_reason(im, cost))
+    with DECODE_BUDGET.reserve(cost):
+        im.load()  # a truncated file raises here (ImageFile.LOAD_TRUNCATED_IMAGES stays False)
+        rest = _reduce_factor(im.size, min_side, max_side)
+        if rest > 1 and im.mode in _REDUCIBLE:  # shrink before converting: the conversion copies
+            reduced = im.reduce(rest)
+            scale *= rest
+            im = reduced
+        if orientation in (5, 6, 7, 8):
+            full_size = (full_size[1], full_size[0])
+        return _finish(im, full_size, label, scale, orientation)
 
 
 # Pillow's Image.reduce supports these modes
@@ -194,11 +197,27 @@ def _reduce_factor(size: tuple[int, int], min_side: int | None, max_side: int | 
     return max(1, factor)
 
 
+# Bytes per pixel a full decode takes at its peak, by format, measured with Pillow 13 (VmHWM):
+# libwebp decodes to an RGBA canvas, which Pillow copies twice more (about 15.5 B/px measured).
+_PEAK_BYTES_PER_PIXEL = {"WEBP": 16}
+
+
 def _decode_cost(im: Image.Image) -> int:
     """Bytes a full decode of ``im`` may take at its peak (decoded pixels plus one converted copy)."""
-    bands = max(3, len(im.getbands()) if im.mode else 3)
-    depth = 4 if im.mode in ("I", "F", "I;16", "I;16B", "I;16L") else 1
-    return im.width * im.height * (bands * depth + 4)
+    per = _PEAK_BYTES_PER_PIXEL.get(im.format or "")
+    if per is None:
+        bands = max(3, len(im.getbands()) if im.mode else 3)
+        depth = 4 if im.mode in ("I", "F", "I;16", "I;16B", "I;16L") else 1
+        per = bands * depth + 4
+    return im.width * im.height * per
+
+
+def _memory_reason(im: Image.Image, cost: int) -> str:
+    return (
+        f"the image is too large to decode in the memory cnndesk allows itself ({im.width} x {im.height} "
+        f"{im.format or ''} needs about {cost / 2**30:.1f} GB, the limit is {DECODE_BUDGET.capacity / 2**30:.1f} GB; "
+        "set CNNDESK_DECODE_BUDGET_MB to raise it)"
+    )
 
 
 class DecodeBudget:

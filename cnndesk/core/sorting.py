@@ -124,13 +124,13 @@ def plan_sort(rows, destination: str | os.PathLike, threshold: float | None = No
 
 def unique_path(target: Path) -> tuple[Path, bool]:
     """``target`` if free, else ``name (1).ext``, ``name (2).ext``…; True when renamed."""
-    if not target.exists():
+    if not os.path.lexists(target):  # a dangling symlink is taken too: never written through
         return target, False
     stem, suffix = target.stem, target.suffix
     i = 1
     while True:
         candidate = target.with_name(f"{stem} ({i}){suffix}")
-        if not candidate.exists():
+        if not os.path.lexists(candidate):
             return candidate, True
         i += 1
 

@@ -21,7 +21,7 @@ class ErrorDialog(QMessageBox):
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.setText(crash.plain_reason(exc))
         where = f"The details were saved to {log_file}." if log_file else "The details could not be saved to a log file."
-        self.setInformativeText(f"Your files were not changed by this error. {where}")
+        self.setInformativeText(where)
         self.details_text = crash.details(exc)
         self.setDetailedText(self.details_text)
         self.copy_button = QPushButton("Copy details")

@@ -309,6 +309,22 @@ def test_big_webp_and_png_are_shrunk_before_conversion(tmp_path):
         assert max(capped.size) <= 2048 and max(capped.size) > 1024
 
 
+def test_image_too_big_for_the_memory_budget_is_refused_from_its_header(tmp_path, monkeypatch):
+    """A WebP of many pixels in a few bytes cannot be decoded reduced: refused before decoding
+    (the 169-MP one took 2.6 GB), with the reason and how to raise the limit."""
+    from cnndesk.core import images
+
+    webp = runtime.big_webp(tmp_path / "big.webp", (3000, 3000))
+    assert webp.stat().st_size < 1000
+    monkeypatch.setattr(images, "DECODE_BUDGET", images.DecodeBudget(100 << 20))
+    t0 = time.perf_counter()
+    with pytest.raises(ImageLoadError, match="too large to decode in the memory.*CNNDESK_DECODE_BUDGET_MB"):
+        images.load_image(webp, min_side=256)
+    assert time.perf_counter() - t0 < 1
+    monkeypatch.setattr(images, "DECODE_BUDGET", images.DecodeBudget(200 << 20))
+    assert images.load_image(webp, min_side=256).size == (600, 600)  # reduced after decoding
+
+
 def test_decode_budget_serialises_big_decodes():
     from cnndesk.core.images import DecodeBudget
 
@@ -340,7 +356,7 @@ def test_folder_decode_memory_is_bounded(tmp_path, classifier, monkeypatch):
 
     for i in range(4):
         runtime.big_webp(tmp_path / f"b{i}.webp", (3000, 3000))
-    budget = images.DecodeBudget(3000 * 3000 * 7 + 1)  # room for one at a time
+    budget = images.DecodeBudget(3000 * 3000 * 16 + 1)  # room for one at a time
     monkeypatch.setattr(images, "DECODE_BUDGET", budget)
     rows = list(classify_stream(sorted(map(str, tmp_path.iterdir())), classifier, decode_workers=2))
     assert all(r.ok for r in rows) and budget.peak <= budget.capacity
