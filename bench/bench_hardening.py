@@ -94,7 +94,21 @@ def make_images(folder: Path, big_side: int, n_folder: int) -> dict[str, Path]:
     png = folder / "big.png"
     Image.new("RGB", (big_side, big_side), (10, 200, 30)).save(png, "PNG", compress_level=1)
     out["png"] = png
+    rgba = folder / "rgba100.png"  # transparency: converted to RGB on white (full-size copies)
+    Image.new("RGBA", (10000, 10000), (10, 200, 30, 128)).save(rgba, "PNG", compress_level=1)
+    out["rgba"] = rgba
+    many_png = folder / "many_png"
+    many_png.mkdir()
+    for i in range(n_folder):
+        os.link(rgba, many_png / f"p{i}.png")
+    out["folder_png"] = many_png
     return out
+
+
+def image_paths(folder: Path) -> dict[str, Path]:
+    return {"webp": folder / "webp.webp", "webp100": folder / "webp100.webp", "folder": folder / "many",
+            "photo": folder / "photo24.jpg", "png": folder / "big.png", "rgba": folder / "rgba100.png",
+            "folder_png": folder / "many_png"}
 
 
 def run(code: str, root: Path, args: list[str], env: dict) -> tuple[float, float]:
@@ -103,7 +117,8 @@ def run(code: str, root: Path, args: list[str], env: dict) -> tuple[float, float
                        env={**os.environ, **env, "PYTHONPATH": str(root)}, timeout=1800)
     if p.returncode != 0:
         raise SystemExit(f"failed ({root}): {p.stderr[-2000:]}")
-    return int(p.stdout.split()[-1]) / 1024, time.perf_counter() - t0  # MB, s
+    refused = [ln for ln in p.stderr.splitlines() if ln.startswith("refused:")]
+    return int(p.stdout.split()[-1]) / 1024, time.perf_counter() - t0, (refused[0][9:120] if refused else "")
 
 
 def main() -> None:
@@ -118,24 +133,32 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory(prefix="cnndesk-harden-bench-") as tmp:
         tmp = Path(tmp)
-        imgs = make_images(tmp, args.side, args.folder)
+        subprocess.run([sys.executable, __file__, "--make", str(tmp), str(args.side), str(args.folder)], check=True)
+        imgs = image_paths(tmp)
         mp = args.side * args.side / 1e6
         cases = [
             (f"load one {mp:.0f}-MP WebP ({imgs['webp'].stat().st_size} bytes) for classification", LOAD, [str(imgs["webp"])], True),
             (f"load one 100-MP WebP ({imgs['webp100'].stat().st_size} bytes) for classification", LOAD, [str(imgs["webp100"])], True),
             (f"folder of {args.folder} 100-MP WebPs, 2 decode threads", FOLDER, [str(imgs["folder"])], True),
+            ("load one 100-MP RGBA PNG for classification", LOAD, [str(imgs["rgba"])], True),
+            (f"folder of {args.folder} 100-MP RGBA PNGs, 2 decode threads", FOLDER, [str(imgs["folder_png"])], True),
+            ("explain (occlusion, torch-free) a 24-MP photo", EXPLAIN, [str(imgs["photo"]), str(tmp / "o.png"), "--method", "occlusion"], True),
             ("explain (Grad-CAM) a 24-MP photo", EXPLAIN, [str(imgs["photo"]), str(tmp / "o.png")], True),
             (f"explain (occlusion) a {mp:.0f}-MP PNG", EXPLAIN, [str(imgs["png"]), str(tmp / "o2.png"), "--method", "occlusion"],
              not args.skip_baseline_png),
         ]
         for name, code, cargs, with_base in cases:
-            base = run(code, Path(args.baseline), cargs, env) if with_base else (None, None)
+            base = run(code, Path(args.baseline), cargs, env) if with_base else (None, None, "")
             new = run(code, HERE, cargs, env)
-            row = {"case": name, "baseline_mb": base[0], "baseline_s": base[1], "new_mb": new[0], "new_s": new[1]}
+            row = {"case": name, "baseline_mb": base[0], "baseline_s": base[1], "baseline_note": base[2],
+                   "new_mb": new[0], "new_s": new[1], "new_note": new[2]}
             results.append(row)
             print(json.dumps(row), flush=True)
     print(f"load: {os.getloadavg()}")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--make"]:
+        make_images(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+    else:
+        main()
