@@ -114,7 +114,8 @@ def image_paths(folder: Path) -> dict[str, Path]:
 def run(code: str, root: Path, args: list[str], env: dict) -> tuple[float, float]:
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                       env={**os.environ, **env, "PYTHONPATH": str(root)}, timeout=1800)
+                       env={**os.environ, **env, "PYTHONPATH": str(root)}, timeout=1800,
+                       cwd=str(root))  # `python -c` puts the cwd first on sys.path
     if p.returncode != 0:
         raise SystemExit(f"failed ({root}): {p.stderr[-2000:]}")
     refused = [ln for ln in p.stderr.splitlines() if ln.startswith("refused:")]

@@ -173,9 +173,8 @@ def _decode(im: Image.Image, label: str, min_side: int | None, max_side: int | N
         im.load()  # a truncated file raises here (ImageFile.LOAD_TRUNCATED_IMAGES stays False)
         rest = _reduce_factor(im.size, min_side, max_side)
         if rest > 1 and im.mode in _REDUCIBLE:  # shrink before converting: the conversion copies
-            reduced = im.reduce(rest)
+            im = _reduce(im, rest)
             scale *= rest
-            im = reduced
         if orientation in (5, 6, 7, 8):
             full_size = (full_size[1], full_size[0])
         return _finish(im, full_size, label, scale, orientation)
@@ -183,6 +182,20 @@ def _decode(im: Image.Image, label: str, min_side: int | None, max_side: int | N
 
 # Pillow's Image.reduce supports these modes
 _REDUCIBLE = frozenset({"L", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "F", "I;16"})
+
+
+def _reduce(im: Image.Image, factor: int) -> Image.Image:
+    """``im.reduce(factor)`` without a full-size temporary: Pillow reduces RGBA/LA through a
+    premultiplied full-size copy, so those go in strips of rows (aligned to the factor, so the
+    result is the same)."""
+    if im.mode not in ("RGBA", "LA"):
+        return im.reduce(factor)
+    w, h = im.size
+    out = Image.new(im.mode, (-(-w // factor), -(-h // factor)))
+    step = factor * max(1, (1 << 22) // max(1, w * factor * 4))  # about 4 MB of source per strip
+    for top in range(0, h, step):
+        out.paste(im.crop((0, top, w, min(h, top + step))).reduce(factor), (0, top // factor))
+    return out
 
 
 def _reduce_factor(size: tuple[int, int], min_side: int | None, max_side: int | None) -> int:

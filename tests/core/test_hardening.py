@@ -309,6 +309,19 @@ def test_big_webp_and_png_are_shrunk_before_conversion(tmp_path):
         assert max(capped.size) <= 2048 and max(capped.size) > 1024
 
 
+def test_strip_reduce_equals_pillow_reduce_without_the_full_size_copy():
+    from PIL import Image, ImageChops
+
+    from cnndesk.core.images import _reduce
+
+    rng = np.random.default_rng(0)
+    for mode, bands in (("RGBA", 4), ("LA", 2), ("RGB", 3)):
+        a = Image.fromarray(rng.integers(0, 255, (1003, 777, bands), dtype=np.uint8), mode)
+        for f in (2, 3, 7):
+            x, y = _reduce(a, f), a.reduce(f)
+            assert x.mode == y.mode and x.size == y.size and ImageChops.difference(x, y).getbbox() is None
+
+
 def test_image_too_big_for_the_memory_budget_is_refused_from_its_header(tmp_path, monkeypatch):
     """A WebP of many pixels in a few bytes cannot be decoded reduced: refused before decoding
     (the 169-MP one took 2.6 GB), with the reason and how to raise the limit."""
