@@ -74,7 +74,8 @@ class ModelsDialog(QDialog):
             item.setToolTip(spec.weights.path)
             self.list.addItem(item)
         for path, reason in unusable_user_models():  # listed with the reason (it can be deleted)
-            item = QListWidgetItem(f"⚠ {display(path.stem, 60)} — unusable: {display(reason, 200)}")
+            why = reason.split(": ", 1)[1] if reason.startswith(f"{path.name}: ") else reason
+            item = QListWidgetItem(f"⚠ {display(path.stem, 60)} — unusable: {display(why, 200)}")
             item.setData(PathRole, str(path))
             item.setToolTip(display(reason, 500))
             self.list.addItem(item)
