@@ -1,13 +1,16 @@
 """The command line: ``cnndesk`` opens the app; ``cnndesk classify|models`` work headless.
 
-Exit codes: 0 everything worked; 1 some inputs failed (the rest are still reported);
-2 usage errors (bad options, unknown model); 3 the model could not be loaded (e.g. offline);
-130 interrupted.
+Exit codes: 0 everything worked; 1 some inputs failed (the rest are still reported) or the job
+failed (e.g. a full disk); 2 usage errors (bad options, unknown model, an output path that cannot
+be written); 3 the model could not be loaded (e.g. offline, an unusable model file);
+130 interrupted. No command ever ends with a Python traceback: an unexpected error prints one
+line (exit 1) and its details go to the log file; ``--debug`` prints the traceback too.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import logging
@@ -36,8 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cnndesk",
         description="Classify images with a convolutional neural network, on your machine, offline. "
         "With no command (or with image files/folders) the desktop app opens.",
-        epilog="Exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 model unavailable.",
+        epilog="Exit codes: 0 ok, 1 some inputs failed or the job failed, 2 usage error, 3 model unavailable. "
+        "Unexpected errors print one line; --debug prints the details (also kept in the log file).",
     )
+    p.add_argument("--debug", action="store_true", help="print full error details (tracebacks) and debug logs")
     p.add_argument("--version", action="version", version=f"cnndesk {__version__}")
     p.add_argument("--selftest", action="store_true", help="check this installation end to end (offscreen) and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -66,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--engine", choices=("local", "ray"), default="local", help="ray: classify with Ray Data on a Ray cluster (pip install 'cnndesk[cluster]')")
     c.add_argument("--out", "-o", metavar="FILE", default=None, help="write results to FILE (.csv, .json or, with --engine ray, .parquet) instead of stdout")
     c.add_argument("--every", type=_positive_float, default=None, metavar="SECONDS", help="videos: classify one frame every SECONDS (default 0.5); boundaries are refined between samples")
+    c.add_argument("--force", action="store_true", help="replace --out if it exists")
 
     t = sub.add_parser(
         "train",
@@ -108,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser("explain", help="show where the CNN looked: a heatmap over the image",
                        description="Grad-CAM (PyTorch) or occlusion sensitivity (forward passes only, no PyTorch needed) "
                        "for the top class or --class, saved as an overlay PNG. --raw saves the heatmap as a float32 "
-                       ".npy array in [0, 1] with the image's own height and width (upright, EXIF orientation applied).")
+                       ".npy array in [0, 1] with the image's own height and width (upright, EXIF orientation applied; images "
+                       "longer than 2048 px are scaled down to 2048 px on their longest side first).")
     x.add_argument("image", metavar="IMAGE")
     x.add_argument("--model", "-m", metavar="NAME|FILE")
     x.add_argument("--class", dest="label", metavar="LABEL", help="explain this class instead of the top one")
@@ -164,7 +171,45 @@ def _positive_int(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.WARNING, format="cnndesk: %(message)s")
+    debug = "--debug" in argv or os.environ.get("CNNDESK_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="cnndesk: %(message)s")
+    try:
+        return _main(argv)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        print("cnndesk: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BaseException as exc:  # the top-level handler: one line, never a traceback
+        return _report_unexpected(exc, debug)
+
+
+def _report_unexpected(exc: BaseException, debug: bool) -> int:
+    from cnndesk import crash
+    from cnndesk.core.errors import ModelError
+    from cnndesk.core.safeio import OutputError
+
+    where = crash.log_exception(exc)
+    if debug:
+        import traceback
+
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    hint = "" if debug else " (run with --debug for details" + (f"; logged to {where})" if where else ")")
+    if isinstance(exc, OutputError):
+        hint = ""
+    try:
+        print(f"cnndesk: error: {crash.plain_reason(exc)}{hint}", file=sys.stderr)
+    except Exception:
+        pass
+    if isinstance(exc, OutputError):
+        return EXIT_USAGE
+    if isinstance(exc, ModelError):
+        return EXIT_MODEL
+    return EXIT_SOME_FAILED
+
+
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["--selftest"]:
         from cnndesk.selftest import run
 
@@ -258,12 +303,18 @@ class _ModelUnavailable(Exception):
 def cmd_classify(args) -> int:
     from cnndesk.core import results_io
     from cnndesk.core.pipeline import classify_stream, expand_paths
+    from cnndesk.core.safeio import check_output, display, safe_write
 
+    if args.out:  # before any work: a missing folder, a folder, an existing file, read-only
+        check_output(args.out, force=args.force)
     if args.engine == "ray":
         from cnndesk.cluster import ray_classify
 
         return ray_classify.main(args)
-    files = expand_paths(args.paths, recursive=args.recursive, videos=True)
+    skipped: list[tuple[str, str]] = []
+    files = expand_paths(args.paths, recursive=args.recursive, videos=True, skipped=skipped)
+    for folder, reason in skipped:
+        print(f"cnndesk: warning: skipped the folder {display(folder)} ({reason})", file=sys.stderr)
     if args.shard is not None:
         from cnndesk.core.pipeline import select_shard
 
@@ -272,7 +323,7 @@ def cmd_classify(args) -> int:
             print(f"cnndesk: shard {args.shard[0]}/{args.shard[1]} has no files", file=sys.stderr)
     if not files and args.shard is None:
         hint = "" if args.recursive else " (use --recursive to look in subfolders)"
-        print(f"cnndesk: no images or videos found in {', '.join(args.paths)}{hint}", file=sys.stderr)
+        print(f"cnndesk: no images or videos found in {', '.join(map(display, args.paths))}{hint}", file=sys.stderr)
         return EXIT_SOME_FAILED
     from cnndesk.core import video
 
@@ -289,28 +340,28 @@ def cmd_classify(args) -> int:
     fmt = args.format
     if args.out:
         fmt = "json" if args.out.endswith(".json") else "csv" if args.out.endswith(".csv") else fmt
-        stream = open(args.out + ".part", "w", newline="", encoding="utf-8")  # noqa: SIM115
+        target = safe_write(args.out, "w", overwrite=args.force, newline="")  # exclusive temp, renamed at the end
     else:
-        stream = sys.stdout
-    out = results_io.writer(fmt, stream, args.top_k, novelty=getattr(clf, "novelty", None) is not None,
-                            segments=has_video)
+        target = contextlib.nullcontext(sys.stdout)
     failed = 0
     show_bar = len(files) > 1 and not args.quiet and sys.stderr.isatty()
     bar = _ProgressBar(len(files)) if show_bar and not has_video else None
-    if has_video:
-        bar = _StatusLine() if not args.quiet and sys.stderr.isatty() else None
-        rows = video.classify_paths(files, clf, top_k=args.top_k, batch_size=args.batch_size, every=args.every, progress=bar)
-    else:
-        rows = (r.as_dict() for r in classify_stream(files, clf, top_k=args.top_k, batch_size=args.batch_size, progress=bar))
-    for row in rows:
-        out.write(row)
-        failed += row["error"] is not None
-    if bar:
-        bar.clear()
-    out.close()
-    if args.out:
-        stream.close()
-        os.replace(args.out + ".part", args.out)
+    with target as stream:
+        out = results_io.writer(fmt, stream, args.top_k, novelty=getattr(clf, "novelty", None) is not None,
+                                segments=has_video)
+        if has_video:
+            bar = _StatusLine() if not args.quiet and sys.stderr.isatty() else None
+            rows = video.classify_paths(files, clf, top_k=args.top_k, batch_size=args.batch_size, every=args.every,
+                                        progress=bar)
+        else:
+            rows = (r.as_dict() for r in classify_stream(files, clf, top_k=args.top_k, batch_size=args.batch_size,
+                                                         progress=bar))
+        for row in rows:
+            out.write(row)
+            failed += row["error"] is not None
+        if bar:
+            bar.clear()
+        out.close()
     if failed:
         print(f"cnndesk: {failed} of {len(files)} inputs could not be classified", file=sys.stderr)
     return EXIT_SOME_FAILED if failed else EXIT_OK
@@ -406,11 +457,16 @@ def _train(args, rank: int, world: int) -> int:
     from cnndesk.core.datasets import DatasetError, scan
     from cnndesk.core.errors import Cancelled, CnndeskError, ModelError
     from cnndesk.core.models.registry import get_spec
+    from cnndesk.core.safeio import OutputError, check_output
     from cnndesk.core.training import TrainConfig, train
 
     out = args.out if args.out.endswith(".safetensors") else args.out + ".safetensors"
-    if os.path.exists(out) and not args.force:
-        print(f"cnndesk train: error: {out} already exists (use --force to replace it)", file=sys.stderr)
+    try:  # before any training work
+        if os.path.isdir(args.out):
+            check_output(args.out, force=args.force)  # "is a folder"
+        check_output(out, force=args.force)
+    except OutputError as exc:
+        print(f"cnndesk train: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if not 0.0 <= args.val_split < 1.0:
         print("cnndesk train: error: --val-split must be between 0 and 1", file=sys.stderr)
@@ -468,13 +524,14 @@ def _train(args, rank: int, world: int) -> int:
 
 
 def cmd_export(args) -> int:
-    from cnndesk.core.bundle import ExportError, export_bundle
+    from cnndesk.core.bundle import ExportError, check_bundle_out, export_bundle
     from cnndesk.core.errors import CnndeskError, ModelError
     from cnndesk.core.models.registry import get_spec
 
     try:
+        check_bundle_out(args.out, overwrite=args.force)  # before any work: the bundle is a new folder
         spec = get_spec(args.model)
-    except ModelError as exc:
+    except (ModelError, ExportError) as exc:
         print(f"cnndesk export: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
@@ -500,12 +557,15 @@ def cmd_explain(args) -> int:
     from cnndesk.core.errors import CnndeskError, ImageLoadError, ModelError
     from cnndesk.core.images import load_image
     from cnndesk.core.models.registry import get_spec
-    from cnndesk.core.paths import atomic_write
+    from cnndesk.core.safeio import OutputError, check_output, display, safe_write
 
-    for target in (args.out, args.raw):
-        if target and os.path.exists(target) and not args.force:
-            print(f"cnndesk explain: error: {target} already exists (use --force to replace it)", file=sys.stderr)
-            return EXIT_USAGE
+    try:
+        for target in (args.out, args.raw):
+            if target:
+                check_output(target, force=args.force)
+    except OutputError as exc:
+        print(f"cnndesk explain: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         spec = get_spec(args.model)
     except ModelError as exc:
@@ -518,13 +578,13 @@ def cmd_explain(args) -> int:
         if not matches and wanted.isdigit() and int(wanted) < len(spec.labels):
             matches = [int(wanted)]
         if not matches:
-            close = [n for n in spec.labels if wanted in n.lower()][:5]
+            close = [display(n) for n in spec.labels if wanted in n.lower()][:5]
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            print(f"cnndesk explain: error: the model has no class '{args.label}'.{hint}", file=sys.stderr)
+            print(f"cnndesk explain: error: the model has no class '{display(args.label)}'.{hint}", file=sys.stderr)
             return EXIT_USAGE
         class_index = matches[0]
     try:
-        image = load_image(args.image)
+        image = load_image(args.image, max_side=explain.MAX_OVERLAY_SIDE)  # the overlay's size, no more
     except ImageLoadError as exc:
         print(f"cnndesk: {exc}", file=sys.stderr)
         return EXIT_SOME_FAILED
@@ -544,25 +604,25 @@ def cmd_explain(args) -> int:
         print(f"cnndesk: {exc}", file=sys.stderr)
         return EXIT_MODEL
     full = explain.to_image_heat(heat, image.size, spec.preprocess)
-    with atomic_write(args.out, "wb", overwrite=args.force) as fh:
+    with safe_write(args.out, "wb", overwrite=args.force) as fh:
         explain.overlay(image, full, args.opacity).save(fh, format="PNG")
     if args.raw:
-        with atomic_write(args.raw, "wb", overwrite=args.force) as fh:
+        with safe_write(args.raw, "wb", overwrite=args.force) as fh:
             np.save(fh, full.astype(np.float32))
     method = "Grad-CAM" if args.method == "gradcam" else "occlusion"
-    print(f"{spec.labels[idx]} ({score:.1%}): {method} overlay saved to {args.out}" + (f", heatmap to {args.raw}" if args.raw else ""))
+    print(f"{display(spec.labels[idx])} ({score:.1%}): {method} overlay saved to {display(args.out)}"
+          + (f", heatmap to {display(args.raw)}" if args.raw else ""))
     return EXIT_OK
 
 
 def cmd_merge(args) -> int:
     from cnndesk.core import results_io
+    from cnndesk.core.safeio import OutputError, check_output
 
-    if os.path.exists(args.out) and not args.force:
-        print(f"cnndesk merge: error: {args.out} already exists (use --force to replace it)", file=sys.stderr)
-        return EXIT_USAGE
     try:
+        check_output(args.out, force=args.force)
         n = results_io.merge(args.parts, args.out)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, OutputError) as exc:
         print(f"cnndesk merge: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"cnndesk: merged {n} rows from {len(args.parts)} parts into {args.out}", file=sys.stderr)
@@ -570,10 +630,12 @@ def cmd_merge(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from cnndesk.core.models.registry import list_models
+    from cnndesk.core.models.registry import BUILTIN, user_model_entries
+    from cnndesk.core.safeio import display, path_text
 
+    usable, unusable = user_model_entries()
     rows = []
-    for spec in list_models():
+    for spec in [*BUILTIN, *usable]:
         rows.append(
             {
                 "name": spec.name,
@@ -583,16 +645,23 @@ def cmd_models(args) -> int:
                 "size_mb": round(spec.weights.size_mb, 1),
                 "input_size": spec.input_size,
                 "downloaded": spec.available,
-                "path": str(spec.weights.local_path() or (spec.weights.cache_path() if spec.weights.kind == "url" else "")),
+                "path": path_text(spec.weights.local_path() or (spec.weights.cache_path() if spec.weights.kind == "url" else "")),
+                "usable": True,
             }
         )
+    for path, reason in unusable:  # listed with the reason, never fatal
+        rows.append({"name": path_text(path.stem), "title": "", "source": "user", "classes": 0, "size_mb": 0.0,
+                     "input_size": 0, "downloaded": True, "path": path_text(path), "usable": False,
+                     "reason": path_text(reason)})
     if args.format == "json":
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
         return EXIT_OK
     buf = io.StringIO()
     header = ("NAME", "SOURCE", "CLASSES", "SIZE", "DOWNLOADED", "DESCRIPTION")
     table = [header] + [
-        (r["name"], r["source"], str(r["classes"]), f"{r['size_mb']:.0f} MB", "yes" if r["downloaded"] else "no", r["title"])
+        (display(r["name"], 60), r["source"], str(r["classes"]), f"{r['size_mb']:.0f} MB",
+         "yes" if r["downloaded"] else "no", display(r["title"], 120))
+        if r["usable"] else (display(r["name"], 60), "user", "-", "-", "-", "UNUSABLE: " + display(r["reason"], 160))
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]

@@ -91,18 +91,20 @@ def classify_with_ray(paths: list[str], out: str, *, model=None, top_k: int = 5,
     # the local run's order (Ray Data may interleave blocks)
     idx = sorted(range(table.num_rows), key=lambda i: order.get(str(table["path"][i]), 1 << 62))
     table = table.take(pa.array(idx, pa.int64())) if rows else table
-    tmp = out + ".part"
+    from cnndesk.core.safeio import safe_write  # exclusive temp file, renamed into place
+
     if out.endswith(".parquet"):
         import pyarrow.parquet as pq
 
-        pq.write_table(table, tmp)
+        with safe_write(out, "wb") as fh:
+            pq.write_table(table, fh)
     else:
-        _write_csv(table, tmp, top_k)
-    os.replace(tmp, out)
+        with safe_write(out, "w", newline="") as fh:
+            _write_csv(table, fh, top_k)
     return table.num_rows
 
 
-def _write_csv(table, path: str, top_k: int) -> None:
+def _write_csv(table, fh, top_k: int) -> None:
     from cnndesk.core import results_io
 
     rows = []
@@ -111,11 +113,10 @@ def _write_csv(table, path: str, top_k: int) -> None:
         preds = [{"label": cols[f"label_{k}"][i], "score": cols[f"score_{k}"][i]}
                  for k in range(1, top_k + 1) if cols[f"label_{k}"][i]]
         rows.append({"path": p, "predictions": preds, "error": cols["error"][i] or None})
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = results_io.writer("csv", fh, top_k)
-        for r in rows:
-            w.write(r)
-        w.close()
+    w = results_io.writer("csv", fh, top_k)
+    for r in rows:
+        w.write(r)
+    w.close()
 
 
 def main(args) -> int:

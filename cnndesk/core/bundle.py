@@ -160,13 +160,7 @@ def export_bundle(
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format '{fmt}' (choose {', '.join(FORMATS)})")
     spec = model if isinstance(model, ModelSpec) else get_spec(model)
-    out = Path(out)
-    if out.exists() and not (overwrite and out.is_dir()):
-        raise ExportError(f"{out} already exists; choose another folder (or --force to replace it)")
-    if not out.parent.is_dir():
-        raise ExportError(f"{out.parent} does not exist; create it first")
-    if not os.access(out.parent, os.W_OK):
-        raise ExportError(f"{out.parent} is not writable")
+    out = check_bundle_out(out, overwrite)
     form = FORMATS[fmt]
     from cnndesk.core.inference import Classifier
 
@@ -212,6 +206,18 @@ def export_bundle(
         raise
     report(progress, 5, 5, "Exported")
     return BundleReport(out, fmt, parity, notes)
+
+
+def check_bundle_out(out: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Refuse a bundle folder that cannot work, before any work (one-line ExportError)."""
+    out = Path(out)
+    if os.path.lexists(out) and not (overwrite and out.is_dir() and not out.is_symlink()):
+        raise ExportError(f"{out} already exists; choose another folder (or --force to replace it)")
+    if not out.parent.is_dir():
+        raise ExportError(f"the folder {out.parent} does not exist; create it first")
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise ExportError(f"cannot write into {out.parent} (permission denied or read-only)")
+    return out
 
 
 def _publish(tmp: Path, out: Path, overwrite: bool) -> None:

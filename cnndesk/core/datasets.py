@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import random
+import stat
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +15,9 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from cnndesk.core.errors import CnndeskError
+from cnndesk.core.images import _bomb_reason, pixel_limit
 from cnndesk.core.pipeline import walk_images
+from cnndesk.core.safeio import display, path_text
 
 MIN_PER_CLASS = 5
 IMBALANCE_RATIO = 4.0
@@ -49,28 +53,47 @@ class Dataset:
         }
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return [Path(p) for p in walk_images(folder, recursive=True)]
+def _image_files(folder: Path, skipped: list[tuple[str, str]] | None = None) -> list[Path]:
+    return [Path(p) for p in walk_images(folder, recursive=True, skipped=skipped)]
+
+
+def _is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except OSError:
+        return False
 
 
 def _class_dirs(folder: Path) -> list[Path]:
     try:
-        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and _is_dir(p))
     except OSError as exc:
-        raise DatasetError(f"{folder}: cannot read the folder ({exc.strerror or exc})") from None
+        raise DatasetError(f"{path_text(folder)}: cannot read the folder ({exc.strerror or exc})") from None
 
 
 def quick_check(path: Path) -> str | None:
     """Header-only check; returns a reason when the file is clearly not a readable image."""
+    name = path_text(path.name)
     try:
-        if path.stat().st_size == 0:
-            return f"{path.name}: the file is empty (0 bytes)"
-        with Image.open(path) as im:
-            im.size  # noqa: B018 - parses the header
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            return f"{name}: not a regular file"
+        if st.st_size == 0:
+            return f"{name}: the file is empty (0 bytes)"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+        if w * h > pixel_limit():
+            return f"{name}: {_bomb_reason((w, h))}"
+    except Image.DecompressionBombError:
+        return f"{name}: {_bomb_reason(None)}"
     except UnidentifiedImageError:
-        return f"{path.name}: not an image Pillow can read"
+        return f"{name}: not an image Pillow can read"
     except OSError as exc:
-        return f"{path.name}: cannot be read ({exc})"
+        return f"{name}: cannot be read ({exc.strerror or exc})"
+    except Exception as exc:  # a damaged header may raise anything: skip the file, say why
+        return f"{name}: the file is damaged ({type(exc).__name__})"
     return None
 
 
@@ -82,17 +105,26 @@ def scan(
 ) -> Dataset:
     """Scan a dataset folder and split it (stratified, seeded) unless it has train/ and val/."""
     root = Path(root)
-    if not root.is_dir():
+    if not _is_dir(root):
         raise DatasetError(f"{root}: not a folder. Choose a folder with one subfolder per class.")
     subs = {p.name.lower(): p for p in _class_dirs(root)}
     explicit = "train" in subs and ("val" in subs or "validation" in subs)
     unreadable: list[tuple[str, str]] = []
 
+    skipped: list[tuple[str, str]] = []
+    notes: list[str] = []
+
     def collect(folder: Path) -> dict[str, list[str]]:
         per: dict[str, list[str]] = {}
+        real: dict[str, str] = {}
         for d in _class_dirs(folder):
+            key = os.path.realpath(d)
+            if key in real:  # a class folder linked to another: its images would count twice
+                notes.append(f"{display(d.name)} is a link to {display(real[key])}; skipped")
+                continue
+            real[key] = d.name
             files = []
-            for f in _image_files(d):
+            for f in _image_files(d, skipped):
                 reason = quick_check(f) if check_files else None
                 if reason:
                     unreadable.append((str(f), reason))
@@ -145,6 +177,9 @@ def scan(
         )
     if unreadable:
         ds.warnings.append(f"{len(unreadable)} file(s) cannot be read and are skipped.")
+    for folder, reason in skipped:
+        ds.warnings.append(f"the folder {display(folder)} cannot be read and is skipped ({reason}).")
+    ds.warnings.extend(notes)
     return ds
 
 

@@ -179,6 +179,11 @@ def _walk_files_only(folder: Path) -> list[str]:
 # -- embeddings ---------------------------------------------------------------------------------
 
 
+# which embedding: "multi" (pooled late stages + last layer: quick training's features, better on
+# small unusual images) or "last" (the pooled last layer)
+EMBED_STAGES = os.environ.get("CNNDESK_DOCTOR_STAGES_FOR_BENCH", "multi")
+
+
 def _embed(paths: list[str], spec, progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
            device: str = "auto") -> tuple[dict[str, np.ndarray], dict[str, str], int]:
     """Embeddings of ``paths`` through the shared embedding cache (the one quick training uses).
@@ -186,7 +191,7 @@ def _embed(paths: list[str], spec, progress: ProgressCallback | None = None, can
     feature extractor, so a better extractor can be swapped in here."""
     from cnndesk.core.features import EmbeddingCache, FeatureExtractor
 
-    fx = FeatureExtractor(spec, device=device, progress=progress, cancel=cancel)
+    fx = FeatureExtractor(spec, device=device, progress=progress, cancel=cancel, stages=EMBED_STAGES)
     cache = EmbeddingCache(fx.key)
     feats, errors = fx.embed_paths(paths, cache, progress=progress, cancel=cancel)
     return feats, dict(errors), int(getattr(spec, "input_size", 224) or 224)

@@ -17,6 +17,10 @@ from PIL import Image
 from cnndesk.core.models.registry import ModelSpec
 from cnndesk.core.preprocess import Preprocess
 
+# Overlays and heatmaps are made at most this many pixels on their longest side: a full-size
+# float heatmap and overlay of a 169-megapixel image would take over 10 GB.
+MAX_OVERLAY_SIDE = 2048
+
 CAPTIONS = {
     "convolution": "Convolution: slides small learned filters over the image to detect local patterns — edges and colours early, shapes and parts deeper.",
     "block": "Block: a few convolutions with a shortcut; each stage sees a larger area and finds more complex features.",

@@ -13,9 +13,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import stat
 import struct
+import threading
 import warnings
 from pathlib import Path
 
@@ -57,6 +60,7 @@ def load_image(
     *,
     min_side: int | None = None,
     name: str | None = None,
+    max_side: int | None = None,
 ) -> Image.Image:
     """Load ``source`` (a path, bytes, a binary file object or a PIL image) as an RGB image.
 
@@ -64,8 +68,15 @@ def load_image(
     model). Big JPEGs are then decoded at a reduced scale whose shorter side stays at least
     ``DRAFT_SAFETY * min_side``. ``None`` decodes at full size.
 
+    ``max_side``: the longest side the caller wants at most (e.g. 2048 for a heatmap overlay);
+    the image is decoded reduced (JPEG) or shrunk right after decoding, before any conversion.
+
+    Decoding memory is bounded: each decode reserves its estimated size from a process-wide
+    budget (:data:`DECODE_BUDGET`), so many big images decoded in parallel wait for each other
+    instead of adding up; other formats than JPEG are shrunk before their mode conversion.
+
     The returned image carries ``info["original_size"]`` (width, height after EXIF rotation, at
-    full resolution) and ``info["draft_scale"]`` (1, 2, 4 or 8).
+    full resolution) and ``info["draft_scale"]`` (1 at full size, else the reduction factor).
 
     Raises ImageLoadError (never anything else) with a message naming the file and the reason.
     """
@@ -84,7 +95,7 @@ def load_image(
         fp = source
     else:
         path = Path(source)
-        label = label or os.fspath(path)
+        label = label or _text(path)
         _check_file(path, label)
         fp = path
     im = out = None
@@ -92,7 +103,7 @@ def load_image(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(fp)  # type: ignore[arg-type]
-            out = _decode(im, label, min_side)
+            out = _decode(im, label, min_side, max_side)
         if out is im and getattr(im, "fp", None) is not None:
             out = im.copy()  # multi-frame files keep their file open: detach from it
         return out
@@ -128,13 +139,17 @@ def _check_file(path: Path, label: str) -> None:
         raise ImageLoadError(label, "permission denied: cnndesk may not read this file") from None
     except OSError as exc:
         raise ImageLoadError(label, f"the file cannot be read ({exc.strerror or exc})") from None
-    if path.is_dir():
+    if stat.S_ISDIR(st.st_mode):
         raise ImageLoadError(label, "this is a folder, not an image file")
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block for ever, /dev/zero never ends
+        from cnndesk.core.safeio import kind_of
+
+        raise ImageLoadError(label, f"this is {kind_of(st)}, not an image file")
     if st.st_size == 0:
         raise ImageLoadError(label, "the file is empty (0 bytes)")
 
 
-def _decode(im: Image.Image, label: str, min_side: int | None) -> Image.Image:
+def _decode(im: Image.Image, label: str, min_side: int | None, max_side: int | None = None) -> Image.Image:
     fmt = im.format
     full_size = im.size
     if im.width * im.height > pixel_limit():  # Pillow checks this too (not for every format)
@@ -143,20 +158,125 @@ def _decode(im: Image.Image, label: str, min_side: int | None) -> Image.Image:
         im.seek(0)
     orientation = _orientation(im)
     scale = 1
-    if min_side and fmt == "JPEG" and im.mode in ("RGB", "L", "CMYK", "YCbCr"):
-        need = int(min_side * DRAFT_SAFETY)
-        short = min(full_size)
-        if short > need:
-            w, h = full_size
-            req = (max(1, -(-w * need // short)), max(1, -(-h * need // short)))
-            mode = "RGB" if im.mode in ("RGB", "YCbCr") else im.mode
-            result = im.draft(mode, req)
-            if result is not None:
-                scale = max(1, round(full_size[0] / im.size[0]))
-    im.load()  # a truncated file raises here (ImageFile.LOAD_TRUNCATED_IMAGES stays False)
-    if orientation in (5, 6, 7, 8):
-        full_size = (full_size[1], full_size[0])
-    return _finish(im, full_size, label, scale, orientation)
+    factor = _reduce_factor(full_size, min_side, max_side)
+    if factor > 1 and fmt == "JPEG" and im.mode in ("RGB", "L", "CMYK", "YCbCr"):
+        w, h = full_size
+        req = (max(1, w // factor), max(1, h // factor))
+        mode = "RGB" if im.mode in ("RGB", "YCbCr") else im.mode
+        result = im.draft(mode, req)
+        if result is not None:
+            scale = max(1, round(full_size[0] / im.size[0]))
+    cost = _decode_cost(im)  # at the size it will be decoded (after draft)
+    if cost > DECODE_BUDGET.capacity:
+        raise ImageLoadError(label, _memory_reason(im, cost))
+    with DECODE_BUDGET.reserve(cost):
+        im.load()  # a truncated file raises here (ImageFile.LOAD_TRUNCATED_IMAGES stays False)
+        rest = _reduce_factor(im.size, min_side, max_side)
+        if rest > 1 and im.mode in _REDUCIBLE:  # shrink before converting: the conversion copies
+            im = _reduce(im, rest)
+            scale *= rest
+        if orientation in (5, 6, 7, 8):
+            full_size = (full_size[1], full_size[0])
+        return _finish(im, full_size, label, scale, orientation)
+
+
+# Pillow's Image.reduce supports these modes
+_REDUCIBLE = frozenset({"L", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "F", "I;16"})
+
+
+def _reduce(im: Image.Image, factor: int) -> Image.Image:
+    """``im.reduce(factor)`` without a full-size temporary: Pillow reduces RGBA/LA through a
+    premultiplied full-size copy, so those go in strips of rows (aligned to the factor, so the
+    result is the same)."""
+    if im.mode not in ("RGBA", "LA"):
+        return im.reduce(factor)
+    w, h = im.size
+    out = Image.new(im.mode, (-(-w // factor), -(-h // factor)))
+    step = factor * max(1, (1 << 22) // max(1, w * factor * 4))  # about 4 MB of source per strip
+    for top in range(0, h, step):
+        out.paste(im.crop((0, top, w, min(h, top + step))).reduce(factor), (0, top // factor))
+    return out
+
+
+def _reduce_factor(size: tuple[int, int], min_side: int | None, max_side: int | None) -> int:
+    """The largest whole factor that keeps the shorter side >= DRAFT_SAFETY * min_side and brings
+    the longer side to at most ``max_side``."""
+    factor = 1
+    if max_side:
+        factor = max(1, -(-max(size) // max_side))
+    if min_side:
+        keep = max(1, int(min(size) // (min_side * DRAFT_SAFETY)))
+        factor = min(factor, keep) if max_side else keep
+    return max(1, factor)
+
+
+# Bytes per pixel a full decode takes at its peak, by format, measured with Pillow 13 (VmHWM):
+# libwebp decodes to an RGBA canvas, which Pillow copies twice more (about 15.5 B/px measured).
+_PEAK_BYTES_PER_PIXEL = {"WEBP": 16}
+
+
+def _decode_cost(im: Image.Image) -> int:
+    """Bytes a full decode of ``im`` may take at its peak (decoded pixels plus one converted copy)."""
+    per = _PEAK_BYTES_PER_PIXEL.get(im.format or "")
+    if per is None:
+        bands = max(3, len(im.getbands()) if im.mode else 3)
+        depth = 4 if im.mode in ("I", "F", "I;16", "I;16B", "I;16L") else 1
+        per = bands * depth + 4
+    return im.width * im.height * per
+
+
+def _memory_reason(im: Image.Image, cost: int) -> str:
+    return (
+        f"the image is too large to decode in the memory cnndesk allows itself ({im.width} x {im.height} "
+        f"{im.format or ''} needs about {cost / 2**30:.1f} GB, the limit is {DECODE_BUDGET.capacity / 2**30:.1f} GB; "
+        "set CNNDESK_DECODE_BUDGET_MB to raise it)"
+    )
+
+
+class DecodeBudget:
+    """A process-wide budget of bytes for decoded images: a decode waits until its estimated cost
+    fits; one larger than the whole budget waits until it is alone."""
+
+    def __init__(self, capacity: int):
+        self.capacity = max(1, int(capacity))
+        self.used = 0
+        self.peak = 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def reserve(self, cost: int):
+        cost = min(max(0, int(cost)), self.capacity)
+        with self._cond:
+            while self.used and self.used + cost > self.capacity:
+                self._cond.wait()
+            self.used += cost
+            self.peak = max(self.peak, self.used)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= cost
+                self._cond.notify_all()
+
+
+def _default_budget() -> int:
+    mb = os.environ.get("CNNDESK_DECODE_BUDGET_MB")
+    if mb and mb.isdigit():
+        return int(mb) << 20
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return int(min(2 << 30, max(512 << 20, total // 4)))
+
+
+DECODE_BUDGET = DecodeBudget(_default_budget())
+
+
+def _text(path: str | os.PathLike) -> str:
+    from cnndesk.core.safeio import path_text
+
+    return path_text(path)
 
 
 def _orientation(im: Image.Image) -> int:

@@ -197,6 +197,11 @@ class Classifier:
                 self._session = onnx_cache.make_session(entry.path, self.threads)
                 self._input_name = self._session.get_inputs()[0].name
                 self.onnx_path = entry.path
+                if self._head is not None:  # a head of the wrong width: refuse now, not per image
+                    from cnndesk.core.models.registry import check_head_width
+
+                    dim = self._session.get_outputs()[0].shape[-1]
+                    check_head_width(self.spec, self._head[0], dim if isinstance(dim, int) else None)
                 self._torch_model = None  # not needed any more
                 return
             except onnx_cache.OnnxUnavailable as exc:

@@ -11,6 +11,8 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,17 +165,19 @@ def export_and_verify(
         "export_version": EXPORT_VERSION,
         "variant": variant,
     }
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
+    tmpdir = tempfile.mkdtemp(prefix=".export-", dir=onnx_path.parent)  # exclusive, unpredictable
+    tmp = Path(tmpdir) / onnx_path.name
     try:
-        tmp = onnx_path.with_name(onnx_path.name + f".{os.getpid()}.tmp")
-        onnx_path.parent.mkdir(parents=True, exist_ok=True)
         _export(model, spec, tmp, variant)
         check(cancel)
         record.update(_verify(model, spec, tmp, variant))
         if not record["ok"]:
             raise OnnxUnavailable(record["reason"])
         os.replace(tmp, onnx_path)
+        shutil.rmtree(tmpdir, ignore_errors=True)
     except Exception as exc:
-        _unlink(onnx_path.with_name(onnx_path.name + f".{os.getpid()}.tmp"))
+        shutil.rmtree(tmpdir, ignore_errors=True)
         if isinstance(exc, (Cancelled, ModelError)) and not isinstance(exc, OnnxUnavailable):
             raise
         record.update(ok=False, reason=record.get("reason") or f"{type(exc).__name__}: {exc}")

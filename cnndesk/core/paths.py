@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 APP_NAME = "cnndesk"
@@ -72,31 +70,13 @@ def torch_hub_checkpoints_dir() -> Path:
     return Path(torch_home) / "hub" / "checkpoints"
 
 
-@contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb", *, overwrite: bool = True):
-    """Write to a temporary file in the same folder, fsync, then rename into place.
+    """Write to an exclusive temporary file in the same folder, fsync, then rename into place
+    (see :func:`cnndesk.core.safeio.safe_write`; the folder is created when missing).
 
     With ``overwrite=False`` an existing file is never replaced (FileExistsError instead).
     A failure leaves no partial file behind and the old file (if any) untouched.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not overwrite and path.exists():
-        raise FileExistsError(f"{path} already exists")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # fails if path appeared meanwhile
-            os.unlink(tmp)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    from cnndesk.core.safeio import safe_write
+
+    return safe_write(path, mode, overwrite=overwrite, make_parents=True)

@@ -5,6 +5,7 @@ the model runs on the previous batch; results come back in input order; memory s
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import deque
@@ -47,28 +48,39 @@ class FileResult:
         return row
 
 
-def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False, videos: bool = False) -> list[str]:
+def _is_dir(p: Path) -> bool:
+    try:  # Path.is_dir raises PermissionError for a path inside a folder we may not enter
+        return p.is_dir()
+    except OSError:
+        return False
+
+
+def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False, videos: bool = False,
+                 skipped: list[tuple[str, str]] | None = None) -> list[str]:
     """Turn the user's files and folders into a list of image files (and with ``videos`` video
     files too), in the order given.
 
     Folders contribute their image files (sorted by name; hidden files and folders skipped;
     subfolders only with ``recursive``; symlink loops followed once). Files named explicitly are
     kept whatever their extension, and so are paths that do not exist: the loader then reports
-    them with a clear reason instead of them silently vanishing.
+    them with a clear reason instead of them silently vanishing. Folders that cannot be read
+    are added to ``skipped`` as (folder, reason).
     """
     files: list[str] = []
     for item in inputs:
         p = Path(item)
-        if p.is_dir():
-            files.extend(walk_images(p, recursive, videos))
+        if _is_dir(p):
+            files.extend(walk_images(p, recursive, videos, skipped))
         else:
             files.append(os.fspath(item))
     return files
 
 
-def walk_images(root: Path, recursive: bool, videos: bool = False) -> list[str]:
+def walk_images(root: Path, recursive: bool, videos: bool = False,
+                skipped: list[tuple[str, str]] | None = None) -> list[str]:
     """Image files (and with ``videos`` video files) under ``root`` (sorted by name, files before
-    subfolders, hidden entries skipped, symlink loops followed once)."""
+    subfolders, hidden entries skipped, symlink loops followed once). Folders that cannot be read
+    go to ``skipped``."""
     wanted = is_image_path
     if videos:
         from cnndesk.core.video import is_video_path
@@ -83,8 +95,14 @@ def walk_images(root: Path, recursive: bool, videos: bool = False) -> list[str]:
             return
         seen.add(real)
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            if skipped is not None:
+                from cnndesk.core.safeio import describe_oserror
+
+                exc.filename = None
+                skipped.append((os.fspath(folder), describe_oserror(exc)))
             return
         subdirs = []
         for e in entries:
@@ -202,6 +220,9 @@ def classify_stream(
                 it = iter(preds)
                 for i, path, array, error in pending:
                     pred = next(it) if array is not None else None
+                    if isinstance(pred, Prediction) and not all(math.isfinite(v) for v in pred.scores):
+                        pred, error = None, (f"{os.path.basename(path)}: the model gave no valid score "
+                                             "(NaN or infinite: its weights are damaged)")
                     result = FileResult(i, path, pred, error, _extra(array))
                     done += 1
                     yield result

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
+from cnndesk.core.safeio import copy_file, describe_oserror, move_file, path_text
 
 UNSURE = "_unsure"
 UNKNOWN = "_unknown"
@@ -65,17 +65,54 @@ class SortReport:
         return text + "."
 
 
-_BAD = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
+_BAD = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
+# Windows refuses these names, with or without an extension ("AUX.txt", "nul")
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10)),
+             "com¹", "com²", "com³", "lpt¹", "lpt²", "lpt³"}
+MAX_NAME_BYTES = 200  # most filesystems allow 255 bytes; leave room for " (12)" and ".part" names
+SPECIAL_FOLDERS = (UNSURE, "_unknown")  # folders the sort itself uses
 
 
 def folder_name(label: str) -> str:
-    """A label as a safe folder name on Linux, macOS and Windows."""
-    name = _BAD.sub("_", label).strip(" .")
-    return name[:100] or "_unnamed"
+    """A label as a safe folder name on Linux, macOS and Windows: no separators or reserved
+    characters, no Windows device names, at most ``MAX_NAME_BYTES`` bytes of UTF-8."""
+    name = _BAD.sub("_", path_text(str(label))).strip(" .")
+    if name.split(".")[0].strip(" ").lower() in _RESERVED:
+        name = "_" + name
+    encoded = name.encode("utf-8")
+    if len(encoded) > MAX_NAME_BYTES:
+        name = encoded[:MAX_NAME_BYTES].decode("utf-8", "ignore").rstrip(" .")
+    return name or "_unnamed"
+
+
+def folder_names(labels) -> dict[str, str]:
+    """Folder names for distinct labels that stay distinct: labels whose safe names collide
+    (``c/at``, ``c:at``, ``c?at``; ``Cat`` and ``cat`` on case-insensitive disks) or that would
+    land in a folder the sort uses itself (``_unsure``) get a short hash of the label appended.
+    A label that needs no change keeps its name when it is the only one claiming it."""
+    import hashlib
+
+    groups: dict[str, list[str]] = {}
+    for label in sorted(set(labels)):
+        groups.setdefault(folder_name(label).casefold(), []).append(label)
+    out = {}
+    special = {s.casefold() for s in SPECIAL_FOLDERS}
+    for key, members in groups.items():
+        members.sort(key=lambda lab: (folder_name(lab) != lab, lab))
+        for i, label in enumerate(members):
+            base = folder_name(label)
+            if i == 0 and key not in special:
+                out[label] = base
+            else:
+                tag = hashlib.sha1(label.encode("utf-8", "surrogateescape")).hexdigest()[:6]
+                out[label] = folder_name(f"{base[: MAX_NAME_BYTES // 2]} ~{tag}")
+    return out
 
 
 def plan_sort(rows, destination: str | os.PathLike, threshold: float | None = None) -> SortPlan:
     """``rows``: (path, top_label or None, top_score or None, error or None[, unknown])."""
+    rows = list(rows)
+    names = folder_names(r[1] for r in rows if not r[3] and r[1] is not None)
     moves, errors = [], 0
     for row in rows:
         path, label, score, error = row[:4]
@@ -86,19 +123,19 @@ def plan_sort(rows, destination: str | os.PathLike, threshold: float | None = No
             moves.append(Move(Path(path), UNKNOWN))
             continue
         below = threshold is not None and (score or 0.0) < threshold
-        moves.append(Move(Path(path), UNSURE if below else folder_name(label)))
+        moves.append(Move(Path(path), UNSURE if below else names[label]))
     return SortPlan(Path(destination), moves, errors)
 
 
 def unique_path(target: Path) -> tuple[Path, bool]:
     """``target`` if free, else ``name (1).ext``, ``name (2).ext``…; True when renamed."""
-    if not target.exists():
+    if not os.path.lexists(target):  # a dangling symlink is taken too: never written through
         return target, False
     stem, suffix = target.stem, target.suffix
     i = 1
     while True:
         candidate = target.with_name(f"{stem} ({i}){suffix}")
-        if not candidate.exists():
+        if not os.path.lexists(candidate):
             return candidate, True
         i += 1
 
@@ -119,25 +156,18 @@ def execute(
         try:
             folder.mkdir(parents=True, exist_ok=True)
             target, renamed = unique_path(folder / move.source.name)
-            if mode == "copy":
-                # copy to a temporary name, then link into place: never clobbers a file that
-                # appeared meanwhile
-                tmp = target.with_name(f".{target.name}.cnndesk-part")
-                shutil.copy2(move.source, tmp)
+            for _attempt in range(100):  # a file that appears meanwhile is never clobbered
                 try:
-                    os.link(tmp, target)
-                    os.unlink(tmp)
-                except OSError:
-                    target, renamed2 = unique_path(target)
-                    os.replace(tmp, target)
-                    renamed = renamed or renamed2
+                    (copy_file if mode == "copy" else move_file)(move.source, target)
+                    break
+                except FileExistsError:
+                    target, _ = unique_path(target)
+                    renamed = True
             else:
-                if target.exists():  # pragma: no cover - raced
-                    target, renamed = unique_path(target)
-                shutil.move(str(move.source), str(target))
+                raise FileExistsError(17, "no free name", str(target))
             report_.done.append((move.source, target))
             report_.renamed += renamed
         except OSError as exc:
-            report_.failed.append((move.source, f"{move.source.name}: {exc.strerror or exc}"))
+            report_.failed.append((move.source, f"{path_text(move.source.name)}: {describe_oserror(exc)}"))
         report(progress, i + 1, total, f"{'Moving' if mode == 'move' else 'Copying'} files")
     return report_

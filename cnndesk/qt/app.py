@@ -40,7 +40,10 @@ def run_app(paths: list[str] | None = None) -> int:
     import os
 
     app = create_app()
+    from cnndesk.qt import crash_dialog
     from cnndesk.qt.main_window import MainWindow
+
+    crash_dialog.install()  # an unexpected error: a dialog with the reason, details in the log
 
     win = MainWindow()
     win.show()

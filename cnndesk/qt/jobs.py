@@ -41,7 +41,14 @@ def load_classifier(job, spec, device: str) -> Classifier:
 
 
 def _classify_image(clf: Classifier, img: Image.Image, top_k: int) -> Prediction:
-    return clf.predict_arrays(clf.prepare(img)[None], top_k)[0]
+    import math
+
+    from cnndesk.core.errors import ModelError
+
+    pred = clf.predict_arrays(clf.prepare(img)[None], top_k)[0]
+    if not all(math.isfinite(s) for s in pred.scores):  # never show "nan%"
+        raise ModelError("the model gave no valid score (NaN or infinite: its weights are damaged)")
+    return pred
 
 
 def classify_items(job, clf: Classifier, items: list[ImageResult], top_k: int) -> list[ImageResult]:

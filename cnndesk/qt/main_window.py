@@ -27,8 +27,9 @@ from PySide6.QtWidgets import (
 
 from cnndesk.core import results_io, sorting
 from cnndesk.core.images import IMAGE_EXTENSIONS
-from cnndesk.core.models.registry import ModelSpec, get_spec, list_models
+from cnndesk.core.models.registry import ModelSpec, get_spec, list_models, unusable_user_models
 from cnndesk.core.paths import resource_path, sample_images
+from cnndesk.core.safeio import display
 from cnndesk.qt import jobs
 from cnndesk.qt.camera.panel import CameraPanel
 from cnndesk.qt.models.gallery import ICON, GalleryModel, ItemRole
@@ -207,13 +208,20 @@ class MainWindow(QMainWindow):
         for spec in list_models():
             text = spec.title
             if spec.source == "user":
-                text = f"{spec.title} (yours)"
+                text = f"{display(spec.title, 80)} (yours)"
             elif spec.needs_download:
                 text = f"{spec.title} — download {spec.weights.size_mb:.0f} MB"
             self.model_combo.addItem(text, spec.name if spec.source != "user" else spec.weights.path)
-            self.model_combo.setItemData(self.model_combo.count() - 1, spec.description, Qt.ItemDataRole.ToolTipRole)
-        i = self.model_combo.findData(select)
-        self.model_combo.setCurrentIndex(max(0, i))
+            self.model_combo.setItemData(self.model_combo.count() - 1, display(spec.description, 500), Qt.ItemDataRole.ToolTipRole)
+        for path, reason in unusable_user_models():  # listed, greyed out, with the reason
+            self.model_combo.addItem(f"{display(path.stem, 60)} (unusable)", f"unusable:{path}")
+            i = self.model_combo.count() - 1
+            self.model_combo.setItemData(i, display(reason, 500), Qt.ItemDataRole.ToolTipRole)
+            self.model_combo.model().item(i).setEnabled(False)
+        i = self.model_combo.findData(select) if select else 0
+        if i < 0 or not self.model_combo.model().item(i).isEnabled():
+            i = 0
+        self.model_combo.setCurrentIndex(i)
         self.model_combo.blockSignals(False)
 
     # -- state ------------------------------------------------------------------------------

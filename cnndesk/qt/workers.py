@@ -80,10 +80,13 @@ class Job(QRunnable):
         except CnndeskError as exc:
             if not self.cancel.cancelled:
                 sig.error.emit(str(exc))
-        except Exception as exc:  # a bug: log it fully, show one line
+        except Exception as exc:  # a bug or an OS error: log it fully (log file too), show one line
+            from cnndesk import crash
+
             log.error("job %s failed:\n%s", self.kind or self.fn.__name__, traceback.format_exc())
+            crash.log_exception(exc)
             if not self.cancel.cancelled:
-                sig.error.emit(f"{type(exc).__name__}: {exc}")
+                sig.error.emit(crash.plain_reason(exc))
         finally:
             self.done = True
             sig.finished.emit()

@@ -18,30 +18,64 @@ from cnndesk.core.progress import CancelToken, ProgressCallback
 
 
 def create_architecture(arch: str, num_classes: int) -> nn.Module:
-    """An untrained network for an architecture id ("timm:<name>" or "torchvision:<name>")."""
+    """An untrained network for an architecture id ("timm:<name>" or "torchvision:<name>").
+    Only names the installed timm/torchvision know are built (nothing that resolves on the
+    network, such as timm's ``hf-hub:`` names)."""
+    from cnndesk.core.models.schema import ARCH_RE
+
+    if not isinstance(arch, str) or not ARCH_RE.match(arch):
+        raise ModelError(f"unsupported architecture {str(arch)[:80]!r}")
     family, _, name = arch.partition(":")
+    if not 1 <= num_classes <= 100_000:
+        raise ModelError(f"a network with {num_classes} classes is not supported")
     if family == "timm":
         import timm
 
-        return timm.create_model(name, pretrained=False, num_classes=num_classes)
-    if family == "torchvision":
-        import torchvision
+        if not timm.is_model(name.split(".")[0]):
+            raise ModelError(f"unknown architecture {arch!r} (not in this timm)")
+        return timm.create_model(name.split(".")[0], pretrained=False, num_classes=num_classes)
+    import torchvision
 
-        return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
-    raise ModelError(f"unknown architecture {arch!r}")
+    if name not in torchvision.models.list_models():
+        raise ModelError(f"unknown architecture {arch!r} (not in this torchvision)")
+    return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+
+
+def feature_extractor_width(model: nn.Module, arch: str) -> tuple[str, int | None]:
+    """(where the classifier sits, the width of the features it reads) without changing it."""
+    family, _, name = arch.partition(":")
+    if family == "timm":
+        return "timm", getattr(model, "num_features", None)
+    if name.startswith("resnet"):
+        return "fc", model.fc.in_features
+    last = getattr(model, "classifier", None)
+    last = last[-1] if isinstance(last, nn.Sequential) and len(last) else last
+    return "classifier", getattr(last, "in_features", None)
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    from cnndesk.core.safeio import require_regular_file
+
     try:
+        require_regular_file(path, "weights file")
         if path.suffix == MODEL_FILE_SUFFIX:
             from safetensors.torch import load_file
 
             state = load_file(str(path), device="cpu")
             # the novelty detector's tensors travel in the same file (core.trust)
-            return {k: v for k, v in state.items() if not k.startswith("novelty.")}
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+            state = {k: v for k, v in state.items() if not k.startswith("novelty.")}
+        else:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except ModelError:
+        raise
     except Exception as exc:
-        raise ModelError(f"{path.name}: the weights file is damaged or unreadable ({exc})") from None
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in str(exc) or "pickle" in type(exc).__name__.lower():
+            text = "not a plain weights file; cnndesk never runs code from a weights file"
+        raise ModelError(f"{path.name}: the weights file is damaged or unreadable ({text[:200]})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{path.name}: the weights file does not hold a set of named tensors")
+    return state
 
 
 def map_state_dict(
@@ -131,6 +165,9 @@ def attach_head(model: nn.Module, arch: str, weight, bias) -> nn.Module:
     """Replace the classifier of ``model`` with a linear layer holding ``weight``/``bias``."""
     weight = torch.as_tensor(weight, dtype=torch.float32)
     bias = torch.as_tensor(bias, dtype=torch.float32)
+    _, width = feature_extractor_width(model, arch)
+    if weight.ndim != 2 or bias.shape != (weight.shape[0],) or (width is not None and weight.shape[1] != width):
+        raise ModelError(f"the head ({tuple(weight.shape)}) does not fit {arch} ({width} features)")
     linear = nn.Linear(weight.shape[1], weight.shape[0])
     with torch.no_grad():
         linear.weight.copy_(weight)

@@ -28,7 +28,15 @@ def ensure_weights(
     if local is not None:
         if not local.is_file() and not local.with_name(local.name + ".sha256").is_file():
             raise ModelError(f"the weights of {spec.title} are missing: {local}")
-        return local
+        if spec.weights.kind != "url" or not spec.weights.sha256_prefix or _verified(local, spec.weights.sha256_prefix):
+            return local
+        # a damaged or foreign file at the cache path: remove it and download again
+        _remove(local)
+        try:
+            return ensure_weights(spec, progress, cancel, timeout)
+        except ModelError as exc:
+            raise type(exc)(f"the saved weights of {spec.title} were damaged (checksum mismatch) and "
+                            f"were removed; {exc}") from None
     if spec.weights.kind != "url" or not spec.weights.url:
         raise ModelError(
             f"the weights of {spec.title} are not installed "
@@ -59,7 +67,6 @@ def download(
 ) -> Path:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + f".{os.getpid()}.partial")
     offline_msg = (
         f"{title} needs a network connection to download its weights"
         + (f" ({size_mb:.0f} MB)" if size_mb else "")
@@ -68,9 +75,12 @@ def download(
     if os.environ.get("CNNDESK_OFFLINE"):
         raise NetworkRequiredError(f"{offline_msg} (offline mode is on: CNNDESK_OFFLINE)")
     digest = hashlib.sha256()
+    from cnndesk.core.safeio import _temp_in
+
+    fd, tmp = _temp_in(dest.parent, dest.name)  # exclusive, unpredictable: no planted symlink
     try:
         req = urllib.request.Request(url, headers={"User-Agent": "cnndesk"})
-        with urllib.request.urlopen(req, timeout=timeout) as resp, open(tmp, "wb") as out:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(req, timeout=timeout) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
             done = 0
             report(progress, 0, total, f"Downloading {title}")
@@ -109,8 +119,30 @@ def download(
     return dest
 
 
-def _remove(p: Path) -> None:
+_VERIFIED: dict[tuple[str, int, int], bool] = {}
+
+
+def _verified(path: Path, sha256_prefix: str) -> bool:
+    """Whether the file's SHA-256 starts with ``sha256_prefix`` (once per file version)."""
     try:
-        p.unlink()
+        st = path.stat()
+    except OSError:
+        return False
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _VERIFIED:
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+        except OSError:
+            return False
+        _VERIFIED[key] = digest.hexdigest().startswith(sha256_prefix)
+    return _VERIFIED[key]
+
+
+def _remove(p) -> None:
+    try:
+        os.unlink(p)
     except FileNotFoundError:
         pass

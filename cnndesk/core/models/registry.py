@@ -12,7 +12,6 @@ Entries:
 from __future__ import annotations
 
 import functools
-import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -203,90 +202,167 @@ def default_model() -> ModelSpec:
 
 
 def read_model_file_metadata(path: str | os.PathLike) -> dict:
-    """Read the JSON metadata of a cnndesk model file without loading its weights (no torch)."""
+    """Read and validate the JSON metadata of a cnndesk model file without loading its weights
+    (no torch). Raises ModelError with a one-line reason for anything unusable."""
     from safetensors import safe_open
 
+    from cnndesk.core.models.schema import SchemaError, parse_metadata
+    from cnndesk.core.safeio import path_text, require_regular_file
+
     path = Path(path)
+    label = path_text(path.name)
+    try:
+        require_regular_file(path, "model file")  # a FIFO would block for ever
+    except FileNotFoundError:
+        raise ModelError(f"{label}: the model file does not exist") from None
+    except ModelError:
+        raise
+    except OSError as exc:
+        raise ModelError(f"{label}: cannot be read ({exc.strerror or exc})") from None
+    except Exception as exc:  # CnndeskError: not a regular file
+        raise ModelError(str(exc)) from None
     try:
         with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
     except FileNotFoundError:
-        raise ModelError(f"{path.name}: the model file does not exist") from None
+        raise ModelError(f"{label}: the model file does not exist") from None
     except Exception as exc:  # safetensors raises its own errors for damaged headers
         raise ModelError(
-            f"{path.name}: not a valid cnndesk model file (damaged or not safetensors: {exc})"
+            f"{label}: not a valid cnndesk model file (damaged or not safetensors: {exc})"
         ) from None
     raw = meta.get(MODEL_FORMAT)
     if raw is None:
-        raise ModelError(f"{path.name}: a safetensors file, but not a cnndesk model (no metadata)")
+        raise ModelError(f"{label}: a safetensors file, but not a cnndesk model (no metadata)")
     try:
-        info = json.loads(raw)
-        info["labels"] = [str(x) for x in info["labels"]]
-        info["arch"] = str(info["arch"])
-        Preprocess.from_dict(info["preprocess"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{path.name}: the model's metadata is damaged ({exc})") from None
-    return info
+        return parse_metadata(raw)
+    except SchemaError as exc:
+        raise ModelError(f"{label}: the model's metadata is damaged ({exc})") from None
 
 
 def read_head(spec: ModelSpec):
-    """The (weight, bias) numpy arrays of a quick-trained model file (no torch)."""
+    """The (weight, bias) numpy arrays of a quick-trained model file (no torch), checked: a 2-D
+    weight of one row per label, a bias of one value per label, finite values, and (when
+    ``features`` is given) one column per feature."""
+    import numpy as np
     from safetensors.numpy import load_file
 
+    from cnndesk.core.safeio import path_text, require_regular_file
+
     path = spec.metadata["file"]
+    label = path_text(Path(path).name)
     try:
+        require_regular_file(path, "model file")
         tensors = load_file(path)
         weight, bias = tensors["head.weight"], tensors["head.bias"]
+    except KeyError as exc:
+        raise ModelError(f"{label}: the model's weights are damaged (no {exc} tensor)") from None
     except Exception as exc:
-        raise ModelError(f"{Path(path).name}: the model's weights are damaged ({exc})") from None
-    if weight.shape != (spec.num_classes, weight.shape[1]) or bias.shape != (spec.num_classes,):
-        raise ModelError(f"{Path(path).name}: the head does not match its {spec.num_classes} labels")
-    return weight.astype("float32"), bias.astype("float32")
+        raise ModelError(f"{label}: the model's weights are damaged ({exc})") from None
+    n = spec.num_classes
+    if weight.ndim != 2 or weight.shape[0] != n or bias.shape != (n,) or weight.shape[1] < 1:
+        raise ModelError(f"{label}: the head ({'x'.join(map(str, weight.shape))}) does not match its {n} labels")
+    if weight.dtype.kind not in "fiu" or bias.dtype.kind not in "fiu":
+        raise ModelError(f"{label}: the head's weights are not numbers")
+    weight, bias = weight.astype("float32"), bias.astype("float32")
+    if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
+        raise ModelError(f"{label}: the head's weights contain NaN or infinite values (the file is damaged)")
+    return weight, bias
+
+
+def check_head_width(spec: ModelSpec, weight, features: int | None) -> None:
+    """Refuse a head whose width does not match the base network's features."""
+    if features is not None and weight.shape[1] != features:
+        raise ModelError(
+            f"{Path(spec.metadata['file']).name}: the head expects {weight.shape[1]} features, "
+            f"but {spec.metadata['base_spec'].title} gives {features}"
+        )
+
+
+def _resolve_base(name: str, own: Path) -> ModelSpec:
+    """The network a quick-trained head sits on: a registry name, or one of the user's full
+    models by name (never a path, never itself, never another head)."""
+    key = name.lower().replace("_", "-")
+    for spec in BUILTIN:
+        if spec.name == key:
+            return spec
+    if os.sep in name or "/" in name or name.endswith(MODEL_FILE_SUFFIX):
+        raise ModelError(f"{own.name}: its base must be a model name, not a path")
+    for p in _model_files():
+        if p == own:
+            continue
+        try:
+            info = read_model_file_metadata(p)
+        except ModelError:
+            continue
+        if info["kind"] != "head" and (info.get("name") or p.stem).lower() == name.lower():
+            return spec_from_model_file(p)
+    raise ModelError(f"{own.name}: its base model '{name[:80]}' is not installed")
 
 
 def spec_from_model_file(path: str | os.PathLike) -> ModelSpec:
     path = Path(path).resolve()
     info = read_model_file_metadata(path)
-    if info.get("kind") == "head":
-        base = get_spec(info.get("base", DEFAULT_MODEL))
-        return ModelSpec(
-            name=info.get("name") or path.stem,
-            title=info.get("title") or info.get("name") or path.stem,
+    size_mb = path.stat().st_size / 1e6
+    name = info.get("name") or path.stem
+    title = info.get("title") or name
+    if info["kind"] == "head":
+        base = _resolve_base(info["base"], path)
+        spec = ModelSpec(
+            name=name,
+            title=title,
             source="user",
             arch=base.arch,
-            weights=WeightsSource("file", path.name, path=str(path), size_mb=path.stat().st_size / 1e6),
+            weights=WeightsSource("file", path.name, path=str(path), size_mb=size_mb),
             preprocess=base.preprocess,
             label_names=tuple(info["labels"]),
             key_mapping=base.key_mapping,
-            description=info.get("description", f"Quick-trained on top of {base.title}"),
+            description=info.get("description") or f"Quick-trained on top of {base.title}",
             metadata={**info, "base_spec": base, "file": str(path)},
         )
+        read_head(spec)  # shape and finite values, now: a broken head is listed as unusable
+        return spec
     return ModelSpec(
-        name=info.get("name") or path.stem,
-        title=info.get("title") or info.get("name") or path.stem,
+        name=name,
+        title=title,
         source="user",
         arch=info["arch"],
-        weights=WeightsSource(
-            "file", path.name, path=str(path), size_mb=path.stat().st_size / 1e6
-        ),
+        weights=WeightsSource("file", path.name, path=str(path), size_mb=size_mb),
         preprocess=Preprocess.from_dict(info["preprocess"]),
         label_names=tuple(info["labels"]),
         key_mapping="names",
-        description=info.get("description", ""),
+        description=info.get("description") or "",
         metadata={**info, "file": str(path)},
     )
 
 
-def user_model_specs() -> list[ModelSpec]:
+def _model_files() -> list[Path]:
     folder = user_models_dir()
-    specs = []
-    if folder.is_dir():
-        for p in sorted(folder.glob(f"*{MODEL_FILE_SUFFIX}")):
-            try:
-                specs.append(spec_from_model_file(p))
-            except ModelError:
-                continue  # a damaged file must not hide the others; `cnndesk models` reports it
-    return specs
+    try:
+        return sorted(p for p in folder.glob(f"*{MODEL_FILE_SUFFIX}") if not p.name.startswith("."))
+    except OSError:
+        return []
+
+
+def user_model_entries() -> tuple[list[ModelSpec], list[tuple[Path, str]]]:
+    """(usable user models, [(file, reason)] for the unusable ones). Never raises for a file."""
+    specs, bad = [], []
+    for p in _model_files():
+        try:
+            specs.append(spec_from_model_file(p))
+        except ModelError as exc:
+            bad.append((p, str(exc)))
+        except Exception as exc:  # never let one file stop the app: report it
+            bad.append((p, f"{p.name}: cannot be read ({type(exc).__name__}: {exc})"))
+    return specs, bad
+
+
+def user_model_specs() -> list[ModelSpec]:
+    return user_model_entries()[0]
+
+
+def unusable_user_models() -> list[tuple[Path, str]]:
+    """Model files in the user's folder that cannot be used, with the reason."""
+    return user_model_entries()[1]
 
 
 def list_models(include_user: bool = True) -> list[ModelSpec]:
@@ -302,9 +378,13 @@ def get_spec(name_or_path: str | os.PathLike | None) -> ModelSpec:
     for spec in BUILTIN:
         if spec.name == key:
             return spec
-    for spec in user_model_specs():
+    usable, bad = user_model_entries()
+    for spec in usable:
         if spec.name.lower() == text.lower():
             return spec
+    for p, reason in bad:
+        if p.stem.lower() == text.lower():
+            raise ModelError(f"model '{text}' is unusable: {reason}")
     if os.path.sep in text or text.endswith(MODEL_FILE_SUFFIX) or os.path.exists(text):
         if not os.path.exists(text):
             raise ModelError(f"model file {text} does not exist")

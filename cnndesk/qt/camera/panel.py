@@ -436,11 +436,25 @@ class CameraPanel(QWidget):
         n = self._captured
 
         def write(job, img):
+            from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+            from cnndesk.core.safeio import safe_write
+
             folder.mkdir(parents=True, exist_ok=True)
-            target, _ = unique_path(folder / f"{cls}_{stamp}_{n:04d}.jpg")
-            if not img.save(str(target), "JPG", 92):
-                raise OSError(f"could not write {target}")
-            return target
+            data = QByteArray()
+            buf = QBuffer(data)
+            buf.open(QIODevice.OpenModeFlag.WriteOnly)
+            if not img.save(buf, "JPG", 92):
+                raise OSError("could not encode the camera frame")
+            for _ in range(100):  # atomic, never over an existing file (or a planted symlink)
+                target, _ = unique_path(folder / f"{cls}_{stamp}_{n:04d}.jpg")
+                try:
+                    with safe_write(target, "wb", overwrite=False) as fh:
+                        fh.write(bytes(data))
+                    return target
+                except FileExistsError:
+                    continue
+            raise OSError(f"no free file name in {folder}")
 
         # QImage is implicitly shared: the worker's copy stays valid whatever the camera does next
         self.runner.start("sample", write, image, exclusive=False, on_error=self.status.emit)

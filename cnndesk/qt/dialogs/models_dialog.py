@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 
 from cnndesk.core.errors import CnndeskError
 from cnndesk.core.models import manage
-from cnndesk.core.models.registry import user_model_specs
+from cnndesk.core.models.registry import unusable_user_models, user_model_specs
+from cnndesk.core.safeio import display
 
 PathRole = Qt.ItemDataRole.UserRole + 20
 
@@ -65,6 +66,12 @@ class ModelsDialog(QDialog):
                                    f"{'…' if len(spec.labels) > 4 else ''}) · {kind}{acc}")
             item.setData(PathRole, spec.weights.path)
             item.setToolTip(spec.weights.path)
+            self.list.addItem(item)
+        for path, reason in unusable_user_models():  # listed with the reason (it can be deleted)
+            why = reason.split(": ", 1)[1] if reason.startswith(f"{path.name}: ") else reason
+            item = QListWidgetItem(f"⚠ {display(path.stem, 60)} — unusable: {display(why, 200)}")
+            item.setData(PathRole, str(path))
+            item.setToolTip(display(reason, 500))
             self.list.addItem(item)
         if not self.list.count():
             self.info.setText("No models yet: train one (Model ▸ Train a Model…) or import a model file.")

@@ -336,6 +336,7 @@ class TrainDialog(QDialog):
     def start(self) -> None:
         if self.dataset is None:
             return
+        self._closed = False
         cfg = self.config()
         self.result = None
         n_epochs = cfg.resolved_epochs()
@@ -395,6 +396,9 @@ class TrainDialog(QDialog):
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.progress.setFormat(f"Done in {model.seconds:.1f} s")
+        if model.cancelled and (self._closed or not self.isVisible()):
+            self.status.setText("Cancelled; nothing was saved.")  # closed meanwhile: no late modal
+            return
         if model.cancelled:
             keep = QMessageBox.question(self, "Training stopped", "Training was cancelled. Keep the best model so far?")
             if keep != QMessageBox.StandardButton.Yes:
@@ -420,7 +424,10 @@ class TrainDialog(QDialog):
             self.runner.start("scan", _scan_job, str(self.dataset.root), self.val_split.value() / 100, 0,
                               on_result=lambda r: (self._scanned(r), self.start()), on_error=self._scan_failed)
 
+    _closed = False
+
     def closeEvent(self, event):
+        self._closed = True
         self.runner.cancel("train")
         self.runner.cancel("scan")
         self.doctor.stop()
