@@ -275,7 +275,8 @@ def occlusion(classifier, image: Image.Image, class_index: int | None = None, pa
 
     def flush():
         arr = np.stack([b for _, b in batch])
-        probs = softmax(classifier.logits(arr))[:, idx]
+        # the same (calibrated) probabilities as the unoccluded prediction
+        probs = getattr(classifier, "probabilities", softmax)(classifier.logits(arr))[:, idx]
         for (top, left), p in zip([pos for pos, _ in batch], probs, strict=True):
             heat[top:top + patch, left:left + patch] += max(0.0, p0 - float(p))
             count[top:top + patch, left:left + patch] += 1

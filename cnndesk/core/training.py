@@ -514,8 +514,9 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None) -> Trained
         report(progress, 0, None, "Calibrating and learning what your classes look like")
         plain = torch.utils.data.DataLoader(_Images(ds.train, val_tf, min_side), batch_size=config.batch_size * 2,
                                             collate_fn=_collate, num_workers=config.num_workers)
-        f_tr, _, _ = fullmode.embeddings_and_logits(model, head, plain, device, use_amp, amp_dtype)
-        f_v, l_v, y_v = fullmode.embeddings_and_logits(model, head, val_loader, device, use_amp, amp_dtype)
+        # in fp32, as the app will run the saved model: evaluation, temperature and threshold match it
+        f_tr, _, _ = fullmode.embeddings_and_logits(model, head, plain, device, False, amp_dtype)
+        f_v, l_v, y_v = fullmode.embeddings_and_logits(model, head, val_loader, device, False, amp_dtype)
         if len(f_tr) >= 2:
             novelty, temperature, calib, held = fullmode.fit_trust(f_tr, f_v, l_v, y_v, seed=config.seed)
             extra.update(calib)
