@@ -76,6 +76,11 @@ def image_from_clipboard(qimage) -> ImageResult:
 
 
 @dataclass
+class SkippedSorted:
+    folders: list[str]  # sort destinations below the opened folder, left out
+
+
+@dataclass
 class FolderBatch:
     results: list[FileResult]
     done: int
@@ -86,9 +91,14 @@ class FolderBatch:
 def classify_folder(job, clf: Classifier, roots: list[str], top_k: int, recursive: bool = True):
     """Expand folders, classify everything with the streaming pipeline, and emit results in
     batches (at most every 100 ms) so a 10,000-file table grows smoothly."""
-    files = expand_paths(roots, recursive=recursive)
+    from cnndesk.core.journal import exclude_sorted
+
+    # files cnndesk sorted into <folder>/sorted before are not the folder's own photos
+    files, skipped = exclude_sorted(expand_paths(roots, recursive=recursive), roots)
     total = len(files)
     job.progress(0, total, "Scanning")
+    if skipped:
+        job.partial(SkippedSorted(skipped))
     min_side = clf.preprocess.resize
 
     def load(path: str):

@@ -7,16 +7,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QIcon, QKeySequence
+from PySide6.QtCore import QByteArray, QCoreApplication, QSize, Qt
+from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QFileDialog,
     QLabel,
     QListView,
     QMainWindow,
-    QMessageBox,
-    QProgressDialog,
+    QPushButton,
     QSizePolicy,
     QSplitter,
     QStackedWidget,
@@ -25,27 +25,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.core import results_io, sorting
 from cnndesk.core.images import IMAGE_EXTENSIONS
-from cnndesk.core.models.registry import ModelSpec, get_spec, list_models
+from cnndesk.core.models.registry import ModelSpec
 from cnndesk.core.paths import resource_path, sample_images
 from cnndesk.qt import jobs
 from cnndesk.qt.camera.panel import CameraPanel
+from cnndesk.qt.main_tabs import TAB_CAMERA, TAB_EXPLAIN, TAB_FOLDER, TAB_IMAGES  # noqa: F401
 from cnndesk.qt.models.gallery import ICON, GalleryModel, ItemRole
 from cnndesk.qt.settings import Settings
+from cnndesk.qt.undo import UndoController
 from cnndesk.qt.widgets.drop_zone import DropZone
 from cnndesk.qt.widgets.explain_panel import ExplainPanel
 from cnndesk.qt.widgets.folder_panel import FolderPanel
 from cnndesk.qt.widgets.image_view import ImageView
 from cnndesk.qt.widgets.prediction_panel import PredictionPanel
 from cnndesk.qt.widgets.status_message import FadingMessage
+from cnndesk.qt.window_folder import FolderMixin
+from cnndesk.qt.window_model import ModelMixin
 from cnndesk.qt.workers import JobRunner
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)) + ");;All files (*)"
-TAB_IMAGES, TAB_FOLDER, TAB_CAMERA, TAB_EXPLAIN = 0, 1, 2, 3
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ModelMixin, FolderMixin, QMainWindow):
     def __init__(self, settings: Settings | None = None):
         super().__init__()
         self.setWindowTitle("cnndesk")
@@ -54,10 +56,13 @@ class MainWindow(QMainWindow):
             self.setWindowIcon(QIcon(str(icon)))
         self.settings = settings or Settings()
         self.runner = JobRunner(self)
+        self.undo = UndoController(self.runner, self)
+        self.undo.message.connect(lambda t: self.status(t, 8000))
+        self.undo.undone.connect(self._undone)
         self.clf = None
         self.spec: ModelSpec | None = None
         self._after_model: list = []
-        self._download_dialog: QProgressDialog | None = None
+        self._download_dialog = None
         self._folder_roots: list[str] = []
 
         # -- widgets --------------------------------------------------------------------------
@@ -117,6 +122,12 @@ class MainWindow(QMainWindow):
 
         self.message = FadingMessage()
         self.statusBar().addWidget(self.message, 1)
+        self.training_badge = QPushButton()
+        self.training_badge.setFlat(True)
+        self.training_badge.setToolTip("A training is running: show it")
+        self.training_badge.clicked.connect(self.show_training)
+        self.training_badge.hide()
+        self.statusBar().addPermanentWidget(self.training_badge)
         self.device_label = QLabel("Loading model…")
         self.device_label.setToolTip("Where the model runs")
         self.statusBar().addPermanentWidget(self.device_label)
@@ -172,6 +183,9 @@ class MainWindow(QMainWindow):
         md.addAction(self.act_train)
         md.addAction(self.act_models)
         e = self.menuBar().addMenu("&Edit")
+        self.addAction(self.undo.action)
+        e.addAction(self.undo.action)
+        e.addSeparator()
         e.addAction(self.act_paste)
         e.addAction(self.act_prefs)
         h = self.menuBar().addMenu("&Help")
@@ -200,22 +214,6 @@ class MainWindow(QMainWindow):
         self.refresh_models()
         self.model_combo.currentIndexChanged.connect(self._model_chosen)
 
-    def refresh_models(self, select: str | None = None):
-        select = select or self.settings.get("last_model")
-        self.model_combo.blockSignals(True)
-        self.model_combo.clear()
-        for spec in list_models():
-            text = spec.title
-            if spec.source == "user":
-                text = f"{spec.title} (yours)"
-            elif spec.needs_download:
-                text = f"{spec.title} — download {spec.weights.size_mb:.0f} MB"
-            self.model_combo.addItem(text, spec.name if spec.source != "user" else spec.weights.path)
-            self.model_combo.setItemData(self.model_combo.count() - 1, spec.description, Qt.ItemDataRole.ToolTipRole)
-        i = self.model_combo.findData(select)
-        self.model_combo.setCurrentIndex(max(0, i))
-        self.model_combo.blockSignals(False)
-
     # -- state ------------------------------------------------------------------------------
     def _restore_state(self):
         geo = self.settings.get("geometry")
@@ -227,110 +225,26 @@ class MainWindow(QMainWindow):
                 split.restoreState(s)
 
     def closeEvent(self, event):
+        td = getattr(self, "train_dialog", None)
+        if td is not None and td.running:
+            if not td.confirm_stop("quit"):
+                event.ignore()
+                return
+            td.stop_for_quit()
         self.settings.set("geometry", self.saveGeometry())
         self.settings.set("split_top", self.top_split.saveState())
         self.settings.set("split_images", self.images_split.saveState())
         self.camera_panel.shutdown()
         self.runner.drain()
+        QCoreApplication.processEvents()  # deliver what the stopped jobs sent (a stopped training's model)
+        for w in QApplication.topLevelWidgets():  # our dialogs close with us, none stays hidden
+            if w is not self and w.isWindow() and w.isVisible():
+                w.close()
         super().closeEvent(event)
 
     def status(self, text: str, ms: int = 4000):
         """A status-bar message that fades after ``ms`` (0: stays until the next one)."""
         self.message.show_message(text, ms)
-
-    # -- the model --------------------------------------------------------------------------
-    def start(self, paths: list[str] | None = None):
-        """Called once the window is shown: load the model, then open ``paths``."""
-        if paths:
-            self.open_paths(paths)
-        QTimer.singleShot(0, lambda: self.load_model(self.model_combo.currentData()))
-
-    def load_model(self, name: str | None):
-        try:
-            spec = get_spec(name)
-        except Exception as exc:  # a deleted user model: fall back to the default
-            self.status(str(exc), 8000)
-            spec = get_spec(None)
-        prev = self.spec
-        self.clf = None
-        self.camera_panel.set_classifier(None)
-        self.device_label.setText("Loading model…")
-        self.status(f"Loading {spec.title}…", 0)
-        if spec.needs_download:
-            dlg = QProgressDialog(f"Downloading {spec.title} ({spec.weights.size_mb:.0f} MB)…", "Cancel", 0, 100, self)
-            dlg.setWindowTitle("Downloading model")
-            dlg.setMinimumDuration(0)
-            dlg.setWindowModality(Qt.WindowModality.WindowModal)
-            dlg.canceled.connect(lambda: self._cancel_model_load(prev))
-            self._download_dialog = dlg
-
-        def progress(done, total, text):
-            if self._download_dialog is not None and total:
-                self._download_dialog.setValue(int(100 * done / total))
-            elif text:
-                self.status(text + "…", 0)
-
-        self.runner.start(
-            "model", jobs.load_classifier, spec, self.settings.device,
-            on_result=lambda clf: self._model_ready(clf, prev),
-            on_error=lambda msg: self._model_failed(spec, msg, prev),
-            on_progress=progress,
-        )
-
-    def _close_download_dialog(self):
-        if self._download_dialog is not None:
-            dlg, self._download_dialog = self._download_dialog, None
-            dlg.canceled.disconnect()
-            dlg.close()
-
-    def _cancel_model_load(self, prev: ModelSpec | None):
-        self.runner.cancel("model")
-        self._download_dialog = None
-        self.status("Download cancelled")
-        self._revert_model(prev)
-
-    def _revert_model(self, prev: ModelSpec | None):
-        target = prev.name if prev and prev.source != "user" else (prev.weights.path if prev else None)
-        self.model_combo.blockSignals(True)
-        self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(target)))
-        self.model_combo.blockSignals(False)
-        self.load_model(self.model_combo.currentData())
-
-    def _model_ready(self, clf, prev: ModelSpec | None):
-        self._close_download_dialog()
-        first = prev is None
-        self.clf, self.spec = clf, clf.spec
-        self.camera_panel.set_classifier(clf)
-        self.explain_panel.set_model(clf.spec, clf)
-        self.device_label.setText(f"{clf.spec.title} · {clf.describe()}")
-        self.status(f"{clf.spec.title} ready" + (f" — {clf.device_info.note}" if clf.device_info.note else ""), 6000)
-        self.refresh_models(self.model_combo.currentData())
-        if not first and prev is not None and prev != clf.spec:
-            self.reclassify_all()
-        queued, self._after_model = self._after_model, []
-        for action in queued:
-            action()
-
-    def _model_failed(self, spec: ModelSpec, message: str, prev: ModelSpec | None):
-        self._close_download_dialog()
-        self.device_label.setText("No model")
-        title = "No network connection" if "network" in message else "Could not load the model"
-        QMessageBox.warning(self, title, message)
-        if spec != prev and prev is not None:
-            self._revert_model(prev)
-        elif spec.name != get_spec(None).name:
-            self._revert_model(get_spec(None))
-
-    def _model_chosen(self, _index: int):
-        data = self.model_combo.currentData()
-        self.settings.set("last_model", data)
-        self.load_model(data)
-
-    def _when_model_ready(self, action):
-        if self.clf is not None:
-            action()
-        else:
-            self._after_model.append(action)
 
     # -- inputs -------------------------------------------------------------------------------
     def open_images(self):
@@ -466,112 +380,6 @@ class MainWindow(QMainWindow):
         if self._folder_roots and self.folder_panel.model.rowCount():
             self.classify_folder(self._folder_roots)
 
-    # -- folders -------------------------------------------------------------------------------
-    def classify_folder(self, roots: list[str]):
-        self.stack.setCurrentWidget(self.tabs)
-        self.tabs.setCurrentIndex(TAB_FOLDER)
-        self._folder_roots = list(roots)
-        title = roots[0] if len(roots) == 1 else f"{len(roots)} folders"
-        self.folder_panel.start(title)
-        self._when_model_ready(lambda: self._run_folder(roots))
-
-    def _run_folder(self, roots):
-        self.status("Classifying folder…", 0)
-        self.runner.start(
-            "folder", jobs.classify_folder, self.clf, roots, self.settings.top_k,
-            on_partial=self._folder_batch,
-            on_result=self._folder_done,
-            on_error=self._folder_failed,
-            on_cancelled=lambda: None,
-        )
-
-    def _folder_batch(self, batch: jobs.FolderBatch):
-        self.folder_panel.add_results(batch.results)
-        self.folder_panel.set_progress(batch.done, batch.total, batch.rate)
-
-    def _folder_done(self, total: int):
-        self.folder_panel.set_running(False)
-        if total == 0:
-            self.status("No images found in this folder", 8000)
-        else:
-            self.status(self.folder_panel.summary(), 8000)
-
-    def _folder_failed(self, message: str):
-        self.folder_panel.set_running(False)
-        self.status(message, 8000)
-
-    def cancel_folder(self):
-        if self.runner.running("folder"):
-            self.runner.cancel("folder")
-            self.folder_panel.set_running(False)
-            self.status(f"Cancelled — {self.folder_panel.summary()}", 8000)
-
-    def _open_result_row(self, result):
-        if result is not None:
-            self.add_items(jobs.load_paths_as_items([result.path]))
-
-    def export_results(self, fmt: str):
-        rows = self.folder_panel.model.rows
-        if not rows:
-            self.status("Nothing to export yet: classify a folder first")
-            return
-        start = os.path.join(self.settings.get("last_folder") or str(Path.home()), f"cnndesk-results.{fmt}")
-        path, _ = QFileDialog.getSaveFileName(self, f"Export results as {fmt.upper()}", start, f"{fmt.upper()} (*.{fmt})")
-        if not path:
-            return
-        self.export_to(path, fmt)
-
-    def export_to(self, path: str, fmt: str) -> int:
-        rows = self.folder_panel.model.rows
-        try:
-            n = results_io.export((r.as_dict() for r in rows), path, fmt, self.settings.top_k)
-        except OSError as exc:
-            QMessageBox.warning(self, "Export failed", f"Could not write {path}: {exc.strerror or exc}")
-            return 0
-        self.status(f"Exported {n:,} rows to {path}")
-        return n
-
-    def sort_into_folders(self):
-        from cnndesk.qt.dialogs.sort_dialog import SortDialog
-
-        rows = self.folder_panel.model.rows
-        if not rows:
-            return
-        start = os.path.join(self._folder_roots[0] if self._folder_roots else str(Path.home()), "sorted")
-        dlg = SortDialog(start, self)
-        if dlg.exec() != SortDialog.DialogCode.Accepted:
-            return
-        dest, mode, threshold = dlg.values()
-        self.run_sort(dest, mode, threshold, confirm=True)
-
-    def run_sort(self, dest: str, mode: str, threshold: float | None, confirm: bool = True):
-        rows = [(r.path, r.prediction.label if r.prediction else None, r.prediction.score if r.prediction else None, r.error)
-                for r in self.folder_panel.model.rows]
-        plan = sorting.plan_sort(rows, dest, threshold)
-        if confirm:
-            box = QMessageBox(QMessageBox.Icon.Warning if mode == "move" else QMessageBox.Icon.Question,
-                              "Sort into folders", plan.describe(mode), parent=self)
-            go = box.addButton("Move files" if mode == "move" else "Copy files", QMessageBox.ButtonRole.AcceptRole)
-            box.addButton(QMessageBox.StandardButton.Cancel)
-            box.exec()
-            if box.clickedButton() is not go:
-                return
-        self.status("Sorting files…", 0)
-        self.runner.start(
-            "sort", lambda job: sorting.execute(plan, mode, job.progress, job.cancel),
-            on_result=lambda rep: self._sorted(rep, mode, dest),
-            on_error=lambda m: QMessageBox.warning(self, "Sorting failed", m),
-        )
-
-    def _sorted(self, report: sorting.SortReport, mode: str, dest: str):
-        self.last_sort_report = report
-        self.status(report.describe(mode), 10000)
-        box = QMessageBox(QMessageBox.Icon.Information, "Sorted", report.describe(mode), parent=self)
-        box.addButton(QMessageBox.StandardButton.Ok)
-        show = box.addButton("Show folder", QMessageBox.ButtonRole.ActionRole)
-        box.open()
-        show.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(dest)))
-
     # -- dialogs -------------------------------------------------------------------------------
     def show_preferences(self):
         from cnndesk.qt.dialogs.preferences import PreferencesDialog
@@ -593,6 +401,7 @@ class MainWindow(QMainWindow):
         if getattr(self, "train_dialog", None) is None:
             self.train_dialog = TrainDialog(self.settings, self.runner, self)
             self.train_dialog.model_saved.connect(self._trained_model_saved)
+            self.train_dialog.activity.connect(lambda t: (self.training_badge.setText(t), self.training_badge.setVisible(bool(t))))
         self.train_dialog.show()
         self.train_dialog.raise_()
         return self.train_dialog

@@ -22,7 +22,30 @@ class ResultsTableModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[FileResult] = []
+        self.roots: list[str] = []  # the opened folders: the File column shows paths relative to them
         self._pixmaps: dict[int, QPixmap] = {}
+
+    def display_path(self, path: str) -> str:
+        """``sub/img.jpg`` below an opened folder (two files of one name stay distinguishable)."""
+        for root in self.roots:
+            root = root.rstrip("/\\") + os.sep
+            if path.startswith(root):
+                return path[len(root):]
+        return os.path.basename(path)
+
+    def relocate(self, moved: dict[str, str]) -> int:
+        """Files were moved (a sort, or its undo): point their rows at the new paths."""
+        from dataclasses import replace
+
+        n = 0
+        for i, r in enumerate(self.rows):
+            new = moved.get(r.path)
+            if new is not None:
+                self.rows[i] = replace(r, path=new)
+                n += 1
+        if n:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self.rows) - 1, len(COLUMNS) - 1))
+        return n
 
     def rowCount(self, parent=_ROOT):
         return 0 if parent.isValid() else len(self.rows)
@@ -44,7 +67,7 @@ class ResultsTableModel(QAbstractTableModel):
             return r
         if role == Qt.ItemDataRole.DisplayRole:
             if col == COL_FILE:
-                return os.path.basename(r.path)
+                return self.display_path(r.path)
             if col == COL_LABEL:
                 return r.prediction.label if r.prediction else "—"
             if col == COL_CONF:
@@ -55,7 +78,7 @@ class ResultsTableModel(QAbstractTableModel):
             if col == COL_LABEL:
                 return r.prediction.label.lower() if r.prediction else "~"
             if col == COL_FILE:
-                return os.path.basename(r.path).lower()
+                return self.display_path(r.path).lower()
             return r.index
         if role == Qt.ItemDataRole.DecorationRole and col == COL_THUMB:
             pm = self._pixmaps.get(r.index)

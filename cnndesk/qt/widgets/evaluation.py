@@ -123,6 +123,7 @@ class EvaluationView(QWidget):
         self.evaluation = ev
         self.images.clear()
         self.mistakes.clear()
+        self.cell_title.setText("Click a cell of the matrix to see its images")  # not the old model's cell
         if ev is None or not len(ev.y_true):
             self.headline.setText("No validation images: add more pictures per class to measure accuracy.")
             self.per_class.setRowCount(0)
@@ -215,6 +216,9 @@ class EvaluationView(QWidget):
         target_dir.mkdir(parents=True, exist_ok=True)
         target, _ = unique_path(target_dir / src.name)
         shutil.move(str(src), str(target))
+        from cnndesk.core.journal import Journal
+
+        Journal().record_relabel(src, target, self.fix_class.currentText())  # Ctrl+Z puts it back
         self.moved += 1
         self.mistakes.takeItem(self.mistakes.row(item))
         self.dataset_changed.emit()
