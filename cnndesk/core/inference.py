@@ -127,7 +127,11 @@ class Classifier:
         threads: int | None = None,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
+        background_export: bool = False,
     ):
+        """``background_export``: when the verified ONNX export is not cached yet, answer with
+        PyTorch at once and build the export on a background thread, switching to ONNX Runtime
+        when it is ready (the app's first answer: about 2 s instead of 12-24 s)."""
         if backend not in BACKENDS:
             raise ModelError(f"unknown backend '{backend}' (choose auto, onnx or torch)")
         self.spec = model if isinstance(model, ModelSpec) else get_spec(model)
@@ -139,6 +143,9 @@ class Classifier:
         self._lock = threading.Lock()
         self._session = None
         self._torch_model = None
+        self._background = background_export and backend == "auto"
+        self._pending_export = None
+        self.export_done = threading.Event()
         # a quick-trained model: the base network's features, then a linear head (numpy)
         self._base = self.spec.metadata.get("base_spec")
         self._head = None
@@ -151,6 +158,10 @@ class Classifier:
             self._init_onnx(progress, cancel, required=backend == "onnx")
         if self._session is None:
             self._init_torch(progress, cancel)
+        if self._pending_export is not None:
+            self._start_background_export(self._pending_export)
+        else:
+            self.export_done.set()
         report(progress, 1, 1, f"{self.spec.title} ready")
 
     # -- set-up ---------------------------------------------------------------------------
@@ -170,6 +181,10 @@ class Classifier:
             features, _, _ = onnx_cache.lookup(spec, "features")
             if head is not None and features is not None and features.ok:
                 entry, self._head = features, head
+        if entry is None and self._background and variant == "logits" and system.has_torch():
+            self._pending_export = spec  # PyTorch answers meanwhile
+            self.fallback_reason = "optimising for this CPU in the background"
+            return
         if entry is None:
             entry, model = onnx_cache.export_and_verify(
                 spec, progress=progress, cancel=cancel, variant=variant
@@ -188,6 +203,29 @@ class Classifier:
         if required:
             raise ModelError(f"ONNX Runtime is unavailable for {self.spec.title}: {self.fallback_reason}")
         log.warning("using PyTorch for %s: %s", self.spec.name, self.fallback_reason)
+
+    def _start_background_export(self, spec: ModelSpec) -> None:
+        from cnndesk.core import onnx_cache
+
+        def work():
+            try:
+                entry, _ = onnx_cache.export_and_verify(spec, variant="logits")
+                if entry.ok:
+                    session = onnx_cache.make_session(entry.path, self.threads)
+                    with self._lock:
+                        self._session = session
+                        self._input_name = session.get_inputs()[0].name
+                        self._torch_model = None
+                        self.fallback_reason = ""
+                else:
+                    self.fallback_reason = entry.record.get("reason", "ONNX export failed")
+            except Exception as exc:  # the PyTorch model keeps answering
+                self.fallback_reason = f"{type(exc).__name__}: {exc}"
+                log.warning("background ONNX export of %s failed: %s", spec.name, self.fallback_reason)
+            finally:
+                self.export_done.set()
+
+        threading.Thread(target=work, name="cnndesk-onnx-export", daemon=True).start()
 
     def _init_torch(self, progress, cancel) -> None:
         import torch

@@ -37,7 +37,7 @@ class ImageResult:
 
 
 def load_classifier(job, spec, device: str) -> Classifier:
-    return Classifier(spec, device=device, progress=job.progress, cancel=job.cancel)
+    return Classifier(spec, device=device, progress=job.progress, cancel=job.cancel, background_export=True)
 
 
 def _classify_image(clf: Classifier, img: Image.Image, top_k: int) -> Prediction:
@@ -134,3 +134,30 @@ def load_paths_as_items(paths: list[str]) -> list[ImageResult]:
     import os
 
     return [ImageResult(name=os.path.basename(p) or p, path=p) for p in paths]
+
+
+def paths_in_text(text: str) -> list[str]:
+    """Existing files or folders named in pasted text: one per line, plain or ``file://`` URLs,
+    with or without quotes (what "Copy path" in file managers puts on the clipboard)."""
+    import os
+    from urllib.parse import unquote, urlparse
+
+    out = []
+    for line in (text or "").splitlines()[:1000]:
+        s = line.strip().strip('"').strip("'")
+        if s.startswith("file://"):
+            s = unquote(urlparse(s).path)
+        s = os.path.expanduser(s)
+        if s and os.path.exists(s):
+            out.append(os.path.abspath(s))
+    return out
+
+
+def thumbnails(job, wanted: list[tuple[int, str]], size: int = 64):
+    """Thumbnails made again for table rows scrolled back into view: partial (row, path, QImage)."""
+    for row, path in wanted:
+        job.cancel.raise_if_cancelled()
+        try:
+            job.partial((row, path, thumbnail(load_image(path, min_side=size), size)))
+        except CnndeskError:
+            continue

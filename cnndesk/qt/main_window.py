@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QListView,
     QMainWindow,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSplitter,
     QStackedWidget,
@@ -32,6 +33,7 @@ from cnndesk.qt import jobs
 from cnndesk.qt.camera.panel import CameraPanel
 from cnndesk.qt.main_tabs import TAB_CAMERA, TAB_EXPLAIN, TAB_FOLDER, TAB_IMAGES  # noqa: F401
 from cnndesk.qt.models.gallery import ICON, GalleryModel, ItemRole
+from cnndesk.qt.screen_fit import fit_to_screen
 from cnndesk.qt.settings import Settings
 from cnndesk.qt.undo import UndoController
 from cnndesk.qt.widgets.drop_zone import DropZone
@@ -44,6 +46,7 @@ from cnndesk.qt.window_folder import FolderMixin
 from cnndesk.qt.window_model import ModelMixin
 from cnndesk.qt.workers import JobRunner
 
+MAX_RECENT_PER_OPEN = 3
 IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)) + ");;All files (*)"
 
 
@@ -85,10 +88,19 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         self.gallery.setFixedHeight(ICON + 66)
         self.gallery.setToolTip("Everything classified in this session; click one to see its result")
         self.gallery.selectionModel().currentChanged.connect(lambda cur, _prev: self._show_item(cur.data(ItemRole)))
+        self.gallery.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
+        from cnndesk.qt.gallery_actions import install_gallery_actions
+
+        install_gallery_actions(self)
 
         self.top_split = QSplitter(Qt.Orientation.Horizontal)
         self.top_split.addWidget(self.image_view)
-        self.top_split.addWidget(self.panel)
+        self.panel_scroll = QScrollArea()  # on a short screen the bars scroll instead of overlapping
+        self.panel_scroll.setWidget(self.panel)
+        self.panel_scroll.setWidgetResizable(True)
+        self.panel_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.panel_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.top_split.addWidget(self.panel_scroll)
         self.top_split.setStretchFactor(0, 3)
         self.top_split.setStretchFactor(1, 2)
         self.images_split = QSplitter(Qt.Orientation.Vertical)
@@ -137,8 +149,8 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         self.drop_zone.open_folder.connect(self.open_folder)
         self.drop_zone.try_sample.connect(self.try_sample)
         self.setAcceptDrops(True)
-        self.resize(1120, 760)
         self._restore_state()
+        fit_to_screen(self, self.width() if self.settings.get("geometry") else 1120, self.height() if self.settings.get("geometry") else 760)
 
     # -- actions, menus, toolbar --------------------------------------------------------------
     def _action(self, text, slot, shortcut=None, tip=None, icon=None) -> QAction:
@@ -172,7 +184,13 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         self.act_camera = self._action("&Camera / Video", self.show_camera, "Ctrl+K", "Classify what a webcam or a video shows, live (Ctrl+K)")
 
         m = self.menuBar().addMenu("&File")
-        for a in (self.act_open, self.act_folder, self.act_paste, self.act_sample, self.act_camera):
+        from cnndesk.qt.recent import RecentMenu
+
+        self.recent = RecentMenu(self.settings, self.open_paths, self)
+        for a in (self.act_open, self.act_folder):
+            m.addAction(a)
+        m.addMenu(self.recent)
+        for a in (self.act_paste, self.act_sample, self.act_camera):
             m.addAction(a)
         m.addSeparator()
         m.addAction(self.act_export)
@@ -189,23 +207,31 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         e.addAction(self.act_paste)
         e.addAction(self.act_prefs)
         h = self.menuBar().addMenu("&Help")
+        self.act_guide = self._action("cnndesk &Guide", lambda: self.show_help(0), QKeySequence.StandardKey.HelpContents, "A short guide to the app (F1)")
+        self.act_keys = self._action("&Keyboard Shortcuts", lambda: self.show_help(1), "Ctrl+/")
+        h.addAction(self.act_guide)
+        h.addAction(self.act_keys)
+        h.addSeparator()
         h.addAction(self.act_about)
 
         tb = QToolBar("Main")
         tb.setObjectName("main-toolbar")
         tb.setMovable(False)
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        # the model picker first: on a narrow window the toolbar's overflow takes the actions (they
+        # are in the menus too), never the picker
+        tb.addWidget(QLabel(" Model: "))
+        self.model_combo = QComboBox()
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(22)
+        self.model_combo.setToolTip("The network that classifies your images")
+        tb.addWidget(self.model_combo)
+        tb.addSeparator()
         tb.addAction(self.act_open)
         tb.addAction(self.act_folder)
         tb.addAction(self.act_paste)
         tb.addAction(self.act_camera)
         tb.addAction(self.act_train)
-        tb.addSeparator()
-        tb.addWidget(QLabel(" Model: "))
-        self.model_combo = QComboBox()
-        self.model_combo.setMinimumWidth(280)
-        self.model_combo.setToolTip("The network that classifies your images")
-        tb.addWidget(self.model_combo)
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         tb.addWidget(spacer)
@@ -267,8 +293,9 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         if mime is None:
             return
         local = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
-        if local:
-            self.open_paths(local)
+        pasted = jobs.paths_in_text(mime.text()) if not local and mime.hasText() else []
+        if local or pasted:
+            self.open_paths(local or pasted)
         elif mime.hasImage():
             qimage = QGuiApplication.clipboard().image()
             if qimage.isNull():
@@ -276,10 +303,14 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
                 return
             self.runner.start("paste", lambda job, q: jobs.image_from_clipboard(q), qimage.copy(),
                               exclusive=False, on_result=lambda item: self.add_items([item]), on_error=self.status)
+        elif mime.hasText() and mime.text().strip():
+            self.status("The clipboard text is not the path of an image file or folder that exists")
         else:
             self.status("The clipboard holds no image or image file")
 
     def open_paths(self, paths: list[str]):
+        for p in paths[:MAX_RECENT_PER_OPEN]:
+            self.recent.add(p)
         files = [p for p in paths if not os.path.isdir(p)]
         folders = [p for p in paths if os.path.isdir(p)]
         if files:
@@ -417,6 +448,14 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
     def _trained_model_saved(self, path: str):
         self.refresh_models(self.model_combo.currentData())
         self.status(f"Your model {Path(path).stem} is ready: pick it in the model list", 8000)
+
+    def show_help(self, page: int = 0):
+        from cnndesk.qt.dialogs.help import HelpDialog
+
+        dlg = HelpDialog(self, page)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.show()
+        return dlg
 
     def show_about(self):
         from cnndesk.qt.dialogs.about import show_about

@@ -41,9 +41,7 @@ class FolderMixin:
         self._folder_roots = list(roots)
         title = roots[0] if len(roots) == 1 else f"{len(roots)} folders"
         self.folder_panel.start(title, roots)
-        if hasattr(self, "recent"):
-            for r in roots:
-                self.recent.add(r)
+        self.folder_panel.model.request_thumbs = self._remake_thumbs
         self._when_model_ready(lambda: self._run_folder(roots))
 
     def _run_folder(self, roots):
@@ -55,6 +53,11 @@ class FolderMixin:
             on_error=self._folder_failed,
             on_cancelled=lambda: None,
         )
+
+    def _remake_thumbs(self, wanted):
+        model = self.folder_panel.model
+        self.runner.start("thumbs", jobs.thumbnails, wanted, exclusive=False,
+                          on_partial=lambda t: model.set_thumb(*t))
 
     def _folder_batch(self, batch):
         if isinstance(batch, jobs.SkippedSorted):

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -192,8 +193,9 @@ class TrainDialog(QDialog):
         buttons.addWidget(self.cancel_btn)
         buttons.addWidget(self.close_btn)
 
-        train_page = QWidget()
-        tl = QVBoxLayout(train_page)
+        # the settings and curves scroll on a short screen; progress and buttons stay in view
+        content = QWidget()
+        tl = QVBoxLayout(content)
         tl.addWidget(QLabel("Images:"))
         tl.addLayout(row)
         tl.addWidget(self.classes)
@@ -206,8 +208,16 @@ class TrainDialog(QDialog):
         tl.addLayout(nrow)
         tl.addWidget(self.advanced)
         tl.addLayout(charts, 1)
-        tl.addWidget(self.progress)
-        tl.addLayout(buttons)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(content)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        train_page = QWidget()
+        pl = QVBoxLayout(train_page)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.addWidget(self.scroll, 1)
+        pl.addWidget(self.progress)
+        pl.addLayout(buttons)
 
         self.evaluation = EvaluationView(runner)
         self.evaluation.retrain_requested.connect(self.retrain)
@@ -221,7 +231,9 @@ class TrainDialog(QDialog):
         if undo is not None:  # Ctrl+Z here too: a relabel on the evaluation page is undoable
             self.addAction(undo.action)
             self.evaluation.dataset_changed.connect(undo.refresh)
-        self.resize(980, 760)
+        from cnndesk.qt.screen_fit import fit_to_screen
+
+        fit_to_screen(self, 980, 760)
         self._set_running(False)
         if self.folder.text():
             self.load_folder(self.folder.text())
