@@ -10,6 +10,7 @@ test: setup-dev
 # the app alone: no test tools, no cluster extras (Ray); `make test` adds them
 setup:
 	@scripts/setup.sh
+	@.venv/bin/python -m cnndesk.prepare
 
 setup-dev:
 	@scripts/setup.sh dev,cluster

@@ -32,11 +32,14 @@ print(json.dumps({"first": first, "label": p.label, "backend_first": backend,
 """
 
 
-def run(mode: str) -> dict:
+def run(mode: str, resources: str | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="cnndesk-first-") as tmp:
         env = dict(os.environ, CNNDESK_CACHE_DIR=tmp, PYTHONPATH=str(ROOT), CNNDESK_NO_GPU="1")
+        env.pop("CNNDESK_NO_BUNDLED_EXPORT", None)
+        if resources:
+            env["CNNDESK_RESOURCES"] = resources
         sample = str(ROOT / "resources" / "samples" / "coffee.jpg")
-        out = subprocess.run([sys.executable, "-c", CHILD, mode, sample], env=env, capture_output=True, text=True, timeout=600)
+        out = subprocess.run([sys.executable, "-c", CHILD, "background" if mode == "prepared" else mode, sample], env=env, capture_output=True, text=True, timeout=600)
         if out.returncode:
             raise SystemExit(out.stderr[-2000:])
         return json.loads(out.stdout.strip().splitlines()[-1])
@@ -47,10 +50,17 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
     print("load:", os.getloadavg())
-    results: dict[str, list[dict]] = {"blocking": [], "background": []}
+    # "prepared": after `make run`'s set-up step (python -m cnndesk.prepare) in a copy of resources/
+    import shutil
+
+    res = Path(tempfile.mkdtemp(prefix="cnndesk-res-")) / "resources"
+    shutil.copytree(ROOT / "resources", res, ignore=shutil.ignore_patterns("onnx"))
+    env = dict(os.environ, CNNDESK_RESOURCES=str(res), PYTHONPATH=str(ROOT), CNNDESK_NO_GPU="1")
+    subprocess.run([sys.executable, "-m", "cnndesk.prepare"], env=env, check=True, timeout=900)
+    results: dict[str, list[dict]] = {"blocking": [], "background": [], "prepared": []}
     for _ in range(args.repeats):
-        for mode in results:  # interleaved, so both see the same machine load
-            r = run(mode)
+        for mode in results:  # interleaved, so all see the same machine load
+            r = run(mode, str(res) if mode == "prepared" else None)
             results[mode].append(r)
             print(mode, r, flush=True)
     for mode, rs in results.items():

@@ -84,6 +84,8 @@ def resolve_device(requested: str = "auto") -> DeviceInfo:
         raise ModelError(f"unknown device '{requested}' (choose auto, cpu, cuda or mps)")
     if requested == "cpu":
         return DeviceInfo("cpu", "CPU")
+    if requested != "auto" and not system.has_torch():
+        raise ModelError(f"device '{requested}' is not available: this lite version of cnndesk runs on the CPU only")
     if requested == "auto" and not system.gpu_may_be_present():
         return DeviceInfo("cpu", "CPU")
     import torch
@@ -135,6 +137,8 @@ class Classifier:
         if backend not in BACKENDS:
             raise ModelError(f"unknown backend '{backend}' (choose auto, onnx or torch)")
         self.spec = model if isinstance(model, ModelSpec) else get_spec(model)
+        if not self.spec.runnable:  # before any download
+            raise ModelError(f"{self.spec.title} {system.FULL_ONLY}")
         self.labels = self.spec.labels
         self.preprocess = self.spec.preprocess
         self.device_info = resolve_device(device)
