@@ -65,3 +65,18 @@ def test_windows_fit_a_small_screen(qtbot, window):
     tb = window.findChild(QToolBar, "main-toolbar")
     assert tb.widgetForAction(tb.actions()[1]) is window.model_combo  # the picker leads the toolbar
     dlg.close()
+
+
+def test_folder_thumbnails_are_bounded_and_come_back(qtbot, window, photo_folder):
+    model = window.folder_panel.model
+    model.max_thumbs = 3
+    folder = photo_folder(8)
+    window.open_paths([str(folder)])
+    qtbot.waitUntil(lambda: not window.runner.running("folder") and model.rowCount() == 8, timeout=60_000)
+    assert model.thumbs_cached() <= 3
+    assert all(r.extra is None for r in model.rows)  # the rows keep no images of their own
+    evicted = next(i for i in range(8) if i not in model._pixmaps)
+    idx = model.index(evicted, 0)
+    assert model.data(idx, Qt.ItemDataRole.DecorationRole) is None  # asks a worker…
+    qtbot.waitUntil(lambda: model.data(idx, Qt.ItemDataRole.DecorationRole) is not None, timeout=30_000)  # …and gets it
+    assert model.thumbs_cached() <= 3

@@ -33,7 +33,7 @@ class ResultsTableModel(QAbstractTableModel):
         self.max_thumbs = MAX_THUMBS
         self.request_thumbs: Callable[[list[tuple[int, str]]], None] | None = None
         self._wanted: dict[int, str] = {}
-        self._asked: set[int] = set()
+        self._inflight: set[int] = set()  # rows a worker is making thumbnails for
         self._flush = QTimer(self)
         self._flush.setSingleShot(True)
         self._flush.setInterval(60)
@@ -104,7 +104,7 @@ class ResultsTableModel(QAbstractTableModel):
             if pm is not None:
                 self._pixmaps.move_to_end(row)
                 return pm
-            if row not in self._asked and self.request_thumbs is not None:
+            if row not in self._inflight and self.request_thumbs is not None:
                 self._wanted[row] = r.path  # visible and evicted: made again on a worker
                 self._flush.start()
             return None
@@ -134,20 +134,33 @@ class ResultsTableModel(QAbstractTableModel):
         self._pixmaps[row] = pm
         self._pixmaps.move_to_end(row)
         while len(self._pixmaps) > self.max_thumbs:
-            old, _ = self._pixmaps.popitem(last=False)
-            self._asked.discard(old)
+            self._pixmaps.popitem(last=False)
 
     def thumbs_cached(self) -> int:
         return len(self._pixmaps)
 
     def _ask(self) -> None:
+        """Rows painted without a thumbnail since the last ask: one job for what is on screen
+        now (the window starts it as the one live "thumbs" job, so rows scrolled past are not
+        worked on)."""
         wanted, self._wanted = list(self._wanted.items())[-200:], {}
-        self._asked.update(row for row, _ in wanted)
+        self._inflight.update(row for row, _ in wanted)
         if wanted and self.request_thumbs is not None:
             self.request_thumbs(wanted)
 
+    def thumbs_dropped(self, rows: list[int]) -> None:
+        """A thumbnail job was replaced before it finished: rows it did not deliver are asked
+        for again when they are painted (only those still on screen are)."""
+        for row in rows:
+            if row in self._inflight and row not in self._pixmaps:
+                self._inflight.discard(row)
+                if 0 <= row < len(self.rows):
+                    idx = self.index(row, COL_THUMB)
+                    self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
     def set_thumb(self, row: int, path: str, image) -> None:
         """A thumbnail made again on a worker (ignored when the table changed meanwhile)."""
+        self._inflight.discard(row)
         if 0 <= row < len(self.rows) and self.rows[row].path == path:
             self._put(row, QPixmap.fromImage(image))
             idx = self.index(row, COL_THUMB)
@@ -158,7 +171,7 @@ class ResultsTableModel(QAbstractTableModel):
         self.rows = []
         self._pixmaps.clear()
         self._wanted.clear()
-        self._asked.clear()
+        self._inflight.clear()
         self.endResetModel()
 
     def labels(self) -> list[str]:
