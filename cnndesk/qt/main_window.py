@@ -96,6 +96,8 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         self.top_split = QSplitter(Qt.Orientation.Horizontal)
         self.top_split.addWidget(self.image_view)
         self.panel_scroll = QScrollArea()  # on a short screen the bars scroll instead of overlapping
+        self.panel.setMinimumWidth(0)  # its fixed 300 px minimum clipped the percentages on narrow windows
+        self.panel_scroll.setMinimumWidth(200)
         self.panel_scroll.setWidget(self.panel)
         self.panel_scroll.setWidgetResizable(True)
         self.panel_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
