@@ -18,7 +18,7 @@ def create_app(argv: list[str] | None = None):
         # FFmpeg's own log (stream info, "No HW decoder found") goes through Qt's ffmpeg categories;
         # playback errors still reach the user through QMediaPlayer.errorOccurred
         QLoggingCategory.setFilterRules("qt.multimedia.symbolsresolver=false\nqt.multimedia.ffmpeg*=false\n"
-                                        "qt.multimedia.ffmpeg.*=false")
+                                        "qt.multimedia.ffmpeg.*=false\nqt.multimedia.playbackengine.codec=false")
     from PySide6.QtWidgets import QApplication
 
     from cnndesk import __version__

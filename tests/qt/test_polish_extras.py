@@ -80,3 +80,36 @@ def test_folder_thumbnails_are_bounded_and_come_back(qtbot, window, photo_folder
     assert model.data(idx, Qt.ItemDataRole.DecorationRole) is None  # asks a worker…
     qtbot.waitUntil(lambda: model.data(idx, Qt.ItemDataRole.DecorationRole) is not None, timeout=30_000)  # …and gets it
     assert model.thumbs_cached() <= 3
+
+
+VIDEO_SCRIPT = """
+import sys, time
+from cnndesk.qt.app import create_app
+app = create_app()
+from PySide6.QtCore import QUrl, QCoreApplication
+from PySide6.QtMultimedia import QMediaPlayer, QVideoSink
+p = QMediaPlayer(); s = QVideoSink(); p.setVideoSink(s)
+frames = []
+s.videoFrameChanged.connect(lambda f: frames.append(1))
+p.setSource(QUrl.fromLocalFile(sys.argv[1])); p.play()
+t = time.time()
+while time.time() - t < 20 and len(frames) < 10:
+    QCoreApplication.processEvents(); time.sleep(0.01)
+print("frames", len(frames))
+"""
+
+
+def test_opening_a_video_prints_no_ffmpeg_chatter():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "QT_LOGGING_RULES"}  # as a user starts it
+    env.update(PYTHONPATH=str(repo), QT_QPA_PLATFORM="offscreen")
+    r = subprocess.run([sys.executable, "-c", VIDEO_SCRIPT, str(repo / "resources" / "samples" / "selftest.mp4")],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert "frames 10" in r.stdout, r.stderr[-1000:]
+    noise = [line for line in r.stderr.splitlines() if "multimedia" in line or "HW decoder" in line or "Stream #" in line]
+    assert not noise, noise
