@@ -56,9 +56,7 @@ class FolderMixin:
 
     def _remake_thumbs(self, wanted):
         model = self.folder_panel.model
-        rows = [row for row, _ in wanted]
-        self.runner.start("thumbs", jobs.thumbnails, wanted, on_partial=lambda t: model.set_thumb(*t),
-                          on_cancelled=lambda: model.thumbs_dropped(rows))
+        self.runner.start("thumbs", jobs.thumbnails, wanted, on_partial=lambda t: model.set_thumb(*t))
 
     def _folder_batch(self, batch):
         if isinstance(batch, jobs.SkippedSorted):

@@ -104,9 +104,10 @@ class ResultsTableModel(QAbstractTableModel):
             if pm is not None:
                 self._pixmaps.move_to_end(row)
                 return pm
-            if row not in self._inflight and self.request_thumbs is not None:
-                self._wanted[row] = r.path  # visible and evicted: made again on a worker
-                self._flush.start()
+            if self.request_thumbs is not None:
+                self._wanted[row] = r.path  # painted but evicted: made again on a worker
+                if not self._flush.isActive():
+                    self._flush.start()
             return None
         if role == Qt.ItemDataRole.ToolTipRole:
             return r.error or r.path
@@ -144,19 +145,12 @@ class ResultsTableModel(QAbstractTableModel):
         now (the window starts it as the one live "thumbs" job, so rows scrolled past are not
         worked on)."""
         wanted, self._wanted = list(self._wanted.items())[-200:], {}
-        self._inflight.update(row for row, _ in wanted)
-        if wanted and self.request_thumbs is not None:
+        rows = {row for row, _ in wanted}
+        if not rows or rows <= self._inflight:
+            return  # the running job makes them already
+        self._inflight = rows  # the new job replaces the old one: rows scrolled past are dropped
+        if self.request_thumbs is not None:
             self.request_thumbs(wanted)
-
-    def thumbs_dropped(self, rows: list[int]) -> None:
-        """A thumbnail job was replaced before it finished: rows it did not deliver are asked
-        for again when they are painted (only those still on screen are)."""
-        for row in rows:
-            if row in self._inflight and row not in self._pixmaps:
-                self._inflight.discard(row)
-                if 0 <= row < len(self.rows):
-                    idx = self.index(row, COL_THUMB)
-                    self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
 
     def set_thumb(self, row: int, path: str, image) -> None:
         """A thumbnail made again on a worker (ignored when the table changed meanwhile)."""
