@@ -120,6 +120,9 @@ class ModelMixin:
         self.camera_panel.set_classifier(clf)
         self.explain_panel.set_model(clf.spec, clf)
         self.device_label.setText(f"{clf.spec.title} · {clf.describe()}")
+        done = getattr(clf, "export_done", None)
+        if done is not None and not done.is_set():  # PyTorch answers until the ONNX export is ready
+            self._watch_export(clf)
         self.status(f"{clf.spec.title} ready" + (f" — {clf.device_info.note}" if clf.device_info.note else ""), 6000)
         self.refresh_models(model_key(clf.spec))
         if not first and prev is not None and prev != clf.spec:
@@ -127,6 +130,18 @@ class ModelMixin:
         queued, self._after_model = self._after_model, []
         for action in queued:
             action()
+
+    def _watch_export(self, clf) -> None:
+        """Update the status bar when the background export switches the model to ONNX Runtime."""
+        def check():
+            if self.clf is not clf:
+                return
+            if clf.export_done.is_set():
+                self.device_label.setText(f"{clf.spec.title} · {clf.describe()}")
+            else:
+                QTimer.singleShot(2000, check)
+
+        QTimer.singleShot(2000, check)
 
     def _model_failed(self, spec: ModelSpec, message: str, prev: ModelSpec | None):
         self._close_download_dialog()
