@@ -7,8 +7,10 @@ run: setup
 test: setup-dev
 	QT_QPA_PLATFORM=offscreen QT_LOGGING_RULES="qt.multimedia.*=false" .venv/bin/python -m pytest -q
 
+# the app alone: no test tools, no cluster extras (Ray); `make test` adds them
 setup:
-	@scripts/setup.sh dev,cluster
+	@scripts/setup.sh
+	@.venv/bin/python -m cnndesk.prepare
 
 setup-dev:
 	@scripts/setup.sh dev,cluster,export

@@ -214,12 +214,19 @@ def _main(argv: list[str]) -> int:
         from cnndesk.selftest import run
 
         return run()
+    qt_args: list[str] = []
+    if not argv or argv[0] == "gui" or argv[0] not in COMMANDS:  # Qt's own options go to Qt
+        from cnndesk.qtargs import split_qt_args
+
+        argv, qt_args = split_qt_args(argv)
     if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
         argv = ["gui", *argv]
     args = build_parser().parse_args(argv)
+    args.qt_args = qt_args
     if args.command is None:
         argv = ["gui"]
         args = build_parser().parse_args(argv)
+        args.qt_args = qt_args
     try:
         if args.command == "classify":
             return cmd_classify(args)
@@ -265,7 +272,7 @@ def cmd_gui(args) -> int:
     except ImportError as exc:
         print(f"cnndesk: the desktop app cannot start: {exc}", file=sys.stderr)
         return EXIT_MODEL
-    return run_app(args.paths)
+    return run_app(args.paths, getattr(args, "qt_args", []))
 
 
 def _load_classifier(args, n_files: int):

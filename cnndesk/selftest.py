@@ -26,6 +26,19 @@ def run() -> int:
     ok &= good
     print(f"[{'ok' if good else 'FAIL'}] photo: cat.jpg -> {pred.label} ({pred.score:.0%}) on {clf.describe()}")
 
+    from cnndesk.core import system
+
+    if system.has_torch():  # the full flavour: PyTorch itself must work (training, Grad-CAM, export)
+        try:
+            tclf = Classifier(backend="torch", device="cpu")
+            tpred = tclf.predict([resource_path("samples", "cat.jpg")])[0]
+            good = tpred.label in CATS and tclf.backend == "torch"
+            text = f"{tpred.label} ({tpred.score:.0%})"
+        except Exception as exc:  # a broken bundle: say what is missing
+            good, text = False, f"{type(exc).__name__}: {exc}"
+        ok &= good
+        print(f"[{'ok' if good else 'FAIL'}] PyTorch: cat.jpg -> {text}")
+
     from PySide6.QtCore import QCoreApplication, QElapsedTimer
 
     from cnndesk.qt.app import create_app

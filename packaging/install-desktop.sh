@@ -2,13 +2,16 @@
 # Linux desktop integration for a built cnndesk (dist/<flavour>/cnndesk): a menu entry, the icon
 # in every size, and "Open with cnndesk" for images. Per user, no root needed.
 #   packaging/install-desktop.sh [APP_DIR]     (default: dist/full/cnndesk, else dist/lite/cnndesk)
+# A relative APP_DIR is taken from the current directory (not the repository root).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+here="$PWD"
 app="${1:-}"
+if [ -n "$app" ] && [ "${app#/}" = "$app" ]; then app="$here/$app"; fi
+cd "$(dirname "$0")/.."
 if [ -z "$app" ]; then
   for d in dist/full/cnndesk dist/lite/cnndesk; do [ -x "$d/cnndesk" ] && app="$d" && break; done
 fi
-[ -x "$app/cnndesk" ] || { echo "no built app found: run make package (or make package-lite) first" >&2; exit 1; }
+[ -n "$app" ] && [ -x "$app/cnndesk" ] || { echo "no built app found${app:+ in $app}: run make package (or make package-lite) first" >&2; exit 1; }
 app="$(cd "$app" && pwd)"
 data="${XDG_DATA_HOME:-$HOME/.local/share}"
 mkdir -p "$data/applications"
@@ -17,6 +20,16 @@ for size in 16 32 48 64 128 256 512; do
   mkdir -p "$data/icons/hicolor/${size}x${size}/apps"
   cp "resources/icons/cnndesk-$size.png" "$data/icons/hicolor/${size}x${size}/apps/cnndesk.png"
 done
-command -v update-desktop-database >/dev/null && update-desktop-database "$data/applications" || true
-command -v gtk-update-icon-cache >/dev/null && gtk-update-icon-cache -q "$data/icons/hicolor" || true
+if command -v update-desktop-database >/dev/null; then
+  update-desktop-database -q "$data/applications" || true
+else
+  echo "note: update-desktop-database not found (package desktop-file-utils); \"Open with\" appears after the next log-in"
+fi
+if command -v gtk-update-icon-cache >/dev/null; then
+  # a fresh home has no hicolor index.theme: copy the system's, or build the cache without it
+  if [ ! -f "$data/icons/hicolor/index.theme" ] && [ -f /usr/share/icons/hicolor/index.theme ]; then
+    cp /usr/share/icons/hicolor/index.theme "$data/icons/hicolor/"
+  fi
+  gtk-update-icon-cache -q --ignore-theme-index "$data/icons/hicolor" 2>/dev/null || true
+fi
 echo "cnndesk is in your applications menu and in \"Open with\" for images ($data/applications/cnndesk.desktop)"

@@ -52,6 +52,7 @@ def main():
     for size in (16, 32, 48, 64, 128, 256, 512):
         big.resize((size, size), Image.Resampling.LANCZOS).save(OUT / f"cnndesk-{size}.png", optimize=True)
     big.resize((256, 256), Image.Resampling.LANCZOS).save(OUT / "cnndesk.ico", sizes=[(16, 16), (32, 32), (48, 48), (256, 256)])
+    big.save(OUT / "cnndesk.icns", format="ICNS")  # the macOS app bundle's icon (16-1024 px)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-extras="${1:-}"   # "dev" installs the test tools too
+extras="${1:-}"   # "" (make run): the app only; "dev,cluster" (make test): test tools and Ray too
 
 # --- Debian/Ubuntu libraries -------------------------------------------------------------------
 # libpulse0: QtMultimedia will not import without it; fonts: without them text renders as boxes;
@@ -48,8 +48,13 @@ if [ ! -x .venv/bin/python ]; then
   "$py" -m venv .venv
 fi
 spec="$(cat pyproject.toml)|$extras"
-stamp=.venv/.cnndesk-setup
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(printf '%s' "$spec" | sha256sum)" ]; then
+stamp=.venv/.cnndesk-setup${extras:+-${extras//,/-}}
+# the app's set-up is also satisfied by a current set-up with extras (`make test` ran before)
+current() { [ -f "$1" ] && [ "$(cat "$1")" = "$(printf '%s' "$2" | sha256sum)" ]; }
+if [ -z "$extras" ] && current .venv/.cnndesk-setup-dev-cluster "$(cat pyproject.toml)|dev,cluster"; then
+  exit 0
+fi
+if ! current "$stamp" "$spec"; then
   echo "setup: installing cnndesk and its dependencies into .venv (torch is large: a few minutes the first time)"
   .venv/bin/python -m pip install -q --upgrade pip
   target="."

@@ -16,6 +16,7 @@ os.environ["TORCH_HOME"] = str(_ROOT / "torch")
 os.environ["XDG_CONFIG_HOME"] = str(_ROOT / "config")  # QSettings of the app under test
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["CNNDESK_NO_GPU"] = "1"  # tests pin the CPU path; GPU checks run on the device machine
+os.environ["CNNDESK_NO_BUNDLED_EXPORT"] = "1"  # the export path runs for real, even after `make run`
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "resources" / "samples"

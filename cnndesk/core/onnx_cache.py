@@ -101,8 +101,8 @@ def lookup(spec: ModelSpec, variant: str = "logits") -> tuple[OnnxEntry | None, 
         raise ModelError(f"{spec.title} is not downloaded yet")
     key = cache_key(spec, weights, variant)
     onnx_path, record_path = entry_paths(spec, key, variant)
-    if not record_path.is_file():
-        # a packaged app (the torch-free "lite" build) ships its verified exports as resources
+    if not record_path.is_file() and not os.environ.get("CNNDESK_NO_BUNDLED_EXPORT"):
+        # a packaged app (or a checkout after `make run`: cnndesk.prepare) (the torch-free "lite" build) ships its verified exports as resources
         from cnndesk.core.paths import resource_path
 
         bundled = resource_path("onnx", record_path.name)

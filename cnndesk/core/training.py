@@ -105,7 +105,9 @@ class TrainedModel:
     head_keys: tuple[str, str] | None = None  # full mode: the classifier's weight/bias tensors
 
     def metrics(self) -> dict:
-        m = {"mode": self.mode, "epochs_run": len(self.history), "seconds": round(self.seconds, 2),
+        # quick mode records every 10th epoch: the epochs run is the last recorded epoch number
+        epochs_run = self.history[-1].epoch if self.history else 0
+        m = {"mode": self.mode, "epochs_run": epochs_run, "seconds": round(self.seconds, 2),
              "classes": len(self.classes), "skipped_files": len(self.skipped), "cancelled": self.cancelled}
         if self.evaluation is not None:
             m["val_accuracy"] = round(self.evaluation.accuracy, 4)

@@ -15,7 +15,10 @@ def create_app(argv: list[str] | None = None):
     # which FFmpeg it uses: noise for users. QT_LOGGING_RULES set by the user wins. (Filter rules,
     # not the environment variable: Qt may have read the environment already.)
     if "QT_LOGGING_RULES" not in os.environ:
-        QLoggingCategory.setFilterRules("qt.multimedia.symbolsresolver=false\nqt.multimedia.ffmpeg.info=false")
+        # FFmpeg's own log (stream info, "No HW decoder found") goes through Qt's ffmpeg categories;
+        # playback errors still reach the user through QMediaPlayer.errorOccurred
+        QLoggingCategory.setFilterRules("qt.multimedia.symbolsresolver=false\nqt.multimedia.ffmpeg*=false\n"
+                                        "qt.multimedia.ffmpeg.*=false\nqt.multimedia.playbackengine.codec=false")
     from PySide6.QtWidgets import QApplication
 
     from cnndesk import __version__
@@ -36,10 +39,10 @@ def create_app(argv: list[str] | None = None):
     return app
 
 
-def run_app(paths: list[str] | None = None) -> int:
+def run_app(paths: list[str] | None = None, qt_args: list[str] | None = None) -> int:
     import os
 
-    app = create_app()
+    app = create_app(sys.argv[:1] + list(qt_args or []))
     from cnndesk.qt import crash_dialog
     from cnndesk.qt.main_window import MainWindow
 

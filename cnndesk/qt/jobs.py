@@ -37,7 +37,7 @@ class ImageResult:
 
 
 def load_classifier(job, spec, device: str) -> Classifier:
-    return Classifier(spec, device=device, progress=job.progress, cancel=job.cancel)
+    return Classifier(spec, device=device, progress=job.progress, cancel=job.cancel, background_export=True)
 
 
 def _classify_image(clf: Classifier, img: Image.Image, top_k: int) -> Prediction:
@@ -83,6 +83,11 @@ def image_from_clipboard(qimage) -> ImageResult:
 
 
 @dataclass
+class SkippedSorted:
+    folders: list[str]  # sort destinations below the opened folder, left out
+
+
+@dataclass
 class FolderBatch:
     results: list[FileResult]
     done: int
@@ -93,9 +98,14 @@ class FolderBatch:
 def classify_folder(job, clf: Classifier, roots: list[str], top_k: int, recursive: bool = True):
     """Expand folders, classify everything with the streaming pipeline, and emit results in
     batches (at most every 100 ms) so a 10,000-file table grows smoothly."""
-    files = expand_paths(roots, recursive=recursive)
+    from cnndesk.core.journal import exclude_sorted
+
+    # files cnndesk sorted into <folder>/sorted before are not the folder's own photos
+    files, skipped = exclude_sorted(expand_paths(roots, recursive=recursive), roots)
     total = len(files)
     job.progress(0, total, "Scanning")
+    if skipped:
+        job.partial(SkippedSorted(skipped))
     min_side = clf.preprocess.resize
 
     def load(path: str):
@@ -131,3 +141,30 @@ def load_paths_as_items(paths: list[str]) -> list[ImageResult]:
     import os
 
     return [ImageResult(name=os.path.basename(p) or p, path=p) for p in paths]
+
+
+def paths_in_text(text: str) -> list[str]:
+    """Existing files or folders named in pasted text: one per line, plain or ``file://`` URLs,
+    with or without quotes (what "Copy path" in file managers puts on the clipboard)."""
+    import os
+    from urllib.parse import unquote, urlparse
+
+    out = []
+    for line in (text or "").splitlines()[:1000]:
+        s = line.strip().strip('"').strip("'")
+        if s.startswith("file://"):
+            s = unquote(urlparse(s).path)
+        s = os.path.expanduser(s)
+        if s and os.path.exists(s):
+            out.append(os.path.abspath(s))
+    return out
+
+
+def thumbnails(job, wanted: list[tuple[int, str]], size: int = 64):
+    """Thumbnails made again for table rows scrolled back into view: partial (row, path, QImage)."""
+    for row, path in wanted:
+        job.cancel.raise_if_cancelled()
+        try:
+            job.partial((row, path, thumbnail(load_image(path, min_side=size), size)))
+        except CnndeskError:
+            continue

@@ -7,16 +7,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QIcon, QKeySequence
+from PySide6.QtCore import QByteArray, QCoreApplication, QSize, Qt
+from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QFileDialog,
     QLabel,
     QListView,
     QMainWindow,
-    QMessageBox,
-    QProgressDialog,
+    QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSplitter,
     QStackedWidget,
@@ -25,28 +26,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.core import results_io, sorting
 from cnndesk.core.images import IMAGE_EXTENSIONS
-from cnndesk.core.models.registry import ModelSpec, get_spec, list_models, unusable_user_models
+from cnndesk.core.models.registry import ModelSpec
 from cnndesk.core.paths import resource_path, sample_images
-from cnndesk.core.safeio import display
 from cnndesk.qt import jobs
 from cnndesk.qt.camera.panel import CameraPanel
+from cnndesk.qt.main_tabs import TAB_CAMERA, TAB_EXPLAIN, TAB_FOLDER, TAB_IMAGES  # noqa: F401
 from cnndesk.qt.models.gallery import ICON, GalleryModel, ItemRole
+from cnndesk.qt.screen_fit import fit_to_screen
 from cnndesk.qt.settings import Settings
+from cnndesk.qt.undo import UndoController
 from cnndesk.qt.widgets.drop_zone import DropZone
 from cnndesk.qt.widgets.explain_panel import ExplainPanel
 from cnndesk.qt.widgets.folder_panel import FolderPanel
 from cnndesk.qt.widgets.image_view import ImageView
 from cnndesk.qt.widgets.prediction_panel import PredictionPanel
 from cnndesk.qt.widgets.status_message import FadingMessage
+from cnndesk.qt.window_folder import FolderMixin
+from cnndesk.qt.window_model import ModelMixin
 from cnndesk.qt.workers import JobRunner
 
+MAX_RECENT_PER_OPEN = 3
 IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)) + ");;All files (*)"
-TAB_IMAGES, TAB_FOLDER, TAB_CAMERA, TAB_EXPLAIN = 0, 1, 2, 3
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ModelMixin, FolderMixin, QMainWindow):
     def __init__(self, settings: Settings | None = None):
         super().__init__()
         self.setWindowTitle("cnndesk")
@@ -55,10 +59,13 @@ class MainWindow(QMainWindow):
             self.setWindowIcon(QIcon(str(icon)))
         self.settings = settings or Settings()
         self.runner = JobRunner(self)
+        self.undo = UndoController(self.runner, self)
+        self.undo.message.connect(lambda t: self.status(t, 8000))
+        self.undo.undone.connect(self._undone)
         self.clf = None
         self.spec: ModelSpec | None = None
         self._after_model: list = []
-        self._download_dialog: QProgressDialog | None = None
+        self._download_dialog = None
         self._folder_roots: list[str] = []
 
         # -- widgets --------------------------------------------------------------------------
@@ -81,10 +88,21 @@ class MainWindow(QMainWindow):
         self.gallery.setFixedHeight(ICON + 66)
         self.gallery.setToolTip("Everything classified in this session; click one to see its result")
         self.gallery.selectionModel().currentChanged.connect(lambda cur, _prev: self._show_item(cur.data(ItemRole)))
+        self.gallery.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
+        from cnndesk.qt.gallery_actions import install_gallery_actions
+
+        install_gallery_actions(self)
 
         self.top_split = QSplitter(Qt.Orientation.Horizontal)
         self.top_split.addWidget(self.image_view)
-        self.top_split.addWidget(self.panel)
+        self.panel_scroll = QScrollArea()  # on a short screen the bars scroll instead of overlapping
+        self.panel.setMinimumWidth(0)  # its fixed 300 px minimum clipped the percentages on narrow windows
+        self.panel_scroll.setMinimumWidth(200)
+        self.panel_scroll.setWidget(self.panel)
+        self.panel_scroll.setWidgetResizable(True)
+        self.panel_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.panel_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.top_split.addWidget(self.panel_scroll)
         self.top_split.setStretchFactor(0, 3)
         self.top_split.setStretchFactor(1, 2)
         self.images_split = QSplitter(Qt.Orientation.Vertical)
@@ -118,6 +136,12 @@ class MainWindow(QMainWindow):
 
         self.message = FadingMessage()
         self.statusBar().addWidget(self.message, 1)
+        self.training_badge = QPushButton()
+        self.training_badge.setFlat(True)
+        self.training_badge.setToolTip("A training is running: show it")
+        self.training_badge.clicked.connect(self.show_training)
+        self.training_badge.hide()
+        self.statusBar().addPermanentWidget(self.training_badge)
         self.device_label = QLabel("Loading model…")
         self.device_label.setToolTip("Where the model runs")
         self.statusBar().addPermanentWidget(self.device_label)
@@ -127,8 +151,8 @@ class MainWindow(QMainWindow):
         self.drop_zone.open_folder.connect(self.open_folder)
         self.drop_zone.try_sample.connect(self.try_sample)
         self.setAcceptDrops(True)
-        self.resize(1120, 760)
         self._restore_state()
+        fit_to_screen(self, self.width() if self.settings.get("geometry") else 1120, self.height() if self.settings.get("geometry") else 760)
 
     # -- actions, menus, toolbar --------------------------------------------------------------
     def _action(self, text, slot, shortcut=None, tip=None, icon=None) -> QAction:
@@ -162,7 +186,13 @@ class MainWindow(QMainWindow):
         self.act_camera = self._action("&Camera / Video", self.show_camera, "Ctrl+K", "Classify what a webcam or a video shows, live (Ctrl+K)")
 
         m = self.menuBar().addMenu("&File")
-        for a in (self.act_open, self.act_folder, self.act_paste, self.act_sample, self.act_camera):
+        from cnndesk.qt.recent import RecentMenu
+
+        self.recent = RecentMenu(self.settings, self.open_paths, self)
+        for a in (self.act_open, self.act_folder):
+            m.addAction(a)
+        m.addMenu(self.recent)
+        for a in (self.act_paste, self.act_sample, self.act_camera):
             m.addAction(a)
         m.addSeparator()
         m.addAction(self.act_export)
@@ -173,26 +203,37 @@ class MainWindow(QMainWindow):
         md.addAction(self.act_train)
         md.addAction(self.act_models)
         e = self.menuBar().addMenu("&Edit")
+        self.addAction(self.undo.action)
+        e.addAction(self.undo.action)
+        e.addSeparator()
         e.addAction(self.act_paste)
         e.addAction(self.act_prefs)
         h = self.menuBar().addMenu("&Help")
+        self.act_guide = self._action("cnndesk &Guide", lambda: self.show_help(0), QKeySequence.StandardKey.HelpContents, "A short guide to the app (F1)")
+        self.act_keys = self._action("&Keyboard Shortcuts", lambda: self.show_help(1), "Ctrl+/")
+        h.addAction(self.act_guide)
+        h.addAction(self.act_keys)
+        h.addSeparator()
         h.addAction(self.act_about)
 
         tb = QToolBar("Main")
         tb.setObjectName("main-toolbar")
         tb.setMovable(False)
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        # the model picker first: on a narrow window the toolbar's overflow takes the actions (they
+        # are in the menus too), never the picker
+        tb.addWidget(QLabel(" Model: "))
+        self.model_combo = QComboBox()
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(22)
+        self.model_combo.setToolTip("The network that classifies your images")
+        tb.addWidget(self.model_combo)
+        tb.addSeparator()
         tb.addAction(self.act_open)
         tb.addAction(self.act_folder)
         tb.addAction(self.act_paste)
         tb.addAction(self.act_camera)
         tb.addAction(self.act_train)
-        tb.addSeparator()
-        tb.addWidget(QLabel(" Model: "))
-        self.model_combo = QComboBox()
-        self.model_combo.setMinimumWidth(280)
-        self.model_combo.setToolTip("The network that classifies your images")
-        tb.addWidget(self.model_combo)
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         tb.addWidget(spacer)
@@ -200,29 +241,6 @@ class MainWindow(QMainWindow):
         self.addToolBar(tb)
         self.refresh_models()
         self.model_combo.currentIndexChanged.connect(self._model_chosen)
-
-    def refresh_models(self, select: str | None = None):
-        select = select or self.settings.get("last_model")
-        self.model_combo.blockSignals(True)
-        self.model_combo.clear()
-        for spec in list_models():
-            text = spec.title
-            if spec.source == "user":
-                text = f"{display(spec.title, 80)} (yours)"
-            elif spec.needs_download:
-                text = f"{spec.title} — download {spec.weights.size_mb:.0f} MB"
-            self.model_combo.addItem(text, spec.name if spec.source != "user" else spec.weights.path)
-            self.model_combo.setItemData(self.model_combo.count() - 1, display(spec.description, 500), Qt.ItemDataRole.ToolTipRole)
-        for path, reason in unusable_user_models():  # listed, greyed out, with the reason
-            self.model_combo.addItem(f"{display(path.stem, 60)} (unusable)", f"unusable:{path}")
-            i = self.model_combo.count() - 1
-            self.model_combo.setItemData(i, display(reason, 500), Qt.ItemDataRole.ToolTipRole)
-            self.model_combo.model().item(i).setEnabled(False)
-        i = self.model_combo.findData(select) if select else 0
-        if i < 0 or not self.model_combo.model().item(i).isEnabled():
-            i = 0
-        self.model_combo.setCurrentIndex(i)
-        self.model_combo.blockSignals(False)
 
     # -- state ------------------------------------------------------------------------------
     def _restore_state(self):
@@ -235,111 +253,26 @@ class MainWindow(QMainWindow):
                 split.restoreState(s)
 
     def closeEvent(self, event):
+        td = getattr(self, "train_dialog", None)
+        if td is not None and td.running:
+            if not td.confirm_stop("quit"):
+                event.ignore()
+                return
+            td.stop_for_quit()
         self.settings.set("geometry", self.saveGeometry())
         self.settings.set("split_top", self.top_split.saveState())
         self.settings.set("split_images", self.images_split.saveState())
         self.camera_panel.shutdown()
         self.runner.drain()
+        QCoreApplication.processEvents()  # deliver what the stopped jobs sent (a stopped training's model)
+        for w in QApplication.topLevelWidgets():  # our dialogs close with us, none stays hidden
+            if w is not self and w.isWindow() and w.isVisible():
+                w.close()
         super().closeEvent(event)
 
     def status(self, text: str, ms: int = 4000):
         """A status-bar message that fades after ``ms`` (0: stays until the next one)."""
         self.message.show_message(text, ms)
-
-    # -- the model --------------------------------------------------------------------------
-    def start(self, paths: list[str] | None = None):
-        """Called once the window is shown: load the model, then open ``paths``."""
-        if paths:
-            self.open_paths(paths)
-        QTimer.singleShot(0, lambda: self.load_model(self.model_combo.currentData()))
-
-    def load_model(self, name: str | None):
-        try:
-            spec = get_spec(name)
-        except Exception as exc:  # a deleted user model: fall back to the default
-            self.status(str(exc), 8000)
-            spec = get_spec(None)
-        prev = self.spec
-        self.clf = None
-        self.camera_panel.set_classifier(None)
-        self.device_label.setText("Loading model…")
-        self.status(f"Loading {spec.title}…", 0)
-        if spec.needs_download:
-            dlg = QProgressDialog(f"Downloading {spec.title} ({spec.weights.size_mb:.0f} MB)…", "Cancel", 0, 100, self)
-            dlg.setWindowTitle("Downloading model")
-            dlg.setMinimumDuration(0)
-            dlg.setWindowModality(Qt.WindowModality.WindowModal)
-            dlg.canceled.connect(lambda: self._cancel_model_load(prev))
-            self._download_dialog = dlg
-
-        def progress(done, total, text):
-            if self._download_dialog is not None and total:
-                self._download_dialog.setValue(int(100 * done / total))
-            elif text:
-                self.status(text + "…", 0)
-
-        self.runner.start(
-            "model", jobs.load_classifier, spec, self.settings.device,
-            on_result=lambda clf: self._model_ready(clf, prev),
-            on_error=lambda msg: self._model_failed(spec, msg, prev),
-            on_progress=progress,
-        )
-
-    def _close_download_dialog(self):
-        if self._download_dialog is not None:
-            dlg, self._download_dialog = self._download_dialog, None
-            dlg.canceled.disconnect()
-            dlg.close()
-
-    def _cancel_model_load(self, prev: ModelSpec | None):
-        self.runner.cancel("model")
-        self._download_dialog = None
-        self.status("Download cancelled")
-        self._revert_model(prev)
-
-    def _revert_model(self, prev: ModelSpec | None):
-        target = prev.name if prev and prev.source != "user" else (prev.weights.path if prev else None)
-        self.model_combo.blockSignals(True)
-        self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(target)))
-        self.model_combo.blockSignals(False)
-        self.load_model(self.model_combo.currentData())
-
-    def _model_ready(self, clf, prev: ModelSpec | None):
-        self._close_download_dialog()
-        first = prev is None
-        self.clf, self.spec = clf, clf.spec
-        clf.set_flag_rate(self.settings.novelty_rate(clf.spec.name) / 100)
-        self.camera_panel.set_classifier(clf)
-        self.explain_panel.set_model(clf.spec, clf)
-        self.device_label.setText(f"{clf.spec.title} · {clf.describe()}")
-        self.status(f"{clf.spec.title} ready" + (f" — {clf.device_info.note}" if clf.device_info.note else ""), 6000)
-        self.refresh_models(self.model_combo.currentData())
-        if not first and prev is not None and prev != clf.spec:
-            self.reclassify_all()
-        queued, self._after_model = self._after_model, []
-        for action in queued:
-            action()
-
-    def _model_failed(self, spec: ModelSpec, message: str, prev: ModelSpec | None):
-        self._close_download_dialog()
-        self.device_label.setText("No model")
-        title = "No network connection" if "network" in message else "Could not load the model"
-        QMessageBox.warning(self, title, message)
-        if spec != prev and prev is not None:
-            self._revert_model(prev)
-        elif spec.name != get_spec(None).name:
-            self._revert_model(get_spec(None))
-
-    def _model_chosen(self, _index: int):
-        data = self.model_combo.currentData()
-        self.settings.set("last_model", data)
-        self.load_model(data)
-
-    def _when_model_ready(self, action):
-        if self.clf is not None:
-            action()
-        else:
-            self._after_model.append(action)
 
     # -- inputs -------------------------------------------------------------------------------
     def open_images(self):
@@ -362,8 +295,9 @@ class MainWindow(QMainWindow):
         if mime is None:
             return
         local = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
-        if local:
-            self.open_paths(local)
+        pasted = jobs.paths_in_text(mime.text()) if not local and mime.hasText() else []
+        if local or pasted:
+            self.open_paths(local or pasted)
         elif mime.hasImage():
             qimage = QGuiApplication.clipboard().image()
             if qimage.isNull():
@@ -371,10 +305,14 @@ class MainWindow(QMainWindow):
                 return
             self.runner.start("paste", lambda job, q: jobs.image_from_clipboard(q), qimage.copy(),
                               exclusive=False, on_result=lambda item: self.add_items([item]), on_error=self.status)
+        elif mime.hasText() and mime.text().strip():
+            self.status("The clipboard text is not the path of an image file or folder that exists")
         else:
             self.status("The clipboard holds no image or image file")
 
     def open_paths(self, paths: list[str]):
+        for p in paths[:MAX_RECENT_PER_OPEN]:
+            self.recent.add(p)
         files = [p for p in paths if not os.path.isdir(p)]
         folders = [p for p in paths if os.path.isdir(p)]
         if files:
@@ -475,113 +413,6 @@ class MainWindow(QMainWindow):
         if self._folder_roots and self.folder_panel.model.rowCount():
             self.classify_folder(self._folder_roots)
 
-    # -- folders -------------------------------------------------------------------------------
-    def classify_folder(self, roots: list[str]):
-        self.stack.setCurrentWidget(self.tabs)
-        self.tabs.setCurrentIndex(TAB_FOLDER)
-        self._folder_roots = list(roots)
-        title = roots[0] if len(roots) == 1 else f"{len(roots)} folders"
-        self.folder_panel.start(title)
-        self._when_model_ready(lambda: self._run_folder(roots))
-
-    def _run_folder(self, roots):
-        self.status("Classifying folder…", 0)
-        self.runner.start(
-            "folder", jobs.classify_folder, self.clf, roots, self.settings.top_k,
-            on_partial=self._folder_batch,
-            on_result=self._folder_done,
-            on_error=self._folder_failed,
-            on_cancelled=lambda: None,
-        )
-
-    def _folder_batch(self, batch: jobs.FolderBatch):
-        self.folder_panel.add_results(batch.results)
-        self.folder_panel.set_progress(batch.done, batch.total, batch.rate)
-
-    def _folder_done(self, total: int):
-        self.folder_panel.set_running(False)
-        if total == 0:
-            self.status("No images found in this folder", 8000)
-        else:
-            self.status(self.folder_panel.summary(), 8000)
-
-    def _folder_failed(self, message: str):
-        self.folder_panel.set_running(False)
-        self.status(message, 8000)
-
-    def cancel_folder(self):
-        if self.runner.running("folder"):
-            self.runner.cancel("folder")
-            self.folder_panel.set_running(False)
-            self.status(f"Cancelled — {self.folder_panel.summary()}", 8000)
-
-    def _open_result_row(self, result):
-        if result is not None:
-            self.add_items(jobs.load_paths_as_items([result.path]))
-
-    def export_results(self, fmt: str):
-        rows = self.folder_panel.model.rows
-        if not rows:
-            self.status("Nothing to export yet: classify a folder first")
-            return
-        start = os.path.join(self.settings.get("last_folder") or str(Path.home()), f"cnndesk-results.{fmt}")
-        path, _ = QFileDialog.getSaveFileName(self, f"Export results as {fmt.upper()}", start, f"{fmt.upper()} (*.{fmt})")
-        if not path:
-            return
-        self.export_to(path, fmt)
-
-    def export_to(self, path: str, fmt: str) -> int:
-        rows = self.folder_panel.model.rows
-        try:
-            n = results_io.export((r.as_dict() for r in rows), path, fmt, self.settings.top_k,
-                                  novelty=any(r.prediction is not None and r.prediction.novelty is not None for r in rows))
-        except OSError as exc:
-            QMessageBox.warning(self, "Export failed", f"Could not write {path}: {exc.strerror or exc}")
-            return 0
-        self.status(f"Exported {n:,} rows to {path}")
-        return n
-
-    def sort_into_folders(self):
-        from cnndesk.qt.dialogs.sort_dialog import SortDialog
-
-        rows = self.folder_panel.model.rows
-        if not rows:
-            return
-        start = os.path.join(self._folder_roots[0] if self._folder_roots else str(Path.home()), "sorted")
-        dlg = SortDialog(start, self)
-        if dlg.exec() != SortDialog.DialogCode.Accepted:
-            return
-        dest, mode, threshold = dlg.values()
-        self.run_sort(dest, mode, threshold, confirm=True)
-
-    def run_sort(self, dest: str, mode: str, threshold: float | None, confirm: bool = True):
-        rows = [(r.path, r.prediction.label if r.prediction else None, r.prediction.score if r.prediction else None, r.error,
-                 bool(r.prediction and r.prediction.unknown)) for r in self.folder_panel.model.rows]
-        plan = sorting.plan_sort(rows, dest, threshold)
-        if confirm:
-            box = QMessageBox(QMessageBox.Icon.Warning if mode == "move" else QMessageBox.Icon.Question,
-                              "Sort into folders", plan.describe(mode), parent=self)
-            go = box.addButton("Move files" if mode == "move" else "Copy files", QMessageBox.ButtonRole.AcceptRole)
-            box.addButton(QMessageBox.StandardButton.Cancel)
-            box.exec()
-            if box.clickedButton() is not go:
-                return
-        self.status("Sorting files…", 0)
-        self.runner.start(
-            "sort", lambda job: sorting.execute(plan, mode, job.progress, job.cancel),
-            on_result=lambda rep: self._sorted(rep, mode, dest),
-            on_error=lambda m: QMessageBox.warning(self, "Sorting failed", m),
-        )
-
-    def _sorted(self, report: sorting.SortReport, mode: str, dest: str):
-        self.last_sort_report = report
-        self.status(report.describe(mode), 10000)
-        box = QMessageBox(QMessageBox.Icon.Information, "Sorted", report.describe(mode), parent=self)
-        box.addButton(QMessageBox.StandardButton.Ok)
-        show = box.addButton("Show folder", QMessageBox.ButtonRole.ActionRole)
-        box.open()
-        show.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(dest)))
-
     # -- dialogs -------------------------------------------------------------------------------
     def show_preferences(self):
         from cnndesk.qt.dialogs.preferences import PreferencesDialog
@@ -608,6 +439,7 @@ class MainWindow(QMainWindow):
         if getattr(self, "train_dialog", None) is None:
             self.train_dialog = TrainDialog(self.settings, self.runner, self)
             self.train_dialog.model_saved.connect(self._trained_model_saved)
+            self.train_dialog.activity.connect(lambda t: (self.training_badge.setText(t), self.training_badge.setVisible(bool(t))))
         self.train_dialog.show()
         self.train_dialog.raise_()
         return self.train_dialog
@@ -623,6 +455,14 @@ class MainWindow(QMainWindow):
     def _trained_model_saved(self, path: str):
         self.refresh_models(self.model_combo.currentData())
         self.status(f"Your model {Path(path).stem} is ready: pick it in the model list", 8000)
+
+    def show_help(self, page: int = 0):
+        from cnndesk.qt.dialogs.help import HelpDialog
+
+        dlg = HelpDialog(self, page)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.show()
+        return dlg
 
     def show_about(self):
         from cnndesk.qt.dialogs.about import show_about

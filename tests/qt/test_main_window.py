@@ -17,7 +17,7 @@ from cnndesk.qt.models.gallery import ItemRole
 @pytest.fixture
 def no_dialogs(monkeypatch):
     """Fail on any message box: errors must show inline, never a dialog per file."""
-    from cnndesk.qt import main_window
+    from PySide6.QtWidgets import QMessageBox
 
     shown = []
 
@@ -25,8 +25,8 @@ def no_dialogs(monkeypatch):
         shown.append(args)
         return None
 
-    monkeypatch.setattr(main_window.QMessageBox, "warning", record)
-    monkeypatch.setattr(main_window.QMessageBox, "exec", lambda self: shown.append(self.text()))
+    monkeypatch.setattr(QMessageBox, "warning", record)
+    monkeypatch.setattr(QMessageBox, "exec", lambda self: shown.append(self.text()))
     return shown
 
 
@@ -67,7 +67,7 @@ def test_several_files_and_a_corrupt_one_get_an_inline_badge(drop, qtbot, window
     assert cat.prediction and rocket.prediction and broken.error
     assert "broken.jpg" in broken.error and "truncated" in broken.error
     idx = window.gallery_model.index(1)
-    assert idx.data() == "Can't read" and "truncated" in idx.data(Qt.ItemDataRole.ToolTipRole)
+    assert idx.data() == "Can't read\nbroken.jpg" and "truncated" in idx.data(Qt.ItemDataRole.ToolTipRole)
     window.gallery.setCurrentIndex(idx)
     assert window.panel.headline.text() == "Can't read this file"
     assert "truncated" in window.panel.detail.text()
@@ -211,16 +211,22 @@ def test_switching_model_reclassifies_the_gallery(drop, qtbot, window, samples, 
 
 
 def test_zoo_model_offline_says_so_and_keeps_the_old_model(qtbot, window, monkeypatch):
-    from cnndesk.qt import main_window
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
     monkeypatch.setenv("CNNDESK_OFFLINE", "1")
     warnings = []
-    monkeypatch.setattr(main_window.QMessageBox, "warning", lambda parent, title, text: warnings.append((title, text)))
+
+    def boxes():  # the warning is a window-modal box that does not block (see test_polish_app)
+        for w in QApplication.topLevelWidgets():
+            if isinstance(w, QMessageBox) and w.isVisible() and (w.windowTitle(), w.text()) not in warnings:
+                warnings.append((w.windowTitle(), w.text()))
+        return bool(warnings)
+
     window.refresh_models()
     i = window.model_combo.findData("resnet50")
     assert "download" in window.model_combo.itemText(i)
     window.model_combo.setCurrentIndex(i)
-    qtbot.waitUntil(lambda: bool(warnings), timeout=10_000)
+    qtbot.waitUntil(boxes, timeout=10_000)
     assert warnings[0][0] == "No network connection" and "needs a network connection" in warnings[0][1]
     qtbot.waitUntil(lambda: window.clf is not None, timeout=60_000)
     assert window.clf.spec.name == "efficientnet-lite0"

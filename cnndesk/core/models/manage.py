@@ -31,14 +31,23 @@ def rename_model(path: str | os.PathLike, new_name: str) -> Path:
     info["name"] = new_name.strip()
     info.pop("title", None)
     target = path.with_name(clean + MODEL_FILE_SUFFIX)
-    if target != path:
-        target, _ = unique_path(target)
+    if target != path and (target.exists() or _name_taken(new_name.strip(), path)):
+        # a silent "name (1)" would list two models under one name
+        raise ModelError(f"a model called “{new_name.strip()}” already exists: choose another name")
     blob = save(load_file(str(path)), metadata={MODEL_FORMAT: json.dumps(info)})
     with atomic_write(target, "wb", overwrite=target == path) as fh:
         fh.write(blob)
     if target != path:
         path.unlink()
     return target
+
+
+def _name_taken(name: str, own: Path) -> bool:
+    from cnndesk.core.models.registry import user_model_specs
+
+    key = name.casefold()
+    return any(spec.title.casefold() == key for spec in user_model_specs()
+               if Path(spec.weights.path).resolve() != own.resolve())
 
 
 def delete_model(path: str | os.PathLike) -> None:

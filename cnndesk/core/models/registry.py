@@ -100,6 +100,20 @@ class ModelSpec:
     def available(self) -> bool:
         return self.weights.local_path() is not None
 
+    @property
+    def runnable(self) -> bool:
+        """Whether this build can run the model. The lite build (no PyTorch) runs only what it
+        ships a verified export for: the default model and quick-trained heads on it. It neither
+        lists nor downloads the others."""
+        from cnndesk.core import system
+
+        if system.has_torch():
+            return True
+        base = self.metadata.get("base_spec")
+        if base is not None:
+            return self.metadata.get("kind") == "head" and base.name == DEFAULT_MODEL
+        return self.name == DEFAULT_MODEL
+
     def with_weights(self, weights: WeightsSource) -> ModelSpec:
         return replace(self, weights=weights)
 
@@ -365,8 +379,9 @@ def unusable_user_models() -> list[tuple[Path, str]]:
     return user_model_entries()[1]
 
 
-def list_models(include_user: bool = True) -> list[ModelSpec]:
-    return list(BUILTIN) + (user_model_specs() if include_user else [])
+def list_models(include_user: bool = True, runnable_only: bool = True) -> list[ModelSpec]:
+    specs = list(BUILTIN) + (user_model_specs() if include_user else [])
+    return [s for s in specs if s.runnable] if runnable_only else specs
 
 
 def get_spec(name_or_path: str | os.PathLike | None) -> ModelSpec:

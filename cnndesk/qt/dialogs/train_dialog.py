@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -68,6 +69,7 @@ def _train_job(job, ds, config):
 
 class TrainDialog(QDialog):
     model_saved = Signal(str)  # path of the new model file
+    activity = Signal(str)  # "Training… 40 %" while a training runs, "" when idle (main window badge)
 
     def __init__(self, settings, runner, parent=None):
         super().__init__(parent)
@@ -78,6 +80,9 @@ class TrainDialog(QDialog):
         self.result = None
         self.saved_path: str | None = None
         self._t0 = 0.0
+        self._auto_name = ""  # the name filled in from the folder (replaced when the folder changes)
+        self._quitting = False  # the app is closing: keep the best model without asking
+        self._keep_on_stop = False  # the user said "Stop Training" on closing: keep it without asking
 
         # -- data ---------------------------------------------------------------------------------
         self.folder = QLineEdit(self.settings.get("dataset_folder") or "")
@@ -194,8 +199,9 @@ class TrainDialog(QDialog):
         buttons.addWidget(self.cancel_btn)
         buttons.addWidget(self.close_btn)
 
-        train_page = QWidget()
-        tl = QVBoxLayout(train_page)
+        # the settings and curves scroll on a short screen; progress and buttons stay in view
+        content = QWidget()
+        tl = QVBoxLayout(content)
         tl.addWidget(QLabel("Images:"))
         tl.addLayout(row)
         tl.addWidget(self.classes)
@@ -219,8 +225,16 @@ class TrainDialog(QDialog):
         tl.addLayout(nrow)
         tl.addWidget(self.advanced)
         tl.addLayout(charts, 1)
-        tl.addWidget(self.progress)
-        tl.addLayout(buttons)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(content)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        train_page = QWidget()
+        pl = QVBoxLayout(train_page)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.addWidget(self.scroll, 1)
+        pl.addWidget(self.progress)
+        pl.addLayout(buttons)
 
         self.evaluation = EvaluationView(runner)
         self.evaluation.retrain_requested.connect(self.retrain)
@@ -238,7 +252,13 @@ class TrainDialog(QDialog):
             link.linkActivated.connect(lambda _: self.tabs.setCurrentWidget(self.doctor))
         lay = QVBoxLayout(self)
         lay.addWidget(self.tabs)
-        self.resize(980, 760)
+        undo = getattr(parent, "undo", None)
+        if undo is not None:  # Ctrl+Z here too: a relabel on the evaluation page is undoable
+            self.addAction(undo.action)
+            self.evaluation.dataset_changed.connect(undo.refresh)
+        from cnndesk.qt.screen_fit import fit_to_screen
+
+        fit_to_screen(self, 980, 760)
         self._set_running(False)
         if self.folder.text():
             self.load_folder(self.folder.text())
@@ -282,8 +302,9 @@ class TrainDialog(QDialog):
             lines.append("Unreadable: " + ", ".join(os.path.basename(p) for p, _ in ds.unreadable[:5])
                          + ("…" if len(ds.unreadable) > 5 else ""))
         self.scan_info.setText("\n".join(lines))
-        if not self.name.text():
-            self.name.setText(Path(ds.root).name)
+        if not self.name.text().strip() or self.name.text() == self._auto_name:
+            self._auto_name = Path(ds.root).name
+            self.name.setText(self._auto_name)
         self._show_full_choices()
         self.status.setText("Ready to train.")
         self.train_btn.setEnabled(True)
@@ -339,6 +360,7 @@ class TrainDialog(QDialog):
         self._closed = False
         cfg = self.config()
         self.result = None
+        self._keep_on_stop = False
         n_epochs = cfg.resolved_epochs()
         if cfg.mode == "full" and not cfg.epochs:
             n_epochs = getattr(self, "_full_epochs", n_epochs)
@@ -348,6 +370,7 @@ class TrainDialog(QDialog):
         self.status.setText("Preparing…")
         self._t0 = time.perf_counter()
         self._set_running(True)
+        self.activity.emit("Training…")
         self.runner.start("train", _train_job, self.dataset, cfg, on_partial=self._epoch,
                           on_progress=self._progress, on_result=self._trained, on_error=self._failed,
                           on_cancelled=self._cancelled_before_first_epoch, keep_result=True)
@@ -370,36 +393,73 @@ class TrainDialog(QDialog):
             elapsed = time.perf_counter() - self._t0
             eta = elapsed / max(done, 1) * (total - done)
             self.progress.setFormat(f"{text} — %p% · about {int(eta + 0.5)} s left")
+            self.activity.emit(f"Training… {100 * done // max(total, 1)} %")
         else:
             self.progress.setRange(0, 0)
             self.progress.setFormat(text)
             self.status.setText(text)
 
+    @property
+    def running(self) -> bool:
+        return self.runner.running("train")
+
     def cancel(self) -> None:
         self.runner.cancel("train")
         self.status.setText("Stopping…")  # within a batch; the best model so far still arrives
 
+    def confirm_stop(self, action: str = "close this window") -> bool:
+        """While training runs: ask before stopping it. True when it may stop (or nothing runs)."""
+        if not self.running:
+            return True
+        box = QMessageBox(QMessageBox.Icon.Question, "Training is running",
+                          f"A training is still running. Stop it and {action}?\n\n"
+                          "The best model so far is kept.", parent=self)
+        stop = box.addButton("Stop Training", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Keep Training", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(stop)
+        box.exec()
+        return box.clickedButton() is stop
+
+    def stop_for_quit(self) -> None:
+        """The app is quitting: stop at once; a partly trained model is kept without a question."""
+        self._quitting = True
+        self.runner.cancel("train")
+        self.runner.cancel("scan")
+
+    def reject(self) -> None:  # Esc and the window's close button
+        running = self.running
+        if not self._quitting and not self.confirm_stop():
+            return
+        self._keep_on_stop = self._keep_on_stop or running
+        self.runner.cancel("train")
+        self.runner.cancel("scan")
+        super().reject()
+
     def _cancelled_before_first_epoch(self) -> None:
         self._set_running(False)
+        self.activity.emit("")
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.status.setText("Training cancelled.")
 
     def _failed(self, message: str) -> None:
         self._set_running(False)
+        self.activity.emit("")
         self.progress.setRange(0, 1)
         self.status.setText(f'<span style="color:#d93025">Training failed: {message}</span>')
 
     def _trained(self, model) -> None:
         self._set_running(False)
+        self.activity.emit("")
         self.result = model
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
-        self.progress.setFormat(f"Done in {model.seconds:.1f} s")
-        if model.cancelled and (self._closed or not self.isVisible()):
-            self.status.setText("Cancelled; nothing was saved.")  # closed meanwhile: no late modal
-            return
-        if model.cancelled:
+        verb = "Stopped after" if model.cancelled else "Done in"
+        self.progress.setFormat(f"{verb} {model.seconds:.1f} s")
+        if model.cancelled and not (self._quitting or self._keep_on_stop):
+            if self._closed or not self.isVisible():  # closed meanwhile: no late modal
+                self.status.setText("Cancelled; nothing was saved.")
+                return
             keep = QMessageBox.question(self, "Training stopped", "Training was cancelled. Keep the best model so far?")
             if keep != QMessageBox.StandardButton.Yes:
                 self.status.setText("Cancelled; nothing was saved.")
@@ -418,16 +478,37 @@ class TrainDialog(QDialog):
         self.model_saved.emit(str(path))
         return str(path)
 
-    def retrain(self) -> None:
+    def retrain(self) -> bool:
+        """Train again on the (corrected) folders, after asking: a full training takes minutes."""
+        if self.dataset is None or self.running:
+            return False
+        cfg = self.config()
+        moved = self.evaluation.moved
+        text = (f"Train a new model on {self.dataset.root}"
+                + (f" ({moved} file{'s' if moved != 1 else ''} moved to another class)" if moved else "")
+                + f"?\n\nMode: {'full — this takes minutes' if cfg.mode == 'full' else 'quick — seconds'}. "
+                "The current model stays as it is; the new one is saved beside it.")
+        box = QMessageBox(QMessageBox.Icon.Question, "Retrain", text, parent=self)
+        go = box.addButton("Retrain", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        if box.clickedButton() is not go:
+            return False
         self.tabs.setCurrentIndex(0)
         if self.dataset is not None:
             self.runner.start("scan", _scan_job, str(self.dataset.root), self.val_split.value() / 100, 0,
                               on_result=lambda r: (self._scanned(r), self.start()), on_error=self._scan_failed)
+        return True
 
     _closed = False
 
     def closeEvent(self, event):
         self._closed = True
+        running = self.running
+        if not self._quitting and not self.confirm_stop():
+            event.ignore()
+            return
+        self._keep_on_stop = self._keep_on_stop or running
         self.runner.cancel("train")
         self.runner.cancel("scan")
         self.doctor.stop()

@@ -27,8 +27,9 @@ class GalleryModel(QAbstractListModel):
             return None
         item = self.items[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            if item.error:
-                return "Can't read"
+            if item.error:  # the name too: several broken files are told apart
+                name = item.name if len(item.name) <= 18 else item.name[:8] + "…" + item.name[-8:]
+                return f"Can't read\n{name}"
             if item.prediction is None:
                 return "…"
             p = item.prediction
@@ -75,6 +76,18 @@ class GalleryModel(QAbstractListModel):
         idx = self.index(row)
         self.dataChanged.emit(idx, idx)
         return idx
+
+    def remove_rows(self, rows: list[int]) -> int:
+        """Remove items from the gallery (not from disk); returns how many."""
+        n = 0
+        for row in sorted(set(rows), reverse=True):
+            if 0 <= row < len(self.items):
+                self.beginRemoveRows(QModelIndex(), row, row)
+                item = self.items.pop(row)
+                self._icons.pop(item.id, None)
+                self.endRemoveRows()
+                n += 1
+        return n
 
     def row_of(self, item_id: int) -> int:
         for i, it in enumerate(self.items):

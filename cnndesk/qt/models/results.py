@@ -4,8 +4,11 @@ that filters by label and confidence range and sorts by confidence."""
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import replace
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QColor, QPixmap
 
 from cnndesk.core.pipeline import FileResult
@@ -16,13 +19,47 @@ COL_THUMB, COL_FILE, COL_LABEL, COL_CONF = range(4)
 SortRole = Qt.ItemDataRole.UserRole + 2
 ResultRole = Qt.ItemDataRole.UserRole + 3
 _ROOT = QModelIndex()
+MAX_THUMBS = 2000  # thumbnails kept (about 10 KB each); others are made again when scrolled to
 
 
 class ResultsTableModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[FileResult] = []
-        self._pixmaps: dict[int, QPixmap] = {}
+        self.roots: list[str] = []  # the opened folders: the File column shows paths relative to them
+        # a bounded LRU of thumbnails by row: 100,000 files no longer keep 1 GB of images
+        self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
+        self._error_badge: QPixmap | None = None
+        self.max_thumbs = MAX_THUMBS
+        self.request_thumbs: Callable[[list[tuple[int, str]]], None] | None = None
+        self._wanted: dict[int, str] = {}
+        self._inflight: set[int] = set()  # rows a worker is making thumbnails for
+        self._flush = QTimer(self)
+        self._flush.setSingleShot(True)
+        self._flush.setInterval(60)
+        self._flush.timeout.connect(self._ask)
+
+    def display_path(self, path: str) -> str:
+        """``sub/img.jpg`` below an opened folder (two files of one name stay distinguishable)."""
+        for root in self.roots:
+            root = root.rstrip("/\\") + os.sep
+            if path.startswith(root):
+                return path[len(root):]
+        return os.path.basename(path)
+
+    def relocate(self, moved: dict[str, str]) -> int:
+        """Files were moved (a sort, or its undo): point their rows at the new paths."""
+        from dataclasses import replace
+
+        n = 0
+        for i, r in enumerate(self.rows):
+            new = moved.get(r.path)
+            if new is not None:
+                self.rows[i] = replace(r, path=new)
+                n += 1
+        if n:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self.rows) - 1, len(COLUMNS) - 1))
+        return n
 
     def rowCount(self, parent=_ROOT):
         return 0 if parent.isValid() else len(self.rows)
@@ -44,7 +81,7 @@ class ResultsTableModel(QAbstractTableModel):
             return r
         if role == Qt.ItemDataRole.DisplayRole:
             if col == COL_FILE:
-                return os.path.basename(r.path)
+                return self.display_path(r.path)
             if col == COL_LABEL:
                 if r.prediction and r.prediction.unknown:
                     return f"Not one of my classes (closest: {r.prediction.label})"
@@ -57,16 +94,23 @@ class ResultsTableModel(QAbstractTableModel):
             if col == COL_LABEL:
                 return r.prediction.label.lower() if r.prediction else "~"
             if col == COL_FILE:
-                return os.path.basename(r.path).lower()
+                return self.display_path(r.path).lower()
             return r.index
         if role == Qt.ItemDataRole.DecorationRole and col == COL_THUMB:
-            pm = self._pixmaps.get(r.index)
-            if pm is None and r.extra is not None:
-                pm = QPixmap.fromImage(r.extra)
-                self._pixmaps[r.index] = pm
-            if pm is None and r.error:
-                pm = self._pixmaps.setdefault(-1, badge_pixmap(None, True, 48))
-            return pm
+            if r.error:
+                if self._error_badge is None:
+                    self._error_badge = badge_pixmap(None, True, 48)
+                return self._error_badge
+            row = index.row()
+            pm = self._pixmaps.get(row)
+            if pm is not None:
+                self._pixmaps.move_to_end(row)
+                return pm
+            if self.request_thumbs is not None:
+                self._wanted[row] = r.path  # painted but evicted: made again on a worker
+                if not self._flush.isActive():
+                    self._flush.start()
+            return None
         if role == Qt.ItemDataRole.ToolTipRole:
             return r.error or r.path
         if role == Qt.ItemDataRole.ForegroundRole and r.error and col in (COL_LABEL, COL_CONF):
@@ -79,14 +123,51 @@ class ResultsTableModel(QAbstractTableModel):
         if not results:
             return
         first = len(self.rows)
-        self.beginInsertRows(QModelIndex(), first, first + len(results) - 1)
-        self.rows.extend(results)
+        kept = []
+        for i, r in enumerate(results):
+            if r.extra is not None:  # the worker's thumbnail goes into the bounded cache
+                self._put(first + i, QPixmap.fromImage(r.extra))
+                r = replace(r, extra=None)
+            kept.append(r)
+        self.beginInsertRows(QModelIndex(), first, first + len(kept) - 1)
+        self.rows.extend(kept)
         self.endInsertRows()
+
+    def _put(self, row: int, pm: QPixmap) -> None:
+        self._pixmaps[row] = pm
+        self._pixmaps.move_to_end(row)
+        while len(self._pixmaps) > self.max_thumbs:
+            self._pixmaps.popitem(last=False)
+
+    def thumbs_cached(self) -> int:
+        return len(self._pixmaps)
+
+    def _ask(self) -> None:
+        """Rows painted without a thumbnail since the last ask: one job for what is on screen
+        now (the window starts it as the one live "thumbs" job, so rows scrolled past are not
+        worked on)."""
+        wanted, self._wanted = list(self._wanted.items())[-200:], {}
+        rows = {row for row, _ in wanted}
+        if not rows or rows <= self._inflight:
+            return  # the running job makes them already
+        self._inflight = rows  # the new job replaces the old one: rows scrolled past are dropped
+        if self.request_thumbs is not None:
+            self.request_thumbs(wanted)
+
+    def set_thumb(self, row: int, path: str, image) -> None:
+        """A thumbnail made again on a worker (ignored when the table changed meanwhile)."""
+        self._inflight.discard(row)
+        if 0 <= row < len(self.rows) and self.rows[row].path == path:
+            self._put(row, QPixmap.fromImage(image))
+            idx = self.index(row, COL_THUMB)
+            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
 
     def clear(self) -> None:
         self.beginResetModel()
         self.rows = []
         self._pixmaps.clear()
+        self._wanted.clear()
+        self._inflight.clear()
         self.endResetModel()
 
     def labels(self) -> list[str]:

@@ -70,6 +70,7 @@ class EvaluationView(QWidget):
         self.matrix.setToolTip("Rows: the true class; columns: what the model said. Click a cell to see its images.")
         self.matrix.cellClicked.connect(self.open_cell)
         self.cell_title = QLabel("Click a cell of the matrix to see its images")
+        self.cell_title.setWordWrap(True)
         self.images = QListWidget()
         self.images.setViewMode(QListWidget.ViewMode.IconMode)
         self.images.setIconSize(QSize(72, 72))
@@ -77,6 +78,7 @@ class EvaluationView(QWidget):
         self.images.setMovement(QListWidget.Movement.Static)
         self.mistakes = QListWidget()
         self.mistakes.setIconSize(QSize(56, 56))
+        self.mistakes.setWordWrap(True)
         self.mistakes.currentItemChanged.connect(self._mistake_selected)
         self.fix_class = QComboBox()
         self.fix_btn = QPushButton("Move to this class")
@@ -128,6 +130,7 @@ class EvaluationView(QWidget):
         self.evaluation = ev
         self.images.clear()
         self.mistakes.clear()
+        self.cell_title.setText("Click a cell of the matrix to see its images")  # not the old model's cell
         if ev is None or not len(ev.y_true):
             self.headline.setText("No validation images: add more pictures per class to measure accuracy.")
             self.per_class.setRowCount(0)
@@ -228,6 +231,9 @@ class EvaluationView(QWidget):
         target_dir.mkdir(parents=True, exist_ok=True)
         target, _ = unique_path(target_dir / src.name)
         shutil.move(str(src), str(target))
+        from cnndesk.core.journal import Journal
+
+        Journal().record_relabel(src, target, self.fix_class.currentText())  # Ctrl+Z puts it back
         self.moved += 1
         self.mistakes.takeItem(self.mistakes.row(item))
         self.dataset_changed.emit()

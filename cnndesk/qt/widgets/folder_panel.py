@@ -18,7 +18,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.qt.models.results import COL_CONF, COL_THUMB, ResultsFilterProxy, ResultsTableModel
+from cnndesk.qt.models.results import (
+    COL_CONF,
+    COL_THUMB,
+    ResultRole,
+    ResultsFilterProxy,
+    ResultsTableModel,
+)
 
 
 class FolderPanel(QWidget):
@@ -69,6 +75,9 @@ class FolderPanel(QWidget):
         filters.addSpacing(12)
         filters.addWidget(self.uncertain)
         filters.addStretch(1)
+        self.shown = QLabel()
+        self.shown.setToolTip("Rows the filter shows, of all rows")
+        filters.addWidget(self.shown)
 
         self.table = QTableView()
         self.table.setModel(self.proxy)
@@ -88,6 +97,10 @@ class FolderPanel(QWidget):
         self.table.setColumnWidth(2, 220)
         self.table.setColumnWidth(COL_CONF, 110)
         self.table.doubleClicked.connect(self._activated)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        for sig in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset, self.proxy.layoutChanged):
+            sig.connect(self._update_shown)
 
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
@@ -119,20 +132,27 @@ class FolderPanel(QWidget):
         lay.addLayout(filters)
         lay.addWidget(self.table, 1)
         lay.addLayout(bottom)
+        self.skipped_sorted: list[str] = []
         self.set_running(False)
 
     def _activated(self, index):
-        from cnndesk.qt.models.results import ResultRole
-
         self.row_activated.emit(self.proxy.data(index, ResultRole))
 
-    def start(self, title: str):
+    def start(self, title: str, roots: list[str] | None = None):
+        """A new folder: empty table, and every filter back to "show all" (a filter left from the
+        last folder would hide rows without saying so)."""
         self.model.clear()
+        self.model.roots = list(roots or [])
+        self.skipped_sorted = []
         self.label_filter.blockSignals(True)
         self.label_filter.clear()
         self.label_filter.setEditText("")
         self.label_filter.blockSignals(False)
-        self.proxy.set_filter(label="")
+        for box, v in ((self.min_conf, 0.0), (self.max_conf, 100.0)):
+            box.blockSignals(True)
+            box.setValue(v)
+            box.blockSignals(False)
+        self.proxy.set_filter(label="", lo=0.0, hi=1.0)
         self.title.setText(title)
         self.progress.setRange(0, 0)
         self.progress.setValue(0)
@@ -173,7 +193,45 @@ class FolderPanel(QWidget):
     def summary(self) -> str:
         rows = self.model.rows
         bad = sum(1 for r in rows if r.error)
-        return f"{len(rows):,} files classified" + (f", {bad} could not be read" if bad else "")
+        ok = len(rows) - bad
+        text = f"{ok:,} file{'s' if ok != 1 else ''} classified" + (f", {bad:,} could not be read" if bad else "")
+        shown = self.proxy.rowCount()
+        if shown != len(rows):
+            text += f" · {shown:,} of {len(rows):,} shown"
+        return text
+
+    def visible_rows(self) -> list:
+        """The results the table shows, in its order (what Export and Sort act on)."""
+        p = self.proxy
+        return [p.data(p.index(i, 0), ResultRole) for i in range(p.rowCount())]
+
+    def filtered(self) -> bool:
+        return self.proxy.rowCount() != self.model.rowCount()
+
+    def _update_shown(self, *_):
+        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        self.shown.setText(f"{shown:,} of {total:,} shown" if shown != total else (f"{total:,} files" if total else ""))
+        f = self.shown.font()
+        f.setBold(shown != total)
+        self.shown.setFont(f)
+
+    # -- context menu: Open, Show in folder, Copy path ------------------------------------------
+    def selected_results(self) -> list:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.proxy.data(self.proxy.index(r, 0), ResultRole) for r in rows]
+
+    def _context_menu(self, pos):
+        from cnndesk.qt.widgets.file_actions import file_menu
+
+        index = self.table.indexAt(pos)
+        if not index.isValid():
+            return
+        if not self.table.selectionModel().isRowSelected(index.row(), index.parent()):
+            self.table.selectRow(index.row())
+        results = [r for r in self.selected_results() if r is not None]
+        menu = file_menu(self, [r.path for r in results],
+                         open_in_app=lambda: [self.row_activated.emit(r) for r in results[:20]])
+        menu.exec(self.table.viewport().mapToGlobal(pos))
 
 
 def _fmt_eta(s: float) -> str:

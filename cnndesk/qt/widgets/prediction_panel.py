@@ -28,6 +28,9 @@ class PredictionBars(QWidget):
     def sizeHint(self):
         return QSize(320, 5 * self.ROW + 4)
 
+    def minimumSizeHint(self):  # narrow windows (high-DPI laptops): shrink, never clip the percentages
+        return QSize(160, self.height())
+
     def paintEvent(self, event):
         if not self.prediction:
             return

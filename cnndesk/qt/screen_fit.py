@@ -1,0 +1,25 @@
+"""Fit windows to small and high-DPI screens: a window never opens larger than the screen's
+available area (1280×720 laptops, 1600×1000 at 200 % = 800×500 logical px)."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QWidget
+
+
+def fit_to_screen(widget: QWidget, width: int, height: int, margin: int = 24) -> None:
+    """Resize ``widget`` to ``width``×``height`` or less, so it fits its screen's available area,
+    and move it back on screen when a restored geometry put it partly off."""
+    screen = widget.screen() or QGuiApplication.primaryScreen()
+    if screen is None:
+        widget.resize(width, height)
+        return
+    avail = screen.availableGeometry()
+    w = min(width, max(200, avail.width() - margin))
+    h = min(height, max(200, avail.height() - margin - 32))  # leave room for the title bar
+    widget.resize(w, h)
+    geo = widget.frameGeometry()
+    x = min(max(geo.x(), avail.x()), avail.right() - geo.width())
+    y = min(max(geo.y(), avail.y()), avail.bottom() - geo.height())
+    if (x, y) != (geo.x(), geo.y()):
+        widget.move(max(avail.x(), x), max(avail.y(), y))

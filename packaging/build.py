@@ -1,0 +1,154 @@
+"""Build the one-folder app with PyInstaller and self-test it, on Linux, macOS and Windows:
+
+    python packaging/build.py full    (PyTorch included)            -> dist/full/cnndesk/
+    python packaging/build.py lite    (no PyTorch; ONNX Runtime)     -> dist/lite/cnndesk/
+
+macOS also gets dist/<flavour>/cnndesk.app (bundle id, icon, camera usage text); Windows a windowed
+cnndesk.exe with version information. Writes build/package-<flavour>.json (build seconds, size,
+first paint, self-test). Run it with the Python of the environment to bundle (CI: the runner's;
+here: .venv/bin/python, which packaging/build.sh sets up first). No GNU tools needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGE = ROOT / "build" / "stage"
+
+
+def stage(flavour: str) -> None:
+    """The default model's weights and verified ONNX exports, for the bundle's resources."""
+    print("build: staging the default model's weights and verified ONNX exports", flush=True)
+    shutil.rmtree(STAGE, ignore_errors=True)
+    (STAGE / "weights").mkdir(parents=True)
+    (STAGE / "onnx").mkdir()
+    cache = STAGE / "cache"
+    env = dict(os.environ, CNNDESK_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
+    env.pop("CNNDESK_NO_BUNDLED_EXPORT", None)
+    code = r"""
+import hashlib, shutil, sys
+from pathlib import Path
+import numpy as np
+from cnndesk.core.features import FeatureExtractor
+from cnndesk.core.inference import Classifier
+from cnndesk.core.models.build import build_model
+from cnndesk.core.models.registry import default_model
+stage = Path(sys.argv[1])
+spec = default_model()
+weights = spec.weights.local_path()
+shutil.copy(weights, stage / "weights")
+(stage / "weights" / (weights.name + ".sha256")).write_text(hashlib.sha256(weights.read_bytes()).hexdigest() + "\n")
+assert Classifier(spec, device="cpu").backend == "onnx"   # exports + verifies the classifier
+FeatureExtractor(spec, device="cpu")                        # and the feature extractor (quick training)
+FeatureExtractor(spec, device="cpu", stages="multi")        # multi-stage features (quick training, novelty)
+net = build_model(spec)  # the classifier layer as a numpy head (lite: logits = features @ W.T + b)
+np.savez(stage / "head.npz", weight=net.classifier.weight.detach().numpy(), bias=net.classifier.bias.detach().numpy())
+"""
+    subprocess.run([sys.executable, "-c", code, str(STAGE)], env=env, check=True)
+    for f in (cache / "onnx").iterdir():
+        if f.suffix in (".onnx", ".json") or f.name.endswith(".onnx.data"):
+            shutil.copy2(f, STAGE / "onnx")
+    if flavour == "lite":  # the features export + a numpy head instead of a second 19 MB export
+        for f in (STAGE / "onnx").iterdir():
+            if f.name.startswith("efficientnet-lite0-") and "-features-" not in f.name:
+                f.unlink()
+        shutil.move(STAGE / "head.npz", STAGE / "onnx" / "efficientnet-lite0-head.npz")
+
+
+def remove_dangling_links(folder: Path) -> int:
+    """Libraries the spec drops (Pdf, VirtualKeyboard) leave symlinks pointing nowhere."""
+    n = 0
+    for p in folder.rglob("*"):
+        if p.is_symlink() and not p.exists():
+            p.unlink()
+            n += 1
+    return n
+
+
+def strip_libpython(app: Path) -> None:
+    """pyenv's libpython keeps about 18 MB of debug symbols (Linux). Other libraries are left
+    alone: stripping auditwheel-patched ones such as numpy's OpenBLAS breaks them."""
+    strip = shutil.which("strip")
+    if not strip or not sys.platform.startswith("linux"):
+        return
+    for lib in (app / "_internal").glob("libpython3*.so*"):
+        if lib.is_file() and not lib.is_symlink():
+            subprocess.run([strip, "--strip-debug", str(lib)], check=False)
+
+
+def folder_mb(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink()) >> 20
+
+
+def executable(flavour: str) -> Path:
+    base = ROOT / "dist" / flavour
+    if sys.platform == "darwin":
+        return base / "cnndesk.app" / "Contents" / "MacOS" / "cnndesk"
+    return base / "cnndesk" / ("cnndesk.exe" if sys.platform == "win32" else "cnndesk")
+
+
+def selftest(exe: Path) -> bool:
+    print("build: self-test of the frozen app (empty cache, settings and data: nothing borrowed)", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="cnndesk-selftest-"))
+    env = dict(os.environ, CNNDESK_CACHE_DIR=str(tmp / "cache"), CNNDESK_DATA_DIR=str(tmp / "data"),
+               XDG_CONFIG_HOME=str(tmp / "config"), QT_QPA_PLATFORM="offscreen")
+    env.pop("CNNDESK_NO_BUNDLED_EXPORT", None)
+    r = subprocess.run([str(exe), "--selftest"], env=env, timeout=600)
+    return r.returncode == 0
+
+
+def first_paint(exe: Path) -> float | None:
+    """Launch -> first paint of the window (offscreen, median of 3)."""
+    tmp = Path(tempfile.mkdtemp(prefix="cnndesk-paint-"))
+    env = dict(os.environ, CNNDESK_STARTUP_PROBE="1", CNNDESK_CACHE_DIR=str(tmp / "cache"),
+               XDG_CONFIG_HOME=str(tmp / "config"), QT_QPA_PLATFORM="offscreen")
+    times = []
+    for _ in range(3):
+        t0 = time.time()
+        out = subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=300).stdout
+        for line in out.splitlines():
+            if line.startswith("first-paint "):
+                times.append(float(line.split()[1]) - t0)
+    return round(statistics.median(times), 3) if times else None
+
+
+def main(argv: list[str]) -> int:
+    flavour = argv[0] if argv else "full"
+    if flavour not in ("full", "lite"):
+        print("usage: build.py full|lite", file=sys.stderr)
+        return 2
+    stage(flavour)
+    start = time.time()
+    env = dict(os.environ, CNNDESK_FLAVOUR=flavour)
+    subprocess.run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
+                    "--distpath", str(ROOT / "dist" / flavour), "--workpath", str(ROOT / "build" / f"pyinstaller-{flavour}"),
+                    str(ROOT / "packaging" / "cnndesk.spec")], env=env, check=True)
+    seconds = round(time.time() - start)
+    app = ROOT / "dist" / flavour / "cnndesk"
+    links = remove_dangling_links(ROOT / "dist" / flavour)
+    strip_libpython(app)
+    size = folder_mb(ROOT / "dist" / flavour / ("cnndesk.app" if sys.platform == "darwin" else "cnndesk"))
+    print(f"build: {flavour} built in {seconds} s, {size} MB ({links} dangling links removed)", flush=True)
+    exe = executable(flavour)
+    passed = selftest(exe)
+    paint = first_paint(exe) if passed else None
+    report = {"flavour": flavour, "platform": sys.platform, "build_seconds": seconds, "size_mb": size,
+              "first_paint_s": paint, "selftest": "passed" if passed else "FAILED"}
+    out = ROOT / "build" / f"package-{flavour}.json"
+    out.write_text(json.dumps(report) + "\n")
+    print(json.dumps(report))
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+

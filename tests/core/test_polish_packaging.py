@@ -1,0 +1,89 @@
+"""Issue 14, the bundles: lite lists and loads only what it can run and says a GPU device is not
+available (exit 2); install-desktop.sh takes a relative APP_DIR from the current folder and works
+on a fresh home; build.py removes dangling links; the spec builds a macOS bundle and a windowed
+Windows exe with version information."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cnndesk.core import system
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def lite(monkeypatch):
+    monkeypatch.setattr(system, "has_torch", lambda: False)
+    monkeypatch.setenv("CNNDESK_OFFLINE", "1")
+
+
+def test_lite_lists_and_loads_only_what_it_can_run(lite):
+    from cnndesk.core.errors import ModelError, NetworkRequiredError
+    from cnndesk.core.inference import Classifier, resolve_device
+    from cnndesk.core.models.registry import get_spec, list_models
+
+    names = [s.name for s in list_models()]
+    assert names == ["efficientnet-lite0"]
+    assert len(list_models(runnable_only=False)) > 1
+    with pytest.raises(ModelError, match="full version") as exc:
+        Classifier(get_spec("resnet50"))  # refused before any download (offline would say "network")
+    assert not isinstance(exc.value, NetworkRequiredError)
+    with pytest.raises(ModelError, match="device 'cuda' is not available"):
+        resolve_device("cuda")
+
+
+def test_lite_classify_on_cuda_is_a_usage_error(lite, samples, capsys):
+    from cnndesk.cli import main
+
+    assert main(["classify", "--device", "cuda", str(samples["cat"])]) == 2
+    assert "device 'cuda' is not available" in capsys.readouterr().err
+
+
+def test_install_desktop_relative_dir_and_fresh_home(tmp_path):
+    app = tmp_path / "where I unpacked" / "cnndesk"
+    app.mkdir(parents=True)
+    exe = app / "cnndesk"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+    env["HOME"] = str(home)
+    r = subprocess.run(["bash", str(REPO / "packaging" / "install-desktop.sh"), "where I unpacked/cnndesk"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    desktop = (home / ".local/share/applications/cnndesk.desktop").read_text()
+    assert f'Exec="{app}/cnndesk" %F' in desktop
+    assert (home / ".local/share/icons/hicolor/256x256/apps/cnndesk.png").is_file()
+    assert "No theme index file" not in r.stderr
+    bad = subprocess.run(["bash", str(REPO / "packaging" / "install-desktop.sh"), "nowhere"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and f"in {tmp_path}/nowhere" in bad.stderr
+
+
+def test_build_script_removes_dangling_links(tmp_path):
+    spec = importlib.util.spec_from_file_location("cnndesk_build", REPO / "packaging" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    (tmp_path / "lib.so").write_bytes(b"x")
+    os.symlink(tmp_path / "lib.so", tmp_path / "ok.so")
+    os.symlink(tmp_path / "gone.so", tmp_path / "dangling.so")
+    assert build.remove_dangling_links(tmp_path) == 1
+    assert (tmp_path / "ok.so").exists() and not os.path.lexists(tmp_path / "dangling.so")
+    assert "/bin/" not in (REPO / "packaging" / "build.py").read_text().split('"""', 2)[2]  # no .venv/bin paths
+
+
+def test_spec_has_macos_bundle_and_windowed_windows_exe():
+    text = (REPO / "packaging" / "cnndesk.spec").read_text()
+    assert "BUNDLE(" in text and "NSCameraUsageDescription" in text and "org.cnndesk.cnndesk" in text
+    assert "console=not (WINDOWS or MACOS)" in text and "version=windows_version_file()" in text
+    from PIL import Image
+
+    icns = Image.open(REPO / "resources" / "icons" / "cnndesk.icns")
+    assert icns.format == "ICNS" and (512, 512, 2) in icns.info["sizes"]

@@ -1,0 +1,115 @@
+"""Issue 14, expected and missing: Help guide and shortcuts, recent files and folders, removing
+gallery items, error tiles with the name, a pasted file path, windows that fit small screens."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtTest import QTest
+
+from cnndesk.qt.models.gallery import ItemRole
+
+
+def _items(win):
+    return [win.gallery_model.index(i).data(ItemRole) for i in range(win.gallery_model.rowCount())]
+
+
+def test_help_recent_paste_path_and_removing_from_the_gallery(qtbot, window, samples, tmp_path):
+    dlg = window.show_help(1)
+    keys = dlg.keys.toPlainText()
+    assert "Ctrl+Z" in keys and "Undo" in keys and "Ctrl+T" in keys and "Train a Model" in keys
+    assert "five minutes" in dlg.guide.toPlainText()
+    dlg.close()
+
+    # a path copied from a file manager, pasted as text
+    mime = QMimeData()
+    mime.setText(f'"{samples["cat"]}"\n')
+    QGuiApplication.clipboard().setMimeData(mime)
+    window.paste()
+    qtbot.waitUntil(lambda: len(_items(window)) == 1 and _items(window)[0].prediction is not None, timeout=30_000)
+    QGuiApplication.clipboard().setText("no such file, just words")
+    window.paste()
+    assert "not the path" in window.message.text()
+
+    bad = tmp_path / "holiday photo with a long name.jpg"
+    bad.write_bytes(b"broken")
+    window.open_paths([str(samples["rocket"]), str(bad)])
+    qtbot.waitUntil(lambda: len(_items(window)) == 3 and all(i.prediction or i.error for i in _items(window)), timeout=30_000)
+    text = window.gallery_model.index(2).data()
+    assert text.startswith("Can't read\n") and "holiday" in text and "name.jpg" in text
+
+    recent = window.recent.paths()
+    assert recent[0] == str(bad) and str(samples["cat"]) in recent
+    window.recent.rebuild()
+    assert [a.text() for a in window.recent.actions()][:2] == [bad.name, samples["rocket"].name]
+
+    # Delete removes the selected photo from the gallery, never from disk
+    window.gallery.setFocus()
+    window.gallery.setCurrentIndex(window.gallery_model.index(2))
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    QTest.keyClick(window.gallery, Qt.Key.Key_Delete)
+    assert len(_items(window)) == 2 and bad.exists()
+    assert "Removed 1 photo" in window.message.text()
+
+
+def test_windows_fit_a_small_screen(qtbot, window):
+    """The Train dialog scrolls instead of needing 884 px; the main window fits the screen."""
+    avail = window.screen().availableGeometry()
+    dlg = window.show_training()
+    dlg.advanced.setChecked(True)
+    assert dlg.minimumSizeHint().height() < 500 and dlg.height() <= avail.height()
+    assert window.frameGeometry().height() <= avail.height() + 1
+    from PySide6.QtWidgets import QToolBar
+
+    tb = window.findChild(QToolBar, "main-toolbar")
+    assert tb.widgetForAction(tb.actions()[1]) is window.model_combo  # the picker leads the toolbar
+    dlg.close()
+
+
+def test_folder_thumbnails_are_bounded_and_come_back(qtbot, window, photo_folder):
+    model = window.folder_panel.model
+    model.max_thumbs = 3
+    folder = photo_folder(8)
+    window.open_paths([str(folder)])
+    qtbot.waitUntil(lambda: not window.runner.running("folder") and model.rowCount() == 8, timeout=60_000)
+    assert model.thumbs_cached() <= 3
+    assert all(r.extra is None for r in model.rows)  # the rows keep no images of their own
+    evicted = next(i for i in range(8) if i not in model._pixmaps)
+    idx = model.index(evicted, 0)
+    assert model.data(idx, Qt.ItemDataRole.DecorationRole) is None  # asks a worker…
+    qtbot.waitUntil(lambda: model.data(idx, Qt.ItemDataRole.DecorationRole) is not None, timeout=30_000)  # …and gets it
+    assert model.thumbs_cached() <= 3
+
+
+VIDEO_SCRIPT = """
+import sys, time
+from cnndesk.qt.app import create_app
+app = create_app()
+from PySide6.QtCore import QUrl, QCoreApplication
+from PySide6.QtMultimedia import QMediaPlayer, QVideoSink
+p = QMediaPlayer(); s = QVideoSink(); p.setVideoSink(s)
+frames = []
+s.videoFrameChanged.connect(lambda f: frames.append(1))
+p.setSource(QUrl.fromLocalFile(sys.argv[1])); p.play()
+t = time.time()
+while time.time() - t < 20 and len(frames) < 10:
+    QCoreApplication.processEvents(); time.sleep(0.01)
+print("frames", len(frames))
+"""
+
+
+def test_opening_a_video_prints_no_ffmpeg_chatter():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "QT_LOGGING_RULES"}  # as a user starts it
+    env.update(PYTHONPATH=str(repo), QT_QPA_PLATFORM="offscreen")
+    r = subprocess.run([sys.executable, "-c", VIDEO_SCRIPT, str(repo / "resources" / "samples" / "selftest.mp4")],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert "frames 10" in r.stdout, r.stderr[-1000:]
+    noise = [line for line in r.stderr.splitlines() if "multimedia" in line or "HW decoder" in line or "Stream #" in line]
+    assert not noise, noise
