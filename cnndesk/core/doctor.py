@@ -179,9 +179,9 @@ def _walk_files_only(folder: Path) -> list[str]:
 # -- embeddings ---------------------------------------------------------------------------------
 
 
-# which embedding: "multi" (pooled late stages + last layer: quick training's features, better on
-# small unusual images) or "last" (the pooled last layer)
-EMBED_STAGES = os.environ.get("CNNDESK_DOCTOR_STAGES_FOR_BENCH", "multi")
+# which embedding: "last" (the pooled last layer, what the thresholds were set and measured with)
+# or "multi" (quick training's pooled late stages; not yet measured for the doctor)
+EMBED_STAGES = "last"
 
 
 def _embed(paths: list[str], spec, progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
