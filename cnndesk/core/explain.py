@@ -266,7 +266,11 @@ def occlusion(classifier, image: Image.Image, class_index: int | None = None, pa
     size = x.shape[1]
     base = classifier.predict_arrays(x[None], len(classifier.labels))[0]
     idx = base.indices[0] if class_index is None else int(class_index)
-    p0 = dict(zip(base.indices, base.scores, strict=True))[idx]
+    # raw softmax on both sides: a calibration temperature below 1 saturates the probabilities and
+    # would flatten the map (the ranking, and so the explained class, is the same)
+    from cnndesk.core.inference import softmax as _softmax
+
+    p0 = float(_softmax(classifier.logits(x[None]))[0, idx])
     positions = [(top, left) for top in range(0, size - patch + stride, stride) for left in range(0, size - patch + stride, stride)]
     heat = np.zeros((size, size), np.float64)
     count = np.zeros((size, size), np.float64)
@@ -275,8 +279,7 @@ def occlusion(classifier, image: Image.Image, class_index: int | None = None, pa
 
     def flush():
         arr = np.stack([b for _, b in batch])
-        # the same (calibrated) probabilities as the unoccluded prediction
-        probs = getattr(classifier, "probabilities", softmax)(classifier.logits(arr))[:, idx]
+        probs = softmax(classifier.logits(arr))[:, idx]
         for (top, left), p in zip([pos for pos, _ in batch], probs, strict=True):
             heat[top:top + patch, left:left + patch] += max(0.0, p0 - float(p))
             count[top:top + patch, left:left + patch] += 1
