@@ -225,7 +225,22 @@ def _read_json(path: str) -> tuple[list[dict], int]:
         error = r.get("error")
         if error is not None and not isinstance(error, str):
             raise ValueError("an error that is not text")
-        out.append({"path": r["path"], "predictions": clean, "error": error})
+        row = {"path": r["path"], "predictions": clean, "error": error}
+        if isinstance(r.get("unknown"), bool) and isinstance(r.get("novelty"), (int, float)):
+            row["unknown"], row["novelty"] = r["unknown"], float(r["novelty"])  # user models
+        segs = r.get("segments")
+        if isinstance(segs, list):  # a video's timeline
+            for seg in segs:
+                if not (isinstance(seg, dict) and isinstance(seg.get("label"), str)
+                        and all(isinstance(seg.get(k), (int, float)) and not isinstance(seg.get(k), bool)
+                                for k in ("start", "end", "score"))):
+                    raise ValueError("a video segment without start, end, label and score")
+            row["segments"] = [{k: seg[k] for k in ("start", "end", "label", "score", "unknown") if k in seg}
+                               for seg in segs]
+            for key in ("duration", "stopped_at"):
+                if isinstance(r.get(key), (int, float)):
+                    row[key] = r[key]
+        out.append(row)
     return out, max((len(r["predictions"]) for r in out), default=1)
 
 

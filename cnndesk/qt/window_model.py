@@ -149,9 +149,10 @@ class ModelMixin:
             if clf.export_done.is_set():
                 self.device_label.setText(f"{clf.spec.title} · {clf.describe()}")
             else:
-                QTimer.singleShot(2000, check)
+                QTimer.singleShot(2000, self.device_label, check)
 
-        QTimer.singleShot(2000, check)
+        # the label as context: a window closed meanwhile drops the call (no deleted-object error)
+        QTimer.singleShot(2000, self.device_label, check)
 
     def _model_failed(self, spec: ModelSpec, message: str, prev: ModelSpec | None):
         self._close_download_dialog()
