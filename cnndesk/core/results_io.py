@@ -18,12 +18,14 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(cell: str) -> str:
-    """A text cell a spreadsheet will show as text: formula-like cells get a leading quote."""
-    return "'" + cell if cell.startswith(FORMULA_START) else cell
+    """A text cell a spreadsheet will show as text: formula-like cells get a leading quote (and so
+    does a cell that already starts with quotes before a formula character, so that reading it
+    back is exact)."""
+    return "'" + cell if cell.lstrip("'").startswith(FORMULA_START) else cell
 
 
 def _unneutralise(cell: str) -> str:
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
+    return cell[1:] if cell.startswith("'") and cell.lstrip("'").startswith(FORMULA_START) else cell
 
 
 def _score(value) -> float | None:
