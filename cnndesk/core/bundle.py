@@ -375,8 +375,10 @@ def _write_torch(spec: ModelSpec, features_only: bool, dest: Path, fmt: str) -> 
         net = multistage_extractor(net, base.arch).eval()
     elif features_only:
         net = feature_extractor(net, (base or spec).arch)[0].eval()
+    from cnndesk.core.onnx_cache import EXPORT_LOCK
+
     x = torch.zeros(2, 3, spec.input_size, spec.input_size)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), EXPORT_LOCK:
         warnings.simplefilter("ignore")
         if fmt in ("tflite", "coreml"):
             _write_mobile(net, x[:1], dest, fmt)

@@ -76,8 +76,11 @@ def _export_trust(net, spec: ModelSpec, dest: Path) -> None:
     batch = torch.export.Dim("batch", min=1, max=4096)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(net, (x,), dynamo=True, input_names=["input"], output_names=list(OUTPUTS),
-                                    dynamic_shapes=({0: batch},), verbose=False)
+        from cnndesk.core.onnx_cache import EXPORT_LOCK
+
+        with EXPORT_LOCK:
+            program = torch.onnx.export(net, (x,), dynamo=True, input_names=["input"], output_names=list(OUTPUTS),
+                                        dynamic_shapes=({0: batch},), verbose=False)
         program.save(str(dest), external_data=False)
 
 

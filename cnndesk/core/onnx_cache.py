@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,7 +189,18 @@ def export_and_verify(
     return OnnxEntry(onnx_path, record), model
 
 
+# torch.export / torch.onnx.export are not thread-safe: two at once in one process fail ("SymInt
+# ... is not tracked with proxy"), e.g. the background first-answer export beside a bundle export or
+# a training's. Every export in the process takes this lock.
+EXPORT_LOCK = threading.RLock()
+
+
 def _export(model, spec: ModelSpec, dest: Path, variant: str = "logits") -> None:
+    with EXPORT_LOCK:
+        _export_unlocked(model, spec, dest, variant)
+
+
+def _export_unlocked(model, spec: ModelSpec, dest: Path, variant: str = "logits") -> None:
     import contextlib
     import io
     import warnings
