@@ -108,6 +108,7 @@ def agreement(got: list[dict], want: list[dict]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(OUT / "export.json"))
+    ap.add_argument("--textures-only", action="store_true", help="skip part 2 (the built-in model, int8 vs fp32)")
     args = ap.parse_args()
     os.environ.setdefault("CNNDESK_DATA_DIR", str(OUT / "export-data"))
     from cnndesk.core import bundle
@@ -128,7 +129,9 @@ def main() -> None:
     model = train(scan(train_dir, seed=0), TrainConfig(mode="quick"))
     mpath = str(model.save(work / "textures"))
     photos = sorted(str(p.resolve()) for p in (ROOT / "resources" / "samples").glob("*.jpg"))
-    test_images = sorted(str(p.resolve()) for p in test_dir.rglob("*.jpg")) + photos
+    _, test_dir2 = make_textures(OUT / "textures-more", train=0, test=100, seed=1)  # 300 more, another seed
+    test_images = (sorted(str(p.resolve()) for p in test_dir.rglob("*.jpg"))
+                   + sorted(str(p.resolve()) for p in test_dir2.rglob("*.jpg")) + photos)
     want, t_app = run_classify(mpath, test_images)
     tex = {"test_images": len(test_images), "val_accuracy": model.metrics().get("val_accuracy"),
            "classify_seconds": round(t_app, 2)}
@@ -139,6 +142,9 @@ def main() -> None:
         tex[fmt] = {**agreement(got, want), "seconds": round(secs, 2), "parity_json": rep.parity, "notes": rep.notes}
         print(fmt, tex[fmt], flush=True)
     results["textures_quick_model"] = tex
+    if args.textures_only:
+        Path(args.out).write_text(json.dumps(results, indent=2, default=str))
+        return
 
     # -- 2. the built-in model: int8 vs fp32 -------------------------------------------------------
     from bench_classify import make_photos
