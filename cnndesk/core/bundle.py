@@ -367,9 +367,9 @@ def _write_torch(spec: ModelSpec, features_only: bool, dest: Path, fmt: str) -> 
 
     from cnndesk.core.models.build import build_model, feature_extractor
 
-    base = spec.metadata.get("base_spec")
+    base = spec.base
     net = build_model(base or spec).eval()
-    if base is not None and spec.metadata.get("features") == "multi":
+    if base is not None and spec.head.features == "multi":
         from cnndesk.core.models.multistage import multistage_extractor
 
         net = multistage_extractor(net, base.arch).eval()
@@ -411,7 +411,7 @@ def _write_mobile(net, x, dest: Path, fmt: str) -> None:
 
 def _model_json(spec: ModelSpec, form: Format, files: dict, app) -> dict:
     meta = spec.metadata or {}
-    base = meta.get("base_spec")
+    base = spec.base
     return {
         "name": spec.name,
         "title": spec.title,
