@@ -99,7 +99,7 @@ class Explainer:
         self.input_size = spec.input_size
         self._torch = torch
         self._stages: list[Stage] | None = None
-        self.target_name, self.target = self._find_target_layer()
+        self.target = self._find_target_layer()
 
     # -- structure ------------------------------------------------------------------------------
     def _trace(self, x, modules: list[tuple[str, object]]):
@@ -131,7 +131,7 @@ class Explainer:
                 best = name
         if best is None:
             raise ValueError("this network has no spatial layer to explain")
-        return best, dict(named)[best]
+        return dict(named)[best]
 
     def stages(self) -> list[Stage]:
         if self._stages is not None:

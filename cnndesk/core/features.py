@@ -140,7 +140,7 @@ class EmbeddingCache:
     def __init__(self, model_key: str, folder: Path | None = None):
         self.path = (folder or user_cache_dir() / "embeddings") / f"{model_key}.npz"
         self._data: dict[str, np.ndarray] = {}
-        self.hits = self.misses = 0
+        self.hits = 0
         try:
             with np.load(self.path, allow_pickle=False) as z:
                 for k, v in zip(z["keys"], z["vectors"], strict=True):
@@ -151,9 +151,7 @@ class EmbeddingCache:
     def get(self, path: str) -> np.ndarray | None:
         key = _file_key(path)
         vec = self._data.get(key) if key else None
-        if vec is None:
-            self.misses += 1
-        else:
+        if vec is not None:
             self.hits += 1
         return vec
 

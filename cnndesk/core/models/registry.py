@@ -89,7 +89,6 @@ class ModelSpec:
     labels_resource: str | None = None
     key_mapping: str = "names"  # "names" or "positional" (state-dict key mapping)
     description: str = ""
-    imagenet_top1: float | None = None
     base: ModelSpec | None = None  # quick-trained models: the network their head sits on
     head: HeadSpec | None = None  # quick-trained models: the linear head on ``base``'s embeddings
     metadata: dict = field(default_factory=dict, compare=False, hash=False)
@@ -167,7 +166,7 @@ def _package_weights_path(package: str, filename: str) -> Path | None:
 DEFAULT_MODEL = "efficientnet-lite0"
 
 
-def _tv(name, title, url, resize, top1, size_mb, interpolation="bilinear", desc=""):
+def _tv(name, title, url, resize, size_mb, interpolation="bilinear", desc=""):
     filename = url.rsplit("/", 1)[1]
     sha = filename.rsplit("-", 1)[1].split(".")[0]
     return ModelSpec(
@@ -179,7 +178,6 @@ def _tv(name, title, url, resize, top1, size_mb, interpolation="bilinear", desc=
         preprocess=Preprocess(resize, 224, IMAGENET_MEAN, IMAGENET_STD, interpolation),
         labels_resource="imagenet1k",
         description=desc,
-        imagenet_top1=top1,
     )
 
 
@@ -200,28 +198,27 @@ BUILTIN: tuple[ModelSpec, ...] = (
         labels_resource="imagenet1k",
         key_mapping="positional",
         description="Small and fast; works offline. 1000 everyday ImageNet categories.",
-        imagenet_top1=75.1,
     ),
     _tv(
         "mobilenet_v3_large", "MobileNetV3-Large (ImageNet)",
         "https://download.pytorch.org/models/mobilenet_v3_large-5c1a4163.pth",
-        232, 75.27, 21.1, desc="Fast mobile network from torchvision.",
+        232, 21.1, desc="Fast mobile network from torchvision.",
     ),
     _tv(
         "efficientnet_b0", "EfficientNet-B0 (ImageNet)",
         "https://download.pytorch.org/models/efficientnet_b0_rwightman-7f5810bc.pth",
-        256, 77.69, 20.5, interpolation="bicubic",
+        256, 20.5, interpolation="bicubic",
         desc="A little more accurate than Lite0, a little slower.",
     ),
     _tv(
         "resnet50", "ResNet-50 (ImageNet)",
         "https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
-        232, 80.86, 97.8, desc="The classic residual network; accurate, heavier.",
+        232, 97.8, desc="The classic residual network; accurate, heavier.",
     ),
     _tv(
         "convnext_tiny", "ConvNeXt-Tiny (ImageNet)",
         "https://download.pytorch.org/models/convnext_tiny-983f1562.pth",
-        236, 82.52, 109.1, desc="A modern CNN; the most accurate here, the slowest.",
+        236, 109.1, desc="A modern CNN; the most accurate here, the slowest.",
     ),
 )  # fmt: skip
 
