@@ -65,7 +65,13 @@ def test_only_the_runtime_downloads_weights_looks_up_or_exports():
 
 def test_backends_share_one_protocol(classifier, samples):
     from cnndesk.core.images import load_image
-    from cnndesk.core.runtime import HeadBackend, OnnxBackend, TorchBackend, open_backend, torch_model
+    from cnndesk.core.runtime import (
+        HeadBackend,
+        OnnxBackend,
+        TorchBackend,
+        open_backend,
+        torch_model,
+    )
 
     spec = default_model()
     x = np.stack([spec.preprocess(load_image(p)) for p in samples.values()])
