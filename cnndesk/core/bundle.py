@@ -171,7 +171,7 @@ def export_bundle(
     notes: list[str] = [form.note] if form.note else []
     try:
         files = {"model": form.model_file}
-        head = getattr(app, "_head", None)
+        head = app.head
         if head is not None:
             np.savez(tmp / "head.npz", weight=head[0], bias=head[1])
             files["head"] = "head.npz"
@@ -309,7 +309,7 @@ def compare_int8(app, fp32: Path, int8: Path, val_paths: list[str]) -> dict:
     val = _batches(app, val_paths)
     s32, s8 = make_session(fp32, threads=app.threads), make_session(int8, threads=app.threads)
     name = s32.get_inputs()[0].name
-    head = getattr(app, "_head", None)
+    head = app.head
 
     def top1(sess, b):
         z = sess.run(None, {name: b})[0]

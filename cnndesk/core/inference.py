@@ -123,6 +123,12 @@ class Classifier:
         return self.engine.export_done
 
     @property
+    def head(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(weight, bias) of the numpy head the backend runs after the features, or None."""
+        head = getattr(self.engine, "weight", None)
+        return (head, self.engine.bias) if head is not None else None
+
+    @property
     def preferred_batch(self) -> int:
         return self.engine.preferred_batch
 
