@@ -171,3 +171,31 @@ def test_trained_models_are_written_by_the_one_writer(tmp_path, monkeypatch):
     assert spec.head.features == "last" and spec.base == default_model()
     with pytest.raises(FileExistsError):
         model.save(path)  # never overwritten silently
+
+
+def test_the_lite_build_runs_the_default_model_as_features_plus_its_numpy_head(isolated_dirs, monkeypatch, samples):
+    """Without torch and without a logits export, the shipped features export and the classifier
+    as a numpy head (resources/onnx/<name>-head.npz) give the same answers."""
+    from cnndesk.core import paths, system
+    from cnndesk.core.images import load_image
+    from cnndesk.core.inference import Classifier
+    from cnndesk.core.runtime import HeadBackend, open_backend, torch_model
+
+    spec = default_model()
+    feats = open_backend(spec, "features", "cpu")  # exported now, with torch (the build step)
+    full = torch_model(spec)
+    res = isolated_dirs / "resources"
+    (res / "onnx").mkdir(parents=True)
+    np.savez(res / "onnx" / f"{spec.name}-head.npz", weight=full.classifier.weight.detach().numpy(),
+             bias=full.classifier.bias.detach().numpy())
+    monkeypatch.setattr(paths, "resource_path", lambda *parts: res.joinpath(*parts))
+    monkeypatch.setattr(system, "has_torch", lambda: False)
+    lite = Classifier()
+    assert isinstance(lite.engine, HeadBackend) and lite.backend == "onnx" and lite.head is not None
+    x = np.stack([spec.preprocess(load_image(p)) for p in samples.values()])
+    want = feats.run(x) @ lite.head[0].T + lite.head[1]
+    assert np.abs(lite.logits(x) - want).max() < 1e-4
+    assert lite.predict([samples["coffee"]])[0].label == "espresso"
+    monkeypatch.setattr(paths, "resource_path", lambda *parts: isolated_dirs.joinpath("none", *parts))
+    with pytest.raises(ModelError, match="full version"):
+        Classifier()  # no head shipped and nothing to export with
