@@ -20,7 +20,7 @@ from cnndesk.core.errors import ModelError
 from cnndesk.core.images import load_image
 from cnndesk.core.models.registry import ModelSpec, get_spec
 from cnndesk.core.progress import CancelToken, ProgressCallback, report
-from cnndesk.core.runtime import BACKENDS, DEVICES, DeviceInfo, open_backend, resolve_device  # noqa: F401
+from cnndesk.core.runtime import BACKENDS, DeviceInfo, open_backend, resolve_device  # noqa: F401  (re-exported)
 from cnndesk.core.trust import softmax  # noqa: F401  (the one softmax; re-exported)
 
 
