@@ -90,7 +90,7 @@ def bench_latency(repeats: int) -> dict:
         clf.logits(x)
     ort_ms = median_ms(lambda: clf.logits(x), repeats, 100)
     naive = Classifier(backend="torch")  # eager, channels_last, inference_mode
-    model = naive._torch_model
+    model = naive.engine.module
     xt = torch.from_numpy(x)
     with torch.inference_mode():
         for _ in range(5):

@@ -23,7 +23,7 @@ import json, sys, time
 t0 = time.perf_counter()
 from cnndesk.core.inference import Classifier
 clf = Classifier(background_export=sys.argv[1] == "background")
-p = clf.predict_one(sys.argv[2])
+p = clf.predict([sys.argv[2]])[0]
 first = time.perf_counter() - t0
 backend = clf.backend
 clf.export_done.wait(300)

@@ -21,16 +21,16 @@ def prepare(dest: Path | None = None) -> Path | None:
     spec = default_model()
     if not system.has_torch():
         return None  # nothing to export with (the lite build ships its export)
-    from cnndesk.core import onnx_cache
+    from cnndesk.core.runtime import resolve
 
-    entry, _, _ = onnx_cache.lookup(spec, "logits")
+    entry = resolve(spec, "logits", export=False).entry
     if entry is not None and entry.ok and Path(entry.path).parent == dest:
         return Path(entry.path)
     old = os.environ.get("CNNDESK_CACHE_DIR")
     with tempfile.TemporaryDirectory(prefix="cnndesk-prepare-") as tmp:
         os.environ["CNNDESK_CACHE_DIR"] = tmp
         try:
-            entry, _ = onnx_cache.export_and_verify(spec, variant="logits")
+            entry = resolve(spec, "logits").entry
         finally:
             if old is None:
                 os.environ.pop("CNNDESK_CACHE_DIR", None)

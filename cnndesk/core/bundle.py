@@ -171,7 +171,7 @@ def export_bundle(
     notes: list[str] = [form.note] if form.note else []
     try:
         files = {"model": form.model_file}
-        head = getattr(app, "_head", None)
+        head = app.head
         if head is not None:
             np.savez(tmp / "head.npz", weight=head[0], bias=head[1])
             files["head"] = "head.npz"
@@ -309,7 +309,7 @@ def compare_int8(app, fp32: Path, int8: Path, val_paths: list[str]) -> dict:
     val = _batches(app, val_paths)
     s32, s8 = make_session(fp32, threads=app.threads), make_session(int8, threads=app.threads)
     name = s32.get_inputs()[0].name
-    head = getattr(app, "_head", None)
+    head = app.head
 
     def top1(sess, b):
         z = sess.run(None, {name: b})[0]
@@ -367,9 +367,9 @@ def _write_torch(spec: ModelSpec, features_only: bool, dest: Path, fmt: str) -> 
 
     from cnndesk.core.models.build import build_model, feature_extractor
 
-    base = spec.metadata.get("base_spec")
+    base = spec.base
     net = build_model(base or spec).eval()
-    if base is not None and spec.metadata.get("features") == "multi":
+    if base is not None and spec.head.features == "multi":
         from cnndesk.core.models.multistage import multistage_extractor
 
         net = multistage_extractor(net, base.arch).eval()
@@ -411,7 +411,7 @@ def _write_mobile(net, x, dest: Path, fmt: str) -> None:
 
 def _model_json(spec: ModelSpec, form: Format, files: dict, app) -> dict:
     meta = spec.metadata or {}
-    base = meta.get("base_spec")
+    base = spec.base
     return {
         "name": spec.name,
         "title": spec.title,

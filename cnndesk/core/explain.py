@@ -87,19 +87,19 @@ class Explainer:
     def __init__(self, spec: ModelSpec, model=None, device: str = "cpu"):
         import torch
 
-        from cnndesk.core.models.build import build_model
+        from cnndesk.core.runtime import torch_model
 
         self.spec = spec
         self.preprocess: Preprocess = spec.preprocess
         self.labels = spec.labels
         self.device = torch.device(device)
-        self.model = (model if model is not None else build_model(spec)).eval().to(self.device)
+        self.model = (model if model is not None else torch_model(spec)).eval().to(self.device)
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.input_size = spec.input_size
         self._torch = torch
         self._stages: list[Stage] | None = None
-        self.target_name, self.target = self._find_target_layer()
+        self.target = self._find_target_layer()
 
     # -- structure ------------------------------------------------------------------------------
     def _trace(self, x, modules: list[tuple[str, object]]):
@@ -131,7 +131,7 @@ class Explainer:
                 best = name
         if best is None:
             raise ValueError("this network has no spatial layer to explain")
-        return best, dict(named)[best]
+        return dict(named)[best]
 
     def stages(self) -> list[Stage]:
         if self._stages is not None:
@@ -268,14 +268,13 @@ def occlusion(classifier, image: Image.Image, class_index: int | None = None, pa
     idx = base.indices[0] if class_index is None else int(class_index)
     # raw softmax on both sides: a calibration temperature below 1 saturates the probabilities and
     # would flatten the map (the ranking, and so the explained class, is the same)
-    from cnndesk.core.inference import softmax as _softmax
+    from cnndesk.core.trust import softmax
 
-    p0 = float(_softmax(classifier.logits(x[None]))[0, idx])
+    p0 = float(softmax(classifier.logits(x[None]))[0, idx])
     positions = [(top, left) for top in range(0, size - patch + stride, stride) for left in range(0, size - patch + stride, stride)]
     heat = np.zeros((size, size), np.float64)
     count = np.zeros((size, size), np.float64)
     batch = []
-    from cnndesk.core.inference import softmax
 
     def flush():
         arr = np.stack([b for _, b in batch])

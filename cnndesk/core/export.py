@@ -63,32 +63,13 @@ def _parity_batch(spec: ModelSpec) -> np.ndarray:
     return np.concatenate([x, np.stack(own)]) if own else x
 
 
-def _export_trust(net, spec: ModelSpec, dest: Path) -> None:
-    import contextlib
-    import io
-    import warnings
-
-    import torch
-
-    from cnndesk.core.models.trustnet import OUTPUTS
-
-    x = torch.zeros(2, 3, spec.input_size, spec.input_size)
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        from cnndesk.core.onnx_cache import EXPORT_LOCK
-
-        with EXPORT_LOCK:
-            program = torch.onnx.export(net, (x,), dynamo=True, input_names=["input"], output_names=list(OUTPUTS),
-                                        dynamic_shapes=({0: batch},), verbose=False)
-        program.save(str(dest), external_data=False)
-
-
 def export_model(model: str | ModelSpec, fmt: str, out: str | os.PathLike, overwrite: bool = False) -> ExportReport:
     import torch
 
     from cnndesk.core.inference import Classifier, softmax
-    from cnndesk.core.models.build import build_model
+    from cnndesk.core.onnx_cache import export_onnx, make_session
+    from cnndesk.core.runtime import torch_model
+
     spec = model if isinstance(model, ModelSpec) else get_spec(model)
     out = Path(out)
     if fmt not in ("onnx", "torchscript"):
@@ -100,19 +81,16 @@ def export_model(model: str | ModelSpec, fmt: str, out: str | os.PathLike, overw
         from cnndesk.core.models.trustnet import trust_net
 
         trust = trust_net(spec)  # user models with a novelty detector: extra outputs
-    net = trust if trust is not None else build_model(spec).eval()
+    net = trust if trust is not None else torch_model(spec)
     x = _parity_batch(spec)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmpdir = Path(tempfile.mkdtemp(prefix=".cnndesk-export-", dir=out.parent))
     try:
         tmp = tmpdir / out.name
         if fmt == "onnx":
-            from cnndesk.core.onnx_cache import _export, make_session
+            from cnndesk.core.models.trustnet import OUTPUTS
 
-            if trust is not None:
-                _export_trust(net, spec, tmp)
-            else:
-                _export(net, spec, tmp)
+            export_onnx(net, spec.input_size, tmp, OUTPUTS if trust is not None else ("logits",))
             session = make_session(tmp, threads=1)
             outs = session.run(None, {session.get_inputs()[0].name: x})
             got = outs[0]

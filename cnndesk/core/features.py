@@ -18,65 +18,36 @@ from pathlib import Path
 
 import numpy as np
 
-from cnndesk.core import system
-from cnndesk.core.inference import resolve_device
 from cnndesk.core.models.registry import ModelSpec
 from cnndesk.core.paths import atomic_write, user_cache_dir
 from cnndesk.core.pipeline import classify_stream
 from cnndesk.core.progress import CancelToken, ProgressCallback, report
+from cnndesk.core.runtime import open_backend
 
 
 class FeatureExtractor:
+    """The embeddings of a network (``stages``: "last" or "multi"), run by the backend that
+    :func:`cnndesk.core.runtime.open_backend` picks for it (ONNX Runtime on the CPU)."""
+
     def __init__(self, spec: ModelSpec, device: str = "auto", threads: int | None = None,
                  progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
                  stages: str = "last"):
-        from cnndesk.core import onnx_cache
-        from cnndesk.core.models.download import ensure_weights
-
-        self.spec = spec
-        self.preprocess = spec.preprocess
-        self.device = resolve_device(device).device
-        self.threads = max(1, threads or system.physical_cores())
-        ensure_weights(spec, progress, cancel)
-        self._session = self._torch = None
         if stages not in STAGES:
             raise ValueError(f"stages must be one of {STAGES}")
-        variant = "multi" if stages == "multi" else "features"
+        self.spec = spec
+        self.preprocess = spec.preprocess
         self.stages = stages
-        if self.device == "cpu":
-            entry, _, key = onnx_cache.lookup(spec, variant)
-            if entry is None:
-                entry, _ = onnx_cache.export_and_verify(spec, progress=progress, cancel=cancel, variant=variant)
-            if entry.ok:
-                self._session = onnx_cache.make_session(entry.path, self.threads)
-                self._input = self._session.get_inputs()[0].name
-        if self._session is None:
-            import torch
-
-            from cnndesk.core.models.build import build_model, feature_extractor
-
-            if stages == "multi":
-                from cnndesk.core.models.multistage import multistage_extractor
-
-                model = multistage_extractor(build_model(spec), spec.arch)
-            else:
-                model, _ = feature_extractor(build_model(spec), spec.arch)
-            self._torch_device = torch.device(self.device)
-            self._torch = model.to(self._torch_device).eval()
-        weights = spec.weights.local_path()
-        self.key = f"{spec.name}-{onnx_cache.cache_key(spec, weights, variant)}"
+        variant = "multi" if stages == "multi" else "features"
+        self.engine = open_backend(spec, variant, device, threads=threads, progress=progress, cancel=cancel)
+        self.device = self.engine.device.device
+        self.threads = self.engine.threads
+        self.key = f"{spec.name}-{self.engine.resolved.cache_key()}"
 
     def prepare(self, img):
         return self.preprocess(img)
 
     def embed_arrays(self, batch: np.ndarray) -> np.ndarray:
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if self._session is not None:
-            return self._session.run(None, {self._input: batch})[0].astype(np.float32)
-        import torch
-
-        with torch.inference_mode():
-            return self._torch(torch.from_numpy(batch).to(self._torch_device)).float().cpu().numpy()
+        return self.engine.run(batch).astype(np.float32, copy=False)
 
     def embed_paths(
         self,
@@ -99,7 +70,7 @@ class FeatureExtractor:
         done = len(out)
         report(progress, done, total, f"{done} of {total} images from the cache")
         for r in classify_stream(todo, self, cancel=cancel, infer=lambda b: list(self.embed_arrays(b)),
-                                 batch_size=8 if self._session is None else 4):
+                                 batch_size=4 if self.engine.name == "onnx" else 8):
             done += 1
             if r.error:
                 errors.append((r.path, r.error))
@@ -169,7 +140,7 @@ class EmbeddingCache:
     def __init__(self, model_key: str, folder: Path | None = None):
         self.path = (folder or user_cache_dir() / "embeddings") / f"{model_key}.npz"
         self._data: dict[str, np.ndarray] = {}
-        self.hits = self.misses = 0
+        self.hits = 0
         try:
             with np.load(self.path, allow_pickle=False) as z:
                 for k, v in zip(z["keys"], z["vectors"], strict=True):
@@ -180,9 +151,7 @@ class EmbeddingCache:
     def get(self, path: str) -> np.ndarray | None:
         key = _file_key(path)
         vec = self._data.get(key) if key else None
-        if vec is None:
-            self.misses += 1
-        else:
+        if vec is not None:
             self.hits += 1
         return vec
 

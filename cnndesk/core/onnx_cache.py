@@ -1,8 +1,11 @@
-"""The CPU fast path: each model is exported to ONNX once, checked against PyTorch on the sample
-photos, and cached in the user cache directory keyed by the content of its weights.
+"""The CPU fast path's cache: each model is exported to ONNX once, checked against PyTorch on the
+sample photos, and cached in the user cache directory keyed by the content of its weights.
 
 Later runs find the verified file and never import torch. A failed export or check is recorded
 too (with its reason), so the app falls back to PyTorch without retrying every start.
+
+Only :mod:`cnndesk.core.runtime` looks entries up and exports on a miss (``runtime.resolve``);
+this module neither downloads weights nor builds networks.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnndesk.core.errors import Cancelled, ModelError
-from cnndesk.core.models.download import ensure_weights
 from cnndesk.core.models.registry import ModelSpec
 from cnndesk.core.paths import atomic_write, user_cache_dir
 from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
@@ -92,14 +94,11 @@ def entry_paths(spec: ModelSpec, key: str, variant: str = "logits") -> tuple[Pat
     return base.with_suffix(".onnx"), base.with_suffix(".json")
 
 
-def lookup(spec: ModelSpec, variant: str = "logits") -> tuple[OnnxEntry | None, Path, str]:
-    """Find a cached export without importing torch. Returns (entry or None, weights, key).
+def lookup(spec: ModelSpec, variant: str, weights: Path) -> tuple[OnnxEntry | None, str]:
+    """Find a cached export without importing torch. Returns (entry or None, key).
 
     ``variant``: "logits" (the classifier), "features" (the pooled embedding before it) or
     "multi" (mean+max pooled late stages plus that embedding, see ``models.multistage``)."""
-    weights = spec.weights.local_path()
-    if weights is None:
-        raise ModelError(f"{spec.title} is not downloaded yet")
     key = cache_key(spec, weights, variant)
     onnx_path, record_path = entry_paths(spec, key, variant)
     if not record_path.is_file() and not os.environ.get("CNNDESK_NO_BUNDLED_EXPORT"):
@@ -112,50 +111,28 @@ def lookup(spec: ModelSpec, variant: str = "logits") -> tuple[OnnxEntry | None, 
     try:
         record = json.loads(record_path.read_text())
     except (OSError, ValueError):
-        return None, weights, key
+        return None, key
     if record.get("ok") and onnx_path.is_file():
-        return OnnxEntry(onnx_path, record), weights, key
+        return OnnxEntry(onnx_path, record), key
     if record.get("ok") is False:
-        return OnnxEntry(None, record), weights, key
-    return None, weights, key
+        return OnnxEntry(None, record), key
+    return None, key
 
 
 def export_and_verify(
     spec: ModelSpec,
-    model=None,
+    model,
+    weights: Path,
+    key: str,
+    variant: str = "logits",
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
-    variant: str = "logits",
-) -> tuple[OnnxEntry, object]:
-    """Export ``spec`` to ONNX (imports torch), check it on the samples, record the outcome.
+) -> OnnxEntry:
+    """Export ``model`` (the torch network of ``spec``'s ``variant``, built by the runtime) to
+    ONNX, check it on the samples, record the outcome under ``key``."""
+    import torch
 
-    Returns the entry and the torch model built on the way (reused as the fallback).
-    """
-    try:
-        import torch
-    except ImportError:  # the lite build: only the exports it ships
-        from cnndesk.core.system import FULL_ONLY
-
-        raise ModelError(f"{spec.title}: preparing this model {FULL_ONLY}") from None
-
-    from cnndesk.core.models.build import build_model
-
-    ensure_weights(spec, progress, cancel)
-    entry, weights, key = lookup(spec, variant)
-    if entry is not None and entry.ok:
-        return entry, model
     onnx_path, record_path = entry_paths(spec, key, variant)
-    if model is None:
-        report(progress, 0, None, f"Loading {spec.title}")
-        model = build_model(spec, progress, cancel)
-        if variant == "features":
-            from cnndesk.core.models.build import feature_extractor
-
-            model = feature_extractor(model, spec.arch)[0].eval()
-        elif variant == "multi":
-            from cnndesk.core.models.multistage import multistage_extractor
-
-            model = multistage_extractor(model, spec.arch)
     check(cancel)
     report(progress, 0, None, f"Optimising {spec.title} for this CPU (once)")
     record: dict = {
@@ -170,7 +147,7 @@ def export_and_verify(
     tmpdir = tempfile.mkdtemp(prefix=".export-", dir=onnx_path.parent)  # exclusive, unpredictable
     tmp = Path(tmpdir) / onnx_path.name
     try:
-        _export(model, spec, tmp, variant)
+        export_onnx(model, spec.input_size, tmp, (variant,))
         check(cancel)
         record.update(_verify(model, spec, tmp, variant))
         if not record["ok"]:
@@ -184,9 +161,9 @@ def export_and_verify(
         record.update(ok=False, reason=record.get("reason") or f"{type(exc).__name__}: {exc}")
         log.warning("ONNX export of %s failed, using PyTorch: %s", spec.name, record["reason"])
         _write_record(record_path, record)
-        return OnnxEntry(None, record), model
+        return OnnxEntry(None, record)
     _write_record(record_path, record)
-    return OnnxEntry(onnx_path, record), model
+    return OnnxEntry(onnx_path, record)
 
 
 # torch.export / torch.onnx.export are not thread-safe: two at once in one process fail ("SymInt
@@ -195,29 +172,26 @@ def export_and_verify(
 EXPORT_LOCK = threading.RLock()
 
 
-def _export(model, spec: ModelSpec, dest: Path, variant: str = "logits") -> None:
-    with EXPORT_LOCK:
-        _export_unlocked(model, spec, dest, variant)
-
-
-def _export_unlocked(model, spec: ModelSpec, dest: Path, variant: str = "logits") -> None:
+def export_onnx(model, input_size: int, dest: Path, output_names: tuple[str, ...] = ("logits",)) -> None:
+    """Write ``model`` as one ONNX file with a dynamic batch size (imports torch), under the
+    process-wide export lock. Used by the cache and by :mod:`cnndesk.core.export`."""
     import contextlib
     import io
     import warnings
 
     import torch
 
-    x = torch.zeros(2, 3, spec.input_size, spec.input_size)
+    x = torch.zeros(2, 3, input_size, input_size)
     batch = torch.export.Dim("batch", min=1, max=4096)
     # torch.onnx prints progress lines to stdout; keep the CLI's stdout clean (JSON output)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with EXPORT_LOCK, warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
             model,
             (x,),
             dynamo=True,
             input_names=["input"],
-            output_names=[variant],
+            output_names=list(output_names),
             dynamic_shapes=({0: batch},),
             verbose=False,
         )
@@ -291,10 +265,3 @@ def _write_record(path: Path, record: dict) -> None:
             json.dump(record, fh, indent=1)
     except OSError as exc:
         log.warning("could not write %s: %s", path, exc)
-
-
-def _unlink(p: Path) -> None:
-    try:
-        p.unlink()
-    except FileNotFoundError:
-        pass

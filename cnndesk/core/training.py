@@ -22,18 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cnndesk import __version__
 from cnndesk.core.datasets import Dataset, class_weights
 from cnndesk.core.errors import Cancelled, CnndeskError
 from cnndesk.core.evaluation import Evaluation, evaluate
 from cnndesk.core.models.registry import (
-    MODEL_FILE_SUFFIX,
-    MODEL_FORMAT,
-    MODEL_FORMAT_VERSION,
     ModelSpec,
     get_spec,
 )
-from cnndesk.core.paths import atomic_write
 from cnndesk.core.progress import CancelToken, ProgressCallback, report
 
 
@@ -142,45 +137,32 @@ class TrainedModel:
         return record
 
     def save(self, path: str | Path, name: str | None = None, overwrite: bool = False) -> Path:
-        """Write the model file (safetensors + JSON metadata) atomically; never overwrites unless
-        asked. No torch needed for quick models."""
-        from safetensors.numpy import save as save_numpy
+        """Write the model file (safetensors + JSON metadata) atomically through the one writer,
+        ``models.files.save_model_file``; never overwrites unless asked. No torch for quick models."""
+        from cnndesk.core.models.files import save_model_file
 
-        path = Path(path)
-        if path.suffix != MODEL_FILE_SUFFIX:
-            path = path.with_name(path.name + MODEL_FILE_SUFFIX)
         info = {
-            "format": MODEL_FORMAT_VERSION,
             "kind": "head" if self.mode == "quick" else "full",
-            "name": name or path.name[: -len(MODEL_FILE_SUFFIX)],
-            "arch": self.base.arch,
             "base": self.base.name,
-            "labels": list(self.classes),
-            "preprocess": self.preprocess().to_dict(),
             "training": asdict(self.config),
             "metrics": self.metrics(),
             "dataset": self.dataset_summary,
             "evaluation": self.evaluation_record(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "cnndesk_version": __version__,
         }
         if self.mode == "quick":
             tensors = {"head.weight": self.head[0].astype(np.float32), "head.bias": self.head[1].astype(np.float32)}
-            info["features"] = self.config.features
+            info["features"] = self.config.features  # (read by older versions)
+            info["head"] = {"features": self.config.features}
         else:
-            tensors = {k: v.detach().cpu().contiguous().numpy() for k, v in self.state_dict.items()}
+            tensors = dict(self.state_dict)
         info["temperature"] = round(float(self.temperature), 6)
         if self.novelty is not None:
             info["novelty"] = self.novelty.info()
             tensors.update(self.novelty.tensors())
             if self.head_keys:
                 info["head_keys"] = list(self.head_keys)
-        import json
-
-        blob = save_numpy(tensors, metadata={MODEL_FORMAT: json.dumps(info)})
-        with atomic_write(path, "wb", overwrite=overwrite) as fh:
-            fh.write(blob)
-        return path
+        return save_model_file(path, tensors, arch=self.base.arch, labels=list(self.classes),
+                               preprocess=self.preprocess(), name=name, extra=info, overwrite=overwrite)
 
 
 EpochCallback = Callable[[EpochStats], None]

@@ -99,11 +99,11 @@ def test_falls_back_to_pytorch_when_export_fails_and_remembers_why(isolated_dirs
 
     calls = []
 
-    def broken_export(model, spec, dest, variant="logits"):
+    def broken_export(model, input_size, dest, output_names=("logits",)):
         calls.append(dest)
         raise RuntimeError("exporter exploded")
 
-    monkeypatch.setattr(onnx_cache, "_export", broken_export)
+    monkeypatch.setattr(onnx_cache, "export_onnx", broken_export)
     with caplog.at_level(logging.WARNING, logger="cnndesk"):
         clf = Classifier()
     assert clf.backend == "torch" and "exporter exploded" in clf.fallback_reason

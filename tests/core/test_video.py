@@ -31,7 +31,7 @@ def mkv_clip(tmp_path_factory):
 def scene_label(classifier, name):
     from videos import SAMPLES
 
-    return classifier.predict_one(SAMPLES / f"{name}.jpg").label
+    return classifier.predict([SAMPLES / f"{name}.jpg"])[0].label
 
 
 @pytest.mark.parametrize("every", [0.5, 1.0])

@@ -12,7 +12,6 @@ import torch
 from torch import nn
 
 from cnndesk.core.errors import ModelError
-from cnndesk.core.models.download import ensure_weights
 from cnndesk.core.models.registry import MODEL_FILE_SUFFIX, ModelSpec
 from cnndesk.core.progress import CancelToken, ProgressCallback
 
@@ -121,21 +120,26 @@ def build_model(
     spec: ModelSpec,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    weights: Path | None = None,
 ) -> nn.Module:
-    """The network of ``spec`` with its weights, in eval mode, on the CPU."""
-    base = spec.metadata.get("base_spec")
-    if base is not None:  # a quick-trained model: the base network plus a linear head
+    """The network of ``spec`` with its weights, in eval mode, on the CPU. ``weights``: the file
+    :func:`cnndesk.core.runtime.resolve` found (a quick model's: its base's); resolved when None."""
+    if weights is None:
+        from cnndesk.core.runtime import resolve
+
+        weights = resolve(spec.base or spec, progress=progress, cancel=cancel, lookup=False).weights
+    if spec.base is not None:  # a quick-trained model: the base network plus a linear head
         from cnndesk.core.models.registry import read_head
 
         weight, bias = read_head(spec)
-        if spec.metadata.get("features") == "multi":
+        base_model = build_model(spec.base, progress, cancel, weights=weights)
+        if spec.head is not None and spec.head.features == "multi":
             from cnndesk.core.models.multistage import quick_net
 
-            return quick_net(build_model(base, progress, cancel), base.arch, weight, bias)
-        return attach_head(build_model(base, progress, cancel), base.arch, weight, bias)
-    path = ensure_weights(spec, progress, cancel)
+            return quick_net(base_model, spec.base.arch, weight, bias)
+        return attach_head(base_model, spec.base.arch, weight, bias)
     model = create_architecture(spec.arch, spec.num_classes)
-    state = map_state_dict(model, read_state_dict(path), spec.key_mapping)
+    state = map_state_dict(model, read_state_dict(Path(weights)), spec.key_mapping)
     model.load_state_dict(state, strict=True)
     return model.eval()
 

@@ -1,6 +1,8 @@
 """User model files: one ``.safetensors`` file holding the weights plus JSON metadata (architecture,
-labels, preprocessing, training summary). Written atomically; never overwritten silently; loading
-never unpickles (reading is in :mod:`cnndesk.core.models.registry`, torch-free)."""
+labels, preprocessing, training summary). The one writer (:func:`save_model_file`, which
+``TrainedModel.save`` calls) and the one reader (:func:`read_model_file_metadata`,
+:func:`read_head`) of the format. Written atomically; never overwritten silently; reading never
+unpickles and never imports torch."""
 
 from __future__ import annotations
 
@@ -10,9 +12,13 @@ import os
 from pathlib import Path
 
 from cnndesk import __version__
-from cnndesk.core.models.registry import MODEL_FILE_SUFFIX, MODEL_FORMAT, MODEL_FORMAT_VERSION
+from cnndesk.core.errors import ModelError
 from cnndesk.core.paths import atomic_write
 from cnndesk.core.preprocess import Preprocess
+
+MODEL_FILE_SUFFIX = ".safetensors"
+MODEL_FORMAT = "cnndesk-model"
+MODEL_FORMAT_VERSION = 1
 
 
 def save_model_file(
@@ -26,7 +32,8 @@ def save_model_file(
     extra: dict | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write a model file. ``state_dict`` maps names to torch tensors (or numpy arrays).
+    """Write a model file. ``state_dict`` maps names to torch tensors or numpy arrays; ``extra``
+    adds metadata (kind, base, head, training, metrics...). A missing suffix is added.
 
     Raises FileExistsError when ``path`` exists and ``overwrite`` is False.
     """
@@ -52,3 +59,70 @@ def save_model_file(
     with atomic_write(path, "wb", overwrite=overwrite) as fh:
         fh.write(blob)
     return path
+
+
+def read_model_file_metadata(path: str | os.PathLike) -> dict:
+    """Read and validate the JSON metadata of a cnndesk model file without loading its weights
+    (no torch). Raises ModelError with a one-line reason for anything unusable."""
+    from safetensors import safe_open
+
+    from cnndesk.core.models.schema import SchemaError, parse_metadata
+    from cnndesk.core.safeio import path_text, require_regular_file
+
+    path = Path(path)
+    label = path_text(path.name)
+    try:
+        require_regular_file(path, "model file")  # a FIFO would block for ever
+    except FileNotFoundError:
+        raise ModelError(f"{label}: the model file does not exist") from None
+    except ModelError:
+        raise
+    except OSError as exc:
+        raise ModelError(f"{label}: cannot be read ({exc.strerror or exc})") from None
+    except Exception as exc:  # CnndeskError: not a regular file
+        raise ModelError(str(exc)) from None
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            meta = f.metadata() or {}
+    except FileNotFoundError:
+        raise ModelError(f"{label}: the model file does not exist") from None
+    except Exception as exc:  # safetensors raises its own errors for damaged headers
+        raise ModelError(
+            f"{label}: not a valid cnndesk model file (damaged or not safetensors: {exc})"
+        ) from None
+    raw = meta.get(MODEL_FORMAT)
+    if raw is None:
+        raise ModelError(f"{label}: a safetensors file, but not a cnndesk model (no metadata)")
+    try:
+        return parse_metadata(raw)
+    except SchemaError as exc:
+        raise ModelError(f"{label}: the model's metadata is damaged ({exc})") from None
+
+
+def read_head(spec):
+    """The (weight, bias) numpy arrays of a quick-trained model file (no torch), checked: a 2-D
+    weight of one row per label, a bias of one value per label, finite values."""
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    from cnndesk.core.safeio import path_text, require_regular_file
+
+    path = spec.head.file if spec.head is not None else spec.metadata["file"]
+    label = path_text(Path(path).name)
+    try:
+        require_regular_file(path, "model file")
+        tensors = load_file(path)
+        weight, bias = tensors["head.weight"], tensors["head.bias"]
+    except KeyError as exc:
+        raise ModelError(f"{label}: the model's weights are damaged (no {exc} tensor)") from None
+    except Exception as exc:
+        raise ModelError(f"{label}: the model's weights are damaged ({exc})") from None
+    n = spec.num_classes
+    if weight.ndim != 2 or weight.shape[0] != n or bias.shape != (n,) or weight.shape[1] < 1:
+        raise ModelError(f"{label}: the head ({'x'.join(map(str, weight.shape))}) does not match its {n} labels")
+    if weight.dtype.kind not in "fiu" or bias.dtype.kind not in "fiu":
+        raise ModelError(f"{label}: the head's weights are not numbers")
+    weight, bias = weight.astype("float32"), bias.astype("float32")
+    if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
+        raise ModelError(f"{label}: the head's weights contain NaN or infinite values (the file is damaged)")
+    return weight, bias

@@ -17,12 +17,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cnndesk.core.errors import ModelError
+from cnndesk.core.models.files import (  # noqa: F401  (the one reader; re-exported)
+    MODEL_FILE_SUFFIX,
+    MODEL_FORMAT,
+    MODEL_FORMAT_VERSION,
+    read_head,
+    read_model_file_metadata,
+)
 from cnndesk.core.paths import resource_path, torch_hub_checkpoints_dir, user_models_dir
 from cnndesk.core.preprocess import Preprocess
-
-MODEL_FILE_SUFFIX = ".safetensors"
-MODEL_FORMAT = "cnndesk-model"
-MODEL_FORMAT_VERSION = 1
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -61,6 +64,20 @@ class WeightsSource:
 
 
 @dataclass(frozen=True)
+class HeadSpec:
+    """A quick-trained model's linear head (``head.weight``, ``head.bias`` in its file), read by
+    the runtime on top of its base network's embeddings."""
+
+    file: str  # the model file holding the tensors
+    features: str = "last"  # which embedding it reads: "last" (pooled last layer) or "multi"
+
+    @property
+    def variant(self) -> str:
+        """The base network's export the head sits on (``onnx_cache`` variants)."""
+        return "multi" if self.features == "multi" else "features"
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     title: str
@@ -72,8 +89,8 @@ class ModelSpec:
     labels_resource: str | None = None
     key_mapping: str = "names"  # "names" or "positional" (state-dict key mapping)
     description: str = ""
-    params_m: float = 0.0
-    imagenet_top1: float | None = None
+    base: ModelSpec | None = None  # quick-trained models: the network their head sits on
+    head: HeadSpec | None = None  # quick-trained models: the linear head on ``base``'s embeddings
     metadata: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -109,9 +126,8 @@ class ModelSpec:
 
         if system.has_torch():
             return True
-        base = self.metadata.get("base_spec")
-        if base is not None:
-            return self.metadata.get("kind") == "head" and base.name == DEFAULT_MODEL
+        if self.base is not None:
+            return self.head is not None and self.base.name == DEFAULT_MODEL
         return self.name == DEFAULT_MODEL
 
     def with_weights(self, weights: WeightsSource) -> ModelSpec:
@@ -150,7 +166,7 @@ def _package_weights_path(package: str, filename: str) -> Path | None:
 DEFAULT_MODEL = "efficientnet-lite0"
 
 
-def _tv(name, title, url, resize, params_m, top1, size_mb, interpolation="bilinear", desc=""):
+def _tv(name, title, url, resize, size_mb, interpolation="bilinear", desc=""):
     filename = url.rsplit("/", 1)[1]
     sha = filename.rsplit("-", 1)[1].split(".")[0]
     return ModelSpec(
@@ -162,8 +178,6 @@ def _tv(name, title, url, resize, params_m, top1, size_mb, interpolation="biline
         preprocess=Preprocess(resize, 224, IMAGENET_MEAN, IMAGENET_STD, interpolation),
         labels_resource="imagenet1k",
         description=desc,
-        params_m=params_m,
-        imagenet_top1=top1,
     )
 
 
@@ -184,29 +198,27 @@ BUILTIN: tuple[ModelSpec, ...] = (
         labels_resource="imagenet1k",
         key_mapping="positional",
         description="Small and fast; works offline. 1000 everyday ImageNet categories.",
-        params_m=4.65,
-        imagenet_top1=75.1,
     ),
     _tv(
         "mobilenet_v3_large", "MobileNetV3-Large (ImageNet)",
         "https://download.pytorch.org/models/mobilenet_v3_large-5c1a4163.pth",
-        232, 5.48, 75.27, 21.1, desc="Fast mobile network from torchvision.",
+        232, 21.1, desc="Fast mobile network from torchvision.",
     ),
     _tv(
         "efficientnet_b0", "EfficientNet-B0 (ImageNet)",
         "https://download.pytorch.org/models/efficientnet_b0_rwightman-7f5810bc.pth",
-        256, 5.29, 77.69, 20.5, interpolation="bicubic",
+        256, 20.5, interpolation="bicubic",
         desc="A little more accurate than Lite0, a little slower.",
     ),
     _tv(
         "resnet50", "ResNet-50 (ImageNet)",
         "https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
-        232, 25.56, 80.86, 97.8, desc="The classic residual network; accurate, heavier.",
+        232, 97.8, desc="The classic residual network; accurate, heavier.",
     ),
     _tv(
         "convnext_tiny", "ConvNeXt-Tiny (ImageNet)",
         "https://download.pytorch.org/models/convnext_tiny-983f1562.pth",
-        236, 28.59, 82.52, 109.1, desc="A modern CNN; the most accurate here, the slowest.",
+        236, 109.1, desc="A modern CNN; the most accurate here, the slowest.",
     ),
 )  # fmt: skip
 
@@ -215,80 +227,12 @@ def default_model() -> ModelSpec:
     return BUILTIN[0]
 
 
-def read_model_file_metadata(path: str | os.PathLike) -> dict:
-    """Read and validate the JSON metadata of a cnndesk model file without loading its weights
-    (no torch). Raises ModelError with a one-line reason for anything unusable."""
-    from safetensors import safe_open
-
-    from cnndesk.core.models.schema import SchemaError, parse_metadata
-    from cnndesk.core.safeio import path_text, require_regular_file
-
-    path = Path(path)
-    label = path_text(path.name)
-    try:
-        require_regular_file(path, "model file")  # a FIFO would block for ever
-    except FileNotFoundError:
-        raise ModelError(f"{label}: the model file does not exist") from None
-    except ModelError:
-        raise
-    except OSError as exc:
-        raise ModelError(f"{label}: cannot be read ({exc.strerror or exc})") from None
-    except Exception as exc:  # CnndeskError: not a regular file
-        raise ModelError(str(exc)) from None
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            meta = f.metadata() or {}
-    except FileNotFoundError:
-        raise ModelError(f"{label}: the model file does not exist") from None
-    except Exception as exc:  # safetensors raises its own errors for damaged headers
-        raise ModelError(
-            f"{label}: not a valid cnndesk model file (damaged or not safetensors: {exc})"
-        ) from None
-    raw = meta.get(MODEL_FORMAT)
-    if raw is None:
-        raise ModelError(f"{label}: a safetensors file, but not a cnndesk model (no metadata)")
-    try:
-        return parse_metadata(raw)
-    except SchemaError as exc:
-        raise ModelError(f"{label}: the model's metadata is damaged ({exc})") from None
-
-
-def read_head(spec: ModelSpec):
-    """The (weight, bias) numpy arrays of a quick-trained model file (no torch), checked: a 2-D
-    weight of one row per label, a bias of one value per label, finite values, and (when
-    ``features`` is given) one column per feature."""
-    import numpy as np
-    from safetensors.numpy import load_file
-
-    from cnndesk.core.safeio import path_text, require_regular_file
-
-    path = spec.metadata["file"]
-    label = path_text(Path(path).name)
-    try:
-        require_regular_file(path, "model file")
-        tensors = load_file(path)
-        weight, bias = tensors["head.weight"], tensors["head.bias"]
-    except KeyError as exc:
-        raise ModelError(f"{label}: the model's weights are damaged (no {exc} tensor)") from None
-    except Exception as exc:
-        raise ModelError(f"{label}: the model's weights are damaged ({exc})") from None
-    n = spec.num_classes
-    if weight.ndim != 2 or weight.shape[0] != n or bias.shape != (n,) or weight.shape[1] < 1:
-        raise ModelError(f"{label}: the head ({'x'.join(map(str, weight.shape))}) does not match its {n} labels")
-    if weight.dtype.kind not in "fiu" or bias.dtype.kind not in "fiu":
-        raise ModelError(f"{label}: the head's weights are not numbers")
-    weight, bias = weight.astype("float32"), bias.astype("float32")
-    if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
-        raise ModelError(f"{label}: the head's weights contain NaN or infinite values (the file is damaged)")
-    return weight, bias
-
-
 def check_head_width(spec: ModelSpec, weight, features: int | None) -> None:
     """Refuse a head whose width does not match the base network's features."""
     if features is not None and weight.shape[1] != features:
         raise ModelError(
             f"{Path(spec.metadata['file']).name}: the head expects {weight.shape[1]} features, "
-            f"but {spec.metadata['base_spec'].title} gives {features}"
+            f"but {spec.base.title if spec.base is not None else spec.title} gives {features}"
         )
 
 
@@ -331,7 +275,9 @@ def spec_from_model_file(path: str | os.PathLike) -> ModelSpec:
             label_names=tuple(info["labels"]),
             key_mapping=base.key_mapping,
             description=info.get("description") or f"Quick-trained on top of {base.title}",
-            metadata={**info, "base_spec": base, "file": str(path)},
+            base=base,
+            head=HeadSpec(str(path), head_features(info)),
+            metadata={**info, "file": str(path)},
         )
         read_head(spec)  # shape and finite values, now: a broken head is listed as unusable
         return spec
@@ -347,6 +293,15 @@ def spec_from_model_file(path: str | os.PathLike) -> ModelSpec:
         description=info.get("description") or "",
         metadata={**info, "file": str(path)},
     )
+
+
+def head_features(info: dict) -> str:
+    """Which embedding a head file's head reads: its "head" object (newer files), else the
+    top-level "features" of older files, else "last" (the first quick models)."""
+    head = info.get("head")
+    if isinstance(head, dict) and head.get("features") in ("last", "multi"):
+        return head["features"]
+    return "multi" if info.get("features") == "multi" else "last"
 
 
 def _model_files() -> list[Path]:

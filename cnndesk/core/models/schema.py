@@ -152,6 +152,9 @@ def validate_metadata(info: object) -> dict:
     for key in ("metrics", "training", "dataset"):
         if key in info and info[key] is not None and not isinstance(info[key], dict):
             raise SchemaError(f"'{key}' must be an object, not {_kind(info[key])}")
+    head = info.get("head")
+    if head is not None and (not isinstance(head, dict) or head.get("features", "last") not in ("last", "multi")):
+        raise SchemaError("'head' must be an object whose 'features' is 'last' or 'multi'")
     if "evaluation" in info and info["evaluation"] is not None and not isinstance(info["evaluation"], dict):
         raise SchemaError(f"'evaluation' must be an object, not {_kind(info['evaluation'])}")
     metrics = info.get("metrics") or {}

@@ -41,28 +41,21 @@ class TrustNet(nn.Module):
 
 def trust_net(spec: ModelSpec, threshold: float | None = None) -> TrustNet | None:
     """The network of a user model with a novelty detector, or None for any other model."""
-    from cnndesk.core.models.build import build_model, feature_extractor
+    from cnndesk.core.runtime import torch_model
     from cnndesk.core.trust import load_trust
 
     t = load_trust(spec)
     if t.novelty is None:
         return None
-    base = spec.metadata.get("base_spec")
-    if base is not None:  # quick: the base network's (multi-stage) features + the head
+    if spec.head is not None:  # quick: the base network's (multi-stage) features + the head
         from cnndesk.core.models.registry import read_head
 
         weight, bias = read_head(spec)
-        net = build_model(base)
-        if spec.metadata.get("features") == "multi":
-            from cnndesk.core.models.multistage import multistage_extractor
-
-            feats = multistage_extractor(net, base.arch)
-        else:
-            feats = feature_extractor(net, base.arch)[0]
+        feats = torch_model(spec, spec.head.variant)
     else:
         if t.head is None:
             return None
         weight, bias = t.head
-        feats = feature_extractor(build_model(spec), spec.arch)[0]
+        feats = torch_model(spec, "features")
     thr = t.novelty.threshold if threshold is None else threshold
     return TrustNet(feats, weight, bias, t.temperature, t.novelty, thr).eval()

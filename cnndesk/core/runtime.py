@@ -1,0 +1,427 @@
+"""The runtime layer: how a model spec becomes something that runs. The one path is
+
+    registry (ModelSpec) -> resolve(spec, variant) -> open_backend(spec, ...) -> Backend.run(batch)
+
+* :func:`resolve` is the only caller of weight downloads (``ensure_weights``), export-cache
+  lookups and export-on-miss (``onnx_cache``): one download check and one lookup per model.
+* :func:`open_backend` owns the device choice (CUDA, then Apple MPS, then the CPU; torch is
+  imported only when a GPU may be present), the fallback policy (ONNX Runtime on the CPU, PyTorch
+  when the export or its check fails, with the reason recorded) and the first answer (PyTorch
+  answers while the verified export is built in the background).
+* :func:`torch_model` builds the PyTorch network of a spec and variant (export, Grad-CAM,
+  training's starting point) from the resolved weights.
+
+Backends (:class:`Backend`): :class:`OnnxBackend` (ONNX Runtime, CPU), :class:`TorchBackend`
+(PyTorch, any device) and :class:`HeadBackend` (a numpy linear head on another backend's
+embeddings: quick-trained models, full models with a novelty detector, and the lite build's
+default model).
+
+Variants (``onnx_cache``): "logits" (the classifier), "features" (the pooled embedding before it),
+"multi" (mean+max pooled late stages plus that embedding, ``models.multistage``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from cnndesk.core import system
+from cnndesk.core.errors import ModelError
+from cnndesk.core.models.registry import ModelSpec, check_head_width, read_head
+from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
+
+log = logging.getLogger("cnndesk")
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+BACKENDS = ("auto", "onnx", "torch")
+VARIANTS = ("logits", "features", "multi")
+
+
+# -- device ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeviceInfo:
+    device: str  # "cpu", "cuda", "mps"
+    name: str  # "CPU", GPU name
+    note: str = ""  # e.g. "an NVIDIA GPU is present but this torch build is CPU-only"
+
+
+def resolve_device(requested: str = "auto") -> DeviceInfo:
+    """Pick the device without importing torch unless a GPU may be there."""
+    requested = (requested or "auto").lower()
+    if requested not in DEVICES:
+        raise ModelError(f"unknown device '{requested}' (choose auto, cpu, cuda or mps)")
+    if requested == "cpu":
+        return DeviceInfo("cpu", "CPU")
+    if requested != "auto" and not system.has_torch():
+        raise ModelError(f"device '{requested}' is not available: this lite version of cnndesk runs on the CPU only")
+    if requested == "auto" and not system.gpu_may_be_present():
+        return DeviceInfo("cpu", "CPU")
+    import torch
+
+    note = ""
+    if torch.cuda.is_available() and requested in ("auto", "cuda"):
+        return DeviceInfo("cuda", torch.cuda.get_device_name(0))
+    if system.nvidia_driver_present() and torch.version.cuda is None:
+        note = "an NVIDIA GPU is present but this PyTorch build is CPU-only"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available() and requested in ("auto", "mps"):
+        return DeviceInfo("mps", "Apple GPU (MPS)", note)
+    if requested != "auto":
+        why = note or ("no usable CUDA GPU was found" if requested == "cuda" else "MPS is not available")
+        raise ModelError(f"device '{requested}' is not available: {why}")
+    return DeviceInfo("cpu", "CPU", note)
+
+
+# -- resolve: weights + export cache ----------------------------------------------------------------
+@dataclass
+class Resolved:
+    """A network's weights on disk and its cached export of one variant (None: not exported)."""
+
+    spec: ModelSpec  # the network (a quick model's base)
+    variant: str
+    weights: Path
+    entry: object = None  # onnx_cache.OnnxEntry or None
+    key: str | None = None  # the export-cache key (None until looked up)
+    model: object = None  # the torch network built for an export, reused as the fallback
+
+    def cache_key(self) -> str:
+        from cnndesk.core import onnx_cache
+
+        if self.key is None:
+            self.key = onnx_cache.cache_key(self.spec, self.weights, self.variant)
+        return self.key
+
+
+def resolve(
+    spec: ModelSpec,
+    variant: str = "logits",
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    *,
+    lookup: bool = True,
+    export: bool = True,
+) -> Resolved:
+    """The weights of ``spec`` (downloaded if needed) and, with ``lookup``, its cached verified
+    ONNX export of ``variant``; with ``export``, a missing export is built and checked now (needs
+    torch). The only place that downloads weights, looks the export cache up or exports on a miss."""
+    from cnndesk.core import onnx_cache
+    from cnndesk.core.models.download import ensure_weights
+
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}")
+    r = Resolved(spec, variant, ensure_weights(spec, progress, cancel))
+    check(cancel)
+    if not lookup:
+        return r
+    r.entry, r.key = onnx_cache.lookup(spec, variant, r.weights)
+    if r.entry is None and export:
+        if not system.has_torch():  # the lite build: only the exports it ships
+            raise ModelError(f"{spec.title}: preparing this model {system.FULL_ONLY}")
+        report(progress, 0, None, f"Loading {spec.title}")
+        r.model = _build(spec, variant, r.weights, progress, cancel)
+        r.entry = onnx_cache.export_and_verify(spec, r.model, r.weights, r.key, variant, progress, cancel)
+    return r
+
+
+def _build(spec: ModelSpec, variant: str, weights: Path | None, progress=None, cancel=None):
+    from cnndesk.core.models.build import build_model, feature_extractor
+
+    model = build_model(spec, progress, cancel, weights=weights)
+    if variant == "features":
+        return feature_extractor(model, spec.arch)[0].eval()
+    if variant == "multi":
+        from cnndesk.core.models.multistage import multistage_extractor
+
+        return multistage_extractor(model, spec.arch)
+    return model
+
+
+def torch_model(spec: ModelSpec, variant: str = "logits", progress: ProgressCallback | None = None,
+                cancel: CancelToken | None = None):
+    """The PyTorch network of ``spec`` (a quick model: its base plus the head) for ``variant``,
+    in eval mode on the CPU, its weights resolved through :func:`resolve` (imports torch)."""
+    network = spec.base or spec
+    weights = resolve(network, variant, progress, cancel, lookup=False).weights
+    if variant == "logits" or spec.base is None:
+        return _build(spec, variant, weights, progress, cancel)
+    return _build(network, variant, weights, progress, cancel)
+
+
+# -- backends ---------------------------------------------------------------------------------------
+class Backend(Protocol):
+    """Something that runs a preprocessed float32 NCHW batch."""
+
+    name: str  # "onnx" or "torch": the runtime doing the work
+    device: DeviceInfo
+    fallback_reason: str  # why the fast path is not used ("" when it is)
+
+    def run(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def describe(self) -> str: ...
+
+    @property
+    def preferred_batch(self) -> int: ...
+
+
+def _describe(device: DeviceInfo, runtime: str, threads: int) -> str:
+    if device.device == "cuda":
+        text = f"CUDA · {device.name}"
+    elif device.device == "mps":
+        text = "Apple GPU (MPS)"
+    else:
+        text = f"CPU · {runtime} · {threads} thread{'s' if threads != 1 else ''}"
+    return f"{text} ({device.note})" if device.note else text
+
+
+class _BackendBase:
+    name = ""
+    runtime = ""
+    onnx_path: Path | None = None  # the ONNX file this backend runs (export bundles copy it)
+
+    def __init__(self, device: DeviceInfo, threads: int):
+        self.device = device
+        self.threads = threads
+        self.fallback_reason = ""
+        self.resolved: Resolved | None = None
+        self.export_done = threading.Event()
+        self.export_done.set()
+
+    def run_scored(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(outputs, novelty scores or None): one forward pass."""
+        return self.run(batch), None
+
+    def describe(self) -> str:
+        return _describe(self.device, self.runtime, self.threads)
+
+    @property
+    def preferred_batch(self) -> int:
+        """Batch size for folders: GPUs want big batches; on the CPU small batches cost the least
+        CPU per image (ONNX Runtime, 1 thread: 4.7 ms/image at batch 1-2, 5.2 at batch 8)."""
+        if self.device.device in ("cuda", "mps"):
+            return 32
+        return 2 if self.name == "onnx" else 8
+
+
+class OnnxBackend(_BackendBase):
+    name, runtime = "onnx", "ONNX Runtime"
+
+    def __init__(self, path: Path, threads: int, device: DeviceInfo | None = None):
+        from cnndesk.core import onnx_cache
+
+        super().__init__(device or DeviceInfo("cpu", "CPU"), threads)
+        self.session = onnx_cache.make_session(path, threads)
+        self._input = self.session.get_inputs()[0].name
+        self.onnx_path = Path(path)
+
+    @property
+    def output_width(self) -> int | None:
+        dim = self.session.get_outputs()[0].shape[-1]
+        return dim if isinstance(dim, int) else None
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self._input: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+
+class TorchBackend(_BackendBase):
+    """A PyTorch module in inference mode (channels_last on the CPU and CUDA)."""
+
+    name, runtime = "torch", "PyTorch"
+
+    def __init__(self, module, device: DeviceInfo, threads: int):
+        import torch
+
+        super().__init__(device, threads)
+        if device.device == "cpu" and torch.get_num_threads() > threads:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        self._dev = torch.device(device.device)
+        self._channels_last = device.device in ("cpu", "cuda")
+        module = module.to(self._dev)
+        if self._channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        self.module = module.eval()
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self._dev)
+            if self._channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            return self.module(x).float().cpu().numpy()
+
+
+class HeadBackend:
+    """A linear head in numpy on the embeddings of ``features`` (another backend), with the
+    novelty score of those embeddings when the model has a detector (core.trust)."""
+
+    def __init__(self, features, weight: np.ndarray, bias: np.ndarray, novelty=None):
+        self.features = features
+        self.weight, self.bias = weight, bias
+        self.novelty = novelty
+
+    def __getattr__(self, name):  # device, name, threads, fallback_reason, onnx_path, export_done...
+        return getattr(self.__dict__["features"], name)
+
+    def run_scored(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        out = self.features.run(batch)
+        scores = self.novelty.score(out) if self.novelty is not None else None
+        return out @ self.weight.T + self.bias, scores
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        out = self.features.run(batch)
+        return out @ self.weight.T + self.bias
+
+    def describe(self) -> str:
+        return self.features.describe()
+
+    @property
+    def preferred_batch(self) -> int:
+        return self.features.preferred_batch
+
+
+class UpgradingBackend(_BackendBase):
+    """The first answer: PyTorch answers at once while the verified ONNX export is built on a
+    background thread; then ONNX Runtime takes over (``export_done`` is set either way)."""
+
+    def __init__(self, first: TorchBackend, spec: ModelSpec, threads: int):
+        super().__init__(first.device, threads)
+        self.current: _BackendBase = first
+        self.fallback_reason = "optimising for this CPU in the background"
+        self.export_done.clear()
+        threading.Thread(target=self._work, args=(spec,), name="cnndesk-onnx-export", daemon=True).start()
+
+    name = property(lambda self: self.current.name)
+    runtime = property(lambda self: self.current.runtime)
+    onnx_path = property(lambda self: self.current.onnx_path)
+
+    def _work(self, spec: ModelSpec) -> None:
+        try:
+            entry = resolve(spec, "logits").entry  # finds an export another thread finished meanwhile
+            if entry.ok:
+                self.current = OnnxBackend(entry.path, self.threads, self.device)
+                self.fallback_reason = ""
+            else:
+                self.fallback_reason = entry.record.get("reason", "ONNX export failed")
+        except Exception as exc:  # the PyTorch model keeps answering
+            self.fallback_reason = f"{type(exc).__name__}: {exc}"
+            log.warning("background ONNX export of %s failed: %s", spec.name, self.fallback_reason)
+        finally:
+            self.export_done.set()
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return self.current.run(batch)
+
+
+def _bundled_head(spec: ModelSpec):
+    """The lite build ships the default model as its features export plus the classifier as a
+    numpy head (smaller than a second full export); the same math as the logits export."""
+    from cnndesk.core.paths import resource_path
+
+    path = resource_path("onnx", f"{spec.name}-head.npz")
+    if not path.is_file():
+        return None
+    with np.load(path) as z:
+        return z["weight"].astype(np.float32), z["bias"].astype(np.float32)
+
+
+def open_backend(
+    spec: ModelSpec,
+    variant: str | None = None,
+    device: str = "auto",
+    backend: str = "auto",
+    *,
+    threads: int | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    background_export: bool = False,
+    trust=None,
+):
+    """A backend running ``spec``. ``variant`` None: the classifier's logits, with novelty scores
+    where the model has a detector (``trust``: its ``core.trust.ModelTrust``, read when None);
+    "features"/"multi": that embedding of ``spec`` itself. ``backend``: "auto" (ONNX Runtime on
+    the CPU, PyTorch when that fails, the reason in ``fallback_reason``), "onnx" (fail instead)
+    or "torch". ``background_export``: on a cache miss PyTorch answers at once and the export is
+    built in the background (the app's first answer: about 2 s instead of 12-24 s)."""
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown backend '{backend}' (choose auto, onnx or torch)")
+    info = resolve_device(device)
+    threads = max(1, threads or system.physical_cores())
+    network, head, novelty, whole = spec, None, None, variant is None
+    if whole:
+        if trust is None:
+            from cnndesk.core.trust import load_trust
+
+            trust = load_trust(spec)
+        novelty = trust.novelty
+        if spec.head is not None:  # quick-trained: the base network's embeddings, then the head
+            network, variant, head = spec.base, spec.head.variant, read_head(spec)
+        elif trust.head is not None:  # a full model with a novelty detector: one pass, two outputs
+            variant, head = "features", trust.head
+        else:
+            variant = "logits"
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}")
+    reason = ""
+    r = None
+    if info.device == "cpu" and backend in ("auto", "onnx"):
+        background = background_export and backend == "auto" and variant == "logits" and system.has_torch()
+        r = resolve(network, variant, progress, cancel, export=system.has_torch() and not background)
+        entry = r.entry
+        if entry is None and head is None and variant == "logits" and not system.has_torch():
+            bundled = _bundled_head(network)
+            features = resolve(network, "features", lookup=True, export=False).entry if bundled else None
+            if features is not None and features.ok:
+                entry, head = features, bundled
+        if entry is None and background:
+            first = TorchBackend(r.model or _build(spec, "logits", r.weights, progress, cancel), info, threads)
+            out = UpgradingBackend(first, network, threads)
+            out.resolved = r
+            return out
+        if entry is None:
+            raise ModelError(f"{spec.title}: preparing this model {system.FULL_ONLY}")
+        if entry.ok:
+            try:
+                out = OnnxBackend(entry.path, threads, info)
+                out.resolved = r
+                if head is None:
+                    return out
+                check_head_width(spec, head[0], out.output_width)  # refuse now, not per image
+                return HeadBackend(out, head[0], head[1], novelty)
+            except _onnx_unavailable() as exc:
+                reason = str(exc)
+        else:
+            reason = entry.record.get("reason", "ONNX export failed")
+        if backend == "onnx":
+            raise ModelError(f"ONNX Runtime is unavailable for {spec.title}: {reason}")
+        log.warning("using PyTorch for %s: %s", spec.name, reason)
+    out = _open_torch(spec, network, variant, head, novelty, info, threads, r, progress, cancel)
+    out.fallback_reason = reason
+    return out
+
+
+def _onnx_unavailable():
+    from cnndesk.core.onnx_cache import OnnxUnavailable
+
+    return OnnxUnavailable
+
+
+def _open_torch(spec, network, variant, head, novelty, info, threads, r, progress, cancel):
+    """PyTorch: the whole network, or (with a novelty detector) its embeddings plus the numpy head
+    so that one pass gives both the logits and the novelty score."""
+    if r is None:
+        r = resolve(network, variant, progress, cancel, lookup=False)
+    if head is not None and novelty is not None:
+        base = TorchBackend(r.model or _build(network, variant, r.weights, progress, cancel), info, threads)
+        base.resolved = r
+        return HeadBackend(base, head[0], head[1], novelty)
+    if head is not None:  # no detector: the quick model's whole network (base + head) in torch
+        out = TorchBackend(_build(spec, "logits", r.weights, progress, cancel), info, threads)
+    else:
+        out = TorchBackend(r.model or _build(network, variant, r.weights, progress, cancel), info, threads)
+    out.resolved = r
+    return out
