@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from cnndesk.core import system
-from cnndesk.core.errors import ModelError
+from cnndesk.core.errors import DeviceUnavailableError, ModelError
 from cnndesk.core.images import load_image
 from cnndesk.core.models.registry import ModelSpec, get_spec
 from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
@@ -87,7 +87,7 @@ def resolve_device(requested: str = "auto") -> DeviceInfo:
     if requested == "cpu":
         return DeviceInfo("cpu", "CPU")
     if requested != "auto" and not system.has_torch():
-        raise ModelError(f"device '{requested}' is not available: this lite version of cnndesk runs on the CPU only")
+        raise DeviceUnavailableError(f"device '{requested}' is not available: this lite version of cnndesk runs on the CPU only")
     if requested == "auto" and not system.gpu_may_be_present():
         return DeviceInfo("cpu", "CPU")
     import torch
@@ -102,7 +102,7 @@ def resolve_device(requested: str = "auto") -> DeviceInfo:
         return DeviceInfo("mps", "Apple GPU (MPS)", note)
     if requested != "auto":
         why = note or ("no usable CUDA GPU was found" if requested == "cuda" else "MPS is not available")
-        raise ModelError(f"device '{requested}' is not available: {why}")
+        raise DeviceUnavailableError(f"device '{requested}' is not available: {why}")
     return DeviceInfo("cpu", "CPU", note)
 
 

@@ -66,10 +66,6 @@ class JobContext:
         self._signals = signals
         self.cancel = cancel
 
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel.cancelled
-
     def progress(self, done: int, total: int | None = None, text: str = "") -> None:
         if not self.cancel.cancelled:
             self._signals.progress.emit(done, total, text)

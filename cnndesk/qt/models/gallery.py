@@ -213,9 +213,6 @@ class GalleryModel(QAbstractListModel):
     def _reindex(self) -> None:
         self._rows = {it.id: i for i, it in enumerate(self.items)}
 
-    def row_of(self, item_id: int) -> int:
-        return self._rows.get(item_id, -1)
-
     def clear(self):
         self.beginResetModel()
         self.items.clear()
