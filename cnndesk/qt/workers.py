@@ -168,7 +168,7 @@ class JobRunner(QObject):
         if on_error:
             s.error.connect(lambda exc: current() and on_error(exc))
         if on_cancelled:
-            s.cancelled.connect(lambda: not job.stale and on_cancelled())
+            s.cancelled.connect(on_cancelled)  # a stale job was cancelled too: the UI may say so
         s.finished.connect(lambda: self._finished(job, on_finished))
         if exclusive:
             self._by_kind[kind] = job

@@ -64,7 +64,12 @@ def test_errors_arrive_as_exception_objects_with_their_types(qtbot, runner):
 
 
 def test_download_errors_are_typed_at_the_source(tmp_path, monkeypatch):
-    from cnndesk.core.errors import DownloadError, ModelError, ModelUnavailableError, NetworkRequiredError
+    from cnndesk.core.errors import (
+        DownloadError,
+        ModelError,
+        ModelUnavailableError,
+        NetworkRequiredError,
+    )
     from cnndesk.core.models.download import download
 
     monkeypatch.setenv("CNNDESK_OFFLINE", "1")

@@ -230,7 +230,7 @@ class TimelineBar(QWidget):
         self.analyse_btn.setText("Cancel analysis")
         self.info.setText("Starting…")
 
-        self.runner.start(JOB, jobs.classify_video, self.path, clf, self.every, on_progress=self._progress,
+        self.runner.start(JOB, jobs.classify_video, self.path, clf, self.every, scope="model", on_progress=self._progress,
                           on_result=self._done, on_error=self._failed, on_cancelled=self._cancelled)
 
     def cancel(self) -> None:
