@@ -277,7 +277,7 @@ def cmd_gui(args) -> int:
 
 def _load_classifier(args, n_files: int):
     from cnndesk.core import system
-    from cnndesk.core.errors import ModelError, NetworkRequiredError
+    from cnndesk.core.errors import DeviceUnavailableError, ModelError, NetworkRequiredError
     from cnndesk.core.inference import Classifier
     from cnndesk.core.models.registry import get_spec
 
@@ -295,7 +295,7 @@ def _load_classifier(args, n_files: int):
     except NetworkRequiredError as exc:
         raise _ModelUnavailable(str(exc)) from None
     except ModelError as exc:
-        if "not available" in str(exc) and args.device != "auto":
+        if isinstance(exc, DeviceUnavailableError) and args.device != "auto":
             raise UsageError(str(exc)) from None
         raise _ModelUnavailable(str(exc)) from None
     finally:

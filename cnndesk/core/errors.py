@@ -23,8 +23,20 @@ class ModelError(CnndeskError):
     """A model could not be found, downloaded, built or run."""
 
 
-class NetworkRequiredError(ModelError):
-    """Weights must be downloaded but the network is unreachable."""
+class ModelUnavailableError(ModelError):
+    """A model's weights are not on this machine and cannot be fetched (not installed, missing)."""
+
+
+class DownloadError(ModelError):
+    """A download of weights failed: the server refused it, or the file arrived corrupt."""
+
+
+class NetworkRequiredError(DownloadError):
+    """Weights must be downloaded but the network is unreachable (or dropped mid-download)."""
+
+
+class DeviceUnavailableError(ModelError):
+    """The device asked for (cuda, mps) cannot be used here; the message says why."""
 
 
 class Cancelled(CnndeskError):

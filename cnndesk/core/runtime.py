@@ -31,7 +31,7 @@ from typing import Protocol
 import numpy as np
 
 from cnndesk.core import system
-from cnndesk.core.errors import ModelError
+from cnndesk.core.errors import DeviceUnavailableError, ModelError
 from cnndesk.core.models.registry import ModelSpec, check_head_width, read_head
 from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
 
@@ -58,7 +58,7 @@ def resolve_device(requested: str = "auto") -> DeviceInfo:
     if requested == "cpu":
         return DeviceInfo("cpu", "CPU")
     if requested != "auto" and not system.has_torch():
-        raise ModelError(f"device '{requested}' is not available: this lite version of cnndesk runs on the CPU only")
+        raise DeviceUnavailableError(f"device '{requested}' is not available: this lite version of cnndesk runs on the CPU only")
     if requested == "auto" and not system.gpu_may_be_present():
         return DeviceInfo("cpu", "CPU")
     import torch
@@ -73,7 +73,7 @@ def resolve_device(requested: str = "auto") -> DeviceInfo:
         return DeviceInfo("mps", "Apple GPU (MPS)", note)
     if requested != "auto":
         why = note or ("no usable CUDA GPU was found" if requested == "cuda" else "MPS is not available")
-        raise ModelError(f"device '{requested}' is not available: {why}")
+        raise DeviceUnavailableError(f"device '{requested}' is not available: {why}")
     return DeviceInfo("cpu", "CPU", note)
 
 

@@ -51,3 +51,10 @@ def display_copy(img: Image.Image, max_side: int = 1600) -> Image.Image:
     t = img.copy()
     t.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
     return t
+
+
+def gray_to_qimage(a: np.ndarray) -> QImage:
+    """A [0, 1] map as a colour QImage (dark blue -> yellow)."""
+    a = np.clip(a, 0, 1)
+    rgb = np.stack([np.clip(2 * a - 0.6, 0, 1), np.clip(1.3 * a, 0, 1) * 0.9, np.clip(0.6 - a, 0, 1) + 0.15 * a], -1)
+    return pil_to_qimage(Image.fromarray((rgb * 255).astype(np.uint8)))

@@ -1,19 +1,33 @@
-"""Job functions run by the worker abstraction: plain functions ``fn(job, ...)`` that call the core
-and return plain data (QImages, never QPixmaps). No widgets here."""
+"""Every job of the Qt layer, in one place: plain functions ``fn(job, ...)`` run by the worker
+abstraction (:mod:`cnndesk.qt.workers`). Each calls the core and *creates* its results - typed
+objects (the dataclasses below or the core's own result types) made of plain data and QImages,
+never QPixmaps or widgets - so no job writes to an object the UI thread reads. Errors are raised
+as the core's typed exceptions. (The training dialog's scan and train jobs live with the dialog,
+in the training lane.)"""
 
 from __future__ import annotations
 
 import itertools
+import math
+import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from PIL import Image
 
-from cnndesk.core.errors import CnndeskError
+from cnndesk.core.errors import CnndeskError, ModelError
 from cnndesk.core.images import load_image
 from cnndesk.core.inference import Classifier, Prediction
 from cnndesk.core.pipeline import FileResult, classify_stream, expand_paths
-from cnndesk.qt.imaging import display_copy, pil_to_qimage, qimage_to_pil, thumbnail
+from cnndesk.qt.imaging import (
+    THUMB,
+    display_copy,
+    gray_to_qimage,
+    pil_to_qimage,
+    qimage_to_pil,
+    thumbnail,
+)
 
 _ids = itertools.count(1)
 
@@ -21,19 +35,37 @@ _ids = itertools.count(1)
 DISPLAY_MIN_SIDE = 600
 
 
-@dataclass
+# -- the session gallery ----------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
 class ImageResult:
-    """One classified image in the session gallery."""
+    """One image in the session gallery. Immutable: a job returns a new one (same ``id``) and
+    the gallery swaps it in on the UI thread. Its thumbnail and display image live in the
+    gallery's bounded caches, not here."""
 
     name: str
     path: str | None
     prediction: Prediction | None = None
     error: str | None = None
-    thumb: object = None  # QImage
-    display: object = None  # QImage, at most 1600 px
-    source: object = None  # a PIL image for pasted images (no file to re-read)
+    source: Any = None  # a PIL image for pasted images and snapshots (no file to re-read)
     original_size: tuple[int, int] | None = None
     id: int = field(default_factory=lambda: next(_ids))
+
+
+@dataclass(frozen=True)
+class ItemImages:
+    """The thumbnail (and, when asked for, the display image: at most 1600 px) of one item."""
+
+    item_id: int
+    thumb: Any = None  # QImage
+    display: Any = None  # QImage
+
+
+@dataclass(frozen=True)
+class ItemClassified:
+    """A partial result of :func:`classify_items`: the new item and its images."""
+
+    item: ImageResult
+    images: ItemImages
 
 
 def load_classifier(job, spec, device: str) -> Classifier:
@@ -41,53 +73,84 @@ def load_classifier(job, spec, device: str) -> Classifier:
 
 
 def _classify_image(clf: Classifier, img: Image.Image, top_k: int) -> Prediction:
-    import math
-
-    from cnndesk.core.errors import ModelError
-
     pred = clf.predict_arrays(clf.prepare(img)[None], top_k)[0]
     if not all(math.isfinite(s) for s in pred.scores):  # never show "nan%"
         raise ModelError("the model gave no valid score (NaN or infinite: its weights are damaged)")
     return pred
 
 
-def classify_items(job, clf: Classifier, items: list[ImageResult], top_k: int) -> list[ImageResult]:
-    """Load, classify and thumbnail each item; emits each finished item as a partial result."""
+def _decode(item: ImageResult, min_side: int = DISPLAY_MIN_SIDE) -> Image.Image:
+    return item.source if item.source is not None else load_image(item.path, min_side=min_side)
+
+
+def classify_items(job, clf: Classifier, items: list[ImageResult], top_k: int,
+                   displays: frozenset[int] = frozenset()) -> list[ImageResult]:
+    """Load, classify and thumbnail each item (and make the display image of the items whose id
+    is in ``displays``); each finished item is a partial :class:`ItemClassified` carrying a *new*
+    ImageResult. Returns the new items."""
     done = []
     for i, item in enumerate(items):
         job.cancel.raise_if_cancelled()
+        images = ItemImages(item.id)
         try:
-            if item.source is not None:
-                img = item.source
-            else:
-                img = load_image(item.path, min_side=DISPLAY_MIN_SIDE)
-            item.original_size = img.info.get("original_size", img.size)
-            item.prediction = _classify_image(clf, img, top_k)
-            item.error = None
-            if item.thumb is None:
-                item.thumb = thumbnail(img)
-            if item.display is None:
-                item.display = pil_to_qimage(display_copy(img))
+            img = _decode(item)
+            new = ImageResult(item.name, item.path, _classify_image(clf, img, top_k), None, item.source,
+                              img.info.get("original_size", img.size), item.id)
+            display = pil_to_qimage(display_copy(img)) if item.id in displays else None
+            images = ItemImages(item.id, thumbnail(img), display)
         except CnndeskError as exc:
-            item.error, item.prediction = str(exc), None
-        job.partial(item)
+            new = ImageResult(item.name, item.path, None, str(exc), item.source, item.original_size, item.id)
+        job.partial(ItemClassified(new, images))
         job.progress(i + 1, len(items), item.name)
-        done.append(item)
+        done.append(new)
     return done
 
 
-def image_from_clipboard(qimage) -> ImageResult:
-    """Build a gallery item from a pasted QImage (converted on the worker)."""
+def gallery_images(job, wanted: list[tuple[ImageResult, bool]]) -> None:
+    """Thumbnails (and display images where the flag says so) made again for gallery items whose
+    cached ones were evicted: partial :class:`ItemImages`."""
+    for item, with_display in wanted:
+        job.cancel.raise_if_cancelled()
+        try:
+            img = _decode(item, DISPLAY_MIN_SIDE if with_display else THUMB)
+        except CnndeskError:
+            continue
+        job.partial(ItemImages(item.id, thumbnail(img), pil_to_qimage(display_copy(img)) if with_display else None))
+
+
+def image_from_clipboard(job, qimage) -> ImageResult:
+    """Build a gallery item from a pasted or dropped QImage (converted on the worker)."""
     img = qimage_to_pil(qimage)
     return ImageResult(name=f"Pasted image {time.strftime('%H:%M:%S')}", path=None, source=img)
 
 
-@dataclass
+def load_paths_as_items(paths: list[str]) -> list[ImageResult]:
+    return [ImageResult(name=os.path.basename(p) or p, path=p) for p in paths]
+
+
+def paths_in_text(text: str) -> list[str]:
+    """Existing files or folders named in pasted text: one per line, plain or ``file://`` URLs,
+    with or without quotes (what "Copy path" in file managers puts on the clipboard)."""
+    from urllib.parse import unquote, urlparse
+
+    out = []
+    for line in (text or "").splitlines()[:1000]:
+        s = line.strip().strip('"').strip("'")
+        if s.startswith("file://"):
+            s = unquote(urlparse(s).path)
+        s = os.path.expanduser(s)
+        if s and os.path.exists(s):
+            out.append(os.path.abspath(s))
+    return out
+
+
+# -- folders, thumbnails, sorting -------------------------------------------------------------
+@dataclass(frozen=True)
 class SkippedSorted:
     folders: list[str]  # sort destinations below the opened folder, left out
 
 
-@dataclass
+@dataclass(frozen=True)
 class FolderBatch:
     results: list[FileResult]
     done: int
@@ -95,9 +158,9 @@ class FolderBatch:
     rate: float
 
 
-def classify_folder(job, clf: Classifier, roots: list[str], top_k: int, recursive: bool = True):
+def classify_folder(job, clf: Classifier, roots: list[str], top_k: int, recursive: bool = True) -> int:
     """Expand folders, classify everything with the streaming pipeline, and emit results in
-    batches (at most every 100 ms) so a 10,000-file table grows smoothly."""
+    batches (at most every 100 ms) so a 10,000-file table grows smoothly. Returns the count."""
     from cnndesk.core.journal import exclude_sorted
 
     # files cnndesk sorted into <folder>/sorted before are not the folder's own photos
@@ -130,41 +193,146 @@ def classify_folder(job, clf: Classifier, roots: list[str], top_k: int, recursiv
     return total
 
 
-def reclassify(job, clf: Classifier, items: list[ImageResult], top_k: int):
-    """After a model switch: classify the gallery again (images are re-read on the worker)."""
-    for item in items:
-        item.prediction = None
-    return classify_items(job, clf, items, top_k)
+@dataclass(frozen=True)
+class Thumb:
+    key: Any  # what the asker files it under (a table row, a path)
+    path: str
+    image: Any  # QImage
 
 
-def load_paths_as_items(paths: list[str]) -> list[ImageResult]:
-    import os
-
-    return [ImageResult(name=os.path.basename(p) or p, path=p) for p in paths]
-
-
-def paths_in_text(text: str) -> list[str]:
-    """Existing files or folders named in pasted text: one per line, plain or ``file://`` URLs,
-    with or without quotes (what "Copy path" in file managers puts on the clipboard)."""
-    import os
-    from urllib.parse import unquote, urlparse
-
-    out = []
-    for line in (text or "").splitlines()[:1000]:
-        s = line.strip().strip('"').strip("'")
-        if s.startswith("file://"):
-            s = unquote(urlparse(s).path)
-        s = os.path.expanduser(s)
-        if s and os.path.exists(s):
-            out.append(os.path.abspath(s))
-    return out
-
-
-def thumbnails(job, wanted: list[tuple[int, str]], size: int = 64):
-    """Thumbnails made again for table rows scrolled back into view: partial (row, path, QImage)."""
-    for row, path in wanted:
+def thumbnails(job, wanted: list[tuple[Any, str]], size: int = 64, min_side: int | None = None) -> None:
+    """Thumbnails of files (table rows scrolled back into view, doctor and evaluation tiles):
+    a partial :class:`Thumb` for each readable one."""
+    for key, path in wanted:
         job.cancel.raise_if_cancelled()
         try:
-            job.partial((row, path, thumbnail(load_image(path, min_side=size), size)))
+            job.partial(Thumb(key, path, thumbnail(load_image(path, min_side=min_side or size), size)))
         except CnndeskError:
             continue
+
+
+def sort_files(job, plan, mode: str, journal, dest: str, roots: list[str]):
+    """Move or copy the planned files, journaled (so Undo puts them back)."""
+    from cnndesk.core import sorting
+
+    report = sorting.execute(plan, mode, job.progress, job.cancel)
+    journal.record_sort(report, mode, dest, roots)  # also marks dest so it is not re-read
+    return report
+
+
+def undo(job, journal, entry):
+    return journal.undo(entry, job.progress, job.cancel)
+
+
+# -- camera and video -------------------------------------------------------------------------
+def save_sample(job, image, folder, cls: str, stamp: str, n: int):
+    """Write one camera frame (a QImage) as a JPEG into the class folder: atomically, never over
+    an existing file (or a planted symlink). Returns the path."""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+    from cnndesk.core.safeio import safe_write
+    from cnndesk.core.sorting import unique_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data = QByteArray()
+    buf = QBuffer(data)
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not image.save(buf, "JPG", 92):
+        raise OSError("could not encode the camera frame")
+    for _ in range(100):
+        target, _ = unique_path(folder / f"{cls}_{stamp}_{n:04d}.jpg")
+        try:
+            with safe_write(target, "wb", overwrite=False) as fh:
+                fh.write(bytes(data))
+            return target
+        except FileExistsError:
+            continue
+    raise OSError(f"no free file name in {folder}")
+
+
+def classify_video(job, path: str, clf: Classifier, every: float):
+    from cnndesk.core.video import classify_video as run
+
+    return run(path, clf, every=every, progress=job.progress, cancel=job.cancel)
+
+
+def export_clips(job, video_path: str, segments, folder: str) -> list:
+    from cnndesk.core.video_clips import export_label_clips
+
+    return export_label_clips(video_path, segments, folder, progress=job.progress, cancel=job.cancel)
+
+
+# -- models: export, dataset check, explaining ------------------------------------------------
+def export_bundle(job, model_path: str, fmt: str, out: str, data: str | None):
+    """The bundle and its parity report."""
+    from cnndesk.core.bundle import export_bundle as run
+
+    return run(model_path, fmt, out, data=data or None, progress=job.progress, cancel=job.cancel)
+
+
+def check_dataset(job, root: str, base: str, device: str):
+    from cnndesk.core import doctor
+
+    return doctor.check_dataset(root, base=base, progress=job.progress, cancel=job.cancel, device=device)
+
+
+@dataclass(frozen=True)
+class ExplainerReady:
+    explainer: Any
+    stages: list
+    filters: list  # QImages of the first layer's filters
+    summary: str
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    image: Image.Image  # the picture explained (at most 1200 px)
+    heat: Any  # the heat map at the picture's size
+    index: int  # the class explained
+    overlay: Any  # QImage
+
+
+@dataclass(frozen=True)
+class FeatureMaps:
+    stage: str
+    maps: list  # QImages
+    order: list[int]
+
+
+def load_explainer(job, spec) -> ExplainerReady:
+    import numpy as np
+
+    from cnndesk.core.explain import Explainer
+
+    job.progress(0, None, "Loading PyTorch to look inside the network…")
+    ex = Explainer(spec)
+    stages = ex.stages()
+    filters = [pil_to_qimage(Image.fromarray((f * 255).astype(np.uint8)).resize((24, 24), Image.Resampling.NEAREST))
+               for f in ex.first_conv_filters()]
+    return ExplainerReady(ex, stages, filters, ex.summary_text())
+
+
+def heatmap(job, explainer, classifier, source, method: str, class_index, opacity: float) -> Heatmap:
+    from cnndesk.core import explain
+
+    img = source if isinstance(source, Image.Image) else load_image(source, min_side=600)
+    img = display_copy(img, 1200)
+    job.cancel.raise_if_cancelled()
+    if method == "occlusion":
+        heat, idx = explain.occlusion(classifier, img, class_index, cancel=job.cancel)
+    else:
+        heat, idx = explainer.gradcam(img, class_index)
+    full = explain.to_image_heat(heat, img.size, explainer.preprocess if explainer else classifier.preprocess)
+    return Heatmap(img, full, idx, pil_to_qimage(explain.overlay(img, full, opacity)))
+
+
+def overlay(job, image, heat, opacity: float):
+    from cnndesk.core import explain
+
+    return pil_to_qimage(explain.overlay(image, heat, opacity))
+
+
+def feature_maps(job, explainer, source, stage: str) -> FeatureMaps:
+    img = source if isinstance(source, Image.Image) else load_image(source, min_side=256)
+    maps, order = explainer.feature_maps(img, stage, limit=48)
+    return FeatureMaps(stage, [gray_to_qimage(m) for m in maps], [int(c) for c in order])

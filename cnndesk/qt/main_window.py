@@ -75,6 +75,8 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         self.panel.threshold = self.settings.threshold
         self.gallery_model = GalleryModel(self)
         self.gallery_model.threshold = self.settings.threshold
+        self.gallery_model.request_images = self._remake_gallery_images
+        self.gallery_model.images_ready.connect(self._gallery_images_ready)
         self.gallery = QListView()
         self.gallery.setModel(self.gallery_model)
         self.gallery.setViewMode(QListView.ViewMode.IconMode)
@@ -303,8 +305,7 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
             if qimage.isNull():
                 self.status("The clipboard image could not be read")
                 return
-            self.runner.start("paste", lambda job, q: jobs.image_from_clipboard(q), qimage.copy(),
-                              exclusive=False, on_result=lambda item: self.add_items([item]), on_error=self.status)
+            self._paste_image(qimage.copy())
         elif mime.hasText() and mime.text().strip():
             self.status("The clipboard text is not the path of an image file or folder that exists")
         else:
@@ -337,8 +338,11 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
             self.open_paths(paths)
         elif mime.hasImage():
             event.acceptProposedAction()
-            self.runner.start("paste", lambda job, q: jobs.image_from_clipboard(q), mime.imageData(),
-                              exclusive=False, on_result=lambda item: self.add_items([item]), on_error=self.status)
+            self._paste_image(mime.imageData())
+
+    def _paste_image(self, qimage) -> None:
+        self.runner.start("paste", jobs.image_from_clipboard, qimage, exclusive=False,
+                          on_result=lambda item: self.add_items([item]), on_error=lambda exc: self.status(str(exc)))
 
     # -- single images and the gallery ------------------------------------------------------
     def add_items(self, items: list[jobs.ImageResult]):
@@ -352,19 +356,32 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         self._when_model_ready(lambda: self._classify_items(items))
 
     def _classify_items(self, items):
+        """Classify on a worker in the model's epoch: after a switch, this job's answers are dropped."""
         self.status(f"Classifying {len(items)} image{'s' if len(items) != 1 else ''}…", 0)
+        cur = self.gallery.currentIndex().data(ItemRole)
+        displays = self.gallery_model.displays_wanted(items, cur.id if cur is not None else None)
         self.runner.start(
-            "images", jobs.classify_items, self.clf, items, self.settings.top_k, exclusive=False,
+            "images", jobs.classify_items, self.clf, items, self.settings.top_k, displays, exclusive=False, scope="model",
             on_partial=self._item_done,
             on_result=lambda done: self._items_finished(done),
-            on_error=lambda m: self.status(m, 8000),
+            on_error=lambda exc: self.status(str(exc), 8000),
         )
 
-    def _item_done(self, item):
-        idx = self.gallery_model.update(item)
+    def _item_done(self, result: jobs.ItemClassified):
+        idx = self.gallery_model.apply(result)  # the new item replaces the old one, on this thread
         cur = self.gallery.currentIndex()
-        if cur.isValid() and cur.row() == idx.row():
-            self._show_item(item)
+        if idx.isValid() and cur.isValid() and cur.row() == idx.row():
+            self._show_item(result.item)
+
+    def _remake_gallery_images(self, items: list[jobs.ImageResult], with_display: bool):
+        kind = "gallery-display" if with_display else "gallery-thumbs"
+        self.runner.start(kind, jobs.gallery_images, [(it, with_display) for it in items],
+                          on_partial=self.gallery_model.set_images)
+
+    def _gallery_images_ready(self, item_id: int):
+        cur = self.gallery.currentIndex().data(ItemRole)
+        if cur is not None and cur.id == item_id and self.gallery_model.has_display(item_id):
+            self.image_view.set_image(self.gallery_model.display(cur))
 
     def _items_finished(self, done):
         bad = sum(1 for d in done if d.error)
@@ -393,7 +410,7 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
             return
         if self.tabs.currentIndex() == TAB_EXPLAIN:
             self.explain_panel.set_item(item)
-        self.image_view.set_image(item.display)
+        self.image_view.set_image(self.gallery_model.display(item))
         if item.error:
             self.panel.show_error(item.name, item.error)
         elif item.prediction is None:
@@ -407,10 +424,14 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
             self.panel.show_prediction(item.name, item.prediction, meta)
 
     def reclassify_all(self):
+        """After a model switch (or a new novelty threshold): a new epoch, so no answer of a job
+        started before lands, then everything is classified again."""
+        folder_live = self.runner.running("folder")
+        self.runner.new_epoch("model")
         items = list(self.gallery_model.items)
         if items:
             self._classify_items(items)
-        if self._folder_roots and self.folder_panel.model.rowCount():
+        if self._folder_roots and (folder_live or self.folder_panel.model.rowCount()):
             self.classify_folder(self._folder_roots)
 
     # -- dialogs -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
 
 from cnndesk.core.journal import Journal
+from cnndesk.qt import jobs
 
 
 class UndoController(QObject):
@@ -44,7 +45,7 @@ class UndoController(QObject):
         self.action.setEnabled(False)
         self.message.emit(f"Undoing “{last.description}”…")
         journal = self.journal
-        self.runner.start("undo", lambda job: journal.undo(last, job.progress, job.cancel),
+        self.runner.start("undo", jobs.undo, journal, last,
                           on_result=self._done, on_error=self._failed)
         return True
 
@@ -54,6 +55,6 @@ class UndoController(QObject):
             self.message.emit(report.describe())
             self.undone.emit(report)
 
-    def _failed(self, text: str) -> None:
+    def _failed(self, exc) -> None:
         self.refresh()
-        self.message.emit(f"Undo failed: {text}")
+        self.message.emit(f"Undo failed: {exc}")

@@ -47,7 +47,7 @@ class FolderMixin:
     def _run_folder(self, roots):
         self.status("Classifying folder…", 0)
         self.runner.start(
-            "folder", jobs.classify_folder, self.clf, roots, self.settings.top_k,
+            "folder", jobs.classify_folder, self.clf, roots, self.settings.top_k, scope="model",
             on_partial=self._folder_batch,
             on_result=self._folder_done,
             on_error=self._folder_failed,
@@ -56,7 +56,7 @@ class FolderMixin:
 
     def _remake_thumbs(self, wanted):
         model = self.folder_panel.model
-        self.runner.start("thumbs", jobs.thumbnails, wanted, on_partial=lambda t: model.set_thumb(*t))
+        self.runner.start("thumbs", jobs.thumbnails, wanted, on_partial=lambda t: model.set_thumb(t.key, t.path, t.image))
 
     def _folder_batch(self, batch):
         if isinstance(batch, jobs.SkippedSorted):
@@ -74,9 +74,9 @@ class FolderMixin:
         else:
             self.status(self.folder_panel.summary() + note, 8000)
 
-    def _folder_failed(self, message: str):
+    def _folder_failed(self, exc):
         self.folder_panel.set_running(False)
-        self.status(message, 8000)
+        self.status(str(exc), 8000)
 
     def cancel_folder(self):
         if self.runner.running("folder"):
@@ -158,17 +158,10 @@ class FolderMixin:
                 return
         self.status("Sorting files…", 0)
         roots = list(self._folder_roots)
-        journal = self.undo.journal
-
-        def work(job):
-            report = sorting.execute(plan, mode, job.progress, job.cancel)
-            journal.record_sort(report, mode, dest, roots)  # also marks dest so it is not re-read
-            return report
-
         self.runner.start(
-            "sort", work,
+            "sort", jobs.sort_files, plan, mode, self.undo.journal, dest, roots,
             on_result=lambda rep: self._sorted(rep, mode, dest),
-            on_error=lambda m: QMessageBox.warning(self, "Sorting failed", m),
+            on_error=lambda exc: QMessageBox.warning(self, "Sorting failed", str(exc)),
         )
 
     def _sorted(self, report: sorting.SortReport, mode: str, dest: str):

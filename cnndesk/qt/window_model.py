@@ -13,6 +13,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMessageBox, QProgressDialog
 
+from cnndesk.core.errors import NetworkRequiredError
 from cnndesk.core.models.registry import ModelSpec, get_spec, list_models, unusable_user_models
 from cnndesk.core.safeio import display
 from cnndesk.qt import jobs
@@ -86,7 +87,7 @@ class ModelMixin:
         self.runner.start(
             "model", jobs.load_classifier, spec, self.settings.device,
             on_result=lambda clf: self._model_ready(clf, prev),
-            on_error=lambda msg: self._model_failed(spec, msg, prev),
+            on_error=lambda exc: self._model_failed(spec, exc, prev),
             on_progress=progress,
         )
 
@@ -154,12 +155,12 @@ class ModelMixin:
         # the label as context: a window closed meanwhile drops the call (no deleted-object error)
         QTimer.singleShot(2000, self.device_label, check)
 
-    def _model_failed(self, spec: ModelSpec, message: str, prev: ModelSpec | None):
+    def _model_failed(self, spec: ModelSpec, exc: Exception, prev: ModelSpec | None):
         self._close_download_dialog()
         self.device_label.setText("No model")
-        title = "No network connection" if "network" in message else "Could not load the model"
+        title = "No network connection" if isinstance(exc, NetworkRequiredError) else "Could not load the model"
         # window-modal but not a nested event loop: the revert below goes on while it shows
-        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, str(exc), QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
         self._model_error_box = box

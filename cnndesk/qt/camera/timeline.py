@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from cnndesk.core import results_io
-from cnndesk.core.video import VideoResult, classify_video, fmt_time
+from cnndesk.core.video import VideoResult, fmt_time
+from cnndesk.qt import jobs
 
 PALETTE = ["#4f8ff7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948",
            "#ff9da7", "#9c755f", "#bab0ac"]
@@ -229,10 +230,7 @@ class TimelineBar(QWidget):
         self.analyse_btn.setText("Cancel analysis")
         self.info.setText("Starting…")
 
-        def work(job, path, clf, every):
-            return classify_video(path, clf, every=every, progress=job.progress, cancel=job.cancel)
-
-        self.runner.start(JOB, work, self.path, clf, self.every, on_progress=self._progress,
+        self.runner.start(JOB, jobs.classify_video, self.path, clf, self.every, scope="model", on_progress=self._progress,
                           on_result=self._done, on_error=self._failed, on_cancelled=self._cancelled)
 
     def cancel(self) -> None:
@@ -258,7 +256,8 @@ class TimelineBar(QWidget):
         if self.result is None:
             self.info.setText("Analysis cancelled.")
 
-    def _failed(self, message: str) -> None:
+    def _failed(self, exc) -> None:
+        message = str(exc)
         self._reset()
         self.info.setText(message)
         self.status.emit(message)
@@ -309,12 +308,7 @@ class TimelineBar(QWidget):
             self.export_clips(folder)
 
     def export_clips(self, folder: str) -> None:
-        from cnndesk.core.video_clips import export_label_clips
-
         result = self.result
-
-        def work(job, folder):
-            return export_label_clips(result.path, result.segments, folder, progress=job.progress, cancel=job.cancel)
 
         def done(paths):
             self.info.setText(self.legend)
@@ -322,5 +316,5 @@ class TimelineBar(QWidget):
             self.clips_written = paths
 
         self.info.setText("Writing clips…")
-        self.runner.start("video-clips", work, folder, on_result=done, on_error=self._failed,
+        self.runner.start("video-clips", jobs.export_clips, result.path, result.segments, folder, on_result=done, on_error=self._failed,
                           on_progress=lambda d, t, m: self.info.setText(f"{self.legend}<br>{m}"))

@@ -24,15 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from cnndesk.core.export_formats import FORMATS
+from cnndesk.qt import jobs
 
 FormatRole = Qt.ItemDataRole.UserRole + 30
-
-
-def export_job(job, model_path: str, fmt: str, out: str, data: str | None):
-    """A plain core call on the worker: the bundle and its parity report."""
-    from cnndesk.core.bundle import export_bundle
-
-    return export_bundle(model_path, fmt, out, data=data or None, progress=job.progress, cancel=job.cancel)
 
 
 def _runtime_installed(name: str) -> bool:
@@ -136,7 +130,7 @@ class ExportDialog(QDialog):
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
         self.result.setText(f"Exporting to {self.chosen_format()} and checking it against the app…")
-        self.runner.start("export", export_job, self.model_path, self.chosen_format(), out, self.data.text().strip(),
+        self.runner.start("export", jobs.export_bundle, self.model_path, self.chosen_format(), out, self.data.text().strip(),
                           on_result=self._done, on_error=self._failed, on_progress=self._progress,
                           on_cancelled=self._cancelled)
 

@@ -4,7 +4,6 @@ that filters by label and confidence range and sorts by confidence."""
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -13,6 +12,7 @@ from PySide6.QtGui import QColor, QPixmap
 
 from cnndesk.core.pipeline import FileResult
 from cnndesk.qt.models.gallery import badge_pixmap
+from cnndesk.qt.models.lru import LruCache
 
 COLUMNS = ("", "File", "Top label", "Confidence")
 COL_THUMB, COL_FILE, COL_LABEL, COL_CONF = range(4)
@@ -28,9 +28,8 @@ class ResultsTableModel(QAbstractTableModel):
         self.rows: list[FileResult] = []
         self.roots: list[str] = []  # the opened folders: the File column shows paths relative to them
         # a bounded LRU of thumbnails by row: 100,000 files no longer keep 1 GB of images
-        self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
+        self._pixmaps: LruCache[int, QPixmap] = LruCache(MAX_THUMBS)
         self._error_badge: QPixmap | None = None
-        self.max_thumbs = MAX_THUMBS
         self.request_thumbs: Callable[[list[tuple[int, str]]], None] | None = None
         self._wanted: dict[int, str] = {}
         self._inflight: set[int] = set()  # rows a worker is making thumbnails for
@@ -104,7 +103,6 @@ class ResultsTableModel(QAbstractTableModel):
             row = index.row()
             pm = self._pixmaps.get(row)
             if pm is not None:
-                self._pixmaps.move_to_end(row)
                 return pm
             if self.request_thumbs is not None:
                 self._wanted[row] = r.path  # painted but evicted: made again on a worker
@@ -133,11 +131,16 @@ class ResultsTableModel(QAbstractTableModel):
         self.rows.extend(kept)
         self.endInsertRows()
 
+    @property
+    def max_thumbs(self) -> int:
+        return self._pixmaps.max_items
+
+    @max_thumbs.setter
+    def max_thumbs(self, n: int) -> None:
+        self._pixmaps.max_items = n
+
     def _put(self, row: int, pm: QPixmap) -> None:
-        self._pixmaps[row] = pm
-        self._pixmaps.move_to_end(row)
-        while len(self._pixmaps) > self.max_thumbs:
-            self._pixmaps.popitem(last=False)
+        self._pixmaps.put(row, pm)
 
     def thumbs_cached(self) -> int:
         return len(self._pixmaps)

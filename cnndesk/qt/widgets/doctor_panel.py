@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from cnndesk.core import doctor
 from cnndesk.core.images import is_image_path
+from cnndesk.qt import jobs
 
 IssueRole = Qt.ItemDataRole.UserRole + 20
 TITLES = {
@@ -36,30 +37,12 @@ ICON = 40
 BIG = 200
 
 
-def _check_job(job, root: str, base: str, device: str):
-    return doctor.check_dataset(root, base=base, progress=job.progress, cancel=job.cancel, device=device)
-
-
 def _example(folder: Path) -> str | None:
     try:
         return next((e.path for e in sorted(os.scandir(folder), key=lambda e: e.name)
                      if e.is_file() and is_image_path(e.name)), None)
     except OSError:
         return None
-
-
-def _thumbs_job(job, paths: list[str], size: int):
-    """(path, QImage) for each readable path, streamed as partial results."""
-    from cnndesk.core.errors import CnndeskError
-    from cnndesk.core.images import load_image
-    from cnndesk.qt.imaging import thumbnail
-
-    for p in paths:
-        job.cancel.raise_if_cancelled()
-        try:
-            job.partial((p, thumbnail(load_image(p, min_side=size), size)))
-        except CnndeskError:
-            continue
 
 
 class DoctorPanel(QWidget):
@@ -158,7 +141,7 @@ class DoctorPanel(QWidget):
         self.progress.setVisible(True)
         self.cancel_btn.setVisible(True)
         self.again_btn.setEnabled(False)
-        self.runner.start("doctor", _check_job, root, base, device, on_progress=self._progress,
+        self.runner.start("doctor", jobs.check_dataset, root, base, device, on_progress=self._progress,
                           on_result=self._done, on_error=self._failed, on_cancelled=self._stopped)
         return True
 
@@ -239,7 +222,7 @@ class DoctorPanel(QWidget):
             group.setExpanded(kind in ("label", "leak", "duplicate", "outlier") or len(items) <= 5)
         wanted = [p for p in wanted if p not in self._icons]
         if wanted:
-            self.runner.start("doctor-icons", _thumbs_job, wanted, ICON, on_partial=self._icon)
+            self.runner.start("doctor-icons", jobs.thumbnails, [(p, p) for p in wanted], ICON, on_partial=self._icon)
         first = self.tree.topLevelItem(0)
         if first is not None and first.childCount():
             self.tree.setCurrentItem(first.child(0))
@@ -257,8 +240,8 @@ class DoctorPanel(QWidget):
             return f"{self._rel(i.path)}  ≈  {self._rel(i.other)}"
         return self._rel(i.path) if i.kind not in ("imbalance", "too_few") else i.reason
 
-    def _icon(self, data) -> None:
-        path, qimage = data
+    def _icon(self, thumb: jobs.Thumb) -> None:
+        path, qimage = thumb.path, thumb.image
         icon = QIcon(QPixmap.fromImage(qimage))
         self._icons[path] = icon
         for g in range(self.tree.topLevelItemCount()):
@@ -305,11 +288,11 @@ class DoctorPanel(QWidget):
         todo = [p for p in (left, right) if p and p not in self._big]
         self._show_big()
         if todo:
-            self.runner.start("doctor-big", _thumbs_job, todo, BIG, on_partial=self._big_loaded)
+            self.runner.start("doctor-big", jobs.thumbnails, [(p, p) for p in todo], BIG, on_partial=self._big_loaded)
         self._right_path = right
 
-    def _big_loaded(self, data) -> None:
-        path, qimage = data
+    def _big_loaded(self, thumb: jobs.Thumb) -> None:
+        path, qimage = thumb.path, thumb.image
         pix = QPixmap.fromImage(qimage)
         if max(pix.width(), pix.height()) < BIG // 2:  # small pictures: enlarged, pixels kept sharp
             pix = pix.scaled(BIG - 8, BIG - 8, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)

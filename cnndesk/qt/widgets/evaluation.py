@@ -28,21 +28,9 @@ from PySide6.QtWidgets import (
 
 from cnndesk.core.evaluation import Evaluation
 from cnndesk.core.sorting import unique_path
+from cnndesk.qt import jobs
 
 PathRole = Qt.ItemDataRole.UserRole + 10
-
-
-def _thumbs_job(job, paths: list[str]):
-    from cnndesk.core.errors import CnndeskError
-    from cnndesk.core.images import load_image
-    from cnndesk.qt.imaging import thumbnail
-
-    for p in paths:
-        job.cancel.raise_if_cancelled()
-        try:
-            job.partial((p, thumbnail(load_image(p, min_side=64), 72)))
-        except CnndeskError:
-            continue
 
 
 class EvaluationView(QWidget):
@@ -201,10 +189,11 @@ class EvaluationView(QWidget):
 
     def _load_thumbs(self, paths: list[str]) -> None:
         if paths:
-            self.runner.start("eval-thumbs", _thumbs_job, paths, exclusive=False, on_partial=self._thumb)
+            self.runner.start("eval-thumbs", jobs.thumbnails, [(p, p) for p in paths], 72, 64, exclusive=False,
+                              on_partial=self._thumb)
 
-    def _thumb(self, data) -> None:
-        path, qimage = data
+    def _thumb(self, thumb: jobs.Thumb) -> None:
+        path, qimage = thumb.path, thumb.image
         icon = QIcon(QPixmap.fromImage(qimage))
         self._icons[path] = icon
         for lst in (self.images, self.mistakes):

@@ -6,10 +6,10 @@ the image, class or layer cancels the stale job."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QPainter, QPalette
 from PySide6.QtWidgets import (
@@ -30,15 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.qt.imaging import display_copy, pil_to_qimage
+from cnndesk.qt import jobs
 from cnndesk.qt.widgets.image_view import ImageView
-
-
-def _gray_to_qimage(a: np.ndarray) -> QImage:
-    """A [0, 1] map as a colour QImage (dark blue -> yellow)."""
-    a = np.clip(a, 0, 1)
-    rgb = np.stack([np.clip(2 * a - 0.6, 0, 1), np.clip(1.3 * a, 0, 1) * 0.9, np.clip(0.6 - a, 0, 1) + 0.15 * a], -1)
-    return pil_to_qimage(Image.fromarray((rgb * 255).astype(np.uint8)))
 
 
 class TileGrid(QWidget):
@@ -87,46 +80,6 @@ class TileGrid(QWidget):
             self.clicked.emit(i)
 
 
-def _heat_job(job, explainer, classifier, source, method: str, class_index, opacity: float):
-    from cnndesk.core import explain
-    from cnndesk.core.images import load_image
-
-    img = source if isinstance(source, Image.Image) else load_image(source, min_side=600)
-    img = display_copy(img, 1200)
-    job.cancel.raise_if_cancelled()
-    if method == "occlusion":
-        heat, idx = explain.occlusion(classifier, img, class_index, cancel=job.cancel)
-    else:
-        heat, idx = explainer.gradcam(img, class_index)
-    full = explain.to_image_heat(heat, img.size, explainer.preprocess if explainer else classifier.preprocess)
-    return {"image": img, "heat": full, "index": idx, "overlay": pil_to_qimage(explain.overlay(img, full, opacity))}
-
-
-def _overlay_job(job, image, heat, opacity):
-    from cnndesk.core import explain
-
-    return pil_to_qimage(explain.overlay(image, heat, opacity))
-
-
-def _maps_job(job, explainer, source, stage: str):
-    from cnndesk.core.images import load_image
-
-    img = source if isinstance(source, Image.Image) else load_image(source, min_side=256)
-    maps, order = explainer.feature_maps(img, stage, limit=48)
-    return stage, [_gray_to_qimage(m) for m in maps], [int(c) for c in order]
-
-
-def _explainer_job(job, spec):
-    from cnndesk.core.explain import Explainer
-
-    job.progress(0, None, "Loading PyTorch to look inside the network…")
-    ex = Explainer(spec)
-    stages = ex.stages()
-    filters = [pil_to_qimage(Image.fromarray((f * 255).astype(np.uint8)).resize((24, 24), Image.Resampling.NEAREST))
-               for f in ex.first_conv_filters()]
-    return ex, stages, filters, ex.summary_text()
-
-
 class ExplainPanel(QWidget):
     status = Signal(str)
 
@@ -137,7 +90,7 @@ class ExplainPanel(QWidget):
         self.classifier = None
         self.explainer = None
         self.item = None
-        self.result: dict | None = None
+        self.result: jobs.Heatmap | None = None
         self.stages = []
 
         self.title = QLabel("Choose an image in the gallery to see where the network looks.")
@@ -278,13 +231,13 @@ class ExplainPanel(QWidget):
         if self.explainer is None:
             if not self.runner.running("explainer"):
                 self.status.emit("Loading PyTorch to look inside the network…")
-                self.runner.start("explainer", _explainer_job, self.spec, on_result=self._explainer_ready,
-                                  on_error=self.status.emit)
+                self.runner.start("explainer", jobs.load_explainer, self.spec, on_result=self._explainer_ready,
+                                  on_error=lambda exc: self.status.emit(str(exc)))
             return
         self.compute_heat()
 
-    def _explainer_ready(self, result) -> None:
-        ex, stages, filters, summary = result
+    def _explainer_ready(self, result: jobs.ExplainerReady) -> None:
+        ex, stages, filters, summary = result.explainer, result.stages, result.filters, result.summary
         if ex.spec != self.spec:
             return
         self.explainer, self.stages = ex, stages
@@ -318,29 +271,29 @@ class ExplainPanel(QWidget):
         if method == "occlusion" and self.classifier is None:
             return
         self.save_btn.setEnabled(False)
-        self.runner.start("heat", _heat_job, self.explainer, self.classifier, src, method,
+        self.runner.start("heat", jobs.heatmap, self.explainer, self.classifier, src, method,
                           self.cls.currentData(), self.opacity.value() / 100, on_result=self._heat_ready,
-                          on_error=self.status.emit)
+                          on_error=lambda exc: self.status.emit(str(exc)))
         row = self.layers.currentRow()
         if row >= 0:
             self._stage_chosen(row)
 
-    def _heat_ready(self, result) -> None:
+    def _heat_ready(self, result: jobs.Heatmap) -> None:
         self.result = result
-        self.view.set_image(result["overlay"])
+        self.view.set_image(result.overlay)
         self.save_btn.setEnabled(True)
-        label = self.spec.labels[result["index"]] if self.spec else str(result["index"])
+        label = self.spec.labels[result.index] if self.spec else str(result.index)
         self.status.emit(f"{self.method.currentText()} for “{label}”")
 
     def _reblend(self, value: int) -> None:
         if self.result is None:
             return
-        self.runner.start("overlay", _overlay_job, self.result["image"], self.result["heat"], value / 100,
+        self.runner.start("overlay", jobs.overlay, self.result.image, self.result.heat, value / 100,
                           on_result=self._reblended)
 
     def _reblended(self, qimage) -> None:
         if self.result is not None:
-            self.result["overlay"] = qimage
+            self.result = replace(self.result, overlay=qimage)
             self.view.set_image(qimage)
 
     def _stage_chosen(self, row: int) -> None:
@@ -351,11 +304,11 @@ class ExplainPanel(QWidget):
                              "most active channels first; click one to enlarge)")
         src = self._source()
         if src is not None and self.explainer is not None:
-            self.runner.start("maps", _maps_job, self.explainer, src, st.name, on_result=self._maps_ready,
-                              on_error=self.status.emit)
+            self.runner.start("maps", jobs.feature_maps, self.explainer, src, st.name, on_result=self._maps_ready,
+                              on_error=lambda exc: self.status.emit(str(exc)))
 
-    def _maps_ready(self, result) -> None:
-        stage, tiles, channels = result
+    def _maps_ready(self, result: jobs.FeatureMaps) -> None:
+        stage, tiles, channels = result.stage, result.maps, result.order
         self.maps.set_tiles(tiles, [f"channel {c}" for c in channels])
         self.maps_stage = stage
 
@@ -380,7 +333,7 @@ class ExplainPanel(QWidget):
             self.save_to(path)
 
     def save_to(self, path: str) -> bool:
-        ok = self.result is not None and self.result["overlay"].save(path, "PNG")
+        ok = self.result is not None and self.result.overlay.save(path, "PNG")
         self.status.emit(f"Saved {path}" if ok else f"Could not save {path}")
         return bool(ok)
 

@@ -205,9 +205,6 @@ class FolderPanel(QWidget):
         p = self.proxy
         return [p.data(p.index(i, 0), ResultRole) for i in range(p.rowCount())]
 
-    def filtered(self) -> bool:
-        return self.proxy.rowCount() != self.model.rowCount()
-
     def _update_shown(self, *_):
         shown, total = self.proxy.rowCount(), self.model.rowCount()
         self.shown.setText(f"{shown:,} of {total:,} shown" if shown != total else (f"{total:,} files" if total else ""))
