@@ -8,7 +8,7 @@ only inside functions that train).
   (measured: whole network 0.985 vs last two blocks 0.948 on small unusual images), otherwise the
   last two blocks;
 * epochs: a time budget (``TrainConfig.time_budget_s``, 150 s): the first epoch is timed and as
-  many epochs as fit the budget are run (3 to 30), with early stopping (patience 2); before the
+  many epochs as fit the budget are run (3 to 15), with early stopping (patience 2); before the
   first epoch, an estimate of about 6000 image passes;
 * the images are decoded once into memory when they fit (decoding every step cost more than the
   network on small images);
@@ -33,7 +33,7 @@ from cnndesk.core import trust
 SIZE_MIN, SIZE_MAX = 64, 224
 WHOLE_NETWORK_MIN_PER_CLASS = 30
 EPOCH_BUDGET_IMAGES = 6000
-MIN_EPOCHS, MAX_EPOCHS = 3, 30
+MIN_EPOCHS, MAX_EPOCHS = 3, 15
 
 
 @dataclass
