@@ -44,10 +44,13 @@ class FullChoices:
     cpu_bf16: bool
     reasons: dict
     measured: bool = False  # epochs set from the timed first epoch
+    probed: bool = False  # precision and threads set from timed training steps
 
     def describe(self) -> str:
         net = "the whole network" if self.unfrozen_blocks <= 0 else f"the last {self.unfrozen_blocks} blocks"
         prec = "bfloat16" if self.cpu_bf16 else "float32"
+        if self.cpu_bf16 and not self.probed:
+            prec = "bfloat16 where it is faster"
         budget = self.reasons.get("time_budget")
         epochs = f"as many epochs as fit {budget}" if budget and not self.measured else f"up to {self.epochs} epochs"
         return f"{self.image_size} px · {net} · {epochs} · {prec}"

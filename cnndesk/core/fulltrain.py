@@ -355,7 +355,8 @@ def speed_probe(model, head, data, loss_fn, prec: Precision, choices, steps: int
         with torch.no_grad():
             for k, v in model.named_buffers():
                 v.copy_(buffers[k])
-    (t, amp), fastest = min(timings.items(), key=lambda kv: kv[1])
+    (t, amp), _fastest = min(timings.items(), key=lambda kv: kv[1])
+    choices.probed = True
     torch.set_num_threads(t)
     prec.use_amp = choices.cpu_bf16 = amp
     per_image = {f"{'bf16' if a else 'fp32'}/{n} thread{'s' if n > 1 else ''}": round(v / len(yb) * 1000, 1)

@@ -25,6 +25,7 @@ from cnndesk.core.datasets import Dataset, class_weights
 from cnndesk.core.errors import CnndeskError
 from cnndesk.core.evaluation import Evaluation, evaluate
 from cnndesk.core.models.registry import (
+    DEFAULT_MODEL,
     MODEL_FILE_SUFFIX,
     MODEL_FORMAT,
     MODEL_FORMAT_VERSION,
@@ -41,10 +42,13 @@ class TrainingError(CnndeskError):
 
 @dataclass
 class TrainConfig:
+    """Every training setting, with its default: the one source of training defaults (the command
+    line and the training dialog take theirs from here; ``None`` = chosen by the core)."""
+
     mode: str = "quick"  # "quick" | "full"
-    base: str = "efficientnet-lite0"
-    epochs: int | None = None  # quick: head epochs (default 300); full: default 8
-    lr: float | None = None  # quick default 0.01, full default 5e-4
+    base: str = DEFAULT_MODEL
+    epochs: int | None = None  # None: DEFAULT_EPOCHS (quick); full: as many as fit time_budget_s (fullmode)
+    lr: float | None = None  # None: DEFAULT_LR[mode]
     batch_size: int = 16
     val_split: float = 0.2
     seed: int = 0
@@ -65,10 +69,15 @@ class TrainConfig:
     features: str = "multi"  # quick mode: "multi" (several stages, one pass) or "last" (the pooled last layer)
 
     def resolved_epochs(self) -> int:
-        return self.epochs or (200 if self.mode == "quick" else 8)
+        return self.epochs or DEFAULT_EPOCHS.get(self.mode, DEFAULT_EPOCHS["full"])
 
     def resolved_lr(self) -> float:
-        return self.lr or (0.01 if self.mode == "quick" else 5e-4)
+        return self.lr or DEFAULT_LR.get(self.mode, DEFAULT_LR["full"])
+
+
+# the mode-dependent defaults (full mode's epochs: a first estimate, then the time budget decides)
+DEFAULT_EPOCHS = {"quick": 200, "full": 8}
+DEFAULT_LR = {"quick": 0.01, "full": 5e-4}
 
 
 @dataclass
