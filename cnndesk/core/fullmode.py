@@ -13,7 +13,9 @@ only inside functions that train).
 * the images are decoded once into memory when they fit (decoding every step cost more than the
   network on small images);
 * bfloat16 autocast on CPUs with native bf16 (AMX or AVX512-BF16), checked against fp32 on a
-  batch before training: if they disagree, fp32;
+  batch before training: if they disagree, fp32; then a speed probe times a training step with
+  each candidate (fp32/bf16, one thread/all threads) and keeps the fastest (measured here: bf16 2x
+  slower than fp32 at 64 px; on a busy machine one thread 5-8x faster than two);
 * horizontal flips off (they change the meaning of text, digits, arrows); an option.
 
 After training, the network's penultimate embeddings of the training images (no augmentation)
@@ -140,6 +142,63 @@ def bf16_agrees(model, head, batch) -> tuple[bool, float]:
     ref, got = seen
     cos = float(torch.nn.functional.cosine_similarity(ref, got, dim=1).min())
     return cos >= 0.99, cos
+
+
+def speed_probe(model, head, x, y, loss_fn, prec, choices, steps: int = 1) -> None:
+    """On the CPU, time a few training steps (forward + backward) of the first batch with each
+    candidate setting and keep the fastest: bfloat16 autocast only where it agrees with fp32 and is
+    faster here (on small images it is not: measured 2x slower at 64 px), and one thread instead of
+    all when that is faster (a busy machine: thread synchronisation costs more than it gains).
+    The network's weights and batch-norm statistics are left as they were."""
+    import time
+
+    import torch
+
+    from cnndesk.core.fulltrain import train_mode
+
+    xb, yb = x.contiguous(memory_format=torch.channels_last), y
+    if prec.use_amp:  # bf16 checked against fp32 first
+        ok, cos = bf16_agrees(model, head, xb[:16])
+        choices.reasons["bf16_check"] = f"{'agrees' if ok else 'DISAGREES'} with fp32 (embedding cosine ≥ {cos:.4f})"
+        if not ok:
+            prec.use_amp = choices.cpu_bf16 = False
+    threads = torch.get_num_threads()
+    candidates = [(t, amp) for t in dict.fromkeys((1, threads)) for amp in dict.fromkeys((False, prec.use_amp))]
+    if len(candidates) == 1:
+        return
+    buffers = {k: v.clone() for k, v in model.named_buffers()}
+    timings = {}
+    train_mode(model)
+    try:
+        for t, amp in candidates:
+            torch.set_num_threads(t)
+            best = float("inf")
+            so_far = min(timings.values(), default=float("inf"))
+            for i in range(steps + 1):
+                t0 = time.perf_counter()
+                with torch.autocast("cpu", dtype=prec.amp_dtype, enabled=amp):
+                    loss = loss_fn(model(xb).float(), yb)
+                loss.backward()
+                model.zero_grad(set_to_none=True)
+                took = time.perf_counter() - t0
+                if i:  # the first step warms up
+                    best = min(best, took)
+                elif took > 3 * so_far:  # clearly slower even counting warm-up: not worth timing
+                    best = took
+                    break
+            timings[(t, amp)] = best
+    finally:
+        with torch.no_grad():
+            for k, v in model.named_buffers():
+                v.copy_(buffers[k])
+    (t, amp), _fastest = min(timings.items(), key=lambda kv: kv[1])
+    choices.probed = True
+    torch.set_num_threads(t)
+    prec.use_amp = choices.cpu_bf16 = amp
+    per_image = {f"{'bf16' if a else 'fp32'}/{n} thread{'s' if n > 1 else ''}": round(v / len(yb) * 1000, 1)
+                 for (n, a), v in timings.items()}
+    choices.reasons["speed_probe_ms_per_image"] = per_image
+    choices.reasons["threads"] = t
 
 
 def embeddings_and_logits(model, head, loader, device, use_amp, amp_dtype):

@@ -308,68 +308,23 @@ def evaluate(model, loader, prec: Precision, loss_fn) -> tuple[float, float, lis
 # -- the whole run ----------------------------------------------------------------------------
 
 
-def speed_probe(model, head, data, loss_fn, prec: Precision, choices, steps: int = 1) -> None:
-    """On the CPU, time a few training steps (forward + backward) of the first batch with each
-    candidate setting and keep the fastest: bfloat16 autocast only where it agrees with fp32 and is
-    faster here (on small images it is not: measured 2x slower at 64 px), and one thread instead of
-    all when that is faster (a busy machine: thread synchronisation costs more than it gains).
-    The network's weights and batch-norm statistics are left as they were."""
-    import torch
-
-    batch = collate([data.train_set[i] for i in range(min(len(data.train_set), data.loader.batch_size))])
-    if batch.x is None:
-        return
-    xb = batch.x.contiguous(memory_format=torch.channels_last)
-    yb = batch.y
-    if prec.use_amp:  # bf16 checked against fp32 first
-        ok, cos = fullmode.bf16_agrees(model, head, xb[:16])
-        choices.reasons["bf16_check"] = f"{'agrees' if ok else 'DISAGREES'} with fp32 (embedding cosine ≥ {cos:.4f})"
-        if not ok:
-            prec.use_amp = choices.cpu_bf16 = False
-    threads = torch.get_num_threads()
-    candidates = [(t, amp) for t in dict.fromkeys((1, threads)) for amp in dict.fromkeys((False, prec.use_amp))]
-    if len(candidates) == 1:
-        return
-    buffers = {k: v.clone() for k, v in model.named_buffers()}
-    timings = {}
-    train_mode(model)
-    try:
-        for t, amp in candidates:
-            torch.set_num_threads(t)
-            best = math.inf
-            so_far = min(timings.values(), default=math.inf)
-            for i in range(steps + 1):
-                t0 = time.perf_counter()
-                with torch.autocast("cpu", dtype=prec.amp_dtype, enabled=amp):
-                    loss = loss_fn(model(xb).float(), yb)
-                loss.backward()
-                model.zero_grad(set_to_none=True)
-                took = time.perf_counter() - t0
-                if i:  # the first step warms up
-                    best = min(best, took)
-                elif took > 3 * so_far:  # clearly slower even counting warm-up: not worth timing
-                    best = took
-                    break
-            timings[(t, amp)] = best
-    finally:
-        with torch.no_grad():
-            for k, v in model.named_buffers():
-                v.copy_(buffers[k])
-    (t, amp), _fastest = min(timings.items(), key=lambda kv: kv[1])
-    choices.probed = True
-    torch.set_num_threads(t)
-    prec.use_amp = choices.cpu_bf16 = amp
-    per_image = {f"{'bf16' if a else 'fp32'}/{n} thread{'s' if n > 1 else ''}": round(v / len(yb) * 1000, 1)
-                 for (n, a), v in timings.items()}
-    choices.reasons["speed_probe_ms_per_image"] = per_image
-    choices.reasons["threads"] = t
-
-
 def _snapshot(model) -> dict:
     return copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
 
 
 def train_full(ds, config, progress=None, cancel=None, on_epoch=None):
+    """Train, calibrate and fit the novelty detector; the thread count the speed probe chose holds
+    until the end (the trust data's forward passes too) and is then restored."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        return _train_full(ds, config, progress, cancel, on_epoch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_full(ds, config, progress=None, cancel=None, on_epoch=None):
     import torch
     from torch import nn
 
@@ -407,9 +362,10 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None):
     net = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    threads0 = torch.get_num_threads()
     if device.type == "cpu" and world == 1:
-        speed_probe(model, head, data, loss_fn, prec, choices)
+        probe = collate([data.train_set[i] for i in range(min(len(data.train_set), data.loader.batch_size))])
+        if probe.x is not None:
+            fullmode.speed_probe(model, head, probe.x, probe.y, loss_fn, prec, choices)
         config = _replace(config, cpu_bf16=prec.use_amp)
     history: list = []
     best = (-1.0, math.inf, None)
@@ -466,11 +422,9 @@ def train_full(ds, config, progress=None, cancel=None, on_epoch=None):
             if bad_epochs >= config.patience:
                 break
     if best[2] is None:
-        torch.set_num_threads(threads0)
         if cancelled:
             raise Cancelled("training cancelled before the first epoch finished")
         best = (0.0, 0.0, _snapshot(model))
-    torch.set_num_threads(threads0)
     model.load_state_dict(best[2])
     evaluation = novelty = held = None
     temperature, extra, keys = 1.0, {"defaults": choices.describe(), **choices.reasons}, None
