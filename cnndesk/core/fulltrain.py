@@ -308,6 +308,29 @@ def evaluate(model, loader, prec: Precision, loss_fn) -> tuple[float, float, lis
 # -- the whole run ----------------------------------------------------------------------------
 
 
+def calibrate(model, head, data, prec: Precision, ds, seed: int, errors: dict, extra: dict):
+    """The trust data of the trained network, in fp32 as the app will run the saved model (so the
+    evaluation, temperature and threshold match it): (evaluation, novelty, validation novelty,
+    temperature, head tensor names). Adds load errors to ``errors`` and calibration to ``extra``."""
+    from cnndesk.core import trust
+
+    evaluation = novelty = held = keys = None
+    temperature = 1.0
+    f_tr, _, _, e_tr = fullmode.embeddings_and_logits(model, head, data.plain_loader, prec.device, False, prec.amp_dtype)
+    f_v, l_v, y_v, e_v = fullmode.embeddings_and_logits(model, head, data.val_loader, prec.device, False, prec.amp_dtype)
+    errors.update((e.path, e.reason) for e in e_tr + e_v)
+    if len(f_tr) >= 2:
+        novelty, temperature, calib, held = fullmode.fit_trust(f_tr, f_v, l_v, y_v, seed=seed)
+        extra.update(calib)
+        keys = fullmode.head_keys(model, head)
+    if len(y_v):
+        paths = [p for p, _ in ds.val if p not in errors]
+        evaluation = evaluate_predictions(paths, y_v, trust.softmax(l_v, temperature), ds.classes)
+        if novelty is not None and held is not None:
+            evaluation.novelty, evaluation.novelty_threshold = held, novelty.threshold
+    return evaluation, novelty, held, temperature, keys
+
+
 def _snapshot(model) -> dict:
     return copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
 
@@ -426,26 +449,11 @@ def _train_full(ds, config, progress=None, cancel=None, on_epoch=None):
             raise Cancelled("training cancelled before the first epoch finished")
         best = (0.0, 0.0, _snapshot(model))
     model.load_state_dict(best[2])
-    evaluation = novelty = held = None
-    temperature, extra, keys = 1.0, {"defaults": choices.describe(), **choices.reasons}, None
-    extra["images_in_memory"] = data.in_memory
+    extra = {"defaults": choices.describe(), **choices.reasons, "images_in_memory": data.in_memory}
+    evaluation, novelty, held, temperature, keys = None, None, None, 1.0, None
     if rank == 0 and not cancelled:
         report(progress, 0, None, "Calibrating and learning what your classes look like")
-        # in fp32, as the app will run the saved model: evaluation, temperature and threshold match it
-        f_tr, _, _, e_tr = fullmode.embeddings_and_logits(model, head, data.plain_loader, device, False, prec.amp_dtype)
-        f_v, l_v, y_v, e_v = fullmode.embeddings_and_logits(model, head, data.val_loader, device, False, prec.amp_dtype)
-        errors.update((e.path, e.reason) for e in e_tr + e_v)
-        if len(f_tr) >= 2:
-            novelty, temperature, calib, held = fullmode.fit_trust(f_tr, f_v, l_v, y_v, seed=config.seed)
-            extra.update(calib)
-            keys = fullmode.head_keys(model, head)
-        if len(y_v):
-            from cnndesk.core import trust
-
-            paths = [p for p, _ in ds.val if p not in errors]
-            evaluation = evaluate_predictions(paths, y_v, trust.softmax(l_v, temperature), ds.classes)
-            if novelty is not None and held is not None:
-                evaluation.novelty, evaluation.novelty_threshold = held, novelty.threshold
+        evaluation, novelty, held, temperature, keys = calibrate(model, head, data, prec, ds, config.seed, errors, extra)
     result = TrainedModel("full", base, ds.classes, config, history, evaluation, ds.summary(),
                           state_dict=best[2], cancelled=cancelled, skipped=list(ds.unreadable) + sorted(errors.items()),
                           temperature=temperature, novelty=novelty, extra=extra, val_novelty=held, head_keys=keys)
