@@ -261,7 +261,8 @@ class TrainDialog(QDialog):
         except Exception as exc:  # never block the dialog on a preview
             self.full_choices.setText(f"Settings are chosen when training starts ({exc}).")
             return
-        why = "; ".join(f"{v}" for k, v in ch.reasons.items() if k != "time_budget")
+        shown = {"time_budget", "epochs"} if "time_budget" in ch.reasons else set()  # already in describe()
+        why = "; ".join(f"{v}" for k, v in ch.reasons.items() if k not in shown)
         self.full_choices.setText(f"Will train at {ch.describe()}, no mirroring unless asked, stops early when "
                                   f"validation stops improving. ({why})")
         self._full_epochs = ch.epochs
