@@ -11,7 +11,13 @@ Quick times include embedding from an empty embedding cache; the one-off ONNX ex
 network are done first and not counted. Test images are classified by the current code (older
 model files load with temperature 1 and no unknown flag).
 
+Full mode only, old against new defaults on genuinely small files (32 px symbols, like the held-out
+"small unusual images" set): ``--full-only`` (with ``--old-timeout S``: the old defaults are stopped
+after S seconds and reported with the epochs they finished). The "old" defaults here are the code at
+FULL_BASE_COMMIT (96 px floor, epochs from an image count, bf16 whenever native, all threads).
+
 Usage: python bench/bench_trust.py [--skip-full] [--full-per-class N] [--out results.json]
+       python bench/bench_trust.py --full-only [--old-timeout 600] [--full old|new|both]
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "core"))
 BASE_COMMIT = "c682559"  # the code before this work: last-layer quick head, old full defaults
+FULL_BASE_COMMIT = "3947ed5"  # full-mode defaults before the time budget / 64 px / speed probe
 
 
 def load() -> str:
@@ -42,14 +49,23 @@ def files(root: Path) -> tuple[list[str], list[str]]:
     return paths, [Path(p).parent.name for p in paths]
 
 
-def train_cli(pythonpath: Path, data: Path, out: Path, *extra: str) -> tuple[dict, float]:
+def train_cli(pythonpath: Path, data: Path, out: Path, *extra: str, timeout: float | None = None) -> tuple[dict, float]:
+    """Train with the code under ``pythonpath``; (final metrics, wall seconds). With ``timeout``, a
+    run still going after it is stopped and reported as {"timed_out": True, "epoch_lines": [...]}."""
     import resource
 
     env = {**os.environ, "PYTHONPATH": str(pythonpath)}
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "cnndesk", "train", str(data), "--out", str(out), *extra],
-                       capture_output=True, text=True, env=env, cwd=pythonpath)  # cwd: `-m` imports from it
+    try:
+        r = subprocess.run([sys.executable, "-m", "cnndesk", "train", str(data), "--out", str(out), *extra],
+                           capture_output=True, text=True, env=env, cwd=pythonpath,  # cwd: `-m` imports from it
+                           timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {"timed_out": True, "epoch_lines": [ln for ln in err.splitlines() if ln.startswith("epoch")],
+                "cpu_s": round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 1)}, time.perf_counter() - t
     wall = time.perf_counter() - t
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
@@ -57,6 +73,43 @@ def train_cli(pythonpath: Path, data: Path, out: Path, *extra: str) -> tuple[dic
     metrics = json.loads(r.stdout.strip().splitlines()[-1])
     metrics["cpu_s"] = round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 1)
     return metrics, wall
+
+
+def full_only(args, tmp: Path) -> dict:
+    """Full mode, old against new defaults, on 32 px symbols (100 training + 40 held-out test images
+    per class); the one-off export of the base network is done first and not counted."""
+    import trust_data
+
+    d = tmp / "sets"
+    tr = trust_data.make_set(d / "small_train", "symbols", args.full_per_class, 0, size=32)
+    te = trust_data.make_set(d / "small_test", "symbols", 40, 1, size=32)
+    old = tmp / "old"
+    old.mkdir()
+    subprocess.run(f"git -C {ROOT} archive {FULL_BASE_COMMIT} cnndesk resources | tar -x -C {old}", shell=True, check=True)
+    from cnndesk.core.features import FeatureExtractor
+    from cnndesk.core.models.registry import default_model
+
+    FeatureExtractor(default_model(), stages="last")  # weights + the export the assessment uses
+    results = {"set": f"symbols 32 px, {args.full_per_class} per class (80 % train, 20 % val), 40 per class test",
+               "full_base_commit": FULL_BASE_COMMIT, "cpu": os.cpu_count()}
+    unrelated = trust_data.make_unrelated(d / "unrelated", 30, seed=7)
+    for who, path in (("new", ROOT), ("old", old)):
+        if args.full not in ("both", who):
+            continue
+        uptime = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else "?"
+        out = tmp / f"small-full-{who}.safetensors"
+        metrics, wall = train_cli(path, tr, out, "--mode", "full", "--force",
+                                  timeout=args.old_timeout if who == "old" else None)
+        res = {"load_before": " ".join(uptime), "train_s": round(wall, 1), "cpu_s": metrics["cpu_s"], "load_after": load()}
+        if metrics.get("timed_out"):
+            res.update(timed_out=True, epochs_finished=len(metrics["epoch_lines"]), epoch_lines=metrics["epoch_lines"])
+        else:
+            res.update(assess(out, te, unrelated))
+            res.update({k: metrics.get(k) for k in ("defaults", "epochs_run", "best_epoch", "epochs", "threads",
+                                                     "speed_probe_ms_per_image", "bf16_check", "val_accuracy")})
+        results[f"small/full/{who}"] = res
+        print(f"small full {who}: {res}", flush=True)
+    return results
 
 
 def assess(model: Path, test: Path, unrelated: list[str]) -> dict:
@@ -123,12 +176,21 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--skip-quick", action="store_true")
     ap.add_argument("--full", choices=("both", "old", "new"), default="both", help="which full-mode defaults to run")
+    ap.add_argument("--full-only", action="store_true", help="only full mode, old vs new defaults, on 32 px symbols")
+    ap.add_argument("--old-timeout", type=float, default=900, help="--full-only: stop the old defaults after this many seconds")
     args = ap.parse_args()
     import trust_data
 
     tmp = Path(tempfile.mkdtemp(prefix="cnndesk-bench-trust-"))
     os.environ["CNNDESK_CACHE_DIR"] = str(tmp / "cache")
     os.environ["CNNDESK_DATA_DIR"] = str(tmp / "data")
+    if args.full_only:
+        results = {"load_start": load(), **full_only(args, tmp), "load_end": load()}
+        text = json.dumps(results, indent=1)
+        print(text)
+        if args.out:
+            Path(args.out).write_text(text)
+        return
     d = tmp / "sets"
     sym_tr = trust_data.make_set(d / "symbols_train", "symbols", 100, 0)
     sym_te = trust_data.make_set(d / "symbols_test", "symbols", 40, 1)

@@ -69,9 +69,11 @@ def _stage_modules(model) -> list[tuple[str, object]]:
     """Top-level children, with the usual stage containers (blocks, features, layerN) expanded."""
     from torch import nn
 
+    from cnndesk.core.models.adapters import stage_containers
+
     out = []
     for name, child in model.named_children():
-        if name in ("blocks", "features", "stages") and isinstance(child, (nn.Sequential, nn.ModuleList)):
+        if name in stage_containers() and isinstance(child, (nn.Sequential, nn.ModuleList)):
             for sub_name, sub in child.named_children():
                 out.append((f"{name}.{sub_name}", sub))
         elif isinstance(child, nn.Identity):

@@ -2,7 +2,8 @@
 
 * ``textures``: 3 classes of procedural textures (stripes, dots, cells) at 160 px;
 * ``symbols``: 10 classes of small drawn glyphs (including left/right arrows, which a horizontal
-  flip swaps) rendered at 22 px and upscaled to 112 px, like small scanned symbols;
+  flip swaps) rendered at 22 px and upscaled to 112 px, like small scanned symbols, or genuinely
+  small files (``size=32``: drawn at 28 px, stored at 32 px);
 * ``unrelated``: images that belong to neither: random crops of the sample photos with colour
   changes, portrait-like drawings and handwriting-like scribbles on paper.
 
@@ -159,15 +160,22 @@ def _photos() -> list[Image.Image]:
     return [load_image(p, min_side=320) for p in sample_images()]
 
 
-def make_set(root: Path, kind: str, per_class: int, seed: int) -> Path:
-    """Write ``per_class`` images of every class of ``kind`` ("textures" | "symbols") under root."""
+def make_set(root: Path, kind: str, per_class: int, seed: int, size: int | None = None) -> Path:
+    """Write ``per_class`` images of every class of ``kind`` ("textures" | "symbols") under root.
+    ``size``: the symbols' file size (default 112 px, upscaled from 22 px); 32 gives genuinely small
+    files (drawn at 28 px, like small scans or icons)."""
     rng = random.Random(f"{kind}-{seed}")
     classes = TEXTURES if kind == "textures" else SYMBOLS
     for name in classes:
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            img = texture(name, rng) if kind == "textures" else symbol(name, rng)
+            if kind == "textures":
+                img = texture(name, rng)
+            elif size is not None and size < 64:
+                img = symbol(name, rng, small=min(28, size), size=size)
+            else:
+                img = symbol(name, rng, size=size or 112)
             img.save(folder / f"{name}_{seed}_{i:04d}.png")
     return root
 

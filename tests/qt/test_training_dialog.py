@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "core"))
 from shapes import make_dataset  # noqa: E402
@@ -132,4 +133,33 @@ def test_models_dialog_lists_renames_and_exports(qtbot, window, tmp_path, isolat
     assert exp.folder.text() != str(out)  # the next export would not land on the same folder
     exp.grab().save(str(tmp_path / "export.png"))
     exp.close()
+    dlg.close()
+
+
+def test_dialog_defaults_come_from_train_config(qtbot, window, tmp_path):
+    """One source of training defaults: the dialog's values, collapsed or opened, are TrainConfig's;
+    a changed time budget reaches the config and the full-mode summary."""
+    import trust_data
+
+    from cnndesk.core.training import TrainConfig
+
+    dlg = window.show_training()
+    qtbot.addWidget(dlg)
+    defaults = TrainConfig()
+    assert dlg.config() == TrainConfig(device=dlg.settings.device)
+    dlg.advanced.setChecked(True)  # opened but untouched: the same settings
+    assert dlg.config() == TrainConfig(device=dlg.settings.device)
+    assert dlg.batch.value() == defaults.batch_size and dlg.val_split.value() == round(defaults.val_split * 100)
+    assert dlg.base.currentData() == defaults.base and dlg.budget.value() == int(defaults.time_budget_s)
+    data = trust_data.make_set(tmp_path / "icons", "symbols", 3, 0, size=32)
+    dlg.load_folder(str(data))
+    qtbot.waitUntil(lambda: dlg.dataset is not None, timeout=20_000)
+    if not dlg.full.isEnabled():
+        pytest.skip("full mode needs PyTorch")
+    dlg.full.setChecked(True)
+    assert "64 px" in dlg.full_choices.text() and "as many epochs as fit 150 s" in dlg.full_choices.text()
+    dlg.budget.setValue(60)
+    assert dlg.config().time_budget_s == 60 and "fit 60 s" in dlg.full_choices.text()
+    dlg.resize(760, 900)
+    dlg.grab().save(str(tmp_path / "train_dialog.png"))
     dlg.close()

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from cnndesk.core.errors import ModelError
+from cnndesk.core.models.adapters import adapter_for
 from cnndesk.core.models.registry import MODEL_FILE_SUFFIX, ModelSpec
 from cnndesk.core.progress import CancelToken, ProgressCallback
 
@@ -40,16 +41,9 @@ def create_architecture(arch: str, num_classes: int) -> nn.Module:
     return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
 
 
-def feature_extractor_width(model: nn.Module, arch: str) -> tuple[str, int | None]:
-    """(where the classifier sits, the width of the features it reads) without changing it."""
-    family, _, name = arch.partition(":")
-    if family == "timm":
-        return "timm", getattr(model, "num_features", None)
-    if name.startswith("resnet"):
-        return "fc", model.fc.in_features
-    last = getattr(model, "classifier", None)
-    last = last[-1] if isinstance(last, nn.Sequential) and len(last) else last
-    return "classifier", getattr(last, "in_features", None)
+def feature_extractor_width(model: nn.Module, arch: str) -> int | None:
+    """The width of the features the classifier reads, without changing the network."""
+    return adapter_for(arch).width(model)
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -145,44 +139,21 @@ def build_model(
 
 
 def feature_extractor(model: nn.Module, arch: str) -> tuple[nn.Module, int]:
-    """The network up to its penultimate layer (the pooled embedding) and that embedding's size.
-
-    timm models drop their classifier; torchvision models get an identity as last layer."""
-    family, _, name = arch.partition(":")
-    if family == "timm":
-        dim = model.num_features
-        model.reset_classifier(0)
-        return model, dim
-    if name.startswith("resnet"):
-        dim = model.fc.in_features
-        model.fc = nn.Identity()
-        return model, dim
-    last = model.classifier[-1]
-    if not isinstance(last, nn.Linear):
-        raise ModelError(f"quick training does not support {arch}")
-    dim = last.in_features
-    model.classifier[-1] = nn.Identity()
-    return model, dim
+    """The network up to its penultimate layer (the pooled embedding) and that embedding's size
+    (the family's adapter removes the classifier)."""
+    return adapter_for(arch).remove_head(model)
 
 
 def attach_head(model: nn.Module, arch: str, weight, bias) -> nn.Module:
     """Replace the classifier of ``model`` with a linear layer holding ``weight``/``bias``."""
     weight = torch.as_tensor(weight, dtype=torch.float32)
     bias = torch.as_tensor(bias, dtype=torch.float32)
-    _, width = feature_extractor_width(model, arch)
+    adapter = adapter_for(arch)
+    width = adapter.width(model)
     if weight.ndim != 2 or bias.shape != (weight.shape[0],) or (width is not None and weight.shape[1] != width):
         raise ModelError(f"the head ({tuple(weight.shape)}) does not fit {arch} ({width} features)")
     linear = nn.Linear(weight.shape[1], weight.shape[0])
     with torch.no_grad():
         linear.weight.copy_(weight)
         linear.bias.copy_(bias)
-    family, _, name = arch.partition(":")
-    if family == "timm":
-        model.reset_classifier(0)
-        model.classifier = linear
-        model.num_classes = weight.shape[0]
-    elif name.startswith("resnet"):
-        model.fc = linear
-    else:
-        model.classifier[-1] = linear
-    return model.eval()
+    return adapter.replace_head(model, linear).eval()

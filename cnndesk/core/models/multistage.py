@@ -16,17 +16,13 @@ from cnndesk.core.errors import ModelError
 
 
 def tap_modules(model: nn.Module, arch: str) -> list[nn.Module]:
-    """The stages whose outputs are pooled (three late ones)."""
-    family, _, name = arch.partition(":")
-    if family == "timm" and hasattr(model, "blocks"):
-        blocks = list(model.blocks)
-        return blocks[-3:]
-    if name.startswith("resnet"):
-        return [model.layer2, model.layer3, model.layer4]
-    if hasattr(model, "features"):
-        feats = list(model.features)
-        return feats[-4:-1]
-    raise ModelError(f"multi-stage features are not supported for {arch}")
+    """The stages whose outputs are pooled (three late ones; the family's adapter says which)."""
+    from cnndesk.core.models.adapters import adapter_for
+
+    taps = adapter_for(arch).tap_modules(model)
+    if not taps:
+        raise ModelError(f"multi-stage features are not supported for {arch}")
+    return taps
 
 
 class MultiStage(nn.Module):

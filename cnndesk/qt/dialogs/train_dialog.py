@@ -10,13 +10,8 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
     QDialog,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -27,17 +22,16 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QScrollArea,
-    QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from cnndesk.core.datasets import scan
-from cnndesk.core.models.registry import list_models
 from cnndesk.core.paths import user_models_dir
 from cnndesk.core.sorting import folder_name, unique_path
 from cnndesk.core.training import TrainConfig, train
+from cnndesk.qt.dialogs.train_options import FIELDS, TrainOptions
 from cnndesk.qt.widgets.charts import CurveChart
 from cnndesk.qt.widgets.doctor_panel import DoctorPanel
 from cnndesk.qt.widgets.evaluation import EvaluationView
@@ -110,70 +104,9 @@ class TrainDialog(QDialog):
             self.full.setToolTip(f"Full fine-tuning {system.FULL_ONLY}")
         self.name = QLineEdit()
         self.name.setPlaceholderText("model name")
-        self.advanced = QGroupBox("Advanced")
-        self.advanced.setCheckable(True)
-        self.advanced.setChecked(False)
-        self.base = QComboBox()
-        for spec in list_models(include_user=False):
-            self.base.addItem(spec.title, spec.name)
-        self.init_from = QComboBox()
-        self.init_from.addItem("— a fresh model —", None)
-        from cnndesk.core.models.registry import user_model_specs
-
-        for spec in user_model_specs():
-            self.init_from.addItem(f"continue “{spec.title}”", spec.weights.path)
-        self.init_from.setToolTip("Continue from one of your models, e.g. after adding images or classes")
-        self.epochs = QSpinBox()
-        self.epochs.setRange(0, 2000)
-        self.epochs.setSpecialValueText("default")
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(5)
-        self.lr.setRange(0, 1)
-        self.lr.setSingleStep(0.0001)
-        self.lr.setSpecialValueText("default")
-        self.batch = QSpinBox()
-        self.batch.setRange(1, 512)
-        self.batch.setValue(16)
-        self.blocks = QSpinBox()
-        self.blocks.setRange(-1, 20)
-        self.blocks.setValue(-1)
-        self.blocks.setSpecialValueText("automatic")
-        self.blocks.setToolTip("Full mode: how many of the last blocks to train (0 = the whole network; "
-                               "automatic: the whole network when there are enough images per class)")
-        self.size = QSpinBox()
-        self.size.setRange(0, 512)
-        self.size.setSingleStep(32)
-        self.size.setValue(0)
-        self.size.setSpecialValueText("automatic")
-        self.size.setToolTip("Full mode: training resolution (automatic: from your images' sizes)")
-        self.val_split = QSpinBox()
-        self.val_split.setRange(5, 50)
-        self.val_split.setValue(20)
-        self.val_split.setSuffix(" %")
-        self.aug_crop = QCheckBox("random crops")
-        self.aug_flip = QCheckBox("mirroring")
-        self.aug_color = QCheckBox("colour changes")
-        for b in (self.aug_crop, self.aug_color):
-            b.setChecked(True)
-        self.aug_flip.setToolTip("Off by default: mirroring changes the meaning of text, digits and arrows")
-        inner = QWidget()
-        QVBoxLayout(self.advanced).addWidget(inner)
-        self.advanced.toggled.connect(inner.setVisible)  # collapsed until asked for
-        inner.setVisible(False)
-        form = QFormLayout(inner)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.addRow("Start from:", self.base)
-        form.addRow("Or continue:", self.init_from)
-        form.addRow("Epochs:", self.epochs)
-        form.addRow("Learning rate:", self.lr)
-        form.addRow("Batch size:", self.batch)
-        form.addRow("Trained blocks (full):", self.blocks)
-        form.addRow("Image size (full):", self.size)
-        form.addRow("Validation share:", self.val_split)
-        aug = QHBoxLayout()
-        for b in (self.aug_crop, self.aug_flip, self.aug_color):
-            aug.addWidget(b)
-        form.addRow("Augmentation (full):", aug)
+        self.advanced = TrainOptions()  # defaults from TrainConfig, the one source shared with the CLI
+        for name in FIELDS:  # the option widgets under their usual names
+            setattr(self, name, getattr(self.advanced, name))
 
         # -- progress and curves ------------------------------------------------------------------
         self.loss_chart = CurveChart("Loss")
@@ -216,9 +149,7 @@ class TrainDialog(QDialog):
         self.full_choices.setStyleSheet("color: palette(mid); margin-left: 24px;")
         tl.addWidget(self.full_choices)
         self.full.toggled.connect(lambda _on: self._show_full_choices())
-        self.advanced.toggled.connect(lambda _on: self._show_full_choices())
-        self.blocks.valueChanged.connect(lambda _v: self._show_full_choices())
-        self.size.valueChanged.connect(lambda _v: self._show_full_choices())
+        self.advanced.changed.connect(self._show_full_choices)
         nrow = QHBoxLayout()
         nrow.addWidget(QLabel("Model name:"))
         nrow.addWidget(self.name, 1)
@@ -330,29 +261,15 @@ class TrainDialog(QDialog):
         except Exception as exc:  # never block the dialog on a preview
             self.full_choices.setText(f"Settings are chosen when training starts ({exc}).")
             return
-        why = "; ".join(f"{v}" for v in ch.reasons.values())
+        shown = {"time_budget", "epochs"} if "time_budget" in ch.reasons else set()  # already in describe()
+        why = "; ".join(f"{v}" for k, v in ch.reasons.items() if k not in shown)
         self.full_choices.setText(f"Will train at {ch.describe()}, no mirroring unless asked, stops early when "
                                   f"validation stops improving. ({why})")
         self._full_epochs = ch.epochs
 
     # -- training ----------------------------------------------------------------------------------
     def config(self) -> TrainConfig:
-        adv = self.advanced.isChecked()
-        return TrainConfig(
-            mode="full" if self.full.isChecked() else "quick",
-            base=self.base.currentData() if adv else "efficientnet-lite0",
-            epochs=(self.epochs.value() or None) if adv else None,
-            lr=(self.lr.value() or None) if adv else None,
-            batch_size=self.batch.value() if adv else 16,
-            val_split=self.val_split.value() / 100,
-            unfrozen_blocks=self.blocks.value() if adv and self.blocks.value() >= 0 else None,
-            image_size=(self.size.value() or None) if adv else None,
-            augment_crop=self.aug_crop.isChecked(),
-            augment_flip=self.aug_flip.isChecked(),
-            augment_color=self.aug_color.isChecked(),
-            device=self.settings.device,
-            init_from=self.init_from.currentData() if adv else None,
-        )
+        return self.advanced.config(full=self.full.isChecked(), device=self.settings.device)
 
     def start(self) -> None:
         if self.dataset is None:
@@ -382,6 +299,8 @@ class TrainDialog(QDialog):
             w.setEnabled(not running)
 
     def _epoch(self, s) -> None:
+        for chart in (self.loss_chart, self.acc_chart):  # full mode: the epochs that fit the time budget
+            chart.x_max = max(chart.x_max if s.epoch > 1 else 1.0, float(s.epochs))
         self.loss_chart.add(s.epoch, s.train_loss, s.val_loss)
         self.acc_chart.add(s.epoch, s.train_acc, s.val_acc)
         self.status.setText(f"Epoch {s.epoch}/{s.epochs}: validation accuracy {s.val_acc:.1%}")

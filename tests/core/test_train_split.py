@@ -1,0 +1,184 @@
+"""Full training split by responsibility: the adapter registry (one entry per architecture family),
+loader errors that survive worker processes, images decoded once, the time budget and the speed
+probe, distributed set-up in one place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import trust_data
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from cnndesk.core import fullmode, fulltrain  # noqa: E402
+from cnndesk.core.errors import ModelError  # noqa: E402
+from cnndesk.core.models import adapters  # noqa: E402
+from cnndesk.core.models.build import attach_head, create_architecture, feature_extractor  # noqa: E402
+
+
+def _trainable(model) -> set[str]:
+    return {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _prefixes(model, *names) -> set[str]:
+    return {n for n, _ in model.named_parameters() if n.startswith(names)}
+
+
+@pytest.mark.parametrize("arch, unfrozen, taps", [
+    ("timm:tf_efficientnet_lite0", ("blocks.5.", "blocks.6.", "conv_head.", "bn2.", "classifier."), ["blocks.4", "blocks.5", "blocks.6"]),
+    ("torchvision:resnet18", ("layer3.", "layer4.", "fc."), ["layer2", "layer3", "layer4"]),
+    ("torchvision:mobilenet_v3_small", ("features.11.", "features.12.", "classifier."), ["features.9", "features.10", "features.11"]),
+])
+def test_built_in_families_keep_their_layout(arch, unfrozen, taps):
+    model = create_architecture(arch, 10)
+    ad = adapters.adapter_for(arch)
+    names = {id(m): n for n, m in model.named_modules()}
+    assert [names[id(m)] for m in ad.tap_modules(model)] == taps
+    model, head = fulltrain.prepare_model(model, arch, 4, 2)
+    assert isinstance(head, nn.Linear) and head.out_features == 4
+    assert _trainable(model) == _prefixes(model, *unfrozen)
+    fulltrain.prepare_model(model, arch, 4, 0, keep_head=True)
+    assert all(p.requires_grad for p in model.parameters())  # 0: the whole network
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 4)
+    body, dim = feature_extractor(model, arch)
+    assert body(torch.zeros(2, 3, 64, 64)).shape == (2, dim)
+    again = attach_head(body, arch, torch.ones(3, dim), torch.zeros(3))
+    assert again(torch.zeros(1, 3, 64, 64)).shape == (1, 3)
+
+
+def test_a_new_family_is_one_registry_entry():
+    """RegNet keeps its stages in `trunk_output` and its classifier in `fc`: no built-in family
+    knows it (the generic torchvision one looks for `classifier`); one entry makes it trainable,
+    explainable and usable for multi-stage features."""
+    from cnndesk.core.explain import _stage_modules
+    from cnndesk.core.models.multistage import multistage_extractor
+
+    arch = "torchvision:regnet_x_400mf"
+    model = create_architecture(arch, 10)
+    with pytest.raises(ModelError):
+        fulltrain.prepare_model(model, arch, 3, 1)
+    adapters.register(adapters.Adapter("regnet", lambda a: a.startswith("torchvision:regnet"), classifier="fc",
+                                       stages=("trunk_output",), first_conv="stem.0"))
+    try:
+        assert adapters.adapter_for(arch).family == "regnet"
+        model, head = fulltrain.prepare_model(model, arch, 3, 1)
+        assert head is model.fc and head.out_features == 3
+        assert _trainable(model) == _prefixes(model, "trunk_output.block4.", "fc.")
+        assert "trunk_output.block4" in dict(_stage_modules(model))  # the explainer lists its stages
+        # a few real training steps move the trained layers only
+        frozen = next(model.trunk_output.block1.parameters()).detach().clone()
+        before = model.fc.weight.detach().clone()
+        prec = fulltrain.Precision(torch.device("cpu"), False, torch.bfloat16, torch.amp.GradScaler("cuda", enabled=False))
+        opt, sched = fulltrain.make_optimizer(model, head, fulltrain_config(), 4)
+        x, y = torch.randn(8, 3, 64, 64), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+        loader = [fulltrain.Batch(x, y), fulltrain.Batch(None, None, [fulltrain.LoadError("bad.png", "damaged")])]
+        fulltrain.train_mode(model)
+        res = fulltrain.train_one_epoch(model, loader, opt, sched, nn.CrossEntropyLoss(), prec)
+        assert res.images == 8 and [e.path for e in res.errors] == ["bad.png"]
+        assert not torch.equal(before, model.fc.weight) and torch.equal(frozen, next(model.trunk_output.block1.parameters()))
+        ms = multistage_extractor(create_architecture(arch, 10), arch)
+        assert ms(torch.zeros(1, 3, 64, 64)).shape[1] > 400  # pooled stages + penultimate
+    finally:
+        adapters.unregister("regnet")
+    assert adapters.adapter_for(arch).family == "torchvision"
+
+
+def fulltrain_config(**kw):
+    from cnndesk.core.training import TrainConfig
+
+    return TrainConfig(mode="full", **kw)
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory):
+    """3 classes of genuinely small (32 px) symbols and two files that cannot be read."""
+    root = tmp_path_factory.mktemp("small")
+    trust_data.make_set(root, "symbols", 7, 0, size=32)
+    for name in list(trust_data.SYMBOLS)[3:]:
+        for f in (root / name).iterdir():
+            f.unlink()
+        (root / name).rmdir()
+    good = next((root / "circle").iterdir()).read_bytes()
+    (root / "circle" / "cut.png").write_bytes(good[: len(good) // 2])  # header intact, data cut
+    (root / "square" / "cut2.png").write_bytes(good[: len(good) // 2])
+    return root
+
+
+def test_loader_errors_survive_worker_processes(small_set):
+    items = [(str(p), 0) for p in sorted(small_set.rglob("*.png"))]
+    from cnndesk.core.models.registry import default_model
+
+    tf, _ = fulltrain.transforms(default_model().preprocess, 64, fulltrain_config())
+    loader = torch.utils.data.DataLoader(fulltrain.Images(items, tf, 73), batch_size=4, num_workers=2,
+                                         collate_fn=fulltrain.collate)
+    seen, errors = 0, {}
+    for batch in loader:  # each batch built in a worker process
+        seen += 0 if batch.x is None else len(batch.x)
+        errors.update((e.path, e.reason) for e in batch.errors)
+    assert seen == len(items) - 2
+    assert {Path(p).name for p in errors} == {"cut.png", "cut2.png"} and all("truncated" in r for r in errors.values())
+
+
+def test_decode_once_into_memory(small_set):
+    items = [(str(p), 0) for p in sorted(small_set.rglob("*.png"))]
+    cache = fulltrain.decode_all(items, 73)
+    assert len(cache) == len(items)
+    assert sum(isinstance(v, fulltrain.LoadError) for v in cache.values()) == 2
+    assert max(v.size for v in cache.values() if not isinstance(v, fulltrain.LoadError)) == (32, 32)
+    assert fulltrain.decode_all(items, 73, max_bytes=1000) is None  # would not fit: read every step
+
+
+def test_resolution_and_time_budget_choices(small_set):
+    from cnndesk.core.datasets import scan
+
+    ds = scan(small_set, val_split=0.3)
+    ch = fullmode.choose(ds, fulltrain_config(), "cpu")
+    assert ch.image_size == fullmode.SIZE_MIN == 64  # 32 px icons: 64 px, not 96 or 224
+    assert "as many epochs as fit 150 s" in ch.describe()
+    assert "up to 5 epochs" in fullmode.choose(ds, fulltrain_config(epochs=5), "cpu").describe()
+    assert fullmode.epochs_for_budget(150, 10) == 15 and fullmode.epochs_for_budget(150, 40) == 3
+    assert fullmode.epochs_for_budget(150, 500) == fullmode.MIN_EPOCHS
+    assert fullmode.epochs_for_budget(10_000, 1) == fullmode.MAX_EPOCHS
+
+
+def test_full_training_with_workers_budget_and_probe(small_set):
+    """A real full training: two loader worker processes (errors reach the model's skipped list),
+    the time budget decides the epochs after the first, the speed probe picks precision/threads
+    and leaves the thread count as it was."""
+    from cnndesk.core.datasets import scan
+    from cnndesk.core.training import train
+
+    ds = scan(small_set, val_split=0.3, seed=0)
+    threads = torch.get_num_threads()
+    epochs = []
+    model = train(ds, fulltrain_config(num_workers=2, cache_images=False, time_budget_s=0.01, unfrozen_blocks=1),
+                  on_epoch=epochs.append)
+    assert torch.get_num_threads() == threads
+    assert {Path(p).name for p, _ in model.skipped} == {"cut.png", "cut2.png"}
+    assert epochs[0].epochs == fullmode.MIN_EPOCHS and len(epochs) <= fullmode.MIN_EPOCHS  # 0.01 s: the fewest
+    m = model.metrics()
+    assert m["defaults"].startswith("64 px · the last 1 blocks · up to 3 epochs")
+    assert "fit the 0 s budget" in m["epochs"] and m["images_in_memory"] is False
+    assert m["threads"] in (1, threads) and m["speed_probe_ms_per_image"]
+    assert model.config.image_size == 64 and model.evaluation is not None
+
+
+def test_distributed_setup_in_one_place(monkeypatch):
+    from cnndesk.core import distributed
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert distributed.init_distributed("cpu") == distributed.DistInfo(0, 1, "cpu")
+    assert distributed.current() == (0, 1)
+    import torch.distributed as dist
+
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(29500 + os.getpid() % 1000))
+    dist.init_process_group("gloo", rank=0, world_size=1)
+    try:
+        assert distributed.current() == (0, 1) and dist.is_initialized()
+    finally:
+        distributed.shutdown_distributed()
+    assert not dist.is_initialized()
