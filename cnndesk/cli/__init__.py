@@ -28,11 +28,9 @@ from cnndesk.cli.common import (
     EXIT_SOME_FAILED,
     EXIT_USAGE,
     Parser,
-    UsageError,
 )
 
-__all__ = ["COMMANDS", "Command", "build_parser", "main", "UsageError",
-           "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "EXIT_MODEL", "EXIT_INTERRUPTED"]
+__all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
 
 @dataclass(frozen=True)
