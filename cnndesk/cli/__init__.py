@@ -28,6 +28,7 @@ from cnndesk.cli.common import (
     EXIT_SOME_FAILED,
     EXIT_USAGE,
     Parser,
+    fail,
 )
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
@@ -88,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit:
         raise
     except KeyboardInterrupt:
-        print("cnndesk: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return fail("cnndesk: interrupted", EXIT_INTERRUPTED)
     except BaseException as exc:  # the top-level handler: one line, never a traceback
         return _report_unexpected(exc, debug)
 
@@ -138,15 +138,13 @@ def _main(argv: list[str]) -> int:
     try:
         return command.run(args)
     except KeyboardInterrupt:
-        print("cnndesk: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return fail("cnndesk: interrupted", EXIT_INTERRUPTED)
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in ("torch", "torchvision", "timm", "onnxscript"):
             raise
         from cnndesk.core.system import FULL_ONLY
 
-        print(f"cnndesk: {command.needs_torch_for or 'this'} {FULL_ONLY}{command.without_torch}", file=sys.stderr)
-        return EXIT_MODEL
+        return fail(f"cnndesk: {command.needs_torch_for or 'this'} {FULL_ONLY}{command.without_torch}", EXIT_MODEL)
     except BrokenPipeError:  # `cnndesk classify ... | head`
         try:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115

@@ -17,6 +17,7 @@ from cnndesk.cli.common import (
     UsageError,
     add_device,
     default_model,
+    fail,
     positive_float,
     positive_int,
     shard,
@@ -105,19 +106,16 @@ def run_classify(args) -> int:
             print(f"cnndesk: shard {args.shard[0]}/{args.shard[1]} has no files", file=sys.stderr)
     if not files and args.shard is None:
         hint = "" if args.recursive else " (use --recursive to look in subfolders)"
-        print(f"cnndesk: no images or videos found in {', '.join(map(display, args.paths))}{hint}", file=sys.stderr)
-        return EXIT_SOME_FAILED
+        return fail(f"cnndesk: no images or videos found in {', '.join(map(display, args.paths))}{hint}", EXIT_SOME_FAILED)
     from cnndesk.core import video
 
     has_video = any(video.is_media_path(f) for f in files)
     try:  # a video: the decoder thread takes one core, the model gets one
         clf = _load_classifier(args, len(files) + (1 << 20) * has_video)
     except UsageError as exc:
-        print(f"cnndesk classify: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"cnndesk classify: error: {exc}", EXIT_USAGE)
     except ModelUnavailable as exc:
-        print(f"cnndesk: {exc}", file=sys.stderr)
-        return EXIT_MODEL
+        return fail(f"cnndesk: {exc}", EXIT_MODEL)
 
     fmt = args.format
     if args.out:
@@ -157,7 +155,5 @@ def run_merge(args) -> int:
         check_output(args.out, force=args.force)
         n = results_io.merge(args.parts, args.out)
     except (OSError, ValueError, OutputError) as exc:
-        print(f"cnndesk merge: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"cnndesk: merged {n} rows from {len(args.parts)} parts into {args.out}", file=sys.stderr)
-    return EXIT_OK
+        return fail(f"cnndesk merge: error: {exc}", EXIT_USAGE)
+    return fail(f"cnndesk: merged {n} rows from {len(args.parts)} parts into {args.out}", EXIT_OK)

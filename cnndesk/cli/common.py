@@ -125,3 +125,9 @@ class ProgressBar:
 def fmt_secs(s: float) -> str:
     s = int(s + 0.5)
     return f"{s // 60}:{s % 60:02d}"
+
+
+def fail(message: str, code: int) -> int:
+    """Print ``message`` on stderr (one line for the user) and return the exit ``code``."""
+    print(message, file=sys.stderr)
+    return code

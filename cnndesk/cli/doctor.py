@@ -15,6 +15,7 @@ from cnndesk.cli.common import (
     StatusLine,
     add_device,
     default_model,
+    fail,
     progress_line,
 )
 
@@ -46,23 +47,18 @@ def run(args) -> int:
     try:
         get_spec(args.base)
     except ModelError as exc:
-        print(f"cnndesk doctor: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"cnndesk doctor: error: {exc}", EXIT_USAGE)
     status = StatusLine() if not args.quiet and sys.stderr.isatty() else None
     try:
         rep = check_dataset(args.data, base=args.base, progress=progress_line(status), device=args.device, apply_ignores=not args.all)
     except DatasetError as exc:
-        print(f"cnndesk doctor: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"cnndesk doctor: error: {exc}", EXIT_USAGE)
     except Cancelled as exc:
-        print(f"cnndesk: {exc}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return fail(f"cnndesk: {exc}", EXIT_INTERRUPTED)
     except ModelError as exc:
-        print(f"cnndesk doctor: {exc}", file=sys.stderr)
-        return EXIT_MODEL
+        return fail(f"cnndesk doctor: {exc}", EXIT_MODEL)
     except CnndeskError as exc:
-        print(f"cnndesk doctor: failed: {exc}", file=sys.stderr)
-        return EXIT_SOME_FAILED
+        return fail(f"cnndesk doctor: failed: {exc}", EXIT_SOME_FAILED)
     finally:
         if status:
             status.clear()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from cnndesk.cli.common import EXIT_MODEL, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
+from cnndesk.cli.common import EXIT_MODEL, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, fail
 
 HELP = "show where the CNN looked: a heatmap over the image"
 
@@ -58,13 +56,11 @@ def run(args) -> int:
         spec = get_spec(args.model)
         class_index = _class_index(spec, args.label)
     except (OutputError, ModelError, ValueError) as exc:
-        print(f"cnndesk explain: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"cnndesk explain: error: {exc}", EXIT_USAGE)
     try:
         image = load_image(args.image, max_side=explain.MAX_OVERLAY_SIDE)  # the overlay's size, no more
     except ImageLoadError as exc:
-        print(f"cnndesk: {exc}", file=sys.stderr)
-        return EXIT_SOME_FAILED
+        return fail(f"cnndesk: {exc}", EXIT_SOME_FAILED)
     try:
         if args.method == "occlusion":
             from cnndesk.core.inference import Classifier
@@ -78,8 +74,7 @@ def run(args) -> int:
             heat, idx = ex.gradcam(image, class_index)
             score = float(ex.predict(image)[idx])
     except CnndeskError as exc:
-        print(f"cnndesk: {exc}", file=sys.stderr)
-        return EXIT_MODEL
+        return fail(f"cnndesk: {exc}", EXIT_MODEL)
     full = explain.to_image_heat(heat, image.size, spec.preprocess)
     with safe_write(args.out, "wb", overwrite=args.force) as fh:
         explain.overlay(image, full, args.opacity).save(fh, format="PNG")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import sys
 
-from cnndesk.cli.common import EXIT_MODEL, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, positive_int
+from cnndesk.cli.common import EXIT_MODEL, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, fail, positive_int
 
 HELP = "export a model as a bundle folder that gives the app's answers anywhere"
 
@@ -36,19 +35,15 @@ def run(args) -> int:
         check_bundle_out(args.out, overwrite=args.force)  # before any work: the bundle is a new folder
         spec = get_spec(args.model)
     except (ModelError, ExportError) as exc:
-        print(f"cnndesk export: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"cnndesk export: error: {exc}", EXIT_USAGE)
     try:
         report = export_bundle(spec, args.format, args.out, data=args.data, overwrite=args.force, top_k=args.top_k)
     except ExportError as exc:
-        print(f"cnndesk export: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"cnndesk export: error: {exc}", EXIT_USAGE)
     except CnndeskError as exc:
-        print(f"cnndesk: export failed: {exc}", file=sys.stderr)
-        return EXIT_MODEL
+        return fail(f"cnndesk: export failed: {exc}", EXIT_MODEL)
     except (RuntimeError, OSError, ValueError) as exc:  # the exporter's own errors: one line
         logging.getLogger("cnndesk").debug("export failed", exc_info=True)
-        print(f"cnndesk: export failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_MODEL
+        return fail(f"cnndesk: export failed: {type(exc).__name__}: {exc}", EXIT_MODEL)
     print(report.describe())
     return EXIT_OK if report.ok else EXIT_SOME_FAILED

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from cnndesk.cli.common import EXIT_MODEL
+from cnndesk.cli.common import EXIT_MODEL, fail
 
 HELP = "open the desktop app (the default)"
 
@@ -18,6 +16,5 @@ def run(args) -> int:
     try:
         from cnndesk.qt.app import run_app
     except ImportError as exc:
-        print(f"cnndesk: the desktop app cannot start: {exc}", file=sys.stderr)
-        return EXIT_MODEL
+        return fail(f"cnndesk: the desktop app cannot start: {exc}", EXIT_MODEL)
     return run_app(args.paths, getattr(args, "qt_args", []))

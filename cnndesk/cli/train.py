@@ -16,6 +16,7 @@ from cnndesk.cli.common import (
     EXIT_USAGE,
     StatusLine,
     add_device,
+    fail,
     positive_int,
     progress_line,
 )
@@ -98,19 +99,16 @@ def _train(args, device: str, rank: int, world: int) -> int:
             check_output(args.out, force=args.force)  # "is a folder"
         check_output(out, force=args.force)
     except OutputError as exc:
-        print(f"cnndesk train: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"cnndesk train: error: {exc}", EXIT_USAGE)
     if not 0.0 <= args.val_split < 1.0:
-        print("cnndesk train: error: --val-split must be between 0 and 1", file=sys.stderr)
-        return EXIT_USAGE
+        return fail("cnndesk train: error: --val-split must be between 0 and 1", EXIT_USAGE)
     try:
         get_spec(args.base)
         if args.init_from:
             get_spec(args.init_from)
         ds = scan(args.data, val_split=args.val_split, seed=args.seed)
     except (DatasetError, ModelError) as exc:
-        print(f"cnndesk train: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"cnndesk train: error: {exc}", EXIT_USAGE)
     counts = ", ".join(f"{c}: {n}" for c, n in ds.counts().items())
     print(f"cnndesk: {len(ds.classes)} classes ({counts}); {len(ds.train)} for training, {len(ds.val)} for validation"
           + (f"; {world} processes" if world > 1 else ""), file=sys.stderr)
@@ -133,11 +131,9 @@ def _train(args, device: str, rank: int, world: int) -> int:
     try:
         model = train(ds, config, progress=progress_line(status), cancel=None, on_epoch=on_epoch)
     except Cancelled as exc:
-        print(f"cnndesk: {exc}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return fail(f"cnndesk: {exc}", EXIT_INTERRUPTED)
     except CnndeskError as exc:
-        print(f"cnndesk: training failed: {exc}", file=sys.stderr)
-        return EXIT_SOME_FAILED
+        return fail(f"cnndesk: training failed: {exc}", EXIT_SOME_FAILED)
     finally:
         if status:
             status.clear()
