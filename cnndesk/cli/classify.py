@@ -28,6 +28,8 @@ MERGE_HELP = "join the CSV or JSON parts of a sharded classify run"
 
 
 def add_classify_arguments(c) -> None:
+    from cnndesk.core.inference import BACKENDS
+
     c.description = ("Classify image files or folders. Prints one result per file; a file that "
                      "cannot be read is reported with the reason and the others go on.")
     c.epilog = ("Exit codes: 0 every input classified, 1 some inputs failed, 2 usage error, "
@@ -39,7 +41,7 @@ def add_classify_arguments(c) -> None:
     add_device(c, os.environ.get("CNNDESK_DEVICE", "auto"), "where the model runs (default auto: CUDA, then MPS, then CPU)")
     c.add_argument("--recursive", "-r", action="store_true", help="descend into subfolders")
     c.add_argument("--batch-size", type=positive_int, default=None, metavar="N", help="images per model call (default: 2 on the CPU, 32 on a GPU)")
-    c.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto", help="CPU runtime (default auto: ONNX Runtime, PyTorch as fallback)")
+    c.add_argument("--backend", choices=BACKENDS, default="auto", help="CPU runtime (default auto: ONNX Runtime, PyTorch as fallback)")
     c.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     c.add_argument("--shard", metavar="I/N", type=shard, default=None, help="classify only shard I of N (0-based; deterministic, for Slurm arrays / Kubernetes indexed jobs); join the parts with `cnndesk merge`")
     c.add_argument("--engine", choices=("local", "ray"), default="local", help="ray: classify with Ray Data on a Ray cluster (pip install 'cnndesk[cluster]')")
