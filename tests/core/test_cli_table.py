@@ -66,3 +66,36 @@ def test_the_app_and_help_paths_build_no_core_options():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name,needle", [("explain", "cnndesk: Grad-CAM "), ("train", "cnndesk: full fine-tuning "),
+                                         ("models", "cnndesk: this ")])
+def test_a_missing_torch_is_one_line_naming_what_still_works(name, needle, monkeypatch, capsys):
+    import dataclasses
+
+    from cnndesk import cli
+    from cnndesk.core.system import FULL_ONLY
+
+    def no_torch(args):
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    argv = {"explain": ["explain", "x.jpg", "-o", "o.png"], "train": ["train", "d", "-o", "m"], "models": ["models"]}[name]
+    monkeypatch.setitem(cli.COMMANDS, name, dataclasses.replace(cli.COMMANDS[name], run=no_torch))
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert err.startswith(needle + FULL_ONLY) and err.count("\n") == 1
+    assert ("--method occlusion" in err) == (name == "explain") and ("--mode quick" in err) == (name == "train")
+
+
+def test_another_missing_module_is_an_unexpected_error(monkeypatch, capsys, tmp_path):
+    import dataclasses
+
+    from cnndesk import cli
+
+    def missing(args):
+        raise ModuleNotFoundError("No module named 'somethingelse'", name="somethingelse")
+
+    monkeypatch.setenv("CNNDESK_DATA_DIR", str(tmp_path))
+    monkeypatch.setitem(cli.COMMANDS, "models", dataclasses.replace(cli.COMMANDS["models"], run=missing))
+    assert main(["models"]) == 1
+    assert "somethingelse" in capsys.readouterr().err
