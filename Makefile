@@ -4,7 +4,9 @@
 run: setup
 	.venv/bin/cnndesk
 
+# the import contracts (pyproject.toml [tool.importlinter]) first: seconds, and a broken layer is named
 test: setup-dev
+	.venv/bin/lint-imports
 	QT_QPA_PLATFORM=offscreen QT_LOGGING_RULES="qt.multimedia.*=false" .venv/bin/python -m pytest -q
 
 # the app alone: no test tools, no cluster extras (Ray); `make test` adds them
@@ -23,6 +25,7 @@ bench: setup-dev
 
 lint: setup-dev
 	.venv/bin/ruff check cnndesk tests bench scripts
+	.venv/bin/lint-imports
 
 screenshots: setup-dev
 	QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py

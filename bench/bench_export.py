@@ -111,7 +111,7 @@ def main() -> None:
     ap.add_argument("--textures-only", action="store_true", help="skip part 2 (the built-in model, int8 vs fp32)")
     args = ap.parse_args()
     os.environ.setdefault("CNNDESK_DATA_DIR", str(OUT / "export-data"))
-    from cnndesk.core import bundle
+    from cnndesk.core import bundle, bundle_network
     from cnndesk.core.datasets import scan
     from cnndesk.core.inference import Classifier
     from cnndesk.core.models.registry import get_spec
@@ -154,7 +154,7 @@ def main() -> None:
     files = [str(p) for p in make_photos(300, folder, size=(1024, 768))]
     calib, val = files[:100], files[100:]
     app = Classifier(get_spec(None), device="cpu")
-    fp32 = bundle._write_onnx(app, app.spec, work / "lite0.onnx")
+    fp32 = bundle_network.write_onnx(app, app.spec, work / "lite0.onnx")
     int8 = work / "lite0.int8.onnx"
     bundle.quantize_int8(app, fp32, int8, calib)
     c = bundle.compare_int8(app, fp32, int8, val)
@@ -164,19 +164,19 @@ def main() -> None:
     s32, s8 = make_session(fp32, 2), make_session(int8, 2)
     name = s32.get_inputs()[0].name
     conf_same = conf_n = 0
-    for b in bundle._batches(app, val):
+    for b in bundle_network.preprocessed_batches(app, val):
         z32, z8 = s32.run(None, {name: b})[0], s8.run(None, {name: b})[0]
         p = np.exp(z32 - z32.max(1, keepdims=True))
         p /= p.sum(1, keepdims=True)
         mask = p.max(1) >= 0.5
         conf_n += int(mask.sum())
         conf_same += int((z32.argmax(1) == z8.argmax(1))[mask].sum())
-    x1 = bundle._batches(app, val[:8], size=8)[0]
+    x1 = bundle_network.preprocessed_batches(app, val[:8], size=8)[0]
     lat = {}
     for tag, s in (("fp32", s32), ("int8", s8)):
         for bs in (1, 8):
             xb = x1[:bs]
-            lat[f"{tag}_b{bs}_ms_per_image"] = round(bundle._time(lambda s=s, xb=xb: s.run(None, {name: xb}), 10) * 1000 / bs, 2)
+            lat[f"{tag}_b{bs}_ms_per_image"] = round(bundle_network._time(lambda s=s, xb=xb: s.run(None, {name: xb}), 10) * 1000 / bs, 2)
     # folder throughput end to end through each bundle's predict.py (int8 bundle written for the
     # benchmark although it would be refused: it is below the 99 % bar)
     bundle.INT8_MIN_AGREEMENT = 0.0

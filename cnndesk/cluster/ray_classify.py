@@ -15,8 +15,6 @@ import time
 
 import numpy as np
 
-COLUMNS_FMT = "label_{i}", "score_{i}"
-
 
 class ClassifyActor:
     def __init__(self, model, top_k: int, device: str, threads: int):

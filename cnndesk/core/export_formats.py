@@ -1,8 +1,15 @@
-"""The export formats (a table with no heavy imports: the CLI's --help reads it)."""
+"""The export formats (a table with no heavy imports: the CLI's --help reads it) and the export's
+one-line error."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from cnndesk.core.errors import CnndeskError
+
+
+class ExportError(CnndeskError):
+    """An export that cannot be done as asked; the message is one line for the user."""
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,6 @@ class LatestOnlyRunner:
         self.dropped = 0
         self.max_lag_at_start = 0
         self.rate = RateMeter()
-        self._busy = False
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -75,10 +74,6 @@ class LatestOnlyRunner:
             self._cond.notify()
             return self._seq
 
-    @property
-    def busy(self) -> bool:
-        return self._busy
-
     def _loop(self) -> None:
         while True:
             with self._cond:
@@ -89,7 +84,6 @@ class LatestOnlyRunner:
                 seq, item = self._pending
                 self._pending = None
                 self.max_lag_at_start = max(self.max_lag_at_start, self._seq - seq)
-                self._busy = True
             t0 = time.perf_counter()
             try:
                 result = self.fn(item)
@@ -98,7 +92,6 @@ class LatestOnlyRunner:
             dt = time.perf_counter() - t0
             self.processed += 1
             self.rate.tick()
-            self._busy = False
             try:
                 self.on_result(seq, item, result, dt)
             except Exception:

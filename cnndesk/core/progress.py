@@ -32,10 +32,6 @@ class CancelToken:
         if self._event.is_set():
             raise Cancelled()
 
-    def wait(self, timeout: float) -> bool:
-        """Sleep up to ``timeout`` seconds; return True early if cancelled."""
-        return self._event.wait(timeout)
-
 
 def check(cancel: CancelToken | None) -> None:
     if cancel is not None:

@@ -253,6 +253,8 @@ def test_image_inside_a_folder_without_permission(tmp_path, samples):
 
 # -- the rule: a top-level handler, --debug, a log file --------------------------------------------
 def test_unexpected_errors_are_one_line_with_a_log_and_debug_shows_the_trace(monkeypatch, capsys, tmp_path):
+    import dataclasses
+
     from cnndesk import cli
 
     monkeypatch.setenv("CNNDESK_DATA_DIR", str(tmp_path))
@@ -260,7 +262,7 @@ def test_unexpected_errors_are_one_line_with_a_log_and_debug_shows_the_trace(mon
     def boom(args):
         raise RuntimeError("something odd")
 
-    monkeypatch.setattr(cli, "cmd_models", boom)
+    monkeypatch.setitem(cli.COMMANDS, "models", dataclasses.replace(cli.COMMANDS["models"], run=boom))
     assert cli.main(["models"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "something odd" in err and "--debug" in err
@@ -272,6 +274,6 @@ def test_unexpected_errors_are_one_line_with_a_log_and_debug_shows_the_trace(mon
     def full(args):
         raise OSError(28, "No space left on device", "/x/out.csv")
 
-    monkeypatch.setattr(cli, "cmd_models", full)
+    monkeypatch.setitem(cli.COMMANDS, "models", dataclasses.replace(cli.COMMANDS["models"], run=full))
     assert cli.main(["models"]) == 1
     assert "/x/out.csv: the disk is full" in capsys.readouterr().err

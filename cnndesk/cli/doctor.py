@@ -1,4 +1,4 @@
-"""``cnndesk doctor DATA_DIR``: the dataset check on the command line (registered by cli.py)."""
+"""``cnndesk doctor DATA_DIR``: the dataset check on the command line."""
 
 from __future__ import annotations
 
@@ -6,38 +6,39 @@ import json
 import os
 import sys
 
-EPILOG = ("Exit codes: 0 no issues, 1 issues found, 2 usage error or not a dataset folder, "
-          "3 model unavailable, 130 interrupted. Nothing in DATA_DIR is changed; ignores recorded "
-          "by the app (.cnndesk-doctor.json in DATA_DIR) are honoured unless --all.")
+from cnndesk.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_MODEL,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    StatusLine,
+    add_device,
+    default_model,
+    fail,
+    progress_line,
+)
+
+HELP = "check a training folder for wrong labels, duplicates, leaks, outliers…"
 
 
-def add_parser(sub) -> None:
-    d = sub.add_parser(
-        "doctor",
-        help="check a training folder for wrong labels, duplicates, leaks, outliers…",
-        description="Check a dataset folder (one subfolder per class, or train/ and val/ (+ test/) "
-        "folders holding them) before training: suspected wrong labels (confident learning over "
-        "cross-validated predictions), near-duplicates, train/val leaks, outliers, unreadable and "
-        "tiny images, class imbalance and classes with too few images.",
-        epilog=EPILOG,
-    )
+def add_arguments(d) -> None:
+    d.description = ("Check a dataset folder (one subfolder per class, or train/ and val/ (+ test/) "
+                     "folders holding them) before training: suspected wrong labels (confident learning over "
+                     "cross-validated predictions), near-duplicates, train/val leaks, outliers, unreadable and "
+                     "tiny images, class imbalance and classes with too few images.")
+    d.epilog = ("Exit codes: 0 no issues, 1 issues found, 2 usage error or not a dataset folder, "
+                "3 model unavailable, 130 interrupted. Nothing in DATA_DIR is changed; ignores recorded "
+                "by the app (.cnndesk-doctor.json in DATA_DIR) are honoured unless --all.")
     d.add_argument("data", metavar="DATA_DIR")
     d.add_argument("--format", "-f", choices=("table", "json"), default="table", help="output format (default table)")
-    d.add_argument("--base", default="efficientnet-lite0", metavar="MODEL", help="the network whose features are compared (default efficientnet-lite0)")
-    d.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    d.add_argument("--base", default=default_model(), metavar="MODEL", help="the network whose features are compared (default %(default)s)")
+    add_device(d)
     d.add_argument("--all", action="store_true", help="also show issues that were marked as ignored")
     d.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
 
 def run(args) -> int:
-    from cnndesk.cli import (
-        EXIT_INTERRUPTED,
-        EXIT_MODEL,
-        EXIT_OK,
-        EXIT_SOME_FAILED,
-        EXIT_USAGE,
-        _StatusLine,
-    )
     from cnndesk.core.datasets import DatasetError
     from cnndesk.core.doctor import check_dataset
     from cnndesk.core.errors import Cancelled, CnndeskError, ModelError
@@ -46,28 +47,18 @@ def run(args) -> int:
     try:
         get_spec(args.base)
     except ModelError as exc:
-        print(f"cnndesk doctor: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    status = _StatusLine() if not args.quiet and sys.stderr.isatty() else None
-
-    def progress(done, total, text):
-        if status:
-            status(done, total, f"{text} {done}/{total}" if total else text)
-
+        return fail(f"cnndesk doctor: error: {exc}", EXIT_USAGE)
+    status = StatusLine() if not args.quiet and sys.stderr.isatty() else None
     try:
-        rep = check_dataset(args.data, base=args.base, progress=progress, device=args.device, apply_ignores=not args.all)
+        rep = check_dataset(args.data, base=args.base, progress=progress_line(status), device=args.device, apply_ignores=not args.all)
     except DatasetError as exc:
-        print(f"cnndesk doctor: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"cnndesk doctor: error: {exc}", EXIT_USAGE)
     except Cancelled as exc:
-        print(f"cnndesk: {exc}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return fail(f"cnndesk: {exc}", EXIT_INTERRUPTED)
     except ModelError as exc:
-        print(f"cnndesk doctor: {exc}", file=sys.stderr)
-        return EXIT_MODEL
+        return fail(f"cnndesk doctor: {exc}", EXIT_MODEL)
     except CnndeskError as exc:
-        print(f"cnndesk doctor: failed: {exc}", file=sys.stderr)
-        return EXIT_SOME_FAILED
+        return fail(f"cnndesk doctor: failed: {exc}", EXIT_SOME_FAILED)
     finally:
         if status:
             status.clear()

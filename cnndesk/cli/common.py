@@ -1,0 +1,133 @@
+"""What the commands share: exit codes, the parser class, argument types, the shared options
+(model, device) and the progress lines on stderr. Importing this module stays cheap: the core
+modules behind an option are imported when that command's arguments are built."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class UsageError(Exception):
+    pass
+
+
+class ModelUnavailable(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # exit 2 with a one-line message, like argparse, minus the noise
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+# -- argument types --------------------------------------------------------------------------------
+def shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 0/4, got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"shard {text}: need 0 <= I < N")
+    return i, n
+
+
+def positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not v > 0 or v != v or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return v
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+# -- shared options --------------------------------------------------------------------------------
+def default_model() -> str:
+    from cnndesk.core.models.registry import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
+def add_device(p: argparse.ArgumentParser, default: str = "auto", help: str | None = None) -> None:
+    from cnndesk.core.inference import DEVICES  # the one device list (core.runtime once it lands)
+
+    p.add_argument("--device", choices=DEVICES, default=default, help=help)
+
+
+# -- progress on stderr ----------------------------------------------------------------------------
+class StatusLine:
+    def __init__(self):
+        self.shown = False
+
+    def __call__(self, done, total, message):
+        sys.stderr.write("\r\033[K" + message)
+        sys.stderr.flush()
+        self.shown = True
+
+    def clear(self):
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def progress_line(status: StatusLine | None):
+    """A core ``progress(done, total, text)`` callback that shows ``text done/total`` on ``status``."""
+
+    def progress(done, total, text):
+        if status:
+            status(done, total, f"{text} {done}/{total}" if total else text)
+
+    return progress
+
+
+class ProgressBar:
+    def __init__(self, total: int):
+        self.total = total
+        self.start = time.perf_counter()
+        self.last = 0.0
+
+    def __call__(self, done, total, message):
+        now = time.perf_counter()
+        if now - self.last < 0.1 and done < self.total:
+            return
+        self.last = now
+        frac = done / self.total if self.total else 1.0
+        width = 30
+        filled = int(frac * width)
+        rate = done / (now - self.start) if now > self.start else 0.0
+        eta = (self.total - done) / rate if rate > 0 else 0.0
+        sys.stderr.write(
+            f"\r\033[K[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} "
+            f"{rate:.1f} img/s  ETA {fmt_secs(eta)}"
+        )
+        sys.stderr.flush()
+
+    def clear(self):
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+
+
+def fmt_secs(s: float) -> str:
+    s = int(s + 0.5)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def fail(message: str, code: int) -> int:
+    """Print ``message`` on stderr (one line for the user) and return the exit ``code``."""
+    print(message, file=sys.stderr)
+    return code
