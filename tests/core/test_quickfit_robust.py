@@ -6,7 +6,6 @@ import numpy as np
 
 from cnndesk.core import quickfit
 
-
 CENTRES = np.random.default_rng(42).normal(0, 1, (3, 8))
 
 
