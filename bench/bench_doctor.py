@@ -88,8 +88,8 @@ def child_scale(n: int, baseline: bool) -> None:
     files = doctor._Files(Path("/synthetic"), "splits", classes, items, {c: [f"/synthetic/train/{c}"] for c in classes}, [])
     doctor.collect = lambda root: files
     doctor_dupes.thumbnails = lambda ps, cache=None, progress=None, cancel=None, threads=2: (thumbs, np.full((n, 2), 64, np.int32), {})
-    doctor._embed = lambda ps, spec, progress=None, cancel=None, device="auto": ({p: feats[i] for i, p in enumerate(paths)}, {}, 224)
-    doctor._load_memo = lambda path: (None, 0)
+    doctor._embed = lambda ps, spec, progress=None, cancel=None, device="auto": ({p: feats[i] for i, p in enumerate(paths)}, {}, 224, "synthetic")
+    doctor._load_memo = lambda path: (None, 0, "")
     doctor._save_memo = lambda *a: None
     base_mb = _peak_mb()
     t = time.perf_counter()
