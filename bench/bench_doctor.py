@@ -3,12 +3,19 @@ rerun time, and time / peak memory against image count.
 
     PYTHONPATH=. python bench/bench_doctor.py                 # detection (3 seeds) + scale
     PYTHONPATH=. python bench/bench_doctor.py --seeds 10 --scale 1500 50000
+    # old vs new in one run, with the cache state of the 50.1 s quiet-machine run (the ONNX features
+    # export recorded as failed):
+    git -C . archive main | tar -x -C /tmp/old
+    PYTHONPATH=. python bench/bench_doctor.py --seeds 10 --scale --features-export failed --baseline-code /tmp/old
 
 Detection: bench/doctor_data.py datasets, 10 classes × 150 images (train/ + val/), 5 % of the
 training images moved to a wrong class, 15 near-duplicate copies inside train, 15 leaked into val,
 3 unrelated photos. Seeds 10+ were never looked at while the thresholds were set (seeds 0-4).
 Each check runs in a fresh process; "cold" starts with an empty embedding/thumbnail cache (the
 one-time ONNX export is already there), "rerun" is `cnndesk doctor` again on the unchanged folder.
+Each row gives wall and CPU seconds (user + system; less load-dependent) and where the embeddings
+came from ("onnx", "onnx-multi" or "pytorch": a silent PyTorch fallback made the cold check 10×
+slower once).
 
 Scale: the stages after decoding (candidate search, verification, PCA, cross-validated labels,
 outliers) on N synthetic images (cached-looking thumbnails and embeddings: class centroids plus
