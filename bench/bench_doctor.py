@@ -3,12 +3,19 @@ rerun time, and time / peak memory against image count.
 
     PYTHONPATH=. python bench/bench_doctor.py                 # detection (3 seeds) + scale
     PYTHONPATH=. python bench/bench_doctor.py --seeds 10 --scale 1500 50000
+    # old vs new in one run, with the cache state of the 50.1 s quiet-machine run (the ONNX features
+    # export recorded as failed):
+    git -C . archive main | tar -x -C /tmp/old
+    PYTHONPATH=. python bench/bench_doctor.py --seeds 10 --scale --features-export failed --baseline-code /tmp/old
 
 Detection: bench/doctor_data.py datasets, 10 classes × 150 images (train/ + val/), 5 % of the
 training images moved to a wrong class, 15 near-duplicate copies inside train, 15 leaked into val,
 3 unrelated photos. Seeds 10+ were never looked at while the thresholds were set (seeds 0-4).
 Each check runs in a fresh process; "cold" starts with an empty embedding/thumbnail cache (the
 one-time ONNX export is already there), "rerun" is `cnndesk doctor` again on the unchanged folder.
+Each row gives wall and CPU seconds (user + system; less load-dependent) and where the embeddings
+came from ("onnx", "onnx-multi" or "pytorch": a silent PyTorch fallback made the cold check 10×
+slower once).
 
 Scale: the stages after decoding (candidate search, verification, PCA, cross-validated labels,
 outliers) on N synthetic images (cached-looking thumbnails and embeddings: class centroids plus
@@ -32,32 +39,43 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
+# --baseline-code: the children import cnndesk from another checkout (the code before a change)
+sys.path.insert(0, os.environ.get("CNNDESK_BENCH_CODE") or str(HERE.parent))
 
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process so far (user + system, all threads): less load-dependent than
+    wall time on a shared machine."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def child_check(root: str) -> None:
     from cnndesk.core.doctor import check_dataset
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), _cpu_s()
     rep = check_dataset(root)
-    print(json.dumps({"seconds": time.perf_counter() - t, "peak_mb": _peak_mb(), "report": rep.to_json()}))
+    print(json.dumps({"seconds": time.perf_counter() - t, "cpu_s": _cpu_s() - c, "peak_mb": _peak_mb(),
+                      "report": rep.to_json()}))
 
 
 def child_embed(root: str) -> None:
-    """The baseline: only the embeddings quick training computes anyway (cold cache)."""
+    """The baseline: only the embeddings quick training computes anyway (its multi-stage features,
+    cold cache)."""
     from cnndesk.core.doctor import collect
     from cnndesk.core.features import EmbeddingCache, FeatureExtractor
     from cnndesk.core.models.registry import get_spec
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), _cpu_s()
     paths = [p for p, _, _ in collect(root).items]
-    fx = FeatureExtractor(get_spec("efficientnet-lite0"))
+    fx = FeatureExtractor(get_spec("efficientnet-lite0"), stages="multi")
     fx.embed_paths(paths, EmbeddingCache(fx.key))
-    print(json.dumps({"seconds": time.perf_counter() - t, "peak_mb": _peak_mb()}))
+    print(json.dumps({"seconds": time.perf_counter() - t, "cpu_s": _cpu_s() - c, "peak_mb": _peak_mb(),
+                      "onnx": fx._session is not None}))
 
 
 def child_scale(n: int, baseline: bool) -> None:
@@ -88,8 +106,8 @@ def child_scale(n: int, baseline: bool) -> None:
     files = doctor._Files(Path("/synthetic"), "splits", classes, items, {c: [f"/synthetic/train/{c}"] for c in classes}, [])
     doctor.collect = lambda root: files
     doctor_dupes.thumbnails = lambda ps, cache=None, progress=None, cancel=None, threads=2: (thumbs, np.full((n, 2), 64, np.int32), {})
-    doctor._embed = lambda ps, spec, progress=None, cancel=None, device="auto": ({p: feats[i] for i, p in enumerate(paths)}, {}, 224)
-    doctor._load_memo = lambda path: (None, 0)
+    doctor._embed = lambda ps, spec, progress=None, cancel=None, device="auto": ({p: feats[i] for i, p in enumerate(paths)}, {}, 224, "synthetic")
+    doctor._load_memo = lambda path: (None, 0, "")
     doctor._save_memo = lambda *a: None
     base_mb = _peak_mb()
     t = time.perf_counter()
@@ -139,7 +157,30 @@ def score(rep: dict, man: dict) -> dict:
     }
 
 
-def detection(seeds: list[int], per_class: int, work: Path) -> list[dict]:
+def _fail_features_export(cache: Path) -> None:
+    """Record the ONNX "features" export as failed in ``cache`` (as a transient export failure left
+    it in real caches: the state of the 50.1 s quiet-machine run; see docs/benchmarks.md)."""
+    from cnndesk.core import onnx_cache
+    from cnndesk.core.models.registry import get_spec
+
+    spec = get_spec("efficientnet-lite0")
+    old = os.environ.get("CNNDESK_CACHE_DIR")
+    os.environ["CNNDESK_CACHE_DIR"] = str(cache)
+    try:
+        key = onnx_cache.cache_key(spec, spec.weights.local_path(), "features")
+        onnx_path, record = onnx_cache.entry_paths(spec, key, "features")
+    finally:
+        if old is None:
+            os.environ.pop("CNNDESK_CACHE_DIR", None)
+        else:
+            os.environ["CNNDESK_CACHE_DIR"] = old
+    onnx_path.unlink(missing_ok=True)
+    record.write_text(json.dumps({"model": spec.name, "variant": "features", "ok": False,
+                                  "reason": "ConversionError (recorded by bench_doctor --features-export failed)"}))
+
+
+def detection(seeds: list[int], per_class: int, work: Path, features_export: str = "as-is",
+              baseline_code: str | None = None) -> list[dict]:
     import doctor_data
 
     from cnndesk.core.paths import user_cache_dir
@@ -149,26 +190,46 @@ def detection(seeds: list[int], per_class: int, work: Path) -> list[dict]:
     for seed in seeds:
         root = work / f"data{seed}"
         man = doctor_data.make(root, per_class=per_class, n_outliers=3, seed=seed)
-        cache = work / f"cache{seed}"
-        shutil.copytree(warm / "onnx", cache / "onnx")  # the one-time export, not per dataset
-        if (warm / "hashes.json").exists():
-            shutil.copy(warm / "hashes.json", cache / "hashes.json")
+
+        def fresh_cache(name: str, seed: int = seed) -> Path:
+            cache = work / f"{name}{seed}"
+            shutil.copytree(warm / "onnx", cache / "onnx")  # the one-time export, not per dataset
+            if (warm / "hashes.json").exists():
+                shutil.copy(warm / "hashes.json", cache / "hashes.json")
+            if features_export == "failed":
+                _fail_features_export(cache)
+            return cache
+
+        cache = fresh_cache("cache")
         env = {**os.environ, "CNNDESK_CACHE_DIR": str(cache)}
-        base_cache = work / f"base{seed}"
-        shutil.copytree(cache, base_cache)
         load = os.getloadavg()[0]
-        embed = _run_child(["--child-embed", str(root)], {**os.environ, "CNNDESK_CACHE_DIR": str(base_cache)})
+        embed = _run_child(["--child-embed", str(root)], {**os.environ, "CNNDESK_CACHE_DIR": str(fresh_cache("base"))})
+        old = None
+        if baseline_code:  # the same cold check by the code before the change, same data and cache state
+            old = _run_child(["--child-check", str(root)], {**os.environ, "CNNDESK_CACHE_DIR": str(fresh_cache("old")),
+                                                           "CNNDESK_BENCH_CODE": baseline_code})
         cold = _run_child(["--child-check", str(root)], env)
         t = time.perf_counter()
         cli = subprocess.run([sys.executable, "-m", "cnndesk", "doctor", str(root), "--format", "json", "--quiet"],
                              env=env, capture_output=True, text=True, check=False)
         rerun_cli = time.perf_counter() - t
         rerun = json.loads(cli.stdout)
-        row = {"seed": seed, "images": man["n_train"] + man["n_val"], "load": round(load, 1),
-               "embed_only_s": round(embed["seconds"], 1), "cold_s": round(cold["seconds"], 1),
+        n = man["n_train"] + man["n_val"]
+        row = {"seed": seed, "images": n, "load": round(load, 1), "load_after": round(os.getloadavg()[0], 1),
+               "features_export": features_export,
+               "embed_only_s": round(embed["seconds"], 1), "embed_only_cpu_s": round(embed["cpu_s"], 1),
+               "cold_s": round(cold["seconds"], 1), "cold_cpu_s": round(cold["cpu_s"], 1),
+               "cold_ms_per_image": round(1000 * cold["seconds"] / n, 1),
+               "cold_cpu_ms_per_image": round(1000 * cold["cpu_s"] / n, 1),
+               "embeddings": cold["report"]["summary"].get("embeddings"),
                "cold_peak_mb": round(cold["peak_mb"]),
                "rerun_check_s": rerun["summary"]["seconds"], "rerun_cli_s": round(rerun_cli, 1),
                **score(cold["report"], man)}
+        if old is not None:
+            row["old"] = {"cold_s": round(old["seconds"], 1), "cold_cpu_s": round(old["cpu_s"], 1),
+                          "cold_ms_per_image": round(1000 * old["seconds"] / n, 1),
+                          "cold_cpu_ms_per_image": round(1000 * old["cpu_s"] / n, 1),
+                          "cold_peak_mb": round(old["peak_mb"]), **score(old["report"], man)}
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
@@ -200,6 +261,10 @@ def main() -> None:
     p.add_argument("--child-embed")
     p.add_argument("--child-scale", type=int)
     p.add_argument("--baseline", action="store_true")
+    p.add_argument("--features-export", choices=("as-is", "failed"), default="as-is",
+                   help="the ONNX features export in each fresh cache: as the user cache has it, or recorded as failed")
+    p.add_argument("--baseline-code", help="a checkout of older code (e.g. `git archive main`): its cold check runs "
+                   "side by side on the same data and cache state")
     a = p.parse_args()
     if a.child_check:
         return child_check(a.child_check)
@@ -210,7 +275,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="cnndesk-bench-doctor-"))
     try:
         if a.seeds:
-            detection(a.seeds, a.per_class, work)
+            detection(a.seeds, a.per_class, work, a.features_export,
+                      str(Path(a.baseline_code).resolve()) if a.baseline_code else None)
         if a.scale:
             scale(a.scale, a.baseline_max)
     finally:

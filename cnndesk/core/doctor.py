@@ -179,22 +179,15 @@ def _walk_files_only(folder: Path) -> list[str]:
 # -- embeddings ---------------------------------------------------------------------------------
 
 
-# which embedding: "last" (the pooled last layer, what the thresholds were set and measured with)
-# or "multi" (quick training's pooled late stages; not yet measured for the doctor)
-EMBED_STAGES = "last"
-
-
 def _embed(paths: list[str], spec, progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
-           device: str = "auto") -> tuple[dict[str, np.ndarray], dict[str, str], int]:
-    """Embeddings of ``paths`` through the shared embedding cache (the one quick training uses).
-    Returns (path -> vector, path -> error, input size). The one place the doctor touches the
-    feature extractor, so a better extractor can be swapped in here."""
-    from cnndesk.core.features import EmbeddingCache, FeatureExtractor
+           device: str = "auto") -> tuple[dict[str, np.ndarray], dict[str, str], int, str]:
+    """Last-layer embeddings of ``paths`` through the shared embedding cache (``doctor_embed``: the
+    ONNX features export, else the multi-stage one's last columns, else PyTorch). Returns (path ->
+    vector, path -> error, input size, source). The one place the doctor touches the feature extractor."""
+    from cnndesk.core import doctor_embed
 
-    fx = FeatureExtractor(spec, device=device, progress=progress, cancel=cancel, stages=EMBED_STAGES)
-    cache = EmbeddingCache(fx.key)
-    feats, errors = fx.embed_paths(paths, cache, progress=progress, cancel=cancel)
-    return feats, dict(errors), int(getattr(spec, "input_size", 224) or 224)
+    feats, errors, source = doctor_embed.embed(paths, spec, progress, cancel, device)
+    return feats, errors, int(getattr(spec, "input_size", 224) or 224), source
 
 
 # -- the check ----------------------------------------------------------------------------------
@@ -211,11 +204,11 @@ def check_dataset(root: str | os.PathLike, base: str = "efficientnet-lite0", pro
     files = collect(root)
     spec = get_spec(base)
     memo = _memo_path(files, spec)
-    issues, checked = _load_memo(memo)
+    issues, checked, source = _load_memo(memo)
     reused = issues is not None
     if issues is None:
-        issues, checked = _run_checks(files, spec, progress, cancel, device)
-        _save_memo(memo, issues, checked)
+        issues, checked, source = _run_checks(files, spec, progress, cancel, device)
+        _save_memo(memo, issues, checked, source)
     ignored = load_ignores(files.root) if apply_ignores else set()
     kept = [_as_given(root, files.root, i) for i in issues if _ignore_key(files.root, i) not in ignored]
     order = {k: n for n, k in enumerate(KINDS)}
@@ -227,7 +220,7 @@ def check_dataset(root: str | os.PathLike, base: str = "efficientnet-lite0", pro
         "images": len(files.items), "checked": checked,
         "splits": dict(Counter(s for _, s, _ in files.items)),
         "issues": dict(Counter(i.kind for i in kept)), "ignored": len(issues) - len(kept),
-        "base": spec.name, "seconds": round(time.perf_counter() - t0, 2), "reused": reused,
+        "base": spec.name, "embeddings": source, "seconds": round(time.perf_counter() - t0, 2), "reused": reused,
     }
     return Report(str(root), kept, summary)
 
@@ -258,23 +251,23 @@ def _memo_path(files: _Files, spec) -> Path:
     return user_cache_dir() / "doctor" / "results" / f"{h.hexdigest()}.json"
 
 
-def _load_memo(path: Path) -> tuple[list[Issue] | None, int]:
+def _load_memo(path: Path) -> tuple[list[Issue] | None, int, str]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return [Issue(**d) for d in data["issues"]], int(data["checked"])
+        return [Issue(**d) for d in data["issues"]], int(data["checked"]), str(data.get("embeddings", ""))
     except (OSError, ValueError, KeyError, TypeError):
-        return None, 0
+        return None, 0, ""
 
 
-def _save_memo(path: Path, issues: list[Issue], checked: int) -> None:
+def _save_memo(path: Path, issues: list[Issue], checked: int, source: str = "") -> None:
     try:
         with atomic_write(path, "w") as fh:
-            fh.write(json.dumps({"issues": [asdict(i) for i in issues], "checked": checked}))
+            fh.write(json.dumps({"issues": [asdict(i) for i in issues], "checked": checked, "embeddings": source}))
     except OSError:  # a cache only
         pass
 
 
-def _run_checks(files: _Files, spec, progress, cancel, device) -> tuple[list[Issue], int]:
+def _run_checks(files: _Files, spec, progress, cancel, device) -> tuple[list[Issue], int, str]:
     issues: list[Issue] = list(files.problems)
     paths = [p for p, _, _ in files.items]
     labels = {p: c for p, _, c in files.items}
@@ -308,7 +301,7 @@ def _run_checks(files: _Files, spec, progress, cancel, device) -> tuple[list[Iss
     bad = {paths[i]: why for i, why in thumb_errors.items()}
     # embeddings (cached, shared with quick training)
     readable = [p for p in paths if p not in bad]
-    feats, emb_errors, input_size = _embed(readable, spec, progress, cancel, device)
+    feats, emb_errors, input_size, source = _embed(readable, spec, progress, cancel, device)
     bad.update(emb_errors)
     for p, why in bad.items():
         issues.append(Issue("unreadable", p, label=labels[p], reason=why))
@@ -320,7 +313,7 @@ def _run_checks(files: _Files, spec, progress, cancel, device) -> tuple[list[Iss
 
     with threadpool_limits(1):
         issues += _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, files.classes, nonempty, cancel)
-    return issues, int(sum(p in feats for p in paths))
+    return issues, int(sum(p in feats for p in paths)), source
 
 
 def _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, classes, nonempty, cancel) -> list[Issue]:

@@ -77,6 +77,7 @@ def test_json_shape_from_the_cli(planted, capsys):
     assert {i["kind"] for i in out["issues"]} >= {"label", "duplicate", "leak"}
     assert all(i["path"].startswith(str(root) + os.sep) for i in out["issues"])
     assert out["summary"]["images"] == len(doctor.collect(root).items) and out["summary"]["layout"] == "splits"
+    assert out["summary"]["embeddings"] == "onnx"  # ONNX Runtime, not the 10× slower PyTorch fallback
     assert out["summary"]["issues"]["label"] == sum(i["kind"] == "label" for i in out["issues"])
     # DATA_DIR exactly as given, joined with the path inside it
     cwd = os.getcwd()
