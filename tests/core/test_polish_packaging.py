@@ -45,6 +45,16 @@ def test_lite_classify_on_cuda_is_a_usage_error(lite, samples, capsys):
     assert "device 'cuda' is not available" in capsys.readouterr().err
 
 
+def test_lite_models_command_lists_only_what_it_can_run(lite, capsys):
+    from cnndesk.cli import main
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "efficientnet-lite0" in out
+    for zoo in ("resnet50", "efficientnet-b0", "convnext-tiny", "mobilenet-v3-large"):
+        assert zoo not in out
+
+
 def test_install_desktop_relative_dir_and_fresh_home(tmp_path):
     app = tmp_path / "where I unpacked" / "cnndesk"
     app.mkdir(parents=True)

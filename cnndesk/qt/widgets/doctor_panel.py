@@ -78,7 +78,8 @@ class DoctorPanel(QWidget):
 
         self.summary = QLabel("Choose a folder to check it for wrong labels, duplicates and leaks.")
         self.summary.setWordWrap(True)
-        self.progress = QProgressBar()
+        self.progress = QProgressBar()  # the summary names the step; the bar shows only %
+        self.progress.setFixedWidth(self.progress.fontMetrics().horizontalAdvance("0" * 16))
         self.progress.setVisible(False)
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.clicked.connect(self.cancel)
@@ -120,6 +121,7 @@ class DoctorPanel(QWidget):
         self.move_btn.clicked.connect(self.move_selected)
         self.undo_btn = QPushButton("Undo move")
         self.undo_btn.clicked.connect(self.undo)
+        self.undo_btn.setEnabled(False)  # nothing moved yet
         self.show_btn = QPushButton("Show in folder")
         self.show_btn.clicked.connect(self.show_selected)
         self.ignore_btn = QPushButton("Ignore")
@@ -175,7 +177,7 @@ class DoctorPanel(QWidget):
             self.progress.setValue(done)
         else:
             self.progress.setRange(0, 0)
-        self.progress.setFormat(f"{text} %p%" if total else text)
+        self.progress.setFormat("%p%")
         self.summary.setText(f"Checking: {text.lower()}…")
 
     def _idle(self) -> None:
