@@ -305,10 +305,10 @@ class DoctorPanel(QWidget):
             self.right_cap.setVisible(True)
             self.right_cap.setText(right_cap)
         todo = [p for p in (left, right) if p and p not in self._big]
+        self._right_path = right  # before _show_big, which reads it
         self._show_big()
         if todo:
             self.runner.start("doctor-big", _thumbs_job, todo, BIG, on_partial=self._big_loaded)
-        self._right_path = right
 
     def _big_loaded(self, data) -> None:
         path, qimage = data
@@ -325,7 +325,7 @@ class DoctorPanel(QWidget):
         if issue.path in self._big:
             self.left_img.setPixmap(self._big[issue.path])
         right = getattr(self, "_right_path", None)
-        if right and right in self._big and self.right_img.isVisible():
+        if right and right in self._big and not self.right_img.isHidden():  # shown even while the tab is not
             self.right_img.setPixmap(self._big[right])
 
     # -- fixes ------------------------------------------------------------------------------------
