@@ -6,6 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 flavour="${1:-full}"
 case "$flavour" in full|lite) ;; *) echo "usage: $0 full|lite" >&2; exit 2;; esac
-scripts/setup.sh dev,cluster
-.venv/bin/python -m pip install -q "pyinstaller>=6.10"
+scripts/setup.sh package   # the app and PyInstaller: no test tools, no Ray (the bundles leave it out)
 exec .venv/bin/python packaging/build.py "$flavour"

@@ -22,7 +22,7 @@ def run(args) -> int:
 
     usable, unusable = user_model_entries()
     rows = []
-    for spec in [*BUILTIN, *usable]:
+    for spec in [s for s in (*BUILTIN, *usable) if s.runnable]:  # lite: only what it can run
         rows.append(
             {
                 "name": spec.name,

@@ -45,6 +45,16 @@ def test_lite_classify_on_cuda_is_a_usage_error(lite, samples, capsys):
     assert "device 'cuda' is not available" in capsys.readouterr().err
 
 
+def test_lite_models_command_lists_only_what_it_can_run(lite, capsys):
+    from cnndesk.cli import main
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "efficientnet-lite0" in out
+    for zoo in ("resnet50", "efficientnet-b0", "convnext-tiny", "mobilenet-v3-large"):
+        assert zoo not in out
+
+
 def test_install_desktop_relative_dir_and_fresh_home(tmp_path):
     app = tmp_path / "where I unpacked" / "cnndesk"
     app.mkdir(parents=True)
@@ -87,3 +97,30 @@ def test_spec_has_macos_bundle_and_windowed_windows_exe():
 
     icns = Image.open(REPO / "resources" / "icons" / "cnndesk.icns")
     assert icns.format == "ICNS" and (512, 512, 2) in icns.info["sizes"]
+
+
+def _spec_excludes(flavour: str) -> set[str]:
+    """The top-level names the spec leaves out of a flavour (its ALWAYS_OUT and TORCH lists)."""
+    import ast
+
+    tree = ast.parse((REPO / "packaging" / "cnndesk.spec").read_text())
+    lists = {t.id: [e.value for e in node.value.elts] for node in tree.body if isinstance(node, ast.Assign)
+             for t in node.targets if isinstance(t, ast.Name) and isinstance(node.value, ast.List)
+             and all(isinstance(e, ast.Constant) for e in node.value.elts)}
+    names = lists["ALWAYS_OUT"] + (lists["TORCH"] if flavour == "lite" else [])
+    return {n.split(".")[0] for n in names if "." not in n}
+
+
+@pytest.mark.parametrize("flavour", ["full", "lite"])
+def test_spec_keeps_what_the_dataset_check_and_video_import(flavour):
+    """The first real lite build failed `cnndesk doctor` with "No module named 'pandas'": the spec
+    excluded pandas, which cleanlab imports. Every module the dataset check's label step and the
+    video decoder load must stay in both bundles."""
+    code = ("import sys, cleanlab.filter, sklearn.linear_model, sklearn.model_selection, av; "
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    loaded = set(subprocess.run([os.sys.executable, "-c", code], capture_output=True, text=True,
+                                check=True, timeout=300).stdout.split())
+    assert {"cleanlab", "sklearn", "scipy", "av"} <= loaded
+    optional = {"pyarrow"}  # pandas uses it when installed and works without it (checked frozen)
+    missing = (loaded - optional) & _spec_excludes(flavour)
+    assert not missing, missing

@@ -26,7 +26,9 @@ class VideoView(QWidget):
         self.placeholder = ""
         self._last_key = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(320, 240)
+        # small enough that the camera tab fits 800×500 logical px (1600×1000 at scale 2) with
+        # the timeline and recording rows below it; the preview grows with the window
+        self.setMinimumSize(240, 135)
 
     def sizeHint(self):
         return QSize(720, 540)

@@ -43,12 +43,15 @@ def shortcuts_html(actions) -> str:
     for a in actions:
         keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in a.shortcuts() if not k.isEmpty()]
         text = a.text().replace("&", "").rstrip("…").strip()
+        if text == "Cancel" and a.toolTip():  # a bare "Cancel" says nothing: its tooltip says what
+            text = a.toolTip()
         if not keys or not text or (text, tuple(keys)) in seen:
             continue
         seen.add((text, tuple(keys)))
         rows.append(f"<tr><td style='padding:2px 16px 2px 0'><b>{escape(', '.join(keys))}</b></td><td>{escape(text)}</td></tr>")
     rows.append("<tr><td style='padding:2px 16px 2px 0'><b>Delete</b></td><td>Remove the selected photos from the gallery (not from disk)</td></tr>")
-    rows.append("<tr><td style='padding:2px 16px 2px 0'><b>Esc</b></td><td>Stop the running folder</td></tr>")
+    if not any(keys == ("Esc",) for _, keys in seen):  # listed once (the Cancel action has it)
+        rows.append("<tr><td style='padding:2px 16px 2px 0'><b>Esc</b></td><td>Stop the running folder</td></tr>")
     return "<h2>Keyboard shortcuts</h2><table>" + "".join(rows) + "</table>"
 
 

@@ -61,7 +61,8 @@ class DoctorPanel(QWidget):
 
         self.summary = QLabel("Choose a folder to check it for wrong labels, duplicates and leaks.")
         self.summary.setWordWrap(True)
-        self.progress = QProgressBar()
+        self.progress = QProgressBar()  # the summary names the step; the bar shows only %
+        self.progress.setFixedWidth(self.progress.fontMetrics().horizontalAdvance("0" * 16))
         self.progress.setVisible(False)
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.clicked.connect(self.cancel)
@@ -103,6 +104,7 @@ class DoctorPanel(QWidget):
         self.move_btn.clicked.connect(self.move_selected)
         self.undo_btn = QPushButton("Undo move")
         self.undo_btn.clicked.connect(self.undo)
+        self.undo_btn.setEnabled(False)  # nothing moved yet
         self.show_btn = QPushButton("Show in folder")
         self.show_btn.clicked.connect(self.show_selected)
         self.ignore_btn = QPushButton("Ignore")
@@ -158,7 +160,7 @@ class DoctorPanel(QWidget):
             self.progress.setValue(done)
         else:
             self.progress.setRange(0, 0)
-        self.progress.setFormat(f"{text} %p%" if total else text)
+        self.progress.setFormat("%p%")
         self.summary.setText(f"Checking: {text.lower()}…")
 
     def _idle(self) -> None:
@@ -286,10 +288,10 @@ class DoctorPanel(QWidget):
             self.right_cap.setVisible(True)
             self.right_cap.setText(right_cap)
         todo = [p for p in (left, right) if p and p not in self._big]
+        self._right_path = right  # before _show_big, which reads it
         self._show_big()
         if todo:
             self.runner.start("doctor-big", jobs.thumbnails, [(p, p) for p in todo], BIG, on_partial=self._big_loaded)
-        self._right_path = right
 
     def _big_loaded(self, thumb: jobs.Thumb) -> None:
         path, qimage = thumb.path, thumb.image
@@ -306,7 +308,7 @@ class DoctorPanel(QWidget):
         if issue.path in self._big:
             self.left_img.setPixmap(self._big[issue.path])
         right = getattr(self, "_right_path", None)
-        if right and right in self._big and self.right_img.isVisible():
+        if right and right in self._big and not self.right_img.isHidden():  # shown even while the tab is not
             self.right_img.setPixmap(self._big[right])
 
     # -- fixes ------------------------------------------------------------------------------------

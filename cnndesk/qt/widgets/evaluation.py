@@ -142,6 +142,10 @@ class EvaluationView(QWidget):
                 if j:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.per_class.setItem(i, j, item)
+        # show up to 5 classes without scrolling (on 1280×720 it showed 2½ rows of 3)
+        t = self.per_class
+        t.setMinimumHeight(t.horizontalHeader().sizeHint().height() + 2 * t.frameWidth()
+                           + t.verticalHeader().defaultSectionSize() * min(len(rows), 5))
         m = ev.confusion()
         k = len(ev.classes)
         self.matrix.setRowCount(k)

@@ -110,6 +110,7 @@ class ExplainPanel(QWidget):
         self.opacity.setRange(0, 100)
         self.opacity.setValue(55)
         self.opacity.setMaximumWidth(160)
+        self.opacity.setMinimumWidth(60)  # at 800 px wide (scale 2) it had shrunk to a dot
         self.opacity.setToolTip("Heatmap opacity")
         self.save_btn = QPushButton("Save PNG…")
         self.save_btn.clicked.connect(self.save_png)

@@ -33,7 +33,8 @@ class ReliabilityDiagram(QWidget):
         text = pal.color(QPalette.ColorRole.WindowText)
         accent = pal.color(QPalette.ColorRole.Highlight)
         m_left, m_bottom, m_top = 34, 18, 6
-        plot = QRectF(m_left, m_top, self.width() - m_left - 8, self.height() - m_top - m_bottom)
+        # the right margin holds half of the centred "100%" under the plot's right edge
+        plot = QRectF(m_left, m_top, self.width() - m_left - 22, self.height() - m_top - m_bottom)
         grid = QColor(text)
         grid.setAlpha(60)
         p.setPen(QPen(grid, 1))
