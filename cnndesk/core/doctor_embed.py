@@ -56,18 +56,18 @@ def last_layer_width(onnx_path: Path) -> int | None:
 def _export_ok(spec, variant: str) -> bool | None:
     """True / False when the ONNX export of ``variant`` is recorded as working / failed, None when
     there is no record (or the weights are not there yet)."""
-    from cnndesk.core import onnx_cache
+    from cnndesk.core import runtime
     from cnndesk.core.errors import ModelError
 
     try:
-        entry, _, _ = onnx_cache.lookup(spec, variant)
+        entry = runtime.resolve(spec, variant, export=False).entry
     except ModelError:
         return None
     return None if entry is None else entry.ok
 
 
 def _on_cpu(device: str) -> bool:
-    from cnndesk.core.inference import resolve_device
+    from cnndesk.core.runtime import resolve_device
 
     return resolve_device(device).device == "cpu"
 
@@ -93,7 +93,7 @@ def embed(paths: list[str], spec, progress: ProgressCallback | None = None, canc
 
 
 def _multi_width(spec) -> int | None:
-    from cnndesk.core import onnx_cache
+    from cnndesk.core import runtime
 
-    entry, _, _ = onnx_cache.lookup(spec, "multi")
+    entry = runtime.resolve(spec, "multi", export=False).entry
     return last_layer_width(entry.path) if entry is not None and entry.ok else None

@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import doctor_data  # noqa: E402
 
-from cnndesk.core import doctor_embed, onnx_cache  # noqa: E402
+from cnndesk.core import doctor_embed, onnx_cache, runtime  # noqa: E402
 from cnndesk.core.features import EmbeddingCache, FeatureExtractor  # noqa: E402
 from cnndesk.core.models.registry import get_spec  # noqa: E402
 
@@ -51,18 +51,18 @@ def _cache_with_failed(exports, tmp_path, monkeypatch, variants: tuple[str, ...]
     shutil.copytree(session_cache / "onnx", tmp_path / "cache" / "onnx")
     monkeypatch.setenv("CNNDESK_CACHE_DIR", str(tmp_path / "cache"))
     for variant in variants:
-        entry, weights, key = onnx_cache.lookup(spec, variant)
+        key = runtime.resolve(spec, variant, export=False).key
         onnx_path, record = onnx_cache.entry_paths(spec, key, variant)
         onnx_path.unlink()
         record.write_text(json.dumps({"model": spec.name, "variant": variant, "ok": False,
                                       "reason": "ConversionError: export failed"}))
-        assert onnx_cache.lookup(spec, variant)[0].ok is False
+        assert runtime.resolve(spec, variant, export=False).entry.ok is False
 
 
 def test_last_layer_width_is_read_from_the_multi_export(exports, tmp_path):
     spec, _ = exports
-    multi, _, _ = onnx_cache.lookup(spec, "multi")
-    features, _, _ = onnx_cache.lookup(spec, "features")
+    multi = runtime.resolve(spec, "multi", export=False).entry
+    features = runtime.resolve(spec, "features", export=False).entry
     assert doctor_embed.last_layer_width(multi.path) == 1280
     assert doctor_embed.last_layer_width(features.path) is None  # no concatenation to split
     junk = tmp_path / "junk.onnx"
@@ -97,7 +97,7 @@ def test_failed_features_export_uses_the_multi_export_with_the_same_vectors(expo
     cache = EmbeddingCache(multi.key)
     assert all(cache.get(p) is not None and cache.get(p).shape == (2528,) for p in feats)
     # the failed record is left alone (no export was retried)
-    assert onnx_cache.lookup(spec, "features")[0].ok is False
+    assert runtime.resolve(spec, "features", export=False).entry.ok is False
 
 
 def test_both_exports_failed_falls_back_to_pytorch(exports, images, tmp_path, monkeypatch):
