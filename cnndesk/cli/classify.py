@@ -28,7 +28,7 @@ MERGE_HELP = "join the CSV or JSON parts of a sharded classify run"
 
 
 def add_classify_arguments(c) -> None:
-    from cnndesk.core.inference import BACKENDS
+    from cnndesk.core.runtime import BACKENDS
 
     c.description = ("Classify image files or folders. Prints one result per file; a file that "
                      "cannot be read is reported with the reason and the others go on.")

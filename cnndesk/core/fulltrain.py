@@ -36,7 +36,7 @@ def setup(config):
     """The device and the precision (bf16 autocast on CPUs with native bf16, AMP on CUDA)."""
     import torch
 
-    from cnndesk.core.inference import resolve_device
+    from cnndesk.core.runtime import resolve_device
 
     torch.manual_seed(config.seed)
     device = torch.device(resolve_device(config.device).device)

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from cnndesk.core.errors import Cancelled, CnndeskError
-from cnndesk.core.inference import softmax
+from cnndesk.core.trust import softmax
 from cnndesk.core.progress import CancelToken, ProgressCallback, report
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
