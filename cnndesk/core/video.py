@@ -24,8 +24,8 @@ import numpy as np
 from PIL import Image
 
 from cnndesk.core.errors import Cancelled, CnndeskError
-from cnndesk.core.trust import softmax
 from cnndesk.core.progress import CancelToken, ProgressCallback, report
+from cnndesk.core.trust import softmax
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
 AUDIO_EXTENSIONS = frozenset({".mp3", ".wav", ".m4a", ".aac", ".flac", ".ogg", ".oga", ".opus", ".wma"})

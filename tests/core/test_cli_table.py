@@ -40,8 +40,8 @@ def test_train_defaults_are_train_configs():
 
 
 def test_device_choices_and_default_model_come_from_the_core():
-    from cnndesk.core.runtime import DEVICES
     from cnndesk.core.models.registry import DEFAULT_MODEL
+    from cnndesk.core.runtime import DEVICES
 
     for cmd in (["classify", "x.jpg"], ["train", "d", "-o", "m"], ["doctor", "d"]):
         parser = build_parser(only=cmd[:1])
