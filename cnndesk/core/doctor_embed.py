@@ -11,10 +11,11 @@ Sources, in order:
    a check reuses them;
 3. PyTorch (what :class:`~cnndesk.core.features.FeatureExtractor` falls back to).
 
-Why 2 exists: a failed export is recorded and never retried (``onnx_cache``), and the PyTorch
-fallback costs about 31 ms per image against 3-4 ms for ONNX Runtime on 2 cores. A transient
-failure (two exports at once in one process, before the export lock) left such a record in real
-caches, and a 1,533-image cold check took 50 s instead of about 10 s (docs/benchmarks.md).
+Why 2 exists: a failed export is recorded (``onnx_cache``; the runtime retries it up to
+``onnx_cache.EXPORT_ATTEMPTS`` times in all), and the PyTorch fallback costs about 31 ms per image
+against 3-4 ms for ONNX Runtime on 2 cores. A transient failure (two exports at once in one
+process, before the export lock) left such a record in real caches, and a 1,533-image cold check
+took 50 s instead of about 10 s (docs/benchmarks.md).
 """
 
 from __future__ import annotations

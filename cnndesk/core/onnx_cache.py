@@ -43,6 +43,13 @@ class OnnxEntry:
         return self.path is not None
 
 
+# A failed export is retried by the next process that needs it, up to this many tries in all: a
+# one-off failure (two exports at once before EXPORT_LOCK existed left such records in real caches)
+# must not pin a machine to PyTorch (about 31 ms per image against 3-4 ms) for good, while a model
+# that can never be exported costs at most two more attempts.
+EXPORT_ATTEMPTS = 3
+
+
 class OnnxUnavailable(ModelError):
     """ONNX export or its check failed; the reason says why (PyTorch is used instead)."""
 
@@ -127,9 +134,12 @@ def export_and_verify(
     variant: str = "logits",
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    attempt: int = 1,
 ) -> OnnxEntry:
     """Export ``model`` (the torch network of ``spec``'s ``variant``, built by the runtime) to
-    ONNX, check it on the samples, record the outcome under ``key``."""
+    ONNX, check it on the samples, record the outcome under ``key``. ``attempt``: how many times
+    this export has now been tried (a failure records it; the runtime retries up to
+    ``EXPORT_ATTEMPTS`` times)."""
     import torch
 
     onnx_path, record_path = entry_paths(spec, key, variant)
@@ -142,6 +152,7 @@ def export_and_verify(
         "torch": torch.__version__,
         "export_version": EXPORT_VERSION,
         "variant": variant,
+        "attempts": int(attempt),
     }
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     tmpdir = tempfile.mkdtemp(prefix=".export-", dir=onnx_path.parent)  # exclusive, unpredictable

@@ -119,12 +119,15 @@ def resolve(
     if not lookup:
         return r
     r.entry, r.key = onnx_cache.lookup(spec, variant, r.weights)
-    if r.entry is None and export:
+    tries = 0 if r.entry is None else int(r.entry.record.get("attempts", 1))
+    retry = r.entry is not None and not r.entry.ok and tries < onnx_cache.EXPORT_ATTEMPTS and system.has_torch()
+    if (r.entry is None or retry) and export:
         if not system.has_torch():  # the lite build: only the exports it ships
             raise ModelError(f"{spec.title}: preparing this model {system.FULL_ONLY}")
         report(progress, 0, None, f"Loading {spec.title}")
         r.model = _build(spec, variant, r.weights, progress, cancel)
-        r.entry = onnx_cache.export_and_verify(spec, r.model, r.weights, r.key, variant, progress, cancel)
+        r.entry = onnx_cache.export_and_verify(spec, r.model, r.weights, r.key, variant, progress, cancel,
+                                               attempt=tries + 1)
     return r
 
 
