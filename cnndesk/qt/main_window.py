@@ -265,6 +265,7 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         self.settings.set("split_top", self.top_split.saveState())
         self.settings.set("split_images", self.images_split.saveState())
         self.camera_panel.shutdown()
+        self.gallery_model.stop_requests()
         self.runner.drain()
         QCoreApplication.processEvents()  # deliver what the stopped jobs sent (a stopped training's model)
         for w in QApplication.topLevelWidgets():  # our dialogs close with us, none stays hidden

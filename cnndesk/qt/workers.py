@@ -128,6 +128,7 @@ class JobRunner(QObject):
         self._by_kind: dict[str, Job] = {}
         self._live: set[Job] = set()
         self._epochs: dict[str, int] = {}
+        self._drained = False
 
     def start(
         self,
@@ -152,6 +153,10 @@ class JobRunner(QObject):
         if exclusive:
             self.cancel(kind)
         job = Job(fn, *args, kind=kind, keep_result=keep_result, scope=scope, epoch=self.epoch(scope))
+        if self._drained:  # quitting: nothing new starts (a late timer, a queued request)
+            job.cancel.cancel()
+            job.done = True
+            return job
         s = job.signals
 
         def current() -> bool:
@@ -212,7 +217,9 @@ class JobRunner(QObject):
         return sum(1 for j in self._live if not j.done)
 
     def drain(self, timeout_ms: int = 10_000) -> bool:
-        """Cancel every job and wait for the threads; True when all stopped in time."""
+        """Cancel every job and wait for the threads; True when all stopped in time. Nothing
+        starts afterwards."""
+        self._drained = True
         for job in list(self._live):
             job.cancel.cancel()
         self._by_kind.clear()

@@ -256,3 +256,15 @@ def test_the_window_shows_an_evicted_image_again(drop, qtbot, window, samples):
     qtbot.waitUntil(lambda: window.image_view.has_image() and model.has_display(model.items[0].id), timeout=20_000)
     assert model.cached()[1] <= 1
     assert window.panel.headline.text()
+
+
+def test_nothing_starts_after_drain(qtbot, runner):
+    import time
+
+    ran = []
+    assert runner.drain()
+    job = runner.start("late", lambda job: ran.append(1), on_result=ran.append)  # a late timer on quit
+    for _ in range(20):
+        QCoreApplication.processEvents()
+        time.sleep(0.01)
+    assert ran == [] and job.cancel.cancelled and runner.active_count() == 0

@@ -142,19 +142,30 @@ class GalleryModel(QAbstractListModel):
 
     def set_images(self, images: ItemImages) -> None:
         """A thumbnail and/or display image made on a worker (ignored for removed items)."""
+        row = self._put_images(images)
+        if row is not None:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+            self.images_ready.emit(images.item_id)
+
+    def _put_images(self, images: ItemImages) -> int | None:
         for flight in self._inflight.values():
             flight.discard(images.item_id)
         row = self._rows.get(images.item_id)
         if row is None:
-            return
+            return None
         item = self.items[row]
         if images.thumb is not None:
             self._icons.put(item.id, QIcon(badge_pixmap(images.thumb, bool(item.error), ICON)))
         if images.display is not None:
             self._displays.put(item.id, images.display)
-        idx = self.index(row)
-        self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
-        self.images_ready.emit(item.id)
+        return row
+
+    def stop_requests(self) -> None:
+        """No more images are asked for (the window is closing)."""
+        self.request_images = None
+        self._flush.stop()
+        self._wanted.clear()
 
     def displays_wanted(self, items: list[ImageResult], current_id: int | None = None) -> frozenset[int]:
         """The ids a classify job should make display images for: the current item and the last
@@ -175,26 +186,29 @@ class GalleryModel(QAbstractListModel):
         self.endInsertRows()
         return self.index(len(self.items) - 1)
 
-    def update(self, item: ImageResult) -> QModelIndex:
-        """Swap in the new version of an item (same id)."""
+    def update(self, item: ImageResult, images: ItemImages | None = None) -> QModelIndex:
+        """Swap in the new version of an item (same id), with its new images if any: both are in
+        place before the view hears of the change (it asks for the icon at once)."""
         row = self._rows.get(item.id)
         if row is None:
             return self.add(item)
         old, self.items[row] = self.items[row], item
         if bool(old.error) != bool(item.error):
             self._icons.pop(item.id)  # the badge changes
+        if images is not None:
+            self._put_images(images)
         idx = self.index(row)
         self.dataChanged.emit(idx, idx)
+        if images is not None:
+            self.images_ready.emit(item.id)
         return idx
 
     def apply(self, result: ItemClassified) -> QModelIndex:
-        """A classify job's partial result: the new item, then its images. Returns its index, or
+        """A classify job's partial result: the new item and its images. Returns its index, or
         an invalid one when the item was removed meanwhile (it is not put back)."""
         if result.item.id not in self._rows:
             return QModelIndex()
-        idx = self.update(result.item)
-        self.set_images(result.images)
-        return idx
+        return self.update(result.item, result.images)
 
     def remove_rows(self, rows: list[int]) -> int:
         """Remove items from the gallery (not from disk); returns how many."""
