@@ -27,6 +27,7 @@ from cnndesk.core import doctor_dupes as dupes
 from cnndesk.core import doctor_labels as stats
 from cnndesk.core.datasets import IMBALANCE_RATIO, MIN_PER_CLASS, DatasetError
 from cnndesk.core.images import is_image_path
+from cnndesk.core.models.registry import DEFAULT_MODEL
 from cnndesk.core.paths import atomic_write, user_cache_dir
 from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
 
@@ -193,7 +194,7 @@ def _embed(paths: list[str], spec, progress: ProgressCallback | None = None, can
 # -- the check ----------------------------------------------------------------------------------
 
 
-def check_dataset(root: str | os.PathLike, base: str = "efficientnet-lite0", progress: ProgressCallback | None = None,
+def check_dataset(root: str | os.PathLike, base: str = DEFAULT_MODEL, progress: ProgressCallback | None = None,
                   cancel: CancelToken | None = None, device: str = "auto", apply_ignores: bool = True) -> Report:
     """Run every check on the dataset folder ``root`` and return the issues, worst first per kind.
     An unchanged folder (same files, sizes, times) is answered from the last result."""

@@ -38,6 +38,8 @@ from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
 log = logging.getLogger("cnndesk")
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# what the app calls each device (Preferences, the Train dialog)
+DEVICE_NAMES = {"auto": "Automatic (GPU if available)", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)"}
 BACKENDS = ("auto", "onnx", "torch")
 VARIANTS = ("logits", "features", "multi")
 

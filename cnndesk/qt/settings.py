@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSettings
 
+from cnndesk.core.models.registry import DEFAULT_MODEL
+from cnndesk.core.runtime import DEVICES
+
 
 class Settings:
-    DEFAULTS = {"top_k": 5, "threshold": 30, "device": "auto", "last_model": "efficientnet-lite0", "last_folder": ""}
+    DEFAULTS = {"top_k": 5, "threshold": 30, "device": "auto", "last_model": DEFAULT_MODEL, "last_folder": ""}
 
     def __init__(self):
         self.q = QSettings("cnndesk", "cnndesk")
@@ -35,7 +38,7 @@ class Settings:
     @property
     def device(self) -> str:
         d = str(self.get("device"))
-        return d if d in ("auto", "cpu", "cuda", "mps") else "auto"
+        return d if d in DEVICES else "auto"
 
     # "not one of my classes": per user model, the share of its own kind of images flagged (percent)
     def novelty_rate(self, model: str) -> float:

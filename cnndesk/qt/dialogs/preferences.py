@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from cnndesk.core.runtime import DEVICE_NAMES, DEVICES
 from cnndesk.qt.settings import Settings
 
 
@@ -30,8 +31,8 @@ class PreferencesDialog(QDialog):
         self.threshold.setValue(round(settings.threshold * 100))
         self.threshold.setToolTip("Below this confidence the verdict says \"Not sure\" instead of forcing a choice")
         self.device = QComboBox()
-        for text, value in (("Automatic (GPU if available)", "auto"), ("CPU", "cpu"), ("NVIDIA GPU (CUDA)", "cuda"), ("Apple GPU (MPS)", "mps")):
-            self.device.addItem(text, value)
+        for value in DEVICES:
+            self.device.addItem(DEVICE_NAMES[value], value)
         self.device.setCurrentIndex(max(0, self.device.findData(settings.device)))
         form = QFormLayout()
         form.addRow("Classes shown:", self.top_k)

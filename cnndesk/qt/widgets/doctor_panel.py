@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from cnndesk.core import doctor
 from cnndesk.core.images import is_image_path
+from cnndesk.core.models.registry import DEFAULT_MODEL
 from cnndesk.qt import jobs
 
 IssueRole = Qt.ItemDataRole.UserRole + 20
@@ -57,7 +58,7 @@ class DoctorPanel(QWidget):
         self.undo_stack: list[tuple[doctor.Moved, QTreeWidgetItem]] = []
         self._icons: dict[str, QIcon] = {}
         self._big: dict[str, QPixmap] = {}
-        self._args = ("efficientnet-lite0", "auto")
+        self._args = (DEFAULT_MODEL, "auto")
 
         self.summary = QLabel("Choose a folder to check it for wrong labels, duplicates and leaks.")
         self.summary.setWordWrap(True)
@@ -131,7 +132,7 @@ class DoctorPanel(QWidget):
         self._selected(None, None)
 
     # -- running ----------------------------------------------------------------------------------
-    def check(self, root: str, base: str = "efficientnet-lite0", device: str = "auto", force: bool = False) -> bool:
+    def check(self, root: str, base: str = DEFAULT_MODEL, device: str = "auto", force: bool = False) -> bool:
         """Check ``root`` on a worker; a folder already checked is not checked again unless
         ``force``. Returns whether a check started."""
         root = str(root)
