@@ -34,7 +34,7 @@ def add_arguments(t) -> None:
     t.add_argument("data", metavar="DATA_DIR")
     t.add_argument("--out", "-o", required=True, metavar="FILE", help="the model file to write (.safetensors)")
     t.add_argument("--mode", choices=("quick", "full"), default=d.mode, help="quick: frozen network + new head, seconds, no torch on the CPU; full: fine-tune the network (default %(default)s)")
-    t.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"default: {quick.resolved_epochs()} head epochs (quick) or chosen from the data (full, 3-12, early stopping)")
+    t.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"default: {quick.resolved_epochs()} head epochs (quick) or as many as fit --time-budget (full, 3-15, early stopping)")
     t.add_argument("--val-split", type=float, default=d.val_split, metavar="F", help="validation share when DATA_DIR has no val/ folder (default %(default)s)")
     t.add_argument("--seed", type=int, default=d.seed)
     add_device(t, d.device)
@@ -45,30 +45,15 @@ def add_arguments(t) -> None:
     t.add_argument("--image-size", type=positive_int, default=d.image_size, metavar="PX", help="full mode: training resolution (default: chosen from the images' sizes)")
     t.add_argument("--flip", action="store_true", default=d.augment_flip, help="full mode: random horizontal flips (off by default: they change text, digits, arrows)")
     t.add_argument("--from", dest="init_from", metavar="MODEL_FILE", default=d.init_from, help="continue from one of your models (more images; same or new classes)")
+    t.add_argument("--time-budget", type=float, default=d.time_budget_s, metavar="S", help="full mode with automatic epochs: about this many seconds of training (default %(default)g; 0: no budget)")
     t.add_argument("--force", action="store_true", help="replace --out if it exists")
 
 
-def _init_distributed(device: str) -> tuple[int, int, str]:
-    """Under torchrun (WORLD_SIZE > 1): join the process group. Returns (rank, world size, the
-    device every process trains on); ``device`` unchanged when not distributed."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, device
-    import torch
-    import torch.distributed as dist
-
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = device in ("auto", "cuda") and torch.cuda.is_available()
-    if use_cuda:
-        torch.cuda.set_device(local)
-    else:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
-    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return dist.get_rank(), world, "cuda" if use_cuda else "cpu"
-
-
 def run(args) -> int:
-    rank, world, device = _init_distributed(args.device)
+    from cnndesk.core.distributed import init_distributed, shutdown_distributed
+
+    dist_info = init_distributed(args.device)  # rank 0 of 1 outside torchrun
+    rank, world, device = dist_info.rank, dist_info.world, dist_info.device
     if world > 1 and args.mode != "full":
         if rank == 0:
             print("cnndesk train: error: distributed training (torchrun) needs --mode full", file=sys.stderr)
@@ -79,11 +64,7 @@ def run(args) -> int:
     try:
         return _train(args, device, rank, world)
     finally:
-        if world > 1:
-            import torch.distributed as dist
-
-            if dist.is_initialized():
-                dist.destroy_process_group()
+        shutdown_distributed()
 
 
 def _train(args, device: str, rank: int, world: int) -> int:
@@ -117,7 +98,7 @@ def _train(args, device: str, rank: int, world: int) -> int:
     config = TrainConfig(mode=args.mode, base=args.base, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                          val_split=args.val_split, seed=args.seed, unfrozen_blocks=args.unfrozen_blocks,
                          image_size=args.image_size, device=device, init_from=args.init_from,
-                         augment_flip=args.flip)
+                         augment_flip=args.flip, time_budget_s=args.time_budget)
     status = StatusLine() if sys.stderr.isatty() else None
 
     def on_epoch(s):

@@ -35,7 +35,8 @@ def test_train_defaults_are_train_configs():
     args, cfg = _parse("train", "data", "--out", "m"), TrainConfig()
     fields = {"mode": "mode", "base": "base", "epochs": "epochs", "lr": "lr", "batch_size": "batch_size",
               "val_split": "val_split", "seed": "seed", "unfrozen_blocks": "unfrozen_blocks",
-              "image_size": "image_size", "device": "device", "init_from": "init_from", "flip": "augment_flip"}
+              "image_size": "image_size", "device": "device", "init_from": "init_from", "flip": "augment_flip",
+              "time_budget": "time_budget_s"}
     assert {k: getattr(args, k) for k in fields} == {k: getattr(cfg, f) for k, f in fields.items()}
 
 
