@@ -163,3 +163,21 @@ def test_dialog_defaults_come_from_train_config(qtbot, window, tmp_path):
     dlg.resize(760, 900)
     dlg.grab().save(str(tmp_path / "train_dialog.png"))
     dlg.close()
+
+
+def test_enter_in_the_folder_field_loads_it_without_opening_the_file_dialog(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QFileDialog
+
+    opened = []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: opened.append(a) or "")
+    data = make_dataset(tmp_path / "shapes", per_class=(6, 6, 6))
+    dlg = window.show_training()
+    qtbot.addWidget(dlg)
+    dlg.folder.clear()
+    dlg.folder.setFocus()
+    qtbot.keyClicks(dlg.folder, str(data))
+    qtbot.keyClick(dlg.folder, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dlg.dataset is not None, timeout=20_000)
+    assert opened == []
+    dlg.close()

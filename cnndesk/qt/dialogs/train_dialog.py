@@ -82,6 +82,7 @@ class TrainDialog(QDialog):
         self.folder = QLineEdit(self.settings.get("dataset_folder") or "")
         self.folder.setPlaceholderText("A folder with one subfolder per class (e.g. cats/, dogs/)")
         browse = QPushButton("Choose…")
+        browse.setAutoDefault(False)  # Enter in the folder field loads it, never opens the file dialog
         browse.clicked.connect(self.choose_folder)
         self.folder.editingFinished.connect(lambda: self.load_folder(self.folder.text()))
         row = QHBoxLayout()
