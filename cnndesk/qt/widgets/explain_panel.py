@@ -232,6 +232,8 @@ class ExplainPanel(QWidget):
         if self.explainer is None:
             if not self.runner.running("explainer"):
                 self.status.emit("Loading PyTorch to look inside the network…")
+                # in the panel too (the status bar message fades; the first load takes up to a minute)
+                self.caption.setText("Loading PyTorch to look inside the network… The first time can take a minute.")
                 self.runner.start("explainer", jobs.load_explainer, self.spec, on_result=self._explainer_ready,
                                   on_error=lambda exc: self.status.emit(str(exc)))
             return
@@ -253,6 +255,8 @@ class ExplainPanel(QWidget):
         self.filters_caption.setText(f"The {n} filters of the first convolution, as colour patches: each one looks for "
                                      "one small pattern of colour or edge in the image.")
         self.summary.setPlainText(summary)
+        if self.caption.text().startswith("Loading PyTorch"):
+            self.caption.setText("Pick a layer on the left to see what it computes.")
         self.status.emit("Ready to look inside the network")
         self.compute_heat()
 
