@@ -55,7 +55,8 @@ def _cache_with_failed(exports, tmp_path, monkeypatch, variants: tuple[str, ...]
         onnx_path, record = onnx_cache.entry_paths(spec, key, variant)
         onnx_path.unlink()
         record.write_text(json.dumps({"model": spec.name, "variant": variant, "ok": False,
-                                      "reason": "ConversionError: export failed"}))
+                                      "reason": "ConversionError: export failed",
+                                      "attempts": onnx_cache.EXPORT_ATTEMPTS}))  # retried no more
         assert runtime.resolve(spec, variant, export=False).entry.ok is False
 
 
