@@ -75,7 +75,7 @@ def child_embed(root: str) -> None:
     fx = FeatureExtractor(get_spec("efficientnet-lite0"), stages="multi")
     fx.embed_paths(paths, EmbeddingCache(fx.key))
     print(json.dumps({"seconds": time.perf_counter() - t, "cpu_s": _cpu_s() - c, "peak_mb": _peak_mb(),
-                      "onnx": fx._session is not None}))
+                      "onnx": fx.engine.name == "onnx"}))
 
 
 def child_scale(n: int, baseline: bool) -> None:
