@@ -22,6 +22,7 @@ Variants (``onnx_cache``): "logits" (the classifier), "features" (the pooled emb
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from dataclasses import dataclass
@@ -289,6 +290,19 @@ class HeadBackend:
         return self.features.preferred_batch
 
 
+_EXPORT_THREADS: list[threading.Thread] = []
+
+
+@atexit.register
+def _finish_background_exports(timeout_s: float = 60.0) -> None:
+    """At exit, let a background export finish (about 10 s) instead of tearing the interpreter
+    down under it: a daemon thread inside torch.onnx.export during finalization aborts the process
+    ("terminate called without an active exception") — seen when the app was quit during a full
+    training that started before the first answer's export was done."""
+    for t in list(_EXPORT_THREADS):
+        t.join(timeout_s)
+
+
 class UpgradingBackend(_BackendBase):
     """The first answer: PyTorch answers at once while the verified ONNX export is built on a
     background thread; then ONNX Runtime takes over (``export_done`` is set either way)."""
@@ -298,7 +312,9 @@ class UpgradingBackend(_BackendBase):
         self.current: _BackendBase = first
         self.fallback_reason = "optimising for this CPU in the background"
         self.export_done.clear()
-        threading.Thread(target=self._work, args=(spec,), name="cnndesk-onnx-export", daemon=True).start()
+        t = threading.Thread(target=self._work, args=(spec,), name="cnndesk-onnx-export", daemon=True)
+        _EXPORT_THREADS.append(t)
+        t.start()
 
     name = property(lambda self: self.current.name)
     runtime = property(lambda self: self.current.runtime)
