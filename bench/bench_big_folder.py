@@ -28,8 +28,8 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp()
 sys.path.insert(0, os.path.join(sys.argv[3], "bench"))
 from PIL import Image
-from cnndesk.core.inference import Prediction
-from cnndesk.core.pipeline import FileResult
+from cnndesk.core.predict.classifier import Prediction
+from cnndesk.core.predict.stream import FileResult
 from cnndesk.qt.app import create_app
 from cnndesk.qt.imaging import thumbnail
 from cnndesk.qt.jobs import FolderBatch

@@ -30,7 +30,7 @@ def write_video(path: Path, seconds: float, fps: int = 30, size=(640, 480)) -> N
     import numpy as np
     from PIL import Image
 
-    from cnndesk.core.paths import sample_images
+    from cnndesk.core.common.paths import sample_images
 
     frames = [np.asarray(Image.open(p).convert("RGB").resize(size)) for p in sample_images()]
     with av.open(str(path), "w") as out:

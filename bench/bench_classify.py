@@ -32,8 +32,8 @@ from PIL import Image, ImageEnhance
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cnndesk.core.images import load_image  # noqa: E402
-from cnndesk.core.paths import sample_images  # noqa: E402
+from cnndesk.core.common.paths import sample_images  # noqa: E402
+from cnndesk.core.images.load import load_image  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 
@@ -82,7 +82,7 @@ def median_ms(fn, repeats: int, inner: int) -> float:
 def bench_latency(repeats: int) -> dict:
     import torch
 
-    from cnndesk.core.inference import Classifier
+    from cnndesk.core.predict.classifier import Classifier
 
     clf = Classifier()  # ONNX Runtime, physical-core threads
     x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
@@ -108,9 +108,9 @@ NAIVE = textwrap.dedent(
     from PIL import Image
     from torchvision import transforms as T
     from cnndesk.core.models.registry import default_model
-    from cnndesk.core.models.build import build_model
+    from cnndesk.core.runtime.resolve import torch_model
     spec = default_model()
-    model = build_model(spec).eval()
+    model = torch_model(spec).eval()
     tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), T.Normalize(spec.preprocess.mean, spec.preprocess.std)])
     w = csv.writer(sys.stdout)
     for p in sys.argv[1:]:
@@ -148,8 +148,8 @@ def bench_folder(photos: list[Path], repeats: int) -> dict:
 
 
 def bench_decode(photos: list[Path], repeats: int) -> dict:
-    from cnndesk.core import images
-    from cnndesk.core.inference import Classifier
+    from cnndesk.core.images import load as images
+    from cnndesk.core.predict.classifier import Classifier
 
     clf = Classifier()
     pre = clf.preprocess

@@ -55,7 +55,7 @@ def _cpu_s() -> float:
 
 
 def child_check(root: str) -> None:
-    from cnndesk.core.doctor import check_dataset
+    from cnndesk.core.doctor.check import check_dataset
 
     t, c = time.perf_counter(), _cpu_s()
     rep = check_dataset(root)
@@ -66,9 +66,9 @@ def child_check(root: str) -> None:
 def child_embed(root: str) -> None:
     """The baseline: only the embeddings quick training computes anyway (its multi-stage features,
     cold cache)."""
-    from cnndesk.core.doctor import collect
-    from cnndesk.core.features import EmbeddingCache, FeatureExtractor
+    from cnndesk.core.doctor.check import collect
     from cnndesk.core.models.registry import get_spec
+    from cnndesk.core.predict.embeddings import EmbeddingCache, FeatureExtractor
 
     t, c = time.perf_counter(), _cpu_s()
     paths = [p for p, _, _ in collect(root).items]
@@ -82,7 +82,8 @@ def child_scale(n: int, baseline: bool) -> None:
     import doctor_data
     import numpy as np
 
-    from cnndesk.core import doctor, doctor_dupes
+    from cnndesk.core.doctor import check as doctor
+    from cnndesk.core.doctor import duplicates as doctor_dupes
 
     rng = np.random.default_rng(0)
     k = 10
@@ -103,12 +104,12 @@ def child_scale(n: int, baseline: bool) -> None:
     classes = [f"c{i}" for i in range(k)]
     paths = [f"/synthetic/{'val' if i % 5 == 0 else 'train'}/{classes[y[i]]}/{i:06d}.png" for i in range(n)]
     items = [(p, p.split("/")[2], p.split("/")[3]) for p in paths]
-    files = doctor._Files(Path("/synthetic"), "splits", classes, items, {c: [f"/synthetic/train/{c}"] for c in classes}, [])
+    files = doctor.Files(Path("/synthetic"), "splits", classes, items, {c: [f"/synthetic/train/{c}"] for c in classes}, [])
     doctor.collect = lambda root: files
     doctor_dupes.thumbnails = lambda ps, cache=None, progress=None, cancel=None, threads=2: (thumbs, np.full((n, 2), 64, np.int32), {})
-    doctor._embed = lambda ps, spec, progress=None, cancel=None, device="auto": ({p: feats[i] for i, p in enumerate(paths)}, {}, 224, "synthetic")
-    doctor._load_memo = lambda path: (None, 0, "")
-    doctor._save_memo = lambda *a: None
+    doctor.embed_files = lambda ps, spec, progress=None, cancel=None, device="auto": ({p: feats[i] for i, p in enumerate(paths)}, {}, 224, "synthetic")
+    doctor.load_memo = lambda path: (None, 0, "")
+    doctor.save_memo = lambda *a: None
     base_mb = _peak_mb()
     t = time.perf_counter()
     if baseline:  # the naive way: one N × N similarity matrix, then threshold it
@@ -160,8 +161,8 @@ def score(rep: dict, man: dict) -> dict:
 def _fail_features_export(cache: Path) -> None:
     """Record the ONNX "features" export as failed in ``cache`` (as a transient export failure left
     it in real caches: the state of the 50.1 s quiet-machine run; see docs/benchmarks.md)."""
-    from cnndesk.core import onnx_cache
     from cnndesk.core.models.registry import get_spec
+    from cnndesk.core.runtime import export_cache as onnx_cache
 
     spec = get_spec("efficientnet-lite0")
     old = os.environ.get("CNNDESK_CACHE_DIR")
@@ -183,7 +184,7 @@ def detection(seeds: list[int], per_class: int, work: Path, features_export: str
               baseline_code: str | None = None) -> list[dict]:
     import doctor_data
 
-    from cnndesk.core.paths import user_cache_dir
+    from cnndesk.core.common.paths import user_cache_dir
 
     warm = user_cache_dir()
     rows = []

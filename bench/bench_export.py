@@ -111,11 +111,12 @@ def main() -> None:
     ap.add_argument("--textures-only", action="store_true", help="skip part 2 (the built-in model, int8 vs fp32)")
     args = ap.parse_args()
     os.environ.setdefault("CNNDESK_DATA_DIR", str(OUT / "export-data"))
-    from cnndesk.core import bundle, bundle_network
-    from cnndesk.core.datasets import scan
-    from cnndesk.core.inference import Classifier
+    from cnndesk.core.export import bundle, bundle_network
     from cnndesk.core.models.registry import get_spec
-    from cnndesk.core.training import TrainConfig, train
+    from cnndesk.core.predict.classifier import Classifier
+    from cnndesk.core.training.config import TrainConfig
+    from cnndesk.core.training.datasets import scan
+    from cnndesk.core.training.dispatch import train
 
     results: dict = {"load": os.getloadavg()[0]}
     work = OUT / "export-work"
@@ -159,7 +160,7 @@ def main() -> None:
     bundle.quantize_int8(app, fp32, int8, calib)
     c = bundle.compare_int8(app, fp32, int8, val)
     # agreement where fp32 is confident
-    from cnndesk.core.onnx_cache import make_session
+    from cnndesk.core.runtime.export_cache import make_session
 
     s32, s8 = make_session(fp32, 2), make_session(int8, 2)
     name = s32.get_inputs()[0].name
@@ -176,7 +177,7 @@ def main() -> None:
     for tag, s in (("fp32", s32), ("int8", s8)):
         for bs in (1, 8):
             xb = x1[:bs]
-            lat[f"{tag}_b{bs}_ms_per_image"] = round(bundle_network._time(lambda s=s, xb=xb: s.run(None, {name: xb}), 10) * 1000 / bs, 2)
+            lat[f"{tag}_b{bs}_ms_per_image"] = round(bundle_network.time_batches(lambda s=s, xb=xb: s.run(None, {name: xb}), 10) * 1000 / bs, 2)
     # folder throughput end to end through each bundle's predict.py (int8 bundle written for the
     # benchmark although it would be refused: it is below the 99 % bar)
     bundle.INT8_MIN_AGREEMENT = 0.0

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from cnndesk.core.inference import Classifier
+from cnndesk.core.predict.classifier import Classifier
 clf = Classifier(background_export=sys.argv[1] == "background")
 p = clf.predict([sys.argv[2]])[0]
 first = time.perf_counter() - t0

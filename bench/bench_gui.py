@@ -29,9 +29,9 @@ def main() -> None:
     from PySide6.QtCore import QCoreApplication
     from qtbench import UiTimerGaps, spin
 
-    from cnndesk.core.inference import Prediction
-    from cnndesk.core.paths import sample_images
-    from cnndesk.core.pipeline import FileResult
+    from cnndesk.core.common.paths import sample_images
+    from cnndesk.core.predict.classifier import Prediction
+    from cnndesk.core.predict.stream import FileResult
     from cnndesk.qt.app import create_app
     from cnndesk.qt.imaging import thumbnail
     from cnndesk.qt.main_window import MainWindow

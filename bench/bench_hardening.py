@@ -25,7 +25,7 @@ LOAD = """
 import sys
 def hwm():  # peak RSS of this process (ru_maxrss would carry over the parent's peak across exec)
     return int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1])
-from cnndesk.core.images import load_image
+from cnndesk.core.images.load import load_image
 from cnndesk.core.models.registry import default_model
 pre = default_model().preprocess
 try:
@@ -40,9 +40,9 @@ import sys
 def hwm():  # peak RSS of this process (ru_maxrss would carry over the parent's peak across exec)
     return int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1])
 import numpy as np
-from cnndesk.core.inference import top_k
+from cnndesk.core.predict.classifier import top_k
 from cnndesk.core.models.registry import default_model
-from cnndesk.core.pipeline import classify_stream, expand_paths
+from cnndesk.core.predict.stream import classify_stream, expand_paths
 
 class Decoder:  # the real decode + preprocess; a stand-in model (this measures decoding)
     preprocess = default_model().preprocess

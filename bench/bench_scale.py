@@ -42,8 +42,8 @@ def main() -> None:
     args = ap.parse_args()
     from bench_classify import OUT, make_photos
 
-    from cnndesk.core.inference import Classifier
-    from cnndesk.core.pipeline import classify_stream
+    from cnndesk.core.predict.classifier import Classifier
+    from cnndesk.core.predict.stream import classify_stream
 
     photos = [str(p) for p in make_photos(300, OUT / "photos")[: args.photos]]
     clf = Classifier(threads=1)

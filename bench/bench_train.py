@@ -30,10 +30,11 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="cnndesk-bench-train-"))
     os.environ["CNNDESK_CACHE_DIR"] = str(tmp / "cache")  # cold cache: embeddings computed
     data = make_dataset(tmp / "shapes", (100, 100, 100), size=256)
-    from cnndesk.core.datasets import scan
-    from cnndesk.core.features import FeatureExtractor
     from cnndesk.core.models.registry import default_model
-    from cnndesk.core.training import TrainConfig, train
+    from cnndesk.core.predict.embeddings import FeatureExtractor
+    from cnndesk.core.training.config import TrainConfig
+    from cnndesk.core.training.datasets import scan
+    from cnndesk.core.training.dispatch import train
 
     t = time.perf_counter()
     FeatureExtractor(default_model())  # one-off: export + verify the feature extractor
@@ -51,8 +52,9 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from cnndesk.core.images import load_image
-    from cnndesk.core.models.build import build_model, feature_extractor
+    from cnndesk.core.images.load import load_image
+    from cnndesk.core.networks.surgery import feature_extractor
+    from cnndesk.core.runtime.resolve import torch_model
 
     pre = default_model().preprocess
     paths = [p for p, _ in ds.train[:64]]
@@ -62,7 +64,7 @@ def main() -> None:
     for i in range(0, len(x), 8):
         fx.embed_arrays(x[i:i + 8])
     ort_ms = (time.perf_counter() - t) / len(x) * 1000
-    model, _ = feature_extractor(build_model(default_model()), default_model().arch)
+    model, _ = feature_extractor(torch_model(default_model()), default_model().arch)
     model = model.eval().to(memory_format=torch.channels_last)
     with torch.inference_mode():
         model(torch.from_numpy(x[:8]))

@@ -86,8 +86,8 @@ def full_only(args, tmp: Path) -> dict:
     old = tmp / "old"
     old.mkdir()
     subprocess.run(f"git -C {ROOT} archive {FULL_BASE_COMMIT} cnndesk resources | tar -x -C {old}", shell=True, check=True)
-    from cnndesk.core.features import FeatureExtractor
     from cnndesk.core.models.registry import default_model
+    from cnndesk.core.predict.embeddings import FeatureExtractor
 
     FeatureExtractor(default_model(), stages="last")  # weights + the export the assessment uses
     results = {"set": f"symbols 32 px, {args.full_per_class} per class (80 % train, 20 % val), 40 per class test",
@@ -113,9 +113,9 @@ def full_only(args, tmp: Path) -> dict:
 
 
 def assess(model: Path, test: Path, unrelated: list[str]) -> dict:
-    from cnndesk.core import trust
-    from cnndesk.core.images import load_image
-    from cnndesk.core.inference import Classifier
+    from cnndesk.core.images.load import load_image
+    from cnndesk.core.predict.classifier import Classifier
+    from cnndesk.core.trust import scores as trust
 
     clf = Classifier(str(model))
     paths, names = files(test)
@@ -153,8 +153,8 @@ def assess(model: Path, test: Path, unrelated: list[str]) -> dict:
 
 def near_unknowns(data: Path, test: Path) -> dict:
     """Stretch: a quick model's detector on 5 symbol classes, shown the other 5 (held-out images)."""
-    from cnndesk.core import trust
-    from cnndesk.core.features import embed_paths
+    from cnndesk.core.predict.embeddings import embed_paths
+    from cnndesk.core.trust import scores as trust
 
     tr, tr_names = files(data)
     te, te_names = files(test)
@@ -200,8 +200,8 @@ def main() -> None:
     old = tmp / "old"
     old.mkdir()
     subprocess.run(f"git -C {ROOT} archive {BASE_COMMIT} cnndesk resources | tar -x -C {old}", shell=True, check=True)
-    from cnndesk.core.features import FeatureExtractor
     from cnndesk.core.models.registry import default_model
+    from cnndesk.core.predict.embeddings import FeatureExtractor
 
     t = time.perf_counter()
     for stages in ("last", "multi"):  # the one-off exports (not counted)

@@ -40,7 +40,7 @@ SCENES = ["coffee", "rocket", "grace_hopper"]
 NAIVE = r"""
 import sys, time, json
 import av, numpy as np
-from cnndesk.core.inference import Classifier
+from cnndesk.core.predict.classifier import Classifier
 clf = Classifier(threads=1)
 labels = []
 with av.open(sys.argv[1]) as c:

@@ -16,15 +16,15 @@ MAX_LOG_BYTES = 1 << 20
 
 
 def log_path() -> Path:
-    from cnndesk.core.paths import user_data_dir
+    from cnndesk.core.common.paths import user_data_dir
 
     return user_data_dir() / "logs" / "cnndesk.log"
 
 
 def plain_reason(exc: BaseException) -> str:
     """One line, in plain words, for any exception."""
-    from cnndesk.core.errors import CnndeskError
-    from cnndesk.core.safeio import describe_oserror, display
+    from cnndesk.core.common.errors import CnndeskError
+    from cnndesk.core.common.safeio import describe_oserror, display
 
     if isinstance(exc, CnndeskError):
         text = str(exc)

@@ -13,15 +13,15 @@ from pathlib import Path
 
 
 def prepare(dest: Path | None = None) -> Path | None:
-    from cnndesk.core import system
+    from cnndesk.core.common import system
+    from cnndesk.core.common.paths import resource_path
     from cnndesk.core.models.registry import default_model
-    from cnndesk.core.paths import resource_path
 
     dest = dest or resource_path("onnx")
     spec = default_model()
     if not system.has_torch():
         return None  # nothing to export with (the lite build ships its export)
-    from cnndesk.core.runtime import resolve
+    from cnndesk.core.runtime.resolve import resolve
 
     entry = resolve(spec, "logits", export=False).entry
     if entry is not None and entry.ok and Path(entry.path).parent == dest:

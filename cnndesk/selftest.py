@@ -15,8 +15,8 @@ def run() -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia.*=false")
     from cnndesk import __version__
-    from cnndesk.core.inference import Classifier
-    from cnndesk.core.paths import resource_path
+    from cnndesk.core.common.paths import resource_path
+    from cnndesk.core.predict.classifier import Classifier
 
     ok = True
     t0 = time.perf_counter()
@@ -26,7 +26,7 @@ def run() -> int:
     ok &= good
     print(f"[{'ok' if good else 'FAIL'}] photo: cat.jpg -> {pred.label} ({pred.score:.0%}) on {clf.describe()}")
 
-    from cnndesk.core import system
+    from cnndesk.core.common import system
 
     if system.has_torch():  # the full flavour: PyTorch itself must work (training, Grad-CAM, export)
         try:

@@ -38,9 +38,9 @@ def stage(flavour: str) -> None:
 import hashlib, shutil, sys
 from pathlib import Path
 import numpy as np
-from cnndesk.core.features import FeatureExtractor
-from cnndesk.core.inference import Classifier
-from cnndesk.core.models.build import build_model
+from cnndesk.core.predict.embeddings import FeatureExtractor
+from cnndesk.core.predict.classifier import Classifier
+from cnndesk.core.runtime.resolve import torch_model
 from cnndesk.core.models.registry import default_model
 stage = Path(sys.argv[1])
 spec = default_model()
@@ -50,7 +50,7 @@ shutil.copy(weights, stage / "weights")
 assert Classifier(spec, device="cpu").backend == "onnx"   # exports + verifies the classifier
 FeatureExtractor(spec, device="cpu")                        # and the feature extractor (quick training)
 FeatureExtractor(spec, device="cpu", stages="multi")        # multi-stage features (quick training, novelty)
-net = build_model(spec)  # the classifier layer as a numpy head (lite: logits = features @ W.T + b)
+net = torch_model(spec)  # the classifier layer as a numpy head (lite: logits = features @ W.T + b)
 np.savez(stage / "head.npz", weight=net.classifier.weight.detach().numpy(), bias=net.classifier.bias.detach().numpy())
 """
     subprocess.run([sys.executable, "-c", code, str(STAGE)], env=env, check=True)

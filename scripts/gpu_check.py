@@ -51,13 +51,14 @@ def main(argv=None) -> int:
     from PIL import Image
     from shapes import make_dataset
 
-    from cnndesk.core.datasets import scan
-    from cnndesk.core.explain import Explainer
-    from cnndesk.core.export import export_model
-    from cnndesk.core.inference import Classifier
+    from cnndesk.core.common.paths import resource_path
+    from cnndesk.core.export.network import export_model
     from cnndesk.core.models.registry import get_spec
-    from cnndesk.core.paths import resource_path
-    from cnndesk.core.training import TrainConfig, train
+    from cnndesk.core.predict.classifier import Classifier
+    from cnndesk.core.predict.explain import Explainer
+    from cnndesk.core.training.config import TrainConfig
+    from cnndesk.core.training.datasets import scan
+    from cnndesk.core.training.dispatch import train
 
     cuda = dev_under_test == "cuda"
     report: dict = {"torch": torch.__version__, "cuda": torch.version.cuda,

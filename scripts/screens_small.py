@@ -36,7 +36,7 @@ def main(tag: str) -> int:
     tmp = setup(tag)
     from PySide6.QtCore import QCoreApplication, QElapsedTimer
 
-    from cnndesk.core.paths import sample_images
+    from cnndesk.core.common.paths import sample_images
     from cnndesk.qt.app import create_app
     from cnndesk.qt.main_window import MainWindow
 

@@ -30,7 +30,7 @@ def samples() -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def classifier():
     """The default model on the CPU fast path (exported to ONNX once per test session)."""
-    from cnndesk.core.inference import Classifier
+    from cnndesk.core.predict.classifier import Classifier
 
     return Classifier()
 

@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report_unexpected(exc: BaseException, debug: bool) -> int:
     from cnndesk import crash
-    from cnndesk.core.errors import ModelError
-    from cnndesk.core.safeio import OutputError
+    from cnndesk.core.common.errors import ModelError
+    from cnndesk.core.common.safeio import OutputError
 
     where = crash.log_exception(exc)
     if debug:
@@ -142,7 +142,7 @@ def _main(argv: list[str]) -> int:
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in ("torch", "torchvision", "timm", "onnxscript"):
             raise
-        from cnndesk.core.system import FULL_ONLY
+        from cnndesk.core.common.system import FULL_ONLY
 
         return fail(f"cnndesk: {command.needs_torch_for or 'this'} {FULL_ONLY}{command.without_torch}", EXIT_MODEL)
     except BrokenPipeError:  # `cnndesk classify ... | head`

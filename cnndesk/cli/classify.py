@@ -28,7 +28,7 @@ MERGE_HELP = "join the CSV or JSON parts of a sharded classify run"
 
 
 def add_classify_arguments(c) -> None:
-    from cnndesk.core.runtime import BACKENDS
+    from cnndesk.core.runtime.backends import BACKENDS
 
     c.description = ("Classify image files or folders. Prints one result per file; a file that "
                      "cannot be read is reported with the reason and the others go on.")
@@ -58,10 +58,10 @@ def add_merge_arguments(g) -> None:
 
 
 def _load_classifier(args, n_files: int):
-    from cnndesk.core import system
-    from cnndesk.core.errors import DeviceUnavailableError, ModelError, NetworkRequiredError
-    from cnndesk.core.inference import Classifier
+    from cnndesk.core.common import system
+    from cnndesk.core.common.errors import DeviceUnavailableError, ModelError, NetworkRequiredError
     from cnndesk.core.models.registry import get_spec
+    from cnndesk.core.predict.classifier import Classifier
 
     try:
         spec = get_spec(args.model)
@@ -86,9 +86,9 @@ def _load_classifier(args, n_files: int):
 
 
 def run_classify(args) -> int:
-    from cnndesk.core import results_io
-    from cnndesk.core.pipeline import classify_stream, expand_paths
-    from cnndesk.core.safeio import check_output, display, safe_write
+    from cnndesk.core.common.safeio import check_output, display, safe_write
+    from cnndesk.core.predict import results as results_io
+    from cnndesk.core.predict.stream import classify_stream, expand_paths
 
     if args.out:  # before any work: a missing folder, a folder, an existing file, read-only
         check_output(args.out, force=args.force)
@@ -101,7 +101,7 @@ def run_classify(args) -> int:
     for folder, reason in skipped:
         print(f"cnndesk: warning: skipped the folder {display(folder)} ({reason})", file=sys.stderr)
     if args.shard is not None:
-        from cnndesk.core.pipeline import select_shard
+        from cnndesk.core.predict.stream import select_shard
 
         files = select_shard(files, args.paths, *args.shard)
         if not files:
@@ -109,9 +109,9 @@ def run_classify(args) -> int:
     if not files and args.shard is None:
         hint = "" if args.recursive else " (use --recursive to look in subfolders)"
         return fail(f"cnndesk: no images or videos found in {', '.join(map(display, args.paths))}{hint}", EXIT_SOME_FAILED)
-    from cnndesk.core import video
+    from cnndesk.core.predict import media, video
 
-    has_video = any(video.is_media_path(f) for f in files)
+    has_video = any(media.is_media_path(f) for f in files)
     try:  # a video: the decoder thread takes one core, the model gets one
         clf = _load_classifier(args, len(files) + (1 << 20) * has_video)
     except UsageError as exc:
@@ -150,8 +150,8 @@ def run_classify(args) -> int:
 
 
 def run_merge(args) -> int:
-    from cnndesk.core import results_io
-    from cnndesk.core.safeio import OutputError, check_output
+    from cnndesk.core.common.safeio import OutputError, check_output
+    from cnndesk.core.predict import results as results_io
 
     try:
         check_output(args.out, force=args.force)

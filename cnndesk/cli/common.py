@@ -64,7 +64,7 @@ def default_model() -> str:
 
 
 def add_device(p: argparse.ArgumentParser, default: str = "auto", help: str | None = None) -> None:
-    from cnndesk.core.runtime import DEVICES  # the one device list
+    from cnndesk.core.runtime.devices import DEVICES  # the one device list
 
     p.add_argument("--device", choices=DEVICES, default=default, help=help)
 

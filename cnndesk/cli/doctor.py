@@ -39,10 +39,10 @@ def add_arguments(d) -> None:
 
 
 def run(args) -> int:
-    from cnndesk.core.datasets import DatasetError
-    from cnndesk.core.doctor import check_dataset
-    from cnndesk.core.errors import Cancelled, CnndeskError, ModelError
+    from cnndesk.core.common.errors import Cancelled, CnndeskError, ModelError
+    from cnndesk.core.doctor.check import check_dataset
     from cnndesk.core.models.registry import get_spec
+    from cnndesk.core.training.datasets import DatasetError
 
     try:
         get_spec(args.base)

@@ -25,7 +25,7 @@ def add_arguments(x) -> None:
 def _class_index(spec, label: str | None) -> int | None:
     """The class ``label`` names (a name, any case, or an index); None for the top class. Raises
     ValueError with the message the user sees."""
-    from cnndesk.core.safeio import display
+    from cnndesk.core.common.safeio import display
 
     if label is None:
         return None
@@ -43,11 +43,11 @@ def _class_index(spec, label: str | None) -> int | None:
 def run(args) -> int:
     import numpy as np
 
-    from cnndesk.core import explain
-    from cnndesk.core.errors import CnndeskError, ImageLoadError, ModelError
-    from cnndesk.core.images import load_image
+    from cnndesk.core.common.errors import CnndeskError, ImageLoadError, ModelError
+    from cnndesk.core.common.safeio import OutputError, check_output, display, safe_write
+    from cnndesk.core.images.load import load_image
     from cnndesk.core.models.registry import get_spec
-    from cnndesk.core.safeio import OutputError, check_output, display, safe_write
+    from cnndesk.core.predict import explain
 
     try:
         for target in (args.out, args.raw):
@@ -63,7 +63,7 @@ def run(args) -> int:
         return fail(f"cnndesk: {exc}", EXIT_SOME_FAILED)
     try:
         if args.method == "occlusion":
-            from cnndesk.core.inference import Classifier
+            from cnndesk.core.predict.classifier import Classifier
 
             clf = Classifier(spec)
             heat, idx = explain.occlusion(clf, image, class_index)

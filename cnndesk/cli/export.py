@@ -10,7 +10,7 @@ HELP = "export a model as a bundle folder that gives the app's answers anywhere"
 
 
 def add_arguments(e) -> None:
-    from cnndesk.core.export_formats import FORMATS  # a table, no heavy imports
+    from cnndesk.core.export.formats import FORMATS  # a table, no heavy imports
 
     e.description = ("Write a folder with the model in FORMAT, model.json, a predict.py that needs only "
                      "Pillow, numpy and the runtime (and prints exactly `cnndesk classify --format json`), a README "
@@ -26,9 +26,9 @@ def add_arguments(e) -> None:
 
 
 def run(args) -> int:
-    from cnndesk.core.bundle import check_bundle_out, export_bundle
-    from cnndesk.core.errors import CnndeskError, ModelError
-    from cnndesk.core.export_formats import ExportError
+    from cnndesk.core.common.errors import CnndeskError, ModelError
+    from cnndesk.core.export.bundle import check_bundle_out, export_bundle
+    from cnndesk.core.export.formats import ExportError
     from cnndesk.core.models.registry import get_spec
 
     try:

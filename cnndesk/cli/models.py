@@ -17,8 +17,8 @@ def add_arguments(m) -> None:
 
 
 def run(args) -> int:
+    from cnndesk.core.common.safeio import display, path_text
     from cnndesk.core.models.registry import BUILTIN, user_model_entries
-    from cnndesk.core.safeio import display, path_text
 
     usable, unusable = user_model_entries()
     rows = []

@@ -1,6 +1,6 @@
 """``cnndesk train DATA_DIR``: fine-tune on a folder with one subfolder per class (also under torchrun).
 
-Every default comes from :class:`cnndesk.core.training.TrainConfig` (the one the app's dialog uses).
+Every default comes from :class:`cnndesk.core.training.dispatch.TrainConfig` (the one the app's dialog uses).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ HELP = "fine-tune on a folder with one subfolder per class"
 
 
 def add_arguments(t) -> None:
-    from cnndesk.core.training import TrainConfig
+    from cnndesk.core.training.config import TrainConfig
 
     d, quick, full = TrainConfig(), TrainConfig(mode="quick"), TrainConfig(mode="full")
     t.description = ("Teach the CNN your own classes: DATA_DIR holds one subfolder per class (or "
@@ -50,7 +50,7 @@ def add_arguments(t) -> None:
 
 
 def run(args) -> int:
-    from cnndesk.core.distributed import init_distributed, shutdown_distributed
+    from cnndesk.core.training.distributed import init_distributed, shutdown_distributed
 
     dist_info = init_distributed(args.device)  # rank 0 of 1 outside torchrun
     rank, world, device = dist_info.rank, dist_info.world, dist_info.device
@@ -68,11 +68,12 @@ def run(args) -> int:
 
 
 def _train(args, device: str, rank: int, world: int) -> int:
-    from cnndesk.core.datasets import DatasetError, scan
-    from cnndesk.core.errors import Cancelled, CnndeskError, ModelError
+    from cnndesk.core.common.errors import Cancelled, CnndeskError, ModelError
+    from cnndesk.core.common.safeio import OutputError, check_output
     from cnndesk.core.models.registry import get_spec
-    from cnndesk.core.safeio import OutputError, check_output
-    from cnndesk.core.training import TrainConfig, train
+    from cnndesk.core.training.config import TrainConfig
+    from cnndesk.core.training.datasets import DatasetError, scan
+    from cnndesk.core.training.dispatch import train
 
     out = args.out if args.out.endswith(".safetensors") else args.out + ".safetensors"
     try:  # before any training work

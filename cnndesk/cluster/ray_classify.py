@@ -18,14 +18,14 @@ import numpy as np
 
 class ClassifyActor:
     def __init__(self, model, top_k: int, device: str, threads: int):
-        from cnndesk.core.inference import Classifier
+        from cnndesk.core.predict.classifier import Classifier
 
         self.clf = Classifier(model, device=device, threads=threads)
         self.top_k = top_k
 
     def __call__(self, batch: dict) -> dict:
-        from cnndesk.core.errors import CnndeskError
-        from cnndesk.core.images import load_image
+        from cnndesk.core.common.errors import CnndeskError
+        from cnndesk.core.images.load import load_image
 
         paths = [str(p) for p in batch["path"]]
         arrays, ok, errors = [], [], []
@@ -89,7 +89,7 @@ def classify_with_ray(paths: list[str], out: str, *, model=None, top_k: int = 5,
     # the local run's order (Ray Data may interleave blocks)
     idx = sorted(range(table.num_rows), key=lambda i: order.get(str(table["path"][i]), 1 << 62))
     table = table.take(pa.array(idx, pa.int64())) if rows else table
-    from cnndesk.core.safeio import safe_write  # exclusive temp file, renamed into place
+    from cnndesk.core.common.safeio import safe_write  # exclusive temp file, renamed into place
 
     if out.endswith(".parquet"):
         import pyarrow.parquet as pq
@@ -103,7 +103,7 @@ def classify_with_ray(paths: list[str], out: str, *, model=None, top_k: int = 5,
 
 
 def _write_csv(table, fh, top_k: int) -> None:
-    from cnndesk.core import results_io
+    from cnndesk.core.predict import results as results_io
 
     rows = []
     cols = table.to_pydict()
@@ -127,7 +127,7 @@ def main(args) -> int:
     if not args.out or not args.out.endswith((".parquet", ".csv")):
         print("cnndesk classify: error: --engine ray writes a file: add --out results.parquet (or .csv)", file=sys.stderr)
         return 2
-    from cnndesk.core.pipeline import expand_paths, select_shard
+    from cnndesk.core.predict.stream import expand_paths, select_shard
 
     files = expand_paths(args.paths, recursive=args.recursive)
     if args.shard is not None:

@@ -25,9 +25,9 @@ sys.path.insert(0, os.path.join(HERE, "_vendor"))
 
 import numpy as np  # noqa: E402
 
-from cnndesk.core.errors import ImageLoadError  # noqa: E402  (vendored copy)
-from cnndesk.core.images import load_image  # noqa: E402
-from cnndesk.core.preprocess import Preprocess  # noqa: E402
+from cnndesk.core.common.errors import ImageLoadError  # noqa: E402  (vendored copy)
+from cnndesk.core.images.load import load_image  # noqa: E402
+from cnndesk.core.images.preprocess import Preprocess  # noqa: E402
 
 
 class Model:
@@ -49,7 +49,7 @@ class Model:
                 self.head = (z["weight"].astype(np.float32), z["bias"].astype(np.float32))
         self.novelty = None
         if files.get("novelty"):  # the app's own detector (vendored cnndesk/core/trust.py)
-            from cnndesk.core.trust import Novelty
+            from cnndesk.core.trust.scores import Novelty
 
             with np.load(os.path.join(folder, files["novelty"])) as z:
                 tensors = {k.replace("_", ".", 1): z[k] for k in z.files}

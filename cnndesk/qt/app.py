@@ -22,7 +22,7 @@ def create_app(argv: list[str] | None = None):
     from PySide6.QtWidgets import QApplication
 
     from cnndesk import __version__
-    from cnndesk.core.paths import resource_path
+    from cnndesk.core.common.paths import resource_path
 
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setApplicationName("cnndesk")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
-from cnndesk.qt.models.gallery import ItemRole
+from cnndesk.qt.item_models.gallery import ItemRole
 from cnndesk.qt.widgets.file_actions import file_menu
 
 

@@ -16,10 +16,10 @@ from typing import Any
 
 from PIL import Image
 
-from cnndesk.core.errors import CnndeskError, ModelError
-from cnndesk.core.images import load_image
-from cnndesk.core.inference import Classifier, Prediction
-from cnndesk.core.pipeline import FileResult, classify_stream, expand_paths
+from cnndesk.core.common.errors import CnndeskError, ModelError
+from cnndesk.core.images.load import load_image
+from cnndesk.core.predict.classifier import Classifier, Prediction
+from cnndesk.core.predict.stream import FileResult, classify_stream, expand_paths
 from cnndesk.qt.imaging import (
     THUMB,
     display_copy,
@@ -161,7 +161,7 @@ class FolderBatch:
 def classify_folder(job, clf: Classifier, roots: list[str], top_k: int, recursive: bool = True) -> int:
     """Expand folders, classify everything with the streaming pipeline, and emit results in
     batches (at most every 100 ms) so a 10,000-file table grows smoothly. Returns the count."""
-    from cnndesk.core.journal import exclude_sorted
+    from cnndesk.core.organize.journal import exclude_sorted
 
     # files cnndesk sorted into <folder>/sorted before are not the folder's own photos
     files, skipped = exclude_sorted(expand_paths(roots, recursive=recursive), roots)
@@ -213,7 +213,7 @@ def thumbnails(job, wanted: list[tuple[Any, str]], size: int = 64, min_side: int
 
 def sort_files(job, plan, mode: str, journal, dest: str, roots: list[str]):
     """Move or copy the planned files, journaled (so Undo puts them back)."""
-    from cnndesk.core import sorting
+    from cnndesk.core.organize import sorting
 
     report = sorting.execute(plan, mode, job.progress, job.cancel)
     journal.record_sort(report, mode, dest, roots)  # also marks dest so it is not re-read
@@ -230,8 +230,8 @@ def save_sample(job, image, folder, cls: str, stamp: str, n: int):
     an existing file (or a planted symlink). Returns the path."""
     from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 
-    from cnndesk.core.safeio import safe_write
-    from cnndesk.core.sorting import unique_path
+    from cnndesk.core.common.safeio import safe_write
+    from cnndesk.core.organize.sorting import unique_path
 
     folder.mkdir(parents=True, exist_ok=True)
     data = QByteArray()
@@ -251,13 +251,13 @@ def save_sample(job, image, folder, cls: str, stamp: str, n: int):
 
 
 def classify_video(job, path: str, clf: Classifier, every: float):
-    from cnndesk.core.video import classify_video as run
+    from cnndesk.core.predict.video import classify_video as run
 
     return run(path, clf, every=every, progress=job.progress, cancel=job.cancel)
 
 
 def export_clips(job, video_path: str, segments, folder: str) -> list:
-    from cnndesk.core.video_clips import export_label_clips
+    from cnndesk.core.predict.clips import export_label_clips
 
     return export_label_clips(video_path, segments, folder, progress=job.progress, cancel=job.cancel)
 
@@ -265,13 +265,13 @@ def export_clips(job, video_path: str, segments, folder: str) -> list:
 # -- models: export, dataset check, explaining ------------------------------------------------
 def export_bundle(job, model_path: str, fmt: str, out: str, data: str | None):
     """The bundle and its parity report."""
-    from cnndesk.core.bundle import export_bundle as run
+    from cnndesk.core.export.bundle import export_bundle as run
 
     return run(model_path, fmt, out, data=data or None, progress=job.progress, cancel=job.cancel)
 
 
 def check_dataset(job, root: str, base: str, device: str):
-    from cnndesk.core import doctor
+    from cnndesk.core.doctor import check as doctor
 
     return doctor.check_dataset(root, base=base, progress=job.progress, cancel=job.cancel, device=device)
 
@@ -302,7 +302,7 @@ class FeatureMaps:
 def load_explainer(job, spec) -> ExplainerReady:
     import numpy as np
 
-    from cnndesk.core.explain import Explainer
+    from cnndesk.core.predict.explain import Explainer
 
     job.progress(0, None, "Loading PyTorch to look inside the network…")
     ex = Explainer(spec)
@@ -313,7 +313,7 @@ def load_explainer(job, spec) -> ExplainerReady:
 
 
 def heatmap(job, explainer, classifier, source, method: str, class_index, opacity: float) -> Heatmap:
-    from cnndesk.core import explain
+    from cnndesk.core.predict import explain
 
     img = source if isinstance(source, Image.Image) else load_image(source, min_side=600)
     img = display_copy(img, 1200)
@@ -327,7 +327,7 @@ def heatmap(job, explainer, classifier, source, method: str, class_index, opacit
 
 
 def overlay(job, image, heat, opacity: float):
-    from cnndesk.core import explain
+    from cnndesk.core.predict import explain
 
     return pil_to_qimage(explain.overlay(image, heat, opacity))
 

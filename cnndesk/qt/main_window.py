@@ -26,13 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.core.images import IMAGE_EXTENSIONS
+from cnndesk.core.common.paths import resource_path, sample_images
+from cnndesk.core.images.load import IMAGE_EXTENSIONS
 from cnndesk.core.models.registry import ModelSpec
-from cnndesk.core.paths import resource_path, sample_images
 from cnndesk.qt import jobs
 from cnndesk.qt.camera.panel import CameraPanel
 from cnndesk.qt.main_tabs import TAB_CAMERA, TAB_EXPLAIN, TAB_FOLDER, TAB_IMAGES  # noqa: F401
-from cnndesk.qt.models.gallery import ICON, GalleryModel, ItemRole
+from cnndesk.qt.item_models.gallery import ICON, GalleryModel, ItemRole
 from cnndesk.qt.screen_fit import fit_to_screen
 from cnndesk.qt.settings import Settings
 from cnndesk.qt.undo import UndoController

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QSettings
 
 from cnndesk.core.models.registry import DEFAULT_MODEL
-from cnndesk.core.runtime import DEVICES
+from cnndesk.core.runtime.devices import DEVICES
 
 
 class Settings:

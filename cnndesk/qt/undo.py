@@ -1,4 +1,4 @@
-"""Edit ▸ Undo for file operations: a thin Qt layer over :class:`cnndesk.core.journal.Journal`.
+"""Edit ▸ Undo for file operations: a thin Qt layer over :class:`cnndesk.core.organize.journal.Journal`.
 The journal lives on disk, so Ctrl+Z after a restart still puts sorted or relabelled files back.
 Undo runs on the worker (a sort may have moved thousands of files)."""
 
@@ -7,12 +7,12 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
 
-from cnndesk.core.journal import Journal
+from cnndesk.core.organize.journal import Journal
 from cnndesk.qt import jobs
 
 
 class UndoController(QObject):
-    undone = Signal(object)  # cnndesk.core.journal.UndoReport
+    undone = Signal(object)  # cnndesk.core.organize.journal.UndoReport
     message = Signal(str)
 
     def __init__(self, runner, parent=None, journal: Journal | None = None):

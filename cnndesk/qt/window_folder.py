@@ -14,8 +14,9 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from cnndesk.core import results_io, sorting
-from cnndesk.core.journal import SORT_MARKER
+from cnndesk.core.organize import sorting
+from cnndesk.core.organize.journal import SORT_MARKER
+from cnndesk.core.predict import results as results_io
 from cnndesk.qt import jobs
 from cnndesk.qt.main_tabs import TAB_FOLDER
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMessageBox, QProgressDialog
 
-from cnndesk.core.errors import NetworkRequiredError
+from cnndesk.core.common.errors import NetworkRequiredError
+from cnndesk.core.common.safeio import display
 from cnndesk.core.models.registry import ModelSpec, get_spec, list_models, unusable_user_models
-from cnndesk.core.safeio import display
 from cnndesk.qt import jobs
 
 

@@ -13,7 +13,7 @@ The contract:
   job *creates*; a job never writes to an object the UI thread reads - the UI applies a result on
   its own thread;
 - an error arrives as the exception object with its type (``on_error(exc)``): a
-  :class:`~cnndesk.core.errors.CnndeskError` whose ``str()`` is the message for the user; anything
+  :class:`~cnndesk.core.common.errors.CnndeskError` whose ``str()`` is the message for the user; anything
   else (a bug, an OS error) is logged in full and arrives wrapped in :class:`JobFailed`, whose
   ``str()`` is one plain line and whose ``original`` (and ``__cause__``) is the exception itself.
   Callers branch with ``isinstance``, never on the message text;
@@ -33,8 +33,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from cnndesk.core.errors import Cancelled, CnndeskError
-from cnndesk.core.progress import CancelToken
+from cnndesk.core.common.errors import Cancelled, CnndeskError
+from cnndesk.core.common.progress import CancelToken
 
 log = logging.getLogger("cnndesk")
 

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from shapes import make_dataset
 
-from cnndesk.core import bundle
-from cnndesk.core.bundle import ExportError, export_bundle
-from cnndesk.core.datasets import scan
+from cnndesk.core.export import bundle
+from cnndesk.core.export.bundle import ExportError, export_bundle
 from cnndesk.core.models.registry import get_spec
-from cnndesk.core.training import TrainConfig, train
+from cnndesk.core.training.config import TrainConfig
+from cnndesk.core.training.datasets import scan
+from cnndesk.core.training.dispatch import train
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ def test_every_row_is_a_sub_command_with_its_help(capsys):
 
 
 def test_train_defaults_are_train_configs():
-    from cnndesk.core.training import TrainConfig
+    from cnndesk.core.training.config import TrainConfig
 
     args, cfg = _parse("train", "data", "--out", "m"), TrainConfig()
     fields = {"mode": "mode", "base": "base", "epochs": "epochs", "lr": "lr", "batch_size": "batch_size",
@@ -42,7 +42,7 @@ def test_train_defaults_are_train_configs():
 
 def test_device_choices_and_default_model_come_from_the_core():
     from cnndesk.core.models.registry import DEFAULT_MODEL
-    from cnndesk.core.runtime import DEVICES
+    from cnndesk.core.runtime.devices import DEVICES
 
     for cmd in (["classify", "x.jpg"], ["train", "d", "-o", "m"], ["doctor", "d"]):
         parser = build_parser(only=cmd[:1])
@@ -63,7 +63,7 @@ def test_the_app_and_help_paths_build_no_core_options():
     modules that other commands' defaults come from (they cost start-up time)."""
     code = ("import sys\nfrom cnndesk.cli import build_parser\n"
             "build_parser(only=['gui']).parse_args(['gui'])\n"
-            "print(sorted(m for m in ('cnndesk.core.training', 'cnndesk.core.inference', 'numpy') if m in sys.modules))")
+            "print(sorted(m for m in ('cnndesk.core.training.dispatch', 'cnndesk.core.predict.classifier', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
@@ -75,7 +75,7 @@ def test_a_missing_torch_is_one_line_naming_what_still_works(name, needle, monke
     import dataclasses
 
     from cnndesk import cli
-    from cnndesk.core.system import FULL_ONLY
+    from cnndesk.core.common.system import FULL_ONLY
 
     def no_torch(args):
         raise ModuleNotFoundError("No module named 'torch'", name="torch")

@@ -14,8 +14,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import doctor_data  # noqa: E402
 
-from cnndesk.core import doctor  # noqa: E402
-from cnndesk.core.datasets import DatasetError  # noqa: E402
+from cnndesk.core.doctor import check as doctor  # noqa: E402
+from cnndesk.core.training.datasets import DatasetError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +167,8 @@ def test_an_unchanged_folder_is_answered_from_the_last_result(tmp_path, monkeypa
     root = _tiny_set(tmp_path / "d", n=6)
     first = doctor.check_dataset(root)
     calls = []
-    real = doctor._run_checks
-    monkeypatch.setattr(doctor, "_run_checks", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = doctor.run_checks
+    monkeypatch.setattr(doctor, "run_checks", lambda *a, **k: calls.append(1) or real(*a, **k))
     again = doctor.check_dataset(root)
     assert calls == [] and again.to_json()["issues"] == first.to_json()["issues"]
     moved = doctor.move_to_class(str(root / "a" / "a0.png"), "b")  # the folder changed: checked again

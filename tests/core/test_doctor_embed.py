@@ -17,9 +17,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import doctor_data  # noqa: E402
 
-from cnndesk.core import doctor_embed, onnx_cache, runtime  # noqa: E402
-from cnndesk.core.features import EmbeddingCache, FeatureExtractor  # noqa: E402
+from cnndesk.core.doctor import embed as doctor_embed  # noqa: E402
 from cnndesk.core.models.registry import get_spec  # noqa: E402
+from cnndesk.core.predict.embeddings import EmbeddingCache, FeatureExtractor  # noqa: E402
+from cnndesk.core.runtime import export_cache as onnx_cache
+from cnndesk.core.runtime import resolve as runtime
 
 
 @pytest.fixture(scope="module")

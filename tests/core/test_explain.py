@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cnndesk.core import explain
-from cnndesk.core.images import load_image
+from cnndesk.core.images.load import load_image
+from cnndesk.core.predict import explain
 
 
 def _marked(rng, marked: bool, size=256) -> Image.Image:
@@ -32,8 +32,9 @@ def _marked(rng, marked: bool, size=256) -> Image.Image:
 
 @pytest.fixture(scope="module")
 def quadrant_model(tmp_path_factory, classifier):
-    from cnndesk.core.datasets import scan
-    from cnndesk.core.training import TrainConfig, train
+    from cnndesk.core.training.config import TrainConfig
+    from cnndesk.core.training.datasets import scan
+    from cnndesk.core.training.dispatch import train
 
     root = tmp_path_factory.mktemp("quadrant") / "data"
     rng = np.random.default_rng(0)
@@ -48,8 +49,8 @@ def quadrant_model(tmp_path_factory, classifier):
 
 
 def test_gradcam_and_occlusion_peak_in_the_evidence_quadrant(quadrant_model):
-    from cnndesk.core.inference import Classifier
     from cnndesk.core.models.registry import get_spec
+    from cnndesk.core.predict.classifier import Classifier
 
     spec = get_spec(str(quadrant_model))
     ex = explain.Explainer(spec)
@@ -162,8 +163,8 @@ def test_explain_cli(tmp_path, samples, classifier):
 def test_zoo_architectures_explain_without_their_weights(name):
     """Zoo weights cannot be downloaded in tests; the architectures (random weights) must still
     yield a target layer, stages, filters and a Grad-CAM map."""
-    from cnndesk.core.models.build import create_architecture
     from cnndesk.core.models.registry import get_spec
+    from cnndesk.core.networks.build import create_architecture
 
     spec = get_spec(name)
     ex = explain.Explainer(spec, model=create_architecture(spec.arch, 1000))

@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnndesk.core import results_io, safeio, sorting
-from cnndesk.core.errors import ImageLoadError, ModelError
+from cnndesk.core.common import safeio
+from cnndesk.core.common.errors import ImageLoadError, ModelError
+from cnndesk.core.organize import sorting
+from cnndesk.core.predict import results as results_io
 from tests.hostile import make_corpus, runtime
 
 CORPUS = runtime.CORPUS
@@ -226,8 +228,8 @@ def test_get_spec_names_an_unusable_model_and_why(hostile_models):
 
 
 def test_head_of_the_wrong_width_is_refused_when_loading(hostile_models, classifier):
-    from cnndesk.core.inference import Classifier
     from cnndesk.core.models.registry import get_spec
+    from cnndesk.core.predict.classifier import Classifier
 
     with pytest.raises(ModelError, match="17 features"):
         Classifier(get_spec("head_wrong_width"))
@@ -238,7 +240,7 @@ def test_unknown_or_network_architectures_are_refused():
     import timm  # noqa: F401 - imported first so the timing below is the check itself
     import torchvision  # noqa: F401
 
-    from cnndesk.core.models.build import create_architecture
+    from cnndesk.core.networks.build import create_architecture
 
     for arch in ("torchvision:no_such_net", "timm:hf-hub:timm/resnet18.a1_in1k", "timm:hf_hub:x/y",
                  "timm:no_such_net", "pickle:x", "timm:../../etc"):
@@ -268,7 +270,7 @@ def _raises(fn) -> str:
 
 
 def test_zoo_weights_garbage_is_rechecked_and_removed(isolated_dirs, monkeypatch):
-    from cnndesk.core.errors import NetworkRequiredError
+    from cnndesk.core.common.errors import NetworkRequiredError
     from cnndesk.core.models.download import ensure_weights
     from cnndesk.core.models.registry import get_spec
 
@@ -286,7 +288,7 @@ def test_zoo_weights_garbage_is_rechecked_and_removed(isolated_dirs, monkeypatch
 
 def test_damaged_pth_gives_no_torch_advice(tmp_path):
     pytest.importorskip("torch")
-    from cnndesk.core.models.build import read_state_dict
+    from cnndesk.core.networks.build import read_state_dict
 
     p = tmp_path / "w.pth"
     p.write_bytes(b"\x80\x04\x95garbage")
@@ -297,7 +299,7 @@ def test_damaged_pth_gives_no_torch_advice(tmp_path):
 
 # -- 7. memory ----------------------------------------------------------------------------------
 def test_big_webp_and_png_are_shrunk_before_conversion(tmp_path):
-    from cnndesk.core.images import load_image
+    from cnndesk.core.images.load import load_image
 
     webp = runtime.big_webp(tmp_path / "big.webp", (6000, 4000))
     png = runtime.big_png(tmp_path / "big.png", (6000, 4000), "RGBA")
@@ -312,20 +314,20 @@ def test_big_webp_and_png_are_shrunk_before_conversion(tmp_path):
 def test_strip_reduce_equals_pillow_reduce_without_the_full_size_copy():
     from PIL import Image, ImageChops
 
-    from cnndesk.core.images import _reduce
+    from cnndesk.core.images.load import reduce_in_strips
 
     rng = np.random.default_rng(0)
     for mode, bands in (("RGBA", 4), ("LA", 2), ("RGB", 3)):
         a = Image.fromarray(rng.integers(0, 255, (1003, 777, bands), dtype=np.uint8), mode)
         for f in (2, 3, 7):
-            x, y = _reduce(a, f), a.reduce(f)
+            x, y = reduce_in_strips(a, f), a.reduce(f)
             assert x.mode == y.mode and x.size == y.size and ImageChops.difference(x, y).getbbox() is None
 
 
 def test_image_too_big_for_the_memory_budget_is_refused_from_its_header(tmp_path, monkeypatch):
     """A WebP of many pixels in a few bytes cannot be decoded reduced: refused before decoding
     (the 169-MP one took 2.6 GB), with the reason and how to raise the limit."""
-    from cnndesk.core import images
+    from cnndesk.core.images import load as images
 
     webp = runtime.big_webp(tmp_path / "big.webp", (3000, 3000))
     assert webp.stat().st_size < 1000
@@ -339,7 +341,7 @@ def test_image_too_big_for_the_memory_budget_is_refused_from_its_header(tmp_path
 
 
 def test_decode_budget_serialises_big_decodes():
-    from cnndesk.core.images import DecodeBudget
+    from cnndesk.core.images.load import DecodeBudget
 
     budget = DecodeBudget(100)
     inside, peak = [0], [0]
@@ -364,8 +366,8 @@ def test_decode_budget_serialises_big_decodes():
 
 def test_folder_decode_memory_is_bounded(tmp_path, classifier, monkeypatch):
     """Many big images in one folder: the decode budget is never exceeded."""
-    from cnndesk.core import images
-    from cnndesk.core.pipeline import classify_stream
+    from cnndesk.core.images import load as images
+    from cnndesk.core.predict.stream import classify_stream
 
     for i in range(4):
         runtime.big_webp(tmp_path / f"b{i}.webp", (3000, 3000))
@@ -377,7 +379,7 @@ def test_folder_decode_memory_is_bounded(tmp_path, classifier, monkeypatch):
 
 # -- 8. training folders ------------------------------------------------------------------------
 def test_bomb_image_in_a_training_folder_is_skipped_with_a_reason(tmp_path, samples):
-    from cnndesk.core.datasets import scan
+    from cnndesk.core.training.datasets import scan
 
     for cls in ("a", "b"):
         (tmp_path / cls).mkdir()
@@ -390,7 +392,7 @@ def test_bomb_image_in_a_training_folder_is_skipped_with_a_reason(tmp_path, samp
 
 
 def test_symlinked_class_folder_is_not_counted_twice(tmp_path, samples):
-    from cnndesk.core.datasets import scan
+    from cnndesk.core.training.datasets import scan
 
     for cls in ("cat", "dog"):
         (tmp_path / cls).mkdir()
@@ -425,8 +427,8 @@ def _deny(monkeypatch, folder: Path):
 
 
 def test_unreadable_folders_are_reported_not_silently_skipped(tmp_path, samples, monkeypatch):
-    from cnndesk.core.datasets import scan
-    from cnndesk.core.pipeline import expand_paths
+    from cnndesk.core.predict.stream import expand_paths
+    from cnndesk.core.training.datasets import scan
 
     for cls in ("a", "b"):
         (tmp_path / cls).mkdir()
@@ -487,14 +489,14 @@ def test_non_utf8_names_and_nan_scores_give_valid_utf8_json(tmp_path):
 
 
 def test_nan_weights_give_an_error_row_not_nan(tmp_path, classifier):
-    from cnndesk.core.pipeline import classify_stream
+    from cnndesk.core.predict.stream import classify_stream
 
     class NanModel:
         preprocess = classifier.preprocess
         prepare = classifier.prepare
 
         def predict_arrays(self, batch, k):
-            from cnndesk.core.inference import softmax, top_k
+            from cnndesk.core.predict.classifier import softmax, top_k
 
             return top_k(softmax(np.full((len(batch), 3), np.nan, np.float32)), ["a", "b", "c"], k)
 
@@ -512,7 +514,7 @@ def test_merge_of_malformed_parts_is_one_clean_error(tmp_path, name):
 
 # -- 11. permissions ---------------------------------------------------------------------------
 def test_image_in_a_folder_without_permission_is_a_clean_error(tmp_path, monkeypatch, samples):
-    from cnndesk.core.images import load_image
+    from cnndesk.core.images.load import load_image
 
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -527,14 +529,14 @@ def test_image_in_a_folder_without_permission_is_a_clean_error(tmp_path, monkeyp
 
 # -- 12. labels, names, special files -----------------------------------------------------------
 def test_fifo_and_devices_are_named_as_such():
-    from cnndesk.core.images import load_image
+    from cnndesk.core.images.load import load_image
 
     with pytest.raises(ImageLoadError, match="a device, not an image"):
         load_image("/dev/zero")
 
 
 def test_fifo_image_does_not_hang(tmp_path):
-    from cnndesk.core.images import load_image
+    from cnndesk.core.images.load import load_image
 
     f = runtime.fifo(tmp_path / "pipe.jpg")
     with pytest.raises(ImageLoadError, match="named pipe"):

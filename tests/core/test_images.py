@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnndesk.core import images
-from cnndesk.core.errors import ImageLoadError
-from cnndesk.core.images import load_image
+from cnndesk.core.common.errors import ImageLoadError
+from cnndesk.core.images import load as images
+from cnndesk.core.images.load import load_image
 
 
 def _save(img: Image.Image, path, **kw):

@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from cnndesk.core.errors import ImageLoadError, ModelError
-from cnndesk.core.images import load_image
+from cnndesk.core.common.errors import ImageLoadError, ModelError
+from cnndesk.core.images.load import load_image
+from cnndesk.core.images.preprocess import Preprocess
 from cnndesk.core.models.registry import IMAGENET_MEAN, IMAGENET_STD, default_model
-from cnndesk.core.preprocess import Preprocess
 
 CATS = {"Egyptian cat", "tiger cat", "tabby", "Persian cat", "Siamese cat", "lynx"}
 
@@ -30,7 +30,7 @@ def test_default_model_on_the_samples(classifier, samples):
 
 
 def test_runs_on_onnx_runtime_with_physical_core_threads(classifier):
-    from cnndesk.core import system
+    from cnndesk.core.common import system
 
     assert classifier.backend == "onnx"
     assert classifier.threads == system.physical_cores()
@@ -39,7 +39,7 @@ def test_runs_on_onnx_runtime_with_physical_core_threads(classifier):
 
 
 def test_onnx_matches_pytorch_on_the_samples(classifier, samples):
-    from cnndesk.core.inference import Classifier
+    from cnndesk.core.predict.classifier import Classifier
 
     torch_clf = Classifier(backend="torch")
     assert torch_clf.backend == "torch" and torch_clf.describe().startswith("CPU · PyTorch")
@@ -83,7 +83,7 @@ def test_lite0_wants_inputs_in_minus_one_to_one(classifier, samples):
 def test_cached_export_is_used_without_importing_torch_or_qt(classifier, samples):
     code = (
         "import sys\n"
-        "from cnndesk.core.inference import Classifier\n"
+        "from cnndesk.core.predict.classifier import Classifier\n"
         "c = Classifier()\n"
         f"p = c.predict([{str(samples['coffee'])!r}])[0]\n"
         "print(c.backend, p.label, 'torch' in sys.modules, any(m.startswith('PySide6') for m in sys.modules))\n"
@@ -94,8 +94,8 @@ def test_cached_export_is_used_without_importing_torch_or_qt(classifier, samples
 
 
 def test_falls_back_to_pytorch_when_export_fails_and_remembers_why(isolated_dirs, monkeypatch, caplog, samples):
-    from cnndesk.core import onnx_cache
-    from cnndesk.core.inference import Classifier
+    from cnndesk.core.predict.classifier import Classifier
+    from cnndesk.core.runtime import export_cache as onnx_cache
 
     calls = []
 
@@ -121,8 +121,8 @@ def test_falls_back_to_pytorch_when_export_fails_and_remembers_why(isolated_dirs
 
 def test_a_one_off_export_failure_heals_at_the_next_start(isolated_dirs, monkeypatch, samples):
     """A transient failure (e.g. two exports at once) must not pin the machine to PyTorch."""
-    from cnndesk.core import onnx_cache
-    from cnndesk.core.inference import Classifier
+    from cnndesk.core.predict.classifier import Classifier
+    from cnndesk.core.runtime import export_cache as onnx_cache
 
     real = onnx_cache.export_onnx
     calls = []
@@ -142,8 +142,8 @@ def test_a_one_off_export_failure_heals_at_the_next_start(isolated_dirs, monkeyp
 
 
 def test_falls_back_when_the_exported_model_disagrees(isolated_dirs, monkeypatch):
-    from cnndesk.core import onnx_cache
-    from cnndesk.core.inference import Classifier
+    from cnndesk.core.predict.classifier import Classifier
+    from cnndesk.core.runtime import export_cache as onnx_cache
 
     monkeypatch.setattr(onnx_cache, "MAX_LOGIT_DIFF", -1.0)  # nothing can pass
     clf = Classifier()
@@ -151,7 +151,7 @@ def test_falls_back_when_the_exported_model_disagrees(isolated_dirs, monkeypatch
 
 
 def test_thread_count_and_devices():
-    from cnndesk.core.inference import Classifier, resolve_device
+    from cnndesk.core.predict.classifier import Classifier, resolve_device
 
     one = Classifier(threads=1)
     assert one.describe() == "CPU · ONNX Runtime · 1 thread"
@@ -163,7 +163,7 @@ def test_thread_count_and_devices():
 def test_cuda_request_without_gpu_is_a_clear_error(monkeypatch):
     import torch
 
-    from cnndesk.core.inference import resolve_device
+    from cnndesk.core.predict.classifier import resolve_device
 
     if torch.cuda.is_available():
         pytest.skip("a CUDA GPU is present")
@@ -182,8 +182,8 @@ def test_predict_reports_bad_files_with_the_typed_error(classifier, tmp_path):
 def test_cpu_only_torch_on_a_machine_with_an_nvidia_gpu_is_reported(monkeypatch):
     import torch
 
-    from cnndesk.core import system
-    from cnndesk.core.inference import resolve_device
+    from cnndesk.core.common import system
+    from cnndesk.core.predict.classifier import resolve_device
 
     monkeypatch.setattr(system, "gpu_may_be_present", lambda: True)
     monkeypatch.setattr(system, "nvidia_driver_present", lambda: True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 
-from cnndesk.core import sorting
-from cnndesk.core.journal import SORT_MARKER, Journal, exclude_sorted
-from cnndesk.core.pipeline import expand_paths
+from cnndesk.core.organize import sorting
+from cnndesk.core.organize.journal import SORT_MARKER, Journal, exclude_sorted
+from cnndesk.core.predict.stream import expand_paths
 
 
 def _folder(tmp_path, n=6):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from cnndesk.core.live import LatestOnlyRunner, RateMeter
+from cnndesk.core.predict.live import LatestOnlyRunner, RateMeter
 
 
 def test_slow_model_drops_frames_and_never_lags():

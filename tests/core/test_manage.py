@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnndesk.core.errors import ModelError
+from cnndesk.core.common.errors import ModelError
+from cnndesk.core.common.paths import user_models_dir
 from cnndesk.core.models import manage
 from cnndesk.core.models.registry import get_spec, user_model_specs
-from cnndesk.core.paths import user_models_dir
 
 
 def _head_file(folder, name="pets"):

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cnndesk.core.errors import Cancelled, ModelError, NetworkRequiredError
+from cnndesk.core.common.errors import Cancelled, ModelError, NetworkRequiredError
+from cnndesk.core.common.progress import CancelToken
 from cnndesk.core.models.registry import (
     BUILTIN,
     WeightsSource,
@@ -19,7 +20,6 @@ from cnndesk.core.models.registry import (
     get_spec,
     list_models,
 )
-from cnndesk.core.progress import CancelToken
 
 
 def test_labels_are_torchvisions_imagenet_categories():
@@ -47,7 +47,7 @@ def test_weight_mapping_rejects_a_mismatch():
     import timm
     import torch
 
-    from cnndesk.core.models.build import map_state_dict
+    from cnndesk.core.networks.build import map_state_dict
 
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=10)
     state = torch.load(default_model().weights.local_path(), map_location="cpu", weights_only=True)
@@ -139,8 +139,8 @@ def weights_server(tmp_path):
 
 
 def test_zoo_download_into_torch_cache_with_progress(isolated_dirs, weights_server):
-    from cnndesk.core.models.build import build_model
     from cnndesk.core.models.download import ensure_weights
+    from cnndesk.core.runtime.resolve import torch_model
 
     server, name, sha, reference = weights_server
     base = get_spec("mobilenet-v3-large")
@@ -154,7 +154,7 @@ def test_zoo_download_into_torch_cache_with_progress(isolated_dirs, weights_serv
     assert [d for d, _, _ in seen] == sorted(d for d, _, _ in seen) and len(seen) > 10
     assert not spec.needs_download and spec.available
     assert not list(path.parent.glob("*.partial"))
-    model = build_model(spec)  # loads the downloaded weights (weights_only)
+    model = torch_model(spec)  # loads the downloaded weights (weights_only)
     import torch
 
     for (k, a), b in zip(model.state_dict().items(), reference.state_dict().values(), strict=True):
@@ -232,8 +232,8 @@ def test_user_model_file_round_trip_and_listing(isolated_dirs):
     import numpy as np
     import torch
 
-    from cnndesk.core.inference import Classifier
-    from cnndesk.core.paths import sample_images, user_models_dir
+    from cnndesk.core.common.paths import sample_images, user_models_dir
+    from cnndesk.core.predict.classifier import Classifier
 
     path, model = _tiny_model_file(user_models_dir())
     spec = get_spec("flowers")
@@ -241,7 +241,7 @@ def test_user_model_file_round_trip_and_listing(isolated_dirs):
     assert "flowers" in [s.name for s in list_models()]
     assert get_spec(str(path)).name == "flowers"
     clf = Classifier(spec, backend="torch")
-    x = np.stack([clf.prepare(__import__("cnndesk.core.images", fromlist=["x"]).load_image(p)) for p in sample_images()])
+    x = np.stack([clf.prepare(__import__("cnndesk.core.images.load", fromlist=["x"]).load_image(p)) for p in sample_images()])
     with torch.inference_mode():
         ref = torch.softmax(model(torch.from_numpy(x)), 1).numpy()
     got = clf.predict_arrays(x, 3)

@@ -10,11 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from cnndesk.core.errors import Cancelled, ImageLoadError
-from cnndesk.core.inference import Prediction, top_k
-from cnndesk.core.pipeline import classify_stream, expand_paths
-from cnndesk.core.preprocess import Preprocess
-from cnndesk.core.progress import CancelToken
+from cnndesk.core.common.errors import Cancelled, ImageLoadError
+from cnndesk.core.common.progress import CancelToken
+from cnndesk.core.images.preprocess import Preprocess
+from cnndesk.core.predict.classifier import Prediction, top_k
+from cnndesk.core.predict.stream import classify_stream, expand_paths
 
 
 class FakeClassifier:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cnndesk.core import system
+from cnndesk.core.common import system
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,9 +24,9 @@ def lite(monkeypatch):
 
 
 def test_lite_lists_and_loads_only_what_it_can_run(lite):
-    from cnndesk.core.errors import ModelError, NetworkRequiredError
-    from cnndesk.core.inference import Classifier, resolve_device
+    from cnndesk.core.common.errors import ModelError, NetworkRequiredError
     from cnndesk.core.models.registry import get_spec, list_models
+    from cnndesk.core.predict.classifier import Classifier, resolve_device
 
     names = [s.name for s in list_models()]
     assert names == ["efficientnet-lite0"]

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from cnndesk.core import results_io
-from cnndesk.core.errors import ImageLoadError, ModelError
-from cnndesk.core.images import load_image
+from cnndesk.core.common.errors import ImageLoadError, ModelError
+from cnndesk.core.images.load import load_image
 from cnndesk.core.models.schema import SchemaError, check_json_depth, parse_metadata
+from cnndesk.core.predict import results as results_io
 from tests.hostile.make_corpus import HEAD_BASE
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

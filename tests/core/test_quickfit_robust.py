@@ -4,7 +4,7 @@ changes there (int8 rounding, re-encoding) would swing the answer."""
 
 import numpy as np
 
-from cnndesk.core import quickfit
+from cnndesk.core.training import head as quickfit
 
 CENTRES = np.random.default_rng(42).normal(0, 1, (3, 8))
 

@@ -1,4 +1,4 @@
-"""The runtime layer: one path from a spec to a backend (core/runtime.py), typed quick-model specs
+"""The runtime layer: one path from a spec to a backend (core/runtime/), typed quick-model specs
 and the one model-file writer/reader."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnndesk.core.errors import ModelError
+from cnndesk.core.common.errors import ModelError
 from cnndesk.core.models.registry import default_model, get_spec
 
 ROOT = Path(__file__).resolve().parents[2] / "cnndesk"
@@ -26,9 +26,9 @@ def _count(monkeypatch, module, name, calls):
 
 
 def test_a_cache_miss_downloads_once_looks_up_once_and_exports_once(isolated_dirs, monkeypatch, samples):
-    from cnndesk.core import onnx_cache
-    from cnndesk.core.inference import Classifier
     from cnndesk.core.models import download
+    from cnndesk.core.predict.classifier import Classifier
+    from cnndesk.core.runtime import export_cache as onnx_cache
 
     calls: dict[str, int] = {}
     _count(monkeypatch, download, "ensure_weights", calls)
@@ -60,24 +60,19 @@ def test_only_the_runtime_downloads_weights_looks_up_or_exports():
     offenders = []
     for path in ROOT.rglob("*.py"):
         rel = path.relative_to(ROOT).as_posix()
-        if rel in ("core/runtime.py", "core/models/download.py", "core/onnx_cache.py"):
+        if rel in ("core/runtime/resolve.py", "core/models/download.py", "core/runtime/export_cache.py"):
             continue
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if pattern.search(line) and not line.lstrip().startswith(("def ", "#")):
                 offenders.append(f"{rel}:{n}: {line.strip()}")
     assert offenders == []
-    assert "_export" not in (ROOT / "core" / "export.py").read_text().replace("export_onnx", "")
+    assert "_export" not in (ROOT / "core" / "export" / "network.py").read_text().replace("export_onnx", "")
 
 
 def test_backends_share_one_protocol(classifier, samples):
-    from cnndesk.core.images import load_image
-    from cnndesk.core.runtime import (
-        HeadBackend,
-        OnnxBackend,
-        TorchBackend,
-        open_backend,
-        torch_model,
-    )
+    from cnndesk.core.images.load import load_image
+    from cnndesk.core.runtime.backends import HeadBackend, OnnxBackend, TorchBackend, open_backend
+    from cnndesk.core.runtime.resolve import torch_model
 
     spec = default_model()
     x = np.stack([spec.preprocess(load_image(p)) for p in samples.values()])
@@ -100,7 +95,8 @@ def test_backends_share_one_protocol(classifier, samples):
 
 
 def test_bad_backend_device_and_variant_are_clear_errors():
-    from cnndesk.core.runtime import open_backend, resolve
+    from cnndesk.core.runtime.backends import open_backend
+    from cnndesk.core.runtime.resolve import resolve
 
     with pytest.raises(ModelError, match="unknown backend 'tpu'"):
         open_backend(default_model(), backend="tpu")
@@ -141,10 +137,10 @@ def test_quick_models_carry_a_typed_base_and_head_old_files_included(tmp_path):
 
 
 def test_an_old_quick_model_file_classifies_through_the_head_backend(tmp_path, classifier, samples):
-    from cnndesk.core.features import FeatureExtractor
-    from cnndesk.core.images import load_image
-    from cnndesk.core.inference import Classifier
-    from cnndesk.core.runtime import HeadBackend
+    from cnndesk.core.images.load import load_image
+    from cnndesk.core.predict.classifier import Classifier
+    from cnndesk.core.predict.embeddings import FeatureExtractor
+    from cnndesk.core.runtime.backends import HeadBackend
 
     path, tensors = _head_file(tmp_path / "old", labels=["x", "y", "z"], width=2528, extra={"features": "multi"})
     clf = Classifier(str(path))
@@ -160,7 +156,7 @@ def test_an_old_quick_model_file_classifies_through_the_head_backend(tmp_path, c
 def test_trained_models_are_written_by_the_one_writer(tmp_path, monkeypatch):
     from cnndesk.core.models import files
     from cnndesk.core.models.registry import read_model_file_metadata
-    from cnndesk.core.training import TrainConfig, TrainedModel
+    from cnndesk.core.training.config import TrainConfig, TrainedModel
 
     written = []
     real = files.save_model_file
@@ -182,10 +178,11 @@ def test_trained_models_are_written_by_the_one_writer(tmp_path, monkeypatch):
 def test_the_lite_build_runs_the_default_model_as_features_plus_its_numpy_head(isolated_dirs, monkeypatch, samples):
     """Without torch and without a logits export, the shipped features export and the classifier
     as a numpy head (resources/onnx/<name>-head.npz) give the same answers."""
-    from cnndesk.core import paths, system
-    from cnndesk.core.images import load_image
-    from cnndesk.core.inference import Classifier
-    from cnndesk.core.runtime import HeadBackend, open_backend, torch_model
+    from cnndesk.core.common import paths, system
+    from cnndesk.core.images.load import load_image
+    from cnndesk.core.predict.classifier import Classifier
+    from cnndesk.core.runtime.backends import HeadBackend, open_backend
+    from cnndesk.core.runtime.resolve import torch_model
 
     spec = default_model()
     feats = open_backend(spec, "features", "cpu")  # exported now, with torch (the build step)

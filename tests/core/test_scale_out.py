@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from shapes import make_dataset
 
-from cnndesk.core.pipeline import expand_paths, select_shard
+from cnndesk.core.predict.stream import expand_paths, select_shard
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +70,8 @@ def _free_port() -> int:
 
 
 def test_torchrun_two_gloo_processes(folder, tmp_path, classifier):
-    from cnndesk.core.inference import Classifier
     from cnndesk.core.models.registry import get_spec
+    from cnndesk.core.predict.classifier import Classifier
 
     out = tmp_path / "ddp.safetensors"
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1"}
@@ -98,7 +98,7 @@ def test_ray_data_equals_the_local_pipeline(folder, tmp_path, classifier):
     import pyarrow.parquet as pq
 
     from cnndesk.cluster.ray_classify import classify_with_ray
-    from cnndesk.core.pipeline import classify_stream
+    from cnndesk.core.predict.stream import classify_stream
 
     files = expand_paths([folder], recursive=True)
     local = list(classify_stream(files, classifier, top_k=3))

@@ -13,10 +13,13 @@ import trust_data
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from cnndesk.core import fullmode, fulltrain  # noqa: E402
-from cnndesk.core.errors import ModelError  # noqa: E402
-from cnndesk.core.models import adapters  # noqa: E402
-from cnndesk.core.models.build import attach_head, create_architecture, feature_extractor  # noqa: E402
+from cnndesk.core.common.errors import ModelError  # noqa: E402
+from cnndesk.core.networks import adapters  # noqa: E402
+from cnndesk.core.networks.build import create_architecture  # noqa: E402
+from cnndesk.core.networks.surgery import attach_head, feature_extractor  # noqa: E402
+from cnndesk.core.training import full_data, full_model  # noqa: E402
+from cnndesk.core.training import full_loop as fulltrain  # noqa: E402
+from cnndesk.core.training import full_settings as fullmode  # noqa: E402
 
 
 def _trainable(model) -> set[str]:
@@ -37,10 +40,10 @@ def test_built_in_families_keep_their_layout(arch, unfrozen, taps):
     ad = adapters.adapter_for(arch)
     names = {id(m): n for n, m in model.named_modules()}
     assert [names[id(m)] for m in ad.tap_modules(model)] == taps
-    model, head = fulltrain.prepare_model(model, arch, 4, 2)
+    model, head = full_model.prepare_model(model, arch, 4, 2)
     assert isinstance(head, nn.Linear) and head.out_features == 4
     assert _trainable(model) == _prefixes(model, *unfrozen)
-    fulltrain.prepare_model(model, arch, 4, 0, keep_head=True)
+    full_model.prepare_model(model, arch, 4, 0, keep_head=True)
     assert all(p.requires_grad for p in model.parameters())  # 0: the whole network
     assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 4)
     body, dim = feature_extractor(model, arch)
@@ -53,29 +56,29 @@ def test_a_new_family_is_one_registry_entry():
     """RegNet keeps its stages in `trunk_output` and its classifier in `fc`: no built-in family
     knows it (the generic torchvision one looks for `classifier`); one entry makes it trainable,
     explainable and usable for multi-stage features."""
-    from cnndesk.core.explain import _stage_modules
-    from cnndesk.core.models.multistage import multistage_extractor
+    from cnndesk.core.networks.multistage import multistage_extractor
+    from cnndesk.core.predict.explain import stage_modules
 
     arch = "torchvision:regnet_x_400mf"
     model = create_architecture(arch, 10)
     with pytest.raises(ModelError):
-        fulltrain.prepare_model(model, arch, 3, 1)
+        full_model.prepare_model(model, arch, 3, 1)
     adapters.register(adapters.Adapter("regnet", lambda a: a.startswith("torchvision:regnet"), classifier="fc",
                                        stages=("trunk_output",), first_conv="stem.0"))
     try:
         assert adapters.adapter_for(arch).family == "regnet"
-        model, head = fulltrain.prepare_model(model, arch, 3, 1)
+        model, head = full_model.prepare_model(model, arch, 3, 1)
         assert head is model.fc and head.out_features == 3
         assert _trainable(model) == _prefixes(model, "trunk_output.block4.", "fc.")
-        assert "trunk_output.block4" in dict(_stage_modules(model))  # the explainer lists its stages
+        assert "trunk_output.block4" in dict(stage_modules(model))  # the explainer lists its stages
         # a few real training steps move the trained layers only
         frozen = next(model.trunk_output.block1.parameters()).detach().clone()
         before = model.fc.weight.detach().clone()
-        prec = fulltrain.Precision(torch.device("cpu"), False, torch.bfloat16, torch.amp.GradScaler("cuda", enabled=False))
+        prec = full_model.Precision(torch.device("cpu"), False, torch.bfloat16, torch.amp.GradScaler("cuda", enabled=False))
         opt, sched = fulltrain.make_optimizer(model, head, fulltrain_config(), 4)
         x, y = torch.randn(8, 3, 64, 64), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
-        loader = [fulltrain.Batch(x, y), fulltrain.Batch(None, None, [fulltrain.LoadError("bad.png", "damaged")])]
-        fulltrain.train_mode(model)
+        loader = [full_data.Batch(x, y), full_data.Batch(None, None, [full_data.LoadError("bad.png", "damaged")])]
+        full_model.train_mode(model)
         res = fulltrain.train_one_epoch(model, loader, opt, sched, nn.CrossEntropyLoss(), prec)
         assert res.images == 8 and [e.path for e in res.errors] == ["bad.png"]
         assert not torch.equal(before, model.fc.weight) and torch.equal(frozen, next(model.trunk_output.block1.parameters()))
@@ -87,7 +90,7 @@ def test_a_new_family_is_one_registry_entry():
 
 
 def fulltrain_config(**kw):
-    from cnndesk.core.training import TrainConfig
+    from cnndesk.core.training.config import TrainConfig
 
     return TrainConfig(mode="full", **kw)
 
@@ -111,9 +114,9 @@ def test_loader_errors_survive_worker_processes(small_set):
     items = [(str(p), 0) for p in sorted(small_set.rglob("*.png"))]
     from cnndesk.core.models.registry import default_model
 
-    tf, _ = fulltrain.transforms(default_model().preprocess, 64, fulltrain_config())
-    loader = torch.utils.data.DataLoader(fulltrain.Images(items, tf, 73), batch_size=4, num_workers=2,
-                                         collate_fn=fulltrain.collate)
+    tf, _ = full_data.transforms(default_model().preprocess, 64, fulltrain_config())
+    loader = torch.utils.data.DataLoader(full_data.Images(items, tf, 73), batch_size=4, num_workers=2,
+                                         collate_fn=full_data.collate)
     seen, errors = 0, {}
     for batch in loader:  # each batch built in a worker process
         seen += 0 if batch.x is None else len(batch.x)
@@ -124,15 +127,15 @@ def test_loader_errors_survive_worker_processes(small_set):
 
 def test_decode_once_into_memory(small_set):
     items = [(str(p), 0) for p in sorted(small_set.rglob("*.png"))]
-    cache = fulltrain.decode_all(items, 73)
+    cache = full_data.decode_all(items, 73)
     assert len(cache) == len(items)
-    assert sum(isinstance(v, fulltrain.LoadError) for v in cache.values()) == 2
-    assert max(v.size for v in cache.values() if not isinstance(v, fulltrain.LoadError)) == (32, 32)
-    assert fulltrain.decode_all(items, 73, max_bytes=1000) is None  # would not fit: read every step
+    assert sum(isinstance(v, full_data.LoadError) for v in cache.values()) == 2
+    assert max(v.size for v in cache.values() if not isinstance(v, full_data.LoadError)) == (32, 32)
+    assert full_data.decode_all(items, 73, max_bytes=1000) is None  # would not fit: read every step
 
 
 def test_resolution_and_time_budget_choices(small_set):
-    from cnndesk.core.datasets import scan
+    from cnndesk.core.training.datasets import scan
 
     ds = scan(small_set, val_split=0.3)
     ch = fullmode.choose(ds, fulltrain_config(), "cpu")
@@ -148,8 +151,8 @@ def test_full_training_with_workers_budget_and_probe(small_set):
     """A real full training: two loader worker processes (errors reach the model's skipped list),
     the time budget decides the epochs after the first, the speed probe picks precision/threads
     and leaves the thread count as it was."""
-    from cnndesk.core.datasets import scan
-    from cnndesk.core.training import train
+    from cnndesk.core.training.datasets import scan
+    from cnndesk.core.training.dispatch import train
 
     ds = scan(small_set, val_split=0.3, seed=0)
     threads = torch.get_num_threads()
@@ -167,7 +170,7 @@ def test_full_training_with_workers_budget_and_probe(small_set):
 
 
 def test_distributed_setup_in_one_place(monkeypatch):
-    from cnndesk.core import distributed
+    from cnndesk.core.training import distributed
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert distributed.init_distributed("cpu") == distributed.DistInfo(0, 1, "cpu")

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from shapes import make_dataset
 
-from cnndesk.core.datasets import DatasetError, scan
-from cnndesk.core.errors import ModelError
-from cnndesk.core.progress import CancelToken
-from cnndesk.core.training import TrainConfig, train
+from cnndesk.core.common.errors import ModelError
+from cnndesk.core.common.progress import CancelToken
+from cnndesk.core.training.config import TrainConfig
+from cnndesk.core.training.datasets import DatasetError, scan
+from cnndesk.core.training.dispatch import train
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +49,8 @@ def test_rerun_uses_the_embedding_cache(shapes, quick_model):
 
 
 def test_saved_model_reloads_and_reproduces_predictions(quick_model, tmp_path):
-    from cnndesk.core.inference import Classifier
     from cnndesk.core.models.registry import get_spec
+    from cnndesk.core.predict.classifier import Classifier
 
     ds, model = quick_model
     path = model.save(tmp_path / "shapes.safetensors")
@@ -112,7 +113,7 @@ def test_imbalance_and_tiny_classes_warn(tmp_path):
     ds = scan(data, check_files=False)
     text = " ".join(ds.warnings)
     assert "imbalanced" in text and "fewer than 5" in text
-    from cnndesk.core.datasets import class_weights
+    from cnndesk.core.training.datasets import class_weights
 
     w = class_weights([y for _, y in ds.train], 3)
     assert w[2] > 5 * w[0]
@@ -139,7 +140,7 @@ def test_bad_dataset_folders_give_clear_errors(tmp_path):
 
 
 def test_full_mode_trains_saves_and_reloads(shapes, tmp_path, classifier):
-    from cnndesk.core.inference import Classifier
+    from cnndesk.core.predict.classifier import Classifier
 
     ds = scan(shapes, seed=2, val_split=0.25)
     ds.train = ds.train[::3]  # keep the test short: about 30 images
@@ -164,7 +165,7 @@ def test_full_mode_cancel_stops_within_a_batch(shapes):
         if done == 2:
             token.cancel()
 
-    from cnndesk.core.errors import Cancelled
+    from cnndesk.core.common.errors import Cancelled
 
     with pytest.raises(Cancelled):  # no epoch finished: nothing to keep
         train(ds, TrainConfig(mode="full", epochs=3, image_size=64, batch_size=8), progress=progress, cancel=token)
@@ -172,7 +173,7 @@ def test_full_mode_cancel_stops_within_a_batch(shapes):
 
 
 def test_export_parity_onnx_and_torchscript(quick_model, tmp_path):
-    from cnndesk.core.export import ExportError, export_model
+    from cnndesk.core.export.network import ExportError, export_model
     from cnndesk.core.models.registry import get_spec
 
     _, model = quick_model
@@ -209,8 +210,8 @@ def test_cli_train_prints_metrics_json_and_exit_codes(shapes, tmp_path, classifi
 def test_quick_training_needs_no_torch_once_exports_are_cached(shapes, quick_model, tmp_path):
     code = (
         "import sys\n"
-        "from cnndesk.core.datasets import scan\n"
-        "from cnndesk.core.training import TrainConfig, train\n"
+        "from cnndesk.core.training.datasets import scan\n"
+        "from cnndesk.core.training.dispatch import TrainConfig, train\n"
         f"m = train(scan({str(shapes)!r}, seed=1), TrainConfig(mode='quick', seed=1))\n"
         f"m.save({str(tmp_path / 'nt.safetensors')!r})\n"
         "print(round(m.evaluation.accuracy, 3), 'torch' in sys.modules)\n"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnndesk.core import trust
+from cnndesk.core.trust import scores as trust
 
 sys.path.insert(0, str(Path(__file__).parent))
 import trust_data  # noqa: E402
@@ -78,7 +78,7 @@ def test_auroc_edge_cases():
 
 
 def test_plan_sort_puts_unknowns_in_their_own_folder(tmp_path):
-    from cnndesk.core.sorting import UNKNOWN, UNSURE, plan_sort
+    from cnndesk.core.organize.sorting import UNKNOWN, UNSURE, plan_sort
 
     rows = [("a.jpg", "brick", 0.99, None, True), ("b.jpg", "brick", 0.99, None, False),
             ("c.jpg", "brick", 0.2, None, False), ("d.jpg", None, None, "broken", False),
@@ -89,9 +89,9 @@ def test_plan_sort_puts_unknowns_in_their_own_folder(tmp_path):
 
 
 def test_full_mode_choices_follow_the_data(tmp_path):
-    from cnndesk.core import fullmode
-    from cnndesk.core.datasets import scan
-    from cnndesk.core.training import TrainConfig
+    from cnndesk.core.training import full_settings as fullmode
+    from cnndesk.core.training.config import TrainConfig
+    from cnndesk.core.training.datasets import scan
 
     trust_data.make_set(tmp_path / "sym", "symbols", 4, 0)  # 112 px images, 4 per class
     ds = scan(tmp_path / "sym", val_split=0.25)
@@ -121,15 +121,16 @@ def textures(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trust_model(textures, classifier):
-    from cnndesk.core.datasets import scan
-    from cnndesk.core.training import TrainConfig, train
+    from cnndesk.core.training.config import TrainConfig
+    from cnndesk.core.training.datasets import scan
+    from cnndesk.core.training.dispatch import train
 
     ds = scan(textures[0], seed=0)
     return ds, train(ds, TrainConfig(mode="quick", seed=0))
 
 
 def test_embed_paths_multi_stage_rows_in_order_and_nan_for_bad_files(textures, tmp_path, classifier):
-    from cnndesk.core.features import embed_paths
+    from cnndesk.core.predict.embeddings import embed_paths
 
     good = sorted(str(p) for p in (textures[1] / "dots").iterdir())[:3]
     bad = tmp_path / "broken.jpg"
@@ -145,7 +146,7 @@ def test_embed_paths_multi_stage_rows_in_order_and_nan_for_bad_files(textures, t
 
 
 def test_quick_model_flags_unrelated_images_and_few_of_its_own(trust_model, textures, tmp_path):
-    from cnndesk.core.inference import Classifier
+    from cnndesk.core.predict.classifier import Classifier
 
     ds, model = trust_model
     assert model.novelty is not None and 0.05 < model.temperature < 20
@@ -202,8 +203,8 @@ def test_model_files_without_trust_fields_load_as_before(trust_model, textures, 
     """An older model file (no temperature, no novelty): temperature 1, no unknown flag."""
     from dataclasses import replace
 
-    from cnndesk.core.inference import Classifier
     from cnndesk.core.models.registry import read_model_file_metadata
+    from cnndesk.core.predict.classifier import Classifier
 
     _, model = trust_model
     old = replace(model, novelty=None, temperature=1.0)
@@ -219,14 +220,14 @@ def test_model_files_without_trust_fields_load_as_before(trust_model, textures, 
     assert clf.novelty is None and clf.temperature == 1.0
     p = clf.predict([textures[2][0]], 2)[0]
     assert p.novelty is None and p.unknown is False
-    from cnndesk.core.pipeline import FileResult
+    from cnndesk.core.predict.stream import FileResult
 
     assert "unknown" not in FileResult(0, "x", p).as_dict()
 
 
 def test_damaged_novelty_data_does_not_stop_classification(trust_model, textures, tmp_path):
-    from cnndesk.core.inference import Classifier
     from cnndesk.core.models.registry import read_model_file_metadata
+    from cnndesk.core.predict.classifier import Classifier
 
     _, model = trust_model
     path = model.save(tmp_path / "dmg.safetensors")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from videos import make_audio_only, make_scene_clip
 
-from cnndesk.core.video import VideoError, classify_video, smooth_labels
+from cnndesk.core.predict.video import VideoError, classify_video, smooth_labels
 
 SCENES = ["coffee", "rocket", "coffee", "grace_hopper", "rocket"]
 
@@ -180,7 +180,7 @@ def test_folders_shards_and_merge(classifier, clip, mkv_clip, samples, tmp_path)
 
 
 def test_long_steps_seek_instead_of_decoding_everything(classifier, clip, monkeypatch):
-    import cnndesk.core.video as video
+    import cnndesk.core.predict.video as video
 
     monkeypatch.setattr(video, "SEEK_STEP", 0.9)
     r = classify_video(clip, classifier, every=1.0)
@@ -192,7 +192,7 @@ def test_long_steps_seek_instead_of_decoding_everything(classifier, clip, monkey
 
 
 def test_video_path_imports_neither_torch_nor_qt(classifier, clip):
-    code = ("import sys; from cnndesk.core.inference import Classifier; from cnndesk.core.video import classify_video;"
+    code = ("import sys; from cnndesk.core.predict.classifier import Classifier; from cnndesk.core.predict.video import classify_video;"
             f"r = classify_video({str(clip)!r}, Classifier(threads=1)); "
             "print(len(r.segments), 'torch' in sys.modules, 'PySide6' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -216,7 +216,7 @@ class _Flagging:
         return logits, (logits.argmax(1) == rocket).astype(np.float32)
 
     def probabilities(self, logits):
-        from cnndesk.core.inference import softmax
+        from cnndesk.core.predict.classifier import softmax
 
         return softmax(logits)
 

@@ -154,8 +154,8 @@ def handwriting(rng: random.Random, size: int = 160) -> Image.Image:
 
 
 def _photos() -> list[Image.Image]:
-    from cnndesk.core.images import load_image
-    from cnndesk.core.paths import sample_images
+    from cnndesk.core.common.paths import sample_images
+    from cnndesk.core.images.load import load_image
 
     return [load_image(p, min_side=320) for p in sample_images()]
 

@@ -72,7 +72,7 @@ def test_snapshot_freezes_and_adds_to_the_gallery(qtbot, window, samples):
 
 
 def test_record_samples_writes_jpegs_into_the_class_folder(qtbot, window, samples, tmp_path):
-    from cnndesk.core.images import load_image
+    from cnndesk.core.images.load import load_image
 
     panel = window.camera_panel
     window.show_camera()

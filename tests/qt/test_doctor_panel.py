@@ -39,7 +39,7 @@ def _items(panel):
 
 
 def test_panel_lists_fixes_and_ignores(qtbot, runner, dataset, tmp_path, monkeypatch):
-    from cnndesk.core import doctor
+    from cnndesk.core.doctor import check as doctor
     from cnndesk.qt.widgets import doctor_panel
     from cnndesk.qt.widgets.doctor_panel import DoctorPanel
 

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QImage
 
-from cnndesk.qt.models.gallery import ItemRole
+from cnndesk.qt.item_models.gallery import ItemRole
 
 
 @pytest.fixture
@@ -191,9 +191,9 @@ def test_switching_model_reclassifies_the_gallery(drop, qtbot, window, samples, 
     import timm
     import torch
 
+    from cnndesk.core.common.paths import user_models_dir
     from cnndesk.core.models.files import save_model_file
     from cnndesk.core.models.registry import default_model
-    from cnndesk.core.paths import user_models_dir
 
     drop(window, [samples["cat"], samples["coffee"]])
     _wait_classified(qtbot, window, 2)

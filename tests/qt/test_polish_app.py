@@ -123,11 +123,12 @@ def test_folder_summary_counts_only_the_files_that_were_classified(qtbot, window
 def test_rename_onto_an_existing_name_is_refused(isolated_dirs, tmp_path):
     import pytest
 
-    from cnndesk.core.datasets import scan
-    from cnndesk.core.errors import ModelError
+    from cnndesk.core.common.errors import ModelError
+    from cnndesk.core.common.paths import user_models_dir
     from cnndesk.core.models import manage
-    from cnndesk.core.paths import user_models_dir
-    from cnndesk.core.training import TrainConfig, train
+    from cnndesk.core.training.config import TrainConfig
+    from cnndesk.core.training.datasets import scan
+    from cnndesk.core.training.dispatch import train
 
     ds = scan(make_dataset(tmp_path / "x", (8, 8, 8)), val_split=0.25)
     model = train(ds, TrainConfig(mode="quick", epochs=300))
@@ -175,7 +176,7 @@ QUIT_SCRIPT = textwrap.dedent("""
 
 
 def test_quitting_during_full_training_ends_the_process_and_keeps_the_model(tmp_path, isolated_dirs):
-    from cnndesk.core import system
+    from cnndesk.core.common import system
 
     data = make_dataset(tmp_path / "q", (8, 8, 8))
     env = dict(os.environ, PYTHONPATH=str(REPO), QT_QPA_PLATFORM="offscreen")

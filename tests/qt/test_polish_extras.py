@@ -7,7 +7,7 @@ from PySide6.QtCore import QMimeData, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
 
-from cnndesk.qt.models.gallery import ItemRole
+from cnndesk.qt.item_models.gallery import ItemRole
 
 
 def _items(win):

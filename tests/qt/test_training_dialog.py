@@ -62,7 +62,7 @@ def test_cancel_offers_to_keep_the_best_model(qtbot, window, tmp_path, isolated_
 def test_evaluation_page_cells_and_fixing_a_label(qtbot, window, tmp_path):
     from PIL import Image
 
-    from cnndesk.core.evaluation import evaluate
+    from cnndesk.core.training.evaluation import evaluate
     from cnndesk.qt.widgets.evaluation import EvaluationView
 
     for c in ("cat", "dog"):
@@ -94,9 +94,10 @@ def test_evaluation_page_cells_and_fixing_a_label(qtbot, window, tmp_path):
 
 
 def test_models_dialog_lists_renames_and_exports(qtbot, window, tmp_path, isolated_dirs, monkeypatch):
-    from cnndesk.core.datasets import scan
-    from cnndesk.core.paths import user_models_dir
-    from cnndesk.core.training import TrainConfig, train
+    from cnndesk.core.common.paths import user_models_dir
+    from cnndesk.core.training.config import TrainConfig
+    from cnndesk.core.training.datasets import scan
+    from cnndesk.core.training.dispatch import train
     from cnndesk.qt.dialogs import models_dialog
 
     data = make_dataset(tmp_path / "d", (10, 10, 10))
@@ -115,7 +116,7 @@ def test_models_dialog_lists_renames_and_exports(qtbot, window, tmp_path, isolat
     exp = dlg.do_export()
     qtbot.addWidget(exp)
     names = [exp.formats.item(i).text().split(" — ")[0] for i in range(exp.formats.count())]
-    from cnndesk.core.export_formats import FORMATS
+    from cnndesk.core.export.formats import FORMATS
 
     assert names == list(FORMATS) and names[:5] == ["onnx", "onnx-int8", "openvino", "torchscript", "pt2"]
     assert exp.chosen_format() == "onnx"
@@ -141,7 +142,7 @@ def test_dialog_defaults_come_from_train_config(qtbot, window, tmp_path):
     a changed time budget reaches the config and the full-mode summary."""
     import trust_data
 
-    from cnndesk.core.training import TrainConfig
+    from cnndesk.core.training.config import TrainConfig
 
     dlg = window.show_training()
     qtbot.addWidget(dlg)

@@ -16,8 +16,9 @@ import trust_data  # noqa: E402
 
 @pytest.fixture(scope="module")
 def symbols_model(tmp_path_factory, classifier):
-    from cnndesk.core.datasets import scan
-    from cnndesk.core.training import TrainConfig, train
+    from cnndesk.core.training.config import TrainConfig
+    from cnndesk.core.training.datasets import scan
+    from cnndesk.core.training.dispatch import train
 
     root = tmp_path_factory.mktemp("trust-qt")
     data = trust_data.make_set(root / "symbols", "symbols", 12, 0)

@@ -20,7 +20,7 @@ class _Recorder:
     """What a job function sees, recorded (for calling a job function on this thread)."""
 
     def __init__(self):
-        from cnndesk.core.progress import CancelToken
+        from cnndesk.core.common.progress import CancelToken
 
         self.cancel = CancelToken()
         self.partials: list = []
@@ -43,7 +43,7 @@ def runner(qapp):
 
 # -- errors -----------------------------------------------------------------------------------------
 def test_errors_arrive_as_exception_objects_with_their_types(qtbot, runner):
-    from cnndesk.core.errors import NetworkRequiredError
+    from cnndesk.core.common.errors import NetworkRequiredError
     from cnndesk.qt.workers import JobFailed
 
     def offline(job):
@@ -64,7 +64,7 @@ def test_errors_arrive_as_exception_objects_with_their_types(qtbot, runner):
 
 
 def test_download_errors_are_typed_at_the_source(tmp_path, monkeypatch):
-    from cnndesk.core.errors import (
+    from cnndesk.core.common.errors import (
         DownloadError,
         ModelError,
         ModelUnavailableError,
@@ -88,7 +88,7 @@ def test_download_errors_are_typed_at_the_source(tmp_path, monkeypatch):
 def test_the_model_error_box_title_follows_the_error_type(qtbot, window):
     from PySide6.QtWidgets import QMessageBox
 
-    from cnndesk.core.errors import ModelError, NetworkRequiredError
+    from cnndesk.core.common.errors import ModelError, NetworkRequiredError
 
     spec = window.spec
     window._model_failed(spec, ModelError("the weights are damaged: no network involved"), spec)
@@ -128,8 +128,9 @@ def test_a_new_epoch_drops_everything_an_older_job_sends(qtbot, runner):
 
 @pytest.fixture(scope="module")
 def textures_model(tmp_path_factory, classifier):
-    from cnndesk.core.datasets import scan
-    from cnndesk.core.training import TrainConfig, train
+    from cnndesk.core.training.config import TrainConfig
+    from cnndesk.core.training.datasets import scan
+    from cnndesk.core.training.dispatch import train
 
     root = tmp_path_factory.mktemp("workers-qt")
     model = train(scan(trust_data.make_set(root / "textures", "textures", 6, 0), seed=0), TrainConfig(mode="quick"))
@@ -199,7 +200,7 @@ def test_classify_items_makes_new_items_and_never_writes_to_the_given_ones(class
 def test_gallery_images_stay_bounded_and_come_back_on_demand(qtbot, runner, classifier, samples, tmp_path):
     from cnndesk.qt import jobs
     from cnndesk.qt.imaging import pil_to_qimage, thumbnail
-    from cnndesk.qt.models.gallery import MAX_DISPLAYS, MAX_ICONS, GalleryModel
+    from cnndesk.qt.item_models.gallery import MAX_DISPLAYS, MAX_ICONS, GalleryModel
 
     paths = []
     for i, p in enumerate(list(samples.values())[:3]):

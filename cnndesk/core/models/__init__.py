@@ -1,4 +1,4 @@
-"""Model registry (torch-free) and model building (torch, imported lazily in ``build``)."""
+"""Models the app knows, torch-free: the registry, the model-file schema, reading and writing model files, downloads and management."""
 
 from cnndesk.core.models.registry import (  # noqa: F401
     ModelSpec,

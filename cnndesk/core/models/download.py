@@ -10,15 +10,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from cnndesk.core.errors import (
+from cnndesk.core.common.errors import (
     Cancelled,
     DownloadError,
     ModelError,
     ModelUnavailableError,
     NetworkRequiredError,
 )
+from cnndesk.core.common.progress import CancelToken, ProgressCallback, report
 from cnndesk.core.models.registry import ModelSpec
-from cnndesk.core.progress import CancelToken, ProgressCallback, report
 
 CHUNK = 1 << 16
 
@@ -81,9 +81,9 @@ def download(
     if os.environ.get("CNNDESK_OFFLINE"):
         raise NetworkRequiredError(f"{offline_msg} (offline mode is on: CNNDESK_OFFLINE)")
     digest = hashlib.sha256()
-    from cnndesk.core.safeio import _temp_in
+    from cnndesk.core.common.safeio import temp_in
 
-    fd, tmp = _temp_in(dest.parent, dest.name)  # exclusive, unpredictable: no planted symlink
+    fd, tmp = temp_in(dest.parent, dest.name)  # exclusive, unpredictable: no planted symlink
     try:
         req = urllib.request.Request(url, headers={"User-Agent": "cnndesk"})
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(req, timeout=timeout) as resp:

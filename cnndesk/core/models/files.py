@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 
 from cnndesk import __version__
-from cnndesk.core.errors import ModelError
-from cnndesk.core.paths import atomic_write
-from cnndesk.core.preprocess import Preprocess
+from cnndesk.core.common.errors import ModelError
+from cnndesk.core.common.paths import atomic_write
+from cnndesk.core.images.preprocess import Preprocess
 
 MODEL_FILE_SUFFIX = ".safetensors"
 MODEL_FORMAT = "cnndesk-model"
@@ -66,8 +66,8 @@ def read_model_file_metadata(path: str | os.PathLike) -> dict:
     (no torch). Raises ModelError with a one-line reason for anything unusable."""
     from safetensors import safe_open
 
+    from cnndesk.core.common.safeio import path_text, require_regular_file
     from cnndesk.core.models.schema import SchemaError, parse_metadata
-    from cnndesk.core.safeio import path_text, require_regular_file
 
     path = Path(path)
     label = path_text(path.name)
@@ -105,7 +105,7 @@ def read_head(spec):
     import numpy as np
     from safetensors.numpy import load_file
 
-    from cnndesk.core.safeio import path_text, require_regular_file
+    from cnndesk.core.common.safeio import path_text, require_regular_file
 
     path = spec.head.file if spec.head is not None else spec.metadata["file"]
     label = path_text(Path(path).name)

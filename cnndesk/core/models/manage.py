@@ -8,15 +8,15 @@ import os
 import shutil
 from pathlib import Path
 
-from cnndesk.core.errors import ModelError
+from cnndesk.core.common.errors import ModelError
+from cnndesk.core.common.paths import atomic_write, user_models_dir
 from cnndesk.core.models.registry import (
     MODEL_FILE_SUFFIX,
     MODEL_FORMAT,
     read_model_file_metadata,
     spec_from_model_file,
 )
-from cnndesk.core.paths import atomic_write, user_models_dir
-from cnndesk.core.sorting import folder_name, unique_path
+from cnndesk.core.organize.sorting import folder_name, unique_path
 
 
 def rename_model(path: str | os.PathLike, new_name: str) -> Path:

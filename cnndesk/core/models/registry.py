@@ -16,7 +16,9 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from cnndesk.core.errors import ModelError
+from cnndesk.core.common.errors import ModelError
+from cnndesk.core.common.paths import resource_path, torch_hub_checkpoints_dir, user_models_dir
+from cnndesk.core.images.preprocess import Preprocess
 from cnndesk.core.models.files import (  # noqa: F401  (the one reader; re-exported)
     MODEL_FILE_SUFFIX,
     MODEL_FORMAT,
@@ -24,8 +26,6 @@ from cnndesk.core.models.files import (  # noqa: F401  (the one reader; re-expor
     read_head,
     read_model_file_metadata,
 )
-from cnndesk.core.paths import resource_path, torch_hub_checkpoints_dir, user_models_dir
-from cnndesk.core.preprocess import Preprocess
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -122,7 +122,7 @@ class ModelSpec:
         """Whether this build can run the model. The lite build (no PyTorch) runs only what it
         ships a verified export for: the default model and quick-trained heads on it. It neither
         lists nor downloads the others."""
-        from cnndesk.core import system
+        from cnndesk.core.common import system
 
         if system.has_torch():
             return True

@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.core.images import is_image_path
-from cnndesk.core.live import LatestOnlyRunner
-from cnndesk.core.sorting import folder_name
+from cnndesk.core.images.load import is_image_path
+from cnndesk.core.organize.sorting import folder_name
+from cnndesk.core.predict.live import LatestOnlyRunner
 from cnndesk.qt import jobs
 from cnndesk.qt.camera.source import VIDEO_EXTENSIONS, MediaSource
 from cnndesk.qt.camera.timeline import TimelineBar

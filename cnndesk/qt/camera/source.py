@@ -27,7 +27,7 @@ from PySide6.QtMultimedia import (
     QVideoSink,
 )
 
-from cnndesk.core.live import RateMeter
+from cnndesk.core.predict.live import RateMeter
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".webm", ".mov", ".m4v")
 

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.core import results_io
-from cnndesk.core.video import VideoResult, fmt_time
+from cnndesk.core.predict import results as results_io
+from cnndesk.core.predict.video import VideoResult, fmt_time
 from cnndesk.qt import jobs
 
 PALETTE = ["#4f8ff7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948",

@@ -8,8 +8,8 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from cnndesk.core.inference import Prediction
-from cnndesk.core.live import RateMeter
+from cnndesk.core.predict.classifier import Prediction
+from cnndesk.core.predict.live import RateMeter
 
 
 class VideoView(QWidget):

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from cnndesk.core.export_formats import FORMATS
+from cnndesk.core.export.formats import FORMATS
 from cnndesk.qt import jobs
 
 FormatRole = Qt.ItemDataRole.UserRole + 30

@@ -19,10 +19,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from cnndesk.core.errors import CnndeskError
+from cnndesk.core.common.errors import CnndeskError
+from cnndesk.core.common.safeio import display
 from cnndesk.core.models import manage
 from cnndesk.core.models.registry import unusable_user_models, user_model_specs
-from cnndesk.core.safeio import display
 
 PathRole = Qt.ItemDataRole.UserRole + 20
 
@@ -84,7 +84,7 @@ class ModelsDialog(QDialog):
         return item.data(PathRole) if item is not None else None
 
     def _update_buttons(self) -> None:
-        from cnndesk.core import system
+        from cnndesk.core.common import system
 
         has = self._selected() is not None
         for key, b in self.buttons.items():

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from cnndesk.core.runtime import DEVICE_NAMES, DEVICES
+from cnndesk.core.runtime.devices import DEVICE_NAMES, DEVICES
 from cnndesk.qt.settings import Settings
 
 

@@ -27,10 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.core.datasets import scan
-from cnndesk.core.paths import user_models_dir
-from cnndesk.core.sorting import folder_name, unique_path
-from cnndesk.core.training import TrainConfig, train
+from cnndesk.core.common.paths import user_models_dir
+from cnndesk.core.organize.sorting import folder_name, unique_path
+from cnndesk.core.training.config import TrainConfig
+from cnndesk.core.training.datasets import scan
+from cnndesk.core.training.dispatch import train
 from cnndesk.qt.dialogs.train_options import FIELDS, TrainOptions
 from cnndesk.qt.widgets.charts import CurveChart
 from cnndesk.qt.widgets.doctor_panel import DoctorPanel
@@ -39,8 +40,8 @@ from cnndesk.qt.widgets.evaluation import EvaluationView
 
 def _scan_job(job, folder: str, val_split: float, seed: int):
     """Scan the dataset and make up to three thumbnails per class (on the worker)."""
-    from cnndesk.core.errors import CnndeskError
-    from cnndesk.core.images import load_image
+    from cnndesk.core.common.errors import CnndeskError
+    from cnndesk.core.images.load import load_image
     from cnndesk.qt.imaging import thumbnail
 
     ds = scan(folder, val_split=val_split, seed=seed)
@@ -98,7 +99,7 @@ class TrainDialog(QDialog):
         self.quick = QRadioButton("Quick — seconds: keep the network, learn a new last layer")
         self.full = QRadioButton("Full — minutes: fine-tune the network itself (better on unusual images)")
         self.quick.setChecked(True)
-        from cnndesk.core import system
+        from cnndesk.core.common import system
 
         if not system.has_torch():
             self.full.setEnabled(False)
@@ -255,7 +256,7 @@ class TrainDialog(QDialog):
         if self.dataset is None or not self.full.isChecked():
             self.full_choices.setText("")
             return
-        from cnndesk.core import fullmode
+        from cnndesk.core.training import full_settings as fullmode
 
         try:
             ch = fullmode.choose(self.dataset, self.config(), "cpu")

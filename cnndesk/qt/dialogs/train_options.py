@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnndesk.core.models.registry import list_models, user_model_specs
-from cnndesk.core.training import TrainConfig
+from cnndesk.core.training.config import TrainConfig
 
 DEFAULTS = TrainConfig()
 FIELDS = ("base", "init_from", "epochs", "lr", "batch", "blocks", "size", "budget", "val_split",

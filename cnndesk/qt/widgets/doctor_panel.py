@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.core import doctor
-from cnndesk.core.images import is_image_path
+from cnndesk.core.doctor import check as doctor
+from cnndesk.core.images.load import is_image_path
 from cnndesk.core.models.registry import DEFAULT_MODEL
 from cnndesk.qt import jobs
 

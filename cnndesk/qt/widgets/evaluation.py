@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.core.evaluation import Evaluation
-from cnndesk.core.sorting import unique_path
+from cnndesk.core.organize.sorting import unique_path
+from cnndesk.core.training.evaluation import Evaluation
 from cnndesk.qt import jobs
 
 PathRole = Qt.ItemDataRole.UserRole + 10
@@ -224,7 +224,7 @@ class EvaluationView(QWidget):
         target_dir.mkdir(parents=True, exist_ok=True)
         target, _ = unique_path(target_dir / src.name)
         shutil.move(str(src), str(target))
-        from cnndesk.core.journal import Journal
+        from cnndesk.core.organize.journal import Journal
 
         Journal().record_relabel(src, target, self.fix_class.currentText())  # Ctrl+Z puts it back
         self.moved += 1

@@ -223,7 +223,7 @@ class ExplainPanel(QWidget):
     def ensure_explainer(self) -> None:
         if self.spec is None:
             return
-        from cnndesk.core import system
+        from cnndesk.core.common import system
 
         if not system.has_torch():  # lite build: occlusion only
             self._lite_mode(system.FULL_ONLY)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.qt.models.results import (
+from cnndesk.qt.item_models.results import (
     COL_CONF,
     COL_THUMB,
     ResultRole,

@@ -8,7 +8,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from cnndesk.core.inference import Prediction
+from cnndesk.core.predict.classifier import Prediction
 
 
 class PredictionBars(QWidget):

@@ -1,0 +1,1 @@
+"""The dataset check: wrong labels, duplicates and leaks, outliers, unreadable files, imbalance."""

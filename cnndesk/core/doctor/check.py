@@ -1,0 +1,493 @@
+"""The dataset doctor: find what is wrong with a training folder before training on it.
+
+Kinds of issue: ``label`` (probably in the wrong class folder; ``suggested`` names the likely class),
+``duplicate`` (the same picture twice in one split; ``other`` is the second file), ``leak`` (the same
+picture in train and in val/test), ``outlier`` (looks like none of the classes), ``unreadable``,
+``tiny`` (much smaller than the model's input), ``imbalance`` and ``too_few``.
+
+Nothing here changes the dataset except on request: :func:`move_to_class` (undone by
+:func:`undo_move`) and :func:`ignore` (which records the issue in ``.cnndesk-doctor.json`` in the
+dataset folder). Qt-free; torch-free on the CPU (embeddings come from the ONNX features export and
+the embedding cache shared with quick training).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from cnndesk.core.common.paths import atomic_write, user_cache_dir
+from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
+from cnndesk.core.doctor import duplicates as dupes
+from cnndesk.core.doctor import label_check as stats
+from cnndesk.core.images.load import is_image_path
+from cnndesk.core.models.registry import DEFAULT_MODEL
+from cnndesk.core.training.datasets import IMBALANCE_RATIO, MIN_PER_CLASS, DatasetError
+
+VERSION = 4  # of the checks: cached results of another version are not reused
+KINDS = ("label", "leak", "duplicate", "outlier", "unreadable", "tiny", "imbalance", "too_few")
+IGNORE_FILE = ".cnndesk-doctor.json"
+SPLITS = ("train", "val", "validation", "test")
+# Near-duplicates (set on generated copies, bench/doctor_data.py seeds 0-1: resized 0.75-2×,
+# cropped by 1-3 px, re-encoded; checked on seeds 2-3). Colours on 0-255. Prefilter: mean
+# difference of the 8×8 colour maps ≤ COLOUR_MAP (copies ≤ 10.6; other pictures' 1st percentile
+# 14.5). Then, on slightly blurred 32-px thumbnails with the centre of one placed on the other at
+# the best small shift and scale: mean colour difference (copies ≤ 7.5 but for one aliasing
+# stripes copy; other pictures ≥ 7.9) and grey correlation (copies mostly ≥ 0.9).
+NEIGHBOURS = 4
+LABEL_DIMS = 256
+COLOUR_MAP, COLOUR_MAP_STRICT = 12.0, 11.0
+COLOUR, STRUCTURE_LOOSE = 6.5, 0.6
+COLOUR_LOOSE, STRUCTURE = 9.0, 0.9
+# the largest 4×4-patch difference of copies: mostly ≤ 23 (one 31); a circle and a square drawn on
+# the same background: 22-42, with CNN features that disagree (cosine ≤ 0.35; copies ≥ 0.38)
+LOCAL, FEATURES_AGREE = 24.0, 0.5
+
+
+@dataclass
+class Issue:
+    kind: str
+    path: str
+    label: str | None = None
+    suggested: str | None = None
+    other: str | None = None
+    score: float = 1.0
+    reason: str = ""
+
+    def key(self) -> tuple:
+        return (self.kind, self.path, self.other)
+
+
+@dataclass
+class Report:
+    root: str
+    issues: list[Issue]
+    summary: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"issues": [asdict(i) for i in self.issues], "summary": self.summary}
+
+    def by_kind(self) -> dict[str, list[Issue]]:
+        out: dict[str, list[Issue]] = {k: [] for k in KINDS}
+        for i in self.issues:
+            out.setdefault(i.kind, []).append(i)
+        return {k: v for k, v in out.items() if v}
+
+
+@dataclass
+class Files:
+    root: Path
+    layout: str  # "classes" or "splits"
+    classes: list[str]
+    items: list[tuple[str, str, str]]  # (path, split, class)
+    class_dirs: dict[str, list[str]]  # class -> its folders
+    problems: list[Issue]
+
+
+# -- finding the files --------------------------------------------------------------------------
+
+
+def _walk(folder: Path, ancestors: set[str], problems: list[Issue]) -> list[str]:
+    """Image files under ``folder``; links that loop back or point nowhere become issues."""
+    out: list[str] = []
+    seen = set(ancestors)
+
+    def visit(d: Path) -> None:
+        real = os.path.realpath(d)
+        if real in seen:
+            problems.append(Issue("unreadable", str(d), reason=f"{d.name}: a link that loops back to a folder "
+                                  "already checked; skipped (remove the link)"))
+            return
+        seen.add(real)
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError as exc:
+            problems.append(Issue("unreadable", str(d), reason=f"{d.name}: cannot read the folder ({exc.strerror or exc})"))
+            return
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            try:
+                if e.is_dir():
+                    visit(Path(e.path))
+                elif e.is_file():
+                    if is_image_path(e.name):
+                        out.append(e.path)
+                elif e.is_symlink() and is_image_path(e.name):
+                    try:
+                        os.stat(e.path)
+                        why = "not a regular file"
+                    except OSError as exc:
+                        why = "a link that loops" if exc.errno == 40 else "a link to a missing file"
+                    problems.append(Issue("unreadable", e.path, reason=f"{e.name}: {why}; skipped"))
+            except OSError as exc:
+                problems.append(Issue("unreadable", e.path, reason=f"{e.name}: {exc.strerror or exc}"))
+
+    visit(folder)
+    return out
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as exc:
+        raise DatasetError(f"{folder}: cannot read the folder ({exc.strerror or exc})") from None
+
+
+def collect(root: str | os.PathLike) -> Files:
+    """The dataset's files: class folders, or train/ + val/ (+ test/) folders holding them."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder. Choose a folder with one subfolder per class.")
+    subs = {p.name.lower(): p for p in _subdirs(root)}
+    splits = [s for s in SPLITS if s in subs]
+    layout = "splits" if "train" in subs and len(splits) >= 2 else "classes"
+    problems: list[Issue] = []
+    items: list[tuple[str, str, str]] = []
+    class_dirs: dict[str, list[str]] = {}
+    top = {os.path.realpath(root)}
+    for split, folder in ([(s, subs[s]) for s in splits] if layout == "splits" else [("all", root)]):
+        ancestors = top | {os.path.realpath(folder)}
+        stray = [p for p in _walk_files_only(folder)]
+        for p in stray:
+            problems.append(Issue("unreadable", p, reason=f"{os.path.basename(p)}: not inside a class folder; "
+                                  "not used for training"))
+        for d in _subdirs(folder):
+            class_dirs.setdefault(d.name, []).append(str(d))
+            for p in _walk(d, ancestors, problems):
+                items.append((p, "val" if split == "validation" else split, d.name))
+    classes = sorted(class_dirs)
+    if not classes:
+        raise DatasetError(f"{root}: no class folders found. Put the images in one subfolder per class "
+                           "(e.g. cats/, dogs/), or in train/ and val/ folders that each hold class subfolders.")
+    return Files(root, layout, classes, items, class_dirs, problems)
+
+
+def _walk_files_only(folder: Path) -> list[str]:
+    try:
+        return sorted(e.path for e in os.scandir(folder) if e.is_file() and is_image_path(e.name))
+    except OSError:
+        return []
+
+
+# -- embeddings ---------------------------------------------------------------------------------
+
+
+def embed_files(paths: list[str], spec, progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+           device: str = "auto") -> tuple[dict[str, np.ndarray], dict[str, str], int, str]:
+    """Last-layer embeddings of ``paths`` through the shared embedding cache (``doctor_embed``: the
+    ONNX features export, else the multi-stage one's last columns, else PyTorch). Returns (path ->
+    vector, path -> error, input size, source). The one place the doctor touches the feature extractor."""
+    from cnndesk.core.doctor import embed as doctor_embed
+
+    feats, errors, source = doctor_embed.embed(paths, spec, progress, cancel, device)
+    return feats, errors, int(getattr(spec, "input_size", 224) or 224), source
+
+
+# -- the check ----------------------------------------------------------------------------------
+
+
+def check_dataset(root: str | os.PathLike, base: str = DEFAULT_MODEL, progress: ProgressCallback | None = None,
+                  cancel: CancelToken | None = None, device: str = "auto", apply_ignores: bool = True) -> Report:
+    """Run every check on the dataset folder ``root`` and return the issues, worst first per kind.
+    An unchanged folder (same files, sizes, times) is answered from the last result."""
+    from cnndesk.core.models.registry import get_spec
+
+    t0 = time.perf_counter()
+    report(progress, 0, None, "Looking at the folder")
+    files = collect(root)
+    spec = get_spec(base)
+    memo = _memo_path(files, spec)
+    issues, checked, source = load_memo(memo)
+    reused = issues is not None
+    if issues is None:
+        issues, checked, source = run_checks(files, spec, progress, cancel, device)
+        save_memo(memo, issues, checked, source)
+    ignored = load_ignores(files.root) if apply_ignores else set()
+    kept = [_as_given(root, files.root, i) for i in issues if _ignore_key(files.root, i) not in ignored]
+    order = {k: n for n, k in enumerate(KINDS)}
+    kept.sort(key=lambda i: (order.get(i.kind, 99), -i.score, i.path))
+    counts = Counter(c for _, _, c in files.items)
+    summary = {
+        "root": str(root), "layout": files.layout, "classes": files.classes,
+        "counts": {c: counts.get(c, 0) for c in files.classes},
+        "images": len(files.items), "checked": checked,
+        "splits": dict(Counter(s for _, s, _ in files.items)),
+        "issues": dict(Counter(i.kind for i in kept)), "ignored": len(issues) - len(kept),
+        "base": spec.name, "embeddings": source, "seconds": round(time.perf_counter() - t0, 2), "reused": reused,
+    }
+    return Report(str(root), kept, summary)
+
+
+def _as_given(given, root: Path, issue: Issue) -> Issue:
+    """Paths spelled as DATA_DIR (exactly as the caller wrote it) joined with the path inside it."""
+    given = os.fspath(given)
+
+    def spell(p):
+        if p is None:
+            return None
+        rel = os.path.relpath(p, root)
+        return p if rel.startswith("..") else (given if rel == "." else os.path.join(given, rel))
+
+    return replace(issue, path=spell(issue.path), other=spell(issue.other))
+
+
+def _memo_path(files: Files, spec) -> Path:
+    import hashlib
+
+    h = hashlib.sha1(f"{VERSION}|{spec.name}|{files.root}|{files.layout}".encode())
+    for p, split, c in files.items:
+        h.update(f"{dupes.file_key(p)}|{split}|{c}\n".encode())
+    for i in files.problems:
+        h.update(f"{i.kind}|{i.path}\n".encode())
+    for c in files.classes:
+        h.update(f"class|{c}\n".encode())
+    return user_cache_dir() / "doctor" / "results" / f"{h.hexdigest()}.json"
+
+
+def load_memo(path: Path) -> tuple[list[Issue] | None, int, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [Issue(**d) for d in data["issues"]], int(data["checked"]), str(data.get("embeddings", ""))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, 0, ""
+
+
+def save_memo(path: Path, issues: list[Issue], checked: int, source: str = "") -> None:
+    try:
+        with atomic_write(path, "w") as fh:
+            fh.write(json.dumps({"issues": [asdict(i) for i in issues], "checked": checked, "embeddings": source}))
+    except OSError:  # a cache only
+        pass
+
+
+def run_checks(files: Files, spec, progress, cancel, device) -> tuple[list[Issue], int, str]:
+    issues: list[Issue] = list(files.problems)
+    paths = [p for p, _, _ in files.items]
+    labels = {p: c for p, _, c in files.items}
+    split_of = {p: s for p, s, _ in files.items}
+
+    # counts, empty and single classes
+    counts = Counter(c for _, _, c in files.items)
+    for c in files.classes:
+        n = counts.get(c, 0)
+        if n < MIN_PER_CLASS:
+            what = "is empty" if n == 0 else f"has only {n} image{'s' if n != 1 else ''}"
+            issues.append(Issue("too_few", files.class_dirs[c][0], label=c, score=1.0 - n / MIN_PER_CLASS,
+                                reason=f"class “{c}” {what}; training needs at least {MIN_PER_CLASS} per class "
+                                "(add pictures or remove the folder)"))
+    nonempty = [c for c in files.classes if counts.get(c)]
+    if len(nonempty) < 2:
+        issues.append(Issue("too_few", str(files.root), score=1.0,
+                            reason=f"only {len(nonempty)} class folder{'s' if len(nonempty) != 1 else ''} with images: "
+                            "training needs at least two classes (one subfolder per class)"))
+    elif len(nonempty) >= 2:
+        most = max(counts[c] for c in nonempty)
+        for c in nonempty:
+            if counts[c] >= MIN_PER_CLASS and most / counts[c] >= IMBALANCE_RATIO:
+                issues.append(Issue("imbalance", files.class_dirs[c][0], label=c, score=min(1.0, most / counts[c] / 20),
+                                    reason=f"“{c}” has {counts[c]} images, the largest class {most} "
+                                    f"({most / counts[c]:.0f}×): more pictures of it would help"))
+
+    # pixels: thumbnails (cached), sizes, unreadable files
+    thumbs, sizes, thumb_errors = dupes.thumbnails(paths, dupes.ThumbCache(), progress, cancel)
+    check(cancel)
+    bad = {paths[i]: why for i, why in thumb_errors.items()}
+    # embeddings (cached, shared with quick training)
+    readable = [p for p in paths if p not in bad]
+    feats, emb_errors, input_size, source = embed_files(readable, spec, progress, cancel, device)
+    bad.update(emb_errors)
+    for p, why in bad.items():
+        issues.append(Issue("unreadable", p, label=labels[p], reason=why))
+    check(cancel)
+    report(progress, 0, None, "Checking labels and duplicates")
+    # one BLAS thread: on a busy 2-core machine two threads made the PCA and the regression 4-8×
+    # slower (measured: eigh 5.2 s vs 1.3 s), and the app's UI and decoders need a core anyway
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        issues += _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, files.classes, nonempty, cancel)
+    return issues, int(sum(p in feats for p in paths)), source
+
+
+def _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, classes, nonempty, cancel) -> list[Issue]:
+    issues: list[Issue] = []
+    ok = np.array([p in feats for p in paths], bool)
+    idx_ok = np.flatnonzero(ok)
+    issues += _tiny(paths, labels, sizes, idx_ok, input_size)
+    # principal components: as good as all 1280 features and much faster; fewer on small sets,
+    # where 256 overfit (measured: 1,500 images best at 256, 400 images at 32-64)
+    dims = int(np.clip(len(idx_ok) // 6, 32, LABEL_DIMS))
+    z = stats.project(np.stack([feats[paths[i]] for i in idx_ok]), dims) if len(idx_ok) >= 2 else np.zeros((len(idx_ok), 1))
+    emb = stats.unit(z)
+    pairs = _pairs(paths, labels, split_of, thumbs, emb, idx_ok, cancel)
+    issues += pairs
+    check(cancel)
+    strays = set()
+    if len(idx_ok) >= 10:  # outliers first: a stray photo is an outlier, not a mislabelled image
+        out_idx, out_score, _ = stats.outliers(emb, cancel=cancel)
+        for j, sc in zip(out_idx, out_score, strict=True):
+            p = paths[idx_ok[j]]
+            strays.add(p)
+            issues.append(Issue("outlier", p, label=labels[p], score=round(float(sc), 4),
+                                reason="looks unlike the other images of every class (far from its nearest neighbours)"))
+    if len(nonempty) >= 2 and len(idx_ok) >= 10:
+        cls_index = {c: k for k, c in enumerate(classes)}
+        y = np.array([cls_index[labels[paths[i]]] for i in idx_ok])
+        found, probs = stats.label_issues(z, y, len(classes), cancel)
+        for j in found:
+            p = paths[idx_ok[j]]
+            sugg = classes[int(np.argmax(probs[j]))]
+            given = float(probs[j, y[j]])
+            if sugg == labels[p] or p in strays:
+                continue
+            issues.append(Issue("label", p, label=labels[p], suggested=sugg, score=round(1.0 - given, 4),
+                                reason=f"looks like “{sugg}” ({probs[j].max():.0%}), not “{labels[p]}” ({given:.0%})"))
+    return issues
+
+
+
+def _tiny(paths, labels, sizes, idx_ok, input_size) -> list[Issue]:
+    if not len(idx_ok):
+        return []
+    short = sizes[idx_ok].min(1)
+    typical = float(np.median(short))
+    out = []
+    for j, i in enumerate(idx_ok):
+        s = int(short[j])
+        if s < 16 or (s < input_size / 4 and s < typical / 2):
+            w, h = (int(v) for v in sizes[i])
+            out.append(Issue("tiny", paths[i], label=labels[paths[i]], score=round(1 - s / max(typical, 1), 4),
+                             reason=f"{w}×{h} pixels, much smaller than the model's {input_size}×{input_size} "
+                             f"input and than most images here ({int(typical)} px)"))
+    return out
+
+
+def _same_picture(corr: float, colour: float, local: float, colour_map: float, features: float) -> bool:
+    """Aligned colours that agree closely plus some structure, or strong structure with colours
+    that agree a little less (re-encoding and resizing shift colours) — unless one patch differs
+    a lot and the CNN features disagree too (the same background with another symbol on it)."""
+    if local > LOCAL and features < FEATURES_AGREE:
+        return False
+    if colour <= COLOUR and corr >= STRUCTURE_LOOSE:
+        return True
+    return colour <= COLOUR_LOOSE and corr >= STRUCTURE and colour_map <= COLOUR_MAP_STRICT
+
+
+def _pairs(paths, labels, split_of, thumbs, emb, idx_ok, cancel) -> list[Issue]:
+    """Duplicate and leak issues. Candidates: each picture's nearest neighbours by pixels
+    (structure + colours) and by CNN features; kept when the colours agree and the centre of one
+    matches the other at a small shift and scale (what cropping and resizing do)."""
+    if len(idx_ok) < 2:
+        return []
+    t = thumbs[idx_ok]
+    cands = [dupes.top_pairs(dupes.search_vectors(t), NEIGHBOURS, 0.5, cancel=cancel)]
+    if emb.shape[1] > 1:
+        cands.append(dupes.top_pairs(emb, NEIGHBOURS, 0.8, cancel=cancel))
+    pairs = np.unique(np.concatenate(cands), axis=0)
+    col = dupes.colour_distance(t, pairs)
+    pairs, col = pairs[col <= COLOUR_MAP], col[col <= COLOUR_MAP]
+    out = []
+    for (a, b), c8 in zip(pairs, col, strict=True):
+        check(cancel)
+        e = float(emb[a] @ emb[b]) if emb.shape[1] > 1 else 0.0
+        corr, colour, local = dupes.aligned_match(t[a], t[b])
+        if not _same_picture(corr, colour, local, c8, e):
+            corr2, colour2, local2 = dupes.aligned_match(t[b], t[a])
+            if corr2 > corr:
+                corr, colour, local = corr2, colour2, local2
+            if not _same_picture(corr, colour, local, c8, e):
+                continue
+        pa, pb = paths[idx_ok[a]], paths[idx_ok[b]]
+        sa, sb = split_of[pa], split_of[pb]
+        if sa != sb and "train" in (sa, sb):
+            if sa != "train":
+                pa, pb, sa, sb = pb, pa, sb, sa
+            kind, where = "leak", f"the same picture is in {sa} and in {sb}: the {sb} score will be too optimistic"
+        else:
+            kind, where = "duplicate", "the same picture twice" + (f" in {sa}" if sa != "all" else "")
+        differ = f"; labelled “{labels[pa]}” and “{labels[pb]}”" if labels[pa] != labels[pb] else ""
+        score = float(np.clip(0.5 * corr + 0.5 * (1 - colour / 64), 0, 1))
+        out.append(Issue(kind, pa, label=labels[pa], other=pb, score=round(score, 4),
+                         reason=f"{where} (pixels {corr:.0%} alike after alignment, colours within {colour:.0f}/255, "
+                         f"features {max(e, 0):.0%}){differ}"))
+    return out
+
+
+# -- ignoring and fixing ------------------------------------------------------------------------
+
+
+def _rel(root: Path, path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return Path(os.path.relpath(path, root)).as_posix()
+    except ValueError:
+        return path
+
+
+def _ignore_key(root: Path, issue: Issue) -> tuple:
+    return (issue.kind, _rel(root, issue.path), _rel(root, issue.other))
+
+
+def load_ignores(root: str | os.PathLike) -> set[tuple]:
+    f = Path(root) / IGNORE_FILE
+    try:
+        data = json.loads(f.read_text(encoding="utf-8"))
+        return {(d["kind"], d["path"], d.get("other")) for d in data.get("ignored", [])}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return set()
+
+
+def ignore(root: str | os.PathLike, issue: Issue) -> Path:
+    """Record ``issue`` as ignored in the dataset's small ignore file (written atomically)."""
+    root = Path(root)
+    keys = load_ignores(root) | {_ignore_key(root, issue)}
+    rows = [{"kind": k, "path": p, "other": o} for k, p, o in sorted(keys, key=lambda t: tuple(map(str, t)))]
+    target = root / IGNORE_FILE
+    with atomic_write(target, "w") as fh:
+        fh.write(json.dumps({"about": "issues the cnndesk dataset check should not show again",
+                             "ignored": rows}, indent=1))
+    return target
+
+
+@dataclass(frozen=True)
+class Moved:
+    source: str
+    target: str
+
+
+def move_to_class(path: str, cls: str, label: str | None = None) -> Moved:
+    """Move ``path`` into the sibling class folder ``cls`` (same split), never overwriting.
+    ``label``: the file's current class, to find its class folder when the file sits in a
+    subfolder of it (class folders are searched recursively)."""
+    from cnndesk.core.organize.sorting import folder_name, unique_path
+
+    src = Path(path)
+    if not src.is_file():
+        raise DatasetError(f"{src.name}: the file is no longer there (moved or deleted?)")
+    class_dir = next((a for a in src.parents if label and a.name == label), src.parent)
+    target_dir = class_dir.parent / folder_name(cls)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target, _ = unique_path(target_dir / src.name)
+    shutil.move(str(src), str(target))
+    return Moved(str(src), str(target))
+
+
+def undo_move(m: Moved) -> str:
+    """Put a moved file back where it was (beside it under a new name if that name is taken)."""
+    from cnndesk.core.organize.sorting import unique_path
+
+    if not Path(m.target).is_file():
+        raise DatasetError(f"{Path(m.target).name}: the moved file is no longer there; nothing to undo")
+    back, _ = unique_path(Path(m.source))
+    back.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(m.target, str(back))
+    return str(back)

@@ -1,0 +1,100 @@
+"""Embeddings for the dataset doctor: the pooled last layer of the base network (what the doctor's
+thresholds were set with), from the fastest source this machine has. Qt-free, torch-free on the
+CPU.
+
+Sources, in order:
+
+1. the ONNX "features" export (exported once if there is none yet);
+2. when that export is recorded as failed, the ONNX "multi" export (quick training's: the pooled
+   late stages *followed by* the same pooled last layer, from one forward pass), of which the
+   doctor keeps the last columns. Its embeddings land in quick training's cache, so training after
+   a check reuses them;
+3. PyTorch (what :class:`~cnndesk.core.predict.embeddings.FeatureExtractor` falls back to).
+
+Why 2 exists: a failed export is recorded (``onnx_cache``; the runtime retries it up to
+``onnx_cache.EXPORT_ATTEMPTS`` times in all), and the PyTorch fallback costs about 31 ms per image
+against 3-4 ms for ONNX Runtime on 2 cores. A transient failure (two exports at once in one
+process, before the export lock) left such a record in real caches, and a 1,533-image cold check
+took 50 s instead of about 10 s (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from cnndesk.core.common.progress import CancelToken, ProgressCallback
+
+log = logging.getLogger("cnndesk")
+
+
+def last_layer_width(onnx_path: Path) -> int | None:
+    """How many of a "multi" export's output columns are the pooled last layer: the width of the
+    last input of the Concat that makes the output (``MultiStage.forward`` puts it last). Read from
+    the graph with the ``onnx`` package (there whenever torch can export); None when it cannot be
+    read, so the caller uses another source instead of guessing."""
+    try:
+        import onnx
+    except ImportError:
+        return None
+    try:
+        graph = onnx.load(str(onnx_path), load_external_data=False).graph
+        out = graph.output[0]
+        node = next(n for n in graph.node if out.name in n.output)
+        if node.op_type != "Concat" or len(node.input) < 2:
+            return None
+        info = {v.name: v for v in list(graph.value_info) + list(graph.output)}
+        dims = info[node.input[-1]].type.tensor_type.shape.dim
+        total = out.type.tensor_type.shape.dim[1].dim_value
+        width = int(dims[-1].dim_value) if len(dims) == 2 else 0
+    except Exception:  # an unexpected graph: not this source
+        return None
+    return width if 0 < width < total else None
+
+
+def _export_ok(spec, variant: str) -> bool | None:
+    """True / False when the ONNX export of ``variant`` is recorded as working / failed, None when
+    there is no record (or the weights are not there yet)."""
+    from cnndesk.core.common.errors import ModelError
+    from cnndesk.core.runtime import resolve as runtime
+
+    try:
+        entry = runtime.resolve(spec, variant, export=False).entry
+    except ModelError:
+        return None
+    return None if entry is None else entry.ok
+
+
+def _on_cpu(device: str) -> bool:
+    from cnndesk.core.runtime.devices import resolve_device
+
+    return resolve_device(device).device == "cpu"
+
+
+def embed(paths: list[str], spec, progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+          device: str = "auto") -> tuple[dict[str, np.ndarray], dict[str, str], str]:
+    """Last-layer embeddings of ``paths`` through the shared embedding cache.
+
+    Returns (path -> vector, path -> error, source), source one of "onnx", "onnx-multi", "pytorch"."""
+    from cnndesk.core.predict.embeddings import EmbeddingCache, FeatureExtractor
+
+    cpu = _on_cpu(device)
+    if cpu and _export_ok(spec, "features") is False and _export_ok(spec, "multi") is not False:
+        fx = FeatureExtractor(spec, device=device, progress=progress, cancel=cancel, stages="multi")  # exports once
+        width = _multi_width(spec)
+        if width:
+            got, errors = fx.embed_paths(paths, EmbeddingCache(fx.key), progress=progress, cancel=cancel)
+            return {p: np.ascontiguousarray(v[-width:]) for p, v in got.items()}, dict(errors), "onnx-multi"
+        log.info("doctor: no last-layer columns found in the multi-stage export; using the features extractor")
+    fx = FeatureExtractor(spec, device=device, progress=progress, cancel=cancel, stages="last")
+    got, errors = fx.embed_paths(paths, EmbeddingCache(fx.key), progress=progress, cancel=cancel)
+    return got, dict(errors), "onnx" if cpu and _export_ok(spec, "features") else "pytorch"
+
+
+def _multi_width(spec) -> int | None:
+    from cnndesk.core.runtime import resolve as runtime
+
+    entry = runtime.resolve(spec, "multi", export=False).entry
+    return last_layer_width(entry.path) if entry is not None and entry.ok else None

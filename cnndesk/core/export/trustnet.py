@@ -1,0 +1,61 @@
+"""A user model with its trust data as one network (imports torch), for the ONNX export:
+``forward(x) -> (logits, probabilities, novelty, unknown)`` where the probabilities carry the
+model's calibration temperature and ``unknown`` is novelty above its threshold (core.trust)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cnndesk.core.models.registry import ModelSpec
+
+OUTPUTS = ("logits", "probabilities", "novelty", "unknown")
+
+
+class TrustNet(nn.Module):
+    def __init__(self, features: nn.Module, weight, bias, temperature: float, novelty, threshold: float):
+        super().__init__()
+        self.features = features
+        self.head = nn.Linear(weight.shape[1], weight.shape[0])
+        with torch.no_grad():
+            self.head.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
+            self.head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+        f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+        self.register_buffer("temperature", f32([temperature]))
+        self.register_buffer("mean", f32(novelty.mean))
+        self.register_buffer("scale", f32(novelty.scale))
+        proj = novelty.proj if novelty.proj is not None else torch.eye(len(novelty.mean))
+        self.register_buffer("proj", f32(proj))
+        self.register_buffer("bank", f32(novelty.bank))
+        self.register_buffer("threshold", f32([threshold]))
+
+    def forward(self, x):
+        f = self.features(x).flatten(1)
+        logits = self.head(f)
+        probs = torch.softmax(logits / self.temperature, dim=1)
+        z = ((f - self.mean) / self.scale) @ self.proj
+        z = z / (z.norm(dim=1, keepdim=True) + 1e-12)
+        novelty = 1.0 - (z @ self.bank.T).amax(dim=1)
+        return logits, probs, novelty, novelty > self.threshold
+
+
+def trust_net(spec: ModelSpec, threshold: float | None = None) -> TrustNet | None:
+    """The network of a user model with a novelty detector, or None for any other model."""
+    from cnndesk.core.runtime.resolve import torch_model
+    from cnndesk.core.trust.scores import load_trust
+
+    t = load_trust(spec)
+    if t.novelty is None:
+        return None
+    if spec.head is not None:  # quick: the base network's (multi-stage) features + the head
+        from cnndesk.core.models.registry import read_head
+
+        weight, bias = read_head(spec)
+        feats = torch_model(spec, spec.head.variant)
+    else:
+        if t.head is None:
+            return None
+        weight, bias = t.head
+        feats = torch_model(spec, "features")
+    thr = t.novelty.threshold if threshold is None else threshold
+    return TrustNet(feats, weight, bias, t.temperature, t.novelty, thr).eval()

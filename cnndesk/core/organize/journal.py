@@ -1,0 +1,269 @@
+"""An undo journal for the file operations cnndesk does for the user: "Sort into folders" (move or
+copy) and relabels on the evaluation page (a file moved to another class folder).
+
+Each operation is one line of JSON appended to ``<data dir>/journal.jsonl`` (flushed and synced),
+so Undo survives a restart. Undo puts moved files back where they were (never over a file that
+appeared there since: those are reported) and removes copies only while they are unchanged
+(same size and modification time as when cnndesk made them). Folders the operation created and
+left empty are removed; source folders it emptied are made again. Qt-free.
+
+Sort destinations get a marker file (``.cnndesk-sorted``) so opening the source folder again does
+not classify the sorted copies a second time (:func:`exclude_sorted`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnndesk.core.common.paths import user_data_dir
+
+JOURNAL_NAME = "journal.jsonl"
+SORT_MARKER = ".cnndesk-sorted"
+KEEP = 200  # entries kept when the journal is compacted
+
+
+@dataclass
+class Entry:
+    id: str
+    kind: str  # "sort" | "relabel"
+    mode: str  # "move" | "copy"
+    description: str
+    pairs: list[tuple[str, str]]  # (original path, new path)
+    stamps: list[tuple[int, int]] = field(default_factory=list)  # (size, mtime_ns) of each new path
+    created_dirs: list[str] = field(default_factory=list)
+    removed_dirs: list[str] = field(default_factory=list)
+    time: float = 0.0
+
+    def to_json(self) -> str:
+        return json.dumps({"op": "do", **self.__dict__}, ensure_ascii=False)
+
+
+@dataclass
+class UndoReport:
+    entry: Entry
+    restored: list[tuple[str, str]] = field(default_factory=list)  # (new path, original path)
+    skipped: list[str] = field(default_factory=list)  # human messages
+
+    def describe(self) -> str:
+        verb = "removed" if self.entry.mode == "copy" else "put back"
+        text = f"Undid “{self.entry.description}”: {len(self.restored)} file{'s' if len(self.restored) != 1 else ''} {verb}"
+        if self.skipped:
+            text += f"; {len(self.skipped)} left as they are: " + "; ".join(self.skipped[:3])
+        return text + "."
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+class Journal:
+    """The journal file. Cheap to create; reads the file on each query (it stays small)."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path is not None else user_data_dir() / JOURNAL_NAME
+
+    # -- recording ----------------------------------------------------------------------------
+    def record(self, kind: str, mode: str, description: str, pairs: Iterable[tuple[str | os.PathLike, str | os.PathLike]],
+               created_dirs: Iterable[str | os.PathLike] = (), removed_dirs: Iterable[str | os.PathLike] = ()) -> Entry | None:
+        pairs = [(os.fspath(a), os.fspath(b)) for a, b in pairs]
+        if not pairs:
+            return None
+        stamps = []
+        for _, new in pairs:
+            try:
+                stamps.append(_stamp(new))
+            except OSError:
+                stamps.append((-1, -1))
+        entry = Entry(uuid.uuid4().hex[:12], kind, mode, description, pairs, stamps,
+                      [os.fspath(d) for d in created_dirs], [os.fspath(d) for d in removed_dirs], time.time())
+        self._append(entry.to_json())
+        return entry
+
+    def record_sort(self, report, mode: str, destination: str | os.PathLike, roots: Iterable[str] = ()) -> Entry | None:
+        """Record a finished :func:`cnndesk.core.organize.sorting.execute` (its ``report.done`` pairs);
+        after a move, source subfolders it emptied (below ``roots``, never a root) are removed."""
+        destination = Path(destination)
+        mark_destination(destination)
+        created = sorted({os.fspath(Path(new).parent) for _, new in report.done})
+        removed: list[str] = []
+        if mode == "move":
+            removed = remove_emptied_dirs((Path(src).parent for src, _ in report.done), roots)
+        n = len(report.done)
+        desc = f"{'Move' if mode == 'move' else 'Copy'} {n} file{'s' if n != 1 else ''} into {destination.name}"
+        return self.record("sort", mode, desc, report.done, created, removed)
+
+    def record_relabel(self, source: str | os.PathLike, target: str | os.PathLike, label: str) -> Entry | None:
+        return self.record("relabel", "move", f"Move {Path(source).name} to “{label}”", [(source, target)],
+                           [os.fspath(Path(target).parent)])
+
+    def _append(self, line: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    # -- reading -----------------------------------------------------------------------------
+    def entries(self) -> list[Entry]:
+        """Operations that can still be undone, oldest first."""
+        done: dict[str, Entry] = {}
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        for line in lines:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash: skip it, keep the rest
+            if rec.get("op") == "undo":
+                done.pop(rec.get("id"), None)
+            elif rec.get("op") == "do":
+                rec.pop("op")
+                try:
+                    e = Entry(**rec)
+                except TypeError:
+                    continue
+                e.pairs = [tuple(p) for p in e.pairs]
+                e.stamps = [tuple(s) for s in e.stamps]
+                done[e.id] = e
+        return list(done.values())
+
+    def last(self) -> Entry | None:
+        entries = self.entries()
+        return entries[-1] if entries else None
+
+    # -- undoing -----------------------------------------------------------------------------
+    def undo(self, entry: Entry | None = None, progress=None, cancel=None) -> UndoReport | None:
+        """Undo ``entry`` (default: the newest one). Returns None when there is nothing to undo."""
+        entry = entry or self.last()
+        if entry is None:
+            return None
+        rep = UndoReport(entry)
+        for d in entry.removed_dirs:
+            Path(d).mkdir(parents=True, exist_ok=True)
+        total = len(entry.pairs)
+        for i, ((orig, new), stamp) in enumerate(zip(entry.pairs, entry.stamps or [(-1, -1)] * total, strict=False)):
+            if cancel is not None and cancel.cancelled:
+                break
+            name = Path(new).name
+            try:
+                if not os.path.exists(new):
+                    rep.skipped.append(f"{name} is no longer there")
+                elif entry.mode == "copy":
+                    if tuple(stamp) != _stamp(new):
+                        rep.skipped.append(f"{name} was changed since it was copied")
+                    else:
+                        os.unlink(new)
+                        rep.restored.append((new, orig))
+                elif os.path.exists(orig):
+                    rep.skipped.append(f"{Path(orig).name} exists again in its old folder")
+                else:
+                    Path(orig).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.move(new, orig)
+                    rep.restored.append((new, orig))
+            except OSError as exc:
+                rep.skipped.append(f"{name}: {exc.strerror or exc}")
+            if progress is not None:
+                progress(i + 1, total, "Undoing")
+        for d in sorted(entry.created_dirs, key=len, reverse=True):
+            _rmdir_if_empty(Path(d))
+        if entry.kind == "sort" and entry.created_dirs:
+            dest = Path(entry.created_dirs[0]).parent
+            marker = dest / SORT_MARKER
+            if marker.exists() and not any(p.name != SORT_MARKER for p in dest.iterdir()):
+                marker.unlink()
+                _rmdir_if_empty(dest)
+        self._append(json.dumps({"op": "undo", "id": entry.id, "time": time.time()}))
+        self._compact()
+        return rep
+
+    def _compact(self) -> None:
+        """Keep the file small: rewrite it with the last KEEP open entries once it grows."""
+        try:
+            if self.path.stat().st_size < 1 << 20:
+                return
+        except FileNotFoundError:
+            return
+        from cnndesk.core.common.paths import atomic_write
+
+        keep = self.entries()[-KEEP:]
+        with atomic_write(self.path, "w") as fh:
+            for e in keep:
+                fh.write(e.to_json() + "\n")
+
+
+def _rmdir_if_empty(d: Path) -> None:
+    try:
+        d.rmdir()
+    except OSError:
+        pass
+
+
+def remove_emptied_dirs(dirs: Iterable[Path], roots: Iterable[str]) -> list[str]:
+    """Remove folders (and their emptied parents) that are now empty, below but never equal to
+    one of ``roots``. Returns the removed folders, outermost last."""
+    roots_r = [os.path.realpath(r) for r in roots]
+    removed: list[str] = []
+    for d in sorted({os.path.realpath(x) for x in dirs}, key=len, reverse=True):
+        cur = d
+        while any(cur != r and cur.startswith(r + os.sep) for r in roots_r):
+            try:
+                os.rmdir(cur)
+            except OSError:
+                break
+            removed.append(cur)
+            cur = os.path.dirname(cur)
+    return removed
+
+
+def mark_destination(dest: str | os.PathLike) -> None:
+    """Mark a sort destination so that re-opening its parent folder skips it."""
+    dest = Path(dest)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / SORT_MARKER).write_text("Files sorted by cnndesk. cnndesk skips this folder when classifying the folder above it.\n",
+                                        encoding="utf-8")
+    except OSError:
+        pass
+
+
+def exclude_sorted(files: list[str], roots: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Drop files inside sort destinations (folders holding :data:`SORT_MARKER`) below the opened
+    ``roots`` (a destination opened itself is read normally). Returns (kept, skipped folders)."""
+    roots_r = {os.path.realpath(r) for r in roots}
+    marked: dict[str, bool] = {}
+
+    def is_marked(folder: str) -> bool:
+        if folder not in marked:
+            marked[folder] = folder not in roots_r and os.path.exists(os.path.join(folder, SORT_MARKER))
+        return marked[folder]
+
+    kept, skipped = [], set()
+    for f in files:
+        folder = os.path.dirname(os.path.realpath(f))
+        hit = None
+        cur = folder
+        while True:
+            if cur in roots_r:
+                break
+            if is_marked(cur):
+                hit = cur
+                break
+            parent = os.path.dirname(cur)
+            if parent == cur:
+                break
+            cur = parent
+        if hit is None:
+            kept.append(f)
+        else:
+            skipped.add(hit)
+    return kept, sorted(skipped)

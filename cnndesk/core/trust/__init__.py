@@ -1,0 +1,1 @@
+"""Honest scores: calibrated confidence and novelty (not one of my classes). numpy only; vendored into export bundles."""
