@@ -22,7 +22,7 @@ def resources_dir() -> Path:
     frozen_root = getattr(sys, "_MEIPASS", None)
     if frozen_root:
         return Path(frozen_root) / "resources"
-    return Path(__file__).resolve().parent.parent.parent / "resources"
+    return Path(__file__).resolve().parents[3] / "resources"  # cnndesk/core/common/paths.py -> repo
 
 
 def resource_path(*parts: str) -> Path:

@@ -125,7 +125,7 @@ def export_bundle(
             write_torch(spec, head is not None, tmp / form.model_file, fmt)
         check(cancel)
         _vendor(tmp / "_vendor")
-        shutil.copyfile(Path(__file__).resolve().parents[1] / "export_kit" / "predict.py", tmp / "predict.py")
+        shutil.copyfile(Path(__file__).resolve().parents[2] / "export_kit" / "predict.py", tmp / "predict.py")
         info = _model_json(spec, form, files, app)
         (tmp / "model.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(_readme(spec, form, info), encoding="utf-8")
