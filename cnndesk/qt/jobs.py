@@ -336,3 +336,37 @@ def feature_maps(job, explainer, source, stage: str) -> FeatureMaps:
     img = source if isinstance(source, Image.Image) else load_image(source, min_side=256)
     maps, order = explainer.feature_maps(img, stage, limit=48)
     return FeatureMaps(stage, [gray_to_qimage(m) for m in maps], [int(c) for c in order])
+
+
+# -- the training dialog --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScannedDataset:
+    dataset: Any  # core.training.datasets.Dataset
+    thumbs: dict  # class name -> up to three thumbnails (QImage)
+
+
+def scan_dataset(job, folder: str, val_split: float, seed: int) -> ScannedDataset:
+    """Scan the dataset and make up to three thumbnails per class (on the worker)."""
+    from cnndesk.core.training.datasets import scan
+
+    ds = scan(folder, val_split=val_split, seed=seed)
+    thumbs: dict[str, list] = {}
+    for i, name in enumerate(ds.classes):
+        files = [p for p, y in ds.train + ds.val if y == i][:3]
+        thumbs[name] = []
+        for p in files:
+            job.cancel.raise_if_cancelled()
+            try:
+                thumbs[name].append(thumbnail(load_image(p, min_side=64), 56))
+            except CnndeskError:
+                continue
+    return ScannedDataset(ds, thumbs)
+
+
+def train_model(job, ds, config):
+    """Train (quick or full); each epoch's statistics arrive as partial results."""
+    from cnndesk.core.training.dispatch import train
+
+    return train(ds, config, progress=job.progress, cancel=job.cancel, on_epoch=job.partial)

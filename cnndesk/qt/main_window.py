@@ -31,8 +31,8 @@ from cnndesk.core.images.load import IMAGE_EXTENSIONS
 from cnndesk.core.models.registry import ModelSpec
 from cnndesk.qt import jobs
 from cnndesk.qt.camera.panel import CameraPanel
-from cnndesk.qt.main_tabs import TAB_CAMERA, TAB_EXPLAIN, TAB_FOLDER, TAB_IMAGES  # noqa: F401
 from cnndesk.qt.item_models.gallery import ICON, GalleryModel, ItemRole
+from cnndesk.qt.main_tabs import TAB_CAMERA, TAB_EXPLAIN, TAB_FOLDER, TAB_IMAGES  # noqa: F401
 from cnndesk.qt.screen_fit import fit_to_screen
 from cnndesk.qt.settings import Settings
 from cnndesk.qt.undo import UndoController
@@ -44,7 +44,7 @@ from cnndesk.qt.widgets.prediction_panel import PredictionPanel
 from cnndesk.qt.widgets.status_message import FadingMessage
 from cnndesk.qt.window_folder import FolderMixin
 from cnndesk.qt.window_model import ModelMixin
-from cnndesk.qt.workers import JobRunner
+from cnndesk.qt.workers import JobKind, JobRunner
 
 MAX_RECENT_PER_OPEN = 3
 IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)) + ");;All files (*)"
@@ -342,7 +342,7 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
             self._paste_image(mime.imageData())
 
     def _paste_image(self, qimage) -> None:
-        self.runner.start("paste", jobs.image_from_clipboard, qimage, exclusive=False,
+        self.runner.start(JobKind.PASTE, jobs.image_from_clipboard, qimage, exclusive=False,
                           on_result=lambda item: self.add_items([item]), on_error=lambda exc: self.status(str(exc)))
 
     # -- single images and the gallery ------------------------------------------------------
@@ -362,7 +362,7 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         cur = self.gallery.currentIndex().data(ItemRole)
         displays = self.gallery_model.displays_wanted(items, cur.id if cur is not None else None)
         self.runner.start(
-            "images", jobs.classify_items, self.clf, items, self.settings.top_k, displays, exclusive=False, scope="model",
+            JobKind.IMAGES, jobs.classify_items, self.clf, items, self.settings.top_k, displays, exclusive=False, scope="model",
             on_partial=self._item_done,
             on_result=lambda done: self._items_finished(done),
             on_error=lambda exc: self.status(str(exc), 8000),
@@ -375,7 +375,7 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
             self._show_item(result.item)
 
     def _remake_gallery_images(self, items: list[jobs.ImageResult], with_display: bool):
-        kind = "gallery-display" if with_display else "gallery-thumbs"
+        kind = JobKind.GALLERY_DISPLAY if with_display else JobKind.GALLERY_THUMBS
         self.runner.start(kind, jobs.gallery_images, [(it, with_display) for it in items],
                           on_partial=self.gallery_model.set_images)
 
@@ -427,7 +427,7 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
     def reclassify_all(self):
         """After a model switch (or a new novelty threshold): a new epoch, so no answer of a job
         started before lands, then everything is classified again."""
-        folder_live = self.runner.running("folder")
+        folder_live = self.runner.running(JobKind.FOLDER)
         self.runner.new_epoch("model")
         items = list(self.gallery_model.items)
         if items:

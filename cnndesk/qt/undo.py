@@ -9,6 +9,7 @@ from PySide6.QtGui import QAction, QKeySequence
 
 from cnndesk.core.organize.journal import Journal
 from cnndesk.qt import jobs
+from cnndesk.qt.workers import JobKind
 
 
 class UndoController(QObject):
@@ -26,7 +27,7 @@ class UndoController(QObject):
 
     def refresh(self) -> None:
         last = self.journal.last()
-        self.action.setEnabled(last is not None and not self.runner.running("undo"))
+        self.action.setEnabled(last is not None and not self.runner.running(JobKind.UNDO))
         self.action.setText(f"&Undo {last.description}" if last else "&Undo")
         tip = f"Undo “{last.description}” (Ctrl+Z)" if last else "Nothing to undo"
         self.action.setToolTip(tip)
@@ -37,15 +38,15 @@ class UndoController(QObject):
         if last is None:
             self.message.emit("Nothing to undo")
             return False
-        if self.runner.running("undo"):
+        if self.runner.running(JobKind.UNDO):
             return False
-        if self.runner.running("sort"):
+        if self.runner.running(JobKind.SORT):
             self.message.emit("Wait for the sort to finish before undoing")
             return False
         self.action.setEnabled(False)
         self.message.emit(f"Undoing “{last.description}”…")
         journal = self.journal
-        self.runner.start("undo", jobs.undo, journal, last,
+        self.runner.start(JobKind.UNDO, jobs.undo, journal, last,
                           on_result=self._done, on_error=self._failed)
         return True
 

@@ -19,6 +19,7 @@ from cnndesk.core.organize.journal import SORT_MARKER
 from cnndesk.core.predict import results as results_io
 from cnndesk.qt import jobs
 from cnndesk.qt.main_tabs import TAB_FOLDER
+from cnndesk.qt.workers import JobKind
 
 
 def count_clashes(plan: sorting.SortPlan) -> int:
@@ -48,7 +49,7 @@ class FolderMixin:
     def _run_folder(self, roots):
         self.status("Classifying folder…", 0)
         self.runner.start(
-            "folder", jobs.classify_folder, self.clf, roots, self.settings.top_k, scope="model",
+            JobKind.FOLDER, jobs.classify_folder, self.clf, roots, self.settings.top_k, scope="model",
             on_partial=self._folder_batch,
             on_result=self._folder_done,
             on_error=self._folder_failed,
@@ -57,7 +58,7 @@ class FolderMixin:
 
     def _remake_thumbs(self, wanted):
         model = self.folder_panel.model
-        self.runner.start("thumbs", jobs.thumbnails, wanted, on_partial=lambda t: model.set_thumb(t.key, t.path, t.image))
+        self.runner.start(JobKind.THUMBS, jobs.thumbnails, wanted, on_partial=lambda t: model.set_thumb(t.key, t.path, t.image))
 
     def _folder_batch(self, batch):
         if isinstance(batch, jobs.SkippedSorted):
@@ -80,8 +81,8 @@ class FolderMixin:
         self.status(str(exc), 8000)
 
     def cancel_folder(self):
-        if self.runner.running("folder"):
-            self.runner.cancel("folder")
+        if self.runner.running(JobKind.FOLDER):
+            self.runner.cancel(JobKind.FOLDER)
             self.folder_panel.set_running(False)
             self.status(f"Cancelled — {self.folder_panel.summary()}", 8000)
 
@@ -160,7 +161,7 @@ class FolderMixin:
         self.status("Sorting files…", 0)
         roots = list(self._folder_roots)
         self.runner.start(
-            "sort", jobs.sort_files, plan, mode, self.undo.journal, dest, roots,
+            JobKind.SORT, jobs.sort_files, plan, mode, self.undo.journal, dest, roots,
             on_result=lambda rep: self._sorted(rep, mode, dest),
             on_error=lambda exc: QMessageBox.warning(self, "Sorting failed", str(exc)),
         )

@@ -17,6 +17,7 @@ from cnndesk.core.common.errors import NetworkRequiredError
 from cnndesk.core.common.safeio import display
 from cnndesk.core.models.registry import ModelSpec, get_spec, list_models, unusable_user_models
 from cnndesk.qt import jobs
+from cnndesk.qt.workers import JobKind
 
 
 def model_key(spec: ModelSpec | None) -> str | None:
@@ -85,7 +86,7 @@ class ModelMixin:
                 self.status(text + "…", 0)
 
         self.runner.start(
-            "model", jobs.load_classifier, spec, self.settings.device,
+            JobKind.MODEL, jobs.load_classifier, spec, self.settings.device,
             on_result=lambda clf: self._model_ready(clf, prev),
             on_error=lambda exc: self._model_failed(spec, exc, prev),
             on_progress=progress,
@@ -111,7 +112,7 @@ class ModelMixin:
             dlg.deleteLater()
 
     def _cancel_model_load(self, prev: ModelSpec | None):
-        self.runner.cancel("model")
+        self.runner.cancel(JobKind.MODEL)
         self._close_download_dialog()
         self.status("Download cancelled")
         self._revert_model(prev)
@@ -134,6 +135,7 @@ class ModelMixin:
         done = getattr(clf, "export_done", None)
         if done is not None and not done.is_set():  # PyTorch answers until the ONNX export is ready
             self._watch_export(clf)
+            self.runner.adopt("the first answer's background export", done.wait)  # drained on quit
         self.status(f"{clf.spec.title} ready" + (f" — {clf.device_info.note}" if clf.device_info.note else ""), 6000)
         self.refresh_models(model_key(clf.spec))
         if not first and prev is not None and prev != clf.spec:

@@ -22,13 +22,24 @@ The contract:
   (a model switch) cancels every job of the scope, exclusive or not, and drops whatever they
   deliver later, their result included - an older model's answers never land;
 - ``drain()`` cancels everything and waits (on quit).
+
+Two threads are not jobs, deliberately, and are *adopted* instead (:meth:`JobRunner.adopt`), so
+``drain()`` stops and waits for them too:
+
+- the camera's live inference (``core.predict.live.LatestOnlyRunner``): one thread that runs the
+  model on the newest frame only; a job per frame would queue frames and cost a thread hop each;
+- the first answer's background ONNX export (``core.runtime.backends.UpgradingBackend``): it
+  lives with the Classifier, outside the UI's jobs, and cannot be cancelled midway (torch's
+  exporter); quitting waits for it instead of finalizing the interpreter under it.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
@@ -37,6 +48,34 @@ from cnndesk.core.common.errors import Cancelled, CnndeskError
 from cnndesk.core.common.progress import CancelToken
 
 log = logging.getLogger("cnndesk")
+
+
+class JobKind(StrEnum):
+    """Every kind of job the app runs (one live job per kind, unless started non-exclusive)."""
+
+    DOCTOR = "doctor"
+    DOCTOR_BIG_IMAGES = "doctor-big"
+    DOCTOR_ICONS = "doctor-icons"
+    EVALUATION_THUMBS = "eval-thumbs"
+    EXPLAINER = "explainer"
+    EXPORT = "export"
+    FOLDER = "folder"
+    HEATMAP = "heat"
+    FEATURE_MAPS = "maps"
+    MODEL = "model"
+    OVERLAY = "overlay"
+    PASTE = "paste"
+    SAMPLE = "sample"
+    SCAN = "scan"
+    SORT = "sort"
+    THUMBS = "thumbs"
+    TRAIN = "train"
+    UNDO = "undo"
+    VIDEO_CLIPS = "video-clips"
+    VIDEO_ANALYSIS = "video-analysis"
+    IMAGES = "images"
+    GALLERY_DISPLAY = "gallery-display"
+    GALLERY_THUMBS = "gallery-thumbs"
 
 
 class JobFailed(CnndeskError):
@@ -128,7 +167,17 @@ class JobRunner(QObject):
         self._by_kind: dict[str, Job] = {}
         self._live: set[Job] = set()
         self._epochs: dict[str, int] = {}
+        self._adopted: dict[str, Callable[[float], bool]] = {}
         self._drained = False
+
+    def adopt(self, name: str, stop_and_wait: Callable[[float], bool]) -> None:
+        """Make a thread that lives outside the job contract visible to :meth:`drain`:
+        ``stop_and_wait(seconds)`` asks it to stop (where it can) and waits at most that long,
+        True when it has ended. Adopting again under the same name replaces the earlier one."""
+        self._adopted[name] = stop_and_wait
+
+    def adopted(self) -> list[str]:
+        return list(self._adopted)
 
     def start(
         self,
@@ -219,8 +268,15 @@ class JobRunner(QObject):
     def drain(self, timeout_ms: int = 10_000) -> bool:
         """Cancel every job and wait for the threads; True when all stopped in time. Nothing
         starts afterwards."""
+        deadline = time.monotonic() + timeout_ms / 1000
         self._drained = True
         for job in list(self._live):
             job.cancel.cancel()
         self._by_kind.clear()
-        return self.pool.waitForDone(timeout_ms)
+        ok = self.pool.waitForDone(timeout_ms)
+        for name, stop_and_wait in list(self._adopted.items()):
+            if not stop_and_wait(max(0.0, deadline - time.monotonic())):
+                log.warning("%s did not stop within %d ms", name, timeout_ms)
+                ok = False
+        self._adopted.clear()
+        return ok

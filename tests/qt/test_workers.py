@@ -269,3 +269,45 @@ def test_nothing_starts_after_drain(qtbot, runner):
         QCoreApplication.processEvents()
         time.sleep(0.01)
     assert ran == [] and job.cancel.cancelled and runner.active_count() == 0
+
+
+def test_drain_stops_and_waits_for_adopted_threads(qtbot):
+    """The two threads outside the job contract (the camera's live inference, the first answer's
+    background export) are adopted: quitting stops them and waits, with what is left of the time."""
+    import threading
+    import time
+
+    from cnndesk.core.predict.live import LatestOnlyRunner
+    from cnndesk.qt.workers import JobRunner
+
+    runner = JobRunner()
+    started = threading.Event()
+
+    def slow(item):
+        started.set()
+        time.sleep(0.3)
+        return item
+
+    live = LatestOnlyRunner(slow, lambda *a: None, name="test-live")
+    live.submit(1)
+    assert started.wait(5)
+    runner.adopt("camera", live.stop)
+    export_done = threading.Event()
+    threading.Timer(0.4, export_done.set).start()  # a background export finishing later
+    runner.adopt("export", export_done.wait)
+    assert sorted(runner.adopted()) == ["camera", "export"]
+    t0 = time.monotonic()
+    assert runner.drain(5000) is True
+    assert export_done.is_set() and not live.is_alive()
+    assert time.monotonic() - t0 < 4
+    assert runner.adopted() == []
+
+
+def test_drain_reports_an_adopted_thread_that_does_not_stop(qtbot):
+    from cnndesk.qt.workers import JobRunner
+
+    runner = JobRunner()
+    waited = []
+    runner.adopt("stuck", lambda t: waited.append(t) or False)
+    assert runner.drain(200) is False
+    assert waited and 0 <= waited[0] <= 0.2

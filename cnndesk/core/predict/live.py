@@ -97,6 +97,9 @@ class LatestOnlyRunner:
             except Exception:
                 pass
 
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self, timeout: float = 5.0) -> bool:
         with self._cond:
             self._stopping = True

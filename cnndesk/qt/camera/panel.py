@@ -32,6 +32,7 @@ from cnndesk.qt.camera.source import VIDEO_EXTENSIONS, MediaSource
 from cnndesk.qt.camera.timeline import TimelineBar
 from cnndesk.qt.camera.view import EmptyState, VideoView
 from cnndesk.qt.imaging import qimage_to_rgb_array
+from cnndesk.qt.workers import JobKind
 
 
 class _Relay(QObject):
@@ -188,6 +189,7 @@ class CameraPanel(QWidget):
             return
         if self.live is None:
             self.live = LatestOnlyRunner(self._infer, self._inferred, name="cnndesk-camera")
+            self.runner.adopt("the camera's live inference", self.live.stop)  # drained on quit
         self.live.submit((image, seq))
 
     def _infer(self, item):
@@ -437,7 +439,7 @@ class CameraPanel(QWidget):
         n = self._captured
 
         # QImage is implicitly shared: the worker's copy stays valid whatever the camera does next
-        self.runner.start("sample", jobs.save_sample, image, folder, cls, stamp, n, exclusive=False,
+        self.runner.start(JobKind.SAMPLE, jobs.save_sample, image, folder, cls, stamp, n, exclusive=False,
                           on_error=lambda exc: self.status.emit(str(exc)))
 
     def keyPressEvent(self, event):

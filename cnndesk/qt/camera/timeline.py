@@ -27,10 +27,11 @@ from PySide6.QtWidgets import (
 from cnndesk.core.predict import results as results_io
 from cnndesk.core.predict.video import VideoResult, fmt_time
 from cnndesk.qt import jobs
+from cnndesk.qt.workers import JobKind
 
 PALETTE = ["#4f8ff7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948",
            "#ff9da7", "#9c755f", "#bab0ac"]
-JOB = "video-analysis"
+JOB = JobKind.VIDEO_ANALYSIS
 
 
 def label_colours(result: VideoResult | None) -> dict[str, QColor]:
@@ -316,5 +317,5 @@ class TimelineBar(QWidget):
             self.clips_written = paths
 
         self.info.setText("Writing clips…")
-        self.runner.start("video-clips", jobs.export_clips, result.path, result.segments, folder, on_result=done, on_error=self._failed,
+        self.runner.start(JobKind.VIDEO_CLIPS, jobs.export_clips, result.path, result.segments, folder, on_result=done, on_error=self._failed,
                           on_progress=lambda d, t, m: self.info.setText(f"{self.legend}<br>{m}"))

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from cnndesk.core.export.formats import FORMATS
 from cnndesk.qt import jobs
+from cnndesk.qt.workers import JobKind
 
 FormatRole = Qt.ItemDataRole.UserRole + 30
 
@@ -130,7 +131,7 @@ class ExportDialog(QDialog):
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
         self.result.setText(f"Exporting to {self.chosen_format()} and checking it against the app…")
-        self.runner.start("export", jobs.export_bundle, self.model_path, self.chosen_format(), out, self.data.text().strip(),
+        self.runner.start(JobKind.EXPORT, jobs.export_bundle, self.model_path, self.chosen_format(), out, self.data.text().strip(),
                           on_result=self._done, on_error=self._failed, on_progress=self._progress,
                           on_cancelled=self._cancelled)
 
@@ -168,13 +169,13 @@ class ExportDialog(QDialog):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.report.folder)))
 
     def _cancel_or_close(self) -> None:
-        if self.runner.running("export"):
-            self.runner.cancel("export")  # the bundle's temporary folder is removed by the core
+        if self.runner.running(JobKind.EXPORT):
+            self.runner.cancel(JobKind.EXPORT)  # the bundle's temporary folder is removed by the core
             self._cancelled()
         else:
             self.accept()
 
     def reject(self) -> None:  # Esc or the window's close button: stop a running export too
-        if self.runner.running("export"):
-            self.runner.cancel("export")
+        if self.runner.running(JobKind.EXPORT):
+            self.runner.cancel(JobKind.EXPORT)
         super().reject()

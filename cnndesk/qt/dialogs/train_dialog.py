@@ -30,36 +30,12 @@ from PySide6.QtWidgets import (
 from cnndesk.core.common.paths import user_models_dir
 from cnndesk.core.organize.sorting import folder_name, unique_path
 from cnndesk.core.training.config import TrainConfig
-from cnndesk.core.training.datasets import scan
-from cnndesk.core.training.dispatch import train
+from cnndesk.qt import jobs
 from cnndesk.qt.dialogs.train_options import FIELDS, TrainOptions
 from cnndesk.qt.widgets.charts import CurveChart
 from cnndesk.qt.widgets.doctor_panel import DoctorPanel
 from cnndesk.qt.widgets.evaluation import EvaluationView
-
-
-def _scan_job(job, folder: str, val_split: float, seed: int):
-    """Scan the dataset and make up to three thumbnails per class (on the worker)."""
-    from cnndesk.core.common.errors import CnndeskError
-    from cnndesk.core.images.load import load_image
-    from cnndesk.qt.imaging import thumbnail
-
-    ds = scan(folder, val_split=val_split, seed=seed)
-    thumbs: dict[str, list] = {}
-    for i, name in enumerate(ds.classes):
-        files = [p for p, y in ds.train + ds.val if y == i][:3]
-        thumbs[name] = []
-        for p in files:
-            job.cancel.raise_if_cancelled()
-            try:
-                thumbs[name].append(thumbnail(load_image(p, min_side=64), 56))
-            except CnndeskError:
-                continue
-    return ds, thumbs
-
-
-def _train_job(job, ds, config):
-    return train(ds, config, progress=job.progress, cancel=job.cancel, on_epoch=job.partial)
+from cnndesk.qt.workers import JobKind
 
 
 class TrainDialog(QDialog):
@@ -209,7 +185,7 @@ class TrainDialog(QDialog):
             return
         self.status.setText("Looking at the folder…")
         self.train_btn.setEnabled(False)
-        self.runner.start("scan", _scan_job, folder, self.val_split.value() / 100, 0,
+        self.runner.start(JobKind.SCAN, jobs.scan_dataset, folder, self.val_split.value() / 100, 0,
                           on_result=self._scanned, on_error=self._scan_failed)
 
     def _scan_failed(self, message: str) -> None:
@@ -219,8 +195,8 @@ class TrainDialog(QDialog):
         self.status.setText("Choose a folder with one subfolder per class.")
         self.train_btn.setEnabled(False)
 
-    def _scanned(self, result) -> None:
-        ds, thumbs = result
+    def _scanned(self, result: jobs.ScannedDataset) -> None:
+        ds, thumbs = result.dataset, result.thumbs
         self.dataset = ds
         self.settings.set("dataset_folder", str(ds.root))
         self.classes.clear()
@@ -290,7 +266,7 @@ class TrainDialog(QDialog):
         self._t0 = time.perf_counter()
         self._set_running(True)
         self.activity.emit("Training…")
-        self.runner.start("train", _train_job, self.dataset, cfg, on_partial=self._epoch,
+        self.runner.start(JobKind.TRAIN, jobs.train_model, self.dataset, cfg, on_partial=self._epoch,
                           on_progress=self._progress, on_result=self._trained, on_error=self._failed,
                           on_cancelled=self._cancelled_before_first_epoch, keep_result=True)
 
@@ -322,10 +298,10 @@ class TrainDialog(QDialog):
 
     @property
     def running(self) -> bool:
-        return self.runner.running("train")
+        return self.runner.running(JobKind.TRAIN)
 
     def cancel(self) -> None:
-        self.runner.cancel("train")
+        self.runner.cancel(JobKind.TRAIN)
         self.status.setText("Stopping…")  # within a batch; the best model so far still arrives
 
     def confirm_stop(self, action: str = "close this window") -> bool:
@@ -344,16 +320,16 @@ class TrainDialog(QDialog):
     def stop_for_quit(self) -> None:
         """The app is quitting: stop at once; a partly trained model is kept without a question."""
         self._quitting = True
-        self.runner.cancel("train")
-        self.runner.cancel("scan")
+        self.runner.cancel(JobKind.TRAIN)
+        self.runner.cancel(JobKind.SCAN)
 
     def reject(self) -> None:  # Esc and the window's close button
         running = self.running
         if not self._quitting and not self.confirm_stop():
             return
         self._keep_on_stop = self._keep_on_stop or running
-        self.runner.cancel("train")
-        self.runner.cancel("scan")
+        self.runner.cancel(JobKind.TRAIN)
+        self.runner.cancel(JobKind.SCAN)
         super().reject()
 
     def _cancelled_before_first_epoch(self) -> None:
@@ -417,7 +393,7 @@ class TrainDialog(QDialog):
             return False
         self.tabs.setCurrentIndex(0)
         if self.dataset is not None:
-            self.runner.start("scan", _scan_job, str(self.dataset.root), self.val_split.value() / 100, 0,
+            self.runner.start(JobKind.SCAN, jobs.scan_dataset, str(self.dataset.root), self.val_split.value() / 100, 0,
                               on_result=lambda r: (self._scanned(r), self.start()), on_error=self._scan_failed)
         return True
 
@@ -430,7 +406,7 @@ class TrainDialog(QDialog):
             event.ignore()
             return
         self._keep_on_stop = self._keep_on_stop or running
-        self.runner.cancel("train")
-        self.runner.cancel("scan")
+        self.runner.cancel(JobKind.TRAIN)
+        self.runner.cancel(JobKind.SCAN)
         self.doctor.stop()
         super().closeEvent(event)

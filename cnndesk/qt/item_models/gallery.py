@@ -15,8 +15,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap
 
-from cnndesk.qt.jobs import ImageResult, ItemClassified, ItemImages
 from cnndesk.qt.item_models.lru import LruCache
+from cnndesk.qt.jobs import ImageResult, ItemClassified, ItemImages
 
 ItemRole = Qt.ItemDataRole.UserRole + 1
 _ROOT = QModelIndex()

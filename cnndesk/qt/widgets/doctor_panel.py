@@ -26,6 +26,7 @@ from cnndesk.core.doctor import check as doctor
 from cnndesk.core.images.load import is_image_path
 from cnndesk.core.models.registry import DEFAULT_MODEL
 from cnndesk.qt import jobs
+from cnndesk.qt.workers import JobKind
 
 IssueRole = Qt.ItemDataRole.UserRole + 20
 TITLES = {
@@ -144,15 +145,15 @@ class DoctorPanel(QWidget):
         self.progress.setVisible(True)
         self.cancel_btn.setVisible(True)
         self.again_btn.setEnabled(False)
-        self.runner.start("doctor", jobs.check_dataset, root, base, device, on_progress=self._progress,
+        self.runner.start(JobKind.DOCTOR, jobs.check_dataset, root, base, device, on_progress=self._progress,
                           on_result=self._done, on_error=self._failed, on_cancelled=self._stopped)
         return True
 
     def running(self) -> bool:
-        return self.runner.running("doctor")
+        return self.runner.running(JobKind.DOCTOR)
 
     def cancel(self) -> None:
-        self.runner.cancel("doctor")
+        self.runner.cancel(JobKind.DOCTOR)
         self._stopped()
 
     def _progress(self, done, total, text) -> None:
@@ -225,7 +226,7 @@ class DoctorPanel(QWidget):
             group.setExpanded(kind in ("label", "leak", "duplicate", "outlier") or len(items) <= 5)
         wanted = [p for p in wanted if p not in self._icons]
         if wanted:
-            self.runner.start("doctor-icons", jobs.thumbnails, [(p, p) for p in wanted], ICON, on_partial=self._icon)
+            self.runner.start(JobKind.DOCTOR_ICONS, jobs.thumbnails, [(p, p) for p in wanted], ICON, on_partial=self._icon)
         first = self.tree.topLevelItem(0)
         if first is not None and first.childCount():
             self.tree.setCurrentItem(first.child(0))
@@ -292,7 +293,7 @@ class DoctorPanel(QWidget):
         self._right_path = right  # before _show_big, which reads it
         self._show_big()
         if todo:
-            self.runner.start("doctor-big", jobs.thumbnails, [(p, p) for p in todo], BIG, on_partial=self._big_loaded)
+            self.runner.start(JobKind.DOCTOR_BIG_IMAGES, jobs.thumbnails, [(p, p) for p in todo], BIG, on_partial=self._big_loaded)
 
     def _big_loaded(self, thumb: jobs.Thumb) -> None:
         path, qimage = thumb.path, thumb.image

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from cnndesk.core.organize.sorting import unique_path
 from cnndesk.core.training.evaluation import Evaluation
 from cnndesk.qt import jobs
+from cnndesk.qt.workers import JobKind
 
 PathRole = Qt.ItemDataRole.UserRole + 10
 
@@ -193,7 +194,7 @@ class EvaluationView(QWidget):
 
     def _load_thumbs(self, paths: list[str]) -> None:
         if paths:
-            self.runner.start("eval-thumbs", jobs.thumbnails, [(p, p) for p in paths], 72, 64, exclusive=False,
+            self.runner.start(JobKind.EVALUATION_THUMBS, jobs.thumbnails, [(p, p) for p in paths], 72, 64, exclusive=False,
                               on_partial=self._thumb)
 
     def _thumb(self, thumb: jobs.Thumb) -> None:

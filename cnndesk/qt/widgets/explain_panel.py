@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from cnndesk.qt import jobs
 from cnndesk.qt.widgets.image_view import ImageView
+from cnndesk.qt.workers import JobKind
 
 
 class TileGrid(QWidget):
@@ -230,11 +231,11 @@ class ExplainPanel(QWidget):
             self.compute_heat()
             return
         if self.explainer is None:
-            if not self.runner.running("explainer"):
+            if not self.runner.running(JobKind.EXPLAINER):
                 self.status.emit("Loading PyTorch to look inside the network…")
                 # in the panel too (the status bar message fades; the first load takes up to a minute)
                 self.caption.setText("Loading PyTorch to look inside the network… The first time can take a minute.")
-                self.runner.start("explainer", jobs.load_explainer, self.spec, on_result=self._explainer_ready,
+                self.runner.start(JobKind.EXPLAINER, jobs.load_explainer, self.spec, on_result=self._explainer_ready,
                                   on_error=lambda exc: self.status.emit(str(exc)))
             return
         self.compute_heat()
@@ -276,7 +277,7 @@ class ExplainPanel(QWidget):
         if method == "occlusion" and self.classifier is None:
             return
         self.save_btn.setEnabled(False)
-        self.runner.start("heat", jobs.heatmap, self.explainer, self.classifier, src, method,
+        self.runner.start(JobKind.HEATMAP, jobs.heatmap, self.explainer, self.classifier, src, method,
                           self.cls.currentData(), self.opacity.value() / 100, on_result=self._heat_ready,
                           on_error=lambda exc: self.status.emit(str(exc)))
         row = self.layers.currentRow()
@@ -293,7 +294,7 @@ class ExplainPanel(QWidget):
     def _reblend(self, value: int) -> None:
         if self.result is None:
             return
-        self.runner.start("overlay", jobs.overlay, self.result.image, self.result.heat, value / 100,
+        self.runner.start(JobKind.OVERLAY, jobs.overlay, self.result.image, self.result.heat, value / 100,
                           on_result=self._reblended)
 
     def _reblended(self, qimage) -> None:
@@ -309,7 +310,7 @@ class ExplainPanel(QWidget):
                              "most active channels first; click one to enlarge)")
         src = self._source()
         if src is not None and self.explainer is not None:
-            self.runner.start("maps", jobs.feature_maps, self.explainer, src, st.name, on_result=self._maps_ready,
+            self.runner.start(JobKind.FEATURE_MAPS, jobs.feature_maps, self.explainer, src, st.name, on_result=self._maps_ready,
                               on_error=lambda exc: self.status.emit(str(exc)))
 
     def _maps_ready(self, result: jobs.FeatureMaps) -> None:
