@@ -4,6 +4,7 @@ path runs for real and nothing touches the user's files), and nothing may reach 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -19,6 +20,9 @@ os.environ["CNNDESK_NO_GPU"] = "1"  # tests pin the CPU path; GPU checks run on 
 os.environ["CNNDESK_NO_BUNDLED_EXPORT"] = "1"  # the export path runs for real, even after `make run`
 
 REPO = Path(__file__).resolve().parent.parent
+# the generated data sets (shapes, trust_data, videos) live in tests/core, shared by the tests in
+# every folder and by the benchmarks
+sys.path.insert(0, str(REPO / "tests" / "core"))
 SAMPLES = REPO / "resources" / "samples"
 
 

@@ -216,7 +216,7 @@ def test_zoo_model_offline_says_so_and_keeps_the_old_model(qtbot, window, monkey
     monkeypatch.setenv("CNNDESK_OFFLINE", "1")
     warnings = []
 
-    def boxes():  # the warning is a window-modal box that does not block (see test_polish_app)
+    def boxes():  # the warning is a window-modal box that does not block (see test_app_training_models_and_quit)
         for w in QApplication.topLevelWidgets():
             if isinstance(w, QMessageBox) and w.isVisible() and (w.windowTitle(), w.text()) not in warnings:
                 warnings.append((w.windowTitle(), w.text()))

@@ -90,7 +90,7 @@ def test_onnx_bundle_runs_in_a_bare_venv_and_prints_what_classify_prints(model_f
 
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    samples = sorted(str(p) for p in (Path(__file__).resolve().parents[2] / "resources" / "samples").glob("*.jpg"))
+    samples = sorted(str(p) for p in (Path(__file__).resolve().parents[3] / "resources" / "samples").glob("*.jpg"))
     images = [str(p) for p, _ in ds.val[:12]] + samples + [str(bad)]  # photos: "not one of my classes"
     run = subprocess.run([str(py), str(out / "predict.py"), *images], capture_output=True, text=True,
                          cwd=elsewhere, env=clean_env, timeout=300)

@@ -1,4 +1,4 @@
-"""Issue 14, expected and missing: Help guide and shortcuts, recent files and folders, removing
+"""What a user expects to find: Help guide and shortcuts, recent files and folders, removing
 gallery items, error tiles with the name, a pasted file path, windows that fit small screens."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import pytest
 from cnndesk.core.common.errors import ModelError
 from cnndesk.core.models.registry import default_model, get_spec
 
-ROOT = Path(__file__).resolve().parents[2] / "cnndesk"
+ROOT = Path(__file__).resolve().parents[3] / "cnndesk"
 
 
 def _count(monkeypatch, module, name, calls):

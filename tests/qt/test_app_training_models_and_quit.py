@@ -1,4 +1,4 @@
-"""Issue 14, the app: offline zoo picks, quitting or closing during training, retrain asking,
+"""The app around training and models: offline zoo picks, quitting or closing during training, retrain asking,
 names and counts. Real windows offscreen; message boxes are answered by clicking their buttons."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import pytest
 
 from cnndesk.core.trust import scores as trust
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/core: the generated data sets
 import trust_data  # noqa: E402
 
 # -- numpy-only pieces --------------------------------------------------------------------------

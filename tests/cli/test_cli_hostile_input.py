@@ -1,4 +1,4 @@
-"""Issue 13 (hardening), as a user runs the CLI: hostile files, labels, folders and disks give one
+"""The CLI under hostile input, as a user runs it: hostile files, labels, folders and disks give one
 line, a documented exit code (0-3), no traceback, no temp file, nothing written outside its place."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 13 in the app: hostile model files do not stop the start and are listed as unusable; an
+"""Hostile model files and unexpected errors in the app: hostile model files do not stop the start and are listed as unusable; an
 unexpected error shows a dialog with the plain reason, "Copy details" and a log file; closing the
 training dialog while the head is fitted pops no late modal."""
 

@@ -1,4 +1,4 @@
-"""Issue 14, the bundles: lite lists and loads only what it can run and says a GPU device is not
+"""The app bundles: lite lists and loads only what it can run and says a GPU device is not
 available (exit 2); install-desktop.sh takes a relative APP_DIR from the current folder and works
 on a fresh home; build.py removes dangling links; the spec builds a macOS bundle and a windowed
 Windows exe with version information."""

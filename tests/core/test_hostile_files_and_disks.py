@@ -1,5 +1,5 @@
-"""Issue 13 (hardening), in process: one regression test per finding. The CLI side (exit codes,
-one-line messages, nothing created) is in test_hardening_cli.py; the corpus of hostile files is
+"""Hostile files, names and disks, in process. The CLI side (exit codes,
+one-line messages, nothing created) is in tests/cli/test_cli_hostile_input.py; the corpus of hostile files is
 tests/hostile/files (rebuilt by tests/hostile/make_corpus.py)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 14, folders: a move sort is undone with Ctrl+Z (also after a restart), the table follows
+"""Folder results: a move sort is undone with Ctrl+Z (also after a restart), the table follows
 the files, a second sort does not re-read sorted/, Export and Sort act on what the filter shows,
 and the filter does not carry over to the next folder."""
 
