@@ -137,7 +137,6 @@ class TrainDialog(FolderDropMixin, QDialog):
         buttons.addWidget(self.status, 1)
         buttons.addWidget(self.train_btn)
         buttons.addWidget(self.cancel_btn)
-        buttons.addWidget(self.close_btn)
 
         # the settings and curves scroll on a short screen; progress and buttons stay in view
         content = QWidget()
@@ -190,10 +189,17 @@ class TrainDialog(FolderDropMixin, QDialog):
             link.linkActivated.connect(lambda _: self.tabs.setCurrentWidget(self.doctor))
         lay = QVBoxLayout(self)
         lay.addWidget(self.tabs)
+        bottom = QHBoxLayout()  # Close under every tab (the evaluation and the check had none)
+        bottom.addStretch(1)
+        bottom.addWidget(self.close_btn)
+        lay.addLayout(bottom)
         undo = getattr(parent, "undo", None)
-        if undo is not None:  # Ctrl+Z here too: a relabel on the evaluation page is undoable
+        if undo is not None:  # Ctrl+Z here too: a relabel on the evaluation page or a check's move is undoable
             self.addAction(undo.action)
+            self.evaluation.journal = self.doctor.journal = undo.journal
             self.evaluation.dataset_changed.connect(undo.refresh)
+            self.doctor.dataset_changed.connect(undo.refresh)
+            undo.undone.connect(self._undone)
         from cnndesk.qt.screen_fit import fit_to_screen
 
         fit_to_screen(self, 980, 760)
@@ -450,6 +456,11 @@ class TrainDialog(FolderDropMixin, QDialog):
                 self.dataset is None or not same_folder(text, str(self.dataset.root))):
             self.load_folder(text)
         self.train_btn.setDefault(True)
+
+    def _undone(self, report) -> None:
+        """Edit ▸ Undo put files back: the evaluation's mistakes and the check's moves follow."""
+        self.evaluation.undone(report)
+        self.doctor.undone(report)
 
     def _folder_dropped(self, folder: str) -> None:  # FolderDropMixin
         self.tabs.setCurrentIndex(0)
