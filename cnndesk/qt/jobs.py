@@ -151,6 +151,40 @@ class SkippedSorted:
 
 
 @dataclass(frozen=True)
+class SkippedFiles:
+    """Files in the opened folders that are not images cnndesk reads (doc.pdf, image.svg)."""
+
+    count: int
+    kinds: list[str]  # their extensions, the most common first (".pdf", ".svg", "no extension")
+
+    def describe(self) -> str:
+        kinds = ", ".join(self.kinds[:4]) + (", …" if len(self.kinds) > 4 else "")
+        s = "s" if self.count != 1 else ""
+        return (f"skipped {self.count:,} file{s} that {'are' if s else 'is'} not a photo format cnndesk reads "
+                f"({kinds}; PDFs, SVG drawings, documents and videos are left out)")
+
+
+def not_images(roots: list[str], recursive: bool = True) -> SkippedFiles | None:
+    """Count the visible files under ``roots`` that the folder walk leaves out as not images."""
+    from collections import Counter
+
+    from cnndesk.core.images.load import is_image_path
+
+    kinds: Counter[str] = Counter()
+    for root in roots:
+        if not os.path.isdir(root):
+            continue
+        for _folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if not d.startswith(".")] if recursive else []
+            for f in files:
+                if not f.startswith(".") and not is_image_path(f):
+                    kinds[os.path.splitext(f)[1].lower() or "no extension"] += 1
+    if not kinds:
+        return None
+    return SkippedFiles(sum(kinds.values()), [k for k, _ in kinds.most_common()])
+
+
+@dataclass(frozen=True)
 class FolderBatch:
     results: list[FileResult]
     done: int
@@ -169,6 +203,9 @@ def classify_folder(job, clf: Classifier, roots: list[str], top_k: int, recursiv
     job.progress(0, total, "Scanning")
     if skipped:
         job.partial(SkippedSorted(skipped))
+    others = not_images(roots, recursive)
+    if others is not None:  # said when the folder is done (a PDF left out without a word looked lost)
+        job.partial(others)
     min_side = clf.preprocess.resize
 
     def load(path: str):

@@ -433,7 +433,7 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         if items:
             self._classify_items(items)
         if self._folder_roots and (folder_live or self.folder_panel.model.rowCount()):
-            self.classify_folder(self._folder_roots)
+            self.classify_folder(self._folder_roots, show=False)  # the tab the user is on stays
 
     # -- dialogs -------------------------------------------------------------------------------
     def show_preferences(self):

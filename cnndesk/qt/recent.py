@@ -20,14 +20,25 @@ class RecentMenu(QMenu):
         self.rebuild()
 
     def paths(self) -> list[str]:
+        """The remembered paths, normalised, each once (older settings may hold "/a/b/" beside "/a/b")."""
         value = self.settings.get("recent")
         if isinstance(value, str):
             value = [value]
-        return [str(p) for p in (value or []) if p]
+        out: list[str] = []
+        seen: set[str] = set()
+        for p in (value or []):
+            if not p:
+                continue
+            p = normalise(str(p))
+            if os.path.normcase(p) not in seen:
+                seen.add(os.path.normcase(p))
+                out.append(p)
+        return out
 
     def add(self, path: str) -> None:
-        path = os.path.abspath(path)
-        items = [path] + [p for p in self.paths() if p != path]
+        path = normalise(path)
+        key = os.path.normcase(path)
+        items = [path] + [p for p in self.paths() if os.path.normcase(p) != key]
         self.settings.set("recent", items[:MAX])
 
     def clear_recent(self) -> None:
@@ -48,3 +59,9 @@ class RecentMenu(QMenu):
             self.addAction("No recent files").setEnabled(False)
         self.addSeparator()
         self.addAction("Clear Recent", self.clear_recent).setEnabled(bool(items))
+
+
+def normalise(path: str) -> str:
+    """One spelling per file or folder: absolute, ``~`` expanded, no trailing slash, ``.``/``..``
+    and symbolic links resolved."""
+    return os.path.realpath(os.path.abspath(os.path.expanduser(path)))

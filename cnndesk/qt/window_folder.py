@@ -37,12 +37,15 @@ def count_clashes(plan: sorting.SortPlan) -> int:
 class FolderMixin:
     _folder_roots: list[str]
 
-    def classify_folder(self, roots: list[str]):
+    def classify_folder(self, roots: list[str], show: bool = True):
+        """``show``: bring the Folder results tab forward (not when a model switch re-runs the folder)."""
         self.stack.setCurrentWidget(self.tabs)
-        self.tabs.setCurrentIndex(TAB_FOLDER)
+        if show:
+            self.tabs.setCurrentIndex(TAB_FOLDER)
         self._folder_roots = list(roots)
         title = roots[0] if len(roots) == 1 else f"{len(roots)} folders"
         self.folder_panel.start(title, roots)
+        self.folder_panel.skipped_files = None
         self.folder_panel.model.request_thumbs = self._remake_thumbs
         self._when_model_ready(lambda: self._run_folder(roots))
 
@@ -64,6 +67,9 @@ class FolderMixin:
         if isinstance(batch, jobs.SkippedSorted):
             self.folder_panel.skipped_sorted = batch.folders
             return
+        if isinstance(batch, jobs.SkippedFiles):
+            self.folder_panel.skipped_files = batch
+            return
         self.folder_panel.add_results(batch.results)
         self.folder_panel.set_progress(batch.done, batch.total, batch.rate)
 
@@ -71,6 +77,9 @@ class FolderMixin:
         self.folder_panel.set_running(False)
         skipped = getattr(self.folder_panel, "skipped_sorted", [])
         note = f" (skipped {len(skipped)} folder{'s' if len(skipped) != 1 else ''} of files cnndesk sorted before)" if skipped else ""
+        others = getattr(self.folder_panel, "skipped_files", None)
+        if others is not None:
+            note += f"; {others.describe()}"
         if total == 0:
             self.status("No images found in this folder" + note, 8000)
         else:
@@ -178,9 +187,14 @@ class FolderMixin:
             text += "\nEdit ▸ Undo (Ctrl+Z) puts them back."
         self.status(report.describe(mode), 10000)
         box = QMessageBox(QMessageBox.Icon.Information, "Sorted", text, parent=self)
-        box.addButton(QMessageBox.StandardButton.Ok)
+        ok = box.addButton(QMessageBox.StandardButton.Ok)
+        box.setEscapeButton(ok)  # Esc closes it (with two buttons Qt picks no escape button)
         show = box.addButton("Show folder", QMessageBox.ButtonRole.ActionRole)
+        box.addAction(self.undo.action)  # Ctrl+Z works while it is up, as it says; and closes it
+        self.undo.action.triggered.connect(box.accept)
+        box.finished.connect(lambda _r: self.undo.action.triggered.disconnect(box.accept))
         box.open()
+        self.sorted_box = box
         show.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(dest)))
 
     def _undone(self, report) -> None:

@@ -40,7 +40,7 @@ def test_verdict_says_not_one_of_my_classes_then_follows_preferences(drop, qtbot
     assert window.clf.novelty is not None
     drop(window, [unrelated[1]])  # a portrait-like drawing
     qtbot.waitUntil(lambda: window.panel.headline.text() == "Not one of my classes", timeout=30_000)
-    assert window.panel.detail.text().startswith("Closest: ")
+    assert window.panel.detail.text().startswith("Confidence unknown: ")
     item = window.gallery_model.items[-1]
     assert item.prediction.unknown and window.gallery_model.data(window.gallery_model.index(
         len(window.gallery_model.items) - 1, 0)).startswith("Not mine")
@@ -82,7 +82,7 @@ def test_sorting_puts_unrelated_images_in_unknown(qtbot, window, symbols_model, 
     qtbot.waitUntil(lambda: not window.runner.running("folder") and window.folder_panel.model.rowCount() == 5,
                     timeout=60_000)
     labels = [window.folder_panel.model.data(window.folder_panel.model.index(i, 2)) for i in range(5)]
-    assert sum(str(x).startswith("Not one of my classes") for x in labels) == 3
+    assert sum(str(x).startswith("Unknown (closest: ") for x in labels) == 3
     dest = tmp_path / "sorted"
     window.run_sort(str(dest), "copy", None, confirm=False)
     qtbot.waitUntil(lambda: hasattr(window, "last_sort_report"), timeout=10_000)

@@ -31,6 +31,8 @@ from cnndesk.core.common.paths import user_models_dir
 from cnndesk.core.organize.sorting import folder_name, unique_path
 from cnndesk.core.training.config import TrainConfig
 from cnndesk.qt import jobs
+from cnndesk.qt.dialogs import train_text
+from cnndesk.qt.dialogs.folder_drop import FolderDropMixin, same_folder
 from cnndesk.qt.dialogs.train_options import FIELDS, TrainOptions
 from cnndesk.qt.widgets.charts import CurveChart
 from cnndesk.qt.widgets.doctor_panel import DoctorPanel
@@ -38,7 +40,7 @@ from cnndesk.qt.widgets.evaluation import EvaluationView
 from cnndesk.qt.workers import JobKind
 
 
-class TrainDialog(QDialog):
+class TrainDialog(FolderDropMixin, QDialog):
     model_saved = Signal(str)  # path of the new model file
     activity = Signal(str)  # "Training… 40 %" while a training runs, "" when idle (main window badge)
 
@@ -52,6 +54,7 @@ class TrainDialog(QDialog):
         self.saved_path: str | None = None
         self._t0 = 0.0
         self._auto_name = ""  # the name filled in from the folder (replaced when the folder changes)
+        self._name_typed = False  # the user typed a name: it stays when another folder is chosen
         self._quitting = False  # the app is closing: keep the best model without asking
         self._keep_on_stop = False  # the user said "Stop Training" on closing: keep it without asking
 
@@ -62,6 +65,8 @@ class TrainDialog(QDialog):
         browse.setAutoDefault(False)  # Enter in the folder field loads it, never opens the file dialog
         browse.clicked.connect(self.choose_folder)
         self.folder.editingFinished.connect(lambda: self.load_folder(self.folder.text()))
+        self.folder.installEventFilter(self)  # a folder dropped on the field is loaded, not typed in
+        self.setAcceptDrops(True)
         row = QHBoxLayout()
         row.addWidget(self.folder, 1)
         row.addWidget(browse)
@@ -72,7 +77,7 @@ class TrainDialog(QDialog):
         self.scan_info.setWordWrap(True)
 
         # -- mode and settings --------------------------------------------------------------------
-        self.quick = QRadioButton("Quick — seconds: keep the network, learn a new last layer")
+        self.quick = QRadioButton(train_text.quick_label(None))
         self.full = QRadioButton("Full — minutes: fine-tune the network itself (better on unusual images)")
         self.quick.setChecked(True)
         from cnndesk.core.common import system
@@ -82,6 +87,7 @@ class TrainDialog(QDialog):
             self.full.setToolTip(f"Full fine-tuning {system.FULL_ONLY}")
         self.name = QLineEdit()
         self.name.setPlaceholderText("model name")
+        self.name.textEdited.connect(lambda t: setattr(self, "_name_typed", bool(t.strip())))
         self.advanced = TrainOptions()  # defaults from TrainConfig, the one source shared with the CLI
         for name in FIELDS:  # the option widgets under their usual names
             setattr(self, name, getattr(self.advanced, name))
@@ -108,7 +114,6 @@ class TrainDialog(QDialog):
         buttons.addWidget(self.status, 1)
         buttons.addWidget(self.train_btn)
         buttons.addWidget(self.cancel_btn)
-        buttons.addWidget(self.close_btn)
 
         # the settings and curves scroll on a short screen; progress and buttons stay in view
         content = QWidget()
@@ -161,13 +166,23 @@ class TrainDialog(QDialog):
             link.linkActivated.connect(lambda _: self.tabs.setCurrentWidget(self.doctor))
         lay = QVBoxLayout(self)
         lay.addWidget(self.tabs)
+        bottom = QHBoxLayout()  # Close under every tab (the evaluation and the check had none)
+        bottom.addStretch(1)
+        bottom.addWidget(self.close_btn)
+        lay.addLayout(bottom)
         undo = getattr(parent, "undo", None)
-        if undo is not None:  # Ctrl+Z here too: a relabel on the evaluation page is undoable
+        if undo is not None:  # Ctrl+Z here too: a relabel on the evaluation page or a check's move is undoable
             self.addAction(undo.action)
+            self.evaluation.journal = self.doctor.journal = undo.journal
             self.evaluation.dataset_changed.connect(undo.refresh)
+            self.doctor.dataset_changed.connect(undo.refresh)
+            undo.undone.connect(self._undone)
         from cnndesk.qt.screen_fit import fit_to_screen
 
         fit_to_screen(self, 980, 760)
+        for b in self.findChildren(QPushButton):  # Enter means Train, never Close or Cancel (or a tab's button)
+            if b is not self.train_btn:
+                b.setAutoDefault(False)
         self._set_running(False)
         if self.folder.text():
             self.load_folder(self.folder.text())
@@ -185,6 +200,9 @@ class TrainDialog(QDialog):
             return
         self.status.setText("Looking at the folder…")
         self.train_btn.setEnabled(False)
+        if self.dataset is not None and not same_folder(folder, str(self.dataset.root)):
+            self.classes.clear()  # never the old folder's classes under the new path
+            self.scan_info.setText("")
         self.runner.start(JobKind.SCAN, jobs.scan_dataset, folder, self.val_split.value() / 100, 0,
                           on_result=self._scanned, on_error=self._scan_failed)
 
@@ -211,9 +229,11 @@ class TrainDialog(QDialog):
             lines.append("Unreadable: " + ", ".join(os.path.basename(p) for p, _ in ds.unreadable[:5])
                          + ("…" if len(ds.unreadable) > 5 else ""))
         self.scan_info.setText("\n".join(lines))
-        if not self.name.text().strip() or self.name.text() == self._auto_name:
-            self._auto_name = Path(ds.root).name
+        if not self._name_typed or not self.name.text().strip() or self.name.text() == self._auto_name:
+            self._auto_name = train_text.default_model_name(ds.root)
             self.name.setText(self._auto_name)
+            self._name_typed = False
+        self.quick.setText(train_text.quick_label(len(ds.train) + len(ds.val)))
         self._show_full_choices()
         self.status.setText("Ready to train.")
         self.train_btn.setEnabled(True)
@@ -264,6 +284,8 @@ class TrainDialog(QDialog):
         self.progress.setRange(0, 0)
         self.status.setText("Preparing…")
         self._t0 = time.perf_counter()
+        self._t_steps = None  # when the first epoch's steps began (the time budget counts from there)
+        self._budget = cfg.time_budget_s if cfg.mode == "full" and not cfg.epochs else 0.0
         self._set_running(True)
         self.activity.emit("Training…")
         self.runner.start(JobKind.TRAIN, jobs.train_model, self.dataset, cfg, on_partial=self._epoch,
@@ -287,8 +309,10 @@ class TrainDialog(QDialog):
         if total:
             self.progress.setRange(0, total)
             self.progress.setValue(done)
-            elapsed = time.perf_counter() - self._t0
-            eta = elapsed / max(done, 1) * (total - done)
+            now = time.perf_counter()
+            if getattr(self, "_t_steps", None) is None:
+                self._t_steps = now
+            eta = train_text.eta_seconds(now - self._t_steps, done, total, getattr(self, "_budget", 0.0))
             self.progress.setFormat(f"{text} — %p% · about {int(eta + 0.5)} s left")
             self.activity.emit(f"Training… {100 * done // max(total, 1)} %")
         else:
@@ -369,7 +393,9 @@ class TrainDialog(QDialog):
         path = model.save(target, name=target.stem)
         self.saved_path = str(path)
         acc = model.evaluation.accuracy if model.evaluation is not None else float("nan")
-        self.status.setText(f"Saved “{target.stem}” — validation accuracy {acc:.1%}. It is now in the model picker.")
+        why = train_text.stop_reason(model)
+        self.status.setText(f"Saved “{target.stem}” — validation accuracy {acc:.1%}. It is now in the model picker."
+                            + (f"\n{why}" if why else ""))
         self.evaluation.set_evaluation(model.evaluation)
         self.tabs.setTabEnabled(1, True)
         self.model_saved.emit(str(path))
@@ -397,6 +423,27 @@ class TrainDialog(QDialog):
                               on_result=lambda r: (self._scanned(r), self.start()), on_error=self._scan_failed)
         return True
 
+    # -- reopening and dropping a folder ---------------------------------------------------------------
+    def showEvent(self, event):
+        """Reopened after a close that stopped a scan: look at the folder again (the dialog never stays on
+        "Looking at the folder…" with the old folder's classes)."""
+        super().showEvent(event)
+        text = self.folder.text().strip()
+        if text and not self.runner.running(JobKind.SCAN) and not self.running and (
+                self.dataset is None or not same_folder(text, str(self.dataset.root))):
+            self.load_folder(text)
+        self.train_btn.setDefault(True)
+
+    def _undone(self, report) -> None:
+        """Edit ▸ Undo put files back: the evaluation's mistakes and the check's moves follow."""
+        self.evaluation.undone(report)
+        self.doctor.undone(report)
+
+    def _folder_dropped(self, folder: str) -> None:  # FolderDropMixin
+        self.tabs.setCurrentIndex(0)
+        self.folder.setText(folder)
+        self.load_folder(folder)
+
     _closed = False
 
     def closeEvent(self, event):
@@ -410,3 +457,4 @@ class TrainDialog(QDialog):
         self.runner.cancel(JobKind.SCAN)
         self.doctor.stop()
         super().closeEvent(event)
+

@@ -83,13 +83,15 @@ class ResultsTableModel(QAbstractTableModel):
                 return self.display_path(r.path)
             if col == COL_LABEL:
                 if r.prediction and r.prediction.unknown:
-                    return f"Not one of my classes (closest: {r.prediction.label})"
+                    return f"Unknown (closest: {r.prediction.label})"
                 return r.prediction.label if r.prediction else "—"
             if col == COL_CONF:
+                if r.prediction and r.prediction.unknown:  # the closest class's score means nothing here
+                    return f"unknown (novelty {r.prediction.novelty:.2f})"
                 return f"{r.prediction.score:.1%}" if r.prediction else "error"
         if role == SortRole:
             if col == COL_CONF:
-                return r.prediction.score if r.prediction else -1.0
+                return confidence_key(r)
             if col == COL_LABEL:
                 return r.prediction.label.lower() if r.prediction else "~"
             if col == COL_FILE:
@@ -110,9 +112,15 @@ class ResultsTableModel(QAbstractTableModel):
                     self._flush.start()
             return None
         if role == Qt.ItemDataRole.ToolTipRole:
+            if r.prediction is not None and r.prediction.unknown:
+                p = r.prediction
+                return (f"{r.path}\nNot one of my classes: unlike the images the model learned from "
+                        f"(novelty {p.novelty:.2f}). Closest class: {p.label} ({p.score:.0%}, not to be trusted).")
             return r.error or r.path
         if role == Qt.ItemDataRole.ForegroundRole and r.error and col in (COL_LABEL, COL_CONF):
             return QColor("#d93025")
+        if role == Qt.ItemDataRole.ForegroundRole and r.prediction and r.prediction.unknown and col in (COL_LABEL, COL_CONF):
+            return QColor("#b06000")
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_CONF:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -177,6 +185,23 @@ class ResultsTableModel(QAbstractTableModel):
         return sorted({r.prediction.label for r in self.rows if r.prediction})
 
 
+def confidence_key(r: FileResult) -> float:
+    """What "Uncertain first" sorts by: unreadable files first (-1), then the "not one of my classes"
+    rows, most unlike first (between -1 and -0.5), then the real confidences (0..1)."""
+    if r.prediction is None:
+        return -1.0
+    if r.prediction.unknown:
+        return -1.0 + 1.0 / (2.0 + max(0.0, r.prediction.novelty or 0.0))
+    return r.prediction.score
+
+
+def known_confidence(r: FileResult) -> float | None:
+    """The confidence a filter may trust: None for unreadable files and "not one of my classes"."""
+    if r.prediction is None or r.prediction.unknown:
+        return None
+    return r.prediction.score
+
+
 class ResultsFilterProxy(QSortFilterProxyModel):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -204,8 +229,12 @@ class ResultsFilterProxy(QSortFilterProxyModel):
 
     def filterAcceptsRow(self, row, parent):
         r: FileResult = self.sourceModel().rows[row]
-        if r.prediction is None:
-            return self._errors and not self._label
-        if self._label and self._label not in r.prediction.label.lower():
+        if r.prediction is None:  # unreadable: no confidence, so only while the range starts at 0 %
+            return self._errors and not self._label and self._lo <= 1e-9
+        shown = ("unknown " if r.prediction.unknown else "") + r.prediction.label.lower()
+        if self._label and self._label not in shown:
             return False
-        return self._lo - 1e-9 <= r.prediction.score <= self._hi + 1e-9
+        conf = known_confidence(r)
+        if conf is None:  # "not one of my classes": as unsure as it gets
+            return self._lo <= 1e-9
+        return self._lo - 1e-9 <= conf <= self._hi + 1e-9

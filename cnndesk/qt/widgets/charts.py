@@ -39,6 +39,19 @@ class CurveChart(QWidget):
             self.val.append((x, val))
         self.update()
 
+    def x_ticks(self, most: int = 6) -> list[int]:
+        """Whole epoch numbers to label under the plot: 1, a round step, the last."""
+        top = max(1, int(math.ceil(self.x_max)))
+        step = 1
+        for m in (1, 2, 5, 10, 20, 25, 50, 100, 200, 500, 1000):
+            step = m
+            if top / m <= most:
+                break
+        ticks = [1] + list(range(step, top + 1, step)) if step > 1 else list(range(1, top + 1))
+        if ticks[-1] != top and top - ticks[-1] >= step / 2:
+            ticks.append(top)
+        return sorted(set(ticks))
+
     def paintEvent(self, event):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -46,7 +59,7 @@ class CurveChart(QWidget):
         text = pal.color(QPalette.ColorRole.WindowText)
         grid = pal.color(QPalette.ColorRole.Mid)
         grid.setAlpha(90)
-        area = QRectF(self.rect()).adjusted(44, 26, -12, -26)
+        area = QRectF(self.rect()).adjusted(50, 26, -12, -26)
         p.setPen(text)
         p.drawText(QRectF(0, 2, self.width(), 20), Qt.AlignmentFlag.AlignCenter, self.title)
         values = [v for _, v in self.train + self.val]
@@ -62,8 +75,15 @@ class CurveChart(QWidget):
             v = lo + (hi - lo) * i / 4
             p.setPen(text)
             label = f"{v:.0%}" if self.percent else f"{v:.2g}"
-            p.drawText(QRectF(0, y - 8, 40, 16), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
-        p.drawText(QRectF(area.left(), area.bottom() + 4, area.width(), 18), Qt.AlignmentFlag.AlignCenter, "epoch")
+            p.drawText(QRectF(0, y - 8, 46, 16), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
+        for x in self.x_ticks():  # the epoch axis: numbered ticks under the plot
+            px = area.left() + area.width() * x / self.x_max
+            p.setPen(QPen(grid, 1))
+            p.drawLine(QPointF(px, area.bottom()), QPointF(px, area.bottom() + 4))
+            p.setPen(text)
+            p.drawText(QRectF(px - 20, area.bottom() + 4, 40, 16), Qt.AlignmentFlag.AlignCenter, str(x))
+        p.drawText(QRectF(0, area.bottom() + 4, area.left() - 6, 16),  # the axis' name, left of its numbers
+                   Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, "epoch")
 
         def pt(x, v):
             return QPointF(area.left() + area.width() * x / self.x_max, area.bottom() - area.height() * (v - lo) / (hi - lo))

@@ -56,7 +56,8 @@ class DoctorPanel(QWidget):
         self.runner = runner
         self.root: str | None = None
         self.report: doctor.Report | None = None
-        self.undo_stack: list[tuple[doctor.Moved, QTreeWidgetItem]] = []
+        self.undo_stack: list[tuple[doctor.Moved, QTreeWidgetItem, object]] = []  # (move, row, journal entry)
+        self.journal = None  # the app's undo journal (cnndesk.core.organize.journal): a move is undone by Ctrl+Z too
         self._icons: dict[str, QIcon] = {}
         self._big: dict[str, QPixmap] = {}
         self._args = (DEFAULT_MODEL, "auto")
@@ -324,7 +325,10 @@ class DoctorPanel(QWidget):
         except (OSError, doctor.DatasetError) as exc:
             self.reason.setText(f'<span style="color:#d93025">Could not move it: {exc}</span>')
             return None
-        self.undo_stack.append((moved, item))
+        entry = None
+        if self.journal is not None:  # Edit ▸ Undo (Ctrl+Z) puts it back, like a relabel on the evaluation page
+            entry = self.journal.record_relabel(moved.source, moved.target, issue.suggested)
+        self.undo_stack.append((moved, item, entry))
         self._mark(item, f"Moved to “{issue.suggested}” ({self._rel(moved.target)}).")
         self.undo_btn.setEnabled(True)
         self.dataset_changed.emit()
@@ -333,9 +337,15 @@ class DoctorPanel(QWidget):
     def undo(self) -> str | None:
         if not self.undo_stack:
             return None
-        moved, item = self.undo_stack.pop()
+        moved, item, entry = self.undo_stack.pop()
         try:
-            back = doctor.undo_move(moved)
+            if entry is not None:  # through the journal, so Ctrl+Z does not undo it a second time
+                rep = self.journal.undo(entry)
+                if not rep.restored:
+                    raise doctor.DatasetError("; ".join(rep.skipped) or "nothing to put back")
+                back = rep.restored[0][1]
+            else:
+                back = doctor.undo_move(moved)
         except (OSError, doctor.DatasetError) as exc:
             self.reason.setText(f'<span style="color:#d93025">Could not undo: {exc}</span>')
             return None
@@ -343,6 +353,19 @@ class DoctorPanel(QWidget):
         self.undo_btn.setEnabled(bool(self.undo_stack))
         self.dataset_changed.emit()
         return back
+
+    def undone(self, report) -> int:
+        """Edit ▸ Undo put files back (``report``: cnndesk.core.organize.journal.UndoReport): the moves it
+        reverted are shown as not fixed again. Returns how many."""
+        back = {os.fspath(new) for new, _ in report.restored}
+        hit = [m for m in self.undo_stack if m[0].target in back]
+        for m in hit:
+            self.undo_stack.remove(m)
+            self._mark(m[1], None)
+        if hit:
+            self.undo_btn.setEnabled(bool(self.undo_stack))
+            self.dataset_changed.emit()
+        return len(hit)
 
     def ignore_selected(self) -> None:
         item = self.tree.currentItem()

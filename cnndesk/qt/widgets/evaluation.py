@@ -5,7 +5,6 @@ to the right class folder) before retraining."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnndesk.core.common.safeio import move_file
 from cnndesk.core.organize.sorting import unique_path
 from cnndesk.core.training.evaluation import Evaluation
 from cnndesk.qt import jobs
@@ -43,6 +43,8 @@ class EvaluationView(QWidget):
         self.runner = runner
         self.evaluation: Evaluation | None = None
         self.moved = 0
+        self.journal = None  # the app's undo journal; None: the default one
+        self._fixed: dict[str, tuple[int, str, tuple]] = {}  # moved file -> (row, text, data): Undo puts it back
         self.headline = QLabel("Train a model to see how well it does.")
         f = self.headline.font()
         f.setPointSizeF(f.pointSizeF() * 1.3)
@@ -117,6 +119,7 @@ class EvaluationView(QWidget):
 
     def set_evaluation(self, ev: Evaluation | None) -> None:
         self.evaluation = ev
+        self._fixed.clear()
         self.images.clear()
         self.mistakes.clear()
         self.cell_title.setText("Click a cell of the matrix to see its images")  # not the old model's cell
@@ -224,11 +227,32 @@ class EvaluationView(QWidget):
         target_dir = src.parent.parent / self.fix_class.currentText()
         target_dir.mkdir(parents=True, exist_ok=True)
         target, _ = unique_path(target_dir / src.name)
-        shutil.move(str(src), str(target))
+        move_file(src, target)
         from cnndesk.core.organize.journal import Journal
 
-        Journal().record_relabel(src, target, self.fix_class.currentText())  # Ctrl+Z puts it back
+        (self.journal or Journal()).record_relabel(src, target, self.fix_class.currentText())  # Ctrl+Z puts it back
         self.moved += 1
-        self.mistakes.takeItem(self.mistakes.row(item))
+        row = self.mistakes.row(item)
+        self._fixed[os.fspath(target)] = (row, item.text(), item.data(PathRole))
+        self.mistakes.takeItem(row)
         self.dataset_changed.emit()
         return target
+
+    def undone(self, report) -> int:
+        """Edit ▸ Undo put files back: their mistakes return to the list, where they were."""
+        back = 0
+        for new, _orig in report.restored:
+            entry = self._fixed.pop(os.fspath(new), None)
+            if entry is None:
+                continue
+            row, text, data = entry
+            item = QListWidgetItem(text)
+            item.setData(PathRole, data)
+            if data[0] in self._icons:
+                item.setIcon(self._icons[data[0]])
+            self.mistakes.insertItem(min(row, self.mistakes.count()), item)
+            self.moved -= 1
+            back += 1
+        if back:
+            self.dataset_changed.emit()
+        return back

@@ -4,6 +4,7 @@ and "Sort into folders…"."""
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -48,6 +49,9 @@ class FolderPanel(QWidget):
         self.label_filter = QComboBox()
         self.label_filter.setEditable(True)
         self.label_filter.setMinimumWidth(200)
+        # its width never follows the labels added while a folder runs (the row stayed still)
+        self.label_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.label_filter.setMinimumContentsLength(16)
         self.label_filter.lineEdit().setPlaceholderText("Filter by label…")
         self.label_filter.setToolTip("Show only files whose top label contains this text")
         self.label_filter.editTextChanged.connect(lambda t: self.proxy.set_filter(label=t))
@@ -77,6 +81,10 @@ class FolderPanel(QWidget):
         filters.addStretch(1)
         self.shown = QLabel()
         self.shown.setToolTip("Rows the filter shows, of all rows")
+        bold = self.shown.font()
+        bold.setBold(True)  # room for the widest count, in bold: typing a filter never moves the row
+        self.shown.setFixedWidth(QFontMetrics(bold).horizontalAdvance("888,888 of 888,888 shown") + 8)
+        self.shown.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         filters.addWidget(self.shown)
 
         self.table = QTableView()
@@ -95,7 +103,7 @@ class FolderPanel(QWidget):
         h.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         h.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
         self.table.setColumnWidth(2, 220)
-        self.table.setColumnWidth(COL_CONF, 110)
+        self.table.setColumnWidth(COL_CONF, 170)  # "unknown (novelty 2.31)"
         self.table.doubleClicked.connect(self._activated)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)

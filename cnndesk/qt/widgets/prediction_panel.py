@@ -43,12 +43,16 @@ class PredictionBars(QWidget):
         text = pal.color(QPalette.ColorRole.WindowText)
         w = self.width()
         f = QFont(self.font())
+        unknown = self.prediction.unknown  # the scores among its classes mean nothing: drawn muted
+        if unknown:
+            accent = pal.color(QPalette.ColorRole.Mid)
+            text = pal.color(QPalette.ColorRole.PlaceholderText)
         for i, (label, score) in enumerate(zip(self.prediction.labels, self.prediction.scores, strict=True)):
             y = i * self.ROW
-            f.setBold(i == 0)
+            f.setBold(i == 0 and not unknown)
             p.setFont(f)
             p.setPen(text)
-            pct = f"{score * 100:.1f} %"
+            pct = f"{score * 100:.1f} %" if not unknown else f"({score * 100:.0f} %)"
             p.drawText(QRectF(0, y, w - 70, 18), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
             p.drawText(QRectF(w - 70, y, 70, 18), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, pct)
             bar = QRectF(0, y + 20, w, 8)
@@ -111,8 +115,9 @@ class PredictionPanel(QWidget):
     def show_prediction(self, name: str, p: Prediction, meta: str = ""):
         if p.unknown:  # unlike anything the model was trained on: not a doubtful choice between its classes
             self.headline.setText("Not one of my classes")
-            self.detail.setText(f"Closest: {_esc(p.label)} ({p.score:.0%}) — this image looks unlike the images "
-                                f"the model learned from (novelty {p.novelty:.2f}).")
+            self.detail.setText(f"Confidence unknown: this image looks unlike the images the model learned from "
+                                f"(novelty {p.novelty:.2f}). The closest class is {_esc(p.label)}; the greyed "
+                                "scores below are only among its classes.")
         elif p.score >= self.threshold:
             self.headline.setText(f"{p.label}")
             self.detail.setText(f"{p.score:.0%} confident")
