@@ -49,7 +49,7 @@ for i in range(200):  # real files, so scrolled-to rows can be thumbnailed again
     p = folder / f"IMG_{i:05d}.jpg"
     srcs[i % len(srcs)].rotate(i % 30).resize((320, 240)).save(p, quality=80)
     paths.append(str(p))
-win.classify_folder([str(folder)])   # the panel and table as for a real folder…
+win.folder.classify_folder([str(folder)])   # the panel and table as for a real folder…
 win.runner.cancel("folder")          # …without running the model
 pool = [thumbnail(srcs[i % len(srcs)].resize((96 + i % 13, 72)), 64) for i in range(64)]
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -7,11 +7,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QCoreApplication, QSize, Qt
+from PySide6.QtCore import QByteArray, QCoreApplication, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
-    QComboBox,
     QFileDialog,
     QLabel,
     QListView,
@@ -31,8 +30,10 @@ from cnndesk.core.images.load import IMAGE_EXTENSIONS
 from cnndesk.core.models.registry import ModelSpec
 from cnndesk.qt import jobs
 from cnndesk.qt.camera.panel import CameraPanel
+from cnndesk.qt.folder_results import FolderResults
 from cnndesk.qt.item_models.gallery import ICON, GalleryModel, ItemRole
-from cnndesk.qt.main_tabs import TAB_CAMERA, TAB_EXPLAIN, TAB_FOLDER, TAB_IMAGES  # noqa: F401
+from cnndesk.qt.main_tabs import TAB_CAMERA, TAB_EXPLAIN, TAB_FOLDER, TAB_IMAGES
+from cnndesk.qt.model_picker import ModelPicker
 from cnndesk.qt.screen_fit import fit_to_screen
 from cnndesk.qt.settings import Settings
 from cnndesk.qt.undo import UndoController
@@ -42,15 +43,16 @@ from cnndesk.qt.widgets.folder_panel import FolderPanel
 from cnndesk.qt.widgets.image_view import ImageView
 from cnndesk.qt.widgets.prediction_panel import PredictionPanel
 from cnndesk.qt.widgets.status_message import FadingMessage
-from cnndesk.qt.window_folder import FolderMixin
-from cnndesk.qt.window_model import ModelMixin
 from cnndesk.qt.workers import JobKind, JobRunner
 
 MAX_RECENT_PER_OPEN = 3
 IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)) + ");;All files (*)"
 
 
-class MainWindow(ModelMixin, FolderMixin, QMainWindow):
+class MainWindow(QMainWindow):
+    """Composition and wiring: the model picker (:class:`ModelPicker`) owns the classifier, the
+    folder results controller (:class:`FolderResults`) the folder table's jobs and sorting."""
+
     def __init__(self, settings: Settings | None = None):
         super().__init__()
         self.setWindowTitle("cnndesk")
@@ -61,12 +63,6 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         self.runner = JobRunner(self)
         self.undo = UndoController(self.runner, self)
         self.undo.message.connect(lambda t: self.status(t, 8000))
-        self.undo.undone.connect(self._undone)
-        self.clf = None
-        self.spec: ModelSpec | None = None
-        self._after_model: list = []
-        self._download_dialog = None
-        self._folder_roots: list[str] = []
 
         # -- widgets --------------------------------------------------------------------------
         self.drop_zone = DropZone()
@@ -114,10 +110,6 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         self.images_split.setCollapsible(1, False)
 
         self.folder_panel = FolderPanel()
-        self.folder_panel.cancel_requested.connect(self.cancel_folder)
-        self.folder_panel.export_requested.connect(self.export_results)
-        self.folder_panel.sort_requested.connect(self.sort_into_folders)
-        self.folder_panel.row_activated.connect(self._open_result_row)
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -148,6 +140,13 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         self.device_label.setToolTip("Where the model runs")
         self.statusBar().addPermanentWidget(self.device_label)
 
+        self.models = ModelPicker(self, self.settings, self.runner, self.device_label, self.status)
+        self.models.unloaded.connect(lambda: self.camera_panel.set_classifier(None))
+        self.models.ready.connect(self._model_ready)
+        self.folder = FolderResults(self, self.folder_panel, self.runner, self.settings, self.undo, self.models,
+                                    self.status, self._show_folder_tab,
+                                    lambda paths: self.add_items(jobs.load_paths_as_items(paths)))
+
         self._build_actions()
         self.drop_zone.open_images.connect(self.open_images)
         self.drop_zone.open_folder.connect(self.open_folder)
@@ -175,12 +174,12 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         self.act_folder = self._action("Open &Folder…", self.open_folder, "Ctrl+Shift+O", "Classify every image in a folder (Ctrl+Shift+O)", "folder-open")
         self.act_paste = self._action("&Paste Image", self.paste, QKeySequence.StandardKey.Paste, "Classify an image or image file from the clipboard (Ctrl+V)", "edit-paste")
         self.act_sample = self._action("Try a &Sample", self.try_sample, None, "Classify the bundled sample photos")
-        self.act_export = self._action("&Export Results as CSV…", lambda: self.export_results("csv"), "Ctrl+E", "Save the folder results")
+        self.act_export = self._action("&Export Results as CSV…", lambda: self.folder.export_results("csv"), "Ctrl+E", "Save the folder results")
         self.act_prefs = self._action("&Preferences…", self.show_preferences, QKeySequence.StandardKey.Preferences, "Top-k, the \"Not sure\" threshold, the device")
         if self.act_prefs.shortcut().isEmpty():
             self.act_prefs.setShortcut(QKeySequence("Ctrl+,"))
         self.act_quit = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.act_cancel = self._action("Cancel", self.cancel_folder, QKeySequence(Qt.Key.Key_Escape), "Stop the running folder")
+        self.act_cancel = self._action("Cancel", self.folder.cancel_folder, QKeySequence(Qt.Key.Key_Escape), "Stop the running folder")
         self.act_about = self._action("&About cnndesk", self.show_about)
         self.act_train = self._action("&Train a Model…", self.show_training, "Ctrl+T", "Teach the CNN your own classes from a folder of images (Ctrl+T)")
         self.act_explain = self._action("&Inside the CNN", self.show_explain, "Ctrl+I", "Where the network looks, its layers and filters (Ctrl+I)")
@@ -225,10 +224,7 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         # the model picker first: on a narrow window the toolbar's overflow takes the actions (they
         # are in the menus too), never the picker
         tb.addWidget(QLabel(" Model: "))
-        self.model_combo = QComboBox()
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_combo.setMinimumContentsLength(22)
-        self.model_combo.setToolTip("The network that classifies your images")
+        self.model_combo = self.models.model_combo
         tb.addWidget(self.model_combo)
         tb.addSeparator()
         tb.addAction(self.act_open)
@@ -241,8 +237,6 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         tb.addWidget(spacer)
         tb.addAction(self.act_prefs)
         self.addToolBar(tb)
-        self.refresh_models()
-        self.model_combo.currentIndexChanged.connect(self._model_chosen)
 
     # -- state ------------------------------------------------------------------------------
     def _restore_state(self):
@@ -272,6 +266,32 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
             if w is not self and w.isWindow() and w.isVisible():
                 w.close()
         super().closeEvent(event)
+
+    @property
+    def clf(self):
+        """The current classifier (None while a model loads)."""
+        return self.models.clf
+
+    @property
+    def spec(self) -> ModelSpec | None:
+        return self.models.spec
+
+    def start(self, paths: list[str] | None = None):
+        """Called once the window is shown: load the model, then open ``paths``."""
+        if paths:
+            self.open_paths(paths)
+        QTimer.singleShot(0, self.models.load_current)
+
+    def _model_ready(self, clf, switched: bool) -> None:
+        self.camera_panel.set_classifier(clf)
+        self.explain_panel.set_model(clf.spec, clf)
+        if switched:
+            self.reclassify_all()
+
+    def _show_folder_tab(self, bring_forward: bool) -> None:
+        self.stack.setCurrentWidget(self.tabs)
+        if bring_forward:
+            self.tabs.setCurrentIndex(TAB_FOLDER)
 
     def status(self, text: str, ms: int = 4000):
         """A status-bar message that fades after ``ms`` (0: stays until the next one)."""
@@ -320,7 +340,7 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         if files:
             self.add_items(jobs.load_paths_as_items(files))
         if folders:
-            self.classify_folder(folders)
+            self.folder.classify_folder(folders)
 
     def dragEnterEvent(self, event):
         if event.mimeData().hasUrls() or event.mimeData().hasImage():
@@ -354,7 +374,7 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
             last = self.gallery_model.add(item)
         if last is not None:
             self.gallery.setCurrentIndex(last)
-        self._when_model_ready(lambda: self._classify_items(items))
+        self.models.when_ready(lambda: self._classify_items(items))
 
     def _classify_items(self, items):
         """Classify on a worker in the model's epoch: after a switch, this job's answers are dropped."""
@@ -432,8 +452,8 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         items = list(self.gallery_model.items)
         if items:
             self._classify_items(items)
-        if self._folder_roots and (folder_live or self.folder_panel.model.rowCount()):
-            self.classify_folder(self._folder_roots, show=False)  # the tab the user is on stays
+        if self.folder.roots and (folder_live or self.folder_panel.model.rowCount()):
+            self.folder.classify_folder(self.folder.roots, show=False)  # the tab the user is on stays
 
     # -- dialogs -------------------------------------------------------------------------------
     def show_preferences(self):
@@ -453,7 +473,7 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         self.gallery_model.set_threshold(self.settings.threshold)
         self._show_item(self.gallery.currentIndex().data(ItemRole))
         if old_device is not None and old_device != self.settings.device:
-            self.load_model(self.model_combo.currentData())
+            self.models.load_current()
 
     def show_training(self):
         from cnndesk.qt.dialogs.train_dialog import TrainDialog
@@ -470,12 +490,12 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         from cnndesk.qt.dialogs.models_dialog import ModelsDialog
 
         dlg = ModelsDialog(self.runner, self)
-        dlg.models_changed.connect(lambda: self.refresh_models(self.model_combo.currentData()))
+        dlg.models_changed.connect(lambda: self.models.refresh_models(self.model_combo.currentData()))
         dlg.show()
         return dlg
 
     def _trained_model_saved(self, path: str):
-        self.refresh_models(self.model_combo.currentData())
+        self.models.refresh_models(self.model_combo.currentData())
         self.status(f"Your model {Path(path).stem} is ready: pick it in the model list", 8000)
 
     def show_help(self, page: int = 0):

@@ -18,10 +18,9 @@ def _open(qtbot, win, folder, n):
 
 
 def _sorted(qtbot, win):
-    if hasattr(win, "last_sort_report"):
-        del win.last_sort_report
-    qtbot.waitUntil(lambda: hasattr(win, "last_sort_report"), timeout=20_000)
-    return win.last_sort_report
+    win.folder.last_sort_report = None
+    qtbot.waitUntil(lambda: win.folder.last_sort_report is not None, timeout=20_000)
+    return win.folder.last_sort_report
 
 
 def test_move_sort_then_ctrl_z_and_no_rereading(qtbot, window, photo_folder):
@@ -33,7 +32,7 @@ def test_move_sort_then_ctrl_z_and_no_rereading(qtbot, window, photo_folder):
     assert panel.model.index(5, 1).data() == os.path.join("sub", "img_0005.jpg")  # relative paths
     before = sorted(p.relative_to(folder) for p in folder.rglob("*.jpg"))
     dest = folder / "sorted"
-    window.run_sort(str(dest), "move", None, confirm=False)
+    window.folder.run_sort(str(dest), "move", None, confirm=False)
     rep = _sorted(qtbot, window)
     assert len(rep.done) == 6 and not (folder / "sub").exists()  # emptied subfolder removed
     assert all(os.path.exists(r.path) and "sorted" in r.path for r in panel.model.rows)  # table follows
@@ -61,7 +60,7 @@ def test_undo_survives_a_restart(qtbot, window, photo_folder):
 
     folder = photo_folder(3)
     _open(qtbot, window, folder, 3)
-    window.run_sort(str(folder / "sorted"), "move", None, confirm=False)
+    window.folder.run_sort(str(folder / "sorted"), "move", None, confirm=False)
     _sorted(qtbot, window)
     assert not list(folder.glob("*.jpg"))
     second = MainWindow()  # a new run of the app, same journal file
@@ -77,13 +76,13 @@ def test_second_copy_sort_reports_clashes(qtbot, window, photo_folder):
     folder = photo_folder(4)
     _open(qtbot, window, folder, 4)
     dest = str(folder / "sorted")
-    plan = window.sort_plan(dest, None)
-    assert "namesake" not in window.describe_plan(plan, "copy")
-    window.run_sort(dest, "copy", None, confirm=False)
+    plan = window.folder.sort_plan(dest, None)
+    assert "namesake" not in window.folder.describe_plan(plan, "copy")
+    window.folder.run_sort(dest, "copy", None, confirm=False)
     _sorted(qtbot, window)
-    text = window.describe_plan(window.sort_plan(dest, None), "copy")
+    text = window.folder.describe_plan(window.folder.sort_plan(dest, None), "copy")
     assert "4 files already have a namesake there" in text
-    window.run_sort(dest, "copy", None, confirm=False)
+    window.folder.run_sort(dest, "copy", None, confirm=False)
     assert _sorted(qtbot, window).renamed == 4
 
 
@@ -98,12 +97,12 @@ def test_export_and_sort_follow_the_filter_and_it_resets_per_folder(qtbot, windo
     assert panel.shown.text() == f"{shown} of 10 shown"
     assert f"{shown} of 10 shown" in panel.summary()
     out = tmp_path / "out.csv"
-    assert window.export_to(str(out), "csv") == shown
+    assert window.folder.export_to(str(out), "csv") == shown
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == shown and all(r["label_1"] == label for r in rows)
-    plan = window.sort_plan(str(tmp_path / "s"), None)
-    assert len(plan.moves) == shown and f"Only the {shown} files the filter shows" in window.describe_plan(plan, "copy")
+    plan = window.folder.sort_plan(str(tmp_path / "s"), None)
+    assert len(plan.moves) == shown and f"Only the {shown} files the filter shows" in window.folder.describe_plan(plan, "copy")
     panel.min_conf.setValue(50)
     other = photo_folder(3, name="other")
     _open(qtbot, window, other, 3)

@@ -126,12 +126,12 @@ def test_folder_fills_the_table_and_exports(drop, qtbot, window, photo_folder, t
     assert sum(1 for r in rows if r.error) == 1 and any(r.path.endswith("deep.jpg") for r in rows)
     assert window.folder_panel.export_csv.isEnabled()
     out = tmp_path / "results.csv"
-    assert window.export_to(str(out), "csv") == 14
+    assert window.folder.export_to(str(out), "csv") == 14
     table = list(csv.DictReader(out.open()))
     assert len(table) == 14 and {r["path"] for r in table} == {r.path for r in rows}
     assert [r["error"] != "" for r in table].count(True) == 1
     out_json = tmp_path / "results.json"
-    window.export_to(str(out_json), "json")
+    window.folder.export_to(str(out_json), "json")
     assert len(json.loads(out_json.read_text())) == 14
     # filters: by label and confidence
     proxy = window.folder_panel.proxy
@@ -170,14 +170,14 @@ def test_sort_into_folders_never_overwrites(qtbot, window, photo_folder, tmp_pat
     window.open_paths([str(folder)])
     qtbot.waitUntil(lambda: not window.runner.running("folder") and window.folder_panel.model.rowCount() == 6, timeout=60_000)
     dest = tmp_path / "sorted"
-    window.run_sort(str(dest), "copy", None, confirm=False)
-    qtbot.waitUntil(lambda: hasattr(window, "last_sort_report"), timeout=10_000)
-    first = window.last_sort_report
+    window.folder.run_sort(str(dest), "copy", None, confirm=False)
+    qtbot.waitUntil(lambda: window.folder.last_sort_report is not None, timeout=10_000)
+    first = window.folder.last_sort_report
     assert len(first.done) == 6 and first.renamed == 0
-    del window.last_sort_report
-    window.run_sort(str(dest), "copy", 0.999, confirm=False)
-    qtbot.waitUntil(lambda: hasattr(window, "last_sort_report"), timeout=10_000)
-    second = window.last_sort_report
+    window.folder.last_sort_report = None
+    window.folder.run_sort(str(dest), "copy", 0.999, confirm=False)
+    qtbot.waitUntil(lambda: window.folder.last_sort_report is not None, timeout=10_000)
+    second = window.folder.last_sort_report
     assert len(second.done) == 6
     files = sorted(p for p in dest.rglob("*.jpg"))
     assert len(files) == 12  # nothing overwritten
@@ -201,7 +201,7 @@ def test_switching_model_reclassifies_the_gallery(drop, qtbot, window, samples, 
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=2)
     path = save_model_file(user_models_dir() / "pets.safetensors", model.state_dict(), arch="timm:tf_efficientnet_lite0",
                            labels=["cat", "dog"], preprocess=default_model().preprocess, name="pets")
-    window.refresh_models()
+    window.models.refresh_models()
     i = window.model_combo.findData(str(path.resolve()))
     assert i >= 0 and "(yours)" in window.model_combo.itemText(i)
     window.model_combo.setCurrentIndex(i)
@@ -222,7 +222,7 @@ def test_zoo_model_offline_says_so_and_keeps_the_old_model(qtbot, window, monkey
                 warnings.append((w.windowTitle(), w.text()))
         return bool(warnings)
 
-    window.refresh_models()
+    window.models.refresh_models()
     i = window.model_combo.findData("resnet50")
     assert "download" in window.model_combo.itemText(i)
     window.model_combo.setCurrentIndex(i)

@@ -29,7 +29,7 @@ def symbols_model(tmp_path_factory, classifier):
 
 
 def _use_model(qtbot, window, path):
-    window.load_model(str(path))
+    window.models.load_model(str(path))
     qtbot.waitUntil(lambda: window.clf is not None and window.clf.spec.metadata.get("file") == str(path),
                     timeout=60_000)
 
@@ -84,8 +84,8 @@ def test_sorting_puts_unrelated_images_in_unknown(qtbot, window, symbols_model, 
     labels = [window.folder_panel.model.data(window.folder_panel.model.index(i, 2)) for i in range(5)]
     assert sum(str(x).startswith("Unknown (closest: ") for x in labels) == 3
     dest = tmp_path / "sorted"
-    window.run_sort(str(dest), "copy", None, confirm=False)
-    qtbot.waitUntil(lambda: hasattr(window, "last_sort_report"), timeout=10_000)
+    window.folder.run_sort(str(dest), "copy", None, confirm=False)
+    qtbot.waitUntil(lambda: window.folder.last_sort_report is not None, timeout=10_000)
     assert len(list((dest / "_unknown").iterdir())) == 3
     assert len(list((dest / "plus").iterdir())) == 2
 

@@ -91,11 +91,11 @@ def test_the_model_error_box_title_follows_the_error_type(qtbot, window):
     from cnndesk.core.common.errors import ModelError, NetworkRequiredError
 
     spec = window.spec
-    window._model_failed(spec, ModelError("the weights are damaged: no network involved"), spec)
-    assert window._model_error_box.windowTitle() == "Could not load the model"  # "network" in the text is no clue
-    window._model_error_box.close()
-    window._model_failed(spec, NetworkRequiredError("Connect to the internet and try again"), spec)
-    box = window._model_error_box
+    window.models.failed(spec, ModelError("the weights are damaged: no network involved"), spec)
+    assert window.models.error_box.windowTitle() == "Could not load the model"  # "network" in the text is no clue
+    window.models.error_box.close()
+    window.models.failed(spec, NetworkRequiredError("Connect to the internet and try again"), spec)
+    box = window.models.error_box
     assert isinstance(box, QMessageBox) and box.windowTitle() == "No network connection"
     assert box.text() == "Connect to the internet and try again"
     box.close()
@@ -159,7 +159,7 @@ def test_a_model_switch_drops_the_older_jobs_answers(drop, qtbot, window, sample
     qtbot.waitUntil(lambda: window.runner.active_count() == 1, timeout=10_000)
     applied = []
     window.gallery_model.dataChanged.connect(lambda *_: applied.append(window.gallery_model.items[0].prediction))
-    window.load_model(str(path))  # the switch; its reclassify runs while the old job still waits
+    window.models.load_model(str(path))  # the switch; its reclassify runs while the old job still waits
     qtbot.waitUntil(lambda: window.clf is not None and window.clf is not real and set(window.clf.spec.labels) == set(labels),
                     timeout=60_000)
     qtbot.waitUntil(lambda: window.gallery_model.items[0].prediction is not None, timeout=30_000)

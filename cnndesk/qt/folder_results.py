@@ -1,6 +1,6 @@
-"""The main window's folder results: classify a folder, export, sort into folders (journaled, so
-Ctrl+Z puts the files back), keeping the table's paths true after a move. A mixin of
-:class:`cnndesk.qt.main_window.MainWindow`.
+"""The folder results controller: classify a folder into the Folder results table, export it,
+sort into folders (journaled, so Ctrl+Z puts the files back), keeping the table's paths true after
+a move. It owns the folder's state (its roots, the last sort); the main window wires it.
 
 Export and Sort act on the rows the table shows: with a filter active they say so.
 """
@@ -8,17 +8,17 @@ Export and Sort act on the rows the table shows: with a filter active they say s
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QObject, QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from cnndesk.core.organize import sorting
 from cnndesk.core.organize.journal import SORT_MARKER
 from cnndesk.core.predict import results as results_io
 from cnndesk.qt import jobs
-from cnndesk.qt.main_tabs import TAB_FOLDER
 from cnndesk.qt.workers import JobKind
 
 
@@ -34,25 +34,39 @@ def count_clashes(plan: sorting.SortPlan) -> int:
     return n
 
 
-class FolderMixin:
-    _folder_roots: list[str]
+class FolderResults(QObject):
+    """``show_tab(bring_forward)``: show the tabs (and the Folder results tab when asked);
+    ``open_files(paths)``: open a result row as a single image."""
+
+    def __init__(self, window: QWidget, folder_panel, runner, settings, undo, models, status: Callable[..., None],
+                 show_tab: Callable[[bool], None], open_files: Callable[[list[str]], None]):
+        super().__init__(window)
+        self.window, self.folder_panel, self.runner, self.settings = window, folder_panel, runner, settings
+        self.undo, self.models, self.status = undo, models, status
+        self.show_tab, self.open_files = show_tab, open_files
+        self.roots: list[str] = []
+        self.last_sort_report: sorting.SortReport | None = None
+        self.sorted_box: QMessageBox | None = None
+        folder_panel.cancel_requested.connect(self.cancel_folder)
+        folder_panel.export_requested.connect(self.export_results)
+        folder_panel.sort_requested.connect(self.sort_into_folders)
+        folder_panel.row_activated.connect(self._open_result_row)
+        undo.undone.connect(self._undone)
 
     def classify_folder(self, roots: list[str], show: bool = True):
         """``show``: bring the Folder results tab forward (not when a model switch re-runs the folder)."""
-        self.stack.setCurrentWidget(self.tabs)
-        if show:
-            self.tabs.setCurrentIndex(TAB_FOLDER)
-        self._folder_roots = list(roots)
+        self.show_tab(show)
+        self.roots = list(roots)
         title = roots[0] if len(roots) == 1 else f"{len(roots)} folders"
         self.folder_panel.start(title, roots)
         self.folder_panel.skipped_files = None
         self.folder_panel.model.request_thumbs = self._remake_thumbs
-        self._when_model_ready(lambda: self._run_folder(roots))
+        self.models.when_ready(lambda: self._run_folder(roots))
 
     def _run_folder(self, roots):
         self.status("Classifying folder…", 0)
         self.runner.start(
-            JobKind.FOLDER, jobs.classify_folder, self.clf, roots, self.settings.top_k, scope="model",
+            JobKind.FOLDER, jobs.classify_folder, self.models.clf, roots, self.settings.top_k, scope="model",
             on_partial=self._folder_batch,
             on_result=self._folder_done,
             on_error=self._folder_failed,
@@ -97,7 +111,7 @@ class FolderMixin:
 
     def _open_result_row(self, result):
         if result is not None:
-            self.add_items(jobs.load_paths_as_items([result.path]))
+            self.open_files([result.path])
 
     # -- export ---------------------------------------------------------------------------------
     def export_results(self, fmt: str):
@@ -107,7 +121,7 @@ class FolderMixin:
                         else "The filter hides every row: nothing to export")
             return
         start = os.path.join(self.settings.get("last_folder") or str(Path.home()), f"cnndesk-results.{fmt}")
-        path, _ = QFileDialog.getSaveFileName(self, f"Export results as {fmt.upper()}", start, f"{fmt.upper()} (*.{fmt})")
+        path, _ = QFileDialog.getSaveFileName(self.window, f"Export results as {fmt.upper()}", start, f"{fmt.upper()} (*.{fmt})")
         if not path:
             return
         self.export_to(path, fmt)
@@ -119,7 +133,7 @@ class FolderMixin:
             n = results_io.export((r.as_dict() for r in rows), path, fmt, self.settings.top_k,
                                   novelty=any(r.prediction is not None and r.prediction.novelty is not None for r in rows))
         except OSError as exc:
-            QMessageBox.warning(self, "Export failed", f"Could not write {path}: {exc.strerror or exc}")
+            QMessageBox.warning(self.window, "Export failed", f"Could not write {path}: {exc.strerror or exc}")
             return 0
         total = self.folder_panel.model.rowCount()
         note = f" (the {n:,} shown of {total:,}: the filter is on)" if n < total else ""
@@ -132,8 +146,8 @@ class FolderMixin:
 
         if not self.folder_panel.visible_rows():
             return
-        start = os.path.join(self._folder_roots[0] if self._folder_roots else str(Path.home()), "sorted")
-        dlg = SortDialog(start, self)
+        start = os.path.join(self.roots[0] if self.roots else str(Path.home()), "sorted")
+        dlg = SortDialog(start, self.window)
         if dlg.exec() != SortDialog.DialogCode.Accepted:
             return
         dest, mode, threshold = dlg.values()
@@ -161,18 +175,18 @@ class FolderMixin:
         plan = self.sort_plan(dest, threshold)
         if confirm:
             box = QMessageBox(QMessageBox.Icon.Warning if mode == "move" else QMessageBox.Icon.Question,
-                              "Sort into folders", self.describe_plan(plan, mode), parent=self)
+                              "Sort into folders", self.describe_plan(plan, mode), parent=self.window)
             go = box.addButton("Move files" if mode == "move" else "Copy files", QMessageBox.ButtonRole.AcceptRole)
             box.addButton(QMessageBox.StandardButton.Cancel)
             box.exec()
             if box.clickedButton() is not go:
                 return
         self.status("Sorting files…", 0)
-        roots = list(self._folder_roots)
+        roots = list(self.roots)
         self.runner.start(
             JobKind.SORT, jobs.sort_files, plan, mode, self.undo.journal, dest, roots,
             on_result=lambda rep: self._sorted(rep, mode, dest),
-            on_error=lambda exc: QMessageBox.warning(self, "Sorting failed", str(exc)),
+            on_error=lambda exc: QMessageBox.warning(self.window, "Sorting failed", str(exc)),
         )
 
     def _sorted(self, report: sorting.SortReport, mode: str, dest: str):
@@ -186,7 +200,7 @@ class FolderMixin:
         if mode == "move":
             text += "\nEdit ▸ Undo (Ctrl+Z) puts them back."
         self.status(report.describe(mode), 10000)
-        box = QMessageBox(QMessageBox.Icon.Information, "Sorted", text, parent=self)
+        box = QMessageBox(QMessageBox.Icon.Information, "Sorted", text, parent=self.window)
         ok = box.addButton(QMessageBox.StandardButton.Ok)
         box.setEscapeButton(ok)  # Esc closes it (with two buttons Qt picks no escape button)
         show = box.addButton("Show folder", QMessageBox.ButtonRole.ActionRole)
@@ -202,4 +216,4 @@ class FolderMixin:
         self.folder_panel.model.relocate(dict(report.restored))
 
 
-__all__ = ["FolderMixin", "SORT_MARKER", "count_clashes"]
+__all__ = ["FolderResults", "SORT_MARKER", "count_clashes"]

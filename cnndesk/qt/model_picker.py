@@ -1,6 +1,6 @@
-"""The main window's model handling: the model picker, loading on a worker, the download dialog,
-falling back when a model cannot be loaded. A mixin of :class:`cnndesk.qt.main_window.MainWindow`
-(kept apart so the window stays composition and wiring).
+"""The model picker: the toolbar's model list, loading a model on a worker, the download dialog,
+falling back when a model cannot be loaded. It owns the current classifier; the main window
+listens to :attr:`ModelPicker.ready` and hands the classifier to the panels.
 
 A pick is remembered (``last_model``) only once the model has loaded: a zoo model that cannot be
 downloaded offline never becomes the model every later start tries again. The download dialog
@@ -10,8 +10,10 @@ window-modal box that does not block the event loop.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QMessageBox, QProgressDialog
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QComboBox, QLabel, QMessageBox, QProgressDialog, QWidget
 
 from cnndesk.core.common.errors import NetworkRequiredError
 from cnndesk.core.common.safeio import display
@@ -27,11 +29,28 @@ def model_key(spec: ModelSpec | None) -> str | None:
     return spec.weights.path if spec.source == "user" else spec.name
 
 
-class ModelMixin:
-    clf = None
-    spec: ModelSpec | None = None
-    _download_dialog: QProgressDialog | None = None
-    _model_error_box: QMessageBox | None = None
+class ModelPicker(QObject):
+    """``ready(classifier, switched)``: a model finished loading (``switched``: it replaced
+    another one, so what was classified before should be classified again)."""
+
+    ready = Signal(object, bool)
+    unloaded = Signal()  # a new model is loading: the old classifier is gone
+
+    def __init__(self, window: QWidget, settings, runner, device_label: QLabel, status: Callable[..., None]):
+        super().__init__(window)
+        self.window, self.settings, self.runner = window, settings, runner
+        self.device_label, self.status = device_label, status
+        self.model_combo = QComboBox()
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(22)
+        self.model_combo.setToolTip("The network that classifies your images")
+        self.clf = None
+        self.spec: ModelSpec | None = None
+        self.error_box: QMessageBox | None = None
+        self._download_dialog: QProgressDialog | None = None
+        self._after_model: list[Callable[[], None]] = []
+        self.refresh_models()
+        self.model_combo.currentIndexChanged.connect(self._model_chosen)
 
     def refresh_models(self, select: str | None = None):
         select = select or self.settings.get("last_model")
@@ -59,11 +78,8 @@ class ModelMixin:
         self.model_combo.setCurrentIndex(i)
         self.model_combo.blockSignals(False)
 
-    def start(self, paths: list[str] | None = None):
-        """Called once the window is shown: load the model, then open ``paths``."""
-        if paths:
-            self.open_paths(paths)
-        QTimer.singleShot(0, lambda: self.load_model(self.model_combo.currentData()))
+    def load_current(self) -> None:
+        self.load_model(self.model_combo.currentData())
 
     def load_model(self, name: str | None):
         try:
@@ -73,7 +89,7 @@ class ModelMixin:
             spec = get_spec(None)
         prev = self.spec
         self.clf = None
-        self.camera_panel.set_classifier(None)
+        self.unloaded.emit()
         self.device_label.setText("Loading model…")
         self.status(f"Loading {spec.title}…", 0)
 
@@ -88,12 +104,12 @@ class ModelMixin:
         self.runner.start(
             JobKind.MODEL, jobs.load_classifier, spec, self.settings.device,
             on_result=lambda clf: self._model_ready(clf, prev),
-            on_error=lambda exc: self._model_failed(spec, exc, prev),
+            on_error=lambda exc: self.failed(spec, exc, prev),
             on_progress=progress,
         )
 
     def _open_download_dialog(self, spec: ModelSpec, prev: ModelSpec | None) -> QProgressDialog:
-        dlg = QProgressDialog(f"Downloading {spec.title} ({spec.weights.size_mb:.0f} MB)…", "Cancel", 0, 100, self)
+        dlg = QProgressDialog(f"Downloading {spec.title} ({spec.weights.size_mb:.0f} MB)…", "Cancel", 0, 100, self.window)
         dlg.setWindowTitle("Downloading model")
         dlg.setMinimumDuration(0)
         dlg.setAutoClose(False)
@@ -129,8 +145,6 @@ class ModelMixin:
         self.clf, self.spec = clf, clf.spec
         clf.set_flag_rate(self.settings.novelty_rate(clf.spec.name) / 100)
         self.settings.set("last_model", model_key(clf.spec))
-        self.camera_panel.set_classifier(clf)
-        self.explain_panel.set_model(clf.spec, clf)
         self.device_label.setText(f"{clf.spec.title} · {clf.describe()}")
         done = getattr(clf, "export_done", None)
         if done is not None and not done.is_set():  # PyTorch answers until the ONNX export is ready
@@ -138,8 +152,7 @@ class ModelMixin:
             self.runner.adopt("the first answer's background export", done.wait)  # drained on quit
         self.status(f"{clf.spec.title} ready" + (f" — {clf.device_info.note}" if clf.device_info.note else ""), 6000)
         self.refresh_models(model_key(clf.spec))
-        if not first and prev is not None and prev != clf.spec:
-            self.reclassify_all()
+        self.ready.emit(clf, not first and prev is not None and prev != clf.spec)
         queued, self._after_model = self._after_model, []
         for action in queued:
             action()
@@ -157,15 +170,17 @@ class ModelMixin:
         # the label as context: a window closed meanwhile drops the call (no deleted-object error)
         QTimer.singleShot(2000, self.device_label, check)
 
-    def _model_failed(self, spec: ModelSpec, exc: Exception, prev: ModelSpec | None):
+    def failed(self, spec: ModelSpec, exc: Exception, prev: ModelSpec | None):
+        """``spec`` could not be loaded: say why (a window-modal box that does not block) and go
+        back to ``prev`` (or the default model)."""
         self._close_download_dialog()
         self.device_label.setText("No model")
         title = "No network connection" if isinstance(exc, NetworkRequiredError) else "Could not load the model"
         # window-modal but not a nested event loop: the revert below goes on while it shows
-        box = QMessageBox(QMessageBox.Icon.Warning, title, str(exc), QMessageBox.StandardButton.Ok, self)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, str(exc), QMessageBox.StandardButton.Ok, self.window)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
-        self._model_error_box = box
+        self.error_box = box
         if spec != prev and prev is not None:
             self._revert_model(prev)
         elif spec.name != get_spec(None).name:
@@ -174,7 +189,8 @@ class ModelMixin:
     def _model_chosen(self, _index: int):
         self.load_model(self.model_combo.currentData())
 
-    def _when_model_ready(self, action):
+    def when_ready(self, action: Callable[[], None]) -> None:
+        """Run ``action`` now if a model is loaded, else once one is."""
         if self.clf is not None:
             action()
         else:
