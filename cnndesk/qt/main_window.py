@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QCoreApplication, QSize, Qt, QTimer
+from PySide6.QtCore import QByteArray, QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
     QLabel,
-    QListView,
     QMainWindow,
     QPushButton,
     QScrollArea,
@@ -31,7 +30,7 @@ from cnndesk.core.models.registry import ModelSpec
 from cnndesk.qt import jobs
 from cnndesk.qt.camera.panel import CameraPanel
 from cnndesk.qt.folder_results import FolderResults
-from cnndesk.qt.item_models.gallery import ICON, GalleryModel, ItemRole
+from cnndesk.qt.item_models.gallery import GalleryModel, ItemRole
 from cnndesk.qt.main_tabs import TAB_CAMERA, TAB_EXPLAIN, TAB_FOLDER, TAB_IMAGES
 from cnndesk.qt.model_picker import ModelPicker
 from cnndesk.qt.screen_fit import fit_to_screen
@@ -40,6 +39,7 @@ from cnndesk.qt.undo import UndoController
 from cnndesk.qt.widgets.drop_zone import DropZone
 from cnndesk.qt.widgets.explain_panel import ExplainPanel
 from cnndesk.qt.widgets.folder_panel import FolderPanel
+from cnndesk.qt.widgets.gallery_strip import gallery_strip
 from cnndesk.qt.widgets.image_view import ImageView
 from cnndesk.qt.widgets.prediction_panel import PredictionPanel
 from cnndesk.qt.widgets.status_message import FadingMessage
@@ -73,20 +73,8 @@ class MainWindow(QMainWindow):
         self.gallery_model.threshold = self.settings.threshold
         self.gallery_model.request_images = self._remake_gallery_images
         self.gallery_model.images_ready.connect(self._gallery_images_ready)
-        self.gallery = QListView()
-        self.gallery.setModel(self.gallery_model)
-        self.gallery.setViewMode(QListView.ViewMode.IconMode)
-        self.gallery.setFlow(QListView.Flow.LeftToRight)
-        self.gallery.setWrapping(False)
-        self.gallery.setIconSize(QSize(ICON, ICON))
-        self.gallery.setGridSize(QSize(ICON + 44, ICON + 44))
-        self.gallery.setWordWrap(True)
-        self.gallery.setMovement(QListView.Movement.Static)
-        self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
-        self.gallery.setFixedHeight(ICON + 66)
-        self.gallery.setToolTip("Everything classified in this session; click one to see its result")
+        self.gallery = gallery_strip(self.gallery_model)
         self.gallery.selectionModel().currentChanged.connect(lambda cur, _prev: self._show_item(cur.data(ItemRole)))
-        self.gallery.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
         from cnndesk.qt.gallery_actions import install_gallery_actions
 
         install_gallery_actions(self)
@@ -144,7 +132,7 @@ class MainWindow(QMainWindow):
         self.models.unloaded.connect(lambda: self.camera_panel.set_classifier(None))
         self.models.ready.connect(self._model_ready)
         self.folder = FolderResults(self, self.folder_panel, self.runner, self.settings, self.undo, self.models,
-                                    self.status, self._show_folder_tab,
+                                    self.status, lambda forward: self._show_tab(TAB_FOLDER if forward else None),
                                     lambda paths: self.add_items(jobs.load_paths_as_items(paths)))
 
         self._build_actions()
@@ -288,10 +276,11 @@ class MainWindow(QMainWindow):
         if switched:
             self.reclassify_all()
 
-    def _show_folder_tab(self, bring_forward: bool) -> None:
+    def _show_tab(self, index: int | None) -> None:
+        """Show the tabs instead of the drop zone, and tab ``index`` unless it is None."""
         self.stack.setCurrentWidget(self.tabs)
-        if bring_forward:
-            self.tabs.setCurrentIndex(TAB_FOLDER)
+        if index is not None:
+            self.tabs.setCurrentIndex(index)
 
     def status(self, text: str, ms: int = 4000):
         """A status-bar message that fades after ``ms`` (0: stays until the next one)."""
@@ -367,8 +356,7 @@ class MainWindow(QMainWindow):
 
     # -- single images and the gallery ------------------------------------------------------
     def add_items(self, items: list[jobs.ImageResult]):
-        self.stack.setCurrentWidget(self.tabs)
-        self.tabs.setCurrentIndex(TAB_IMAGES)
+        self._show_tab(TAB_IMAGES)
         last = None
         for item in items:
             last = self.gallery_model.add(item)
@@ -415,16 +403,14 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(TAB_CAMERA)
 
     def show_camera(self):
-        self.stack.setCurrentWidget(self.tabs)
-        self.tabs.setCurrentIndex(TAB_CAMERA)
+        self._show_tab(TAB_CAMERA)
 
     def _tab_changed(self, index: int):
         if index == TAB_EXPLAIN:
             self.explain_panel.set_item(self.gallery.currentIndex().data(ItemRole))
 
     def show_explain(self):
-        self.stack.setCurrentWidget(self.tabs)
-        self.tabs.setCurrentIndex(TAB_EXPLAIN)
+        self._show_tab(TAB_EXPLAIN)
 
     def _show_item(self, item: jobs.ImageResult | None):
         if item is None:
