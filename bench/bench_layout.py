@@ -71,9 +71,9 @@ def main() -> None:
         "quick training, 120 images (embeddings cached)": lambda t, i: [
             "train", str(data), "--mode", "quick", "--out", str(work / f"m-{t}-{i}.safetensors")],
     }
-    for tree in trees.values():  # warm: exports and embeddings into the shared cache
+    for label, tree in trees.items():  # warm: exports and embeddings into the shared cache
         for name, argv in cases.items():
-            run(tree, argv("warm", name[:5]), env)
+            run(tree, argv(f"warm-{label}", name[:5]), env)
     times: dict[tuple[str, str], list[float]] = {}
     for i in range(a.repeats):
         for name, argv in cases.items():
