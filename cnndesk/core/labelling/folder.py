@@ -70,7 +70,11 @@ def list_images(root: str | os.PathLike) -> tuple[list[str], list[str]]:
         raise LabelError(f"{display(path_text(root))} {what}")
     skipped: list[tuple[str, str]] = []
     files = [os.path.abspath(p) for p in walk_images(root_p, recursive=True, skipped=skipped)]
-    files, sorted_dirs = exclude_sorted(files, [str(root_p)])
+    # cnndesk's sort destinations: decided once per folder (a stand-in file each), not per file
+    folders = sorted({os.path.dirname(f) for f in files})
+    kept, sorted_dirs = exclude_sorted([os.path.join(d, "_") for d in folders], [str(root_p)])
+    keep = {os.path.dirname(k) for k in kept}
+    files = [f for f in files if os.path.dirname(f) in keep]
     notes = [f"the folder {display(f)} cannot be read ({r})" for f, r in skipped]
     notes += [f"{display(d)} holds images cnndesk sorted; left out" for d in sorted_dirs]
     return files, notes

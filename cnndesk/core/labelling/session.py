@@ -47,10 +47,26 @@ Embedder = Callable[..., np.ndarray]
 
 
 def default_embedder(paths, progress=None, cancel=None, errors=None) -> np.ndarray:
-    """Multi-stage features of the default network from the on-disk cache (ONNX Runtime)."""
-    from cnndesk.core.features import embed_paths
+    """Multi-stage features of the default network from the on-disk cache; the missing ones are
+    computed (ONNX Runtime). When every file is cached the network is not even opened (that took
+    1-2 s of each CLI call)."""
+    from cnndesk.core.features import EmbeddingCache, embed_paths
 
-    return embed_paths(paths, stages="multi", progress=progress, cancel=cancel, errors=errors)
+    cache: bool | EmbeddingCache = True
+    try:
+        from cnndesk.core.models.registry import default_model
+        from cnndesk.core.runtime import resolve
+
+        spec = default_model()
+        # the key FeatureExtractor uses: the network's name and its weights' export-cache key
+        cache = EmbeddingCache(f"{spec.name}-{resolve(spec, 'multi', lookup=False).cache_key()}")
+        rows = [cache.get(p) for p in paths]
+        if rows and all(r is not None for r in rows):
+            report(progress, len(paths), len(paths), f"{len(paths)} of {len(paths)} images from the cache")
+            return np.stack(rows).astype(np.float32, copy=False)
+    except Exception:  # e.g. weights not there yet: the full path below says why
+        cache = True
+    return embed_paths(paths, stages="multi", cache=cache, progress=progress, cancel=cancel, errors=errors)
 
 
 @dataclass
@@ -181,7 +197,7 @@ class LabelSession(SessionActions):
         if self._groups is None:
             k = self._group_count or picking.choose_group_count(self.space, self.seed)
             self._group_count = self._group_count or None
-            labels, _ = picking.kmeans(self.space.z, k, self.seed)
+            labels, _ = picking.kmeans(self.space.coarse, k, self.seed)
             sizes = np.bincount(labels, minlength=k)
             groups = []
             for new_id, c in enumerate(sorted(range(k), key=lambda c: -sizes[c])):
@@ -279,7 +295,8 @@ class LabelSession(SessionActions):
         allowed &= ~picking.near_duplicates(self.space.unit, answered)
         if n == 0 or not allowed.any():
             return []
-        m = self.model() if len(self.classes) >= 2 else None
+        cold = len(self.labelled) < picking.TYPICAL_PER_CLASS * max(1, len(self.classes))
+        m = self.model() if len(self.classes) >= 2 and not cold else None
         if m is None:
             picks = picking.typical_picks(self.space, answered, allowed, n, self.seed)
         else:
