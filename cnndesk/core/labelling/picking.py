@@ -9,8 +9,9 @@ on these values; cosine similarity of them finds near-duplicates and typical ima
   biggest clusters that hold no answered image, the most typical member (the densest: smallest
   mean distance to its nearest neighbours).
 * Later: margin-uncertain images (top two class probabilities close), diversified by k-means over
-  the most uncertain candidates so one batch does not ask ten times about the same confusion, plus
-  a share of typical images of groups nobody has answered about (classes not seen yet).
+  the most uncertain candidates so one batch does not ask ten times about the same confusion; each
+  cluster gives its most typical member (uncertainty balanced with typicality). A share of
+  typical images of unanswered groups (:data:`EXPLORE_SHARE`) is possible but did not help.
 * Never: images already answered, unreadable files (they are not in the space) or near-duplicates
   of answered images or of each other (cosine >= :data:`DUPLICATE_SIMILARITY`).
 
@@ -31,12 +32,18 @@ COARSE_DIM = 32  # groups and cold-start clusters: the top axes only (first K as
 # classes on the tuning folders, vs 92 % on all 128 axes)
 Z_NORM = 4.0  # the rows' RMS length: one global scale, so the classifier's regularisation fits any network
 PCA_SAMPLE = 4000  # principal axes from at most this many images (memory at 50,000 images)
-DUPLICATE_SIMILARITY = 0.97
+DUPLICATE_SIMILARITY = 0.97  # embeddings (cosine in the space)
+# thumbnails (cnndesk.core.doctor_dupes.search_vectors): resized + JPEG copies measured >= 0.987,
+# different generated images at most 0.98 for 99 % (small grey symbols, the most alike)
+PIXEL_DUPLICATE_SIMILARITY = 0.985
 TYPICAL_NEIGHBOURS = 20
+# After the cold start (tuned on the seed-0/1 symbol folders, batches of 10; accuracy at 20/50/100
+# labels: this 0.895/0.955/0.994, with 20 % typical picks of unanswered groups 0.878/0.944/0.990,
+# typical-only until 2 labels per class 0.886/0.952/0.993, random 0.687/0.912/0.939):
 TYPICAL_PER_CLASS = 0  # only typical picks until this many labels per known class
-EXPLORE_SHARE = 0.3  # of a batch after the cold start: typical images of groups with no answers
-CANDIDATES_PER_PICK = 8
-PICK_TYPICAL_IN_CLUSTER = False  # uncertain candidates per asked image, clustered for diversity
+EXPLORE_SHARE = 0.0  # of a batch: typical images of groups with no answers (classes not seen yet)
+CANDIDATES_PER_PICK = 8  # uncertain candidates per asked image, clustered for diversity
+PICK_TYPICAL_IN_CLUSTER = True  # each diversity cluster gives its most typical member (else its most uncertain)
 MAX_GROUPS = 40
 
 
@@ -47,6 +54,7 @@ class Space:
     z: np.ndarray
     unit: np.ndarray
     coarse: np.ndarray | None = None  # unit rows of the top COARSE_DIM axes: what groups are made of
+    pixels: np.ndarray | None = None  # the doctor's thumbnail search vectors (re-encoded copies >= 0.987)
 
     def __post_init__(self):
         if self.coarse is None:
@@ -57,7 +65,7 @@ class Space:
         return len(self.z)
 
 
-def make_space(x: np.ndarray, dim: int = DIM, seed: int = 0) -> Space:
+def make_space(x: np.ndarray, dim: int = DIM, seed: int = 0, pixels: np.ndarray | None = None) -> Space:
     """Standardize, then project ``x`` (N, D) onto its top ``dim`` principal axes (fitted on at
     most PCA_SAMPLE rows), in chunks: memory stays near N x dim beyond the embeddings."""
     x = np.asarray(x, np.float32)
@@ -78,7 +86,7 @@ def make_space(x: np.ndarray, dim: int = DIM, seed: int = 0) -> Space:
             z[s:s + 4096] = part @ proj if proj is not None else part
     norms = np.linalg.norm(z, axis=1, keepdims=True)
     z *= Z_NORM / (float(np.sqrt((norms**2).mean())) + 1e-12)
-    return Space(z, (z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-12)).astype(np.float32))
+    return Space(z, (z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-12)).astype(np.float32), pixels=pixels)
 
 
 def top_axes(zc: np.ndarray, r: int, rng: np.random.Generator, power: int = 3) -> np.ndarray:
@@ -172,14 +180,19 @@ def typicality(unit: np.ndarray, members: np.ndarray, k: int = TYPICAL_NEIGHBOUR
     return (1.0 / (mean + 1e-6)).astype(np.float32)
 
 
-def near_duplicates(unit: np.ndarray, answered: np.ndarray, threshold: float = DUPLICATE_SIMILARITY) -> np.ndarray:
-    """Bool mask over all rows: a near-duplicate of some row in ``answered`` (indices)."""
-    mask = np.zeros(len(unit), bool)
+def near_duplicates(space: Space, answered: np.ndarray) -> np.ndarray:
+    """Bool mask over all rows: a near-duplicate of some row in ``answered`` (indices), by the
+    embeddings or by the thumbnails (resized/re-encoded copies are not always close in features)."""
+    mask = np.zeros(len(space), bool)
     if len(answered) == 0:
         return mask
-    bank = unit[answered]
-    for s in range(0, len(unit), 2048):
-        mask[s:s + 2048] = (unit[s:s + 2048] @ bank.T).max(1) >= threshold
+    pairs = [(space.unit, DUPLICATE_SIMILARITY)]
+    if space.pixels is not None:
+        pairs.append((space.pixels, PIXEL_DUPLICATE_SIMILARITY))
+    for vecs, threshold in pairs:
+        bank = vecs[answered]
+        for s in range(0, len(space), 2048):
+            mask[s:s + 2048] |= (vecs[s:s + 2048] @ bank.T).max(1) >= threshold
     return mask
 
 
@@ -216,7 +229,7 @@ def typical_picks(space: Space, answered: np.ndarray, allowed: np.ndarray, n: in
         typ = typicality(space.unit, members)[allowed[members]]
         for j in np.argsort(-typ):
             i = int(ok[j])
-            if not _dupe_of(space.unit, i, taken):
+            if not _dupe_of(space, i, taken):
                 picks.append(Pick(i, "typical", int(sizes[c])))
                 taken[i] = True
                 break
@@ -227,7 +240,7 @@ def typical_picks(space: Space, answered: np.ndarray, allowed: np.ndarray, n: in
             if len(picks) >= n:
                 break
             i = int(rest[j])
-            if not _dupe_of(space.unit, i, taken):
+            if not _dupe_of(space, i, taken):
                 picks.append(Pick(i, "typical", 0))
                 taken[i] = True
     return picks
@@ -259,7 +272,7 @@ def uncertain_picks(space: Space, probs: np.ndarray, allowed: np.ndarray, n: int
             order = np.argsort(-typicality(space.unit, pool[idx]), kind="stable")
         for j in idx[order]:
             i = int(pool[j])
-            if not _dupe_of(space.unit, i, taken):
+            if not _dupe_of(space, i, taken):
                 order = np.argsort(-probs[i])[:2]
                 picks.append(Pick(i, "uncertain", len(idx), float(pool_margin[j]), (int(order[0]), int(order[-1]))))
                 taken[i] = True
@@ -269,16 +282,20 @@ def uncertain_picks(space: Space, probs: np.ndarray, allowed: np.ndarray, n: int
         if len(picks) >= n:
             break
         i = int(pool[j])
-        if not taken[i] and not _dupe_of(space.unit, i, taken):
+        if not taken[i] and not _dupe_of(space, i, taken):
             order = np.argsort(-probs[i])[:2]
             picks.append(Pick(i, "uncertain", 0, float(pool_margin[j]), (int(order[0]), int(order[-1]))))
             taken[i] = True
     return picks[:n]
 
 
-def _dupe_of(unit: np.ndarray, i: int, taken: np.ndarray) -> bool:
+def _dupe_of(space: Space, i: int, taken: np.ndarray) -> bool:
     t = np.nonzero(taken)[0]
-    return bool(len(t)) and float((unit[t] @ unit[i]).max()) >= DUPLICATE_SIMILARITY
+    if not len(t):
+        return False
+    if float((space.unit[t] @ space.unit[i]).max()) >= DUPLICATE_SIMILARITY:
+        return True
+    return space.pixels is not None and float((space.pixels[t] @ space.pixels[i]).max()) >= PIXEL_DUPLICATE_SIMILARITY
 
 
 def choose_group_count(space: Space, seed: int = 0, max_groups: int = MAX_GROUPS) -> int:

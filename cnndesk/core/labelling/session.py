@@ -87,16 +87,17 @@ class LabelSession(SessionActions):
 
     def __init__(self, root: str | os.PathLike, paths: list[str], embeddings: np.ndarray,
                  unreadable: list[tuple[str, str]] | None = None, labels: dict[str, str | None] | None = None,
-                 notes: list[str] | None = None, seed: int = 0):
+                 notes: list[str] | None = None, seed: int = 0, thumbnails: np.ndarray | None = None):
         """``paths``: the readable images (absolute), ``embeddings`` one row each; ``labels``:
-        path -> class, None (skipped) or NONE."""
+        path -> class, None (skipped) or NONE; ``thumbnails``: the doctor's thumbnail search
+        vectors, one row each (near-duplicates by pixels too), or None."""
         self.root = os.path.abspath(os.fspath(root))
         self.paths: list[str] = list(paths)
         self.unreadable: list[tuple[str, str]] = list(unreadable or [])
         self.notes: list[str] = list(notes or [])
         self.seed = seed
         self._index = {p: i for i, p in enumerate(self.paths)}
-        self.space = picking.make_space(embeddings, seed=seed)
+        self.space = picking.make_space(embeddings, seed=seed, pixels=thumbnails)
         self._state: list[str | None] = [None] * len(self.paths)
         self.classes: list[str] = []
         self._undo: list[Action] = []
@@ -120,7 +121,8 @@ class LabelSession(SessionActions):
     @classmethod
     def open(cls, folder: str | os.PathLike, labels_file: str | os.PathLike | None = None,
              subfolders_are_labels: bool = False, progress: ProgressCallback | None = None,
-             cancel: CancelToken | None = None, embed: Embedder | None = None, seed: int = 0) -> LabelSession:
+             cancel: CancelToken | None = None, embed: Embedder | None = None, seed: int = 0,
+             duplicates: bool = True) -> LabelSession:
         """Read ``folder`` (subfolders included), its labels (from ``labels_file``, and from the
         subfolder names only when ``subfolders_are_labels``; the file wins) and the embeddings
         (from the cache; the rest computed, with ``progress`` and ``cancel`` — Cancelled is
@@ -146,9 +148,10 @@ class LabelSession(SessionActions):
         unreadable = [(f, reasons.get(f, "cannot be read")) for f, good in zip(files, ok, strict=True) if not good]
         if not ok.any():
             raise fo.LabelError(f"none of the {len(files)} image files in {fo.display(root, 120)} can be read")
-        report(progress, len(files), len(files), "Preparing the folder")
         paths = [f for f, good in zip(files, ok, strict=True) if good]
-        return cls(root, paths, x[ok], unreadable, labels, notes, seed)
+        pixels = _thumbnail_vectors(paths, progress, cancel) if duplicates else None
+        report(progress, len(files), len(files), "Preparing the folder")
+        return cls(root, paths, x[ok], unreadable, labels, notes, seed, pixels)
 
     # -- reading the state -----------------------------------------------------------------
     def index(self, image: str | os.PathLike | int) -> int:
@@ -286,13 +289,13 @@ class LabelSession(SessionActions):
     # -- asking ------------------------------------------------------------------------------
     def ask(self, n: int = 10) -> list[Question]:
         """The ``n`` images worth answering next, best first: with no classes yet the most
-        typical image of each of ``n`` groups (TypiClust); later the images the model is least
-        sure about, spread over the folder, plus typical images of groups nobody answered about.
+        typical image of each of ``n`` groups (TypiClust); later the typical ones among the
+        images the model is least sure about, spread over the folder (see :mod:`.picking`).
         Never an answered image, a near-duplicate of one, or an unreadable file."""
         n = max(0, int(n))
         answered = self.answered()
         allowed = np.array([s is None for s in self._state], bool)
-        allowed &= ~picking.near_duplicates(self.space.unit, answered)
+        allowed &= ~picking.near_duplicates(self.space, answered)
         if n == 0 or not allowed.any():
             return []
         cold = len(self.labelled) < picking.TYPICAL_PER_CLASS * max(1, len(self.classes))
@@ -303,7 +306,7 @@ class LabelSession(SessionActions):
             n_typ = int(round(picking.EXPLORE_SHARE * n))
             typ = picking.typical_picks(self.space, answered, allowed, n_typ, self.seed) if n_typ else []
             taken = np.array([p.index for p in typ], int)
-            excl = picking.near_duplicates(self.space.unit, taken)
+            excl = picking.near_duplicates(self.space, taken)
             probs, _ = self._probs(m)
             unc = picking.uncertain_picks(self.space, probs, allowed, n - len(typ), self.seed, exclude=excl)
             picks = _interleave(unc, typ)
@@ -340,6 +343,16 @@ class LabelSession(SessionActions):
         self._undo.append(action)
         self._changed()
         return action
+
+
+def _thumbnail_vectors(paths: list[str], progress, cancel) -> np.ndarray | None:
+    from cnndesk.core import doctor_dupes
+
+    try:
+        thumbs, _, _ = doctor_dupes.thumbnails(paths, doctor_dupes.ThumbCache(), progress, cancel)
+    except OSError:
+        return None
+    return doctor_dupes.search_vectors(thumbs)
 
 
 def _interleave(a: list, b: list) -> list:

@@ -216,3 +216,20 @@ def test_background_fit_through_snapshot_and_install(session, pile):
     assert session._suggester is model
     session.suggestions()  # refits on demand
     assert session.model_is_current
+
+
+def test_resized_reencoded_copies_of_answered_images_are_not_asked(pile):
+    from PIL import Image
+
+    root, truth = pile
+    src = sorted(truth)[3]
+    with Image.open(src) as im:
+        im.convert("RGB").resize((43, 43)).save(root / "smaller_copy.jpg", quality=80)
+    s = LabelSession.open(root, embed=fake_embed)
+    copy = str((root / "smaller_copy.jpg").resolve())
+    s.answer(src, truth[src])
+    asked = [q.path for q in s.ask(40)]
+    assert copy not in asked and len(asked) >= 20  # (a few look alike to the pixel too)
+    s2 = LabelSession.open(root, embed=fake_embed, duplicates=False)  # by the stand-in embeddings alone
+    s2.answer(src, truth[src])
+    assert s2.space.pixels is None
