@@ -1,0 +1,200 @@
+"""The user's actions on a labelling session and their undo (a mixin of
+:class:`cnndesk.core.labelling.session.LabelSession`), and the small records it hands out.
+
+Every action is one :class:`Action` on the undo stack: the images whose state changed (old and
+new), the classes it added, and for file writes the way back (the journal entry of a dataset
+written by copy/move/link, or the labels file's previous bytes). :meth:`SessionActions.undo`
+reverts the newest one. Qt-free and torch-free.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from cnndesk.core.labelling import folder as fo
+
+
+@dataclass
+class Question:
+    """An image worth answering: ``kind`` "typical" (cold start / unexplored group) or
+    "uncertain" (the model hesitates); ``reason`` says why in words."""
+
+    index: int
+    path: str
+    kind: str
+    reason: str
+
+
+@dataclass
+class Suggestion:
+    index: int
+    path: str
+    label: str | None  # None while fewer than one class is known
+    score: float  # the shown confidence, 0-1 (conservative while not calibrated)
+    unknown: bool  # looks like none of the classes
+
+
+@dataclass
+class SuggestionReport:
+    rows: list[Suggestion]
+    calibrated: bool
+    estimated_accuracy: float | None  # out-of-fold accuracy on the answers so far
+    version: int  # the session's label version it reflects
+
+
+@dataclass
+class Action:
+    description: str
+    changes: list[tuple[int, str | None, str | None]]  # (image, old state, new state)
+    added_classes: list[str] = field(default_factory=list)
+    undo_files: object | None = None  # callable() -> str (what was undone), for file writes
+
+
+class SessionActions:
+    """Actions of a labelling session (needs the attributes LabelSession sets)."""
+
+    # -- labelling ---------------------------------------------------------------------------
+    def answer(self, image, label: str) -> Action | None:
+        """Give ``image`` the class ``label`` (a new valid class name adds the class). Also
+        corrects a wrong answer or an accepted suggestion. LabelError for an invalid name."""
+        from cnndesk.core.labelling.session import NONE
+
+        if label == NONE:
+            return self.none_of_these(image)
+        fo.check_label(label)
+        i = self.index(image)
+        return self._set_states(f"Label {os.path.basename(self.paths[i])} as {label!r}", [(i, label)], [label])
+
+    correct = answer
+
+    def skip(self, image) -> Action | None:
+        """Do not ask about ``image`` again (it stays unlabelled and gets suggestions)."""
+        from cnndesk.core.labelling.session import SKIPPED
+
+        i = self.index(image)
+        return self._set_states(f"Skip {os.path.basename(self.paths[i])}", [(i, SKIPPED)])
+
+    def none_of_these(self, image) -> Action | None:
+        """``image`` belongs to none of the classes: it is learnt as such (images like it get
+        the unknown flag) and is not written to the dataset."""
+        from cnndesk.core.labelling.session import NONE
+
+        i = self.index(image)
+        return self._set_states(f"Mark {os.path.basename(self.paths[i])} as none of these", [(i, NONE)])
+
+    def clear(self, image) -> Action | None:
+        """Forget the answer for ``image``."""
+        i = self.index(image)
+        return self._set_states(f"Clear the answer for {os.path.basename(self.paths[i])}", [(i, None)])
+
+    def add_class(self, name: str) -> Action | None:
+        """Add an (empty) class; LabelError for an invalid name, None if it exists."""
+        fo.check_label(name)
+        return self._set_states(f"Add the class {name!r}", [], [name])
+
+    def name_group(self, group: int, label: str) -> Action | None:
+        """Give every not yet answered image of visual group ``group`` the class ``label``."""
+        fo.check_label(label)
+        g = self.groups()[group]
+        todo = [(i, label) for i in g.members if self._state[i] is None]
+        return self._set_states(f"Label {len(todo)} images of group {group + 1} as {label!r}", todo, [label])
+
+    def accept(self, images, description: str | None = None) -> Action | None:
+        """Accept the current suggestion for each of ``images`` (unlabelled ones; the unknown
+        ones too when named explicitly)."""
+        rows = {r.index: r for r in self.suggestions().rows}
+        todo = []
+        for image in images:
+            r = rows.get(self.index(image))
+            if r is not None and r.label is not None and self._state[r.index] is None:
+                todo.append((r.index, r.label))
+        return self._set_states(description or f"Accept {len(todo)} suggestions", todo)
+
+    def accept_above(self, threshold: float) -> Action | None:
+        """Accept every suggestion scored at least ``threshold`` (0-1) that is not flagged
+        unknown, for images not answered yet."""
+        rows = [r for r in self.suggestions().rows if r.score >= threshold and not r.unknown]
+        return self.accept([r.index for r in rows], f"Accept {len(rows)} suggestions above {threshold:.0%}")
+
+    def accept_group(self, group: int) -> Action | None:
+        """Accept the suggestions for the unanswered images of visual group ``group``."""
+        return self.accept(self.groups()[group].members, f"Accept the suggestions for group {group + 1}")
+
+    # -- undo ----------------------------------------------------------------------------------
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    def history(self) -> list[str]:
+        """The undoable actions' descriptions, oldest first."""
+        return [a.description for a in self._undo]
+
+    def undo(self) -> str | None:
+        """Revert the newest action; returns its description (with what a file undo did), or
+        None when there is nothing to undo."""
+        if not self._undo:
+            return None
+        action = self._undo.pop()
+        text = action.description
+        if action.undo_files is not None:
+            text = action.undo_files() or text
+        for i, old, _new in reversed(action.changes):
+            self._state[i] = old
+        for c in action.added_classes:
+            if c in self.classes:
+                self.classes.remove(c)
+        self._changed()
+        return text
+
+    # -- writing -------------------------------------------------------------------------------
+    def labels_text(self) -> str:
+        """The labels file (CSV ``path,label``) for every answered image."""
+        from cnndesk.core.labelling.session import SKIPPED
+
+        rows = [(p, None if s == SKIPPED else s) for p, s in zip(self.paths, self._state, strict=True) if s is not None]
+        return fo.labels_csv(rows, self.root)
+
+    def save_labels(self, path: str | os.PathLike) -> Action:
+        """Write the labels file (atomically); undo puts the previous file back."""
+        from cnndesk.core.labelling.writing import restore_labels_file, write_labels_file
+
+        before = write_labels_file(path, self.labels_text())
+        action = Action(f"Save the labels to {os.path.basename(os.fspath(path))}", [],
+                        undo_files=lambda: restore_labels_file(path, before))
+        self._undo.append(action)
+        return action
+
+    def write_dataset(self, out: str | os.PathLike, mode: str = "copy", force: bool = False, journal=None,
+                      progress=None, cancel=None):
+        """Write the labelled images as class folders under ``out`` ("copy", "move" or "link"),
+        recorded in the undo journal; undo removes the copies/links or moves the files back.
+        Raises LabelError for a refused output folder. Returns a WriteResult."""
+        from cnndesk.core.journal import Journal
+        from cnndesk.core.labelling.writing import write_dataset
+
+        items = [(self.paths[i], self._state[i]) for i in self.labelled]
+        journal = journal or Journal()
+        res = write_dataset(items, out, self.root, mode, force, journal, progress, cancel)
+        moved = {a: b for a, b in res.done} if mode == "move" else {}
+        self._repath(moved)
+
+        def undo_files() -> str:
+            if res.entry is None:
+                return f"Nothing was written to {res.destination.name}"
+            rep = journal.undo(res.entry)
+            self._repath({new: orig for new, orig in rep.restored} if mode == "move" else {})
+            return rep.describe()
+
+        self._undo.append(Action(res.describe(), [], undo_files=undo_files))
+        return res
+
+    def _repath(self, moves: dict[str, str]) -> None:
+        """Follow files that were moved (old path -> new path)."""
+        if not moves:
+            return
+        for old, new in moves.items():
+            i = self._index.pop(os.path.abspath(old), None)
+            if i is not None:
+                self.paths[i] = os.path.abspath(new)
+                self._index[self.paths[i]] = i

@@ -1,0 +1,174 @@
+"""The pile of images a labelling session works on, and its labels file.
+
+* :func:`list_images`: every image file below a folder (subfolders included, hidden entries and
+  cnndesk's own sort destinations skipped), as absolute paths in a stable order.
+* :func:`read_labels`: the labels file, a CSV with the header ``path,label``. A path is relative
+  to the folder or absolute; an empty label means "skipped"; the label :data:`NONE_LABEL` means
+  "none of these classes". Every problem is one :class:`LabelError` naming the line.
+* :func:`subfolder_labels`: the labels that subfolder names give, only when the user says the
+  subfolders are classes (photo folders are often sorted by date or trip instead).
+* :func:`check_label`: a class name must be usable as a folder name as it is.
+
+Qt-free and torch-free.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+from cnndesk.core.errors import CnndeskError
+from cnndesk.core.safeio import display, path_text
+
+NONE_LABEL = "_none"  # in the labels file: "none of these classes"
+RESERVED = frozenset({NONE_LABEL, "_unsure", "_unknown", ".", ".."})
+MAX_LABEL_CHARS = 100
+
+
+class LabelError(CnndeskError):
+    """Bad input to a labelling session (folder, labels file, class name, output folder); the
+    message is one line in plain words."""
+
+
+def check_label(name: object) -> str:
+    """``name`` as a class name, or LabelError: it must be non-empty text that is a valid folder
+    name on Linux, macOS and Windows as it is (no ``/ \\ : * ? " < > |``, no control characters,
+    no leading/trailing spaces or trailing dot, not a Windows device name), at most
+    MAX_LABEL_CHARS characters, and not one of the names cnndesk uses itself (``_none``,
+    ``_unsure``, ``_unknown``)."""
+    from cnndesk.core.sorting import folder_name
+
+    if not isinstance(name, str) or not name.strip():
+        raise LabelError("a class name cannot be empty")
+    shown = display(name, 60)
+    if len(name) > MAX_LABEL_CHARS:
+        raise LabelError(f"the class name {shown!r} is too long (at most {MAX_LABEL_CHARS} characters)")
+    if name in RESERVED or name.casefold() in RESERVED:
+        raise LabelError(f"the class name {shown!r} is reserved by cnndesk; choose another")
+    if folder_name(name) != name:
+        raise LabelError(f"the class name {shown!r} is not a valid folder name (no / \\ : * ? \" < > |, "
+                         "control characters, leading or trailing spaces or dots, or device names like CON)")
+    return name
+
+
+def list_images(root: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """(image paths below ``root``, notes): absolute, normalised paths, sorted as
+    :func:`cnndesk.core.pipeline.walk_images` sorts them; folders cnndesk sorted into (marked
+    with ``.cnndesk-sorted``) are left out. Raises LabelError when ``root`` is not a folder."""
+    from cnndesk.core.journal import exclude_sorted
+    from cnndesk.core.pipeline import walk_images
+
+    root_p = Path(os.path.abspath(os.fspath(root)))
+    try:
+        is_dir = root_p.is_dir()
+    except OSError:
+        is_dir = False
+    if not is_dir:
+        what = "does not exist" if not os.path.lexists(root_p) else "is not a folder"
+        raise LabelError(f"{display(path_text(root))} {what}")
+    skipped: list[tuple[str, str]] = []
+    files = [os.path.abspath(p) for p in walk_images(root_p, recursive=True, skipped=skipped)]
+    # cnndesk's sort destinations: decided once per folder (a stand-in file each), not per file
+    folders = sorted({os.path.dirname(f) for f in files})
+    kept, sorted_dirs = exclude_sorted([os.path.join(d, "_") for d in folders], [str(root_p)])
+    keep = {os.path.dirname(k) for k in kept}
+    files = [f for f in files if os.path.dirname(f) in keep]
+    notes = [f"the folder {display(f)} cannot be read ({r})" for f, r in skipped]
+    notes += [f"{display(d)} holds images cnndesk sorted; left out" for d in sorted_dirs]
+    return files, notes
+
+
+def relative(path: str, root: str) -> str:
+    """``path`` relative to ``root`` with / separators when it lies below it, else absolute."""
+    rel = os.path.relpath(path, root)
+    if rel.startswith(".." + os.sep) or rel == ".." or os.path.isabs(rel):
+        return path
+    return rel.replace(os.sep, "/")
+
+
+def subfolder_labels(files: list[str], root: str) -> dict[str, str]:
+    """path -> the name of its top subfolder below ``root`` (files directly in ``root`` get
+    none). A subfolder whose name is not a valid class name raises LabelError."""
+    out: dict[str, str] = {}
+    checked: dict[str, str] = {}
+    for f in files:
+        rel = os.path.relpath(f, root)
+        parts = rel.split(os.sep)
+        if len(parts) < 2 or parts[0] == "..":
+            continue
+        top = parts[0]
+        if top not in checked:
+            try:
+                checked[top] = check_label(top)
+            except LabelError as exc:
+                raise LabelError(f"subfolder {display(top)!r} cannot be a class: {exc}") from None
+        out[f] = top
+    return out
+
+
+def read_labels(path: str | os.PathLike, root: str, known: set[str] | dict) -> dict[str, str | None]:
+    """The labels file ``path`` as {image path: label}, label None for "skipped" (an empty
+    label) and :data:`NONE_LABEL` for "none of these". ``known``: the images of the folder
+    (absolute paths); any other path is an error, as is a missing or wrong header, a row with the
+    wrong number of fields, an invalid class name, or the same image given two different labels.
+    Raises LabelError with the file name and line number."""
+    shown = display(path_text(path), 120)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(64 << 20)
+    except FileNotFoundError:
+        raise LabelError(f"the labels file {shown} does not exist") from None
+    except IsADirectoryError:
+        raise LabelError(f"the labels file {shown} is a folder") from None
+    except OSError as exc:
+        raise LabelError(f"cannot read the labels file {shown} ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise LabelError(f"{shown} is not UTF-8 text; save it as UTF-8 CSV") from None
+    rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(rows, None)
+        if header is None or [h.strip().lower() for h in header] != ["path", "label"]:
+            raise LabelError(f"{shown}: the first line must be the header 'path,label'")
+        out: dict[str, str | None] = {}
+        for row in rows:
+            line = rows.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != 2:
+                raise LabelError(f"{shown}, line {line}: expected 2 fields (path,label), found {len(row)}")
+            p, label = row[0].strip(), row[1].strip()
+            if not p:
+                raise LabelError(f"{shown}, line {line}: the path is empty")
+            full = os.path.normpath(p if os.path.isabs(p) else os.path.join(root, p))
+            if full not in known:
+                raise LabelError(f"{shown}, line {line}: {display(p, 120)} is not an image in {display(root, 120)}")
+            value: str | None
+            if not label:
+                value = None
+            elif label == NONE_LABEL:
+                value = NONE_LABEL
+            else:
+                try:
+                    value = check_label(label)
+                except LabelError as exc:
+                    raise LabelError(f"{shown}, line {line}: {exc}") from None
+            if full in out and out[full] != value:
+                raise LabelError(f"{shown}, line {line}: {display(p, 120)} is listed twice with different labels")
+            out[full] = value
+    except csv.Error as exc:
+        raise LabelError(f"{shown}: not a valid CSV file ({exc})") from None
+    return out
+
+
+def labels_csv(rows: list[tuple[str, str | None]], root: str) -> str:
+    """The labels file's text for (absolute path, label or None for skipped) rows."""
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["path", "label"])
+    for p, label in rows:
+        w.writerow([path_text(relative(p, root)), label or ""])
+    return buf.getvalue()

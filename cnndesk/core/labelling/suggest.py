@@ -1,0 +1,135 @@
+"""Suggested labels with honest confidence: the quick trainer's softmax regression
+(:mod:`cnndesk.core.quickfit`) on the labelling space, out-of-fold predictions for the accuracy
+estimate and the calibration, :mod:`cnndesk.core.trust` for the temperature and the unknown flag.
+
+Honesty with few labels: until every class has :data:`MIN_PER_CLASS_CALIBRATED` labels the
+scores are not calibrated (``calibrated`` False) and are shrunk toward uniform so that none
+exceeds :data:`UNCALIBRATED_CAP` — a 90 % shown then never rests on a guess. Once calibrated, the
+temperature comes from out-of-fold predictions and a further shrink is chosen so that out-of-fold
+suggestions shown at >= 90 % were right >= 95 % of the time (the answered images are harder than
+the rest — they were asked because the model was unsure — so this errs on the careful side).
+
+Pure numpy; :func:`fit_suggester` takes a snapshot and may run in a worker thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnndesk.core import quickfit, trust
+from cnndesk.core.progress import CancelToken, check
+
+MIN_PER_CLASS_CALIBRATED = 5
+UNCALIBRATED_CAP = 0.8
+SHOWN = 0.9  # "shown with >= 90 % confidence" ...
+WANTED_PRECISION = 0.95  # ... "is right >= 95 % of the time"
+EPOCHS = 150
+
+
+@dataclass
+class FitInput:
+    """What one fit needs, copied out of a session: labelled rows of the space and their class
+    indices into ``classes`` (which may end with the "none of these" class)."""
+
+    z: np.ndarray  # (n, d)
+    y: np.ndarray  # (n,)
+    classes: list[str]
+    version: int = 0  # the session's label version this snapshot was taken at
+
+
+@dataclass
+class Suggester:
+    classes: list[str]
+    w: np.ndarray  # (k, d) on the labelling space
+    b: np.ndarray
+    temperature: float
+    shrink: float  # weight of the uniform distribution mixed in
+    calibrated: bool
+    estimated_accuracy: float | None
+    novelty: trust.Novelty | None
+    version: int = 0
+    oof_precision_at_shown: float | None = None
+
+    def probs(self, z: np.ndarray) -> np.ndarray:
+        """(N, k) probabilities as shown: temperature-scaled, then shrunk toward uniform."""
+        k = len(self.classes)
+        p = trust.softmax(np.asarray(z, np.float32) @ self.w.T + self.b, self.temperature)
+        return ((1.0 - self.shrink) * p + self.shrink / k).astype(np.float32)
+
+    def unknown(self, z: np.ndarray) -> np.ndarray:
+        """Bool per row: unlike every answered image (nearest-neighbour novelty above the
+        out-of-fold 95th percentile); all False while uncalibrated."""
+        if self.novelty is None:
+            return np.zeros(len(z), bool)
+        return self.novelty.flags(self.novelty.score(z))
+
+
+def _class_weights(y: np.ndarray, k: int) -> np.ndarray:
+    c = np.bincount(y, minlength=k).astype(np.float64)
+    raw = len(y) / (k * np.maximum(c, 1))
+    return (raw / raw.mean()).astype(np.float32)
+
+
+def _shrink_for(p_oof: np.ndarray, y: np.ndarray, k: int) -> tuple[float, float | None]:
+    """The least uniform mix (0..0.5) after which out-of-fold suggestions at >= SHOWN are right
+    >= WANTED_PRECISION of the time; with it, their precision (None when none reach SHOWN)."""
+    right = p_oof.argmax(1) == y
+    top = p_oof.max(1)
+    for lam in np.linspace(0.0, 0.5, 26):
+        conf = (1 - lam) * top + lam / k
+        shown = conf >= SHOWN
+        if not shown.any():
+            return float(lam), None
+        prec = float(right[shown].mean())
+        # a little room for the few: each wrong one among few shown counts more
+        if (right[shown].sum() + 0.0) / (shown.sum() + 1.0) >= WANTED_PRECISION or prec >= 0.999:
+            return float(lam), prec
+    conf = 0.5 * top + 0.5 / k
+    shown = conf >= SHOWN
+    return 0.5, (float(right[shown].mean()) if shown.any() else None)
+
+
+def fit_suggester(data: FitInput, cancel: CancelToken | None = None, seed: int = 0) -> Suggester | None:
+    """The suggestion model for a snapshot, or None with fewer than two classes answered."""
+    with trust.one_blas_thread():
+        return _fit(data, cancel, seed)
+
+
+def _fit(data: FitInput, cancel: CancelToken | None, seed: int) -> Suggester | None:
+    y = np.asarray(data.y, int)
+    k = len(data.classes)
+    counts = np.bincount(y, minlength=k)
+    present = counts > 0
+    if present.sum() < 2:
+        return None
+    z = zb = np.asarray(data.z, np.float32)  # already centred, rotated and scaled (picking.make_space)
+    cw = _class_weights(y, k)
+    kw = dict(epochs=EPOCHS, lr=0.02, smoothing=0.05, class_w=cw, seed=seed, cancel=cancel)
+    n_min = int(counts[present].min())
+    calibrated = bool(present.all() and n_min >= MIN_PER_CLASS_CALIBRATED)
+    oof = None
+    if n_min >= 2:
+        folds = quickfit.stratified_folds(y, min(quickfit.FOLDS, n_min), seed)
+        oof = np.zeros((len(y), k), np.float32)
+        for f_i in np.unique(folds):
+            check(cancel)
+            held = folds == f_i
+            f = quickfit.fit_linear(zb[~held], y[~held], k, **kw)
+            oof[held] = zb[held] @ f.w.T + f.b
+    check(cancel)
+    final = quickfit.fit_linear(zb, y, k, **kw)
+    w, b = final.w, final.b
+    estimated = round(float((oof.argmax(1) == y).mean()), 4) if oof is not None else None
+    novelty, precision = None, None
+    if calibrated and oof is not None:
+        temperature = trust.fit_temperature(oof, y)
+        shrink, precision = _shrink_for(trust.softmax(oof, temperature), y, k)
+        novelty, _ = trust.fit_novelty_oof(z, folds, features="labelling", seed=seed)
+    else:
+        temperature = 1.0
+        shrink = (1.0 - UNCALIBRATED_CAP) / (1.0 - 1.0 / k) if k > 1 else 0.0
+        shrink = max(0.0, shrink)
+    return Suggester(list(data.classes), w, b, float(temperature), float(shrink), calibrated, estimated,
+                     novelty, data.version, precision)

@@ -1,0 +1,157 @@
+"""Write what was labelled: a class-folder dataset (copy, move or symbolic links) through the undo
+journal (:mod:`cnndesk.core.journal`), or only the labels file (through the safe writer).
+
+The dataset folder gets one subfolder per class (names from :func:`cnndesk.core.sorting.folder_names`),
+never overwrites a file (a clash gets " (1)"), and is marked as a cnndesk destination so that the
+labelled folder, opened again, does not count the copies twice. An existing non-empty output
+folder is refused unless ``force``. Qt-free and torch-free.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnndesk.core.journal import Journal, mark_destination
+from cnndesk.core.labelling.folder import LabelError
+from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
+from cnndesk.core.safeio import describe_oserror, display, path_text, safe_write
+from cnndesk.core.sorting import Move, SortPlan, SortReport, execute, folder_names, unique_path
+
+MODES = ("copy", "move", "link")
+
+
+@dataclass
+class WriteResult:
+    destination: Path
+    mode: str
+    counts: dict[str, int]  # class -> files written
+    done: list[tuple[str, str]] = field(default_factory=list)  # (source, written path)
+    failed: list[str] = field(default_factory=list)  # one message per file that failed
+    entry: object | None = None  # the journal entry (undo), None when nothing was written
+
+    def describe(self) -> str:
+        verb = {"copy": "Copied", "move": "Moved", "link": "Linked"}[self.mode]
+        n = len(self.done)
+        text = f"{verb} {n} image{'s' if n != 1 else ''} into {len(self.counts)} class folders in {path_text(self.destination)}"
+        if self.failed:
+            text += f"; {len(self.failed)} failed: " + "; ".join(self.failed[:3])
+        return text + "."
+
+
+def check_destination(out: str | os.PathLike, root: str, force: bool = False) -> Path:
+    """Refuse an output folder that cannot work, before any file is touched: the labelled folder
+    itself (or a folder above it), a file, a missing parent folder, or a non-empty folder
+    without ``force``. Returns the absolute path."""
+    dest = Path(os.path.abspath(os.fspath(out)))
+    shown = display(path_text(out), 120)
+    root_abs = os.path.abspath(root)
+    if str(dest) == root_abs or root_abs.startswith(str(dest).rstrip(os.sep) + os.sep):
+        raise LabelError(f"{shown} is the labelled folder or holds it; choose another output folder")
+    if os.path.lexists(dest):
+        if not dest.is_dir():
+            raise LabelError(f"{shown} exists and is not a folder")
+        try:
+            busy = any(True for _ in dest.iterdir())
+        except OSError as exc:
+            raise LabelError(f"cannot read {shown} ({describe_oserror(exc)})") from None
+        if busy and not force:
+            raise LabelError(f"{shown} already exists and is not empty (use --force to write into it)")
+    elif not dest.parent.is_dir():
+        raise LabelError(f"the folder {display(path_text(dest.parent), 120)} does not exist (create it first)")
+    if not os.access(dest if dest.exists() else dest.parent, os.W_OK | os.X_OK):
+        raise LabelError(f"cannot write into {shown} (permission denied or read-only)")
+    return dest
+
+
+def write_dataset(items: list[tuple[str, str]], out: str | os.PathLike, root: str, mode: str = "copy",
+                  force: bool = False, journal: Journal | None = None, progress: ProgressCallback | None = None,
+                  cancel: CancelToken | None = None) -> WriteResult:
+    """Write (path, class) ``items`` as class folders under ``out`` and record the operation in
+    ``journal`` (default: the app's journal) so that it can be undone. ``mode``: "copy" (default),
+    "move" or "link" (symbolic links to the originals)."""
+    if mode not in MODES:
+        raise LabelError(f"unknown mode {display(mode)!r} (choose copy, move or link)")
+    if not items:
+        raise LabelError("nothing is labelled yet; label some images first")
+    dest = check_destination(out, root, force)
+    names = folder_names(label for _, label in items)
+    journal = journal or Journal()
+    dest.mkdir(exist_ok=True)
+    counts: dict[str, int] = {}
+    if mode in ("copy", "move"):
+        plan = SortPlan(dest, [Move(Path(p), names[label]) for p, label in items])
+        rep = execute(plan, mode, progress=progress, cancel=cancel)
+    else:
+        rep = _link_all([(Path(p), names[label]) for p, label in items], dest, progress, cancel)
+    mark_destination(dest)
+    by_source = {os.fspath(p): label for p, label in items}
+    for src, _ in rep.done:
+        label = by_source[os.fspath(src)]
+        counts[label] = counts.get(label, 0) + 1
+    entry = None
+    if rep.done:
+        if mode == "link":
+            n = len(rep.done)
+            created = sorted({os.fspath(Path(new).parent) for _, new in rep.done})
+            # links are removed on undo like copies are (only while unchanged)
+            entry = journal.record("sort", "copy", f"Link {n} file{'s' if n != 1 else ''} into {dest.name}",
+                                   rep.done, created)
+        else:
+            entry = journal.record_sort(rep, mode, dest, roots=[root])
+    return WriteResult(dest, mode, counts, [(os.fspath(a), os.fspath(b)) for a, b in rep.done],
+                       [m for _, m in rep.failed], entry)
+
+
+def _link_all(items: list[tuple[Path, str]], dest: Path, progress, cancel) -> SortReport:
+    rep = SortReport()
+    for i, (src, folder) in enumerate(items):
+        check(cancel)
+        try:
+            (dest / folder).mkdir(parents=True, exist_ok=True)
+            for _attempt in range(100):
+                target, renamed = unique_path(dest / folder / src.name)
+                try:
+                    os.symlink(os.path.abspath(src), target)
+                    break
+                except FileExistsError:
+                    continue
+            else:
+                raise FileExistsError(17, "no free name", str(target))
+            rep.done.append((src, target))
+            rep.renamed += renamed
+        except OSError as exc:
+            rep.failed.append((src, f"{path_text(src.name)}: {describe_oserror(exc)}"))
+        report(progress, i + 1, len(items), "Linking files")
+    return rep
+
+
+def write_labels_file(path: str | os.PathLike, text: str) -> bytes | None:
+    """Write the labels file atomically; returns its previous bytes (None when it was new) so
+    that the write can be undone."""
+    try:
+        with open(path, "rb") as fh:
+            before: bytes | None = fh.read()
+    except FileNotFoundError:
+        before = None
+    except OSError as exc:
+        raise LabelError(f"cannot write {display(path_text(path))} ({describe_oserror(exc)})") from None
+    try:
+        with safe_write(path, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise LabelError(f"cannot write {display(path_text(path))} ({describe_oserror(exc)})") from None
+    return before
+
+
+def restore_labels_file(path: str | os.PathLike, before: bytes | None) -> None:
+    """Undo :func:`write_labels_file`: the previous content back, or the file removed."""
+    if before is None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return
+    with safe_write(path, "wb") as fh:
+        fh.write(before)

@@ -1,0 +1,130 @@
+"""``cnndesk label``: JSON shapes, table output, bad input as one line with the documented exit
+codes. The embeddings are the fast stand-in (the session's default embedder is swapped)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from label_data import fake_embed
+
+from cnndesk.cli import main
+
+
+@pytest.fixture(autouse=True)
+def fast_embeddings(monkeypatch):
+    import cnndesk.core.labelling.session as session_mod
+
+    monkeypatch.setattr(session_mod, "default_embedder", fake_embed)
+
+
+def _run(capsys, *argv):
+    code = main(["label", *map(str, argv)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _labels(path, rows):
+    path.write_text("path,label\n" + "".join(f"{p},{c}\n" for p, c in rows), encoding="utf-8")
+    return path
+
+
+def test_ask_json_cold_start(pile, capsys):
+    root, truth = pile
+    code, out, err = _run(capsys, root, "--ask", 4, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data) == {"ask", "labelled", "classes"}
+    assert data["labelled"] == 0 and data["classes"] == []
+    assert len(data["ask"]) == 4 and all(set(r) == {"path", "reason"} for r in data["ask"])
+    assert all(not os.path.isabs(r["path"]) and (root / r["path"]).exists() for r in data["ask"])
+    assert {truth[str((root / r["path"]).resolve())] for r in data["ask"]} == {"disc", "bar", "ring", "cross"}
+
+
+def test_ask_with_labels_and_suggest_json(pile, tmp_path, capsys):
+    root, truth = pile
+    files = sorted(truth)
+    rows = [(os.path.relpath(p, root), truth[p]) for p in files[::2]]
+    f = _labels(tmp_path / "l.csv", rows + [(os.path.relpath(files[1], root), "")])
+    code, out, _ = _run(capsys, root, "--labels", f, "--ask", 3, "-f", "json")
+    data = json.loads(out)
+    assert code == 0 and data["labelled"] == 16 and sorted(data["classes"]) == ["bar", "cross", "disc", "ring"]
+    answered = {r[0] for r in rows} | {os.path.relpath(files[1], root)}
+    assert not answered & {r["path"] for r in data["ask"]}
+    code, out, _ = _run(capsys, root, "--labels", f, "--suggest", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and set(data) == {"suggestions", "calibrated", "estimated_accuracy"}
+    assert isinstance(data["calibrated"], bool)
+    assert data["estimated_accuracy"] is None or 0 <= data["estimated_accuracy"] <= 1
+    paths = [r["path"] for r in data["suggestions"]]
+    assert len(paths) == 32 - 16 and os.path.relpath(files[1], root) in paths  # skipped: still suggested
+    assert all(set(r) == {"path", "label", "score", "unknown"} for r in data["suggestions"])
+    right = sum(r["label"] == truth[str((root / r["path"]).resolve())] for r in data["suggestions"])
+    assert right / len(paths) >= 0.9
+
+
+def test_table_output(pile, capsys):
+    root, _ = pile
+    code, out, _ = _run(capsys, root, "--ask", 2)
+    assert code == 0 and "Label these next:" in out and "0 labelled" in out
+    code, out, _ = _run(capsys, root, "--suggest")
+    assert code == 0 and "not calibrated" in out
+
+
+def test_write_json_refuses_non_empty_and_copies(pile, tmp_path, capsys):
+    root, truth = pile
+    files = sorted(truth)[:6]
+    f = _labels(tmp_path / "l.csv", [(p, truth[p]) for p in files])
+    out_dir = tmp_path / "ds"
+    code, out, err = _run(capsys, root, "--labels", f, "--write", out_dir, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["written"] == 6 and data["mode"] == "copy" and sum(data["counts"].values()) == 6
+    assert len(list(out_dir.rglob("*.png"))) == 6 and all(os.path.exists(p) for p in files)
+    code, out, err = _run(capsys, root, "--labels", f, "--write", out_dir)
+    assert code == 2 and out == "" and "--force" in err and err.count("\n") == 1
+    code, out, err = _run(capsys, root, "--labels", f, "--write", out_dir, "--force", "--mode", "link", "-f", "json")
+    assert code == 0 and json.loads(out)["mode"] == "link"
+
+
+@pytest.mark.parametrize("case", ["missing_dir", "empty_dir", "unreadable", "bad_path", "bad_label", "no_file",
+                                  "mode_without_write", "no_action", "two_actions", "ask_zero"])
+def test_bad_input_one_line_and_exit_code(tmp_path, pile, capsys, case):
+    root, truth = pile
+    first = os.path.basename(sorted(truth)[0])
+    argv = {
+        "missing_dir": [tmp_path / "nope", "--ask", 3],
+        "empty_dir": [tmp_path / "e", "--ask", 3],
+        "unreadable": [tmp_path / "u", "--suggest"],
+        "bad_path": [root, "--labels", _labels(tmp_path / "a.csv", [("ghost.png", "x")]), "--ask", 2],
+        "bad_label": [root, "--labels", _labels(tmp_path / "b.csv", [(first, "a:b")]), "--ask", 2],
+        "no_file": [root, "--labels", tmp_path / "none.csv", "--suggest"],
+        "mode_without_write": [root, "--ask", 2, "--mode", "move"],
+        "no_action": [root],
+        "two_actions": [root, "--ask", 2, "--suggest"],
+        "ask_zero": [root, "--ask", 0],
+    }[case]
+    (tmp_path / "e").mkdir()
+    (tmp_path / "u").mkdir()
+    (tmp_path / "u" / "x.jpg").write_bytes(b"junk")
+    if case in ("no_action", "two_actions", "ask_zero"):  # argparse: usage line, exit 2
+        with pytest.raises(SystemExit) as info:
+            _run(capsys, *argv)
+        assert info.value.code == 2
+        return
+    code, out, err = _run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("cnndesk label: error: ") and err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_terminal_text_is_escaped(tmp_path, capsys):
+    from label_data import make_pile
+
+    root = tmp_path / "p"
+    truth = make_pile(root, per_class=3)
+    evil = root / "evil\x1b[31mname.png"
+    os.rename(sorted(truth)[0], evil)
+    code, out, _ = _run(capsys, root, "--suggest")
+    assert code == 0 and "\x1b" not in out and "\\x1b" in out
