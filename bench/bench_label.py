@@ -57,7 +57,7 @@ def folder(family: str, seed: int) -> tuple[Path, dict[str, str]]:
 
 
 def embeddings(paths: list[str]) -> np.ndarray:
-    from cnndesk.core.features import embed_paths
+    from cnndesk.core.predict.embeddings import embed_paths
 
     errors: list = []
     x = embed_paths(paths, stages="multi", errors=errors)

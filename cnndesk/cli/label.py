@@ -55,7 +55,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from cnndesk.core.errors import Cancelled, CnndeskError, ModelError
+    from cnndesk.core.common.errors import Cancelled, CnndeskError, ModelError
     from cnndesk.core.labelling import LabelError, LabelSession
 
     if args.write is None and (args.mode is not None or args.force):
@@ -108,7 +108,7 @@ def _suggest(session) -> dict:
 
 
 def format_table(out: dict) -> str:
-    from cnndesk.core.safeio import display
+    from cnndesk.core.common.safeio import display
 
     lines: list[str] = []
     if "ask" in out:

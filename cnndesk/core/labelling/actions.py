@@ -58,9 +58,7 @@ class SessionActions:
     def answer(self, image, label: str) -> Action | None:
         """Give ``image`` the class ``label`` (a new valid class name adds the class). Also
         corrects a wrong answer or an accepted suggestion. LabelError for an invalid name."""
-        from cnndesk.core.labelling.session import NONE
-
-        if label == NONE:
+        if label == fo.NONE:
             return self.none_of_these(image)
         fo.check_label(label)
         i = self.index(image)
@@ -70,18 +68,14 @@ class SessionActions:
 
     def skip(self, image) -> Action | None:
         """Do not ask about ``image`` again (it stays unlabelled and gets suggestions)."""
-        from cnndesk.core.labelling.session import SKIPPED
-
         i = self.index(image)
-        return self._set_states(f"Skip {os.path.basename(self.paths[i])}", [(i, SKIPPED)])
+        return self._set_states(f"Skip {os.path.basename(self.paths[i])}", [(i, fo.SKIPPED)])
 
     def none_of_these(self, image) -> Action | None:
         """``image`` belongs to none of the classes: it is learnt as such (images like it get
         the unknown flag) and is not written to the dataset."""
-        from cnndesk.core.labelling.session import NONE
-
         i = self.index(image)
-        return self._set_states(f"Mark {os.path.basename(self.paths[i])} as none of these", [(i, NONE)])
+        return self._set_states(f"Mark {os.path.basename(self.paths[i])} as none of these", [(i, fo.NONE)])
 
     def clear(self, image) -> Action | None:
         """Forget the answer for ``image``."""
@@ -150,9 +144,7 @@ class SessionActions:
     # -- writing -------------------------------------------------------------------------------
     def labels_text(self) -> str:
         """The labels file (CSV ``path,label``) for every answered image."""
-        from cnndesk.core.labelling.session import SKIPPED
-
-        rows = [(p, None if s == SKIPPED else s) for p, s in zip(self.paths, self._state, strict=True) if s is not None]
+        rows = [(p, None if s == fo.SKIPPED else s) for p, s in zip(self.paths, self._state, strict=True) if s is not None]
         return fo.labels_csv(rows, self.root)
 
     def save_labels(self, path: str | os.PathLike) -> Action:
@@ -170,8 +162,8 @@ class SessionActions:
         """Write the labelled images as class folders under ``out`` ("copy", "move" or "link"),
         recorded in the undo journal; undo removes the copies/links or moves the files back.
         Raises LabelError for a refused output folder. Returns a WriteResult."""
-        from cnndesk.core.journal import Journal
         from cnndesk.core.labelling.writing import write_dataset
+        from cnndesk.core.organize.journal import Journal
 
         items = [(self.paths[i], self._state[i]) for i in self.labelled]
         journal = journal or Journal()

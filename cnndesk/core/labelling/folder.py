@@ -19,10 +19,12 @@ import io
 import os
 from pathlib import Path
 
-from cnndesk.core.errors import CnndeskError
-from cnndesk.core.safeio import display, path_text
+from cnndesk.core.common.errors import CnndeskError
+from cnndesk.core.common.safeio import display, path_text
 
 NONE_LABEL = "_none"  # in the labels file: "none of these classes"
+NONE = NONE_LABEL  # an answer: none of these classes
+SKIPPED = "\x00skipped"  # an answer: skipped (asked again later only if nothing else is left)
 RESERVED = frozenset({NONE_LABEL, "_unsure", "_unknown", ".", ".."})
 MAX_LABEL_CHARS = 100
 
@@ -38,7 +40,7 @@ def check_label(name: object) -> str:
     no leading/trailing spaces or trailing dot, not a Windows device name), at most
     MAX_LABEL_CHARS characters, and not one of the names cnndesk uses itself (``_none``,
     ``_unsure``, ``_unknown``)."""
-    from cnndesk.core.sorting import folder_name
+    from cnndesk.core.organize.sorting import folder_name
 
     if not isinstance(name, str) or not name.strip():
         raise LabelError("a class name cannot be empty")
@@ -55,10 +57,10 @@ def check_label(name: object) -> str:
 
 def list_images(root: str | os.PathLike) -> tuple[list[str], list[str]]:
     """(image paths below ``root``, notes): absolute, normalised paths, sorted as
-    :func:`cnndesk.core.pipeline.walk_images` sorts them; folders cnndesk sorted into (marked
+    :func:`cnndesk.core.predict.stream.walk_images` sorts them; folders cnndesk sorted into (marked
     with ``.cnndesk-sorted``) are left out. Raises LabelError when ``root`` is not a folder."""
-    from cnndesk.core.journal import exclude_sorted
-    from cnndesk.core.pipeline import walk_images
+    from cnndesk.core.organize.journal import exclude_sorted
+    from cnndesk.core.predict.stream import walk_images
 
     root_p = Path(os.path.abspath(os.fspath(root)))
     try:

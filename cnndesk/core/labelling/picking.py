@@ -1,6 +1,6 @@
 """Which images to ask about, and the folder's visual groups (numpy + scikit-learn's k-means).
 
-The space: the embeddings standardized (:func:`cnndesk.core.trust.standardizer`) and rotated onto
+The space: the embeddings standardized (:func:`cnndesk.core.trust.scores.standardizer`) and rotated onto
 their top 128 principal axes, fitted on the whole folder (no labels needed), then scaled by one
 number (not per axis: whitening the axes would blow up the noise in the weak ones). The classifier learns
 on these values; cosine similarity of them finds near-duplicates and typical images.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnndesk.core import trust
+from cnndesk.core.trust import scores as trust
 
 DIM = 128
 COARSE_DIM = 32  # groups and cold-start clusters: the top axes only (first K asks hit 94 % of the
@@ -33,7 +33,7 @@ COARSE_DIM = 32  # groups and cold-start clusters: the top axes only (first K as
 Z_NORM = 4.0  # the rows' RMS length: one global scale, so the classifier's regularisation fits any network
 PCA_SAMPLE = 4000  # principal axes from at most this many images (memory at 50,000 images)
 DUPLICATE_SIMILARITY = 0.97  # embeddings (cosine in the space)
-# thumbnails (cnndesk.core.doctor_dupes.search_vectors): resized + JPEG copies measured >= 0.987,
+# thumbnails (cnndesk.core.doctor.duplicates.search_vectors): resized + JPEG copies measured >= 0.987,
 # different generated images at most 0.98 for 99 % (small grey symbols, the most alike)
 PIXEL_DUPLICATE_SIMILARITY = 0.985
 TYPICAL_NEIGHBOURS = 20

@@ -15,7 +15,7 @@ Skipped images are still unlabelled (they get suggestions) but are never asked a
 Threads: a session is not thread-safe. To retrain in the background, take :meth:`snapshot` on the
 owning thread, run :func:`cnndesk.core.labelling.suggest.fit_suggester` on it in a worker and hand
 the result to :meth:`install`; :meth:`suggestions` and :meth:`ask` otherwise fit on demand.
-Qt-free and torch-free (embeddings: ONNX Runtime through :mod:`cnndesk.core.features`' cache).
+Qt-free and torch-free (embeddings: ONNX Runtime through :mod:`cnndesk.core.predict.embeddings`' cache).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
 from cnndesk.core.labelling import folder as fo
 from cnndesk.core.labelling import picking
 from cnndesk.core.labelling.actions import (
@@ -37,10 +38,9 @@ from cnndesk.core.labelling.actions import (
     SuggestionReport,
 )
 from cnndesk.core.labelling.suggest import FitInput, Suggester, fit_suggester
-from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
 
-SKIPPED = "\x00skipped"
-NONE = fo.NONE_LABEL
+SKIPPED = fo.SKIPPED
+NONE = fo.NONE
 
 # embed(paths, progress, cancel, errors) -> (N, D) array, a row of NaN for a file that failed
 Embedder = Callable[..., np.ndarray]
@@ -50,7 +50,7 @@ def default_embedder(paths, progress=None, cancel=None, errors=None) -> np.ndarr
     """Multi-stage features of the default network from the on-disk cache; the missing ones are
     computed (ONNX Runtime). When every file is cached the network is not even opened (that took
     1-2 s of each CLI call)."""
-    from cnndesk.core.features import EmbeddingCache, embed_paths
+    from cnndesk.core.predict.embeddings import EmbeddingCache, embed_paths
 
     cache: bool | EmbeddingCache = True
     try:
@@ -346,7 +346,7 @@ class LabelSession(SessionActions):
 
 
 def _thumbnail_vectors(paths: list[str], progress, cancel) -> np.ndarray | None:
-    from cnndesk.core import doctor_dupes
+    from cnndesk.core.doctor import duplicates as doctor_dupes
 
     try:
         thumbs, _, _ = doctor_dupes.thumbnails(paths, doctor_dupes.ThumbCache(), progress, cancel)

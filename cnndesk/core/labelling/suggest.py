@@ -1,5 +1,5 @@
 """Suggested labels with honest confidence: the quick trainer's softmax regression
-(:mod:`cnndesk.core.quickfit`) on the labelling space, out-of-fold predictions for the accuracy
+(:mod:`cnndesk.core.training.head`) on the labelling space, out-of-fold predictions for the accuracy
 estimate and the calibration, :mod:`cnndesk.core.trust` for the temperature and the unknown flag.
 
 Honesty with few labels: until every class has :data:`MIN_PER_CLASS_CALIBRATED` labels the
@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnndesk.core import quickfit, trust
-from cnndesk.core.progress import CancelToken, check
+from cnndesk.core.common.progress import CancelToken, check
+from cnndesk.core.training import head as quickfit
+from cnndesk.core.trust import scores as trust
 
 MIN_PER_CLASS_CALIBRATED = 5
 UNCALIBRATED_CAP = 0.8

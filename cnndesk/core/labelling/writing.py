@@ -1,7 +1,7 @@
 """Write what was labelled: a class-folder dataset (copy, move or symbolic links) through the undo
-journal (:mod:`cnndesk.core.journal`), or only the labels file (through the safe writer).
+journal (:mod:`cnndesk.core.organize.journal`), or only the labels file (through the safe writer).
 
-The dataset folder gets one subfolder per class (names from :func:`cnndesk.core.sorting.folder_names`),
+The dataset folder gets one subfolder per class (names from :func:`cnndesk.core.organize.sorting.folder_names`),
 never overwrites a file (a clash gets " (1)"), and is marked as a cnndesk destination so that the
 labelled folder, opened again, does not count the copies twice. An existing non-empty output
 folder is refused unless ``force``. Qt-free and torch-free.
@@ -13,11 +13,18 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnndesk.core.journal import Journal, mark_destination
+from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
+from cnndesk.core.common.safeio import describe_oserror, display, path_text, safe_write
 from cnndesk.core.labelling.folder import LabelError
-from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
-from cnndesk.core.safeio import describe_oserror, display, path_text, safe_write
-from cnndesk.core.sorting import Move, SortPlan, SortReport, execute, folder_names, unique_path
+from cnndesk.core.organize.journal import Journal, mark_destination
+from cnndesk.core.organize.sorting import (
+    Move,
+    SortPlan,
+    SortReport,
+    execute,
+    folder_names,
+    unique_path,
+)
 
 MODES = ("copy", "move", "link")
 

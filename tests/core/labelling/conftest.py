@@ -30,6 +30,6 @@ def session(pile):
 
 @pytest.fixture
 def journal(tmp_path):
-    from cnndesk.core.journal import Journal
+    from cnndesk.core.organize.journal import Journal
 
     return Journal(tmp_path / "journal.jsonl")

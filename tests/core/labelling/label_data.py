@@ -49,9 +49,9 @@ def make_pile(root: Path, per_class: int = 8, classes=CLASSES, seed: int = 0, su
 
 def fake_embed(paths, progress=None, cancel=None, errors=None) -> np.ndarray:
     """A 144-value "embedding" per image (its grey 12x12 thumbnail); NaN rows for bad files."""
-    from cnndesk.core.errors import ImageLoadError
-    from cnndesk.core.images import load_image
-    from cnndesk.core.progress import check
+    from cnndesk.core.common.errors import ImageLoadError
+    from cnndesk.core.common.progress import check
+    from cnndesk.core.images.load import load_image
 
     out = np.full((len(paths), 144), np.nan, np.float32)
     for i, p in enumerate(paths):

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from label_data import CLASSES, fake_embed, make_pile
 
-from cnndesk.core.errors import Cancelled
+from cnndesk.core.common.errors import Cancelled
+from cnndesk.core.common.progress import CancelToken
 from cnndesk.core.labelling import NONE, SKIPPED, LabelError, LabelSession, fit_suggester
-from cnndesk.core.progress import CancelToken
 
 
 def _answer_all(s, questions, truth):
