@@ -15,7 +15,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from cnndesk.core.errors import CnndeskError
-from cnndesk.core.images import _bomb_reason, pixel_limit
+from cnndesk.core.images import _bomb_reason, open_image, pixel_limit
 from cnndesk.core.pipeline import walk_images
 from cnndesk.core.safeio import display, path_text
 
@@ -82,7 +82,7 @@ def quick_check(path: Path) -> str | None:
             return f"{name}: the file is empty (0 bytes)"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with open_image(path) as im:
                 w, h = im.size
         if w * h > pixel_limit():
             return f"{name}: {_bomb_reason((w, h))}"
