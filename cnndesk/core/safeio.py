@@ -125,6 +125,43 @@ def safe_write(path: str | os.PathLike, mode: str = "wb", *, overwrite: bool = T
         raise
 
 
+class PendingFile:
+    """A file being written for a library that wants a file object for longer than one ``with``
+    (e.g. several video encoders at once): an exclusive, unpredictable temp file beside ``path``
+    (``.fh``, binary). :meth:`commit` fsyncs it and renames it into place — never over an existing
+    file unless ``overwrite`` (FileExistsError, the temp file kept for another try) — and
+    :meth:`discard` removes it. Nothing is ever written through a planted symlink."""
+
+    def __init__(self, path: str | os.PathLike, *, overwrite: bool = False):
+        self.path, self.overwrite = Path(path), overwrite
+        fd, self.tmp = _temp_in(self.path.parent, self.path.name)
+        self.fh = os.fdopen(fd, "w+b")
+
+    def commit(self, path: str | os.PathLike | None = None) -> Path:
+        target = Path(path) if path is not None else self.path
+        if not self.fh.closed:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+            self.fh.close()
+        else:  # closed by the library that wrote it
+            fd = os.open(self.tmp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _commit(self.tmp, target, self.overwrite)
+        _fsync_dir(target.parent)
+        self.path = target
+        return target
+
+    def discard(self) -> None:
+        try:
+            self.fh.close()
+        except OSError:
+            pass
+        _unlink_quietly(self.tmp)
+
+
 def _copy_into_temp(src: Path, folder: Path) -> str:
     """Copy ``src`` (data + times + mode) into a new exclusive temp file in ``folder``, fsynced.
     Removes the temp file on any error (ENOSPC included)."""
