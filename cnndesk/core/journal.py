@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnndesk.core.paths import user_data_dir
+from cnndesk.core.safeio import move_file
 
 JOURNAL_NAME = "journal.jsonl"
 SORT_MARKER = ".cnndesk-sorted"
@@ -168,7 +168,7 @@ class Journal:
                     rep.skipped.append(f"{Path(orig).name} exists again in its old folder")
                 else:
                     Path(orig).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.move(new, orig)
+                    move_file(new, orig)  # the safe mover; never overwrites
                     rep.restored.append((new, orig))
             except OSError as exc:
                 rep.skipped.append(f"{name}: {exc.strerror or exc}")

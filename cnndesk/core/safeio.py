@@ -47,9 +47,9 @@ def current_umask() -> int:
     return mask
 
 
-def _temp_in(folder: Path, name: str) -> tuple[int, str]:
+def _temp_in(folder: Path, name: str, prefix: str | None = None) -> tuple[int, str]:
     """An exclusive, unpredictable temporary file in ``folder`` (mode 0666 & ~umask)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{name[:40]}.", suffix=".cnndesk-tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=prefix or f".{name[:40]}.", suffix=".cnndesk-tmp", dir=folder)
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
     except OSError:  # e.g. a filesystem without permissions (FAT): keep what we got
@@ -162,10 +162,68 @@ class PendingFile:
         _unlink_quietly(self.tmp)
 
 
+# The mover's temporary files: ``.cnndesk-move.<pid>.<random>.cnndesk-tmp``. One left by a killed
+# process (a 593 MB half copy) is removed by the next move into that folder once its process is gone.
+MOVE_TEMP_PREFIX = ".cnndesk-move."
+_cleaned: set[str] = set()
+
+
+def clean_stale_move_temps(folder: str | os.PathLike) -> list[str]:
+    """Remove the mover's temporary files in ``folder`` whose process no longer runs (a kill in
+    the middle of a copy). Returns the names removed. Once per folder per process."""
+    key = os.path.abspath(os.fspath(folder))
+    if key in _cleaned:
+        return []
+    _cleaned.add(key)
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for e in entries:
+        if not (e.name.startswith(MOVE_TEMP_PREFIX) and e.name.endswith(".cnndesk-tmp")):
+            continue
+        pid = e.name[len(MOVE_TEMP_PREFIX):].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        try:
+            if e.is_file(follow_symlinks=False):
+                os.unlink(e.path)
+                removed.append(e.name)
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True
+    return True
+
+
+def make_folder(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` (and its parents) for files to be moved or copied into, refusing one that
+    is a symbolic link (a planted ``dog -> /etc`` would send the files elsewhere) or not a folder.
+    Raises OSError (ELOOP/ENOTDIR) with the path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    st = os.lstat(folder)
+    if stat.S_ISLNK(st.st_mode):
+        raise OSError(errno.ELOOP, f"{path_text(folder.name)} is a symbolic link; refusing to write through it",
+                      str(folder))
+    if not stat.S_ISDIR(st.st_mode):
+        raise OSError(errno.ENOTDIR, "not a folder", str(folder))
+    return folder
+
+
 def _copy_into_temp(src: Path, folder: Path) -> str:
     """Copy ``src`` (data + times + mode) into a new exclusive temp file in ``folder``, fsynced.
     Removes the temp file on any error (ENOSPC included)."""
-    fd, tmp = _temp_in(folder, src.name)
+    fd, tmp = _temp_in(folder, src.name, prefix=f"{MOVE_TEMP_PREFIX}{os.getpid()}.")
     try:
         with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
             shutil.copyfileobj(fin, fout, 1 << 20)
@@ -184,6 +242,7 @@ def _copy_into_temp(src: Path, folder: Path) -> str:
 def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """Copy ``src`` to ``dst`` through a temp file; never overwrites (FileExistsError)."""
     src, dst = Path(src), Path(dst)
+    clean_stale_move_temps(dst.parent)
     tmp = _copy_into_temp(src, dst.parent)
     try:
         _commit(tmp, dst, overwrite=False)
@@ -192,12 +251,33 @@ def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         raise
 
 
+def move_into(src: str | os.PathLike, folder: str | os.PathLike, *, copy: bool = False,
+              name: str | None = None) -> tuple[Path, bool]:
+    """Move (or copy) ``src`` into ``folder`` (created; refused when it is a symbolic link) under
+    ``name`` (default its own), or ``name (1).ext``… when taken: never overwrites, never writes
+    through a link. Returns (the new path, whether it was renamed)."""
+    from cnndesk.core.sorting import unique_path
+
+    src = Path(src)
+    folder = make_folder(folder)
+    target, renamed = unique_path(folder / (name or src.name))
+    for _attempt in range(100):  # a file that appears meanwhile is never clobbered
+        try:
+            (copy_file if copy else move_file)(src, target)
+            return target, renamed
+        except FileExistsError:
+            target, _ = unique_path(target)
+            renamed = True
+    raise FileExistsError(errno.EEXIST, "no free name", str(target))
+
+
 def move_file(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """Move ``src`` to ``dst``; never overwrites (FileExistsError). Same filesystem: one rename
     (via a hard link, so a file that appeared meanwhile is not clobbered). Across filesystems:
     copy to a temp name, fsync, rename, then remove the source — a full disk or a kill never
     leaves a partial file under the final name, and the source stays until the copy is safe."""
     src, dst = Path(src), Path(dst)
+    clean_stale_move_temps(dst.parent)
     if os.path.lexists(dst):
         raise FileExistsError(errno.EEXIST, f"{dst} already exists", str(dst))
     try:

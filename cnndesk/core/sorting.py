@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
-from cnndesk.core.safeio import copy_file, describe_oserror, move_file, path_text
+from cnndesk.core.safeio import describe_oserror, move_into, path_text
 
 UNSURE = "_unsure"
 UNKNOWN = "_unknown"
@@ -153,18 +153,8 @@ def execute(
     for i, move in enumerate(plan.moves):
         check(cancel)
         folder = plan.destination / move.folder
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            target, renamed = unique_path(folder / move.source.name)
-            for _attempt in range(100):  # a file that appears meanwhile is never clobbered
-                try:
-                    (copy_file if mode == "copy" else move_file)(move.source, target)
-                    break
-                except FileExistsError:
-                    target, _ = unique_path(target)
-                    renamed = True
-            else:
-                raise FileExistsError(17, "no free name", str(target))
+        try:  # a planted symlink "dog -> elsewhere" is refused; a free name is used; never overwrites
+            target, renamed = move_into(move.source, folder, copy=mode == "copy")
             report_.done.append((move.source, target))
             report_.renamed += renamed
         except OSError as exc:

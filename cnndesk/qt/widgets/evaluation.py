@@ -5,7 +5,6 @@ to the right class folder) before retraining."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnndesk.core.evaluation import Evaluation
-from cnndesk.core.sorting import unique_path
+from cnndesk.core.safeio import describe_oserror, display, move_into
 from cnndesk.qt import jobs
 
 PathRole = Qt.ItemDataRole.UserRole + 10
@@ -220,10 +220,11 @@ class EvaluationView(QWidget):
             return None
         path, _, _ = item.data(PathRole)
         src = Path(path)
-        target_dir = src.parent.parent / self.fix_class.currentText()
-        target_dir.mkdir(parents=True, exist_ok=True)
-        target, _ = unique_path(target_dir / src.name)
-        shutil.move(str(src), str(target))
+        try:  # the safe mover: never a partial file under the final name, never through a link
+            target, _ = move_into(src, src.parent.parent / self.fix_class.currentText())
+        except OSError as exc:
+            QMessageBox.warning(self, "Move to class", f"{display(src.name)} could not be moved: {describe_oserror(exc)}")
+            return None
         from cnndesk.core.journal import Journal
 
         Journal().record_relabel(src, target, self.fix_class.currentText())  # Ctrl+Z puts it back
