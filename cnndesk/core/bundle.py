@@ -41,6 +41,7 @@ from cnndesk.core.bundle_network import (
     write_openvino,
     write_torch,
 )
+from cnndesk.core.bundle_replace import refuse_unless_bundle, replace_bundle
 from cnndesk.core.export_formats import FORMATS, INT8_MIN_AGREEMENT, ExportError, Format
 from cnndesk.core.models.registry import ModelSpec, get_spec
 from cnndesk.core.progress import CancelToken, ProgressCallback, check, report
@@ -146,6 +147,8 @@ def check_bundle_out(out: str | os.PathLike, overwrite: bool = False) -> Path:
     out = Path(out)
     if os.path.lexists(out) and not (overwrite and out.is_dir() and not out.is_symlink()):
         raise ExportError(f"{out} already exists; choose another folder (or --force to replace it)")
+    if overwrite and os.path.lexists(out):
+        refuse_unless_bundle(out)  # --force replaces a cnndesk bundle, never a folder of other files
     if not out.parent.is_dir():
         raise ExportError(f"the folder {out.parent} does not exist; create it first")
     if not os.access(out.parent, os.W_OK | os.X_OK):
@@ -158,11 +161,8 @@ def _publish(tmp: Path, out: Path, overwrite: bool) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~umask)
-    if out.exists() and overwrite:
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.rename(out, old)
-        os.rename(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
+    if os.path.lexists(out) and overwrite:
+        replace_bundle(tmp, out)
     else:
         try:
             os.rename(tmp, out)  # an empty folder that appeared meanwhile would be replaced: check

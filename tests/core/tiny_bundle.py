@@ -31,6 +31,7 @@ def _onnx_model(dest: Path, classes: int = 3) -> None:
 
 
 def make_bundle(folder: Path) -> Path:
+    from cnndesk import __version__
     from cnndesk.core.bundle import _vendor
     from cnndesk.core.preprocess import Preprocess
 
@@ -44,6 +45,7 @@ def make_bundle(folder: Path) -> Path:
         "preprocess": Preprocess(256, 224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bilinear").to_dict(),
         "temperature": 1.0, "unknown": None, "format": "onnx", "runtime": "onnxruntime",
         "files": {"model": "model.onnx"}, "input": {"layout": "NCHW", "dtype": "float32", "size": 224},
+        "cnndesk_version": __version__, "exported": "2026-01-01T00:00:00+0000",
     }
     (folder / "model.json").write_text(json.dumps(info), encoding="utf-8")
     return folder
