@@ -196,13 +196,14 @@ def _decode(im: Image.Image, label: str, min_side: int | None, max_side: int | N
         result = im.draft(mode, req)
         if result is not None:
             scale = max(1, round(full_size[0] / im.size[0]))
-    cost = _decode_cost(im)  # at the size it will be decoded (after draft)
+    # at the size it will be decoded (after draft), reduced or not
+    cost = _decode_cost(im, _reduce_factor(im.size, min_side, max_side))
     if cost > DECODE_BUDGET.capacity:
         raise ImageLoadError(label, _memory_reason(im, cost))
     with DECODE_BUDGET.reserve(cost):
         im.load()  # a truncated file raises here (ImageFile.LOAD_TRUNCATED_IMAGES stays False)
         rest = _reduce_factor(im.size, min_side, max_side)
-        if rest > 1 and im.mode in _REDUCIBLE:  # shrink before converting: the conversion copies
+        if rest > 1:  # every mode is shrunk before converting: the conversion copies
             im = _reduce(im, rest)
             scale *= rest
         if orientation in (5, 6, 7, 8):
@@ -211,20 +212,43 @@ def _decode(im: Image.Image, label: str, min_side: int | None, max_side: int | N
 
 
 # Pillow's Image.reduce supports these modes
-_REDUCIBLE = frozenset({"L", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "F", "I;16"})
+_REDUCIBLE = frozenset({"L", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "F"})  # not I;16, P, 1
+
+
+def _reduce_mode(im: Image.Image) -> str | None:
+    """The mode ``im`` is reduced in: None for its own (Pillow reduces it directly); palette,
+    1-bit, 16-bit and other modes are converted strip by strip into one Pillow can reduce."""
+    mode = im.mode
+    if mode in _REDUCIBLE and mode not in ("RGBA", "LA"):
+        return None
+    if mode == "P":
+        alpha = "transparency" in im.info or im.palette is not None and im.palette.mode == "RGBA"
+        return "RGBA" if alpha else "RGB"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        return "RGBA" if mode != "LA" else "LA"
+    if mode == "1":
+        return "L"
+    if mode.startswith("I;16"):
+        return "I"
+    return "RGB"
 
 
 def _reduce(im: Image.Image, factor: int) -> Image.Image:
-    """``im.reduce(factor)`` without a full-size temporary: Pillow reduces RGBA/LA through a
-    premultiplied full-size copy, so those go in strips of rows (aligned to the factor, so the
-    result is the same)."""
-    if im.mode not in ("RGBA", "LA"):
+    """``im.reduce(factor)`` for every mode without a full-size temporary: RGBA/LA (which Pillow
+    reduces through a premultiplied full-size copy) and the modes Pillow cannot reduce (palette,
+    1-bit, 16-bit…: converted first) go in strips of rows, aligned to the factor so the result is
+    the same as reducing the whole converted image."""
+    mode = _reduce_mode(im)
+    if mode is None:
         return im.reduce(factor)
     w, h = im.size
-    out = Image.new(im.mode, (-(-w // factor), -(-h // factor)))
+    out = Image.new(mode, (-(-w // factor), -(-h // factor)))
     step = factor * max(1, (1 << 22) // max(1, w * factor * 4))  # about 4 MB of source per strip
     for top in range(0, h, step):
-        out.paste(im.crop((0, top, w, min(h, top + step))).reduce(factor), (0, top // factor))
+        strip = im.crop((0, top, w, min(h, top + step)))
+        if strip.mode != mode:
+            strip = strip.convert(mode)
+        out.paste(strip.reduce(factor), (0, top // factor))
     return out
 
 
@@ -245,14 +269,23 @@ def _reduce_factor(size: tuple[int, int], min_side: int | None, max_side: int | 
 _PEAK_BYTES_PER_PIXEL = {"WEBP": 16}
 
 
-def _decode_cost(im: Image.Image) -> int:
-    """Bytes a full decode of ``im`` may take at its peak (decoded pixels plus one converted copy)."""
+def _decode_cost(im: Image.Image, reduce: int = 1) -> int:
+    """Bytes a decode of ``im`` may take at its peak: the decoded pixels plus, at full size, the
+    converted copies (an image with transparency: RGBA, the white background and RGB), or, when it
+    is reduced by ``reduce``, the reduced image and one strip."""
+    pixels = im.width * im.height
     per = _PEAK_BYTES_PER_PIXEL.get(im.format or "")
-    if per is None:
-        bands = max(3, len(im.getbands()) if im.mode else 3)
-        depth = 4 if im.mode in ("I", "F", "I;16", "I;16B", "I;16L") else 1
-        per = bands * depth + 4
-    return im.width * im.height * per
+    if per is not None:
+        return pixels * per
+    raw = 1 if im.mode in ("1", "L", "P") else 2 if im.mode.startswith("I;16") else 4  # Pillow's storage
+    if reduce > 1:
+        return pixels * raw + pixels * 4 // (reduce * reduce) + (16 << 20)
+    bands = max(3, len(im.getbands()) if im.mode else 3)
+    depth = 4 if im.mode in ("I", "F", "I;16", "I;16B", "I;16L") else 1
+    per = bands * depth + 4
+    if im.mode in ("P", "PA", "RGBA", "LA", "La", "RGBa"):
+        per = max(per, raw + 12)
+    return pixels * per
 
 
 def _memory_reason(im: Image.Image, cost: int) -> str:
