@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnndesk.core.paths import user_data_dir
-from cnndesk.core.safeio import move_file
+from cnndesk.core.safeio import move_file, safe_write
 
 JOURNAL_NAME = "journal.jsonl"
 SORT_MARKER = ".cnndesk-sorted"
@@ -230,8 +230,8 @@ def mark_destination(dest: str | os.PathLike) -> None:
     dest = Path(dest)
     try:
         dest.mkdir(parents=True, exist_ok=True)
-        (dest / SORT_MARKER).write_text("Files sorted by cnndesk. cnndesk skips this folder when classifying the folder above it.\n",
-                                        encoding="utf-8")
+        with safe_write(dest / SORT_MARKER, "w") as fh:  # never through a planted symlink
+            fh.write("Files sorted by cnndesk. cnndesk skips this folder when classifying the folder above it.\n")
     except OSError:
         pass
 
