@@ -22,6 +22,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
@@ -163,8 +164,11 @@ class PendingFile:
 
 
 # The mover's temporary files: ``.cnndesk-move.<pid>.<random>.cnndesk-tmp``. One left by a killed
-# process (a 593 MB half copy) is removed by the next move into that folder once its process is gone.
+# process (a 593 MB half copy) is removed by the next move into that folder once its process is gone
+# and it has not been written to for STALE_AFTER seconds (a copy in progress writes all the time; the
+# age also covers a live mover whose pid means nothing here: another host or container on a share).
 MOVE_TEMP_PREFIX = ".cnndesk-move."
+STALE_AFTER = 60.0
 _cleaned: set[str] = set()
 
 
@@ -187,7 +191,7 @@ def clean_stale_move_temps(folder: str | os.PathLike) -> list[str]:
         if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
             continue
         try:
-            if e.is_file(follow_symlinks=False):
+            if e.is_file(follow_symlinks=False) and time.time() - e.stat(follow_symlinks=False).st_mtime > STALE_AFTER:
                 os.unlink(e.path)
                 removed.append(e.name)
         except OSError:

@@ -122,8 +122,15 @@ def test_a_killed_move_leaves_no_final_file_and_its_temp_is_cleaned_next_time(tm
     assert src.stat().st_size == 4 << 20  # the source is still whole
     other = tmp_path / "small.bin"
     other.write_bytes(b"x" * 100)
-    safeio.move_into(other, out)  # the next run into that folder removes the dead mover's file
-    assert os.listdir(out) == ["small.bin"]
+    safeio.move_into(other, out)  # within a minute of the kill: kept (it might be a live copy elsewhere)
+    assert len(os.listdir(out)) == 2
+    old = time.time() - safeio.STALE_AFTER - 5
+    os.utime(out / left[0], (old, old))
+    safeio._cleaned.clear()  # a later run (a new process)
+    third = tmp_path / "third.bin"
+    third.write_bytes(b"y")
+    safeio.move_into(third, out)  # the next run into that folder removes the dead mover's file
+    assert sorted(os.listdir(out)) == ["small.bin", "third.bin"]
 
 
 def test_a_live_movers_temp_file_is_kept(tmp_path):
@@ -133,6 +140,9 @@ def test_a_live_movers_temp_file_is_kept(tmp_path):
     mine.write_bytes(b"in progress")
     parent = out / f"{safeio.MOVE_TEMP_PREFIX}{os.getppid()}.abc.cnndesk-tmp"
     parent.write_bytes(b"in progress")
+    old = time.time() - 3600
+    for p in (mine, parent):
+        os.utime(p, (old, old))
     assert safeio.clean_stale_move_temps(out) == []
     assert mine.exists() and parent.exists()
 
