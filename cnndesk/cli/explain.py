@@ -59,6 +59,8 @@ def run(args) -> int:
         return fail(f"cnndesk explain: error: {exc}", EXIT_USAGE)
     try:
         image = load_image(args.image, max_side=explain.MAX_OVERLAY_SIDE)  # the overlay's size, no more
+        if max(image.size) > explain.MAX_OVERLAY_SIDE:  # (every mode is reduced; this only guards)
+            image.thumbnail((explain.MAX_OVERLAY_SIDE,) * 2, reducing_gap=2.0)
     except ImageLoadError as exc:
         return fail(f"cnndesk: {exc}", EXIT_SOME_FAILED)
     try:

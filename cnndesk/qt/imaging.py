@@ -58,3 +58,26 @@ def gray_to_qimage(a: np.ndarray) -> QImage:
     a = np.clip(a, 0, 1)
     rgb = np.stack([np.clip(2 * a - 0.6, 0, 1), np.clip(1.3 * a, 0, 1) * 0.9, np.clip(0.6 - a, 0, 1) + 0.15 * a], -1)
     return pil_to_qimage(Image.fromarray((rgb * 255).astype(np.uint8)))
+
+
+def save_qimage(image, path: str, fmt: str | None = None) -> bool:
+    """Encode ``image`` (a QImage) in memory, then write it through the safe writer (atomic, never
+    through a planted symlink, a full disk leaves the old file). ``fmt``: from the suffix when None
+    (JPEG for .jpg/.jpeg, else PNG). Returns False when it could not be encoded or written."""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+    from cnndesk.core.common.safeio import safe_write
+
+    if fmt is None:
+        fmt = "JPG" if str(path).lower().endswith((".jpg", ".jpeg")) else "PNG"
+    data = QByteArray()
+    buf = QBuffer(data)
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    if image is None or not image.save(buf, fmt):
+        return False
+    try:
+        with safe_write(path, "wb") as fh:
+            fh.write(bytes(data))
+    except OSError:
+        return False
+    return True

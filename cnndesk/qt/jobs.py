@@ -267,8 +267,7 @@ def save_sample(job, image, folder, cls: str, stamp: str, n: int):
     an existing file (or a planted symlink). Returns the path."""
     from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 
-    from cnndesk.core.common.safeio import safe_write
-    from cnndesk.core.organize.sorting import unique_path
+    from cnndesk.core.common.safeio import safe_write, unique_path
 
     folder.mkdir(parents=True, exist_ok=True)
     data = QByteArray()

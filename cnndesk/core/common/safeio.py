@@ -22,6 +22,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,9 +48,9 @@ def current_umask() -> int:
     return mask
 
 
-def temp_in(folder: Path, name: str) -> tuple[int, str]:
+def temp_in(folder: Path, name: str, prefix: str | None = None) -> tuple[int, str]:
     """An exclusive, unpredictable temporary file in ``folder`` (mode 0666 & ~umask)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{name[:40]}.", suffix=".cnndesk-tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=prefix or f".{name[:40]}.", suffix=".cnndesk-tmp", dir=folder)
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
     except OSError:  # e.g. a filesystem without permissions (FAT): keep what we got
@@ -125,10 +126,113 @@ def safe_write(path: str | os.PathLike, mode: str = "wb", *, overwrite: bool = T
         raise
 
 
+class PendingFile:
+    """A file being written for a library that wants a file object for longer than one ``with``
+    (e.g. several video encoders at once): an exclusive, unpredictable temp file beside ``path``
+    (``.fh``, binary). :meth:`commit` fsyncs it and renames it into place — never over an existing
+    file unless ``overwrite`` (FileExistsError, the temp file kept for another try) — and
+    :meth:`discard` removes it. Nothing is ever written through a planted symlink."""
+
+    def __init__(self, path: str | os.PathLike, *, overwrite: bool = False):
+        self.path, self.overwrite = Path(path), overwrite
+        fd, self.tmp = temp_in(self.path.parent, self.path.name)
+        self.fh = os.fdopen(fd, "w+b")
+
+    def commit(self, path: str | os.PathLike | None = None) -> Path:
+        target = Path(path) if path is not None else self.path
+        if not self.fh.closed:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+            self.fh.close()
+        else:  # closed by the library that wrote it
+            fd = os.open(self.tmp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _commit(self.tmp, target, self.overwrite)
+        _fsync_dir(target.parent)
+        self.path = target
+        return target
+
+    def discard(self) -> None:
+        try:
+            self.fh.close()
+        except OSError:
+            pass
+        _unlink_quietly(self.tmp)
+
+
+# The mover's temporary files: ``.cnndesk-move.<pid>.<random>.cnndesk-tmp``. One left by a killed
+# process (a 593 MB half copy) is removed by the next move into that folder once its process is gone
+# and it has not been written to for STALE_AFTER seconds (a copy in progress writes all the time; the
+# age also covers a live mover whose pid means nothing here: another host or container on a share).
+MOVE_TEMP_PREFIX = ".cnndesk-move."
+STALE_AFTER = 60.0
+_cleaned: set[str] = set()
+
+
+def forget_cleaned_folders() -> None:
+    """Forget which folders had their stale temp files removed (as a new process would)."""
+    _cleaned.clear()
+
+
+def clean_stale_move_temps(folder: str | os.PathLike) -> list[str]:
+    """Remove the mover's temporary files in ``folder`` whose process no longer runs (a kill in
+    the middle of a copy). Returns the names removed. Once per folder per process."""
+    key = os.path.abspath(os.fspath(folder))
+    if key in _cleaned:
+        return []
+    _cleaned.add(key)
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for e in entries:
+        if not (e.name.startswith(MOVE_TEMP_PREFIX) and e.name.endswith(".cnndesk-tmp")):
+            continue
+        pid = e.name[len(MOVE_TEMP_PREFIX):].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        try:
+            if e.is_file(follow_symlinks=False) and time.time() - e.stat(follow_symlinks=False).st_mtime > STALE_AFTER:
+                os.unlink(e.path)
+                removed.append(e.name)
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True
+    return True
+
+
+def make_folder(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` (and its parents) for files to be moved or copied into, refusing one that
+    is a symbolic link (a planted ``dog -> /etc`` would send the files elsewhere) or not a folder.
+    Raises OSError (ELOOP/ENOTDIR) with the path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    st = os.lstat(folder)
+    if stat.S_ISLNK(st.st_mode):
+        raise OSError(errno.ELOOP, f"{path_text(folder.name)} is a symbolic link; refusing to write through it",
+                      str(folder))
+    if not stat.S_ISDIR(st.st_mode):
+        raise OSError(errno.ENOTDIR, "not a folder", str(folder))
+    return folder
+
+
 def _copy_into_temp(src: Path, folder: Path) -> str:
     """Copy ``src`` (data + times + mode) into a new exclusive temp file in ``folder``, fsynced.
     Removes the temp file on any error (ENOSPC included)."""
-    fd, tmp = temp_in(folder, src.name)
+    fd, tmp = temp_in(folder, src.name, prefix=f"{MOVE_TEMP_PREFIX}{os.getpid()}.")
     try:
         with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
             shutil.copyfileobj(fin, fout, 1 << 20)
@@ -147,6 +251,7 @@ def _copy_into_temp(src: Path, folder: Path) -> str:
 def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """Copy ``src`` to ``dst`` through a temp file; never overwrites (FileExistsError)."""
     src, dst = Path(src), Path(dst)
+    clean_stale_move_temps(dst.parent)
     tmp = _copy_into_temp(src, dst.parent)
     try:
         _commit(tmp, dst, overwrite=False)
@@ -155,12 +260,44 @@ def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         raise
 
 
+def unique_path(target: Path) -> tuple[Path, bool]:
+    """``target`` if free, else ``name (1).ext``, ``name (2).ext``…; True when renamed."""
+    if not os.path.lexists(target):  # a dangling symlink is taken too: never written through
+        return target, False
+    stem, suffix = target.stem, target.suffix
+    i = 1
+    while True:
+        candidate = target.with_name(f"{stem} ({i}){suffix}")
+        if not os.path.lexists(candidate):
+            return candidate, True
+        i += 1
+
+
+def move_into(src: str | os.PathLike, folder: str | os.PathLike, *, copy: bool = False,
+              name: str | None = None) -> tuple[Path, bool]:
+    """Move (or copy) ``src`` into ``folder`` (created; refused when it is a symbolic link) under
+    ``name`` (default its own), or ``name (1).ext``… when taken: never overwrites, never writes
+    through a link. Returns (the new path, whether it was renamed)."""
+    src = Path(src)
+    folder = make_folder(folder)
+    target, renamed = unique_path(folder / (name or src.name))
+    for _attempt in range(100):  # a file that appears meanwhile is never clobbered
+        try:
+            (copy_file if copy else move_file)(src, target)
+            return target, renamed
+        except FileExistsError:
+            target, _ = unique_path(target)
+            renamed = True
+    raise FileExistsError(errno.EEXIST, "no free name", str(target))
+
+
 def move_file(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """Move ``src`` to ``dst``; never overwrites (FileExistsError). Same filesystem: one rename
     (via a hard link, so a file that appeared meanwhile is not clobbered). Across filesystems:
     copy to a temp name, fsync, rename, then remove the source — a full disk or a kill never
     leaves a partial file under the final name, and the source stays until the copy is safe."""
     src, dst = Path(src), Path(dst)
+    clean_stale_move_temps(dst.parent)
     if os.path.lexists(dst):
         raise FileExistsError(errno.EEXIST, f"{dst} already exists", str(dst))
     try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
@@ -25,6 +24,7 @@ import numpy as np
 
 from cnndesk.core.common.paths import atomic_write, user_cache_dir
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
+from cnndesk.core.common.safeio import move_into
 from cnndesk.core.doctor import duplicates as dupes
 from cnndesk.core.doctor import label_check as stats
 from cnndesk.core.images.load import is_image_path
@@ -468,26 +468,19 @@ def move_to_class(path: str, cls: str, label: str | None = None) -> Moved:
     """Move ``path`` into the sibling class folder ``cls`` (same split), never overwriting.
     ``label``: the file's current class, to find its class folder when the file sits in a
     subfolder of it (class folders are searched recursively)."""
-    from cnndesk.core.organize.sorting import folder_name, unique_path
+    from cnndesk.core.organize.sorting import folder_name
 
     src = Path(path)
     if not src.is_file():
         raise DatasetError(f"{src.name}: the file is no longer there (moved or deleted?)")
     class_dir = next((a for a in src.parents if label and a.name == label), src.parent)
-    target_dir = class_dir.parent / folder_name(cls)
-    target_dir.mkdir(parents=True, exist_ok=True)
-    target, _ = unique_path(target_dir / src.name)
-    shutil.move(str(src), str(target))
+    target, _ = move_into(src, class_dir.parent / folder_name(cls))  # the safe mover
     return Moved(str(src), str(target))
 
 
 def undo_move(m: Moved) -> str:
     """Put a moved file back where it was (beside it under a new name if that name is taken)."""
-    from cnndesk.core.organize.sorting import unique_path
-
     if not Path(m.target).is_file():
         raise DatasetError(f"{Path(m.target).name}: the moved file is no longer there; nothing to undo")
-    back, _ = unique_path(Path(m.source))
-    back.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(m.target, str(back))
+    back, _ = move_into(m.target, Path(m.source).parent, name=Path(m.source).name)
     return str(back)

@@ -43,6 +43,7 @@ from cnndesk.core.export.bundle_network import (
     write_torch,
 )
 from cnndesk.core.export.formats import FORMATS, INT8_MIN_AGREEMENT, ExportError, Format
+from cnndesk.core.export.replace import refuse_unless_bundle, replace_bundle
 from cnndesk.core.models.registry import ModelSpec, get_spec
 
 # the bundle's modules copied from the app (and whatever cnndesk modules they import)
@@ -124,7 +125,7 @@ def export_bundle(
         elif fmt in ("torchscript", "pt2", "tflite", "coreml"):
             write_torch(spec, head is not None, tmp / form.model_file, fmt)
         check(cancel)
-        _vendor(tmp / "_vendor")
+        vendor_sources(tmp / "_vendor")
         shutil.copyfile(Path(__file__).resolve().parents[2] / "export_kit" / "predict.py", tmp / "predict.py")
         info = _model_json(spec, form, files, app)
         (tmp / "model.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -146,6 +147,8 @@ def check_bundle_out(out: str | os.PathLike, overwrite: bool = False) -> Path:
     out = Path(out)
     if os.path.lexists(out) and not (overwrite and out.is_dir() and not out.is_symlink()):
         raise ExportError(f"{out} already exists; choose another folder (or --force to replace it)")
+    if overwrite and os.path.lexists(out):
+        refuse_unless_bundle(out)  # --force replaces a cnndesk bundle, never a folder of other files
     if not out.parent.is_dir():
         raise ExportError(f"the folder {out.parent} does not exist; create it first")
     if not os.access(out.parent, os.W_OK | os.X_OK):
@@ -158,11 +161,8 @@ def _publish(tmp: Path, out: Path, overwrite: bool) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~umask)
-    if out.exists() and overwrite:
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.rename(out, old)
-        os.rename(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
+    if os.path.lexists(out) and overwrite:
+        replace_bundle(tmp, out)
     else:
         try:
             os.rename(tmp, out)  # an empty folder that appeared meanwhile would be replaced: check
@@ -236,7 +236,7 @@ Scores are `softmax(logits / {info['temperature']})`.
 """
 
 
-def _vendor(dest: Path) -> None:
+def vendor_sources(dest: Path) -> None:
     """Copy the app's loader and preprocessing (and the cnndesk modules they import) verbatim."""
     import importlib.util
 

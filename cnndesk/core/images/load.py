@@ -8,7 +8,10 @@
 * Pillow's decompression-bomb limit is kept and reported in plain words;
 * big JPEGs are decoded at a reduced scale (``draft``) when the caller says how many pixels it
   needs, but never below twice the size it asked for, so answers do not change;
-* every failure raises :class:`ImageLoadError` naming the file and the reason.
+* every failure raises :class:`ImageLoadError` naming the file and the reason;
+* only the formats in :data:`ALLOWED_FORMATS` are ever tried (:func:`open_image`, the one place
+  that calls ``Image.open``): never EPS/PostScript/PDF, which Pillow renders by running the
+  system's Ghostscript, nor any other plug-in that hands the file to an external program.
 """
 
 from __future__ import annotations
@@ -42,6 +45,33 @@ IMAGE_EXTENSIONS = frozenset(
         ".heic", ".heif",
     }
 )  # fmt: skip
+
+# The only formats any image is opened as, whatever its name says. Each is decoded in-process by
+# Pillow's own code or a linked library; EPS (Ghostscript), PDF, WMF/EMF (the OS renderer) and the
+# rarely used scientific/legacy plug-ins are left out. An MPO (multi-picture JPEG from cameras) is
+# opened by the JPEG plug-in. HEIF is there for an installed pillow-heif.
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "DIB", "GIF", "TIFF", "PPM", "TGA", "ICO", "JPEG2000",
+                   "AVIF", "HEIF")
+
+
+def open_image(fp) -> Image.Image:
+    """``Image.open`` restricted to :data:`ALLOWED_FORMATS` (lazy: reads the header only). The one
+    call of ``Image.open`` in cnndesk; raises UnidentifiedImageError for anything else."""
+    from PIL import EpsImagePlugin
+
+    EpsImagePlugin.gs_binary = False  # belt and braces: never run Ghostscript, whoever opens what
+    Image.init()
+    formats = [f for f in ALLOWED_FORMATS if f in Image.OPEN]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(fp, formats=formats)  # the one call of Image.open
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """Width and height from the header only (allowed formats only); raises like ``Image.open``."""
+    with open_image(path) as im:
+        return im.size
+
 
 # Draft decoding keeps at least this multiple of the size the caller asked for: measured on the
 # benchmark photos, 2x keeps top-1 identical to full decoding on >= 99 % of images (1x did not).
@@ -102,7 +132,7 @@ def load_image(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(fp)  # type: ignore[arg-type]
+            im = open_image(fp)
             out = _decode(im, label, min_side, max_side)
         if out is im and getattr(im, "fp", None) is not None:
             out = im.copy()  # multi-frame files keep their file open: detach from it
@@ -166,13 +196,14 @@ def _decode(im: Image.Image, label: str, min_side: int | None, max_side: int | N
         result = im.draft(mode, req)
         if result is not None:
             scale = max(1, round(full_size[0] / im.size[0]))
-    cost = _decode_cost(im)  # at the size it will be decoded (after draft)
+    # at the size it will be decoded (after draft), reduced or not
+    cost = decode_cost(im, _reduce_factor(im.size, min_side, max_side))
     if cost > DECODE_BUDGET.capacity:
         raise ImageLoadError(label, _memory_reason(im, cost))
     with DECODE_BUDGET.reserve(cost):
         im.load()  # a truncated file raises here (ImageFile.LOAD_TRUNCATED_IMAGES stays False)
         rest = _reduce_factor(im.size, min_side, max_side)
-        if rest > 1 and im.mode in _REDUCIBLE:  # shrink before converting: the conversion copies
+        if rest > 1:  # every mode is shrunk before converting: the conversion copies
             im = reduce_in_strips(im, rest)
             scale *= rest
         if orientation in (5, 6, 7, 8):
@@ -181,20 +212,43 @@ def _decode(im: Image.Image, label: str, min_side: int | None, max_side: int | N
 
 
 # Pillow's Image.reduce supports these modes
-_REDUCIBLE = frozenset({"L", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "F", "I;16"})
+_REDUCIBLE = frozenset({"L", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "F"})  # not I;16, P, 1
+
+
+def _reduce_mode(im: Image.Image) -> str | None:
+    """The mode ``im`` is reduced in: None for its own (Pillow reduces it directly); palette,
+    1-bit, 16-bit and other modes are converted strip by strip into one Pillow can reduce."""
+    mode = im.mode
+    if mode in _REDUCIBLE and mode not in ("RGBA", "LA"):
+        return None
+    if mode == "P":
+        alpha = "transparency" in im.info or im.palette is not None and im.palette.mode == "RGBA"
+        return "RGBA" if alpha else "RGB"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        return "RGBA" if mode != "LA" else "LA"
+    if mode == "1":
+        return "L"
+    if mode.startswith("I;16"):
+        return "I"
+    return "RGB"
 
 
 def reduce_in_strips(im: Image.Image, factor: int) -> Image.Image:
-    """``im.reduce(factor)`` without a full-size temporary: Pillow reduces RGBA/LA through a
-    premultiplied full-size copy, so those go in strips of rows (aligned to the factor, so the
-    result is the same)."""
-    if im.mode not in ("RGBA", "LA"):
+    """``im.reduce(factor)`` for every mode without a full-size temporary: RGBA/LA (which Pillow
+    reduces through a premultiplied full-size copy) and the modes Pillow cannot reduce (palette,
+    1-bit, 16-bit…: converted first) go in strips of rows, aligned to the factor so the result is
+    the same as reducing the whole converted image."""
+    mode = _reduce_mode(im)
+    if mode is None:
         return im.reduce(factor)
     w, h = im.size
-    out = Image.new(im.mode, (-(-w // factor), -(-h // factor)))
+    out = Image.new(mode, (-(-w // factor), -(-h // factor)))
     step = factor * max(1, (1 << 22) // max(1, w * factor * 4))  # about 4 MB of source per strip
     for top in range(0, h, step):
-        out.paste(im.crop((0, top, w, min(h, top + step))).reduce(factor), (0, top // factor))
+        strip = im.crop((0, top, w, min(h, top + step)))
+        if strip.mode != mode:
+            strip = strip.convert(mode)
+        out.paste(strip.reduce(factor), (0, top // factor))
     return out
 
 
@@ -215,14 +269,23 @@ def _reduce_factor(size: tuple[int, int], min_side: int | None, max_side: int | 
 _PEAK_BYTES_PER_PIXEL = {"WEBP": 16}
 
 
-def _decode_cost(im: Image.Image) -> int:
-    """Bytes a full decode of ``im`` may take at its peak (decoded pixels plus one converted copy)."""
+def decode_cost(im: Image.Image, reduce: int = 1) -> int:
+    """Bytes a decode of ``im`` may take at its peak: the decoded pixels plus, at full size, the
+    converted copies (an image with transparency: RGBA, the white background and RGB), or, when it
+    is reduced by ``reduce``, the reduced image and one strip."""
+    pixels = im.width * im.height
     per = _PEAK_BYTES_PER_PIXEL.get(im.format or "")
-    if per is None:
-        bands = max(3, len(im.getbands()) if im.mode else 3)
-        depth = 4 if im.mode in ("I", "F", "I;16", "I;16B", "I;16L") else 1
-        per = bands * depth + 4
-    return im.width * im.height * per
+    if per is not None:
+        return pixels * per
+    raw = 1 if im.mode in ("1", "L", "P") else 2 if im.mode.startswith("I;16") else 4  # Pillow's storage
+    if reduce > 1:
+        return pixels * raw + pixels * 4 // (reduce * reduce) + (16 << 20)
+    bands = max(3, len(im.getbands()) if im.mode else 3)
+    depth = 4 if im.mode in ("I", "F", "I;16", "I;16B", "I;16L") else 1
+    per = bands * depth + 4
+    if im.mode in ("P", "PA", "RGBA", "LA", "La", "RGBa"):
+        per = max(per, raw + 12)
+    return pixels * per
 
 
 def _memory_reason(im: Image.Image, cost: int) -> str:
@@ -383,6 +446,8 @@ def _unidentified_reason(label: str, fp: object) -> str:
 def _sniff(head: bytes) -> str | None:
     signatures = {
         b"%PDF": "a PDF document",
+        b"%!": "a PostScript document",
+        b"\xc5\xd0\xd3\xc6": "a PostScript document",
         b"PK\x03\x04": "a ZIP archive (or an Office document)",
         b"\x1f\x8b": "a gzip archive",
         b"ID3": "an MP3 audio file",

@@ -10,13 +10,14 @@ from pathlib import Path
 
 from cnndesk.core.common.errors import ModelError
 from cnndesk.core.common.paths import atomic_write, user_models_dir
+from cnndesk.core.common.safeio import unique_path
 from cnndesk.core.models.registry import (
     MODEL_FILE_SUFFIX,
     MODEL_FORMAT,
     read_model_file_metadata,
     spec_from_model_file,
 )
-from cnndesk.core.organize.sorting import folder_name, unique_path
+from cnndesk.core.organize.sorting import folder_name
 
 
 def rename_model(path: str | os.PathLike, new_name: str) -> Path:

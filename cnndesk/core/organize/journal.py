@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnndesk.core.common.paths import user_data_dir
+from cnndesk.core.common.safeio import move_file, safe_write
 
 JOURNAL_NAME = "journal.jsonl"
 SORT_MARKER = ".cnndesk-sorted"
@@ -168,7 +168,7 @@ class Journal:
                     rep.skipped.append(f"{Path(orig).name} exists again in its old folder")
                 else:
                     Path(orig).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.move(new, orig)
+                    move_file(new, orig)  # the safe mover; never overwrites
                     rep.restored.append((new, orig))
             except OSError as exc:
                 rep.skipped.append(f"{name}: {exc.strerror or exc}")
@@ -230,8 +230,8 @@ def mark_destination(dest: str | os.PathLike) -> None:
     dest = Path(dest)
     try:
         dest.mkdir(parents=True, exist_ok=True)
-        (dest / SORT_MARKER).write_text("Files sorted by cnndesk. cnndesk skips this folder when classifying the folder above it.\n",
-                                        encoding="utf-8")
+        with safe_write(dest / SORT_MARKER, "w") as fh:  # never through a planted symlink
+            fh.write("Files sorted by cnndesk. cnndesk skips this folder when classifying the folder above it.\n")
     except OSError:
         pass
 

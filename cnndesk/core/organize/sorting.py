@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
-from cnndesk.core.common.safeio import copy_file, describe_oserror, move_file, path_text
+from cnndesk.core.common.safeio import describe_oserror, move_into, path_text
 
 UNSURE = "_unsure"
 UNKNOWN = "_unknown"
@@ -127,19 +127,6 @@ def plan_sort(rows, destination: str | os.PathLike, threshold: float | None = No
     return SortPlan(Path(destination), moves, errors)
 
 
-def unique_path(target: Path) -> tuple[Path, bool]:
-    """``target`` if free, else ``name (1).ext``, ``name (2).ext``…; True when renamed."""
-    if not os.path.lexists(target):  # a dangling symlink is taken too: never written through
-        return target, False
-    stem, suffix = target.stem, target.suffix
-    i = 1
-    while True:
-        candidate = target.with_name(f"{stem} ({i}){suffix}")
-        if not os.path.lexists(candidate):
-            return candidate, True
-        i += 1
-
-
 def execute(
     plan: SortPlan,
     mode: str = "copy",
@@ -153,18 +140,8 @@ def execute(
     for i, move in enumerate(plan.moves):
         check(cancel)
         folder = plan.destination / move.folder
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            target, renamed = unique_path(folder / move.source.name)
-            for _attempt in range(100):  # a file that appears meanwhile is never clobbered
-                try:
-                    (copy_file if mode == "copy" else move_file)(move.source, target)
-                    break
-                except FileExistsError:
-                    target, _ = unique_path(target)
-                    renamed = True
-            else:
-                raise FileExistsError(17, "no free name", str(target))
+        try:  # a planted symlink "dog -> elsewhere" is refused; a free name is used; never overwrites
+            target, renamed = move_into(move.source, folder, copy=mode == "copy")
             report_.done.append((move.source, target))
             report_.renamed += renamed
         except OSError as exc:

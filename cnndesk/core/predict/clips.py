@@ -1,18 +1,18 @@
 """One clip per label from a classified video: every segment of a label, joined in time order,
 re-encoded (h264 MP4, picture only) so the cuts land on the segment boundaries exactly. One decode
-pass feeds one encoder per label. Files are written under a temporary name and renamed into place;
+pass feeds one encoder per label. Files are written through the safe writer (an exclusive,
+unpredictable temporary file, renamed into place: a planted symlink is never written through) and
 an existing file is never replaced (a free name such as ``clip_cat (1).mp4`` is used)."""
 
 from __future__ import annotations
 
-import os
 import re
 from fractions import Fraction
 from pathlib import Path
 
 from cnndesk.core.common.errors import Cancelled, CnndeskError
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, report
-from cnndesk.core.organize.sorting import unique_path
+from cnndesk.core.common.safeio import PendingFile, unique_path
 from cnndesk.core.predict.video import Segment, open_video
 
 
@@ -38,8 +38,12 @@ def export_label_clips(path, segments: list[Segment], folder, *, progress: Progr
     try:
         for lab in labels:
             final, _ = unique_path(folder / f"{Path(path).stem}_{_safe(lab)}.mp4")
-            tmp = final.with_name(f".{final.stem}.part.mp4")
-            out = av.open(str(tmp), "w")
+            tmp = PendingFile(final)
+            try:
+                out = av.open(tmp.fh, "w", format="mp4")
+            except BaseException:
+                tmp.discard()
+                raise
             vs = out.add_stream("h264", rate=rate)
             vs.width, vs.height, vs.pix_fmt = (cc.width // 2) * 2, (cc.height // 2) * 2, "yuv420p"
             outs[lab] = (out, vs, tmp, final, [0])
@@ -64,17 +68,23 @@ def export_label_clips(path, segments: list[Segment], folder, *, progress: Progr
             if count[0] % 30 == 0:
                 report(progress, int(t * 1000), int(total * 1000), f"Writing clips: {t:.0f} of {total:.0f} s")
         for lab in labels:
-            out, vs, tmp, final, count = outs.pop(lab)
+            out, vs, tmp, final, count = outs[lab]
             for packet in vs.encode():
                 out.mux(packet)
             out.close()
             if count[0] == 0:
-                os.unlink(tmp)
+                tmp.discard()
+                del outs[lab]
                 continue
-            final, _ = unique_path(final)
-            os.link(tmp, final)  # never replaces a file that appeared meanwhile
-            os.unlink(tmp)
-            written.append(final)
+            for _attempt in range(100):  # never replaces a file that appeared meanwhile
+                try:
+                    written.append(tmp.commit(unique_path(final)[0]))
+                    del outs[lab]
+                    break
+                except FileExistsError:
+                    continue
+            else:
+                raise CnndeskError(f"no free name for {final.name}")
     except av.error.FFmpegError as exc:
         raise CnndeskError(f"writing the clips failed: {exc}") from None
     finally:
@@ -84,5 +94,5 @@ def export_label_clips(path, segments: list[Segment], folder, *, progress: Progr
                 out.close()
             except Exception:  # noqa: BLE001 - already failing; remove the partial file
                 pass
-            tmp.unlink(missing_ok=True)
+            tmp.discard()
     return written

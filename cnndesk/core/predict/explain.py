@@ -323,7 +323,13 @@ def to_image_heat(heat: np.ndarray, image_size: tuple[int, int], pre: Preprocess
 
 
 def overlay(image: Image.Image, heat: np.ndarray, opacity: float = 0.5) -> Image.Image:
-    """Blend a [0, 1] heatmap of the image's size over it with a blue-to-red colour map."""
+    """Blend a [0, 1] heatmap of the image's size over it with a blue-to-red colour map; the
+    overlay is at most ``MAX_OVERLAY_SIDE`` pixels on its longer side, whatever it is given."""
+    if max(image.size) > MAX_OVERLAY_SIDE:
+        f = MAX_OVERLAY_SIDE / max(image.size)
+        size = (max(1, round(image.width * f)), max(1, round(image.height * f)))
+        image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+        heat = np.asarray(Image.fromarray(np.asarray(heat, np.float32), "F").resize(size, Image.Resampling.BILINEAR))
     h = np.clip(heat, 0, 1)
     colors = np.stack([
         np.clip(1.5 - np.abs(4 * h - 3), 0, 1),  # red

@@ -28,7 +28,7 @@ from cnndesk.core.models.registry import ModelSpec
 log = logging.getLogger("cnndesk")
 
 # Bump when the export recipe changes: old cache entries are then ignored.
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: keyed on the file's own content (no sidecars beside user files), entries verified
 # Parity limits between the exported model and PyTorch on the sample photos.
 MAX_LOGIT_DIFF = 1e-3
 
@@ -59,25 +59,30 @@ def onnx_dir() -> Path:
 
 
 def file_sha256(path: Path) -> str:
-    """Content hash of a weights file, remembered by (path, size, mtime) so starts stay cheap.
-    A ``<file>.sha256`` sidecar (packaged builds) gives it without reading the file at all."""
-    sidecar = path.with_name(path.name + ".sha256")
-    if sidecar.is_file():
-        return sidecar.read_text().split()[0]
+    """Content hash of a weights or model file (weights and metadata alike: the whole file),
+    remembered by (path, inode, size, mtime, ctime) so starts stay cheap; ctime cannot be set back
+    by hand, so a file swapped under the same size and mtime is hashed again. A ``<file>.sha256``
+    sidecar is believed only for the app's own weights (packaged builds: ``resources/weights``),
+    never beside a user's file, where it could claim another model's identity."""
+    if _is_app_resource(path):
+        sidecar = path.with_name(path.name + ".sha256")
+        if sidecar.is_file():
+            return sidecar.read_text().split()[0]
     st = path.stat()
     index_path = user_cache_dir() / "hashes.json"
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    key = f"{path.resolve()}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}"
     try:
         index = json.loads(index_path.read_text())
     except (OSError, ValueError):
         index = {}
-    if key in index:
+    if isinstance(index, dict) and isinstance(index.get(key), str):
         return index[key]
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     digest = h.hexdigest()
+    index = index if isinstance(index, dict) else {}
     index[key] = digest
     try:
         with atomic_write(index_path, "w") as fh:
@@ -87,10 +92,22 @@ def file_sha256(path: Path) -> str:
     return digest
 
 
+def _is_app_resource(path: Path) -> bool:
+    from cnndesk.core.common.paths import resource_path
+
+    try:
+        return os.path.realpath(path.parent) == os.path.realpath(resource_path("weights"))
+    except (OSError, ValueError):
+        return False
+
+
 def cache_key(spec: ModelSpec, weights_path: Path, variant: str = "logits") -> str:
+    """The cache key of an export: the hash of the file's whole content plus everything about the
+    network that shapes its export — never its name, which any model file may claim."""
     content = file_sha256(weights_path)
-    ident = f"{EXPORT_VERSION}|{spec.arch}|{spec.num_classes}|{spec.input_size}|{variant}|{content}"
-    return hashlib.sha256(ident.encode()).hexdigest()[:20]
+    ident = (f"{EXPORT_VERSION}|{spec.source}|{spec.arch}|{spec.num_classes}|{spec.input_size}|"
+             f"{spec.key_mapping}|{variant}|{content}")
+    return hashlib.sha256(ident.encode()).hexdigest()[:32]
 
 
 def entry_paths(spec: ModelSpec, key: str, variant: str = "logits") -> tuple[Path, Path]:
@@ -119,11 +136,28 @@ def lookup(spec: ModelSpec, variant: str, weights: Path) -> tuple[OnnxEntry | No
         record = json.loads(record_path.read_text())
     except (OSError, ValueError):
         return None, key
+    if not isinstance(record, dict):
+        return None, key
     if record.get("ok") and onnx_path.is_file():
+        if not _entry_matches(record, key, onnx_path):
+            log.warning("ignoring the cached export %s: it does not match its record", onnx_path.name)
+            return None, key
         return OnnxEntry(onnx_path, record), key
     if record.get("ok") is False:
         return OnnxEntry(None, record), key
     return None, key
+
+
+def _entry_matches(record: dict, key: str, onnx_path: Path) -> bool:
+    """A verified entry is used only when its record was written for this very key and the
+    exported file is still the one that was checked against PyTorch (its content hash)."""
+    want = record.get("onnx_sha256")
+    if record.get("key") != key or not isinstance(want, str):
+        return False
+    try:
+        return file_sha256(onnx_path) == want
+    except OSError:
+        return False
 
 
 def export_and_verify(
@@ -153,6 +187,8 @@ def export_and_verify(
         "export_version": EXPORT_VERSION,
         "variant": variant,
         "attempts": int(attempt),
+        "key": key,
+        "weights_sha256": file_sha256(weights),
     }
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     tmpdir = tempfile.mkdtemp(prefix=".export-", dir=onnx_path.parent)  # exclusive, unpredictable
@@ -164,6 +200,7 @@ def export_and_verify(
         if not record["ok"]:
             raise OnnxUnavailable(record["reason"])
         os.replace(tmp, onnx_path)
+        record["onnx_sha256"] = file_sha256(onnx_path)  # what a lookup checks the entry against
         shutil.rmtree(tmpdir, ignore_errors=True)
     except Exception as exc:
         shutil.rmtree(tmpdir, ignore_errors=True)

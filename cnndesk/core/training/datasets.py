@@ -16,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 
 from cnndesk.core.common.errors import CnndeskError
 from cnndesk.core.common.safeio import display, path_text
-from cnndesk.core.images.load import bomb_reason, pixel_limit
+from cnndesk.core.images.load import bomb_reason, open_image, pixel_limit
 from cnndesk.core.predict.stream import walk_images
 
 MIN_PER_CLASS = 5
@@ -82,7 +82,7 @@ def quick_check(path: Path) -> str | None:
             return f"{name}: the file is empty (0 bytes)"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with open_image(path) as im:
                 w, h = im.size
         if w * h > pixel_limit():
             return f"{name}: {bomb_reason((w, h))}"

@@ -69,12 +69,12 @@ def collate(items) -> Batch:
 def decode_all(items, min_side: int, max_bytes: int = MEMORY_CACHE_BYTES, cancel=None) -> dict | None:
     """Every image decoded once, kept in memory (small images: decoding and resizing every step
     otherwise costs more than the network); None when the set would not fit in ``max_bytes``."""
-    from PIL import Image
+    from cnndesk.core.images.load import open_image
 
     est = 0
     for path, _ in items[:: max(1, len(items) // 32)]:  # headers of a sample: the decoded size
         try:
-            with Image.open(path) as im:
+            with open_image(path) as im:
                 w, h = im.size
         except Exception:
             continue

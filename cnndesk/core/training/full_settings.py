@@ -71,14 +71,14 @@ def cpu_has_native_bf16() -> bool:
 
 
 def median_short_side(paths: list[str], sample: int = 64) -> int | None:
-    from PIL import Image
+    from cnndesk.core.images.load import open_image
 
     rng = np.random.default_rng(0)
     pick = [paths[i] for i in rng.choice(len(paths), min(sample, len(paths)), replace=False)] if paths else []
     sides = []
     for p in pick:
         try:
-            with Image.open(p) as im:  # header only
+            with open_image(p) as im:  # header only
                 sides.append(min(im.size))
         except Exception:
             continue

@@ -371,7 +371,9 @@ class CameraPanel(QWidget):
         start = os.path.join(self.settings.get("last_folder") or str(Path.home()), f"frame-{time.strftime('%Y%m%d-%H%M%S')}.png")
         path, _ = QFileDialog.getSaveFileName(self, "Save frame", start, "PNG (*.png);;JPEG (*.jpg)")
         if path:
-            ok = image.save(path)
+            from cnndesk.qt.imaging import save_qimage
+
+            ok = save_qimage(image, path)  # the safe writer
             self.status.emit(f"Saved {path}" if ok else f"Could not save {path}")
 
     # -- recording samples ----------------------------------------------------------------------

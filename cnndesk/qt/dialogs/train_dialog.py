@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from cnndesk.core.common.paths import user_models_dir
-from cnndesk.core.organize.sorting import folder_name, unique_path
+from cnndesk.core.common.safeio import unique_path
+from cnndesk.core.organize.sorting import folder_name
 from cnndesk.core.training.config import TrainConfig
 from cnndesk.qt import jobs
 from cnndesk.qt.dialogs import train_text

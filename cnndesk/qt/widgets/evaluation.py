@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -25,8 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.core.common.safeio import move_file
-from cnndesk.core.organize.sorting import unique_path
+from cnndesk.core.common.safeio import describe_oserror, display, move_into
 from cnndesk.core.training.evaluation import Evaluation
 from cnndesk.qt import jobs
 from cnndesk.qt.workers import JobKind
@@ -224,10 +224,11 @@ class EvaluationView(QWidget):
             return None
         path, _, _ = item.data(PathRole)
         src = Path(path)
-        target_dir = src.parent.parent / self.fix_class.currentText()
-        target_dir.mkdir(parents=True, exist_ok=True)
-        target, _ = unique_path(target_dir / src.name)
-        move_file(src, target)
+        try:  # the safe mover: never a partial file under the final name, never through a link
+            target, _ = move_into(src, src.parent.parent / self.fix_class.currentText())
+        except OSError as exc:
+            QMessageBox.warning(self, "Move to class", f"{display(src.name)} could not be moved: {describe_oserror(exc)}")
+            return None
         from cnndesk.core.organize.journal import Journal
 
         (self.journal or Journal()).record_relabel(src, target, self.fix_class.currentText())  # Ctrl+Z puts it back

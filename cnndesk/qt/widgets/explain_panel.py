@@ -339,12 +339,21 @@ class ExplainPanel(QWidget):
             self.save_to(path)
 
     def save_to(self, path: str) -> bool:
-        ok = self.result is not None and self.result.overlay.save(path, "PNG")
+        from cnndesk.qt.imaging import save_qimage
+
+        ok = self.result is not None and save_qimage(self.result.overlay, path, "PNG")  # the safe writer
         self.status.emit(f"Saved {path}" if ok else f"Could not save {path}")
         return bool(ok)
 
     def export_summary(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export architecture summary", str(Path.home() / "architecture.txt"), "Text (*.txt)")
         if path:
-            Path(path).write_text(self.summary.toPlainText() + "\n", encoding="utf-8")
+            from cnndesk.core.common.safeio import safe_write
+
+            try:
+                with safe_write(path, "w") as fh:
+                    fh.write(self.summary.toPlainText() + "\n")
+            except OSError as exc:
+                self.status.emit(f"Could not save {path}: {exc.strerror or exc}")
+                return
             self.status.emit(f"Saved {path}")
