@@ -172,7 +172,9 @@ import json, resource, time, numpy as np
 from cnndesk.core.labelling import LabelSession
 rng = np.random.default_rng(0); n = {n}; k = 20
 cent = rng.normal(0, 1, (k, 2528)).astype(np.float32); y = rng.integers(0, k, n)
-x = cent[y] + rng.normal(0, 1.5, (n, 2528)).astype(np.float32)
+x = np.empty((n, 2528), np.float32)
+for s0 in range(0, n, 5000):
+    x[s0:s0 + 5000] = cent[y[s0:s0 + 5000]] + 1.5 * rng.standard_normal((len(y[s0:s0 + 5000]), 2528), dtype=np.float32)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 paths = [f"/pile/img_{{i:06d}}.jpg" for i in range(n)]
 t = time.perf_counter(); s = LabelSession("/pile", paths, x); del x; t_open = time.perf_counter() - t

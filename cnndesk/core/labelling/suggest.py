@@ -26,6 +26,7 @@ UNCALIBRATED_CAP = 0.8
 SHOWN = 0.9  # "shown with >= 90 % confidence" ...
 WANTED_PRECISION = 0.95  # ... "is right >= 95 % of the time"
 EPOCHS = 150
+LR = 0.02
 
 
 @dataclass
@@ -106,7 +107,7 @@ def _fit(data: FitInput, cancel: CancelToken | None, seed: int) -> Suggester | N
         return None
     z = zb = np.asarray(data.z, np.float32)  # already centred, rotated and scaled (picking.make_space)
     cw = _class_weights(y, k)
-    kw = dict(epochs=EPOCHS, lr=0.02, smoothing=0.05, class_w=cw, seed=seed, cancel=cancel)
+    kw = dict(epochs=EPOCHS, lr=LR, smoothing=0.05, class_w=cw, seed=seed, cancel=cancel)
     n_min = int(counts[present].min())
     calibrated = bool(present.all() and n_min >= MIN_PER_CLASS_CALIBRATED)
     oof = None
