@@ -84,12 +84,12 @@ def test_ask_never_repeats_answered_images_or_their_near_duplicates(pile, tmp_pa
     assert len(asked) == len(set(asked))
 
 
-def test_after_answers_ask_mixes_uncertain_and_typical_and_suggestions_get_right(session, pile):
+def test_after_answers_ask_picks_uncertain_images_and_suggestions_get_right(session, pile):
     _, truth = pile
     _answer_all(session, session.ask(4), truth)
     for _ in range(3):
         qs = session.ask(4)
-        assert {q.kind for q in qs} <= {"typical", "uncertain"} and "uncertain" in {q.kind for q in qs}
+        assert {q.kind for q in qs} == {"uncertain"} and all("unsure between" in q.reason for q in qs)
         _answer_all(session, qs, truth)
     assert len(session.labelled) == 16
     rep = session.suggestions()
