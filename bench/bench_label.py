@@ -126,8 +126,9 @@ def _mean_or_none(vals):
     return float(np.mean(vals)) if vals else None
 
 
-def cli_round(d: Path, truth: dict[str, str], n_labels: int = 100, cache: Path = CACHE) -> float:
-    """Seconds of one `cnndesk label DIR --labels FILE --ask 10` process (embeddings cached)."""
+def cli_round(d: Path, truth: dict[str, str], n_labels: int = 100, cache: Path = CACHE) -> tuple[float, float]:
+    """(wall, CPU) seconds of one `cnndesk label DIR --labels FILE --ask 10` process
+    (embeddings and thumbnails cached)."""
     rng = np.random.default_rng(0)
     paths = sorted(truth)
     lab = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8")
@@ -137,13 +138,15 @@ def cli_round(d: Path, truth: dict[str, str], n_labels: int = 100, cache: Path =
             lab.write(f"{paths[i]},{truth[paths[i]]}\n")
     env = dict(os.environ, CNNDESK_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
     t = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run([sys.executable, "-m", "cnndesk", "label", str(d), "--labels", lab.name, "--ask", "10",
                         "--format", "json", "--quiet"], env=env, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     dt = time.perf_counter() - t
     os.unlink(lab.name)
     assert r.returncode == 0, r.stderr
     assert len(json.loads(r.stdout)["ask"]) == 10
-    return dt
+    return dt, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def first_round(d: Path) -> tuple[float, float]:
@@ -153,7 +156,7 @@ def first_round(d: Path) -> tuple[float, float]:
 
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cache"
-        shutil.copytree(CACHE, cache, ignore=shutil.ignore_patterns("embeddings"))
+        shutil.copytree(CACHE, cache, ignore=shutil.ignore_patterns("embeddings", "doctor"))
         env = dict(os.environ, CNNDESK_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
         t = time.perf_counter()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -172,7 +175,9 @@ import json, resource, time, numpy as np
 from cnndesk.core.labelling import LabelSession
 rng = np.random.default_rng(0); n = {n}; k = 20
 cent = rng.normal(0, 1, (k, 2528)).astype(np.float32); y = rng.integers(0, k, n)
-x = cent[y] + rng.normal(0, 1.5, (n, 2528)).astype(np.float32)
+x = np.empty((n, 2528), np.float32)
+for s0 in range(0, n, 5000):
+    x[s0:s0 + 5000] = cent[y[s0:s0 + 5000]] + 1.5 * rng.standard_normal((len(y[s0:s0 + 5000]), 2528), dtype=np.float32)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 paths = [f"/pile/img_{{i:06d}}.jpg" for i in range(n)]
 t = time.perf_counter(); s = LabelSession("/pile", paths, x); del x; t_open = time.perf_counter() - t
@@ -190,6 +195,38 @@ print(json.dumps({{"images": n, "embeddings_mb": round(base, 1), "peak_mb": roun
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def markdown(results: list[dict]) -> str:
+    """The docs tables: accuracy app vs random per budget; then confidence honesty."""
+    budgets = sorted({int(b) for r in results for b in r["app"]})
+
+    def cell(r, kind, b, key):
+        return (r[kind].get(b) or r[kind].get(str(b)) or {}).get(key)
+
+    lines = ["| folder | first K asks cover | " + " | ".join(f"{b} labels: app / random (Δ)" for b in budgets) + " |",
+             "|---|---|" + "---|" * len(budgets)]
+    for r in results:
+        row = [f"{r['family']}-{r['seed']} ({r['images']} img, {r['classes']} cl.)", f"{r['coverage_first_k']:.0%}"]
+        for b in budgets:
+            a, q = cell(r, "app", b, "accuracy"), cell(r, "random", b, "accuracy")
+            row.append(f"{a:.1%} / {q:.1%} ({100 * (a - q):+.1f})")
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "| folder | " + " | ".join(f"{b}: shown ≥ 90 % (right) app · random · calibrated · est. acc." for b in budgets) + " |",
+              "|---|" + "---|" * len(budgets)]
+    for r in results:
+        row = [f"{r['family']}-{r['seed']}"]
+        for b in budgets:
+            est = cell(r, "app", b, "estimated")
+            row.append(f"{_shown(cell, r, 'app', b)} · {_shown(cell, r, 'random', b)} · {'yes' if cell(r, 'app', b, 'calibrated') else 'no'} · "
+                       + (f"{est:.0%}" if est is not None else "–"))
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def _shown(cell, r, kind, b) -> str:
+    sh, pr = cell(r, kind, b, "shown90"), cell(r, kind, b, "precision90")
+    return f"{sh:.0%}" + (f" ({pr:.1%})" if pr is not None else "")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--families", nargs="+", default=list(label_data.FAMILIES))
@@ -200,7 +237,27 @@ def main() -> None:
     ap.add_argument("--scale", nargs="*", type=int, default=[], help="memory/time at N synthetic images")
     ap.add_argument("--json", default=str(HERE / "out" / "bench_label.json"))
     ap.add_argument("--plot", default=str(ROOT / "docs" / "label_curves.png"))
+    ap.add_argument("--report", action="store_true", help="print the docs tables from --json and redraw the plot")
+    ap.add_argument("--timing-only", action="store_true", help="only the CLI times (symbols folders), no simulation")
     args = ap.parse_args()
+    if args.timing_only:
+        for seed in args.seeds:
+            d, truth = folder("symbols", seed)
+            embeddings(sorted(truth))
+            rounds = [cli_round(d, truth) for _ in range(3)]
+            out = {"folder": f"symbols-{seed}", "cli_ask_wall_s": [round(w, 2) for w, _ in rounds],
+                   "cli_ask_cpu_s": [round(c, 2) for _, c in rounds], "load": os.getloadavg()[0]}
+            if args.first_round:
+                out["first_round_wall_s"], out["first_round_cpu_s"] = (round(v, 1) for v in first_round(d))
+            print(json.dumps(out), flush=True)
+        return
+    if args.report:
+        from label_plot import plot
+
+        runs = json.loads(Path(args.json).read_text())["runs"]
+        print(markdown(runs))
+        plot(runs, args.plot)
+        return
     results = []
     for fam in args.families:
         for seed in args.seeds:
@@ -211,7 +268,8 @@ def main() -> None:
             r = simulate(fam, seed, x, paths, truth, tuple(args.budgets))
             r["simulate_s"] = round(time.perf_counter() - t, 1)
             if args.timing and fam == "symbols":
-                r["cli_ask_s"] = round(min(cli_round(d, truth) for _ in range(3)), 2)
+                best = min(cli_round(d, truth) for _ in range(3))
+                r["cli_ask_s"], r["cli_ask_cpu_s"] = round(best[0], 2), round(best[1], 2)
                 if args.first_round:
                     r["first_round_s"], r["first_round_cpu_s"] = (round(v, 1) for v in first_round(d))
             results.append(r)

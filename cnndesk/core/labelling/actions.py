@@ -147,11 +147,14 @@ class SessionActions:
         rows = [(p, None if s == fo.SKIPPED else s) for p, s in zip(self.paths, self._state, strict=True) if s is not None]
         return fo.labels_csv(rows, self.root)
 
-    def save_labels(self, path: str | os.PathLike) -> Action:
-        """Write the labels file (atomically); undo puts the previous file back."""
+    def save_labels(self, path: str | os.PathLike, undoable: bool = True) -> Action | None:
+        """Write the labels file (atomically); undo puts the previous file back. An autosave
+        passes ``undoable=False`` (nothing is put on the undo stack)."""
         from cnndesk.core.labelling.writing import restore_labels_file, write_labels_file
 
         before = write_labels_file(path, self.labels_text())
+        if not undoable:
+            return None
         action = Action(f"Save the labels to {os.path.basename(os.fspath(path))}", [],
                         undo_files=lambda: restore_labels_file(path, before))
         self._undo.append(action)

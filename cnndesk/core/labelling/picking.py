@@ -31,7 +31,7 @@ DIM = 128
 COARSE_DIM = 32  # groups and cold-start clusters: the top axes only (first K asks hit 94 % of the
 # classes on the tuning folders, vs 92 % on all 128 axes)
 Z_NORM = 4.0  # the rows' RMS length: one global scale, so the classifier's regularisation fits any network
-PCA_SAMPLE = 4000  # principal axes from at most this many images (memory at 50,000 images)
+PCA_SAMPLE = 2000  # principal axes from at most this many images (time; memory at 50,000 images)
 DUPLICATE_SIMILARITY = 0.97  # embeddings (cosine in the space)
 # thumbnails (cnndesk.core.doctor.duplicates.search_vectors): resized + JPEG copies measured >= 0.987,
 # different generated images at most 0.98 for 99 % (small grey symbols, the most alike)
@@ -89,7 +89,7 @@ def make_space(x: np.ndarray, dim: int = DIM, seed: int = 0, pixels: np.ndarray 
     return Space(z, (z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-12)).astype(np.float32), pixels=pixels)
 
 
-def top_axes(zc: np.ndarray, r: int, rng: np.random.Generator, power: int = 3) -> np.ndarray:
+def top_axes(zc: np.ndarray, r: int, rng: np.random.Generator, power: int = 2) -> np.ndarray:
     """The top ``r`` principal axes (D, r) of centred rows ``zc``, by a randomized range finder
     with power iterations (Halko et al. 2011): a full eigendecomposition of the 1,200 x 1,200
     Gram matrix took 3 s on a busy core, this 0.2 s."""

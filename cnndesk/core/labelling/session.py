@@ -199,7 +199,6 @@ class LabelSession(SessionActions):
             self.set_group_count(count)
         if self._groups is None:
             k = self._group_count or picking.choose_group_count(self.space, self.seed)
-            self._group_count = self._group_count or None
             labels, _ = picking.kmeans(self.space.coarse, k, self.seed)
             sizes = np.bincount(labels, minlength=k)
             groups = []

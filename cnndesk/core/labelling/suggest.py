@@ -2,9 +2,10 @@
 (:mod:`cnndesk.core.training.head`) on the labelling space, out-of-fold predictions for the accuracy
 estimate and the calibration, :mod:`cnndesk.core.trust` for the temperature and the unknown flag.
 
-Honesty with few labels: until every class has :data:`MIN_PER_CLASS_CALIBRATED` labels the
-scores are not calibrated (``calibrated`` False) and are shrunk toward uniform so that none
-exceeds :data:`UNCALIBRATED_CAP` — a 90 % shown then never rests on a guess. Once calibrated, the
+Honesty with few labels: until every class has :data:`MIN_PER_CLASS_CALIBRATED` labels (and
+there are :data:`MIN_LABELS_PER_CLASS_CALIBRATED` per class on average) the scores are not
+calibrated (``calibrated`` False) and are shrunk toward uniform so that none exceeds
+:data:`UNCALIBRATED_CAP` — a 90 % shown then never rests on a guess. Once calibrated, the
 temperature comes from out-of-fold predictions and a further shrink is chosen so that out-of-fold
 suggestions shown at >= 90 % were right >= 95 % of the time (the answered images are harder than
 the rest — they were asked because the model was unsure — so this errs on the careful side).
@@ -22,11 +23,16 @@ from cnndesk.core.common.progress import CancelToken, check
 from cnndesk.core.training import head as quickfit
 from cnndesk.core.trust import scores as trust
 
-MIN_PER_CLASS_CALIBRATED = 5
+# Calibrated once every class has MIN_PER_CLASS_CALIBRATED answers and there are
+# MIN_LABELS_PER_CLASS_CALIBRATED per class on average: the app's picks leave easy classes with few
+# answers (symbols, 200 picked labels: some class still had < 5, so nothing was ever shown at 90 %)
+MIN_PER_CLASS_CALIBRATED = 2
+MIN_LABELS_PER_CLASS_CALIBRATED = 4
 UNCALIBRATED_CAP = 0.8
 SHOWN = 0.9  # "shown with >= 90 % confidence" ...
 WANTED_PRECISION = 0.95  # ... "is right >= 95 % of the time"
 EPOCHS = 150
+LR = 0.02
 
 
 @dataclass
@@ -107,9 +113,9 @@ def _fit(data: FitInput, cancel: CancelToken | None, seed: int) -> Suggester | N
         return None
     z = zb = np.asarray(data.z, np.float32)  # already centred, rotated and scaled (picking.make_space)
     cw = _class_weights(y, k)
-    kw = dict(epochs=EPOCHS, lr=0.02, smoothing=0.05, class_w=cw, seed=seed, cancel=cancel)
+    kw = dict(epochs=EPOCHS, lr=LR, smoothing=0.05, class_w=cw, seed=seed, cancel=cancel)
     n_min = int(counts[present].min())
-    calibrated = bool(present.all() and n_min >= MIN_PER_CLASS_CALIBRATED)
+    calibrated = bool(present.all() and n_min >= MIN_PER_CLASS_CALIBRATED and len(y) >= MIN_LABELS_PER_CLASS_CALIBRATED * k)
     oof = None
     if n_min >= 2:
         folds = quickfit.stratified_folds(y, min(quickfit.FOLDS, n_min), seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,12 +85,12 @@ def test_ask_never_repeats_answered_images_or_their_near_duplicates(pile, tmp_pa
     assert len(asked) == len(set(asked))
 
 
-def test_after_answers_ask_mixes_uncertain_and_typical_and_suggestions_get_right(session, pile):
+def test_after_answers_ask_picks_uncertain_images_and_suggestions_get_right(session, pile):
     _, truth = pile
     _answer_all(session, session.ask(4), truth)
     for _ in range(3):
         qs = session.ask(4)
-        assert {q.kind for q in qs} <= {"typical", "uncertain"} and "uncertain" in {q.kind for q in qs}
+        assert {q.kind for q in qs} == {"uncertain"} and all("unsure between" in q.reason for q in qs)
         _answer_all(session, qs, truth)
     assert len(session.labelled) == 16
     rep = session.suggestions()
@@ -233,3 +234,31 @@ def test_resized_reencoded_copies_of_answered_images_are_not_asked(pile):
     s2 = LabelSession.open(root, embed=fake_embed, duplicates=False)  # by the stand-in embeddings alone
     s2.answer(src, truth[src])
     assert s2.space.pixels is None
+
+
+def test_default_embedder_reads_a_fully_cached_folder_without_opening_the_network(pile, monkeypatch):
+    import cnndesk.core.predict.embeddings as features
+    from cnndesk.core.labelling.session import default_embedder
+    from cnndesk.core.models.registry import default_model
+    from cnndesk.core.runtime import resolve
+
+    root, truth = pile
+    paths = sorted(truth)
+    spec = default_model()
+    cache = features.EmbeddingCache(f"{spec.name}-{resolve(spec, 'multi', lookup=False).cache_key()}")
+    rng = np.random.default_rng(0)
+    want = rng.normal(size=(len(paths), 16)).astype(np.float32)
+    for p, v in zip(paths, want, strict=True):
+        cache.put(p, v)
+    cache.save()
+
+    def no_network(*a, **k):
+        raise AssertionError("the network was opened although every file is cached")
+
+    monkeypatch.setattr(features, "embed_paths", no_network)
+    seen = []
+    got = default_embedder(paths, progress=lambda d, t, m: seen.append(d))
+    assert np.array_equal(got, want) and seen[-1] == len(paths)
+    (root / "new.png").write_bytes(Path(paths[0]).read_bytes())  # one file not cached: the full path
+    with pytest.raises(AssertionError, match="network was opened"):
+        default_embedder([*paths, str(root / "new.png")])

@@ -152,4 +152,14 @@ def test_save_labels_is_undone(session, tmp_path):
     session.undo()  # the first save: the file was new
     assert not f.exists()
     assert session.state(0) == "disc"
+    n = len(session.history())
+    assert session.save_labels(f, undoable=False) is None and f.exists()  # an autosave
+    assert len(session.history()) == n
+
+
+def test_labels_file_write_failure_is_one_clear_error(session, tmp_path):
+    session.answer(0, "disc")
+    with pytest.raises(LabelError, match="cannot write"):
+        session.save_labels(tmp_path / "no" / "such" / "labels.csv")
+    assert session.history()[-1].startswith("Label")
     assert SKIPPED != NONE
