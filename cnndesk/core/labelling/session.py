@@ -55,7 +55,7 @@ def default_embedder(paths, progress=None, cancel=None, errors=None) -> np.ndarr
     cache: bool | EmbeddingCache = True
     try:
         from cnndesk.core.models.registry import default_model
-        from cnndesk.core.runtime import resolve
+        from cnndesk.core.runtime.resolve import resolve
 
         spec = default_model()
         # the key FeatureExtractor uses: the network's name and its weights' export-cache key

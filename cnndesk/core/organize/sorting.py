@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
-from cnndesk.core.common.safeio import describe_oserror, move_into, path_text
+from cnndesk.core.common.safeio import (
+    describe_oserror,
+    move_into,
+    path_text,
+    unique_path,  # noqa: F401  (the sort's name-clash rule, kept importable here)
+)
 
 UNSURE = "_unsure"
 UNKNOWN = "_unknown"

@@ -240,7 +240,7 @@ def test_default_embedder_reads_a_fully_cached_folder_without_opening_the_networ
     import cnndesk.core.predict.embeddings as features
     from cnndesk.core.labelling.session import default_embedder
     from cnndesk.core.models.registry import default_model
-    from cnndesk.core.runtime import resolve
+    from cnndesk.core.runtime.resolve import resolve
 
     root, truth = pile
     paths = sorted(truth)
