@@ -11,6 +11,7 @@ here: .venv/bin/python, which packaging/build.sh sets up first). No GNU tools ne
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -23,6 +24,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = ROOT / "build" / "stage"
+
+
+def _load(name: str):
+    """A sibling module of this script, by path (the tests load build.py by path too)."""
+    spec = importlib.util.spec_from_file_location(f"cnndesk_packaging_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+filters = _load("filters")
 
 
 def stage(flavour: str) -> None:
@@ -52,16 +64,27 @@ FeatureExtractor(spec, device="cpu")                        # and the feature ex
 FeatureExtractor(spec, device="cpu", stages="multi")        # multi-stage features (quick training, novelty)
 net = build_model(spec)  # the classifier layer as a numpy head (lite: logits = features @ W.T + b)
 np.savez(stage / "head.npz", weight=net.classifier.weight.detach().numpy(), bias=net.classifier.bias.detach().numpy())
+(stage / "model.txt").write_text(spec.name)
 """
     subprocess.run([sys.executable, "-c", code, str(STAGE)], env=env, check=True)
-    for f in (cache / "onnx").iterdir():
-        if f.suffix in (".onnx", ".json") or f.name.endswith(".onnx.data"):
-            shutil.copy2(f, STAGE / "onnx")
+    model = (STAGE / "model.txt").read_text().strip()
+    copy_exports(cache / "onnx", STAGE / "onnx", model, flavour)
     if flavour == "lite":  # the features export + a numpy head instead of a second 19 MB export
-        for f in (STAGE / "onnx").iterdir():
-            if f.name.startswith("efficientnet-lite0-") and "-features-" not in f.name:
-                f.unlink()
-        shutil.move(STAGE / "head.npz", STAGE / "onnx" / "efficientnet-lite0-head.npz")
+        shutil.copy2(STAGE / "head.npz", STAGE / "onnx" / f"{model}-head.npz")
+
+
+def copy_exports(src: Path, dest: Path, model: str, flavour: str) -> list[str]:
+    """Copy ``model``'s verified exports from the build's cache into the bundle's resources/onnx:
+    all of them (full) or all but the classifier's logits export (lite, which keeps the features
+    and the multi-stage features that quick training and quick-trained models run on)."""
+    names = filters.staged_exports((f.name for f in src.iterdir()), model, flavour)
+    if flavour == "lite" and (missing := filters.missing_lite_exports(names, model)):
+        raise SystemExit(f"build: the lite bundle needs the {' and '.join(missing)} export(s) of {model}; "
+                         f"staging made only {names}")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy2(src / name, dest / name)
+    return names
 
 
 def remove_dangling_links(folder: Path) -> int:
