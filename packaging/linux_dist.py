@@ -74,8 +74,10 @@ def _installed_kb(folder: Path) -> int:
     return sum(p.lstat().st_size for p in folder.rglob("*")) // 1024 + 1
 
 
-def make_deb(app: Path, out_dir: Path, flavour: str, version: str, *, work: Path) -> Path:
-    """Build the .deb from the one-folder ``app``; ``work`` is an empty scratch folder."""
+def make_deb(app: Path, out_dir: Path, flavour: str, version: str, *, work: Path, compress: str = "gzip") -> Path:
+    """Build the .deb from the one-folder ``app``; ``work`` is a scratch folder. gzip: every dpkg
+    reads it, and it is quick; xz ("xz") is smaller but took 16+ minutes for lite on this shared
+    2-core machine (docs/packaging.md), hours for the 5 GB full app."""
     arch = DEB_ARCH.get(platform.machine(), platform.machine())
     tree = work / "deb"
     shutil.rmtree(tree, ignore_errors=True)
@@ -97,7 +99,7 @@ def make_deb(app: Path, out_dir: Path, flavour: str, version: str, *, work: Path
         d.chmod(0o755)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{package_name(flavour)}_{version}_{arch}.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "-z6", "--build", str(tree), str(out)],
+    subprocess.run(["dpkg-deb", "--root-owner-group", f"-Z{compress}", "-z6", "--build", str(tree), str(out)],
                    check=True, stdout=subprocess.DEVNULL)
     shutil.rmtree(tree, ignore_errors=True)
     return out
