@@ -204,7 +204,12 @@ def main(argv: list[str]) -> int:
               "first_paint_s": paint, "first_answer_s": answer, "selftest": "passed" if passed else "FAILED",
               "load": [round(x, 1) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None}
     if passed and sys.platform.startswith("linux"):
-        report.update(linux_packages(app, flavour))
+        try:
+            report.update(linux_packages(app, flavour))
+        except (OSError, subprocess.CalledProcessError) as exc:  # the bundle itself is fine: say so, fail
+            print(f"build: the Linux packages failed: {exc}", flush=True)
+            report["linux_packages"] = f"FAILED: {exc}"
+            passed = False
     out = ROOT / "build" / f"package-{flavour}.json"
     out.write_text(json.dumps(report) + "\n")
     print(json.dumps(report))

@@ -99,9 +99,14 @@ def make_deb(app: Path, out_dir: Path, flavour: str, version: str, *, work: Path
         d.chmod(0o755)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{package_name(flavour)}_{version}_{arch}.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", f"-Z{compress}", "-z6", "--build", str(tree), str(out)],
-                   check=True, stdout=subprocess.DEVNULL)
-    shutil.rmtree(tree, ignore_errors=True)
+    part = out.with_name(out.name + ".part")  # no half-written .deb under the final name
+    try:
+        subprocess.run(["dpkg-deb", "--root-owner-group", f"-Z{compress}", "-z6", "--build", str(tree), str(part)],
+                       check=True, stdout=subprocess.DEVNULL)
+        os.replace(part, out)
+    finally:
+        part.unlink(missing_ok=True)
+        shutil.rmtree(tree, ignore_errors=True)
     return out
 
 
@@ -111,11 +116,14 @@ def make_tarball(app: Path, out_dir: Path, flavour: str, version: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{top}-linux-{platform.machine()}.tar.gz"
     tmp = out.with_name(out.name + ".part")
-    with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
-        tar.add(app, arcname=top)
-        info = tar.gettarinfo(ROOT / "packaging" / "install-desktop.sh", arcname=f"{top}/install-desktop.sh")
-        info.mode = 0o755
-        with open(ROOT / "packaging" / "install-desktop.sh", "rb") as fh:
-            tar.addfile(info, fh)
-    os.replace(tmp, out)
+    try:
+        with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
+            tar.add(app, arcname=top)
+            info = tar.gettarinfo(ROOT / "packaging" / "install-desktop.sh", arcname=f"{top}/install-desktop.sh")
+            info.mode = 0o755
+            with open(ROOT / "packaging" / "install-desktop.sh", "rb") as fh:
+                tar.addfile(info, fh)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
