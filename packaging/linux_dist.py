@@ -49,15 +49,17 @@ def glibc_version() -> str | None:
 def control_file(flavour: str, version: str, arch: str, installed_kb: int, glibc: str | None) -> str:
     other = package_name("lite" if flavour == "full" else "full")
     depends = ([f"libc6 (>= {glibc})"] if glibc else []) + list(DEB_DEPENDS)
-    what = ("everything: classify, fine-tune, Grad-CAM, export; PyTorch and CUDA included" if flavour == "full"
-            else "classify, quick fine-tuning and the dataset check on the CPU (no PyTorch)")
+    what = (" This package has everything: classify, fine-tune, Grad-CAM, export;\n PyTorch and CUDA included.\n"
+            if flavour == "full" else
+            " This package (lite): classify, quick fine-tuning and the dataset check,\n on the CPU, without PyTorch.\n")
+    # Maintainer: a placeholder until the project has a release address (set it when publishing)
     return (f"Package: {package_name(flavour)}\nVersion: {version}\nArchitecture: {arch}\n"
             f"Maintainer: cnndesk <cnndesk@localhost>\nInstalled-Size: {installed_kb}\n"
             f"Depends: {', '.join(depends)}\nConflicts: {other}\nReplaces: {other}\n"
-            "Section: graphics\nPriority: optional\nHomepage: https://github.com/cnndesk/cnndesk\n"
+            "Section: graphics\nPriority: optional\n"
             "Description: a convolutional neural network on your desktop\n"
-            " Classify photos, folders, videos and the camera with a CNN, offline, and teach it your\n"
-            f" own classes. This package: {what}.\n")
+            " Classify photos, folders, videos and the camera with a CNN, offline,\n"
+            f" and teach it your own classes.\n{what}")
 
 
 def _link_tree(src: Path, dest: Path) -> None:
