@@ -11,6 +11,7 @@ here: .venv/bin/python, which packaging/build.sh sets up first). No GNU tools ne
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -23,6 +24,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = ROOT / "build" / "stage"
+
+
+def _load(name: str):
+    """A sibling module of this script, by path (the tests load build.py by path too)."""
+    spec = importlib.util.spec_from_file_location(f"cnndesk_packaging_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+filters = _load("filters")
+linux_dist = _load("linux_dist")
 
 
 def stage(flavour: str) -> None:
@@ -52,16 +65,27 @@ FeatureExtractor(spec, device="cpu")                        # and the feature ex
 FeatureExtractor(spec, device="cpu", stages="multi")        # multi-stage features (quick training, novelty)
 net = torch_model(spec)  # the classifier layer as a numpy head (lite: logits = features @ W.T + b)
 np.savez(stage / "head.npz", weight=net.classifier.weight.detach().numpy(), bias=net.classifier.bias.detach().numpy())
+(stage / "model.txt").write_text(spec.name)
 """
     subprocess.run([sys.executable, "-c", code, str(STAGE)], env=env, check=True)
-    for f in (cache / "onnx").iterdir():
-        if f.suffix in (".onnx", ".json") or f.name.endswith(".onnx.data"):
-            shutil.copy2(f, STAGE / "onnx")
+    model = (STAGE / "model.txt").read_text().strip()
+    copy_exports(cache / "onnx", STAGE / "onnx", model, flavour)
     if flavour == "lite":  # the features export + a numpy head instead of a second 19 MB export
-        for f in (STAGE / "onnx").iterdir():
-            if f.name.startswith("efficientnet-lite0-") and "-features-" not in f.name:
-                f.unlink()
-        shutil.move(STAGE / "head.npz", STAGE / "onnx" / "efficientnet-lite0-head.npz")
+        shutil.copy2(STAGE / "head.npz", STAGE / "onnx" / f"{model}-head.npz")
+
+
+def copy_exports(src: Path, dest: Path, model: str, flavour: str) -> list[str]:
+    """Copy ``model``'s verified exports from the build's cache into the bundle's resources/onnx:
+    all of them (full) or all but the classifier's logits export (lite, which keeps the features
+    and the multi-stage features that quick training and quick-trained models run on)."""
+    names = filters.staged_exports((f.name for f in src.iterdir()), model, flavour)
+    if flavour == "lite" and (missing := filters.missing_lite_exports(names, model)):
+        raise SystemExit(f"build: the lite bundle needs the {' and '.join(missing)} export(s) of {model}; "
+                         f"staging made only {names}")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy2(src / name, dest / name)
+    return names
 
 
 def remove_dangling_links(folder: Path) -> int:
@@ -96,14 +120,48 @@ def executable(flavour: str) -> Path:
     return base / "cnndesk" / ("cnndesk.exe" if sys.platform == "win32" else "cnndesk")
 
 
+def fresh_env(tmp: Path) -> dict:
+    """An empty HOME, cache, data and settings folder: nothing borrowed from the build machine."""
+    mine = ("CNNDESK_CACHE_DIR", "CNNDESK_DATA_DIR", "CNNDESK_RESOURCES", "CNNDESK_NO_BUNDLED_EXPORT")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "ORT_")) and k not in mine}
+    home = tmp / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    env.update(HOME=str(home), QT_QPA_PLATFORM="offscreen")
+    if sys.platform == "win32":  # the user folders are not under HOME there
+        env.update(CNNDESK_CACHE_DIR=str(home / "cache"), CNNDESK_DATA_DIR=str(home / "data"))
+    return env
+
+
+def telemetry_files(tmp: Path) -> list[str]:
+    """ONNX Runtime's telemetry files (device id, events database) anywhere under ``tmp``."""
+    return sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if ".onnxruntime" in p.parts)
+
+
 def selftest(exe: Path) -> bool:
-    print("build: self-test of the frozen app (empty cache, settings and data: nothing borrowed)", flush=True)
+    print("build: self-test of the frozen app (empty home, cache, settings and data: nothing borrowed)", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="cnndesk-selftest-"))
-    env = dict(os.environ, CNNDESK_CACHE_DIR=str(tmp / "cache"), CNNDESK_DATA_DIR=str(tmp / "data"),
-               XDG_CONFIG_HOME=str(tmp / "config"), QT_QPA_PLATFORM="offscreen")
-    env.pop("CNNDESK_NO_BUNDLED_EXPORT", None)
-    r = subprocess.run([str(exe), "--selftest"], env=env, timeout=600)
-    return r.returncode == 0
+    r = subprocess.run([str(exe), "--selftest"], env=fresh_env(tmp), timeout=900)
+    leaked = telemetry_files(tmp)
+    if leaked:
+        print(f"build: ONNX Runtime telemetry files appeared: {leaked}", flush=True)
+    return r.returncode == 0 and not leaked
+
+
+def first_answer(exe: Path) -> float | None:
+    """`cnndesk classify cat.jpg`, a new process with an empty home and cache: seconds to the answer
+    (median of 3), None if it failed or left telemetry files."""
+    times = []
+    for _ in range(3):
+        tmp = Path(tempfile.mkdtemp(prefix="cnndesk-first-"))
+        t0 = time.perf_counter()
+        r = subprocess.run([str(exe), "classify", str(ROOT / "resources" / "samples" / "cat.jpg")],
+                           env=fresh_env(tmp), capture_output=True, text=True, timeout=300)
+        if r.returncode != 0 or telemetry_files(tmp):
+            print(f"build: first answer failed: {r.stderr[-500:]} {telemetry_files(tmp)}", flush=True)
+            return None
+        times.append(time.perf_counter() - t0)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return round(statistics.median(times), 2)
 
 
 def first_paint(exe: Path) -> float | None:
@@ -141,12 +199,44 @@ def main(argv: list[str]) -> int:
     exe = executable(flavour)
     passed = selftest(exe)
     paint = first_paint(exe) if passed else None
+    answer = first_answer(exe) if passed and sys.platform != "win32" else None
     report = {"flavour": flavour, "platform": sys.platform, "build_seconds": seconds, "size_mb": size,
-              "first_paint_s": paint, "selftest": "passed" if passed else "FAILED"}
+              "first_paint_s": paint, "first_answer_s": answer, "selftest": "passed" if passed else "FAILED",
+              "load": [round(x, 1) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None}
+    if passed and sys.platform.startswith("linux"):
+        try:
+            report.update(linux_packages(app, flavour))
+        except (OSError, subprocess.CalledProcessError) as exc:  # the bundle itself is fine: say so, fail
+            print(f"build: the Linux packages failed: {exc}", flush=True)
+            report["linux_packages"] = f"FAILED: {exc}"
+            passed = False
     out = ROOT / "build" / f"package-{flavour}.json"
     out.write_text(json.dumps(report) + "\n")
     print(json.dumps(report))
     return 0 if passed else 1
+
+
+def linux_packages(app: Path, flavour: str) -> dict:
+    """The .deb (where dpkg-deb is) and the .tar.gz of the app, with their download sizes."""
+    import re
+
+    version = re.search(r'__version__ = "([^"]+)"', (ROOT / "cnndesk" / "__init__.py").read_text()).group(1)
+    made = {}
+    t0 = time.time()
+    tarball = linux_dist.make_tarball(app, ROOT / "dist", flavour, version)
+    made.update(tar_gz=str(tarball.relative_to(ROOT)), tar_gz_mb=round(tarball.stat().st_size / 2**20, 1),
+                tar_gz_seconds=round(time.time() - t0))
+    if shutil.which("dpkg-deb"):
+        t0 = time.time()
+        deb = linux_dist.make_deb(app, ROOT / "dist", flavour, version, work=ROOT / "build")
+        made.update(deb=str(deb.relative_to(ROOT)), deb_mb=round(deb.stat().st_size / 2**20, 1),
+                    deb_seconds=round(time.time() - t0))
+    else:
+        print("build: dpkg-deb not found: no .deb (sudo apt-get install dpkg-dev)", flush=True)
+    for key in ("tar_gz", "deb"):
+        if key in made:
+            print(f"build: {made[key]}: {made[key + '_mb']} MB", flush=True)
+    return made
 
 
 if __name__ == "__main__":

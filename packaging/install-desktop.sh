@@ -2,23 +2,33 @@
 # Linux desktop integration for a built cnndesk (dist/<flavour>/cnndesk): a menu entry, the icon
 # in every size, and "Open with cnndesk" for images. Per user, no root needed.
 #   packaging/install-desktop.sh [APP_DIR]     (default: dist/full/cnndesk, else dist/lite/cnndesk)
-# A relative APP_DIR is taken from the current directory (not the repository root).
+#   ./install-desktop.sh                       (inside an unpacked cnndesk .tar.gz: that app)
+# A relative APP_DIR is taken from the current directory (not the repository root). The desktop
+# entry and icons come from the app's own resources (_internal/resources), else from the checkout.
 set -euo pipefail
 here="$PWD"
 app="${1:-}"
 if [ -n "$app" ] && [ "${app#/}" = "$app" ]; then app="$here/$app"; fi
-cd "$(dirname "$0")/.."
+script_dir="$(cd "$(dirname "$0")" && pwd)"
+if [ -z "$app" ] && [ -x "$script_dir/cnndesk" ] && [ -d "$script_dir/_internal" ]; then
+  app="$script_dir"  # the copy of this script inside an unpacked .tar.gz
+fi
 if [ -z "$app" ]; then
-  for d in dist/full/cnndesk dist/lite/cnndesk; do [ -x "$d/cnndesk" ] && app="$d" && break; done
+  for d in "$script_dir/../dist/full/cnndesk" "$script_dir/../dist/lite/cnndesk"; do
+    [ -x "$d/cnndesk" ] && app="$d" && break
+  done
 fi
 [ -n "$app" ] && [ -x "$app/cnndesk" ] || { echo "no built app found${app:+ in $app}: run make package (or make package-lite) first" >&2; exit 1; }
 app="$(cd "$app" && pwd)"
+res="$app/_internal/resources"
+[ -f "$res/cnndesk.desktop" ] || res="$script_dir/../resources"
+[ -f "$res/cnndesk.desktop" ] || { echo "the desktop entry is missing (neither $app/_internal/resources nor the checkout has it)" >&2; exit 1; }
 data="${XDG_DATA_HOME:-$HOME/.local/share}"
 mkdir -p "$data/applications"
-sed "s|^Exec=cnndesk %F|Exec=\"$app/cnndesk\" %F|" resources/cnndesk.desktop > "$data/applications/cnndesk.desktop"
+sed "s|^Exec=cnndesk %F|Exec=\"$app/cnndesk\" %F|" "$res/cnndesk.desktop" > "$data/applications/cnndesk.desktop"
 for size in 16 32 48 64 128 256 512; do
   mkdir -p "$data/icons/hicolor/${size}x${size}/apps"
-  cp "resources/icons/cnndesk-$size.png" "$data/icons/hicolor/${size}x${size}/apps/cnndesk.png"
+  cp "$res/icons/cnndesk-$size.png" "$data/icons/hicolor/${size}x${size}/apps/cnndesk.png"
 done
 if command -v update-desktop-database >/dev/null; then
   update-desktop-database -q "$data/applications" || true

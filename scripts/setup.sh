@@ -49,10 +49,15 @@ if [ ! -x .venv/bin/python ]; then
 fi
 spec="$(cat pyproject.toml)|$extras"
 stamp=.venv/.cnndesk-setup${extras:+-${extras//,/-}}
-# the app's set-up is also satisfied by a current set-up with extras (`make test` ran before)
+# the app's set-up is also satisfied by a current set-up with extras (`make test` ran before:
+# .venv/.cnndesk-setup-dev-cluster-export holds the digest of pyproject.toml|dev,cluster,export)
 current() { [ -f "$1" ] && [ "$(cat "$1")" = "$(printf '%s' "$2" | sha256sum)" ]; }
-if [ -z "$extras" ] && current .venv/.cnndesk-setup-dev-cluster "$(cat pyproject.toml)|dev,cluster"; then
-  exit 0
+if [ -z "$extras" ]; then
+  for other in .venv/.cnndesk-setup-?*; do
+    [ -f "$other" ] || continue
+    other_extras="${other#.venv/.cnndesk-setup-}"
+    if current "$other" "$(cat pyproject.toml)|${other_extras//-/,}"; then exit 0; fi
+  done
 fi
 if ! current "$stamp" "$spec"; then
   echo "setup: installing cnndesk and its dependencies into .venv (torch is large: a few minutes the first time)"

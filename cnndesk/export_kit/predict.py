@@ -20,6 +20,9 @@ import json
 import os
 import sys
 
+# ONNX Runtime's telemetry (a device id and events database in ~/.cache, events to Microsoft) off:
+# read when onnxruntime is imported, so set first
+os.environ["ORT_DISABLE_TELEMETRY"] = os.environ["ORT_TELEMETRY_DISABLED"] = "1"
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "_vendor"))
 
@@ -57,6 +60,7 @@ class Model:
         if runtime == "onnxruntime":
             import onnxruntime as ort
 
+            ort.disable_telemetry_events()
             so = ort.SessionOptions()
             so.intra_op_num_threads = max(1, min(os.cpu_count() or 1, 4))
             self._session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])

@@ -22,7 +22,11 @@ def resources_dir() -> Path:
     frozen_root = getattr(sys, "_MEIPASS", None)
     if frozen_root:
         return Path(frozen_root) / "resources"
-    return Path(__file__).resolve().parents[3] / "resources"  # cnndesk/core/common/paths.py -> repo
+    import cnndesk
+
+    package = Path(cnndesk.__file__).resolve().parent
+    installed = package / "_resources"  # a wheel (`pip install .`): setup.py puts them there
+    return installed if installed.is_dir() else package.parent / "resources"
 
 
 def resource_path(*parts: str) -> Path:

@@ -293,6 +293,7 @@ def make_session(onnx_path: Path, threads: int):
     busy: spinning threads fight other programs for the cores)."""
     import onnxruntime as ort
 
+    ort.disable_telemetry_events()  # with ORT_DISABLE_TELEMETRY (cnndesk/__init__.py): no telemetry
     so = ort.SessionOptions()
     so.intra_op_num_threads = max(1, int(threads))
     so.inter_op_num_threads = 1

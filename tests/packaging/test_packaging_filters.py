@@ -1,0 +1,143 @@
+"""What the bundles keep (packaging/filters.py, used by build.py and the spec): the lite bundle
+keeps the exports quick training needs (issue 24: it once kept only the features export, and
+lite could neither quick-train nor run a quick-trained model), and the Qt size filters match the
+file names of Linux, Windows and macOS (they once matched only Linux's)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL = "efficientnet-lite0"
+KEY, KEY2, KEY3 = "0123456789abcdef0123", "fedcba9876543210fedc", "00112233445566778899"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"test_packaging_{name}", REPO / "packaging" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def filters():
+    return _load("filters")
+
+
+@pytest.fixture(scope="module")
+def build():
+    return _load("build")
+
+
+# what staging leaves in its cache folder (core.onnx_cache.entry_paths), plus strangers
+CACHE = [
+    f"{MODEL}-{KEY}.onnx", f"{MODEL}-{KEY}.json",                     # the classifier (logits)
+    f"{MODEL}-features-{KEY2}.onnx", f"{MODEL}-features-{KEY2}.json",  # pooled features
+    f"{MODEL}-multi-{KEY3}.onnx", f"{MODEL}-multi-{KEY3}.json", f"{MODEL}-multi-{KEY3}.onnx.data",
+    "hashes.json", ".export-x1y2", "resnet50-aaaaaaaaaaaaaaaaaaaa.onnx", f"{MODEL}-{KEY}.onnx.tmp",
+]
+
+
+def test_lite_stages_features_and_multi_but_not_the_logits_export(tmp_path, build):
+    src, dest = tmp_path / "cache", tmp_path / "stage"
+    src.mkdir()
+    for name in CACHE:
+        (src / name).write_bytes(b"x")
+    kept = build.copy_exports(src, dest, MODEL, "lite")
+    assert sorted(p.name for p in dest.iterdir()) == kept == sorted([
+        f"{MODEL}-features-{KEY2}.onnx", f"{MODEL}-features-{KEY2}.json",
+        f"{MODEL}-multi-{KEY3}.onnx", f"{MODEL}-multi-{KEY3}.json", f"{MODEL}-multi-{KEY3}.onnx.data",
+    ])
+
+
+def test_full_stages_every_export_of_the_model(tmp_path, build):
+    src, dest = tmp_path / "cache", tmp_path / "stage"
+    src.mkdir()
+    for name in CACHE:
+        (src / name).write_bytes(b"x")
+    kept = build.copy_exports(src, dest, MODEL, "full")
+    assert kept == sorted(CACHE[:7])
+
+
+def test_lite_staging_without_the_multi_export_stops_the_build(tmp_path, build):
+    src = tmp_path / "cache"
+    src.mkdir()
+    for name in CACHE[:4]:  # no multi-stage export: quick training would fail in the bundle
+        (src / name).write_bytes(b"x")
+    with pytest.raises(SystemExit, match="multi"):
+        build.copy_exports(src, tmp_path / "stage", MODEL, "lite")
+
+
+def test_export_variants_from_names(filters):
+    assert filters.export_variant(f"{MODEL}-{KEY}.onnx", MODEL) == "logits"
+    assert filters.export_variant(f"{MODEL}-features-{KEY}.json", MODEL) == "features"
+    assert filters.export_variant(f"{MODEL}-multi-{KEY}.onnx.data", MODEL) == "multi"
+    assert filters.export_variant(f"{MODEL}-head.npz", MODEL) is None
+    assert filters.export_variant(f"other-{KEY}.onnx", MODEL) is None
+    assert filters.export_variant(f"{MODEL}-multi-{KEY}.onnx.tmp", MODEL) is None
+
+
+# -- the Qt size filters --------------------------------------------------------------------
+# destination names as PyInstaller lists them (binaries), per platform: (name, dropped?)
+LINUX = [
+    ("PySide6/Qt/lib/libQt6Pdf.so.6", True), ("PySide6/Qt/lib/libQt6VirtualKeyboard.so.6", True),
+    ("PySide6/Qt/lib/libQt6QuickControls2.so.6", True), ("PySide6/Qt/lib/libQt6QuickTemplates2.so.6", True),
+    ("PySide6/Qt/plugins/imageformats/libqpdf.so", True),
+    ("PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so", True),
+    ("PySide6/Qt/lib/libQt6Quick.so.6", False), ("PySide6/Qt/lib/libQt6Qml.so.6", False),
+    ("PySide6/Qt/lib/libQt6Multimedia.so.6", False), ("PySide6/Qt/plugins/imageformats/libqjpeg.so", False),
+    ("PySide6/Qt/plugins/multimedia/libffmpegmediaplugin.so", False), ("libpython3.11.so.1.0", False),
+]
+WINDOWS = [
+    ("PySide6\\Qt6Pdf.dll", True), ("PySide6\\Qt6VirtualKeyboard.dll", True),
+    ("PySide6\\Qt6QuickControls2.dll", True), ("PySide6\\Qt6QuickTemplates2.dll", True),
+    ("PySide6\\plugins\\imageformats\\qpdf.dll", True),
+    ("PySide6\\plugins\\platforminputcontexts\\qtvirtualkeyboardplugin.dll", True),
+    ("PySide6\\Qt6Quick.dll", False), ("PySide6\\Qt6Qml.dll", False), ("PySide6\\Qt6Multimedia.dll", False),
+    ("PySide6\\plugins\\imageformats\\qjpeg.dll", False),
+    ("PySide6\\plugins\\multimedia\\ffmpegmediaplugin.dll", False), ("python311.dll", False),
+]
+MACOS = [
+    ("PySide6/Qt/lib/QtPdf.framework/Versions/A/QtPdf", True),
+    ("PySide6/Qt/lib/QtVirtualKeyboard.framework/Versions/A/QtVirtualKeyboard", True),
+    ("PySide6/Qt/lib/QtQuickControls2.framework/Versions/A/QtQuickControls2", True),
+    ("PySide6/Qt/lib/QtQuickTemplates2.framework/Versions/A/QtQuickTemplates2", True),
+    ("PySide6/Qt/plugins/imageformats/libqpdf.dylib", True),
+    ("PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.dylib", True),
+    ("PySide6/Qt/lib/QtQuick.framework/Versions/A/QtQuick", False),
+    ("PySide6/Qt/lib/QtQml.framework/Versions/A/QtQml", False),
+    ("PySide6/Qt/lib/QtMultimedia.framework/Versions/A/QtMultimedia", False),
+    ("PySide6/Qt/plugins/imageformats/libqjpeg.dylib", False), ("Python", False),
+]
+
+
+@pytest.mark.parametrize(("platform", "files"), [("linux", LINUX), ("win32", WINDOWS), ("darwin", MACOS)])
+def test_qt_size_filter_matches_each_platforms_names(filters, platform, files):
+    wrong = [(name, drop) for name, drop in files if filters.drop_qt_binary(name, platform) != drop]
+    assert not wrong, f"{platform}: misjudged (name, should drop): {wrong}"
+
+
+def test_macos_framework_resources_go_with_their_framework(filters):
+    assert filters.drop_qt_data("PySide6/Qt/lib/QtPdf.framework/Resources/Info.plist", "darwin")
+    assert not filters.drop_qt_data("PySide6/Qt/lib/QtCore.framework/Resources/Info.plist", "darwin")
+    assert not filters.drop_qt_data("resources/icons/cnndesk-16.png", "darwin")
+
+
+@pytest.mark.parametrize("name", [
+    "PySide6/Qt/translations/qtbase_de.qm",         # Linux and macOS wheels
+    "PySide6\\translations\\qtbase_de.qm",          # Windows wheel
+    "resources/weights/efficientnet_lite0.pth",
+])
+def test_lite_leaves_out_translations_and_weights_on_every_platform(filters, name):
+    assert filters.lite_drops_data(name)
+
+
+@pytest.mark.parametrize("name", [
+    "resources/labels/imagenet1k.txt", "resources/weights/efficientnet_lite0.pth.sha256",
+    "resources/onnx/efficientnet-lite0-head.npz", "PySide6\\Qt6Core.dll", "cleanlab/translations.py",
+])
+def test_lite_keeps_the_rest(filters, name):
+    assert not filters.lite_drops_data(name)
