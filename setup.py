@@ -1,7 +1,7 @@
 """setuptools hook (the project's metadata is in pyproject.toml): a wheel, and so a plain
 `pip install .`, carries resources/ (labels, sample photos, icons and, when set-up or
 `python -m cnndesk.prepare` made it, the default model's verified ONNX export) as
-cnndesk/_resources, where ``cnndesk.core.paths.resources_dir`` finds it. An editable install
+cnndesk/_resources, where ``cnndesk.core.common.paths.resources_dir`` finds it. An editable install
 (`make run`, `make test`) reads resources/ in the checkout instead."""
 
 import shutil

@@ -69,7 +69,7 @@ def _tiny_bundle(folder: Path) -> None:
             "runtime": "onnxruntime", "files": {"model": "model.onnx"}}
     (folder / "model.json").write_text(json.dumps(info))
     shutil.copyfile(REPO / "cnndesk" / "export_kit" / "predict.py", folder / "predict.py")
-    bundle._vendor(folder / "_vendor")
+    bundle.vendor_sources(folder / "_vendor")
 
 
 def test_export_bundle_predict_leaves_no_telemetry_files(tmp_path):
