@@ -35,6 +35,7 @@ from cnndesk.qt.dialogs.train_options import FIELDS, TrainOptions
 from cnndesk.qt.widgets.charts import CurveChart
 from cnndesk.qt.widgets.doctor_panel import DoctorPanel
 from cnndesk.qt.widgets.evaluation import EvaluationView
+from cnndesk.qt.widgets.plain_label import PlainLabel
 
 
 def _scan_job(job, folder: str, val_split: float, seed: int):
@@ -91,7 +92,7 @@ class TrainDialog(QDialog):
         self.classes = QListWidget()
         self.classes.setIconSize(QSize(56, 56))
         self.classes.setMinimumHeight(150)
-        self.scan_info = QLabel()
+        self.scan_info = PlainLabel()
         self.scan_info.setWordWrap(True)
 
         # -- mode and settings --------------------------------------------------------------------
@@ -117,7 +118,7 @@ class TrainDialog(QDialog):
         charts.addWidget(self.acc_chart)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
-        self.status = QLabel("Choose a folder to start.")
+        self.status = PlainLabel("Choose a folder to start.")
         self.status.setWordWrap(True)
         self.train_btn = QPushButton("Train")
         self.train_btn.setDefault(True)
@@ -144,7 +145,7 @@ class TrainDialog(QDialog):
         tl.addWidget(self.doctor_link)
         tl.addWidget(self.quick)
         tl.addWidget(self.full)
-        self.full_choices = QLabel("")
+        self.full_choices = PlainLabel("")
         self.full_choices.setObjectName("fullChoices")
         self.full_choices.setWordWrap(True)
         self.full_choices.setStyleSheet("color: palette(mid); margin-left: 24px;")
@@ -214,7 +215,7 @@ class TrainDialog(QDialog):
     def _scan_failed(self, message: str) -> None:
         self.dataset = None
         self.classes.clear()
-        self.scan_info.setText(f'<span style="color:#d93025">{message}</span>')
+        self.scan_info.set_error(f"{message}")
         self.status.setText("Choose a folder with one subfolder per class.")
         self.train_btn.setEnabled(False)
 
@@ -366,7 +367,7 @@ class TrainDialog(QDialog):
         self._set_running(False)
         self.activity.emit("")
         self.progress.setRange(0, 1)
-        self.status.setText(f'<span style="color:#d93025">Training failed: {message}</span>')
+        self.status.set_error(f"Training failed: {message}")
 
     def _trained(self, model) -> None:
         self._set_running(False)

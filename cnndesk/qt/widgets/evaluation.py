@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from cnndesk.core.evaluation import Evaluation
 from cnndesk.core.sorting import unique_path
 from cnndesk.qt import jobs
+from cnndesk.qt.widgets.plain_label import PlainLabel
 
 PathRole = Qt.ItemDataRole.UserRole + 10
 
@@ -42,7 +43,7 @@ class EvaluationView(QWidget):
         self.runner = runner
         self.evaluation: Evaluation | None = None
         self.moved = 0
-        self.headline = QLabel("Train a model to see how well it does.")
+        self.headline = PlainLabel("Train a model to see how well it does.")
         f = self.headline.font()
         f.setPointSizeF(f.pointSizeF() * 1.3)
         f.setBold(True)
@@ -57,7 +58,7 @@ class EvaluationView(QWidget):
         self.matrix.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.matrix.setToolTip("Rows: the true class; columns: what the model said. Click a cell to see its images.")
         self.matrix.cellClicked.connect(self.open_cell)
-        self.cell_title = QLabel("Click a cell of the matrix to see its images")
+        self.cell_title = PlainLabel("Click a cell of the matrix to see its images")
         self.cell_title.setWordWrap(True)
         self.images = QListWidget()
         self.images.setViewMode(QListWidget.ViewMode.IconMode)
