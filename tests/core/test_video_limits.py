@@ -71,3 +71,24 @@ def test_the_table_shows_a_segment_without_a_score_and_escapes_its_label():
     out.close()
     text = buf.getvalue()
     assert "\x1b" not in text and "t\\x1b[31mench (?)" in text
+
+
+def test_labels_that_clean_to_one_file_name_each_get_their_clip(tmp_path):
+    """`c/at` and `c:at` both cleaned to `c_at`: the second clip was lost with a bare FileNotFoundError."""
+    from cnndesk.core.video_clips import clip_names, export_label_clips
+
+    clip = make_scene_clip(tmp_path / "v.mp4", ["coffee", "cat", "coffee"], seconds=1.0, fps=6, size=(96, 64))
+    segs = [video.Segment(0.0, 1.0, "c/at", 0.9), video.Segment(1.0, 2.0, "c:at", 0.9), video.Segment(2.0, 3.0, "c/at", 0.9)]
+    out = tmp_path / "clips"
+    written = export_label_clips(clip, segs, out)
+    assert len(written) == 2 and len({p.name for p in written}) == 2 and all(p.stat().st_size > 0 for p in written)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in written)  # no temporary file left
+    import av
+
+    frames = []
+    for p in written:
+        with av.open(str(p)) as c:
+            frames.append(sum(1 for _ in c.decode(video=0)))
+    assert frames == [12, 6]  # c/at: 2 s, c:at: 1 s at 6 fps
+    names = clip_names(["c/at", "c:at", "Cat", "cat"])
+    assert len({n.casefold() for n in names.values()}) == 4 and names["c/at"] == "c_at"
