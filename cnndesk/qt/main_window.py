@@ -241,8 +241,9 @@ class MainWindow(ModelMixin, FolderMixin, QMainWindow):
         tb.addWidget(spacer)
         tb.addAction(self.act_prefs)
         self.addToolBar(tb)
-        self.refresh_models()
+        self.refresh_models(scan=False)  # the folder of your models is read on a worker
         self.model_combo.currentIndexChanged.connect(self._model_chosen)
+        self.list_models_later()
 
     # -- state ------------------------------------------------------------------------------
     def _restore_state(self):
