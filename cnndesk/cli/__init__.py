@@ -29,6 +29,7 @@ from cnndesk.cli.common import (
     EXIT_USAGE,
     Parser,
     fail,
+    say,
 )
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
@@ -109,7 +110,7 @@ def _report_unexpected(exc: BaseException, debug: bool) -> int:
     if isinstance(exc, OutputError):
         hint = ""
     try:
-        print(f"cnndesk: error: {crash.plain_reason(exc)}{hint}", file=sys.stderr)
+        say(f"cnndesk: error: {crash.plain_reason(exc)}{hint}", sys.stderr)
     except Exception:
         pass
     if isinstance(exc, OutputError):

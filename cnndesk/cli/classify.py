@@ -20,6 +20,7 @@ from cnndesk.cli.common import (
     fail,
     positive_float,
     positive_int,
+    say,
     shard,
 )
 
@@ -99,13 +100,13 @@ def run_classify(args) -> int:
     skipped: list[tuple[str, str]] = []
     files = expand_paths(args.paths, recursive=args.recursive, videos=True, skipped=skipped)
     for folder, reason in skipped:
-        print(f"cnndesk: warning: skipped the folder {display(folder)} ({reason})", file=sys.stderr)
+        say(f"cnndesk: warning: skipped the folder {display(folder)} ({reason})", sys.stderr)
     if args.shard is not None:
         from cnndesk.core.predict.stream import select_shard
 
         files = select_shard(files, args.paths, *args.shard)
         if not files:
-            print(f"cnndesk: shard {args.shard[0]}/{args.shard[1]} has no files", file=sys.stderr)
+            say(f"cnndesk: shard {args.shard[0]}/{args.shard[1]} has no files", sys.stderr)
     if not files and args.shard is None:
         hint = "" if args.recursive else " (use --recursive to look in subfolders)"
         return fail(f"cnndesk: no images or videos found in {', '.join(map(display, args.paths))}{hint}", EXIT_SOME_FAILED)
@@ -119,6 +120,7 @@ def run_classify(args) -> int:
     except ModelUnavailable as exc:
         return fail(f"cnndesk: {exc}", EXIT_MODEL)
 
+    args.top_k = min(args.top_k, len(clf.labels))  # -k 300000000 would size the CSV header by it
     fmt = args.format
     if args.out:
         fmt = "json" if args.out.endswith(".json") else "csv" if args.out.endswith(".csv") else fmt
@@ -145,7 +147,7 @@ def run_classify(args) -> int:
             bar.clear()
         out.close()
     if failed:
-        print(f"cnndesk: {failed} of {len(files)} inputs could not be classified", file=sys.stderr)
+        say(f"cnndesk: {failed} of {len(files)} inputs could not be classified", sys.stderr)
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 

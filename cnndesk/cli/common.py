@@ -22,7 +22,8 @@ class ModelUnavailable(Exception):
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # exit 2 with a one-line message, like argparse, minus the noise
         self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        say(f"{self.prog}: error: {message}", sys.stderr)  # the message may quote the user's text
+        self.exit(EXIT_USAGE)
 
 
 # -- argument types --------------------------------------------------------------------------------
@@ -74,8 +75,10 @@ class StatusLine:
     def __init__(self):
         self.shown = False
 
-    def __call__(self, done, total, message):
-        sys.stderr.write("\r\033[K" + message)
+    def __call__(self, done, total, message):  # messages name files and labels: escaped
+        from cnndesk.core.common.safeio import display
+
+        sys.stderr.write("\r\033[K" + display(message, 300))
         sys.stderr.flush()
         self.shown = True
 
@@ -127,7 +130,27 @@ def fmt_secs(s: float) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
+def say(text: object, file=None) -> None:
+    """The CLI's one way to print text for a person: every line through the one escaper
+    (``safeio.display``), so control characters in labels, file or folder names and messages
+    (ESC sequences, CR, bidi overrides) never reach the terminal raw; line breaks between lines stay.
+    (tests/core/test_terminal_text.py checks that the commands print through here.)"""
+    from cnndesk.core.common.safeio import display
+
+    print("\n".join(display(line, 1 << 20) for line in str(text).split("\n")), file=file or sys.stdout)
+
+
+def say_json(obj: object, indent: int | None = None) -> None:
+    """Print ``obj`` as JSON on stdout: UTF-8 text, with the C1 controls and bidi overrides that
+    ``json.dumps`` leaves raw written as \\u escapes (still the same JSON value)."""
+    import json
+    import re
+
+    text = json.dumps(obj, indent=indent, ensure_ascii=False)
+    print(re.sub("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
 def fail(message: str, code: int) -> int:
-    """Print ``message`` on stderr (one line for the user) and return the exit ``code``."""
-    print(message, file=sys.stderr)
+    """Print ``message`` on stderr (one line for the user, escaped) and return the exit ``code``."""
+    say(message, sys.stderr)
     return code

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -17,6 +16,8 @@ from cnndesk.cli.common import (
     default_model,
     fail,
     progress_line,
+    say,
+    say_json,
 )
 
 HELP = "check a training folder for wrong labels, duplicates, leaks, outliers…"
@@ -62,11 +63,23 @@ def run(args) -> int:
     finally:
         if status:
             status.clear()
-    if args.format == "json":
-        print(json.dumps(rep.to_json(), indent=1))
+    if args.format == "json":  # names that are not UTF-8 as \xNN escapes: valid UTF-8 JSON
+        say_json(_utf8(rep.to_json()), indent=1)
     else:
-        print(format_table(rep))
+        say(format_table(rep))
     return EXIT_SOME_FAILED if rep.issues else EXIT_OK
+
+
+def _utf8(obj):
+    from cnndesk.core.common.safeio import path_text
+
+    if isinstance(obj, str):
+        return path_text(obj)
+    if isinstance(obj, dict):
+        return {_utf8(k): _utf8(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_utf8(v) for v in obj]
+    return obj
 
 
 TITLES = {
@@ -78,6 +91,8 @@ TITLES = {
 
 
 def format_table(rep) -> str:
+    from cnndesk.core.common.safeio import display
+
     s = rep.summary
     when = " (unchanged since the last check)" if s.get("reused") else ""
     lines = [f"{s.get('images', 0)} images in {len(s.get('classes', []))} classes checked in {s.get('seconds', 0):.1f} s{when}"
@@ -95,12 +110,12 @@ def format_table(rep) -> str:
     for kind, items in rep.by_kind().items():
         lines.append("")
         lines.append(f"{TITLES.get(kind, kind)} ({kind}): {len(items)}")
-        for i in items:
-            what = rel(i.path)
+        for i in items:  # names and labels through the one escaper: no control characters reach the terminal
+            what = display(rel(i.path), 1000)
             if i.other:
-                what += f"  ~  {rel(i.other)}"
+                what += f"  ~  {display(rel(i.other), 1000)}"
             if i.suggested:
-                what += f"  → {i.suggested}"
+                what += f"  → {display(i.suggested)}"
             lines.append(f"  {i.score:4.2f}  {what}")
-            lines.append(f"        {i.reason}")
+            lines.append(f"        {display(i.reason, 2000)}")
     return "\n".join(lines)

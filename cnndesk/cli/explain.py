@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from cnndesk.cli.common import EXIT_MODEL, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, fail
+from cnndesk.cli.common import (
+    EXIT_MODEL,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    fail,
+    say,
+)
 
 HELP = "show where the CNN looked: a heatmap over the image"
 
@@ -41,6 +48,8 @@ def _class_index(spec, label: str | None) -> int | None:
 
 
 def run(args) -> int:
+    import os
+
     import numpy as np
 
     from cnndesk.core.common.errors import CnndeskError, ImageLoadError, ModelError
@@ -53,6 +62,8 @@ def run(args) -> int:
         for target in (args.out, args.raw):
             if target:
                 check_output(target, force=args.force)
+        if args.raw and os.path.realpath(args.raw) == os.path.realpath(args.out):
+            raise OutputError(f"--out and --raw are the same file ({display(args.out)}); give two names")
         spec = get_spec(args.model)
         class_index = _class_index(spec, args.label)
     except (OutputError, ModelError, ValueError) as exc:
@@ -84,6 +95,6 @@ def run(args) -> int:
         with safe_write(args.raw, "wb", overwrite=args.force) as fh:
             np.save(fh, full.astype(np.float32))
     method = "Grad-CAM" if args.method == "gradcam" else "occlusion"
-    print(f"{display(spec.labels[idx])} ({score:.1%}): {method} overlay saved to {display(args.out)}"
-          + (f", heatmap to {display(args.raw)}" if args.raw else ""))
+    say(f"{display(spec.labels[idx])} ({score:.1%}): {method} overlay saved to {display(args.out)}"
+        + (f", heatmap to {display(args.raw)}" if args.raw else ""))
     return EXIT_OK

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from cnndesk.cli.common import EXIT_MODEL, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, fail, positive_int
+from cnndesk.cli.common import (
+    EXIT_MODEL,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    fail,
+    positive_int,
+    say,
+)
 
 HELP = "export a model as a bundle folder that gives the app's answers anywhere"
 
@@ -45,5 +53,5 @@ def run(args) -> int:
     except (RuntimeError, OSError, ValueError) as exc:  # the exporter's own errors: one line
         logging.getLogger("cnndesk").debug("export failed", exc_info=True)
         return fail(f"cnndesk: export failed: {type(exc).__name__}: {exc}", EXIT_MODEL)
-    print(report.describe())
+    say(report.describe())
     return EXIT_OK if report.ok else EXIT_SOME_FAILED

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
-import json
-import sys
 
-from cnndesk.cli.common import EXIT_OK
+from cnndesk.cli.common import (
+    EXIT_OK,
+    say,
+    say_json,
+)
 
 HELP = "list the available models"
 
@@ -41,7 +43,7 @@ def run(args) -> int:
                      "input_size": 0, "downloaded": True, "path": path_text(path), "usable": False,
                      "reason": path_text(reason)})
     if args.format == "json":
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        say_json(rows, indent=2)
         return EXIT_OK
     buf = io.StringIO()
     header = ("NAME", "SOURCE", "CLASSES", "SIZE", "DOWNLOADED", "DESCRIPTION")
@@ -54,5 +56,5 @@ def run(args) -> int:
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         buf.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() + "\n")
-    sys.stdout.write(buf.getvalue())
+    say(buf.getvalue().rstrip("\n"))
     return EXIT_OK

@@ -5,7 +5,6 @@ Every default comes from :class:`cnndesk.core.training.dispatch.TrainConfig` (th
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -19,6 +18,8 @@ from cnndesk.cli.common import (
     fail,
     positive_int,
     progress_line,
+    say,
+    say_json,
 )
 
 HELP = "fine-tune on a folder with one subfolder per class"
@@ -56,7 +57,7 @@ def run(args) -> int:
     rank, world, device = dist_info.rank, dist_info.world, dist_info.device
     if world > 1 and args.mode != "full":
         if rank == 0:
-            print("cnndesk train: error: distributed training (torchrun) needs --mode full", file=sys.stderr)
+            say("cnndesk train: error: distributed training (torchrun) needs --mode full", sys.stderr)
         return EXIT_USAGE
     if rank != 0:  # only rank 0 talks and writes the model file
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115
@@ -91,11 +92,11 @@ def _train(args, device: str, rank: int, world: int) -> int:
         ds = scan(args.data, val_split=args.val_split, seed=args.seed)
     except (DatasetError, ModelError) as exc:
         return fail(f"cnndesk train: error: {exc}", EXIT_USAGE)
-    counts = ", ".join(f"{c}: {n}" for c, n in ds.counts().items())
-    print(f"cnndesk: {len(ds.classes)} classes ({counts}); {len(ds.train)} for training, {len(ds.val)} for validation"
-          + (f"; {world} processes" if world > 1 else ""), file=sys.stderr)
+    counts = ", ".join(f"{c}: {n}" for c, n in ds.counts().items())  # class folder names: escaped by say()
+    say(f"cnndesk: {len(ds.classes)} classes ({counts}); {len(ds.train)} for training, {len(ds.val)} for validation"
+        + (f"; {world} processes" if world > 1 else ""), sys.stderr)
     for w in ds.warnings:
-        print(f"cnndesk: warning: {w}", file=sys.stderr)
+        say(f"cnndesk: warning: {w}", sys.stderr)
     config = TrainConfig(mode=args.mode, base=args.base, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                          val_split=args.val_split, seed=args.seed, unfrozen_blocks=args.unfrozen_blocks,
                          image_size=args.image_size, device=device, init_from=args.init_from,
@@ -107,8 +108,8 @@ def _train(args, device: str, rank: int, world: int) -> int:
             return  # the head reports every 10 epochs; print every 50
         if status:
             status.clear()
-        print(f"epoch {s.epoch}/{s.epochs}: train loss {s.train_loss:.3f} acc {s.train_acc:.1%} · "
-              f"val loss {s.val_loss:.3f} acc {s.val_acc:.1%} ({s.seconds:.1f} s)", file=sys.stderr)
+        say(f"epoch {s.epoch}/{s.epochs}: train loss {s.train_loss:.3f} acc {s.train_acc:.1%} · "
+            f"val loss {s.val_loss:.3f} acc {s.val_acc:.1%} ({s.seconds:.1f} s)", sys.stderr)
 
     try:
         model = train(ds, config, progress=progress_line(status), cancel=None, on_epoch=on_epoch)
@@ -124,6 +125,6 @@ def _train(args, device: str, rank: int, world: int) -> int:
     path = model.save(out, overwrite=args.force)
     metrics = {**model.metrics(), "model": str(path), "processes": world}
     for _path, reason in model.skipped[:10]:
-        print(f"cnndesk: skipped {reason}", file=sys.stderr)
-    print(json.dumps(metrics))
+        say(f"cnndesk: skipped {reason}", sys.stderr)
+    say_json(metrics)
     return EXIT_OK

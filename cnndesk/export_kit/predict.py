@@ -15,8 +15,6 @@ not be read, 2 usage, 3 the model could not be loaded or run.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 
@@ -24,11 +22,36 @@ import sys
 # read when onnxruntime is imported, so set first
 os.environ["ORT_DISABLE_TELEMETRY"] = os.environ["ORT_TELEMETRY_DISABLED"] = "1"
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "_vendor"))
+# Nothing in the bundle folder is imported by name: not a numpy.py beside this file (Python puts the
+# script's folder first on sys.path), not anything planted in _vendor/. Only the vendored cnndesk
+# modules are loaded, from their files, under the "cnndesk" package (see _load_vendored).
+if sys.path and os.path.realpath(sys.path[0] or ".") == os.path.realpath(HERE):
+    del sys.path[0]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+
+def _load_vendored():
+    """The "cnndesk" package from _vendor/cnndesk only (its __path__ is that folder alone)."""
+    import importlib.util
+
+    root = os.path.join(HERE, "_vendor", "cnndesk")
+    spec = importlib.util.spec_from_file_location("cnndesk", os.path.join(root, "__init__.py"),
+                                                  submodule_search_locations=[root])
+    pkg = importlib.util.module_from_spec(spec)
+    sys.modules["cnndesk"] = pkg
+    spec.loader.exec_module(pkg)
+
+
+if "cnndesk" not in sys.modules:
+    _load_vendored()
+
 from cnndesk.core.common.errors import ImageLoadError  # noqa: E402  (vendored copy)
+from cnndesk.core.common.safeio import display  # noqa: E402  (the app's escaper: labels and names never raw)
+from cnndesk.core.export.manifest import ManifestError, file_sha256, load_manifest, parity_warning  # noqa: E402
 from cnndesk.core.images.load import load_image  # noqa: E402
 from cnndesk.core.images.preprocess import Preprocess  # noqa: E402
 
@@ -36,25 +59,24 @@ from cnndesk.core.images.preprocess import Preprocess  # noqa: E402
 class Model:
     """model.json + the model file(s): preprocessed NCHW float32 batch -> (logits, extras)."""
 
-    def __init__(self, folder: str = HERE):
-        with open(os.path.join(folder, "model.json"), encoding="utf-8") as fh:
-            self.info = json.load(fh)
+    def __init__(self, folder: str = HERE, allow_code: bool = False):
+        self.info = load_manifest(folder, allow_code)  # checked: types, ranges, file names, hashes
         self.labels = list(self.info["labels"])
         self.preprocess = Preprocess.from_dict(self.info["preprocess"])
-        self.temperature = float(self.info.get("temperature") or 1.0)
+        self.temperature = self.info["temperature"]
         unknown = self.info.get("unknown") or {}
         self.unknown_threshold = unknown.get("threshold")
-        runtime, files = self.info["runtime"], self.info["files"]
-        path = os.path.join(folder, files["model"])
+        runtime, files, paths = self.info["runtime"], self.info["files"], self.info["paths"]
+        path = paths["model"]
         self.head = None
-        if files.get("head"):
-            with np.load(os.path.join(folder, files["head"])) as z:
+        if "head" in paths:  # numpy arrays only: allow_pickle stays off
+            with np.load(paths["head"], allow_pickle=False) as z:
                 self.head = (z["weight"].astype(np.float32), z["bias"].astype(np.float32))
         self.novelty = None
-        if files.get("novelty"):  # the app's own detector (vendored cnndesk/core/trust.py)
+        if "novelty" in paths:  # the app's own detector (vendored cnndesk/core/trust.py)
             from cnndesk.core.trust.scores import Novelty
 
-            with np.load(os.path.join(folder, files["novelty"])) as z:
+            with np.load(paths["novelty"], allow_pickle=False) as z:
                 tensors = {k.replace("_", ".", 1): z[k] for k in z.files}
             self.novelty = Novelty.from_file(unknown, tensors)
         if runtime == "onnxruntime":
@@ -71,7 +93,7 @@ class Model:
 
             compiled = ov.Core().compile_model(path, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
             self._run = lambda x: np.asarray(compiled(x)[0])
-        elif runtime == "torch":
+        elif runtime == "torch":  # a program, not weights: load_manifest let it through only with allow_code
             import torch
 
             if files["model"].endswith(".pt2"):
@@ -139,6 +161,10 @@ def classify(model: Model, paths, k: int = 5, batch_size: int = 2):
     def flush():
         probs, novelty = model.scores(np.stack([x for _, x in pending]))
         for j, (p, _) in enumerate(pending):
+            if not np.isfinite(probs[j]).all():  # as the app: no label from NaN scores
+                yield {"path": p, "predictions": [], "error": f"{os.path.basename(p)}: the model gave no valid "
+                       "score (NaN or infinite: its weights are damaged)"}
+                continue
             row = {"path": p, "predictions": top_k(probs[j], model.labels, k), "error": None}
             if novelty is not None:
                 row["unknown"] = bool(novelty[j] > model.unknown_threshold)
@@ -165,14 +191,24 @@ def main(argv=None) -> int:
     ap.add_argument("images", nargs="+", metavar="IMAGE")
     ap.add_argument("--top-k", "-k", type=int, default=5)
     ap.add_argument("--format", choices=("json", "table"), default="json")
+    ap.add_argument("--allow-code", action="store_true",
+                    help="load a PyTorch bundle (.pt2 / TorchScript): such a model file is a program that can run "
+                         "code; use only for a bundle from someone you trust")
     args = ap.parse_args(argv)
     if args.top_k < 1:
         ap.error("--top-k must be at least 1")
     try:
-        model = Model()
-    except Exception as exc:  # a damaged bundle or a missing runtime: one line, exit 3
-        print(f"predict.py: cannot load the model: {type(exc).__name__}: {exc}", file=sys.stderr)
+        model = Model(allow_code=args.allow_code)
+    except ManifestError as exc:  # a damaged or hostile model.json, or a program without --allow-code
+        print(f"predict.py: cannot load the model: {display(exc, 500)}", file=sys.stderr)
         return 3
+    except Exception as exc:  # a damaged bundle or a missing runtime: one line, exit 3
+        print(f"predict.py: cannot load the model: {type(exc).__name__}: {display(exc, 500)}", file=sys.stderr)
+        return 3
+    need = 0.98 if model.info.get("format") == "onnx-int8" else 1.0
+    warning = parity_warning(HERE, file_sha256(model.info["paths"]["model"]), need)
+    if warning:
+        print(f"predict.py: warning: {warning}", file=sys.stderr)
     failed, n = 0, -1
     out = sys.stdout
     parts = []  # JSON: written whole at the end, so a failure never leaves half a list
@@ -183,16 +219,17 @@ def main(argv=None) -> int:
         except StopIteration:
             break
         except Exception as exc:  # the runtime failed on a batch: say so, exit 3
-            print(f"predict.py: the model failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"predict.py: the model failed: {type(exc).__name__}: {display(exc, 500)}", file=sys.stderr)
             return 3
         n += 1
         failed += row["error"] is not None
         if args.format == "json":
             parts.append(("," if n else "") + "\n  " + json.dumps(row, ensure_ascii=False))
-        elif row["error"]:
-            out.write(f"{row['path']}\n    error: {row['error']}\n")
+        elif row["error"]:  # names, labels and messages through the app's escaper
+            out.write(f"{display(row['path'], 1000)}\n    error: {display(row['error'], 1000)}\n")
         else:
-            lines = [row["path"]] + [f"    {p['score'] * 100:6.2f}%  {p['label']}" for p in row["predictions"]]
+            lines = [display(row["path"], 1000)] + [f"    {p['score'] * 100:6.2f}%  {display(p['label'])}"
+                                                     for p in row["predictions"]]
             if row.get("unknown"):
                 lines.insert(1, f"    not one of my classes (novelty {row['novelty']:.2f}); closest:")
             out.write("\n".join(lines) + "\n")

@@ -68,6 +68,13 @@ class ItemClassified:
     images: ItemImages
 
 
+def list_user_models(job) -> tuple[list, list]:
+    """(usable, unusable) model files of the models folder, checked off the UI thread."""
+    from cnndesk.core.models.registry import user_model_entries
+
+    return user_model_entries()
+
+
 def load_classifier(job, spec, device: str) -> Classifier:
     return Classifier(spec, device=device, progress=job.progress, cancel=job.cancel, background_export=True)
 

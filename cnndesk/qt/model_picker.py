@@ -11,6 +11,7 @@ window-modal box that does not block the event loop.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QLabel, QMessageBox, QProgressDialog, QWidget
@@ -49,14 +50,17 @@ class ModelPicker(QObject):
         self.error_box: QMessageBox | None = None
         self._download_dialog: QProgressDialog | None = None
         self._after_model: list[Callable[[], None]] = []
-        self.refresh_models()
+        self.refresh_models(scan=False)  # the folder of your models is read on a worker
         self.model_combo.currentIndexChanged.connect(self._model_chosen)
+        self.list_models_later()
 
-    def refresh_models(self, select: str | None = None):
+    def refresh_models(self, select: str | None = None, scan: bool = True):
+        """Fill the picker. ``scan=False`` (the window's first paint): the built-in models and the
+        remembered pick only; the models folder is read on a worker (:meth:`list_models_later`)."""
         select = select or self.settings.get("last_model")
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
-        for spec in list_models():
+        for spec in list_models(include_user=scan):
             if not getattr(spec, "runnable", True):
                 continue
             text = spec.title
@@ -67,7 +71,9 @@ class ModelPicker(QObject):
             self.model_combo.addItem(text, model_key(spec))
             self.model_combo.setItemData(self.model_combo.count() - 1, display(spec.description, 500),
                                          Qt.ItemDataRole.ToolTipRole)
-        for path, reason in unusable_user_models():  # listed, greyed out, with the reason
+        if not scan and select and self.model_combo.findData(select) < 0 and str(select).endswith(".safetensors"):
+            self.model_combo.addItem(f"{display(Path(select).stem, 80)} (yours)", select)  # listed for real soon
+        for path, reason in (unusable_user_models() if scan else []):  # listed, greyed out, with the reason
             self.model_combo.addItem(f"{display(path.stem, 60)} (unusable)", f"unusable:{path}")
             i = self.model_combo.count() - 1
             self.model_combo.setItemData(i, display(reason, 500), Qt.ItemDataRole.ToolTipRole)
@@ -80,6 +86,12 @@ class ModelPicker(QObject):
 
     def load_current(self) -> None:
         self.load_model(self.model_combo.currentData())
+
+    def list_models_later(self) -> None:
+        """Read the models folder on a worker (a folder of broken or huge files never blocks the
+        window), then list it: the picker reads the metadata the worker just checked (cached)."""
+        self.runner.start(JobKind.MODEL_LIST, jobs.list_user_models,
+                          on_result=lambda _: self.refresh_models(self.model_combo.currentData()))
 
     def load_model(self, name: str | None):
         try:

@@ -63,6 +63,7 @@ class JobKind(StrEnum):
     HEATMAP = "heat"
     FEATURE_MAPS = "maps"
     MODEL = "model"
+    MODEL_LIST = "model-list"
     OVERLAY = "overlay"
     PASTE = "paste"
     SAMPLE = "sample"

@@ -42,7 +42,7 @@ def test_analyse_click_seek_hover_and_export(qtbot, window, clip, tmp_path):
     segs = bar.result.segments
     assert len(segs) == 4 and segs[0].label == segs[3].label != segs[1].label
     assert [round(s.start) for s in segs] == [0, 2, 4, 6]
-    assert bar.export_btn.isEnabled() and segs[1].label in bar.info.text()
+    assert bar.export_btn.isEnabled() and segs[1].label in bar.legend_view.text()
 
     # hover: the label and confidence of the segment under the mouse
     strip = bar.strip

@@ -27,11 +27,12 @@ from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, r
 from cnndesk.core.common.safeio import move_into
 from cnndesk.core.doctor import duplicates as dupes
 from cnndesk.core.doctor import label_check as stats
+from cnndesk.core.doctor.walk import inside, read_ignore_file, walk
 from cnndesk.core.images.load import is_image_path
 from cnndesk.core.models.registry import DEFAULT_MODEL
 from cnndesk.core.training.datasets import IMBALANCE_RATIO, MIN_PER_CLASS, DatasetError
 
-VERSION = 4  # of the checks: cached results of another version are not reused
+VERSION = 5  # of the checks: cached results of another version are not reused
 KINDS = ("label", "leak", "duplicate", "outlier", "unreadable", "tiny", "imbalance", "too_few")
 IGNORE_FILE = ".cnndesk-doctor.json"
 SPLITS = ("train", "val", "validation", "test")
@@ -94,44 +95,9 @@ class Files:
 # -- finding the files --------------------------------------------------------------------------
 
 
-def _walk(folder: Path, ancestors: set[str], problems: list[Issue]) -> list[str]:
-    """Image files under ``folder``; links that loop back or point nowhere become issues."""
-    out: list[str] = []
-    seen = set(ancestors)
-
-    def visit(d: Path) -> None:
-        real = os.path.realpath(d)
-        if real in seen:
-            problems.append(Issue("unreadable", str(d), reason=f"{d.name}: a link that loops back to a folder "
-                                  "already checked; skipped (remove the link)"))
-            return
-        seen.add(real)
-        try:
-            entries = sorted(os.scandir(d), key=lambda e: e.name)
-        except OSError as exc:
-            problems.append(Issue("unreadable", str(d), reason=f"{d.name}: cannot read the folder ({exc.strerror or exc})"))
-            return
-        for e in entries:
-            if e.name.startswith("."):
-                continue
-            try:
-                if e.is_dir():
-                    visit(Path(e.path))
-                elif e.is_file():
-                    if is_image_path(e.name):
-                        out.append(e.path)
-                elif e.is_symlink() and is_image_path(e.name):
-                    try:
-                        os.stat(e.path)
-                        why = "not a regular file"
-                    except OSError as exc:
-                        why = "a link that loops" if exc.errno == 40 else "a link to a missing file"
-                    problems.append(Issue("unreadable", e.path, reason=f"{e.name}: {why}; skipped"))
-            except OSError as exc:
-                problems.append(Issue("unreadable", e.path, reason=f"{e.name}: {exc.strerror or exc}"))
-
-    visit(folder)
-    return out
+def _walk(folder: Path, ancestors: set[str], problems: list[Issue], root_real: str | None = None) -> list[str]:
+    """Image files under ``folder``; links that loop back, point nowhere or leave the dataset become issues."""
+    return walk(folder, ancestors, problems, Issue, root_real)
 
 
 def _subdirs(folder: Path) -> list[Path]:
@@ -152,7 +118,8 @@ def collect(root: str | os.PathLike) -> Files:
     problems: list[Issue] = []
     items: list[tuple[str, str, str]] = []
     class_dirs: dict[str, list[str]] = {}
-    top = {os.path.realpath(root)}
+    root_real = os.path.realpath(root)
+    top = {root_real}
     for split, folder in ([(s, subs[s]) for s in splits] if layout == "splits" else [("all", root)]):
         ancestors = top | {os.path.realpath(folder)}
         stray = [p for p in _walk_files_only(folder)]
@@ -160,8 +127,12 @@ def collect(root: str | os.PathLike) -> Files:
             problems.append(Issue("unreadable", p, reason=f"{os.path.basename(p)}: not inside a class folder; "
                                   "not used for training"))
         for d in _subdirs(folder):
+            if not inside(d, root_real):  # a class folder that is a link out of the dataset (to / or /etc)
+                problems.append(Issue("unreadable", str(d), reason=f"{d.name}: a link to a folder outside the "
+                                      "dataset; not followed"))
+                continue
             class_dirs.setdefault(d.name, []).append(str(d))
-            for p in _walk(d, ancestors, problems):
+            for p in _walk(d, ancestors, problems, root_real):
                 items.append((p, "val" if split == "validation" else split, d.name))
     classes = sorted(class_dirs)
     if not classes:
@@ -242,13 +213,16 @@ def _as_given(given, root: Path, issue: Issue) -> Issue:
 def _memo_path(files: Files, spec) -> Path:
     import hashlib
 
-    h = hashlib.sha1(f"{VERSION}|{spec.name}|{files.root}|{files.layout}".encode())
+    def raw(text: str) -> bytes:  # names that are not UTF-8 (surrogates) hash as their bytes
+        return text.encode("utf-8", "surrogateescape")
+
+    h = hashlib.sha1(raw(f"{VERSION}|{spec.name}|{files.root}|{files.layout}"))
     for p, split, c in files.items:
-        h.update(f"{dupes.file_key(p)}|{split}|{c}\n".encode())
+        h.update(raw(f"{dupes.file_key(p)}|{split}|{c}\n"))
     for i in files.problems:
-        h.update(f"{i.kind}|{i.path}\n".encode())
+        h.update(raw(f"{i.kind}|{i.path}\n"))
     for c in files.classes:
-        h.update(f"class|{c}\n".encode())
+        h.update(raw(f"class|{c}\n"))
     return user_cache_dir() / "doctor" / "results" / f"{h.hexdigest()}.json"
 
 
@@ -327,7 +301,7 @@ def _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, classes,
     dims = int(np.clip(len(idx_ok) // 6, 32, LABEL_DIMS))
     z = stats.project(np.stack([feats[paths[i]] for i in idx_ok]), dims) if len(idx_ok) >= 2 else np.zeros((len(idx_ok), 1))
     emb = stats.unit(z)
-    pairs = _pairs(paths, labels, split_of, thumbs, emb, idx_ok, cancel)
+    pairs = pair_issues(paths, labels, split_of, thumbs, emb, idx_ok, cancel, sizes)
     issues += pairs
     check(cancel)
     strays = set()
@@ -381,25 +355,29 @@ def _same_picture(corr: float, colour: float, local: float, colour_map: float, f
     return colour <= COLOUR_LOOSE and corr >= STRUCTURE and colour_map <= COLOUR_MAP_STRICT
 
 
-def _pairs(paths, labels, split_of, thumbs, emb, idx_ok, cancel) -> list[Issue]:
-    """Duplicate and leak issues. Candidates: each picture's nearest neighbours by pixels
-    (structure + colours) and by CNN features; kept when the colours agree and the centre of one
-    matches the other at a small shift and scale (what cropping and resizing do)."""
+def pair_issues(paths, labels, split_of, thumbs, emb, idx_ok, cancel, sizes) -> list[Issue]:
+    """Duplicate and leak issues. Identical pictures (same thumbnail and size) are grouped first;
+    candidates among the others: each picture's nearest neighbours by pixels (structure + colours)
+    and by CNN features; kept when the colours agree and the centre of one matches the other at a
+    small shift and scale (what cropping and resizing do)."""
     if len(idx_ok) < 2:
         return []
     t = thumbs[idx_ok]
-    cands = [dupes.top_pairs(dupes.search_vectors(t), NEIGHBOURS, 0.5, cancel=cancel)]
-    if emb.shape[1] > 1:
-        cands.append(dupes.top_pairs(emb, NEIGHBOURS, 0.8, cancel=cancel))
-    pairs = np.unique(np.concatenate(cands), axis=0)
+    reps, twins = dupes.identical_groups(t, sizes[idx_ok])
+    pairs = np.zeros((0, 2), np.int64)
+    if len(reps) >= 2:
+        cands = [dupes.top_pairs(dupes.search_vectors(t[reps]), NEIGHBOURS, 0.5, cancel=cancel)]
+        if emb.shape[1] > 1:
+            cands.append(dupes.top_pairs(emb[reps], NEIGHBOURS, 0.8, cancel=cancel))
+        pairs = reps[np.unique(np.concatenate(cands), axis=0)]
     col = dupes.colour_distance(t, pairs)
     pairs, col = pairs[col <= COLOUR_MAP], col[col <= COLOUR_MAP]
     out = []
-    for (a, b), c8 in zip(pairs, col, strict=True):
+    for (a, b), c8 in [*zip(pairs, col, strict=True), *((tw, None) for tw in twins)]:
         check(cancel)
         e = float(emb[a] @ emb[b]) if emb.shape[1] > 1 else 0.0
-        corr, colour, local = dupes.aligned_match(t[a], t[b])
-        if not _same_picture(corr, colour, local, c8, e):
+        corr, colour, local = dupes.aligned_match(t[a], t[b]) if c8 is not None else (1.0, 0.0, 0.0)
+        if c8 is not None and not _same_picture(corr, colour, local, c8, e):
             corr2, colour2, local2 = dupes.aligned_match(t[b], t[a])
             if corr2 > corr:
                 corr, colour, local = corr2, colour2, local2
@@ -438,9 +416,8 @@ def _ignore_key(root: Path, issue: Issue) -> tuple:
 
 
 def load_ignores(root: str | os.PathLike) -> set[tuple]:
-    f = Path(root) / IGNORE_FILE
-    try:
-        data = json.loads(f.read_text(encoding="utf-8"))
+    try:  # size-capped, depth-checked: a huge or 200k-deep file is no ignore file
+        data = read_ignore_file(Path(root) / IGNORE_FILE) or {}
         return {(d["kind"], d["path"], d.get("other")) for d in data.get("ignored", [])}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return set()
@@ -474,7 +451,11 @@ def move_to_class(path: str, cls: str, label: str | None = None) -> Moved:
     if not src.is_file():
         raise DatasetError(f"{src.name}: the file is no longer there (moved or deleted?)")
     class_dir = next((a for a in src.parents if label and a.name == label), src.parent)
-    target, _ = move_into(src, class_dir.parent / folder_name(cls))  # the safe mover
+    target_dir = class_dir.parent / folder_name(cls)
+    for p in (src, target_dir):  # reached through a link: it lives elsewhere
+        if os.path.lexists(p) and not inside(p, os.path.realpath(class_dir.parent)):
+            raise DatasetError(f"{p.name}: it lives outside the dataset (through a link); nothing moved")
+    target, _ = move_into(src, target_dir)  # the safe mover
     return Moved(str(src), str(target))
 
 

@@ -223,3 +223,19 @@ def colour_distance(thumbs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     n = len(thumbs)
     small = thumbs.reshape(n, 8, SIDE // 8, 8, SIDE // 8, 3).mean((2, 4), dtype=np.float32)
     return np.abs(small[pairs[:, 0]] - small[pairs[:, 1]]).reshape(len(pairs), -1).mean(1)
+
+
+def identical_groups(thumbs: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """(one row per distinct picture, [(row, its first twin)] for the others): rows whose
+    thumbnail and original size are identical are the same picture. Linear time (hashing), so
+    50,000 copies of one image are 49,999 twins found at once, not pairs searched and aligned."""
+    first: dict[bytes, int] = {}
+    reps, twins = [], []
+    for i in range(len(thumbs)):
+        key = thumbs[i].tobytes() + np.asarray(sizes[i], np.int64).tobytes()
+        j = first.setdefault(key, i)
+        if j == i:
+            reps.append(i)
+        else:
+            twins.append((i, j))
+    return np.asarray(reps, np.int64), twins

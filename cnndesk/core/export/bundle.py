@@ -47,7 +47,8 @@ from cnndesk.core.export.replace import refuse_unless_bundle, replace_bundle
 from cnndesk.core.models.registry import ModelSpec, get_spec
 
 # the bundle's modules copied from the app (and whatever cnndesk modules they import)
-VENDORED_ROOTS = ("cnndesk.core.images.load", "cnndesk.core.images.preprocess", "cnndesk.core.trust.scores")
+VENDORED_ROOTS = ("cnndesk.core.images.load", "cnndesk.core.images.preprocess", "cnndesk.core.trust.scores",
+                  "cnndesk.core.export.manifest", "cnndesk.core.common.safeio")
 
 
 @dataclass
@@ -127,12 +128,13 @@ def export_bundle(
         check(cancel)
         vendor_sources(tmp / "_vendor")
         shutil.copyfile(Path(__file__).resolve().parents[2] / "export_kit" / "predict.py", tmp / "predict.py")
-        info = _model_json(spec, form, files, app)
+        info = _model_json(spec, form, files, app, tmp)
         (tmp / "model.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(_readme(spec, form, info), encoding="utf-8")
         report(progress, 3, 5, "Checking the bundle against the app")
         images, source = validation_images(spec, data, max_images)
         checked = parity(app, tmp, form, images, source, top_k, cancel)
+        checked["model_sha256"] = info["sha256"]["model"]  # predict.py warns when it runs another model file
         (tmp / "parity.json").write_text(json.dumps(checked, indent=2) + "\n", encoding="utf-8")
         _publish(tmp, out, overwrite)
     except BaseException:
@@ -183,7 +185,9 @@ def _write_int8(app, spec: ModelSpec, fp32: Path, dest: Path, data, cancel) -> l
             f"{c['mb8']:.1f} MB vs {c['mb32']:.1f} MB"]
 
 
-def _model_json(spec: ModelSpec, form: Format, files: dict, app) -> dict:
+def _model_json(spec: ModelSpec, form: Format, files: dict, app, folder: Path) -> dict:
+    from cnndesk.core.export.manifest import file_sha256
+
     meta = spec.metadata or {}
     base = spec.base
     return {
@@ -200,6 +204,7 @@ def _model_json(spec: ModelSpec, form: Format, files: dict, app) -> dict:
         "format": form.name,
         "runtime": form.runtime,
         "files": files,
+        "sha256": {k: file_sha256(str(folder / name)) for k, name in files.items()},  # predict.py checks them
         "input": {"layout": "NCHW", "dtype": "float32", "size": spec.input_size},
         "cnndesk_version": __version__,
         "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -231,9 +236,19 @@ the decompression-bomb limit, reduced JPEG decoding), then resized so the shorte
 {"The network outputs image features; `head.npz` holds the linear layer that turns them into class scores (the app runs it the same way)." if 'head' in info['files'] else "The network outputs class logits."}
 Scores are `softmax(logits / {info['temperature']})`.
 
+{_CODE_NOTE if form.runtime == "torch" else _DATA_NOTE}
+
 `parity.json` says how this bundle's `predict.py` agreed with the app when it was exported
 (same top label, same "not one of my classes" flag, largest score difference) and on which images.
 """
+
+
+_CODE_NOTE = """**This bundle is code.** A PyTorch model file (`.pt2`, TorchScript) is a program: loading it can
+run code from the file. `predict.py` refuses it unless you add `--allow-code`; do that only for a
+bundle whose maker you trust, and prefer an ONNX bundle to share."""
+_DATA_NOTE = """The model file is data, not code: `predict.py` checks `model.json` (types, ranges, plain file names
+inside this folder, the SHA-256 of every file) before it loads anything, and loads only this
+folder's vendored cnndesk modules by name — nothing else in the folder is imported."""
 
 
 def vendor_sources(dest: Path) -> None:

@@ -6,6 +6,7 @@ unpickles and never imports torch."""
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import json
 import os
@@ -82,6 +83,10 @@ def read_model_file_metadata(path: str | os.PathLike) -> dict:
     except Exception as exc:  # CnndeskError: not a regular file
         raise ModelError(str(exc)) from None
     try:
+        key = _file_key(path)
+        if key in _META_CACHE:  # listing resolves every head's base: read each file once
+            return copy.deepcopy(_META_CACHE[key])
+        check_header_size(path)  # before safetensors parses it: a 60 MB header took seconds per read
         with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
     except FileNotFoundError:
@@ -94,9 +99,31 @@ def read_model_file_metadata(path: str | os.PathLike) -> dict:
     if raw is None:
         raise ModelError(f"{label}: a safetensors file, but not a cnndesk model (no metadata)")
     try:
-        return parse_metadata(raw)
+        info = parse_metadata(raw)
     except SchemaError as exc:
         raise ModelError(f"{label}: the model's metadata is damaged ({exc})") from None
+    if len(_META_CACHE) >= 256:
+        _META_CACHE.clear()
+    _META_CACHE[key] = info
+    return copy.deepcopy(info)
+
+
+MAX_HEADER_BYTES = 16 << 20  # the header cnndesk writes: a few KB of metadata + ~100 bytes a tensor
+_META_CACHE: dict[tuple, dict] = {}  # (path, size, mtime, inode) -> checked metadata
+
+
+def _file_key(path: Path) -> tuple:
+    st = os.stat(path)
+    return (os.fspath(path), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def check_header_size(path: Path) -> None:
+    """Refuse a safetensors header over MAX_HEADER_BYTES from its first 8 bytes (its length)."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if len(head) == 8 and int.from_bytes(head, "little") > MAX_HEADER_BYTES:
+        raise ValueError(f"its header is {int.from_bytes(head, 'little') / 1e6:.0f} MB; "
+                         f"model files have at most {MAX_HEADER_BYTES >> 20} MB of metadata")
 
 
 def read_head(spec):

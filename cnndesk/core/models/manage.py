@@ -64,10 +64,34 @@ def import_model(src: str | os.PathLike) -> Path:
     spec = spec_from_model_file(src)  # raises ModelError for damaged or foreign files
     folder = user_models_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    target, _ = unique_path(folder / (folder_name(spec.name) + MODEL_FILE_SUFFIX))
-    with open(src, "rb") as fin, atomic_write(target, "wb", overwrite=False) as fout:
-        shutil.copyfileobj(fin, fout)
+    name = free_name(spec.name)  # names are unique: a second "pets" is imported as "pets 2"
+    target, _ = unique_path(folder / (folder_name(name) + MODEL_FILE_SUFFIX))
+    if name == spec.name:
+        with open(src, "rb") as fin, atomic_write(target, "wb", overwrite=False) as fout:
+            shutil.copyfileobj(fin, fout)
+        return target
+    from safetensors.numpy import load_file, save
+
+    info = read_model_file_metadata(src)
+    info["name"] = name
+    info.pop("title", None)
+    blob = save(load_file(str(src)), metadata={MODEL_FORMAT: json.dumps(info)})
+    with atomic_write(target, "wb", overwrite=False) as fout:
+        fout.write(blob)
     return target
+
+
+def free_name(name: str) -> str:
+    """``name``, or ``name 2``, ``name 3``… : the first that no installed model (yours or built in)
+    answers to, compared without case."""
+    from cnndesk.core.models.registry import BUILTIN, user_model_specs
+
+    taken = {s.name.casefold() for s in user_model_specs()} | {s.name.casefold() for s in BUILTIN}
+    candidate, n = name, 1
+    while candidate.casefold() in taken or candidate.lower().replace("_", "-") in taken:
+        n += 1
+        candidate = f"{name} {n}"
+    return candidate
 
 
 def copy_model(path: str | os.PathLike, dest: str | os.PathLike, overwrite: bool = False) -> Path:

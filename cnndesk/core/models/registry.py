@@ -348,10 +348,16 @@ def get_spec(name_or_path: str | os.PathLike | None) -> ModelSpec:
     for spec in BUILTIN:
         if spec.name == key:
             return spec
+    if (os.path.sep in text or text.endswith(MODEL_FILE_SUFFIX)) and os.path.exists(text):
+        return spec_from_model_file(text)  # a file: read it alone, not the whole models folder
     usable, bad = user_model_entries()
-    for spec in usable:
-        if spec.name.lower() == text.lower():
-            return spec
+    same = [spec for spec in usable if spec.name.lower() == text.lower()]
+    if len(same) > 1:  # a second "pets" must not silently take over --model pets
+        files = ", ".join(Path(s.weights.path).name for s in same)
+        raise ModelError(f"model name '{text}' is ambiguous: {len(same)} of your models are called that ({files}); "
+                         "give the file's path, or rename one in Manage Models")
+    if same:
+        return same[0]
     for p, reason in bad:
         if p.stem.lower() == text.lower():
             raise ModelError(f"model '{text}' is unusable: {reason}")

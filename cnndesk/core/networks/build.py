@@ -125,6 +125,10 @@ def build_model(
 
             return quick_net(base_model, spec.base.arch, weight, bias)
         return attach_head(base_model, spec.base.arch, weight, bias)
+    from cnndesk.core.networks.weights_fit import check_fits
+
+    # header vs a meta network: nothing built yet
+    check_fits(spec.arch, spec.num_classes, weights, spec.key_mapping, create_architecture, map_state_dict)
     model = create_architecture(spec.arch, spec.num_classes)
     state = map_state_dict(model, read_state_dict(Path(weights)), spec.key_mapping)
     model.load_state_dict(state, strict=True)

@@ -20,6 +20,22 @@ def _safe(label: str) -> str:
     return re.sub(r"[^\w\-. ]+", "_", label).strip(" .") or "label"
 
 
+def clip_names(labels: list[str]) -> dict[str, str]:
+    """A distinct file-name part for each label: labels that clean to the same name (``c/at``,
+    ``c:at``; ``Cat``/``cat`` on case-insensitive disks) get a short hash of the label, so no clip
+    is written over (or lost to) another's."""
+    import hashlib
+
+    out, used = {}, set()
+    for lab in labels:
+        name = _safe(lab)
+        if name.casefold() in used:
+            name = f"{name}_{hashlib.sha1(lab.encode('utf-8', 'surrogateescape')).hexdigest()[:6]}"
+        used.add(name.casefold())
+        out[lab] = name
+    return out
+
+
 def export_label_clips(path, segments: list[Segment], folder, *, progress: ProgressCallback | None = None,
                        cancel: CancelToken | None = None) -> list[Path]:
     """Write ``<folder>/<video stem>_<label>.mp4`` for each label; returns the files written."""
@@ -35,9 +51,10 @@ def export_label_clips(path, segments: list[Segment], folder, *, progress: Progr
     total = spans[-1][1] if spans else 0.0
     outs: dict[str, tuple] = {}
     written: list[Path] = []
+    names = clip_names(labels)
     try:
         for lab in labels:
-            final, _ = unique_path(folder / f"{Path(path).stem}_{_safe(lab)}.mp4")
+            final, _ = unique_path(folder / f"{Path(path).stem}_{names[lab]}.mp4")
             tmp = PendingFile(final)
             try:
                 out = av.open(tmp.fh, "w", format="mp4")

@@ -145,8 +145,9 @@ class TableWriter(ResultWriter):
             from cnndesk.core.predict.video import fmt_time
 
             if row["error"]:
-                lines.append(f"    warning: {row['error']}")
-            lines += [f"    {fmt_time(s['start'])}-{fmt_time(s['end'])}  {s['label']} ({s['score']:.0%})" for s in row["segments"]]
+                lines.append(f"    warning: {display(row['error'], 1000)}")
+            lines += [f"    {fmt_time(s['start'])}-{fmt_time(s['end'])}  {display(s['label'])} "
+                      f"({'?' if s['score'] is None else format(s['score'], '.0%')})" for s in row["segments"]]
             preds = []
         for p in preds:
             score = "     ?" if p["score"] is None else f"{p['score'] * 100:6.2f}"

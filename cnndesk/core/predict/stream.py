@@ -77,10 +77,12 @@ def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False, v
 
 
 def walk_images(root: Path, recursive: bool, videos: bool = False,
-                skipped: list[tuple[str, str]] | None = None) -> list[str]:
+                skipped: list[tuple[str, str]] | None = None, within: str | None = None) -> list[str]:
     """Image files (and with ``videos`` video files) under ``root`` (sorted by name, files before
     subfolders, hidden entries skipped, symlink loops followed once). Folders that cannot be read
-    go to ``skipped``."""
+    go to ``skipped``; so do links to folders outside ``within`` (a dataset's real path), unfollowed."""
+    from cnndesk.core.common.links import leaves
+
     wanted = is_image_path
     if videos:
         from cnndesk.core.predict.media import is_video_path
@@ -110,6 +112,10 @@ def walk_images(root: Path, recursive: bool, videos: bool = False,
                 continue
             try:
                 if e.is_dir():
+                    if leaves(e, within):
+                        if skipped is not None:
+                            skipped.append((e.path, "a link to a folder outside the dataset; not followed"))
+                        continue
                     subdirs.append(Path(e.path))
                 elif e.is_file() and wanted(e.name):
                     out.append(e.path)
@@ -278,7 +284,7 @@ def select_shard(files: list[str], roots: Iterable[str | os.PathLike], index: in
             if os.path.isdir(r) and absf.startswith(r.rstrip(os.sep) + os.sep):
                 rel = os.path.relpath(absf, r)
                 break
-        digest = hashlib.sha256(rel.replace(os.sep, "/").encode("utf-8")).digest()
+        digest = hashlib.sha256(rel.replace(os.sep, "/").encode("utf-8", "surrogateescape")).digest()  # non-UTF-8 names: their bytes
         if int.from_bytes(digest[:8], "big") % count == index:
             out.append(f)
     return out

@@ -28,6 +28,8 @@ from cnndesk.core.common.progress import CancelToken, ProgressCallback, report
 from cnndesk.core.predict.media import (
     is_media_path,
 )
+from cnndesk.core.predict.video_checks import declared_duration as _duration
+from cnndesk.core.predict.video_checks import frame_too_big, invalid_scores
 from cnndesk.core.trust.scores import softmax
 
 DEFAULT_EVERY = 0.5  # seconds between samples: 2 model calls per second of video
@@ -117,9 +119,12 @@ def open_video(path):
         container.close()
         raise VideoError(path, f"this is {what}: there is nothing to classify")
     stream = container.streams.video[0]
-    if stream.codec_context is None or not stream.codec_context.name:
+    cc = stream.codec_context  # the image loader's pixel limit too, before a frame is decoded
+    why = ("the video uses a codec this installation cannot decode" if cc is None or not cc.name
+           else frame_too_big(cc.width, cc.height))
+    if why is not None:
         container.close()
-        raise VideoError(path, "the video uses a codec this installation cannot decode")
+        raise VideoError(path, why)
     stream.thread_type = "AUTO"
     return container, stream
 
@@ -372,6 +377,8 @@ def classify_video(path, classifier, *, every: float = DEFAULT_EVERY, top_k: int
 
     def convert(frame) -> np.ndarray:
         if (frame.width, frame.height) != (cc.width, cc.height):  # size changes mid-stream
+            if (why := frame_too_big(frame.width, frame.height)) is not None:
+                raise VideoError(path, why)
             target = input_size(frame.width, frame.height, classifier.preprocess.resize)
         else:
             target = size
@@ -438,24 +445,14 @@ def classify_video(path, classifier, *, every: float = DEFAULT_EVERY, top_k: int
         error = f"the video is damaged or cut short: analysed up to {fmt_time(end)} of {fmt_time(duration)}"
     elif duration:
         end = max(end, duration)  # sampled to the end (seeking stops at the last sample)
-    if error is not None and not samples:
-        raise VideoError(path, error)
+    if (error is not None and not samples) or invalid_scores(samples):  # NaN scores: no label, as for images
+        raise VideoError(path, invalid_scores(samples) or error)
     names = classifier.labels
     probs = np.stack([s.probs for s in samples])
     labels = smooth_labels(probs)
     segments = build_segments(samples, labels, names, end)
     return VideoResult(os.fspath(path), segments, end, len(samples), error, stopped, top_k,
                        [s.t for s in samples], [names[i] for i in probs.argmax(1)])
-
-
-def _duration(container, stream) -> float:
-    if stream.duration is not None and stream.time_base is not None:
-        d = float(stream.duration * stream.time_base)
-        if d > 0:
-            return d
-    if container.duration:
-        return container.duration / 1_000_000
-    return 0.0
 
 
 def classify_paths(files: list[str], classifier, *, top_k: int = 5, batch_size: int | None = None,

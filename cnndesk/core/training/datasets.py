@@ -15,6 +15,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from cnndesk.core.common.errors import CnndeskError
+from cnndesk.core.common.links import inside
 from cnndesk.core.common.safeio import display, path_text
 from cnndesk.core.images.load import bomb_reason, open_image, pixel_limit
 from cnndesk.core.predict.stream import walk_images
@@ -53,8 +54,8 @@ class Dataset:
         }
 
 
-def _image_files(folder: Path, skipped: list[tuple[str, str]] | None = None) -> list[Path]:
-    return [Path(p) for p in walk_images(folder, recursive=True, skipped=skipped)]
+def _image_files(folder: Path, skipped: list[tuple[str, str]] | None = None, within: str | None = None) -> list[Path]:
+    return [Path(p) for p in walk_images(folder, recursive=True, skipped=skipped, within=within)]
 
 
 def _is_dir(p: Path) -> bool:
@@ -110,7 +111,7 @@ def scan(
     subs = {p.name.lower(): p for p in _class_dirs(root)}
     explicit = "train" in subs and ("val" in subs or "validation" in subs)
     unreadable: list[tuple[str, str]] = []
-
+    root_real = os.path.realpath(root)
     skipped: list[tuple[str, str]] = []
     notes: list[str] = []
 
@@ -122,9 +123,12 @@ def scan(
             if key in real:  # a class folder linked to another: its images would count twice
                 notes.append(f"{display(d.name)} is a link to {display(real[key])}; skipped")
                 continue
+            if not inside(d, root_real):  # `ln -s / everything`: never walk the whole filesystem
+                notes.append(f"{display(d.name)} is a link to a folder outside the dataset; skipped")
+                continue
             real[key] = d.name
             files = []
-            for f in _image_files(d, skipped):
+            for f in _image_files(d, skipped, root_real):
                 reason = quick_check(f) if check_files else None
                 if reason:
                     unreadable.append((str(f), reason))
@@ -178,7 +182,7 @@ def scan(
     if unreadable:
         ds.warnings.append(f"{len(unreadable)} file(s) cannot be read and are skipped.")
     for folder, reason in skipped:
-        ds.warnings.append(f"the folder {display(folder)} cannot be read and is skipped ({reason}).")
+        ds.warnings.append(f"the folder {display(folder)} is skipped ({reason}).")
     ds.warnings.extend(notes)
     return ds
 

@@ -32,6 +32,7 @@ from cnndesk.qt.camera.source import VIDEO_EXTENSIONS, MediaSource
 from cnndesk.qt.camera.timeline import TimelineBar
 from cnndesk.qt.camera.view import EmptyState, VideoView
 from cnndesk.qt.imaging import qimage_to_rgb_array
+from cnndesk.qt.widgets.plain_label import PlainLabel
 from cnndesk.qt.workers import JobKind
 
 
@@ -101,7 +102,7 @@ class CameraPanel(QWidget):
         self.play_btn.clicked.connect(self._play_pause)
         self.seek = QSlider(Qt.Orientation.Horizontal)
         self.seek.sliderMoved.connect(self.source.seek)
-        self.time_label = QLabel("0:00 / 0:00")
+        self.time_label = PlainLabel("0:00 / 0:00")
         self.video_bar = QWidget()
         vb = QHBoxLayout(self.video_bar)
         vb.setContentsMargins(0, 0, 0, 0)
@@ -137,7 +138,7 @@ class CameraPanel(QWidget):
         self.record_btn.setToolTip("Hold this button (or the R key) to save frames into <dataset>/<class>/")
         self.record_btn.pressed.connect(self.start_recording)
         self.record_btn.released.connect(self.stop_recording)
-        self.counts_label = QLabel()
+        self.counts_label = PlainLabel()
         self.counts_label.setWordWrap(True)
         bottom = QHBoxLayout()
         bottom.addWidget(self.snap_btn)

@@ -143,6 +143,46 @@ class TimelineStrip(QWidget):
         super().mouseMoveEvent(event)
 
 
+class Legend(QWidget):
+    """A colour swatch and the label for each of the first labels, painted as plain text (a label
+    is the model's text: it is never interpreted as HTML, whatever it holds)."""
+
+    SWATCH = 10
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.items: list[tuple[str, QColor]] = []
+        self.more = 0
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set_items(self, items: list[tuple[str, QColor]], more: int = 0) -> None:
+        self.items, self.more = items, more
+        self.setToolTip(self.text())
+        self.updateGeometry()
+        self.update()
+
+    def text(self) -> str:
+        return "  ".join(lab for lab, _ in self.items) + (f"  +{self.more} more" if self.more > 0 else "")
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(200, self.fontMetrics().height() + 4 if self.items else 0)
+
+    def paintEvent(self, _event) -> None:  # noqa: N802
+        p = QPainter(self)
+        fm = self.fontMetrics()
+        x, h = 0, self.height()
+        for lab, colour in self.items:
+            p.fillRect(QRectF(x, (h - self.SWATCH) / 2, self.SWATCH, self.SWATCH), colour)
+            x += self.SWATCH + 4
+            shown = fm.elidedText(lab.replace("\n", " "), Qt.TextElideMode.ElideRight, 160)
+            p.setPen(self.palette().windowText().color())
+            p.drawText(QRectF(x, 0, fm.horizontalAdvance(shown) + 2, h), Qt.AlignmentFlag.AlignVCenter, shown)
+            x += fm.horizontalAdvance(shown) + 14
+        if self.more > 0:
+            p.drawText(QRectF(x, 0, max(0, self.width() - x), h), Qt.AlignmentFlag.AlignVCenter, f"+{self.more} more")
+        p.end()
+
+
 class TimelineBar(QWidget):
     """The strip plus its controls: analyse/cancel, progress text, legend and exports."""
 
@@ -173,12 +213,18 @@ class TimelineBar(QWidget):
         self.export_btn.setMenu(menu)
         self.export_btn.setEnabled(False)
         self.info = QLabel("")
-        self.info.setTextFormat(Qt.TextFormat.RichText)
+        self.info.setTextFormat(Qt.TextFormat.PlainText)  # file names and errors: never HTML
         self.info.setWordWrap(True)
+        self.legend_view = Legend()
+        texts = QVBoxLayout()
+        texts.setContentsMargins(0, 0, 0, 0)
+        texts.setSpacing(2)
+        texts.addWidget(self.legend_view)
+        texts.addWidget(self.info)
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.analyse_btn)
-        row.addWidget(self.info, 1)
+        row.addLayout(texts, 1)
         row.addWidget(self.export_btn)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -195,6 +241,7 @@ class TimelineBar(QWidget):
             self.strip.duration_ms = 0
             self.strip.set_result(None)
             self.export_btn.setEnabled(False)
+            self.legend_view.set_items([])
             self.info.setText("Analyse the whole file to see what is where.")
 
     def set_duration(self, ms: int) -> None:
@@ -268,15 +315,9 @@ class TimelineBar(QWidget):
         self.result = result
         self.strip.set_result(result)
         self.export_btn.setEnabled(bool(result.segments))
-        legend = " ".join(
-            f"<span style='color:{c.name()}'>■</span> {lab}&nbsp;&nbsp;"
-            for lab, c in list(self.strip.colours.items())[:6])
-        more = len(self.strip.colours) - 6
-        text = legend + (f" +{more} more" if more > 0 else "")
-        if result.error:
-            text += f"<br><span style='color:#c0392b'>{result.error}</span>"
-        self.legend = text
-        self.info.setText(text)
+        self.legend_view.set_items(list(self.strip.colours.items())[:6], len(self.strip.colours) - 6)
+        self.legend = result.error or ""  # shown under the legend, as plain text
+        self.info.setText(self.legend)
         self.status.emit(f"{len(result.segments)} segments in {os.path.basename(result.path)}")
 
     # -- exports ----------------------------------------------------------------------------------
@@ -318,4 +359,4 @@ class TimelineBar(QWidget):
 
         self.info.setText("Writing clips…")
         self.runner.start(JobKind.VIDEO_CLIPS, jobs.export_clips, result.path, result.segments, folder, on_result=done, on_error=self._failed,
-                          on_progress=lambda d, t, m: self.info.setText(f"{self.legend}<br>{m}"))
+                          on_progress=lambda d, t, m: self.info.setText(f"{self.legend}\n{m}".strip()))

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from cnndesk.core.export.formats import FORMATS
 from cnndesk.qt import jobs
+from cnndesk.qt.widgets.plain_label import PlainLabel
 from cnndesk.qt.workers import JobKind
 
 FormatRole = Qt.ItemDataRole.UserRole + 30
@@ -73,7 +74,7 @@ class ExportDialog(QDialog):
         form.addRow("Check with:", data_row)
         self.progress = QProgressBar()
         self.progress.setVisible(False)
-        self.result = QLabel("Every bundle holds the model, model.json, a predict.py that needs only Pillow, numpy "
+        self.result = PlainLabel("Every bundle holds the model, model.json, a predict.py that needs only Pillow, numpy "
                              "and the runtime, a README and parity.json — the bundle checked against the app.")
         self.result.setWordWrap(True)
         self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -150,15 +151,13 @@ class ExportDialog(QDialog):
     def _done(self, report) -> None:
         self._finish_ui()
         self.report = report
-        colour = "" if report.ok else "color:#d93025;"
-        lines = report.describe().splitlines()
-        self.result.setText(f'<span style="{colour}">{lines[0]}</span>' + "".join(f"<br>{t}" for t in lines[1:]))
+        (self.result.setText if report.ok else self.result.set_error)(report.describe())  # plain text: it names folders
         self.open_button.setEnabled(True)
         self._suggest_folder()  # a second export goes to a new folder
 
     def _failed(self, message) -> None:
         self._finish_ui()
-        self.result.setText(f'<span style="color:#d93025">Export failed: {message}</span>')
+        self.result.set_error(f"Export failed: {message}")
 
     def _cancelled(self) -> None:
         self._finish_ui()

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QMessageBox,
@@ -23,6 +22,7 @@ from cnndesk.core.common.errors import CnndeskError
 from cnndesk.core.common.safeio import display
 from cnndesk.core.models import manage
 from cnndesk.core.models.registry import unusable_user_models, user_model_specs
+from cnndesk.qt.widgets.plain_label import PlainLabel
 
 PathRole = Qt.ItemDataRole.UserRole + 20
 
@@ -36,7 +36,7 @@ class ModelsDialog(QDialog):
         self.runner = runner
         self.list = QListWidget()
         self.list.currentItemChanged.connect(lambda *_: self._update_buttons())
-        self.info = QLabel()
+        self.info = PlainLabel()
         self.info.setWordWrap(True)
         self.buttons = {}
         row = QHBoxLayout()

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 
 from cnndesk.core.runtime.devices import DEVICE_NAMES, DEVICES
 from cnndesk.qt.settings import Settings
+from cnndesk.qt.widgets.plain_label import PlainLabel
 
 
 class PreferencesDialog(QDialog):
@@ -45,7 +46,7 @@ class PreferencesDialog(QDialog):
         self.flag_rate.setSingleStep(1)
         self.flag_rate.setSuffix(" % of its own images")
         self.flag_rate.setSpecialValueText("never")
-        self.flag_note = QLabel()
+        self.flag_note = PlainLabel()
         self.flag_note.setEnabled(False)
         self.flag_note.setWordWrap(True)
         if self.model is not None:

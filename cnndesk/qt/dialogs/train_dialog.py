@@ -38,6 +38,7 @@ from cnndesk.qt.dialogs.train_options import FIELDS, TrainOptions
 from cnndesk.qt.widgets.charts import CurveChart
 from cnndesk.qt.widgets.doctor_panel import DoctorPanel
 from cnndesk.qt.widgets.evaluation import EvaluationView
+from cnndesk.qt.widgets.plain_label import PlainLabel
 from cnndesk.qt.workers import JobKind
 
 
@@ -74,7 +75,7 @@ class TrainDialog(FolderDropMixin, QDialog):
         self.classes = QListWidget()
         self.classes.setIconSize(QSize(56, 56))
         self.classes.setMinimumHeight(150)
-        self.scan_info = QLabel()
+        self.scan_info = PlainLabel()
         self.scan_info.setWordWrap(True)
 
         # -- mode and settings --------------------------------------------------------------------
@@ -101,7 +102,7 @@ class TrainDialog(FolderDropMixin, QDialog):
         charts.addWidget(self.acc_chart)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
-        self.status = QLabel("Choose a folder to start.")
+        self.status = PlainLabel("Choose a folder to start.")
         self.status.setWordWrap(True)
         self.train_btn = QPushButton("Train")
         self.train_btn.setDefault(True)
@@ -127,7 +128,7 @@ class TrainDialog(FolderDropMixin, QDialog):
         tl.addWidget(self.doctor_link)
         tl.addWidget(self.quick)
         tl.addWidget(self.full)
-        self.full_choices = QLabel("")
+        self.full_choices = PlainLabel("")
         self.full_choices.setObjectName("fullChoices")
         self.full_choices.setWordWrap(True)
         self.full_choices.setStyleSheet("color: palette(mid); margin-left: 24px;")
@@ -210,7 +211,7 @@ class TrainDialog(FolderDropMixin, QDialog):
     def _scan_failed(self, message: str) -> None:
         self.dataset = None
         self.classes.clear()
-        self.scan_info.setText(f'<span style="color:#d93025">{message}</span>')
+        self.scan_info.set_error(f"{message}")
         self.status.setText("Choose a folder with one subfolder per class.")
         self.train_btn.setEnabled(False)
 
@@ -368,7 +369,7 @@ class TrainDialog(FolderDropMixin, QDialog):
         self._set_running(False)
         self.activity.emit("")
         self.progress.setRange(0, 1)
-        self.status.setText(f'<span style="color:#d93025">Training failed: {message}</span>')
+        self.status.set_error(f"Training failed: {message}")
 
     def _trained(self, model) -> None:
         self._set_running(False)

@@ -26,6 +26,7 @@ from cnndesk.core.doctor import check as doctor
 from cnndesk.core.images.load import is_image_path
 from cnndesk.core.models.registry import DEFAULT_MODEL
 from cnndesk.qt import jobs
+from cnndesk.qt.widgets.plain_label import PlainLabel
 from cnndesk.qt.workers import JobKind
 
 IssueRole = Qt.ItemDataRole.UserRole + 20
@@ -62,7 +63,7 @@ class DoctorPanel(QWidget):
         self._big: dict[str, QPixmap] = {}
         self._args = (DEFAULT_MODEL, "auto")
 
-        self.summary = QLabel("Choose a folder to check it for wrong labels, duplicates and leaks.")
+        self.summary = PlainLabel("Choose a folder to check it for wrong labels, duplicates and leaks.")
         self.summary.setWordWrap(True)
         self.progress = QProgressBar()  # the summary names the step; the bar shows only %
         self.progress.setFixedWidth(self.progress.fontMetrics().horizontalAdvance("0" * 16))
@@ -85,7 +86,7 @@ class DoctorPanel(QWidget):
         self.tree.currentItemChanged.connect(self._selected)
 
         self.left_img, self.right_img = QLabel(), QLabel()
-        self.left_cap, self.right_cap = QLabel(), QLabel()
+        self.left_cap, self.right_cap = PlainLabel(), PlainLabel()
         pics = QHBoxLayout()
         for img, cap in ((self.left_img, self.left_cap), (self.right_img, self.right_cap)):
             img.setFixedSize(BIG, BIG)
@@ -100,7 +101,7 @@ class DoctorPanel(QWidget):
             col.addStretch(1)
             pics.addLayout(col)
         pics.addStretch(1)
-        self.reason = QLabel()
+        self.reason = PlainLabel()
         self.reason.setWordWrap(True)
         self.move_btn = QPushButton("Move to …")
         self.move_btn.setToolTip("Move the file into the suggested class folder (Undo puts it back)")
@@ -178,7 +179,7 @@ class DoctorPanel(QWidget):
 
     def _failed(self, message: str) -> None:
         self._idle()
-        self.summary.setText(f'<span style="color:#d93025">The check failed: {message}</span>')
+        self.summary.set_error(f"The check failed: {message}")
 
     def _done(self, rep: doctor.Report) -> None:
         self._idle()
@@ -323,7 +324,7 @@ class DoctorPanel(QWidget):
         try:
             moved = doctor.move_to_class(issue.path, issue.suggested, issue.label)
         except (OSError, doctor.DatasetError) as exc:
-            self.reason.setText(f'<span style="color:#d93025">Could not move it: {exc}</span>')
+            self.reason.set_error(f"Could not move it: {exc}")
             return None
         entry = None
         if self.journal is not None:  # Edit ▸ Undo (Ctrl+Z) puts it back, like a relabel on the evaluation page
@@ -347,7 +348,7 @@ class DoctorPanel(QWidget):
             else:
                 back = doctor.undo_move(moved)
         except (OSError, doctor.DatasetError) as exc:
-            self.reason.setText(f'<span style="color:#d93025">Could not undo: {exc}</span>')
+            self.reason.set_error(f"Could not undo: {exc}")
             return None
         self._mark(item, None)
         self.undo_btn.setEnabled(bool(self.undo_stack))
@@ -375,7 +376,7 @@ class DoctorPanel(QWidget):
         try:
             doctor.ignore(self.root, issue)
         except OSError as exc:
-            self.reason.setText(f'<span style="color:#d93025">Could not record it: {exc}</span>')
+            self.reason.set_error(f"Could not record it: {exc}")
             return
         self._mark(item, "Ignored: it will not be shown again.")
 

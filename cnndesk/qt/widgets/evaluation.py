@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from cnndesk.core.common.safeio import describe_oserror, display, move_into
 from cnndesk.core.training.evaluation import Evaluation
 from cnndesk.qt import jobs
+from cnndesk.qt.widgets.plain_label import PlainLabel
 from cnndesk.qt.workers import JobKind
 
 PathRole = Qt.ItemDataRole.UserRole + 10
@@ -45,7 +46,7 @@ class EvaluationView(QWidget):
         self.moved = 0
         self.journal = None  # the app's undo journal; None: the default one
         self._fixed: dict[str, tuple[int, str, tuple]] = {}  # moved file -> (row, text, data): Undo puts it back
-        self.headline = QLabel("Train a model to see how well it does.")
+        self.headline = PlainLabel("Train a model to see how well it does.")
         f = self.headline.font()
         f.setPointSizeF(f.pointSizeF() * 1.3)
         f.setBold(True)
@@ -60,7 +61,7 @@ class EvaluationView(QWidget):
         self.matrix.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.matrix.setToolTip("Rows: the true class; columns: what the model said. Click a cell to see its images.")
         self.matrix.cellClicked.connect(self.open_cell)
-        self.cell_title = QLabel("Click a cell of the matrix to see its images")
+        self.cell_title = PlainLabel("Click a cell of the matrix to see its images")
         self.cell_title.setWordWrap(True)
         self.images = QListWidget()
         self.images.setViewMode(QListWidget.ViewMode.IconMode)

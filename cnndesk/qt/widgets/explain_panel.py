@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from cnndesk.qt import jobs
 from cnndesk.qt.widgets.image_view import ImageView
+from cnndesk.qt.widgets.plain_label import PlainLabel
 from cnndesk.qt.workers import JobKind
 
 
@@ -94,7 +95,7 @@ class ExplainPanel(QWidget):
         self.result: jobs.Heatmap | None = None
         self.stages = []
 
-        self.title = QLabel("Choose an image in the gallery to see where the network looks.")
+        self.title = PlainLabel("Choose an image in the gallery to see where the network looks.")
         f = self.title.font()
         f.setBold(True)
         f.setPointSizeF(f.pointSizeF() * 1.15)
@@ -127,7 +128,7 @@ class ExplainPanel(QWidget):
 
         self.layers = QListWidget()
         self.layers.currentRowChanged.connect(self._stage_chosen)
-        self.caption = QLabel()
+        self.caption = PlainLabel()
         self.caption.setWordWrap(True)
         self.maps = TileGrid()
         self.maps.clicked.connect(self._enlarge_map)
@@ -137,7 +138,7 @@ class ExplainPanel(QWidget):
         lp.addWidget(self.caption)
         lp.addWidget(self.maps, 3)
         self.filters = TileGrid()
-        self.filters_caption = QLabel()
+        self.filters_caption = PlainLabel()
         self.filters_caption.setWordWrap(True)
         filters_page = QWidget()
         fp = QVBoxLayout(filters_page)

@@ -26,6 +26,7 @@ from cnndesk.qt.item_models.results import (
     ResultsFilterProxy,
     ResultsTableModel,
 )
+from cnndesk.qt.widgets.plain_label import PlainLabel
 
 
 class FolderPanel(QWidget):
@@ -40,7 +41,7 @@ class FolderPanel(QWidget):
         self.proxy = ResultsFilterProxy(self)
         self.proxy.setSourceModel(self.model)
 
-        self.title = QLabel("No folder yet")
+        self.title = PlainLabel("No folder yet")
         f = self.title.font()
         f.setBold(True)
         f.setPointSizeF(f.pointSizeF() * 1.2)
@@ -79,7 +80,7 @@ class FolderPanel(QWidget):
         filters.addSpacing(12)
         filters.addWidget(self.uncertain)
         filters.addStretch(1)
-        self.shown = QLabel()
+        self.shown = PlainLabel()
         self.shown.setToolTip("Rows the filter shows, of all rows")
         bold = self.shown.font()
         bold.setBold(True)  # room for the widest count, in bold: typing a filter never moves the row
@@ -112,7 +113,7 @@ class FolderPanel(QWidget):
 
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
-        self.status = QLabel()
+        self.status = PlainLabel()
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setToolTip("Stop classifying this folder (Esc)")
         self.cancel_btn.clicked.connect(self.cancel_requested)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette
-from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 
 from cnndesk.core.predict.classifier import Prediction
+from cnndesk.qt.widgets.plain_label import PlainLabel
 
 
 class PredictionBars(QWidget):
@@ -70,17 +71,17 @@ class PredictionPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.threshold = 0.5
-        self.headline = QLabel()
+        self.headline = PlainLabel()
         hf = QFont(self.font())
         hf.setPointSizeF(hf.pointSizeF() * 1.7)
         hf.setBold(True)
         self.headline.setFont(hf)
         self.headline.setWordWrap(True)
-        self.detail = QLabel()
+        self.detail = PlainLabel()
         self.detail.setWordWrap(True)
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.bars = PredictionBars()
-        self.meta = QLabel()
+        self.meta = PlainLabel()
         self.meta.setEnabled(False)
         self.meta.setWordWrap(True)
         lay = QVBoxLayout(self)
@@ -108,7 +109,7 @@ class PredictionPanel(QWidget):
 
     def show_error(self, name: str, message: str):
         self.headline.setText("Can't read this file")
-        self.detail.setText(f'<span style="color:#d93025">{_esc(message)}</span>')
+        self.detail.set_error(message)
         self.bars.set_prediction(None)
         self.meta.setText(name)
 
@@ -116,7 +117,7 @@ class PredictionPanel(QWidget):
         if p.unknown:  # unlike anything the model was trained on: not a doubtful choice between its classes
             self.headline.setText("Not one of my classes")
             self.detail.setText(f"Confidence unknown: this image looks unlike the images the model learned from "
-                                f"(novelty {p.novelty:.2f}). The closest class is {_esc(p.label)}; the greyed "
+                                f"(novelty {p.novelty:.2f}). The closest class is {p.label}; the greyed "
                                 "scores below are only among its classes.")
         elif p.score >= self.threshold:
             self.headline.setText(f"{p.label}")
@@ -128,6 +129,3 @@ class PredictionPanel(QWidget):
         self.bars.set_prediction(p)
         self.meta.setText(meta or name)
 
-
-def _esc(s: str) -> str:
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -30,9 +30,9 @@ def _head_file(folder, name="pets"):
 def test_import_rename_copy_delete(isolated_dirs, tmp_path):
     src = _head_file(tmp_path / "elsewhere")
     first = manage.import_model(src)
-    second = manage.import_model(src)  # never overwrites: a free name
-    assert first.name == "pets.safetensors" and second.name == "pets (1).safetensors"
-    assert [s.name for s in user_model_specs()] == ["pets", "pets"]
+    second = manage.import_model(src)  # never overwrites, and never a second "pets": a free name
+    assert first.name == "pets.safetensors" and second.name == "pets 2.safetensors"
+    assert sorted(s.name for s in user_model_specs()) == ["pets", "pets 2"]
     renamed = manage.rename_model(second, "Cats & Dogs v2")
     assert renamed.name == "Cats & Dogs v2.safetensors" and not second.exists()
     spec = get_spec(str(renamed))

@@ -1,0 +1,18 @@
+"""Where a path really is: the one check that a file or folder reached through links stays inside
+a dataset folder (a dataset may hold ``ln -s / one/everything``; nothing may walk, read for
+training, or move what such a link leads to). Qt-free, torch-free."""
+
+from __future__ import annotations
+
+import os
+
+
+def inside(path: str | os.PathLike, root_real: str) -> bool:
+    """Whether ``path``, with every link resolved, lies in the folder whose real path is ``root_real``."""
+    real = os.path.realpath(path)
+    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
+def leaves(entry: os.DirEntry, root_real: str | None) -> bool:
+    """Whether the scandir ``entry`` is a link that leads out of ``root_real`` (None: no limit)."""
+    return root_real is not None and entry.is_symlink() and not inside(entry.path, root_real)
