@@ -11,7 +11,7 @@ ratio of medians taken in the same run is what counts):
 
 Both checkouts share one cache folder (warmed before timing), so only the code differs.
 
-Usage: python bench/bench_layout.py --old /path/to/old/checkout [--repeats 3] [--photos 60]
+Usage: python bench/bench_layout.py --old /path/to/old/checkout [--new /path/to/new] [--repeats 3] [--photos 60]
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def run(tree: Path, args: list[str], env: dict) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--old", required=True, type=Path, help="a checkout of the baseline")
+    ap.add_argument("--new", type=Path, default=ROOT, help="the checkout to compare (default: this one)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--photos", type=int, default=60)
     a = ap.parse_args()
@@ -64,7 +65,7 @@ def main() -> None:
     folder = photos(work / "photos", a.photos)
     one = next(folder.iterdir())
     data = make_dataset(work / "shapes", (40, 40, 40), size=128)
-    trees = {"old": a.old.resolve(), "new": ROOT}
+    trees = {"old": a.old.resolve(), "new": a.new.resolve()}
     cases = {
         "classify one image (start-up)": lambda t, i: ["classify", str(one)],
         f"classify a folder of {a.photos} photos": lambda t, i: ["classify", str(folder), "--format", "json"],
