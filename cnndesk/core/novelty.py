@@ -83,7 +83,7 @@ def fit_novelty_oof(x: np.ndarray, y: np.ndarray, folds: np.ndarray, quantile: f
     return nov, _finish(nov, knn, maha, quantile)
 
 
-def _top_eigh(m: np.ndarray, r: int, iters: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def _top_eigh(m: np.ndarray, r: int, iters: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """The r largest eigenvalues (descending) and eigenvectors of a symmetric positive
     semi-definite matrix, by randomized subspace iteration (Halko et al. 2011): a few products
     with an (n, r + 16) block instead of a full eigendecomposition (on 2 busy cores 0.2 s instead
@@ -104,7 +104,7 @@ def _fold_coords(zs: np.ndarray, folds: np.ndarray, r: int):
     """Per fold: (held mask, coordinates of the other rows, coordinates of the held rows) on the
     top ``r`` principal axes of the other rows (centred on their mean). One Gram matrix (fewer
     rows than values) or one covariance matrix serves every fold."""
-    zs = np.asarray(zs, np.float64)
+    zs = np.asarray(zs, np.float32)
     n, d = zs.shape
     gram = zs @ zs.T if n < d else None
     cov_all = zs.T @ zs if gram is None else None
