@@ -35,7 +35,8 @@ def add_arguments(d) -> None:
     d.add_argument("--format", "-f", choices=("table", "json"), default="table", help="output format (default table)")
     d.add_argument("--base", default=default_model(), metavar="MODEL", help="the network whose features are compared (default %(default)s)")
     add_device(d)
-    d.add_argument("--all", action="store_true", help="also show issues that were marked as ignored")
+    d.add_argument("--all", action="store_true", help="also show issues that were marked as ignored, and label "
+                   "suspicions without strong evidence (reported with their score)")
     d.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
 
@@ -51,7 +52,8 @@ def run(args) -> int:
         return fail(f"cnndesk doctor: error: {exc}", EXIT_USAGE)
     status = StatusLine() if not args.quiet and sys.stderr.isatty() else None
     try:
-        rep = check_dataset(args.data, base=args.base, progress=progress_line(status), device=args.device, apply_ignores=not args.all)
+        rep = check_dataset(args.data, base=args.base, progress=progress_line(status), device=args.device, apply_ignores=not args.all,
+                           less_likely=args.all)
     except DatasetError as exc:
         return fail(f"cnndesk doctor: error: {exc}", EXIT_USAGE)
     except Cancelled as exc:
@@ -84,7 +86,8 @@ def _utf8(obj):
 
 TITLES = {
     "label": "Probably in the wrong class folder", "leak": "The same picture in train and in val/test",
-    "duplicate": "The same picture twice", "outlier": "Looks like none of the classes",
+    "duplicate": "The same picture twice", "overlap": "Two pictures that share a part",
+    "outlier": "Looks like none of the classes",
     "unreadable": "Cannot be used", "tiny": "Much smaller than the model's input",
     "imbalance": "Class imbalance", "too_few": "Too few images",
 }

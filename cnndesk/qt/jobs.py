@@ -316,7 +316,8 @@ def export_bundle(job, model_path: str, fmt: str, out: str, data: str | None):
 def check_dataset(job, root: str, base: str, device: str):
     from cnndesk.core.doctor import check as doctor
 
-    return doctor.check_dataset(root, base=base, progress=job.progress, cancel=job.cancel, device=device)
+    return doctor.check_dataset(root, base=base, progress=job.progress, cancel=job.cancel, device=device,
+                                less_likely=True)  # the panel hides those unless "Show less likely"
 
 
 @dataclass(frozen=True)

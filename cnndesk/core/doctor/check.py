@@ -2,8 +2,9 @@
 
 Kinds of issue: ``label`` (probably in the wrong class folder; ``suggested`` names the likely class),
 ``duplicate`` (the same picture twice in one split; ``other`` is the second file), ``leak`` (the same
-picture in train and in val/test), ``outlier`` (looks like none of the classes), ``unreadable``,
-``tiny`` (much smaller than the model's input), ``imbalance`` and ``too_few``.
+picture in train and in val/test), ``overlap`` (two pictures that share a part, e.g. crops of one
+photo), ``outlier`` (looks like none of the classes), ``unreadable``, ``tiny`` (much smaller than
+the model's input), ``imbalance`` and ``too_few``.
 
 Nothing here changes the dataset except on request: :func:`move_to_class` (undone by
 :func:`undo_move`) and :func:`ignore` (which records the issue in ``.cnndesk-doctor.json`` in the
@@ -33,7 +34,7 @@ from cnndesk.core.models.registry import DEFAULT_MODEL
 from cnndesk.core.training.datasets import IMBALANCE_RATIO, MIN_PER_CLASS, DatasetError
 
 VERSION = 5  # of the checks: cached results of another version are not reused
-KINDS = ("label", "leak", "duplicate", "outlier", "unreadable", "tiny", "imbalance", "too_few")
+KINDS = ("label", "leak", "duplicate", "overlap", "outlier", "unreadable", "tiny", "imbalance", "too_few")
 IGNORE_FILE = ".cnndesk-doctor.json"
 SPLITS = ("train", "val", "validation", "test")
 # Near-duplicates (set on generated copies, bench/doctor_data.py seeds 0-1: resized 0.75-2×,
@@ -61,6 +62,7 @@ class Issue:
     other: str | None = None
     score: float = 1.0
     reason: str = ""
+    likely: bool = True  # labels: strong evidence; the rest only with less_likely (CLI --all)
 
     def key(self) -> tuple:
         return (self.kind, self.path, self.other)
@@ -152,23 +154,23 @@ def _walk_files_only(folder: Path) -> list[str]:
 
 
 def embed_files(paths: list[str], spec, progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
-           device: str = "auto") -> tuple[dict[str, np.ndarray], dict[str, str], int, str]:
-    """Last-layer embeddings of ``paths`` through the shared embedding cache (``doctor_embed``: the
-    ONNX features export, else the multi-stage one's last columns, else PyTorch). Returns (path ->
-    vector, path -> error, input size, source). The one place the doctor touches the feature extractor."""
+           device: str = "auto") -> tuple[dict, dict | None, dict[str, str], int, str]:
+    """``doctor_embed.embed_multi`` and the input size: the one place the doctor embeds images."""
     from cnndesk.core.doctor import embed as doctor_embed
 
-    feats, errors, source = doctor_embed.embed(paths, spec, progress, cancel, device)
-    return feats, errors, int(getattr(spec, "input_size", 224) or 224), source
+    feats, multi, errors, source = doctor_embed.embed_multi(paths, spec, progress, cancel, device)
+    return feats, multi, errors, int(getattr(spec, "input_size", 224) or 224), source
 
 
 # -- the check ----------------------------------------------------------------------------------
 
 
 def check_dataset(root: str | os.PathLike, base: str = DEFAULT_MODEL, progress: ProgressCallback | None = None,
-                  cancel: CancelToken | None = None, device: str = "auto", apply_ignores: bool = True) -> Report:
-    """Run every check on the dataset folder ``root`` and return the issues, worst first per kind.
-    An unchanged folder (same files, sizes, times) is answered from the last result."""
+                  cancel: CancelToken | None = None, device: str = "auto", apply_ignores: bool = True,
+                  less_likely: bool = False) -> Report:
+    """Run every check on the dataset folder ``root`` and return the issues, worst first per kind
+    (``less_likely``: also label suspicions without strong evidence). An unchanged folder (same
+    files, sizes, times) is answered from the last result."""
     from cnndesk.core.models.registry import get_spec
 
     t0 = time.perf_counter()
@@ -182,16 +184,18 @@ def check_dataset(root: str | os.PathLike, base: str = DEFAULT_MODEL, progress: 
         issues, checked, source = run_checks(files, spec, progress, cancel, device)
         save_memo(memo, issues, checked, source)
     ignored = load_ignores(files.root) if apply_ignores else set()
-    kept = [_as_given(root, files.root, i) for i in issues if _ignore_key(files.root, i) not in ignored]
+    kept = [_as_given(root, files.root, i) for i in issues if _ignore_key(files.root, i) not in ignored
+            and (i.likely or less_likely)]
     order = {k: n for n, k in enumerate(KINDS)}
     kept.sort(key=lambda i: (order.get(i.kind, 99), -i.score, i.path))
     counts = Counter(c for _, _, c in files.items)
+    hidden = 0 if less_likely else sum(not i.likely for i in issues if _ignore_key(files.root, i) not in ignored)
     summary = {
         "root": str(root), "layout": files.layout, "classes": files.classes,
         "counts": {c: counts.get(c, 0) for c in files.classes},
         "images": len(files.items), "checked": checked,
         "splits": dict(Counter(s for _, s, _ in files.items)),
-        "issues": dict(Counter(i.kind for i in kept)), "ignored": len(issues) - len(kept),
+        "issues": dict(Counter(i.kind for i in kept)), "ignored": len(issues) - len(kept) - hidden, "less_likely": hidden,
         "base": spec.name, "embeddings": source, "seconds": round(time.perf_counter() - t0, 2), "reused": reused,
     }
     return Report(str(root), kept, summary)
@@ -276,7 +280,7 @@ def run_checks(files: Files, spec, progress, cancel, device) -> tuple[list[Issue
     bad = {paths[i]: why for i, why in thumb_errors.items()}
     # embeddings (cached, shared with quick training)
     readable = [p for p in paths if p not in bad]
-    feats, emb_errors, input_size, source = embed_files(readable, spec, progress, cancel, device)
+    feats, multi, emb_errors, input_size, source = embed_files(readable, spec, progress, cancel, device)
     bad.update(emb_errors)
     for p, why in bad.items():
         issues.append(Issue("unreadable", p, label=labels[p], reason=why))
@@ -287,11 +291,12 @@ def run_checks(files: Files, spec, progress, cancel, device) -> tuple[list[Issue
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):
-        issues += _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, files.classes, nonempty, cancel)
+        issues += _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, files.classes, nonempty, cancel, multi)
     return issues, int(sum(p in feats for p in paths)), source
 
 
-def _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, classes, nonempty, cancel) -> list[Issue]:
+def _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, classes, nonempty, cancel,
+             multi=None) -> list[Issue]:
     issues: list[Issue] = []
     ok = np.array([p in feats for p in paths], bool)
     idx_ok = np.flatnonzero(ok)
@@ -315,14 +320,16 @@ def _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, classes,
     if len(nonempty) >= 2 and len(idx_ok) >= 10:
         cls_index = {c: k for k, c in enumerate(classes)}
         y = np.array([cls_index[labels[paths[i]]] for i in idx_ok])
-        found, probs = stats.label_issues(z, y, len(classes), cancel)
+        xq = np.stack([multi[paths[i]] for i in idx_ok]) if multi else z  # quick training's features
+        found, probs = stats.label_issues(xq, y, len(classes), cancel, quick=bool(multi))
+        strong = stats.strong_evidence(probs, y)
         for j in found:
             p = paths[idx_ok[j]]
             sugg = classes[int(np.argmax(probs[j]))]
             given = float(probs[j, y[j]])
             if sugg == labels[p] or p in strays:
                 continue
-            issues.append(Issue("label", p, label=labels[p], suggested=sugg, score=round(1.0 - given, 4),
+            issues.append(Issue("label", p, label=labels[p], suggested=sugg, score=round(1.0 - given, 4), likely=bool(strong[j]),
                                 reason=f"looks like “{sugg}” ({probs[j].max():.0%}), not “{labels[p]}” ({given:.0%})"))
     return issues
 
@@ -385,12 +392,9 @@ def pair_issues(paths, labels, split_of, thumbs, emb, idx_ok, cancel, sizes) -> 
                 continue
         pa, pb = paths[idx_ok[a]], paths[idx_ok[b]]
         sa, sb = split_of[pa], split_of[pb]
-        if sa != sb and "train" in (sa, sb):
-            if sa != "train":
-                pa, pb, sa, sb = pb, pa, sb, sa
-            kind, where = "leak", f"the same picture is in {sa} and in {sb}: the {sb} score will be too optimistic"
-        else:
-            kind, where = "duplicate", "the same picture twice" + (f" in {sa}" if sa != "all" else "")
+        if sa != sb and "train" in (sa, sb) and sa != "train":
+            pa, pb, sa, sb = pb, pa, sb, sa
+        kind, where = dupes.pair_kind(corr, colour, sa, sb)
         differ = f"; labelled “{labels[pa]}” and “{labels[pb]}”" if labels[pa] != labels[pb] else ""
         score = float(np.clip(0.5 * corr + 0.5 * (1 - colour / 64), 0, 1))
         out.append(Issue(kind, pa, label=labels[pa], other=pb, score=round(score, 4),

@@ -239,3 +239,25 @@ def identical_groups(thumbs: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray,
         else:
             twins.append((i, j))
     return np.asarray(reps, np.int64), twins
+# Same picture or a shared part: a confirmed pair is "the same picture" only when its aligned
+# pixels nearly all agree — grey structure at least SAME_STRUCTURE, or (pictures with little
+# structure, e.g. flat blobs, where correlation means little) colours within SAME_COLOUR/255
+# (such copies: 1.6-3.0; overlapping crops of sky shifted by 20-30 %: 3.6-4.4).
+# Planted copies (bench/doctor_data.py: resized, cropped by 1-3 px, re-encoded) meet it but for
+# about one in thirty; overlapping random crops of one photo mostly share only a part (issue 23:
+# 114 of 143 such "same picture" pairs were under 90 % alike) and are reported as "overlap".
+SAME_STRUCTURE, SAME_COLOUR = 0.9, 3.2
+
+
+def pair_kind(corr: float, colour: float, split_a: str, split_b: str) -> tuple[str, str]:
+    """(kind, what to say) for a confirmed pair: "leak" / "duplicate" (the same picture, across
+    train and val/test or within one split) or "overlap" (two pictures that share a part)."""
+    same = corr >= SAME_STRUCTURE or colour <= SAME_COLOUR
+    across = split_a != split_b and "train" in (split_a, split_b)
+    if not same:
+        where = (f"; one is in {split_a}, the other in {split_b}: the {split_b} score may be too optimistic"
+                 if across else "")
+        return "overlap", "the two pictures share a part (e.g. overlapping crops of one photo)" + where
+    if across:
+        return "leak", f"the same picture is in {split_a} and in {split_b}: the {split_b} score will be too optimistic"
+    return "duplicate", "the same picture twice" + (f" in {split_a}" if split_a != "all" else "")

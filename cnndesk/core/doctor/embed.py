@@ -98,3 +98,30 @@ def _multi_width(spec) -> int | None:
 
     entry = runtime.resolve(spec, "multi", export=False).entry
     return last_layer_width(entry.path) if entry is not None and entry.ok else None
+
+
+def embed_multi(paths: list[str], spec, progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+                device: str = "auto") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None, dict[str, str], str]:
+    """Quick training's multi-stage embeddings (the label check judges with quick training's
+    features and head) and their last-layer columns (duplicates and outliers), from one pass and
+    the shared cache. Returns (path -> last-layer vector, path -> multi-stage vector or None when
+    that export is unavailable here, path -> error, source)."""
+    from cnndesk.core.predict.embeddings import EmbeddingCache, FeatureExtractor
+
+    if _on_cpu(device) and _export_ok(spec, "multi") is not False:
+        try:
+            fx = FeatureExtractor(spec, device=device, progress=progress, cancel=cancel, stages="multi")  # exports once
+        except Exception as exc:  # noqa: BLE001 - no multi-stage export here: the last layer alone
+            from cnndesk.core.common.errors import Cancelled
+
+            if isinstance(exc, Cancelled):
+                raise
+            log.info("doctor: multi-stage features unavailable (%s)", exc)
+        else:
+            width = _multi_width(spec)
+            if width:
+                got, errors = fx.embed_paths(paths, EmbeddingCache(fx.key), progress=progress, cancel=cancel)
+                last = {p: np.ascontiguousarray(v[-width:]) for p, v in got.items()}
+                return last, got, dict(errors), "onnx-multi"
+    feats, errors, source = embed(paths, spec, progress, cancel, device)
+    return feats, None, errors, source

@@ -28,14 +28,26 @@ class TrustNet(nn.Module):
         self.register_buffer("proj", f32(proj))
         self.register_buffer("bank", f32(novelty.bank))
         self.register_buffer("threshold", f32([threshold]))
+        self.maha = novelty.metric == "knn+maha"  # core.trust.Novelty.score, in torch
+        if self.maha:
+            self.register_buffer("means", f32(novelty.means))
+            self.register_buffer("icov", f32(novelty.icov))
+            self.register_buffer("norm", f32(novelty.norm))
 
     def forward(self, x):
         f = self.features(x).flatten(1)
         logits = self.head(f)
         probs = torch.softmax(logits / self.temperature, dim=1)
-        z = ((f - self.mean) / self.scale) @ self.proj
-        z = z / (z.norm(dim=1, keepdim=True) + 1e-12)
+        c = ((f - self.mean) / self.scale) @ self.proj
+        z = c / (c.norm(dim=1, keepdim=True) + 1e-12)
         novelty = 1.0 - (z @ self.bank.T).amax(dim=1)
+        if self.maha:
+            ca = c @ self.icov
+            d = ((ca * c).sum(1, keepdim=True) - 2.0 * (ca @ self.means.T)
+                 + ((self.means @ self.icov) * self.means).sum(1)[None, :])
+            maha = d.amin(dim=1).clamp_min(0.0)
+            n = self.norm
+            novelty = torch.maximum((novelty - n[0]) / n[1], (maha - n[2]) / n[3])
         return logits, probs, novelty, novelty > self.threshold
 
 

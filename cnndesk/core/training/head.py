@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, report
+from cnndesk.core.trust import novelty as novelty_fit
 from cnndesk.core.trust import scores as trust
 
 WEIGHT_DECAYS = (1e-2, 1e-3, 1e-1)  # the default first: its curve is the one shown live
@@ -201,7 +202,7 @@ def _fit_quick(x: np.ndarray, y: np.ndarray, k: int, val_mask: np.ndarray, *, ep
     calibration = {"ece_before": round(trust.ece(trust.softmax(oof), y), 4),
                    "ece_after": round(trust.ece(trust.softmax(oof, temperature), y), 4),
                    "oof_accuracy": round(float((oof.argmax(1) == y).mean()), 4)}
-    novelty, oof_dist = trust.fit_novelty_oof(x, folds, features=features, seed=seed)
+    novelty, oof_dist = novelty_fit.fit_novelty_oof(x, y, folds, features=features, seed=seed)
     # 3. the final head learns from every image
     report(progress, len(WEIGHT_DECAYS) + FOLDS, len(WEIGHT_DECAYS) + FOLDS + 1, "Training the head on all images")
     init_z = basis.from_raw(*init) if init is not None else None

@@ -40,7 +40,7 @@ def one_blas_thread():
     return threadpool_limits(1, user_api="blas")
 
 
-def _normalize(x: np.ndarray) -> np.ndarray:
+def normalize_rows(x: np.ndarray) -> np.ndarray:
     return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
 
 
@@ -56,10 +56,22 @@ class Novelty:
     features: str = "multi"  # which embedding: "multi" / "last" (quick) or "penultimate" (full)
     proj: np.ndarray | None = None  # (D, r) principal axes; None: all D values
     table: tuple = ()  # ((quantile, held-out distance), ...): thresholds for other flag rates
+    # "knn+maha" (core.novelty): also the class-conditional Mahalanobis distance on the principal
+    # axes; each distance is put on the scale of its held-out in-class values, the score is the larger
+    means: np.ndarray | None = None  # (classes, r) class means on the principal axes
+    icov: np.ndarray | None = None  # (r, r) inverse of the shared within-class covariance
+    norm: tuple = ()  # (knn centre, knn span, Mahalanobis centre, Mahalanobis span)
+
+    @property
+    def metric(self) -> str:
+        return "knn+maha" if self.means is not None and self.icov is not None and len(self.norm) == 4 else "cosine-nn"
+
+    def coords(self, feats: np.ndarray) -> np.ndarray:
+        z = (np.asarray(feats, np.float32) - self.mean) / self.scale
+        return z @ self.proj if self.proj is not None else z
 
     def project(self, feats: np.ndarray) -> np.ndarray:
-        z = (np.asarray(feats, np.float32) - self.mean) / self.scale
-        return _normalize(z @ self.proj if self.proj is not None else z)
+        return normalize_rows(self.coords(feats))
 
     def threshold_for(self, flag_rate: float) -> float:
         """The threshold that flags about ``flag_rate`` (0-1) of held-out in-class images, read
@@ -73,9 +85,16 @@ class Novelty:
         return float(np.interp(1.0 - flag_rate, qs, ds))
 
     def score(self, feats: np.ndarray) -> np.ndarray:
-        """Novelty in [0, 2]: 1 - cosine similarity to the nearest training image."""
-        q = self.project(feats)
-        return nearest_distance(q, self.bank.astype(np.float32))
+        """Novelty: "cosine-nn": 1 - cosine similarity to the nearest training image (0-2);
+        "knn+maha": the larger of that and the Mahalanobis distance to the nearest class, each
+        as (value - held-out median) / (held-out 95th percentile - median), so about 1 at the
+        default threshold."""
+        z = self.coords(feats)
+        knn = nearest_distance(normalize_rows(z), self.bank.astype(np.float32))
+        if self.metric != "knn+maha":
+            return knn
+        c0, s0, c1, s1 = self.norm
+        return np.maximum((knn - c0) / s0, (mahalanobis(z, self.means, self.icov) - c1) / s1).astype(np.float32)
 
     def flags(self, scores: np.ndarray, threshold: float | None = None) -> np.ndarray:
         return np.asarray(scores) > (self.threshold if threshold is None else threshold)
@@ -85,21 +104,41 @@ class Novelty:
              "novelty.bank": self.bank.astype(np.float16)}
         if self.proj is not None:
             t["novelty.proj"] = self.proj.astype(np.float16)
+        if self.metric == "knn+maha":
+            t["novelty.means"] = self.means.astype(np.float32)
+            t["novelty.icov"] = self.icov.astype(np.float32)
         return t
 
     def info(self) -> dict:
         return {"threshold": round(float(self.threshold), 6), "quantile": self.quantile,
-                "features": self.features, "bank": int(len(self.bank)), "metric": "cosine-nn",
-                "held_out_quantiles": [[q, round(float(d), 6)] for q, d in self.table]}
+                "features": self.features, "bank": int(len(self.bank)), "metric": self.metric,
+                "held_out_quantiles": [[q, round(float(d), 6)] for q, d in self.table],
+                **({"norm": [float(v) for v in self.norm]} if self.metric == "knn+maha" else {})}
 
     @classmethod
     def from_file(cls, info: dict, tensors: dict[str, np.ndarray]) -> Novelty:
         proj = tensors.get("novelty.proj")
         table = tuple((float(q), float(d)) for q, d in info.get("held_out_quantiles", []))
-        return cls(tensors["novelty.mean"].astype(np.float32), tensors["novelty.scale"].astype(np.float32),
-                   tensors["novelty.bank"].astype(np.float32), float(info["threshold"]),
-                   float(info.get("quantile", DEFAULT_QUANTILE)), str(info.get("features", "multi")),
-                   proj.astype(np.float32) if proj is not None else None, table)
+        nov = cls(tensors["novelty.mean"].astype(np.float32), tensors["novelty.scale"].astype(np.float32),
+                  tensors["novelty.bank"].astype(np.float32), float(info["threshold"]),
+                  float(info.get("quantile", DEFAULT_QUANTILE)), str(info.get("features", "multi")),
+                  proj.astype(np.float32) if proj is not None else None, table)
+        if info.get("metric") == "knn+maha":  # a detector this version cannot rebuild: refuse, never guess
+            norm = tuple(float(v) for v in info["norm"])
+            if len(norm) != 4 or min(norm[1], norm[3]) <= 0:
+                raise ValueError("novelty: bad normalisation")
+            nov.means, nov.icov, nov.norm = (tensors["novelty.means"].astype(np.float32),
+                                             tensors["novelty.icov"].astype(np.float32), norm)
+        return nov
+
+
+def mahalanobis(z: np.ndarray, means: np.ndarray, icov: np.ndarray) -> np.ndarray:
+    """Squared Mahalanobis distance of each row of z to the nearest of ``means`` (shared inverse
+    covariance ``icov``): min over c of (z - m_c)' icov (z - m_c)."""
+    z = np.asarray(z, np.float32)
+    za = z @ icov
+    d = (za * z).sum(1)[:, None] - 2.0 * (za @ means.T) + ((means @ icov) * means).sum(1)[None, :]
+    return np.maximum(d.min(1), 0.0).astype(np.float32)
 
 
 def nearest_distance(q: np.ndarray, bank: np.ndarray, exclude_self: bool = False, chunk: int = 512) -> np.ndarray:
@@ -138,7 +177,7 @@ def principal_axes(z: np.ndarray, r: int = PCA_DIM) -> np.ndarray | None:
     return v[:, np.argsort(evals)[::-1][:r]].astype(np.float32)
 
 
-def _table(held: np.ndarray) -> tuple:
+def threshold_table(held: np.ndarray) -> tuple:
     return tuple((q, float(np.quantile(held, q))) for q in QUANTILES)
 
 
@@ -149,13 +188,13 @@ def fit_novelty_oof(x: np.ndarray, folds: np.ndarray, quantile: float = DEFAULT_
     mean, scale = standardizer(x)
     zs = (np.asarray(x, np.float32) - mean) / scale
     proj = principal_axes(zs)
-    z = _normalize(zs @ proj if proj is not None else zs)
+    z = normalize_rows(zs @ proj if proj is not None else zs)
     oof = np.empty(len(z), np.float32)
     for f in np.unique(folds):
         held = folds == f
         oof[held] = nearest_distance(z[held], z[~held])
-    bank = _subsample(z, seed)
-    nov = Novelty(mean, scale, bank, float(np.quantile(oof, quantile)), quantile, features, proj, _table(oof))
+    bank = subsample_bank(z, seed)
+    nov = Novelty(mean, scale, bank, float(np.quantile(oof, quantile)), quantile, features, proj, threshold_table(oof))
     return nov, oof
 
 
@@ -169,13 +208,13 @@ def fit_novelty_heldout(x_train: np.ndarray, x_held: np.ndarray, quantile: float
     zt = nov.project(x_train)
     zh = nov.project(x_held)
     held = nearest_distance(zh, zt)
-    nov.bank = _subsample(np.concatenate([zt, zh]), seed)
+    nov.bank = subsample_bank(np.concatenate([zt, zh]), seed)
     nov.threshold = float(np.quantile(held, quantile))
-    nov.table = _table(held)
+    nov.table = threshold_table(held)
     return nov, held
 
 
-def _subsample(z: np.ndarray, seed: int) -> np.ndarray:
+def subsample_bank(z: np.ndarray, seed: int) -> np.ndarray:
     if len(z) <= MAX_BANK:
         return z
     idx = np.random.default_rng(seed).choice(len(z), MAX_BANK, replace=False)
@@ -293,8 +332,8 @@ def load_trust(spec) -> ModelTrust:
     try:
         with safe_open(path, framework="numpy") as f:
             keys = set(f.keys())
-            tensors = {k: f.get_tensor(k) for k in ("novelty.mean", "novelty.scale", "novelty.bank", "novelty.proj")
-                       if k in keys}
+            tensors = {k: f.get_tensor(k) for k in ("novelty.mean", "novelty.scale", "novelty.bank", "novelty.proj",
+                                                    "novelty.means", "novelty.icov") if k in keys}
             head = None
             hk = meta.get("head_keys")
             if hk and all(k in keys for k in hk):

@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QIcon, QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -32,7 +33,7 @@ from cnndesk.qt.workers import JobKind
 IssueRole = Qt.ItemDataRole.UserRole + 20
 TITLES = {
     "label": "Probably in the wrong class", "leak": "Same picture in train and val/test",
-    "duplicate": "Same picture twice", "outlier": "Looks like none of the classes",
+    "duplicate": "Same picture twice", "overlap": "Share part of a picture", "outlier": "Looks like none of the classes",
     "unreadable": "Cannot be used", "tiny": "Much smaller than the model's input",
     "imbalance": "Class imbalance", "too_few": "Too few images",
 }
@@ -74,8 +75,13 @@ class DoctorPanel(QWidget):
         self.again_btn = QPushButton("Check again")
         self.again_btn.clicked.connect(lambda: self.root and self.check(self.root, force=True))
         self.again_btn.setEnabled(False)
+        self.less_likely = QCheckBox("Show less likely")
+        self.less_likely.setToolTip("Also list images whose label the check doubts without strong evidence")
+        self.less_likely.toggled.connect(self._filter)
+        self._full: doctor.Report | None = None  # every issue; self.report: what is shown
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
+        top.addWidget(self.less_likely)
         top.addWidget(self.progress)
         top.addWidget(self.cancel_btn)
         top.addWidget(self.again_btn)
@@ -183,11 +189,43 @@ class DoctorPanel(QWidget):
 
     def _done(self, rep: doctor.Report) -> None:
         self._idle()
-        self.report = rep
+        self._full = rep
+        self.report = self._shown(rep)
+        rep = self.report
         self.undo_stack.clear()
         self.undo_btn.setEnabled(False)
         self.populate(rep)
         self.checked.emit(rep)
+
+    def _shown(self, rep: doctor.Report) -> doctor.Report:
+        """The report as shown: label suspicions without strong evidence only when asked."""
+        keep = [i for i in rep.issues if i.likely or self.less_likely.isChecked()]
+        return doctor.Report(rep.root, keep, {**rep.summary, "less_likely": len(rep.issues) - len(keep)})
+
+    def _items(self) -> dict:
+        out = {}
+        for g in range(self.tree.topLevelItemCount()):
+            group = self.tree.topLevelItem(g)
+            for c in range(group.childCount()):
+                issue = group.child(c).data(0, IssueRole)
+                if issue is not None:
+                    out[issue.key()] = group.child(c)
+        return out
+
+    def _filter(self) -> None:
+        """Show or hide the less likely label suspicions, keeping what was done to the others
+        (moved / ignored notes, Undo)."""
+        if self._full is None or self.running():
+            return
+        before = {k: it.data(0, IssueRole + 1) for k, it in self._items().items()}
+        undo = [(m, it.data(0, IssueRole).key()) for m, it in self.undo_stack]
+        self.report = self._shown(self._full)
+        self.populate(self.report)
+        now = self._items()
+        for k, note in before.items():
+            if note and k in now:
+                self._mark(now[k], note)
+        self.undo_stack = [(m, now[k]) for m, k in undo if k in now]
 
     def headline(self) -> str:
         rep = self.report

@@ -72,12 +72,14 @@ def test_json_shape_from_the_cli(planted, capsys):
     out = json.loads(capsys.readouterr().out)
     assert code == 1  # issues found
     assert set(out) == {"issues", "summary"}
-    assert out["issues"] and all(set(i) == {"kind", "path", "label", "suggested", "other", "score", "reason"}
+    assert out["issues"] and all(set(i) == {"kind", "path", "label", "suggested", "other", "score", "reason", "likely"}
                                  for i in out["issues"])
+    assert all(i["likely"] for i in out["issues"])  # less likely label suspicions only with --all
     assert {i["kind"] for i in out["issues"]} >= {"label", "duplicate", "leak"}
     assert all(i["path"].startswith(str(root) + os.sep) for i in out["issues"])
     assert out["summary"]["images"] == len(doctor.collect(root).items) and out["summary"]["layout"] == "splits"
-    assert out["summary"]["embeddings"] == "onnx"  # ONNX Runtime, not the 10× slower PyTorch fallback
+    # ONNX Runtime (quick training's multi-stage export), not the 10× slower PyTorch fallback
+    assert out["summary"]["embeddings"] == "onnx-multi"
     assert out["summary"]["issues"]["label"] == sum(i["kind"] == "label" for i in out["issues"])
     # DATA_DIR exactly as given, joined with the path inside it
     cwd = os.getcwd()

@@ -1,0 +1,158 @@
+"""Fitting the "not one of my classes" detector (numpy only; the scoring lives in ``core.trust``,
+which export bundles vendor).
+
+The score is the larger of two distances, each put on the scale of its own held-out in-class
+values ((value - median) / (95th percentile - median)):
+
+* the cosine distance to the nearest training image (standardized features on their principal
+  axes), which knows every training image but treats all directions alike;
+* the squared Mahalanobis distance to the nearest class mean on the same axes, with the shared
+  within-class covariance (shrunk towards its mean variance, SHRINK), which knows which
+  directions the classes vary in. Images that look alike at low level but differ in content
+  (small grey blurred photo patches against small grey digits, glyphs of another alphabet) sit
+  close to some training image in cosine terms yet far along directions in which the classes
+  never vary (bench/bench_unknown.py; docs/benchmarks.md).
+
+The threshold is the ``quantile`` of the combined held-out scores (out-of-fold for quick models,
+the validation images for full ones), so about 5 % of a model's own kind of images are flagged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnndesk.core.trust import scores as trust
+
+SHRINK = 0.1  # covariance + SHRINK x its mean variance x I
+
+
+def class_gaussians(z: np.ndarray, y: np.ndarray, shrink: float = SHRINK) -> tuple[np.ndarray, np.ndarray]:
+    """(class means [k, r], inverse shared within-class covariance [r, r]) of coordinates z; only
+    the classes present in y."""
+    z = np.asarray(z, np.float64)
+    classes = np.unique(y)
+    means = np.stack([z[y == c].mean(0) for c in classes])
+    w = z - means[np.searchsorted(classes, y)]
+    cov = w.T @ w / max(len(z), 1)
+    cov += (shrink * np.trace(cov) / len(cov) + 1e-6) * np.eye(len(cov))
+    return means.astype(np.float32), np.linalg.inv(cov).astype(np.float32)
+
+
+def _norm(values: np.ndarray, quantile: float) -> tuple[float, float]:
+    centre = float(np.median(values))
+    return centre, max(float(np.quantile(values, quantile)) - centre, 1e-6)
+
+
+def _finish(nov: trust.Novelty, knn: np.ndarray, maha: np.ndarray, quantile: float) -> np.ndarray:
+    """Normalisation, threshold and quantile table from held-out (knn, maha); returns the
+    held-out combined scores."""
+    c0, s0 = _norm(knn, quantile)
+    c1, s1 = _norm(maha, quantile)
+    nov.norm = (c0, s0, c1, s1)
+    held = np.maximum((knn - c0) / s0, (maha - c1) / s1).astype(np.float32)
+    nov.threshold = float(np.quantile(held, quantile))
+    nov.table = trust.threshold_table(held)
+    return held
+
+
+def _coords(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    mean, scale = trust.standardizer(x)
+    zs = (np.asarray(x, np.float32) - mean) / scale
+    proj = trust.principal_axes(zs)
+    return mean, scale, proj, (zs @ proj if proj is not None else zs)
+
+
+def fit_novelty_oof(x: np.ndarray, y: np.ndarray, folds: np.ndarray, quantile: float = trust.DEFAULT_QUANTILE,
+                    features: str = "multi", seed: int = 0) -> tuple[trust.Novelty, np.ndarray]:
+    """Quick models: held-out scores out of fold, each fold scored on principal axes and class
+    statistics of the other folds alone (axes that a held-out image helped to choose make it look
+    *less* typical than a new image: on 400 digits the threshold then flagged 0 % instead of about
+    5 % of new images); the final detector holds every image. Returns the detector and the
+    out-of-fold scores."""
+    x = np.asarray(x, np.float32)
+    y = np.asarray(y)
+    nov, _ = _fit(x, y, quantile, features, seed)
+    zs = (x - nov.mean) / nov.scale  # (the standardization is shared by the folds: a small leak)
+    knn = np.empty(len(x), np.float32)
+    maha = np.empty(len(x), np.float32)
+    for held, z_fit, z_held in _fold_coords(zs, folds, trust.PCA_DIM):
+        knn[held] = trust.nearest_distance(trust.normalize_rows(z_held), trust.normalize_rows(z_fit))
+        means, icov = class_gaussians(z_fit, y[~held])
+        maha[held] = trust.mahalanobis(z_held, means, icov)
+    nov.bank = trust.subsample_bank(nov.bank, seed)
+    return nov, _finish(nov, knn, maha, quantile)
+
+
+def _top_eigh(m: np.ndarray, r: int, iters: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """The r largest eigenvalues (descending) and eigenvectors of a symmetric positive
+    semi-definite matrix, by randomized subspace iteration (Halko et al. 2011): a few products
+    with an (n, r + 16) block instead of a full eigendecomposition (on 2 busy cores 0.2 s instead
+    of 2.5-14 s for n = 960; only the held-out scores use it, the final axes are exact)."""
+    n = len(m)
+    k = min(n, r + 16)
+    q = np.linalg.qr(m @ np.random.default_rng(0).standard_normal((n, k)))[0]
+    for _ in range(iters):
+        q = np.linalg.qr(m @ q)[0]
+    evals, w = np.linalg.eigh(q.T @ m @ q)
+    order = np.argsort(evals)[::-1][: min(r, n)]
+    evals, vecs = evals[order], q @ w[:, order]
+    keep = evals > max(evals[0], 1e-12) * 1e-9
+    return evals[keep], vecs[:, keep]
+
+
+def _fold_coords(zs: np.ndarray, folds: np.ndarray, r: int):
+    """Per fold: (held mask, coordinates of the other rows, coordinates of the held rows) on the
+    top ``r`` principal axes of the other rows (centred on their mean). One Gram matrix (fewer
+    rows than values) or one covariance matrix serves every fold."""
+    zs = np.asarray(zs, np.float32)
+    n, d = zs.shape
+    gram = zs @ zs.T if n < d else None
+    cov_all = zs.T @ zs if gram is None else None
+    for f in np.unique(folds):
+        held = folds == f
+        fit = ~held
+        m = int(fit.sum())
+        if gram is not None:
+            g = gram[np.ix_(fit, fit)]
+            row = g.mean(1)
+            gc = g - row[:, None] - row[None, :] + row.mean()
+            evals, u = _top_eigh(gc, min(r, m - 1) if d > r else m)
+            gh = gram[np.ix_(held, fit)]
+            kh = gh - gh.mean(1, keepdims=True) - row[None, :] + row.mean()
+            yield held, (u * np.sqrt(evals)).astype(np.float32), (kh @ u / np.sqrt(evals)).astype(np.float32)
+        else:
+            mu = zs[fit].mean(0)
+            c = cov_all - zs[held].T @ zs[held] - m * np.outer(mu, mu)
+            if d > r:
+                _, v = _top_eigh(c, r)
+            else:
+                v = np.eye(d)
+            yield held, ((zs[fit] - mu) @ v).astype(np.float32), ((zs[held] - mu) @ v).astype(np.float32)
+
+
+def _fit(x, y, quantile, features, seed) -> tuple[trust.Novelty, np.ndarray]:
+    """A detector on (x, y) without normalisation or threshold, and its coordinates of x."""
+    mean, scale, proj, z = _coords(x)
+    nov = trust.Novelty(mean, scale, trust.normalize_rows(z), 0.0, quantile, features, proj)
+    nov.means, nov.icov = class_gaussians(z, y)
+    return nov, z
+
+
+def fit_novelty_heldout(x_train: np.ndarray, y_train: np.ndarray, x_held: np.ndarray,
+                        quantile: float = trust.DEFAULT_QUANTILE, features: str = "penultimate",
+                        seed: int = 0, y_held: np.ndarray | None = None) -> tuple[trust.Novelty, np.ndarray]:
+    """Full models: held-out scores of the validation images against the training images; the
+    bank and the class statistics then hold both (``y_held``: the validation labels, else the
+    statistics hold the training images only)."""
+    mean, scale, proj, zt = _coords(x_train)
+    nov = trust.Novelty(mean, scale, np.zeros((0, 1), np.float32), 0.0, quantile, features, proj)
+    zh = nov.coords(x_held)
+    ut, uh = trust.normalize_rows(zt), trust.normalize_rows(zh)
+    knn = trust.nearest_distance(uh, ut)
+    means, icov = class_gaussians(zt, np.asarray(y_train))
+    maha = trust.mahalanobis(zh, means, icov)
+    nov.bank = trust.subsample_bank(np.concatenate([ut, uh]), seed)
+    if y_held is not None:
+        means, icov = class_gaussians(np.concatenate([zt, zh]), np.concatenate([y_train, y_held]))
+    nov.means, nov.icov = means, icov
+    return nov, _finish(nov, knn, maha, quantile)

@@ -1,0 +1,89 @@
+"""The "not one of my classes" detector (core.novelty fits it, core.trust scores it): images close
+to some training image yet off the directions the classes vary in are flagged; the file round
+trip and the exported network give the same scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnndesk.core.trust import novelty
+from cnndesk.core.trust import scores as trust
+
+
+def _data(rng, n, centres, spread):
+    """Classes varying in the first dims only (``spread``); tiny noise elsewhere."""
+    y = rng.integers(0, len(centres), n)
+    x = centres[y] + rng.normal(0, 1, (n, centres.shape[1])) * spread
+    return x.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def setup():
+    rng = np.random.default_rng(3)
+    d = 96
+    spread = np.full(d, 0.05)
+    spread[:12] = 1.0
+    centres = np.zeros((4, d))
+    centres[:, :12] = rng.normal(0, 3, (4, 12))
+    x, y = _data(rng, 500, centres, spread)
+    own, _ = _data(rng, 400, centres, spread)
+    # same look, other content: an in-class-like point moved along directions no class varies in
+    look_alike, _ = _data(rng, 200, centres, spread)
+    look_alike[:, 12:] += rng.normal(0, 0.35, (200, d - 12))
+    return x, y, own, look_alike
+
+
+def test_flags_look_alikes_the_nearest_neighbour_distance_accepts(setup):
+    x, y, own, look_alike = setup
+    folds = np.arange(len(x)) % 5
+    old, _ = trust.fit_novelty_oof(x, folds)
+    new, oof = novelty.fit_novelty_oof(x, y, folds)
+    assert new.metric == "knn+maha" and oof.shape == (len(x),)
+    s_own, s_out = new.score(own), new.score(look_alike)
+    assert trust.auroc(s_own, s_out) > 0.99
+    assert trust.auroc(s_own, s_out) > trust.auroc(old.score(own), old.score(look_alike))
+    assert 0.01 <= new.flags(s_own).mean() <= 0.10
+    assert new.flags(s_out).mean() >= 0.95
+    # the flag-rate setting still moves the threshold the right way
+    assert new.threshold_for(0.01) > new.threshold_for(0.05) > new.threshold_for(0.2)
+
+
+def test_held_out_variant_and_file_round_trip(setup):
+    x, y, own, look_alike = setup
+    nov, held = novelty.fit_novelty_heldout(x[:400], y[:400], x[400:], y_held=y[400:])
+    assert held.shape == (100,) and nov.metric == "knn+maha"
+    tensors = {k: np.asarray(v) for k, v in nov.tensors().items()}
+    back = trust.Novelty.from_file(nov.info(), tensors)
+    np.testing.assert_allclose(back.score(own), nov.score(own), rtol=1e-3, atol=1e-3)
+    assert back.threshold == pytest.approx(nov.threshold, rel=1e-5)
+    # a file whose class statistics are missing is refused (the app then runs without the flag)
+    del tensors["novelty.icov"]
+    with pytest.raises(KeyError):
+        trust.Novelty.from_file(nov.info(), tensors)
+
+
+def test_older_detector_files_score_as_before(setup):
+    x, _, own, _ = setup
+    old, _ = trust.fit_novelty_oof(x, np.arange(len(x)) % 5)
+    info = old.info()
+    assert info["metric"] == "cosine-nn" and "norm" not in info
+    back = trust.Novelty.from_file(info, old.tensors())
+    assert back.metric == "cosine-nn"
+    np.testing.assert_allclose(back.score(own), old.score(own), atol=2e-3)
+
+
+def test_exported_network_scores_like_the_app(setup):
+    torch = pytest.importorskip("torch")
+    from cnndesk.core.export.trustnet import TrustNet
+
+    x, y, own, look_alike = setup
+    nov, _ = novelty.fit_novelty_oof(x, y, np.arange(len(x)) % 5)
+    nov = trust.Novelty.from_file(nov.info(), nov.tensors())  # as stored (float16 bank and axes)
+    k = int(y.max()) + 1
+    net = TrustNet(torch.nn.Identity(), np.zeros((k, x.shape[1])), np.zeros(k), 1.0, nov, nov.threshold).eval()
+    feats = np.concatenate([own[:50], look_alike[:50]])
+    with torch.no_grad():
+        _, _, score, unknown = net(torch.from_numpy(feats))
+    np.testing.assert_allclose(score.numpy(), nov.score(feats), rtol=1e-4, atol=1e-3)
+    assert (unknown.numpy() == nov.flags(nov.score(feats))).mean() >= 0.99
