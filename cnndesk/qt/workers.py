@@ -76,6 +76,10 @@ class JobKind(StrEnum):
     IMAGES = "images"
     GALLERY_DISPLAY = "gallery-display"
     GALLERY_THUMBS = "gallery-thumbs"
+    LABEL_OPEN = "label-open"  # the Label workspace: open a folder (embeddings, groups)
+    LABEL = "label"  # its answers applied and the suggestions refitted (one job owns the session)
+    LABEL_THUMBS = "label-thumbs"
+    LABEL_IMAGE = "label-image"
 
 
 class JobFailed(CnndeskError):
