@@ -200,3 +200,21 @@ def test_first_embedding_can_be_cancelled(qtbot, ws, tmp_path):
     assert not ws.progress.isVisible() and ws.messages[-1] == "Stopped reading the folder"
     qtbot.wait(300)
     assert ws.session is None
+
+
+def test_main_window_has_the_label_tab_and_action(qtbot, tmp_path, monkeypatch):
+    from cnndesk.qt.label import dialogs
+    from cnndesk.qt.main_tabs import TAB_LABEL
+    from cnndesk.qt.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    assert win.tabs.tabText(TAB_LABEL) == "Label" and win.tabs.widget(TAB_LABEL) is win.label_workspace
+    assert win.act_label.shortcut().toString() == "Ctrl+L"
+    assert win.act_label in win.menuBar().actions()[0].menu().actions()
+    asked = []
+    monkeypatch.setattr(dialogs, "choose_folder", lambda *a: asked.append(a) or "")
+    win.act_label.trigger()
+    assert asked and win.stack.currentWidget() is win.tabs and win.tabs.currentIndex() == TAB_LABEL
+    win.close()
+    assert win.runner.pool.waitForDone(5000)

@@ -42,6 +42,7 @@ class LabelGridModel(QAbstractListModel):
         self.states: list[str | None] = []
         self.suggestions: list | None = None
         self.rows: list[int] = []  # image indices shown, in order
+        self._row_of: dict[int, int] = {}
         self.thumbs: LruCache[int, QPixmap] = LruCache(MAX_THUMBS)
         self.request_thumbs = None  # callable(list[(index, path)]) -> None (starts a worker job)
         self._wanted: dict[int, None] = {}  # asked for, not delivered yet (insertion = recency)
@@ -57,6 +58,7 @@ class LabelGridModel(QAbstractListModel):
         self.states = [None] * len(paths)
         self.suggestions = None
         self.rows = list(range(len(paths)))
+        self._row_of = {i: i for i in self.rows}
         self.thumbs.clear()
         self._wanted.clear()
         self.endResetModel()
@@ -64,6 +66,7 @@ class LabelGridModel(QAbstractListModel):
     def set_rows(self, rows: list[int]) -> None:
         self.beginResetModel()
         self.rows = list(rows)
+        self._row_of = {i: r for r, i in enumerate(self.rows)}
         self.endResetModel()
 
     def set_states(self, states: list[str | None], suggestions=None) -> None:
@@ -81,9 +84,8 @@ class LabelGridModel(QAbstractListModel):
         if not (0 <= i < len(self.paths)) or thumb.path != self.paths[i]:
             return  # from an older folder
         self.thumbs.put(i, QPixmap.fromImage(thumb.image))
-        try:
-            row = self.rows.index(i)
-        except ValueError:
+        row = self._row_of.get(i)
+        if row is None:
             return
         idx = self.index(row)
         self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])

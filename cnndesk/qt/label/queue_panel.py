@@ -56,7 +56,7 @@ class QueuePanel(QWidget):
         self.new_btn = QPushButton("New class (N)")
         self.skip_btn = QPushButton("Skip (S)")
         self.none_btn = QPushButton("None of these")
-        self.undo_btn = QPushButton("Undo (\u232b)")
+        self.undo_btn = QPushButton("Undo")
         self.undo_btn.setToolTip("Undo the last answer (Backspace or Ctrl+Z)")
         for b, sig in ((self.new_btn, self.new_class), (self.skip_btn, self.skip),
                        (self.none_btn, self.none_of_these), (self.undo_btn, self.undo)):

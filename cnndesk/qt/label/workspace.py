@@ -70,6 +70,7 @@ class LabelWorkspace(QWidget):
         self._refresh_wanted = False
         self._busy = False
         self._large: LruCache[int, object] = LruCache(24)
+        self._label_sections = None  # (view, sections) cache of _by_label
         self._idle = QTimer(self)
         self._idle.setSingleShot(True)
         self._idle.setInterval(IDLE_REFRESH_MS)
@@ -112,9 +113,9 @@ class LabelWorkspace(QWidget):
         self.by.addItems(["By group", "By suggested label"])
         self.by.setToolTip("Show the folder grouped by visual group or by suggested label")
         self.section = QComboBox()
-        self.section.setMinimumContentsLength(14)
+        self.section.setMinimumContentsLength(8)
         self.section.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.name_group_btn = QPushButton("Name this group\u2026")
+        self.name_group_btn = QPushButton("Name group\u2026")
         self.name_group_btn.setToolTip("Give every unanswered image of the group shown one class")
         self.by.currentIndexChanged.connect(self._fill_sections)
         self.section.currentIndexChanged.connect(self._show_section)
@@ -131,7 +132,7 @@ class LabelWorkspace(QWidget):
         self.grid.setMovement(QListView.Movement.Static)
         self.grid.setUniformItemSizes(True)
         self.grid.setLayoutMode(QListView.LayoutMode.Batched)
-        self.grid.setBatchSize(400)
+        self.grid.setBatchSize(100)
         self.grid.setIconSize(self.grid.iconSize().__class__(THUMB_SIZE, THUMB_SIZE))
         self.grid.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
         self.grid.setWordWrap(False)
@@ -278,7 +279,7 @@ class LabelWorkspace(QWidget):
         self.section.blockSignals(True)
         self.section.clear()
         self.section.addItem(f"All {len(self.paths)} images", None)
-        if self.by.currentIndex() == 0:
+        if self.by.currentIndex() == 0 or self.view is None:
             for n, members in enumerate(self.groups):
                 self.section.addItem(f"Group {n + 1} \u00b7 {len(members)} images", ("group", n))
         elif self.view is not None and self.view.suggestions is not None:
@@ -290,6 +291,13 @@ class LabelWorkspace(QWidget):
         self._show_section()
 
     def _by_label(self) -> dict[str, list[int]]:
+        """The images per suggested label (answers first under their class), most confident first;
+        computed once per view."""
+        if self._label_sections is None or self._label_sections[0] is not self.view:
+            self._label_sections = (self.view, self._make_by_label())
+        return self._label_sections[1]
+
+    def _make_by_label(self) -> dict[str, list[int]]:
         out: dict[str, list[int]] = {}
         sugg = self.view.suggestions if self.view else None
         for i, s in enumerate(self.view.states if self.view else []):
