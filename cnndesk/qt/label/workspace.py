@@ -13,34 +13,23 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractSpinBox,
     QApplication,
-    QCheckBox,
-    QComboBox,
-    QHBoxLayout,
-    QLineEdit,
-    QListView,
-    QProgressBar,
-    QPushButton,
-    QSplitter,
-    QStackedWidget,
-    QVBoxLayout,
     QWidget,
 )
 
 from cnndesk.core.common.safeio import display
 from cnndesk.core.labelling.folder import LabelError, check_label
 from cnndesk.qt import jobs, label_jobs
-from cnndesk.qt.item_models.label_grid import THUMB_SIZE, IndexRole, LabelGridModel
+from cnndesk.qt.item_models.label_grid import THUMB_SIZE, IndexRole
 from cnndesk.qt.item_models.lru import LruCache
-from cnndesk.qt.label import dialogs
-from cnndesk.qt.label.queue_panel import QueuePanel, plain_label
+from cnndesk.qt.label import dialogs, layout
+from cnndesk.qt.label.keys import LabelKeys
 from cnndesk.qt.workers import JobKind
 
 ASK = 12  # questions per batch
-ACCEPT_ABOVE = 0.95
+ACCEPT_ABOVE = layout.ACCEPT_ABOVE
 IDLE_REFRESH_MS = 1500
 LARGE = 480
 
@@ -76,101 +65,12 @@ class LabelWorkspace(QWidget):
         self._idle.setInterval(IDLE_REFRESH_MS)
         self._idle.timeout.connect(self._idle_refresh)
         self._build()
-        QApplication.instance().installEventFilter(self)
+        self.keys = LabelKeys(self)
+        QApplication.instance().installEventFilter(self.keys)
 
     # -- layout -------------------------------------------------------------------------------------
     def _build(self) -> None:
-        lay = QVBoxLayout(self)
-        top = QHBoxLayout()
-        self.open_btn = QPushButton("Label a Folder\u2026")
-        self.open_btn.clicked.connect(lambda: self.open_folder())
-        self.folder_label = plain_label("", wrap=False)
-        self.subfolders = QCheckBox("Subfolders are classes")
-        self.subfolders.setToolTip("Read the names of the subfolders as the images' classes (else they are just part of the pile)")
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.clicked.connect(self.cancel_open)
-        for w in (self.open_btn, self.subfolders):
-            top.addWidget(w)
-        top.addWidget(self.folder_label, 1)
-        top.addWidget(self.progress)
-        top.addWidget(self.cancel_btn)
-        lay.addLayout(top)
-        self._set_loading(False)
-
-        self.pages = QStackedWidget()
-        self.empty = plain_label("Choose a folder of unsorted images (or drop one here): the CNN groups it, "
-                                 "asks you about the images worth labelling and suggests a label for the rest.")
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.pages.addWidget(self.empty)
-        work = QSplitter(Qt.Orientation.Horizontal)
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(0, 0, 0, 0)
-        bar = QHBoxLayout()
-        self.by = QComboBox()
-        self.by.addItems(["By group", "By suggested label"])
-        self.by.setToolTip("Show the folder grouped by visual group or by suggested label")
-        self.section = QComboBox()
-        self.section.setMinimumContentsLength(8)
-        self.section.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.name_group_btn = QPushButton("Name group\u2026")
-        self.name_group_btn.setToolTip("Give every unanswered image of the group shown one class")
-        self.by.currentIndexChanged.connect(self._fill_sections)
-        self.section.currentIndexChanged.connect(self._show_section)
-        self.name_group_btn.clicked.connect(self.name_group)
-        bar.addWidget(self.by)
-        bar.addWidget(self.section, 1)
-        bar.addWidget(self.name_group_btn)
-        ll.addLayout(bar)
-        self.model = LabelGridModel(self)
-        self.model.request_thumbs = self._request_thumbs
-        self.grid = QListView()
-        self.grid.setViewMode(QListView.ViewMode.IconMode)
-        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
-        self.grid.setMovement(QListView.Movement.Static)
-        self.grid.setUniformItemSizes(True)
-        self.grid.setLayoutMode(QListView.LayoutMode.Batched)
-        self.grid.setBatchSize(100)
-        self.grid.setIconSize(self.grid.iconSize().__class__(THUMB_SIZE, THUMB_SIZE))
-        self.grid.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
-        self.grid.setWordWrap(False)
-        self.grid.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.grid.setModel(self.model)
-        self.grid.setToolTip("")
-        ll.addWidget(self.grid, 1)
-        self.stats = plain_label()
-        ll.addWidget(self.stats)
-        actions = QHBoxLayout()
-        self.accept_btn = QPushButton(f"Accept all above {ACCEPT_ABOVE:.0%}")
-        self.accept_btn.setToolTip("Take every suggestion at least this confident (not the ones flagged unknown)")
-        self.write_btn = QPushButton("Write dataset\u2026")
-        self.write_btn.setToolTip("The labelled images as one folder per class (copy, move or link; undoable)")
-        self.train_btn = QPushButton("Train now")
-        self.train_btn.setToolTip("Write the dataset (if not yet) and open Train a Model on it")
-        self.accept_btn.clicked.connect(self.accept_above)
-        self.write_btn.clicked.connect(lambda: self.write_dataset())
-        self.train_btn.clicked.connect(self.train_now)
-        for b in (self.accept_btn, self.write_btn, self.train_btn):
-            b.setAutoDefault(False)
-            actions.addWidget(b)
-        actions.addStretch(1)
-        ll.addLayout(actions)
-        work.addWidget(left)
-        self.panel = QueuePanel()
-        self.panel.class_clicked.connect(self.answer_class)
-        self.panel.new_class.connect(lambda: self.new_class())
-        self.panel.skip.connect(lambda: self._answer_current("skip"))
-        self.panel.none_of_these.connect(lambda: self._answer_current("none_of_these"))
-        self.panel.undo.connect(self.undo)
-        work.addWidget(self.panel)
-        work.setStretchFactor(0, 3)
-        work.setStretchFactor(1, 2)
-        self.pages.addWidget(work)
-        lay.addWidget(self.pages, 1)
-        self.setAcceptDrops(True)
-        self._enable()
+        layout.build(self)
 
     def _set_loading(self, on: bool) -> None:
         self.progress.setVisible(on)
@@ -294,23 +194,8 @@ class LabelWorkspace(QWidget):
         """The images per suggested label (answers first under their class), most confident first;
         computed once per view."""
         if self._label_sections is None or self._label_sections[0] is not self.view:
-            self._label_sections = (self.view, self._make_by_label())
+            self._label_sections = (self.view, by_label(self.view))
         return self._label_sections[1]
-
-    def _make_by_label(self) -> dict[str, list[int]]:
-        out: dict[str, list[int]] = {}
-        sugg = self.view.suggestions if self.view else None
-        for i, s in enumerate(self.view.states if self.view else []):
-            if s is not None:
-                key = s if s in self.view.classes else "skipped / none of these"
-            elif sugg and sugg[i] is not None and sugg[i].label is not None:
-                key = "unknown" if sugg[i].unknown else sugg[i].label
-            else:
-                key = "no suggestion yet"
-            out.setdefault(key, []).append(i)
-        for rows in out.values():  # most confident first
-            rows.sort(key=lambda i: -(sugg[i].score if sugg and sugg[i] is not None else 1.0))
-        return dict(sorted(out.items(), key=lambda kv: -len(kv[1])))
 
     def _show_section(self) -> None:
         data = self.section.currentData()
@@ -535,34 +420,6 @@ class LabelWorkspace(QWidget):
             self.write_dataset(then_train=True)
 
     # -- keys and drops -----------------------------------------------------------------------------
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        t = event.type()
-        if t not in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress) or self.session is None:
-            return False
-        if not isinstance(obj, QWidget) or not (obj is self or self.isAncestorOf(obj)) or not self.isVisible():
-            return False
-        if isinstance(obj, (QLineEdit, QAbstractSpinBox)) or (isinstance(obj, QComboBox) and obj.isEditable()):
-            return False
-        action = self._key_action(event)
-        if action is None:
-            return False
-        if t == QEvent.Type.ShortcutOverride:
-            event.accept()  # ours, not the window's Undo (both use Ctrl+Z)
-            return True
-        action()
-        return True
-
-    def _key_action(self, event):
-        key, mods = event.key(), event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
-        if mods == Qt.KeyboardModifier.ControlModifier and key == Qt.Key.Key_Z:
-            return self.undo
-        if mods != Qt.KeyboardModifier.NoModifier:
-            return None
-        if Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
-            return lambda: self.answer_class(key - Qt.Key.Key_1)
-        return {Qt.Key.Key_N: self.new_class, Qt.Key.Key_S: lambda: self._answer_current("skip"),
-                Qt.Key.Key_Backspace: self.undo}.get(key)
-
     def dragEnterEvent(self, event):
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
@@ -578,7 +435,7 @@ class LabelWorkspace(QWidget):
         self._idle.stop()
         app = QApplication.instance()
         if app is not None:
-            app.removeEventFilter(self)
+            app.removeEventFilter(self.keys)
 
 
 def _merge(old: label_jobs.LabelView, new: label_jobs.LabelView) -> label_jobs.LabelView:
@@ -587,3 +444,21 @@ def _merge(old: label_jobs.LabelView, new: label_jobs.LabelView) -> label_jobs.L
 
     return replace(old, version=new.version, classes=new.classes, counts=new.counts, states=new.states,
                    can_undo=new.can_undo, messages=new.messages)
+
+
+def by_label(view) -> dict[str, list[int]]:
+    """The images of a :class:`~cnndesk.qt.label_jobs.LabelView` per suggested label (answered
+    ones under their class), most confident first, the biggest section first."""
+    out: dict[str, list[int]] = {}
+    sugg = view.suggestions if view else None
+    for i, s in enumerate(view.states if view else []):
+        if s is not None:
+            key = s if s in view.classes else "skipped / none of these"
+        elif sugg and sugg[i] is not None and sugg[i].label is not None:
+            key = "unknown" if sugg[i].unknown else sugg[i].label
+        else:
+            key = "no suggestion yet"
+        out.setdefault(key, []).append(i)
+    for rows in out.values():  # most confident first
+        rows.sort(key=lambda i: -(sugg[i].score if sugg and sugg[i] is not None else 1.0))
+    return dict(sorted(out.items(), key=lambda kv: -len(kv[1])))
