@@ -178,13 +178,13 @@ class LabelWorkspace(QWidget):
         keep = self.section.currentData()
         self.section.blockSignals(True)
         self.section.clear()
-        self.section.addItem(f"All {len(self.paths)} images", None)
+        self.section.addItem(f"All images ({len(self.paths)})", None)
         if self.by.currentIndex() == 0 or self.view is None:
             for n, members in enumerate(self.groups):
-                self.section.addItem(f"Group {n + 1} \u00b7 {len(members)} images", ("group", n))
+                self.section.addItem(f"Group {n + 1} ({len(members)})", ("group", n))
         elif self.view is not None and self.view.suggestions is not None:
             for label, rows in self._by_label().items():
-                self.section.addItem(f"{label} \u00b7 {len(rows)} images", ("label", label))
+                self.section.addItem(f"{label} ({len(rows)})", ("label", label))
         i = self.section.findData(keep)
         self.section.setCurrentIndex(max(0, i))
         self.section.blockSignals(False)
