@@ -81,6 +81,8 @@ def test_open_answer_with_keys_undo_and_counts(qtbot, ws, tmp_path, monkeypatch)
     # the class buttons carry their counts, as plain text
     assert f"{truth[first]}  (1)" in ws.panel._buttons[0].text()
     assert ws.stats.textFormat() == Qt.TextFormat.PlainText
+    tip = ws.model.data(ws.model.index(0), Qt.ItemDataRole.ToolTipRole)
+    assert tip.startswith("<p>") and "<b>" not in tip
 
 
 def test_add_class_bad_name_accept_above_and_group(qtbot, ws, tmp_path):
@@ -216,5 +218,11 @@ def test_main_window_has_the_label_tab_and_action(qtbot, tmp_path, monkeypatch):
     monkeypatch.setattr(dialogs, "choose_folder", lambda *a: asked.append(a) or "")
     win.act_label.trigger()
     assert asked and win.stack.currentWidget() is win.tabs and win.tabs.currentIndex() == TAB_LABEL
+    # Train now opens Train a Model on the written dataset
+    data = tmp_path / "data"
+    make_pile(data, per_class=3, subfolders=True)
+    win.label_workspace.train_requested.emit(str(data))
+    qtbot.waitUntil(lambda: getattr(win, "train_dialog", None) is not None and win.train_dialog.isVisible(), timeout=10_000)
+    assert win.train_dialog.folder.text() == str(data)
     win.close()
     assert win.runner.pool.waitForDone(5000)

@@ -6,6 +6,8 @@ the model never reads the labelling session (a worker may be using it)."""
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QPixmap
 
@@ -109,8 +111,8 @@ class LabelGridModel(QAbstractListModel):
             if pix is None:
                 self._want(i)
             return pix
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self.names[i]
+        if role == Qt.ItemDataRole.ToolTipRole:  # a file name is never read as markup
+            return f"<p>{html.escape(self.names[i])}</p>"
         if role == Qt.ItemDataRole.ForegroundRole:
             if self.states[i] is None:
                 s = self.suggestions[i] if self.suggestions else None

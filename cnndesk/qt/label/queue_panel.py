@@ -4,6 +4,8 @@ workspace owns the queue and the session and says what to show."""
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QGridLayout,
@@ -83,7 +85,8 @@ class QueuePanel(QWidget):
         for n, (b, c) in enumerate(zip(self._buttons, classes, strict=True)):
             key = f"{n + 1}  " if n < 9 else ""
             b.setText(f"{key}{c}  ({counts.get(c, 0)})")  # QPushButton text is never rich text
-            b.setToolTip(f"{c}: {counts.get(c, 0)} labelled" + (f" (key {n + 1})" if n < 9 else ""))
+            tip = f"{c}: {counts.get(c, 0)} labelled" + (f" (key {n + 1})" if n < 9 else "")
+            b.setToolTip(f"<p>{html.escape(tip)}</p>")  # a class name is never read as markup
 
     def show_question(self, position: int, total: int, name: str, reason: str) -> None:
         self.title.setText(f"Label these next \u00b7 {position} of {total}")
