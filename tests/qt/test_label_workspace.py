@@ -218,6 +218,19 @@ def test_main_window_has_the_label_tab_and_action(qtbot, tmp_path, monkeypatch):
     monkeypatch.setattr(dialogs, "choose_folder", lambda *a: asked.append(a) or "")
     win.act_label.trigger()
     assert asked and win.stack.currentWidget() is win.tabs and win.tabs.currentIndex() == TAB_LABEL
+    # in the window, Ctrl+Z in the workspace undoes the last answer there (not the file journal)
+    ws = win.label_workspace
+    ws.embed, ws.duplicates = fake_embed, False
+    win.show()
+    make_pile(tmp_path / "pile", per_class=3)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    ws.new_class("disc", answer_current=True)
+    idle(qtbot, ws)
+    assert sum(ws.view.counts.values()) == 1
+    ws.grid.setFocus()
+    qtbot.keyClick(ws.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    idle(qtbot, ws)
+    assert sum(ws.view.counts.values()) == 0 and ws.messages[-1].startswith("Undone: Label")
     # Train now opens Train a Model on the written dataset
     data = tmp_path / "data"
     make_pile(data, per_class=3, subfolders=True)
