@@ -124,6 +124,10 @@ def test_add_class_bad_name_accept_above_and_group(qtbot, ws, tmp_path):
     ws.name_group("extra", 0)
     idle(qtbot, ws)
     assert all(ws.session.state(i) is not None for i in members)
+    # regroup: 3 groups
+    ws.group_count.setValue(3)
+    idle(qtbot, ws)
+    assert len(ws.groups) == 3 and ws.section.count() == 4
     # by suggested label: one section per label
     ws.by.setCurrentIndex(1)
     assert ws.section.count() >= 2

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QListView,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -65,7 +66,16 @@ def build(ws) -> None:
     ws.by.currentIndexChanged.connect(ws._fill_sections)
     ws.section.currentIndexChanged.connect(ws._show_section)
     ws.name_group_btn.clicked.connect(ws.name_group)
+    ws.group_count = QSpinBox()
+    ws.group_count.setRange(0, 99)
+    ws.group_count.setSpecialValueText("auto")
+    ws.group_count.setPrefix("")
+    ws.group_count.setSuffix(" groups")
+    ws.group_count.setToolTip("How many visual groups (auto: chosen from the folder)")
+    ws.group_count.setKeyboardTracking(False)
+    ws.group_count.valueChanged.connect(ws.set_group_count)
     bar.addWidget(ws.by)
+    bar.addWidget(ws.group_count)
     bar.addWidget(ws.section, 1)
     bar.addWidget(ws.name_group_btn)
     ll.addLayout(bar)

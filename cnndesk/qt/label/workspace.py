@@ -79,7 +79,8 @@ class LabelWorkspace(QWidget):
 
     def _enable(self) -> None:
         have = self.session is not None
-        for w in (self.accept_btn, self.write_btn, self.train_btn, self.name_group_btn, self.by, self.section):
+        for w in (self.accept_btn, self.write_btn, self.train_btn, self.name_group_btn, self.by, self.section,
+                  self.group_count):
             w.setEnabled(have)
         self.panel.setEnabled(have)
         self.name_group_btn.setEnabled(have and self.by.currentIndex() == 0 and self.section.currentData() is not None)
@@ -137,6 +138,9 @@ class LabelWorkspace(QWidget):
         self._busy = False
         self._large.clear()
         self.written = None
+        self.group_count.blockSignals(True)
+        self.group_count.setValue(0)  # automatic for a new folder
+        self.group_count.blockSignals(False)
         self.folder_label.setText(display(res.root, 80))
         if self.settings is not None:
             self.settings.set("last_folder", res.root)
@@ -287,6 +291,10 @@ class LabelWorkspace(QWidget):
         else:
             self._queue_op("add_class", (name,), False)
             self._pump()
+
+    def set_group_count(self, n: int) -> None:
+        """Regroup the folder into ``n`` visual groups (0: automatic)."""
+        self._bulk("set_group_count", (n or None,))
 
     def accept_above(self) -> None:
         self._bulk("accept_above", (ACCEPT_ABOVE,))
