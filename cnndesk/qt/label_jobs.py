@@ -35,6 +35,7 @@ class LabelView:
     counts: dict[str, int]
     states: list[str | None]  # per image: a class, SKIPPED, NONE or None
     can_undo: bool
+    paths: list[str]  # per image (a dataset written by moving moves them)
     messages: list[str] = field(default_factory=list)  # what the ops said (refusals, undo texts)
     refreshed: bool = False  # the fields below are filled (a refit ran)
     suggestions: list[Suggested | None] | None = None  # per image
@@ -73,7 +74,7 @@ def make_view(session, messages=(), refresh: bool = False, ask: int = 12, cancel
     (the quick head, see :mod:`cnndesk.core.labelling.suggest`) and pick the next questions."""
     base = dict(session=session, version=session._version, classes=list(session.classes),
                 counts=session.counts(), states=[session.state(i) for i in range(len(session.paths))],
-                can_undo=session.can_undo, messages=list(messages))
+                can_undo=session.can_undo, paths=list(session.paths), messages=list(messages))
     if not refresh:
         return LabelView(**base)
     if not session.model_is_current:

@@ -164,6 +164,17 @@ def test_write_dataset_refuses_non_empty_unless_confirmed(qtbot, ws, tmp_path, m
     ws.undo()
     idle(qtbot, ws)
     assert not list(out.rglob("*.png")) and (out / "keep.txt").exists()
+    # by moving: the grid follows the files, and undo brings them back
+    moved = tmp_path / "moved"
+    ws.write_dataset(str(moved), "move")
+    qtbot.waitUntil(lambda: ws.written == str(moved), timeout=30_000)
+    idle(qtbot, ws)
+    assert len(list(moved.rglob("*.png"))) == 6
+    assert sum(p.startswith(str(moved)) for p in ws.model.paths) == 6 and ws.paths == ws.model.paths
+    ws.undo()
+    idle(qtbot, ws)
+    assert not list(moved.rglob("*.png")) and all(Path(p).exists() for p in truth)
+    assert sorted(ws.model.paths) == sorted(truth)
 
 
 def test_empty_and_unreadable_folders_say_why(qtbot, ws, tmp_path):

@@ -65,6 +65,14 @@ class LabelGridModel(QAbstractListModel):
         self._wanted.clear()
         self.endResetModel()
 
+    def set_paths(self, paths: list[str]) -> None:
+        """The same images at new paths (moved): their thumbnails are made again."""
+        self.paths = list(paths)
+        self.thumbs.clear()
+        self._wanted.clear()
+        if self.rows:
+            self.dataChanged.emit(self.index(0), self.index(len(self.rows) - 1), [Qt.ItemDataRole.DecorationRole])
+
     def set_rows(self, rows: list[int]) -> None:
         self.beginResetModel()
         self.rows = list(rows)

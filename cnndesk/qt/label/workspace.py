@@ -156,6 +156,10 @@ class LabelWorkspace(QWidget):
         if v.session is not self.session:
             return
         self.view = v if v.refreshed or self.view is None else _merge(self.view, v)
+        if v.paths != self.paths:  # written by moving (or that undone): follow the files
+            self.paths = list(v.paths)
+            self.model.set_paths(self.paths)
+            self._large.clear()
         self.model.set_states(v.states, v.suggestions if v.refreshed else None)
         self.panel.set_classes(v.classes, v.counts)
         for m in v.messages:
@@ -451,7 +455,7 @@ def _merge(old: label_jobs.LabelView, new: label_jobs.LabelView) -> label_jobs.L
     from dataclasses import replace
 
     return replace(old, version=new.version, classes=new.classes, counts=new.counts, states=new.states,
-                   can_undo=new.can_undo, messages=new.messages)
+                   can_undo=new.can_undo, paths=new.paths, messages=new.messages)
 
 
 def by_label(view) -> dict[str, list[int]]:
