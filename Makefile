@@ -29,6 +29,7 @@ lint: setup-dev
 
 screenshots: setup-dev
 	QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py
+	QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots_label.py
 
 package:
 	packaging/build.sh full
