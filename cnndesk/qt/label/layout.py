@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QListView,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QStackedWidget,
@@ -31,6 +32,7 @@ def build(ws) -> None:
     ws.open_btn = QPushButton("Label a Folder\u2026")
     ws.open_btn.clicked.connect(lambda: ws.open_folder())
     ws.folder_label = plain_label("", wrap=False)
+    ws.folder_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long path never widens the window
     ws.subfolders = QCheckBox("Subfolders are classes")
     ws.subfolders.setToolTip("Read the names of the subfolders as the images' classes (else they are just part of the pile)")
     ws.progress = QProgressBar()
@@ -76,9 +78,12 @@ def build(ws) -> None:
     ws.group_count.valueChanged.connect(ws.set_group_count)
     bar.addWidget(ws.by)
     bar.addWidget(ws.group_count)
-    bar.addWidget(ws.section, 1)
-    bar.addWidget(ws.name_group_btn)
+    bar.addStretch(1)
     ll.addLayout(bar)
+    bar2 = QHBoxLayout()  # two rows: the workspace fits a small window
+    bar2.addWidget(ws.section, 1)
+    bar2.addWidget(ws.name_group_btn)
+    ll.addLayout(bar2)
     ws.model = LabelGridModel(ws)
     ws.model.request_thumbs = ws._request_thumbs
     ws.grid = QListView()

@@ -9,7 +9,6 @@ import html
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QSizePolicy,
@@ -54,17 +53,18 @@ class QueuePanel(QWidget):
         self.class_grid = QGridLayout()
         self.class_grid.setSpacing(4)
         lay.addLayout(self.class_grid)
-        row = QHBoxLayout()
+        row = QGridLayout()
+        row.setSpacing(4)
         self.new_btn = QPushButton("New class (N)")
         self.skip_btn = QPushButton("Skip (S)")
         self.none_btn = QPushButton("None of these")
         self.undo_btn = QPushButton("Undo")
         self.undo_btn.setToolTip("Undo the last answer (Backspace or Ctrl+Z)")
-        for b, sig in ((self.new_btn, self.new_class), (self.skip_btn, self.skip),
-                       (self.none_btn, self.none_of_these), (self.undo_btn, self.undo)):
+        for n, (b, sig) in enumerate(((self.new_btn, self.new_class), (self.skip_btn, self.skip),
+                                      (self.none_btn, self.none_of_these), (self.undo_btn, self.undo))):
             b.setAutoDefault(False)
             b.clicked.connect(sig.emit)
-            row.addWidget(b)
+            row.addWidget(b, n // 2, n % 2)
         lay.addLayout(row)
         self._buttons: list[QPushButton] = []
 
