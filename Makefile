@@ -33,6 +33,7 @@ lint: setup-dev
 
 screenshots: setup-dev
 	QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py
+	QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots_label.py
 
 # the one-folder app, self-tested; on Linux also a .deb and a .tar.gz of it (dist/, docs/packaging.md)
 package:

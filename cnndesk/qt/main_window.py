@@ -30,7 +30,9 @@ from cnndesk.core.models.registry import ModelSpec
 from cnndesk.qt import jobs
 from cnndesk.qt.camera.panel import CameraPanel
 from cnndesk.qt.folder_results import FolderResults
+from cnndesk.qt.gallery_actions import install_gallery_actions
 from cnndesk.qt.item_models.gallery import GalleryModel, ItemRole
+from cnndesk.qt.label_tab import install_label_workspace
 from cnndesk.qt.main_tabs import TAB_CAMERA, TAB_EXPLAIN, TAB_FOLDER, TAB_IMAGES
 from cnndesk.qt.model_picker import ModelPicker
 from cnndesk.qt.screen_fit import fit_to_screen
@@ -75,8 +77,6 @@ class MainWindow(QMainWindow):
         self.gallery_model.images_ready.connect(self._gallery_images_ready)
         self.gallery = gallery_strip(self.gallery_model)
         self.gallery.selectionModel().currentChanged.connect(lambda cur, _prev: self._show_item(cur.data(ItemRole)))
-        from cnndesk.qt.gallery_actions import install_gallery_actions
-
         install_gallery_actions(self)
 
         self.top_split = QSplitter(Qt.Orientation.Horizontal)
@@ -136,6 +136,7 @@ class MainWindow(QMainWindow):
                                     lambda paths: self.add_items(jobs.load_paths_as_items(paths)))
 
         self._build_actions()
+        install_label_workspace(self)
         self.drop_zone.open_images.connect(self.open_images)
         self.drop_zone.open_folder.connect(self.open_folder)
         self.drop_zone.try_sample.connect(self.try_sample)

@@ -36,6 +36,7 @@ Two threads are not jobs, deliberately, and are *adopted* instead (:meth:`JobRun
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -77,6 +78,10 @@ class JobKind(StrEnum):
     IMAGES = "images"
     GALLERY_DISPLAY = "gallery-display"
     GALLERY_THUMBS = "gallery-thumbs"
+    LABEL_OPEN = "label-open"  # the Label workspace: open a folder (embeddings, groups)
+    LABEL = "label"  # its answers applied and the suggestions refitted (one job owns the session)
+    LABEL_THUMBS = "label-thumbs"
+    LABEL_IMAGE = "label-image"
 
 
 class JobFailed(CnndeskError):
@@ -162,6 +167,9 @@ class JobRunner(QObject):
 
     def __init__(self, parent: QObject | None = None, max_threads: int | None = None):
         super().__init__(parent)
+        # a pure-Python job hands the GIL back to the UI thread every 1 ms (Python's 5 ms default
+        # let one stall the UI for tens of ms on a busy machine: the Label workspace's 50 ms test)
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
         self.pool = QThreadPool(self)
         if max_threads:
             self.pool.setMaxThreadCount(max_threads)

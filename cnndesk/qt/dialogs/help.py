@@ -26,6 +26,10 @@ folder or copy its path.</p>
 <i>cats/</i>, <i>dogs/</i>). <b>Quick</b> trains in seconds; <b>Full</b> fine-tunes the network
 (minutes, needs the full version). The <b>Evaluation</b> page shows where the model errs; move
 a wrongly labelled file to its class and retrain. Your models appear in the model picker.</p>
+<p>Not sorted yet? <b>File ▸ Label a Folder…</b> (Ctrl+L) groups a pile of images and asks you
+about the ones worth labelling: keys <b>1</b>–<b>9</b> answer with a class, <b>N</b> adds a class,
+<b>S</b> skips, <b>Backspace</b> or Ctrl+Z undoes. <b>Accept all above 95 %</b> takes the sure
+suggestions; <b>Write dataset…</b> makes the class folders and <b>Train now</b> trains on them.</p>
 <h3>Camera and video</h3>
 <p><b>File ▸ Camera / Video</b> (Ctrl+K) classifies what a webcam shows, live, or a video file.</p>
 <h3>Inside the CNN</h3>

@@ -1,0 +1,1 @@
+"""The Label workspace (issue 22): see :mod:`.workspace`."""

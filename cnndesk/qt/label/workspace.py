@@ -1,0 +1,476 @@
+"""The Label workspace (issue 22): a folder as a thumbnail grid, grouped by visual group or by
+suggested label; the images worth labelling next, one at a time, large; keys 1-9 for classes, N a
+new class, S skip, Backspace / Ctrl+Z undo; counts per class, the estimated accuracy and whether
+confidence is calibrated; accept all above 95 %; name a whole group; write the dataset; train.
+
+Threads: the :class:`~cnndesk.core.labelling.LabelSession` lives here but is only ever used by one
+worker job at a time (:mod:`cnndesk.qt.label_jobs`): the user's answers go into ``_ops`` and are
+applied by the next job; after each batch (the queue answered, a bulk action, or a pause) the
+suggestions are refitted in that job. What the grid and the counts show comes from the jobs'
+:class:`~cnndesk.qt.label_jobs.LabelView` copies."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (
+    QApplication,
+    QWidget,
+)
+
+from cnndesk.core.common.safeio import display
+from cnndesk.core.labelling.folder import LabelError, check_label
+from cnndesk.qt import jobs, label_jobs
+from cnndesk.qt.item_models.label_grid import THUMB_SIZE, IndexRole
+from cnndesk.qt.item_models.lru import LruCache
+from cnndesk.qt.label import dialogs, layout
+from cnndesk.qt.label.keys import LabelKeys
+from cnndesk.qt.workers import JobKind
+
+ASK = 12  # questions per batch
+ACCEPT_ABOVE = layout.ACCEPT_ABOVE
+IDLE_REFRESH_MS = 1500
+LARGE = 480
+
+
+class LabelWorkspace(QWidget):
+    status = Signal(str)
+    train_requested = Signal(str)  # a written dataset folder
+
+    def __init__(self, runner, settings=None, parent=None, embed=None):
+        super().__init__(parent)
+        self.runner, self.settings = runner, settings
+        self.embed = embed  # None: the default network's cached multi-stage features
+        self.duplicates = True  # near-duplicates by pixels too (the doctor's thumbnails)
+        self.session = None
+        self.view: label_jobs.LabelView | None = None
+        self.root = ""
+        self.paths: list[str] = []
+        self.names: list[str] = []
+        self.groups: list[list[int]] = []
+        self.queue: list = []
+        self.pos = 0
+        self.written: str | None = None
+        self.messages: list[str] = []  # everything said, newest last (tests and the status bar)
+        self._ops: list[tuple[str, tuple]] = []
+        self._advanced: list[bool] = []  # per queued op: did it move the queue on
+        self._sent_advanced: list[bool] = []  # the same for the ops sent (what undo steps back over)
+        self._refresh_wanted = False
+        self._busy = False
+        self._large: LruCache[int, object] = LruCache(24)
+        self._label_sections = None  # (view, sections) cache of _by_label
+        self._idle = QTimer(self)
+        self._idle.setSingleShot(True)
+        self._idle.setInterval(IDLE_REFRESH_MS)
+        self._idle.timeout.connect(self._idle_refresh)
+        self._build()
+        self.keys = LabelKeys(self)
+        QApplication.instance().installEventFilter(self.keys)
+
+    # -- layout -------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout.build(self)
+
+    def _set_loading(self, on: bool) -> None:
+        self.progress.setVisible(on)
+        self.cancel_btn.setVisible(on)
+        self.open_btn.setEnabled(not on)
+
+    def _enable(self) -> None:
+        have = self.session is not None
+        for w in (self.accept_btn, self.write_btn, self.train_btn, self.name_group_btn, self.by, self.section,
+                  self.group_count):
+            w.setEnabled(have)
+        self.panel.setEnabled(have)
+        self.name_group_btn.setEnabled(have and self.by.currentIndex() == 0 and self.section.currentData() is not None)
+
+    def say(self, text: str, ms: int = 6000) -> None:
+        self.messages.append(text)
+        self.status.emit(text)
+
+    # -- opening ------------------------------------------------------------------------------------
+    def open_folder(self, folder: str | None = None) -> None:
+        if folder is None:
+            folder = dialogs.choose_folder(self, "Label a folder", self.root or (self.settings.get("last_folder") if self.settings else ""))
+            if not folder:
+                return
+        self._set_loading(True)
+        self.progress.setRange(0, 0)
+        self.folder_label.setText(f"Reading {display(folder, 80)}\u2026")
+        self.runner.start(JobKind.LABEL_OPEN, label_jobs.open_folder, folder, self.subfolders.isChecked(), self.embed,
+                          self.duplicates, ASK, on_progress=self._open_progress, on_result=self._opened,
+                          on_error=self._open_failed, on_cancelled=self._open_cancelled)
+
+    def _open_progress(self, done, total, text) -> None:
+        if total:
+            self.progress.setRange(0, int(total))
+            self.progress.setValue(int(done))
+        else:
+            self.progress.setRange(0, 0)
+        self.progress.setFormat(f"%p % \u00b7 {text}" if total else text)
+
+    def cancel_open(self) -> None:
+        self.runner.cancel(JobKind.LABEL_OPEN)
+        self._open_cancelled()
+
+    def _open_cancelled(self) -> None:
+        if self.progress.isVisible():
+            self._set_loading(False)
+            self.folder_label.setText(display(self.root, 80) if self.session else "")
+            self.say("Stopped reading the folder")
+
+    def _open_failed(self, exc) -> None:
+        self._set_loading(False)
+        self.folder_label.setText(display(self.root, 80) if self.session else "")
+        text = str(exc)
+        if self.session is None:
+            self.empty.setText(text)
+        self.say(text)
+
+    def _opened(self, res: label_jobs.Opened) -> None:
+        self._set_loading(False)
+        self.runner.cancel(JobKind.LABEL)
+        self.session, self.root, self.paths, self.names = res.view.session, res.root, res.paths, res.names
+        self._ops.clear()
+        self._advanced.clear()
+        self._sent_advanced.clear()
+        self._busy = False
+        self._large.clear()
+        self.written = None
+        self.group_count.blockSignals(True)
+        self.group_count.setValue(0)  # automatic for a new folder
+        self.group_count.blockSignals(False)
+        self.folder_label.setText(display(res.root, 80))
+        if self.settings is not None:
+            self.settings.set("last_folder", res.root)
+        self.model.set_images(res.paths, res.names)
+        self.pages.setCurrentIndex(1)
+        self._apply(res.view)
+        bad = f"; {len(res.unreadable)} files could not be read" if res.unreadable else ""
+        self.say(f"{len(res.paths)} images in {len(self.groups)} groups{bad}")
+        self._enable()
+
+    # -- showing a view -----------------------------------------------------------------------------
+    def _apply(self, v: label_jobs.LabelView) -> None:
+        if v.session is not self.session:
+            return
+        self.view = v if v.refreshed or self.view is None else _merge(self.view, v)
+        if v.paths != self.paths:  # written by moving (or that undone): follow the files
+            self.paths = list(v.paths)
+            self.model.set_paths(self.paths)
+            self._large.clear()
+        self.model.set_states(v.states, v.suggestions if v.refreshed else None)
+        self.panel.set_classes(v.classes, v.counts)
+        for m in v.messages:
+            self.say(m)
+        if v.refreshed:
+            self.groups = v.groups or []
+            self._fill_sections()
+            if self.pos >= len(self.queue):  # a new batch only once this one is answered
+                self.queue, self.pos = [q for q in v.questions if v.states[q.index] is None], 0
+                self._sent_advanced.clear()
+        self._show_current()
+        self._show_stats()
+
+    def _show_stats(self) -> None:
+        v = self.view
+        if v is None:
+            return
+        labelled = sum(v.counts.values())
+        acc = "not estimated yet (label a few images of two classes)" if v.accuracy is None else f"{v.accuracy:.0%} (out-of-fold on your labels)"
+        cal = "calibrated" if v.calibrated else "not calibrated yet (too few labels: scores kept conservative)"
+        self.stats.setText(f"{labelled} of {len(self.paths)} labelled \u00b7 estimated accuracy {acc} \u00b7 confidence {cal}")
+
+    def _fill_sections(self) -> None:
+        keep = self.section.currentData()
+        self.section.blockSignals(True)
+        self.section.clear()
+        self.section.addItem(f"All images ({len(self.paths)})", None)
+        if self.by.currentIndex() == 0 or self.view is None:
+            for n, members in enumerate(self.groups):
+                self.section.addItem(f"Group {n + 1} ({len(members)})", ("group", n))
+        elif self.view is not None and self.view.suggestions is not None:
+            for label, rows in self._by_label().items():
+                self.section.addItem(f"{label} ({len(rows)})", ("label", label))
+        i = self.section.findData(keep)
+        self.section.setCurrentIndex(max(0, i))
+        self.section.blockSignals(False)
+        self._show_section()
+
+    def _by_label(self) -> dict[str, list[int]]:
+        """The images per suggested label (answers first under their class), most confident first;
+        computed once per view."""
+        if self._label_sections is None or self._label_sections[0] is not self.view:
+            self._label_sections = (self.view, by_label(self.view))
+        return self._label_sections[1]
+
+    def _show_section(self) -> None:
+        data = self.section.currentData()
+        if data is None:
+            parts = self.groups if self.by.currentIndex() == 0 else list(self._by_label().values())
+            rows = [i for part in parts for i in part] or list(range(len(self.paths)))
+        elif data[0] == "group":
+            rows = self.groups[data[1]] if data[1] < len(self.groups) else []
+        else:
+            rows = self._by_label().get(data[1], [])
+        if rows != self.model.rows:
+            self.model.set_rows(rows)
+        self._enable()
+
+    def _show_current(self) -> None:
+        states = self.view.states if self.view else []
+        while self.pos < len(self.queue) and not self._ops and states[self.queue[self.pos].index] is not None:
+            self.pos += 1  # answered meanwhile (accepted in bulk, named with its group)
+        if self.pos >= len(self.queue):
+            self.panel.show_nothing("Nothing to ask right now: every image is answered or was just asked"
+                                    if not self._busy else "Picking the next images\u2026")
+            return
+        q = self.queue[self.pos]
+        self.panel.show_question(self.pos + 1, len(self.queue), self.names[q.index], q.reason)
+        img = self._large.get(q.index)
+        self.panel.image.set_image(img)
+        wanted = [(i, self.paths[i]) for i in [x.index for x in self.queue[self.pos:self.pos + 3]] if self._large.get(i) is None]
+        if wanted:
+            self.runner.start(JobKind.LABEL_IMAGE, jobs.thumbnails, wanted, LARGE, on_partial=self._large_ready)
+
+    def _large_ready(self, t) -> None:
+        if 0 <= t.key < len(self.paths) and t.path == self.paths[t.key]:
+            self._large.put(t.key, t.image)
+            if self.pos < len(self.queue) and self.queue[self.pos].index == t.key:
+                self.panel.image.set_image(t.image)
+
+    def _request_thumbs(self, wanted) -> None:
+        self.runner.start(JobKind.LABEL_THUMBS, jobs.thumbnails, wanted, THUMB_SIZE, on_partial=self.model.set_thumb)
+
+    # -- answering ----------------------------------------------------------------------------------
+    def current_targets(self) -> tuple[list[int], bool]:
+        """The images a key applies to: the grid's selection while the grid has the focus, else
+        the queue's image; and whether that moves the queue on."""
+        if self.grid.hasFocus():
+            rows = [ix.data(IndexRole) for ix in self.grid.selectionModel().selectedIndexes()]
+            if rows:
+                return sorted(rows), False
+        if self.pos < len(self.queue):
+            return [self.queue[self.pos].index], True
+        return [], False
+
+    def answer_class(self, n: int) -> None:
+        classes = self.view.classes if self.view else []
+        if n >= len(classes):
+            self.say(f"There is no class {n + 1} yet: press N to add one")
+            return
+        self._answer_current("answer", classes[n])
+
+    def _answer_current(self, op: str, *extra) -> None:
+        targets, advances = self.current_targets()
+        if self.session is None:
+            return
+        if not targets:
+            self.say("Nothing to answer: pick images in the grid or wait for the next questions")
+            return
+        for n, i in enumerate(targets):
+            self._queue_op(op, (i, *extra), advances and n == 0)
+        if advances:
+            self.pos += 1
+            self._show_current()
+        self._refresh_wanted = self._refresh_wanted or self.pos >= len(self.queue)
+        self._pump()
+
+    def new_class(self, name: str | None = None, answer_current: bool = True) -> None:
+        if self.session is None:
+            return
+        if name is None:
+            name = dialogs.ask_class_name(self)
+            if name is None:
+                return
+        try:
+            check_label(name)
+        except LabelError as exc:
+            self.say(str(exc))
+            return
+        targets, _ = self.current_targets()
+        if answer_current and targets:
+            self._answer_current("answer", name)
+        else:
+            self._queue_op("add_class", (name,), False)
+            self._pump()
+
+    def set_group_count(self, n: int) -> None:
+        """Regroup the folder into ``n`` visual groups (0: automatic)."""
+        self._bulk("set_group_count", (n or None,))
+
+    def accept_above(self) -> None:
+        self._bulk("accept_above", (ACCEPT_ABOVE,))
+
+    def name_group(self, label: str | None = None, group: int | None = None) -> None:
+        if group is None:
+            data = self.section.currentData()
+            if not data or data[0] != "group":
+                self.say("Pick a group first (By group)")
+                return
+            group = data[1]
+        if label is None:
+            label = dialogs.ask_class_name(self, self.view.classes if self.view else [], f"Name group {group + 1}")
+            if label is None:
+                return
+        try:
+            check_label(label)
+        except LabelError as exc:
+            self.say(str(exc))
+            return
+        self._bulk("name_group", (group, label))
+
+    def _bulk(self, op: str, args: tuple) -> None:
+        if self.session is None:
+            return
+        self._queue_op(op, args, False)
+        self._refresh_wanted = True
+        self._pump()
+
+    def undo(self) -> None:
+        if self.session is None:
+            return
+        if self._ops:  # not sent yet: just forget it
+            self._ops.pop()
+            back = self._advanced.pop()
+        else:
+            self._ops.append(("undo", ()))
+            self._advanced.append(False)
+            back = self._sent_advanced.pop() if self._sent_advanced else False
+            self._refresh_wanted = True
+        if back and self.pos > 0:
+            self.pos -= 1
+            self._show_current()
+        self._pump()
+
+    def _queue_op(self, op: str, args: tuple, advances: bool) -> None:
+        self._ops.append((op, args))
+        self._advanced.append(advances)
+        self._idle.start()
+
+    def _idle_refresh(self) -> None:
+        if self.session is not None and self.view is not None and self.view.version != getattr(self.session, "_version", -1):
+            self._refresh_wanted = True
+            self._pump()
+
+    def _pump(self) -> None:
+        """Send the queued actions to a worker (one job at a time owns the session)."""
+        if self._busy or self.session is None or not (self._ops or self._refresh_wanted):
+            return
+        ops = list(self._ops)
+        refresh = self._refresh_wanted
+        self._ops.clear()
+        self._refresh_wanted = False
+        self._busy = True
+        session = self.session
+        self.runner.start(JobKind.LABEL, label_jobs.apply_ops, session, ops, refresh, ASK,
+                          on_result=self._applied, on_error=self._job_failed,
+                          on_finished=self._job_done, on_cancelled=self._job_done)
+        self._sent_advanced += [a for (op, _), a in zip(ops, self._advanced, strict=True) if op != "undo"]
+        self._advanced.clear()
+
+    def _applied(self, v: label_jobs.LabelView) -> None:
+        self._apply(v)
+
+    def _job_failed(self, exc) -> None:
+        self.say(str(exc))
+
+    def _job_done(self) -> None:
+        self._busy = False
+        if self.pos >= len(self.queue):
+            self._show_current()
+        self._pump()
+
+    @property
+    def busy(self) -> bool:
+        return self._busy or bool(self._ops)
+
+    # -- writing and training -----------------------------------------------------------------------
+    def write_dataset(self, out: str | None = None, mode: str | None = None, then_train: bool = False) -> None:
+        if self.session is None:
+            return
+        if not sum((self.view.counts if self.view else {}).values()):
+            self.say("Nothing to write yet: label some images first")
+            return
+        if out is None:
+            choice = dialogs.ask_write(self, os.path.dirname(self.root))
+            if choice is None:
+                return
+            out, mode = choice
+        force = False
+        if os.path.isdir(out) and any(os.scandir(out)):
+            if not dialogs.confirm_non_empty(self, out):
+                self.say(f"Not written: {display(out, 80)} is not empty")
+                return
+            force = True
+        self._when_idle(lambda: self._start_write(out, mode or "copy", force, then_train))
+
+    def _when_idle(self, fn) -> None:
+        if self._busy or self._ops:
+            self._pump()
+            QTimer.singleShot(50, lambda: self._when_idle(fn))
+        else:
+            fn()
+
+    def _start_write(self, out: str, mode: str, force: bool, then_train: bool) -> None:
+        self._busy = True
+        self.runner.start(JobKind.LABEL, label_jobs.write_dataset, self.session, out, mode, force,
+                          on_result=lambda w: self._written(w, then_train), on_error=self._job_failed,
+                          on_finished=self._job_done, on_cancelled=self._job_done)
+
+    def _written(self, w: label_jobs.Written, then_train: bool) -> None:
+        self.written = str(w.result.destination)
+        self._apply(w.view)
+        if then_train:
+            self.train_requested.emit(self.written)
+
+    def train_now(self) -> None:
+        if self.written and os.path.isdir(self.written):
+            self.train_requested.emit(self.written)
+        else:
+            self.write_dataset(then_train=True)
+
+    # -- keys and drops -----------------------------------------------------------------------------
+    def dragEnterEvent(self, event):
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):
+        dirs = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile() and os.path.isdir(u.toLocalFile())]
+        if dirs:
+            event.acceptProposedAction()
+            self.open_folder(dirs[0])
+
+    def shutdown(self) -> None:
+        self.model.stop_requests()
+        self._idle.stop()
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self.keys)
+
+
+def _merge(old: label_jobs.LabelView, new: label_jobs.LabelView) -> label_jobs.LabelView:
+    """A light view (no refit) keeps the last suggestions, groups and estimates."""
+    from dataclasses import replace
+
+    return replace(old, version=new.version, classes=new.classes, counts=new.counts, states=new.states,
+                   can_undo=new.can_undo, paths=new.paths, messages=new.messages)
+
+
+def by_label(view) -> dict[str, list[int]]:
+    """The images of a :class:`~cnndesk.qt.label_jobs.LabelView` per suggested label (answered
+    ones under their class), most confident first, the biggest section first."""
+    out: dict[str, list[int]] = {}
+    sugg = view.suggestions if view else None
+    for i, s in enumerate(view.states if view else []):
+        if s is not None:
+            key = s if s in view.classes else "skipped / none of these"
+        elif sugg and sugg[i] is not None and sugg[i].label is not None:
+            key = "unknown" if sugg[i].unknown else sugg[i].label
+        else:
+            key = "no suggestion yet"
+        out.setdefault(key, []).append(i)
+    for rows in out.values():  # most confident first
+        rows.sort(key=lambda i: -(sugg[i].score if sugg and sugg[i] is not None else 1.0))
+    return dict(sorted(out.items(), key=lambda kv: -len(kv[1])))

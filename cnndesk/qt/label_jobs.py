@@ -1,0 +1,134 @@
+"""The Label workspace's jobs (issue 22): plain functions ``fn(job, ...)`` run by the worker
+contract (:mod:`cnndesk.qt.workers`), like :mod:`cnndesk.qt.jobs` (kept apart so that module stays
+small). A :class:`~cnndesk.core.labelling.LabelSession` is not thread-safe: the workspace hands
+it to one of these jobs at a time and never touches it while one runs (its key presses wait in a
+queue). Each job *creates* a :class:`LabelView` - plain data copied out of the session - that the
+UI thread shows, so the grid and the counts never read the session itself."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnndesk.core.common.errors import CnndeskError
+
+# an op: (session method name, args); only these are accepted from the UI
+OPS = frozenset({"answer", "skip", "none_of_these", "clear", "add_class", "name_group", "accept",
+                 "accept_above", "accept_group", "undo", "set_group_count"})
+
+
+@dataclass(frozen=True)
+class Suggested:
+    label: str | None
+    score: float
+    unknown: bool
+
+
+@dataclass(frozen=True)
+class LabelView:
+    """What the workspace shows, copied out of the session after a job."""
+
+    session: Any  # the LabelSession it describes (the workspace drops views of an older one)
+    version: int
+    classes: list[str]
+    counts: dict[str, int]
+    states: list[str | None]  # per image: a class, SKIPPED, NONE or None
+    can_undo: bool
+    paths: list[str]  # per image (a dataset written by moving moves them)
+    messages: list[str] = field(default_factory=list)  # what the ops said (refusals, undo texts)
+    refreshed: bool = False  # the fields below are filled (a refit ran)
+    suggestions: list[Suggested | None] | None = None  # per image
+    calibrated: bool = False
+    accuracy: float | None = None
+    questions: list = field(default_factory=list)  # core Questions, best first
+    groups: list[list[int]] | None = None  # members per group, most typical first
+
+
+@dataclass(frozen=True)
+class Opened:
+    view: LabelView
+    root: str
+    paths: list[str]
+    names: list[str]  # relative to the folder, "/" separators
+    unreadable: list[tuple[str, str]]
+    notes: list[str]
+
+
+def throttled(progress, every_s: float = 0.05):
+    """A progress callback that passes at most one report per ``every_s`` (and the last one), so
+    5,000 images do not queue 5,000 signals on the UI thread."""
+    last = [0.0]
+
+    def call(done, total=None, text=""):
+        now = time.monotonic()
+        if now - last[0] >= every_s or (total is not None and done >= total):
+            last[0] = now
+            progress(done, total, text)
+
+    return call
+
+
+def make_view(session, messages=(), refresh: bool = False, ask: int = 12, cancel=None) -> LabelView:
+    """Copy what the UI shows out of ``session``; with ``refresh`` refit the suggestions first
+    (the quick head, see :mod:`cnndesk.core.labelling.suggest`) and pick the next questions."""
+    base = dict(session=session, version=session._version, classes=list(session.classes),
+                counts=session.counts(), states=[session.state(i) for i in range(len(session.paths))],
+                can_undo=session.can_undo, paths=list(session.paths), messages=list(messages))
+    if not refresh:
+        return LabelView(**base)
+    if not session.model_is_current:
+        session.fit(cancel)
+    report = session.suggestions(include_answered=True)
+    sugg: list[Suggested | None] = [None] * len(session.paths)
+    for r in report.rows:
+        sugg[r.index] = Suggested(r.label, float(r.score), bool(r.unknown))
+    questions = session.ask(ask)
+    groups = [list(g.members) for g in session.groups()]
+    base["version"] = session._version
+    return LabelView(**base, refreshed=True, suggestions=sugg, calibrated=bool(report.calibrated),
+                     accuracy=report.estimated_accuracy, questions=questions, groups=groups)
+
+
+def open_folder(job, folder: str, subfolders_are_labels: bool, embed, duplicates: bool, ask: int) -> Opened:
+    """Open a labelling session on ``folder`` (embeddings from the cache, the rest computed with
+    progress and Cancel), group it and pick the first questions."""
+    from cnndesk.core.labelling import LabelSession
+
+    s = LabelSession.open(folder, subfolders_are_labels=subfolders_are_labels, progress=throttled(job.progress),
+                          cancel=job.cancel, embed=embed, duplicates=duplicates)
+    job.progress(0, None, "Grouping the folder")
+    view = make_view(s, refresh=True, ask=ask, cancel=job.cancel)
+    return Opened(view, s.root, list(s.paths), [s.relative(i) for i in range(len(s.paths))],
+                  list(s.unreadable), list(s.notes))
+
+
+def apply_ops(job, session, ops: list[tuple[str, tuple]], refresh: bool, ask: int) -> LabelView:
+    """Apply the user's queued actions in order (a refused one says why and the rest go on),
+    then copy the view out; with ``refresh`` the suggestions are refitted in the same job."""
+    messages = []
+    for name, args in ops:
+        if name not in OPS:
+            raise ValueError(f"not a labelling action: {name}")
+        try:
+            out = getattr(session, name)(*args)
+        except (CnndeskError, KeyError, IndexError) as exc:
+            messages.append(str(exc) if isinstance(exc, CnndeskError) else f"{name}: no such image or group")
+            continue
+        if name == "undo":
+            messages.append(f"Undone: {out}" if out else "Nothing to undo")
+        elif name in ("accept", "accept_above", "accept_group", "name_group"):
+            messages.append(out.description if out is not None else "Nothing to accept")
+    return make_view(session, messages, refresh, ask, job.cancel)
+
+
+@dataclass(frozen=True)
+class Written:
+    result: Any  # core WriteResult
+    view: LabelView
+
+
+def write_dataset(job, session, out: str, mode: str, force: bool) -> Written:
+    """Write the labelled images as class folders (copy/move/link, through the undo journal)."""
+    res = session.write_dataset(out, mode=mode, force=force, progress=throttled(job.progress), cancel=job.cancel)
+    return Written(res, make_view(session, [res.describe()]))

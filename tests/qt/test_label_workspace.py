@@ -1,0 +1,256 @@
+"""The Label workspace (issue 22, app): open a generated folder, answer with keys, undo, accept
+above 95 %, add a class, name a group, write the dataset; bad input shows a clear message."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "labelling"))
+
+from label_data import fake_embed, make_pile  # noqa: E402
+
+
+@pytest.fixture
+def ws(qtbot):
+    from cnndesk.qt.label.workspace import LabelWorkspace
+    from cnndesk.qt.workers import JobRunner
+
+    runner = JobRunner()
+    w = LabelWorkspace(runner, embed=fake_embed)
+    w.duplicates = False
+    qtbot.addWidget(w)
+    w.resize(1100, 700)
+    w.show()
+    yield w
+    w.shutdown()
+    assert runner.drain(10_000)
+
+
+def open_pile(qtbot, ws, root):
+    ws.open_folder(str(root))
+    qtbot.waitUntil(lambda: ws.session is not None and ws.view is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: not ws.busy, timeout=30_000)
+
+
+def idle(qtbot, ws):
+    qtbot.waitUntil(lambda: not ws.busy, timeout=30_000)
+
+
+def key(qtbot, ws, k, mod=Qt.KeyboardModifier.NoModifier):
+    ws.panel.image.setFocus()
+    qtbot.keyClick(ws.panel.image, k, mod)
+
+
+def test_open_answer_with_keys_undo_and_counts(qtbot, ws, tmp_path, monkeypatch):
+    from cnndesk.qt.label import dialogs
+
+    truth = make_pile(tmp_path / "pile", per_class=6)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    assert ws.model.rowCount() == 24 and ws.queue, "the grid shows every image and questions are asked"
+    assert ws.pages.currentIndex() == 1
+    first = ws.queue[0].path
+    # N: a new class for the image shown
+    monkeypatch.setattr(dialogs, "ask_class_name", lambda *a, **k: truth[first])
+    key(qtbot, ws, Qt.Key.Key_N)
+    idle(qtbot, ws)
+    assert ws.session.label_of(first) == truth[first]
+    assert ws.view.counts == {truth[first]: 1}
+    assert ws.pos == 1
+    # S skips, Backspace undoes it and shows that image again
+    second = ws.queue[1].path
+    key(qtbot, ws, Qt.Key.Key_S)
+    idle(qtbot, ws)
+    assert ws.session.state(second) is not None
+    key(qtbot, ws, Qt.Key.Key_Backspace)
+    idle(qtbot, ws)
+    assert ws.session.state(second) is None and ws.pos == 1
+    # 1 answers with the first class; Ctrl+Z (the window's Undo shortcut) undoes it here
+    key(qtbot, ws, Qt.Key.Key_1)
+    idle(qtbot, ws)
+    assert ws.session.label_of(second) == truth[first]
+    key(qtbot, ws, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    idle(qtbot, ws)
+    assert ws.session.state(second) is None
+    # a key for a class that does not exist says so
+    key(qtbot, ws, Qt.Key.Key_7)
+    assert "no class 7" in ws.messages[-1]
+    # the class buttons carry their counts, as plain text
+    assert f"{truth[first]}  (1)" in ws.panel._buttons[0].text()
+    assert ws.stats.textFormat() == Qt.TextFormat.PlainText
+    tip = ws.model.data(ws.model.index(0), Qt.ItemDataRole.ToolTipRole)
+    assert tip.startswith("<p>") and "<b>" not in tip
+
+
+def test_add_class_bad_name_accept_above_and_group(qtbot, ws, tmp_path):
+    truth = make_pile(tmp_path / "pile", per_class=16)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    # answer the truth for a few images of every class, then accept in bulk
+    for path in list(truth)[::2]:
+        ws._queue_op("answer", (ws.session.index(path), truth[path]), False)
+    ws._refresh_wanted = True
+    ws._pump()
+    idle(qtbot, ws)
+    assert ws.view.refreshed and ws.view.calibrated and ws.view.accuracy is not None
+    assert "confidence calibrated" in ws.stats.text()
+    sugg = ws.view.suggestions
+    sure = {i for i, s in enumerate(sugg) if ws.view.states[i] is None and s.score >= 0.95 and not s.unknown}
+    unsure = {i for i, s in enumerate(sugg) if ws.view.states[i] is None and i not in sure}
+    assert sure, "some suggestions are above 95 %"
+    before = sum(ws.view.counts.values())
+    qtbot.mouseClick(ws.accept_btn, Qt.MouseButton.LeftButton)
+    idle(qtbot, ws)
+    assert sum(ws.view.counts.values()) == before + len(sure)
+    assert all(ws.session.state(i) is None for i in unsure), "nothing below 95 % is accepted"
+    assert any(m.startswith(f"Accept {len(sure)} suggestions above 95") for m in ws.messages), ws.messages
+    wrong = [p for p in truth if ws.session.label_of(p) not in (None, truth[p])]
+    assert len(wrong) <= 1, wrong
+    ws.undo()  # one undo takes the whole bulk accept back
+    idle(qtbot, ws)
+    assert sum(ws.view.counts.values()) == before
+    ws.new_class("a/b", answer_current=False)
+    assert "a/b" not in (ws.view.classes or []) and ws.messages[-1], "an invalid class name is refused with a message"
+    ws.new_class("extra", answer_current=False)
+    idle(qtbot, ws)
+    assert "extra" in ws.view.classes
+    # name a whole group at once
+    ws.by.setCurrentIndex(0)
+    ws.section.setCurrentIndex(1)
+    assert ws.name_group_btn.isEnabled()
+    members = ws.groups[0]
+    ws.name_group("extra", 0)
+    idle(qtbot, ws)
+    assert all(ws.session.state(i) is not None for i in members)
+    # regroup: 3 groups
+    ws.group_count.setValue(3)
+    idle(qtbot, ws)
+    assert len(ws.groups) == 3 and ws.section.count() == 4
+    # by suggested label: one section per label
+    ws.by.setCurrentIndex(1)
+    assert ws.section.count() >= 2
+
+
+def test_write_dataset_refuses_non_empty_unless_confirmed(qtbot, ws, tmp_path, monkeypatch):
+    from cnndesk.qt.label import dialogs
+
+    truth = make_pile(tmp_path / "pile", per_class=4)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    ws.write_dataset(str(tmp_path / "out"), "copy")
+    assert "Nothing to write" in ws.messages[-1]
+    for path in list(truth)[:6]:
+        ws._queue_op("answer", (ws.session.index(path), truth[path]), False)
+    ws._pump()
+    idle(qtbot, ws)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    monkeypatch.setattr(dialogs, "confirm_non_empty", lambda *a: False)
+    ws.write_dataset(str(out), "copy")
+    assert "not empty" in ws.messages[-1] and sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    monkeypatch.setattr(dialogs, "confirm_non_empty", lambda *a: True)
+    trained = []
+    ws.train_requested.connect(trained.append)
+    ws.write_dataset(str(out), "copy", then_train=True)
+    qtbot.waitUntil(lambda: ws.written is not None, timeout=30_000)
+    idle(qtbot, ws)
+    copies = [p for p in out.rglob("*.png")]
+    assert len(copies) == 6 and (out / "keep.txt").read_text() == "mine"
+    assert trained == [ws.written]
+    assert all((tmp_path / "pile" / Path(p).name).exists() for p in list(truth)[:6]), "copy keeps the originals"
+    # undo removes the copies
+    ws.undo()
+    idle(qtbot, ws)
+    assert not list(out.rglob("*.png")) and (out / "keep.txt").exists()
+    # by moving: the grid follows the files, and undo brings them back
+    moved = tmp_path / "moved"
+    ws.write_dataset(str(moved), "move")
+    qtbot.waitUntil(lambda: ws.written == str(moved), timeout=30_000)
+    idle(qtbot, ws)
+    assert len(list(moved.rglob("*.png"))) == 6
+    assert sum(p.startswith(str(moved)) for p in ws.model.paths) == 6 and ws.paths == ws.model.paths
+    ws.undo()
+    idle(qtbot, ws)
+    assert not list(moved.rglob("*.png")) and all(Path(p).exists() for p in truth)
+    assert sorted(ws.model.paths) == sorted(truth)
+
+
+def test_empty_and_unreadable_folders_say_why(qtbot, ws, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    ws.open_folder(str(empty))
+    qtbot.waitUntil(lambda: bool(ws.messages), timeout=30_000)
+    assert "holds no images" in ws.messages[-1] and ws.session is None
+    assert "holds no images" in ws.empty.text() and ws.empty.textFormat() == Qt.TextFormat.PlainText
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for i in range(3):
+        (bad / f"broken_{i}.jpg").write_bytes(b"not an image")
+    ws.open_folder(str(bad))
+    qtbot.waitUntil(lambda: "can be read" in ws.messages[-1], timeout=30_000)
+    assert ws.session is None and not ws.progress.isVisible() and ws.open_btn.isEnabled()
+    # a pile with some broken files opens and says how many could not be read
+    make_pile(bad, per_class=3)
+    open_pile(qtbot, ws, bad)
+    assert ws.model.rowCount() == 12 and any("3 files could not be read" in m for m in ws.messages)
+
+
+def test_first_embedding_can_be_cancelled(qtbot, ws, tmp_path):
+    import time
+
+    make_pile(tmp_path / "pile", per_class=5)
+
+    def slow_embed(paths, progress=None, cancel=None, errors=None):
+        for i in range(len(paths)):
+            cancel.raise_if_cancelled()
+            progress(i + 1, len(paths), "embedding")
+            time.sleep(0.05)
+        return fake_embed(paths)
+
+    ws.embed = slow_embed
+    ws.open_folder(str(tmp_path / "pile"))
+    qtbot.waitUntil(lambda: ws.progress.isVisible() and ws.progress.maximum() == 20, timeout=10_000)
+    assert ws.cancel_btn.isVisible()
+    qtbot.mouseClick(ws.cancel_btn, Qt.MouseButton.LeftButton)
+    assert not ws.progress.isVisible() and ws.messages[-1] == "Stopped reading the folder"
+    qtbot.wait(300)
+    assert ws.session is None
+
+
+def test_main_window_has_the_label_tab_and_action(qtbot, tmp_path, monkeypatch):
+    from cnndesk.qt.label import dialogs
+    from cnndesk.qt.main_tabs import TAB_LABEL
+    from cnndesk.qt.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    assert win.tabs.tabText(TAB_LABEL) == "Label" and win.tabs.widget(TAB_LABEL) is win.label_workspace
+    assert win.act_label.shortcut().toString() == "Ctrl+L"
+    assert win.act_label in win.menuBar().actions()[0].menu().actions()
+    asked = []
+    monkeypatch.setattr(dialogs, "choose_folder", lambda *a: asked.append(a) or "")
+    win.act_label.trigger()
+    assert asked and win.stack.currentWidget() is win.tabs and win.tabs.currentIndex() == TAB_LABEL
+    # in the window, Ctrl+Z in the workspace undoes the last answer there (not the file journal)
+    ws = win.label_workspace
+    ws.embed, ws.duplicates = fake_embed, False
+    win.show()
+    make_pile(tmp_path / "pile", per_class=3)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    ws.new_class("disc", answer_current=True)
+    idle(qtbot, ws)
+    assert sum(ws.view.counts.values()) == 1
+    ws.grid.setFocus()
+    qtbot.keyClick(ws.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    idle(qtbot, ws)
+    assert sum(ws.view.counts.values()) == 0 and ws.messages[-1].startswith("Undone: Label")
+    # Train now opens Train a Model on the written dataset
+    data = tmp_path / "data"
+    make_pile(data, per_class=3, subfolders=True)
+    win.label_workspace.train_requested.emit(str(data))
+    qtbot.waitUntil(lambda: getattr(win, "train_dialog", None) is not None and win.train_dialog.isVisible(), timeout=10_000)
+    assert win.train_dialog.folder.text() == str(data)
+    win.close()
+    assert win.runner.pool.waitForDone(5000)
