@@ -72,7 +72,7 @@ def throttled(progress, every_s: float = 0.05):
 def make_view(session, messages=(), refresh: bool = False, ask: int = 12, cancel=None) -> LabelView:
     """Copy what the UI shows out of ``session``; with ``refresh`` refit the suggestions first
     (the quick head, see :mod:`cnndesk.core.labelling.suggest`) and pick the next questions."""
-    base = dict(session=session, version=session._version, classes=list(session.classes),
+    base = dict(session=session, version=session.version, classes=list(session.classes),
                 counts=session.counts(), states=[session.state(i) for i in range(len(session.paths))],
                 can_undo=session.can_undo, paths=list(session.paths), messages=list(messages))
     if not refresh:
@@ -85,7 +85,7 @@ def make_view(session, messages=(), refresh: bool = False, ask: int = 12, cancel
         sugg[r.index] = Suggested(r.label, float(r.score), bool(r.unknown))
     questions = session.ask(ask)
     groups = [list(g.members) for g in session.groups()]
-    base["version"] = session._version
+    base["version"] = session.version
     return LabelView(**base, refreshed=True, suggestions=sugg, calibrated=bool(report.calibrated),
                      accuracy=report.estimated_accuracy, questions=questions, groups=groups)
 

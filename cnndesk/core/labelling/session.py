@@ -165,6 +165,11 @@ class LabelSession(SessionActions):
             raise KeyError(os.fspath(image))
         return i
 
+    @property
+    def version(self) -> int:
+        """Grows with every change of the answers (a view built at an older version is stale)."""
+        return self._version
+
     def state(self, image) -> str | None:
         """The image's class, SKIPPED, NONE, or None when not answered."""
         return self._state[self.index(image)]

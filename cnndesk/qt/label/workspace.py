@@ -350,7 +350,7 @@ class LabelWorkspace(QWidget):
         self._idle.start()
 
     def _idle_refresh(self) -> None:
-        if self.session is not None and self.view is not None and self.view.version != getattr(self.session, "_version", -1):
+        if self.session is not None and self.view is not None and self.view.version != self.session.version:
             self._refresh_wanted = True
             self._pump()
 
