@@ -38,3 +38,14 @@ def test_no_private_name_is_used_across_modules():
             if uses:
                 offenders[str(path.relative_to(ROOT))] = uses
     assert not offenders, f"private names used across modules: {offenders}"
+
+
+def test_no_mixins_composition_instead():
+    """Windows and dialogs compose controllers that own their state (a mixin uses attributes that
+    its host defines: a reader cannot tell where they come from)."""
+    mixins = []
+    for path in sorted((ROOT / "cnndesk").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and node.name.endswith("Mixin"):
+                mixins.append(f"{path.relative_to(ROOT)}: {node.name}")
+    assert mixins == []

@@ -1,11 +1,12 @@
 """Accept one dropped local folder on a dialog and on its folder field (a QLineEdit would otherwise
-take the drop as text): the dialog's ``_folder_dropped(path)`` loads it."""
+take the drop as text): :class:`FolderDropTarget` hands it to the dialog's callback."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
-from PySide6.QtCore import QEvent
+from PySide6.QtCore import QEvent, QObject
 
 _DRAG = (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop)
 
@@ -22,33 +23,29 @@ def same_folder(a: str, b: str) -> bool:
     return os.path.realpath(os.path.expanduser(a.strip())) == os.path.realpath(b)
 
 
-class FolderDropMixin:
-    """For a QDialog with a ``folder`` line edit; install with ``self.folder.installEventFilter(self)``
-    and ``self.setAcceptDrops(True)``. Drops are refused while the field is disabled."""
+class FolderDropTarget(QObject):
+    """Accepts one dropped local folder on ``field`` (a QLineEdit) and on ``widgets`` (its dialog)
+    while the field is enabled, and hands it to ``on_folder(path)``. Files are refused; other drops
+    onto the field (text) go on as usual. An event filter: the dialog keeps its own event handlers."""
 
-    def _wants(self, event) -> str | None:
-        folder = dropped_folder(event.mimeData())
-        return folder if folder is not None and self.folder.isEnabled() else None
+    def __init__(self, field, on_folder: Callable[[str], None], *widgets):
+        super().__init__(field)
+        self.field, self.on_folder = field, on_folder
+        self.widgets = (field, *widgets)
+        for w in self.widgets:
+            w.setAcceptDrops(True)
+            w.installEventFilter(self)
 
     def eventFilter(self, obj, event):
-        if obj is getattr(self, "folder", None) and event.type() in _DRAG and self._wants(event) is not None:
-            (self.dropEvent if event.type() == QEvent.Type.Drop else self.dragEnterEvent)(event)
+        if event.type() not in _DRAG or not any(obj is w for w in self.widgets):
+            return False
+        folder = dropped_folder(event.mimeData())
+        if folder is None or not self.field.isEnabled():
+            if obj is self.field:
+                return False  # the line edit's own (text) drops
+            event.ignore()
             return True
-        return super().eventFilter(obj, event)
-
-    def dragEnterEvent(self, event):
-        if self._wants(event) is not None:
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dragMoveEvent(self, event):
-        self.dragEnterEvent(event)
-
-    def dropEvent(self, event):
-        folder = self._wants(event)
-        if folder is None:
-            event.ignore()
-            return
         event.acceptProposedAction()
-        self._folder_dropped(folder)
+        if event.type() == QEvent.Type.Drop:
+            self.on_folder(folder)
+        return True

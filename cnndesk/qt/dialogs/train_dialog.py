@@ -33,7 +33,7 @@ from cnndesk.core.organize.sorting import folder_name
 from cnndesk.core.training.config import TrainConfig
 from cnndesk.qt import jobs
 from cnndesk.qt.dialogs import train_text
-from cnndesk.qt.dialogs.folder_drop import FolderDropMixin, same_folder
+from cnndesk.qt.dialogs.folder_drop import FolderDropTarget, same_folder
 from cnndesk.qt.dialogs.train_options import FIELDS, TrainOptions
 from cnndesk.qt.widgets.charts import CurveChart
 from cnndesk.qt.widgets.doctor_panel import DoctorPanel
@@ -42,7 +42,7 @@ from cnndesk.qt.widgets.plain_label import PlainLabel
 from cnndesk.qt.workers import JobKind
 
 
-class TrainDialog(FolderDropMixin, QDialog):
+class TrainDialog(QDialog):
     model_saved = Signal(str)  # path of the new model file
     activity = Signal(str)  # "Training… 40 %" while a training runs, "" when idle (main window badge)
 
@@ -67,8 +67,8 @@ class TrainDialog(FolderDropMixin, QDialog):
         browse.setAutoDefault(False)  # Enter in the folder field loads it, never opens the file dialog
         browse.clicked.connect(self.choose_folder)
         self.folder.editingFinished.connect(lambda: self.load_folder(self.folder.text()))
-        self.folder.installEventFilter(self)  # a folder dropped on the field is loaded, not typed in
-        self.setAcceptDrops(True)
+        # a folder dropped on the field or the dialog is loaded, not typed in
+        self._drop = FolderDropTarget(self.folder, self._folder_dropped, self)
         row = QHBoxLayout()
         row.addWidget(self.folder, 1)
         row.addWidget(browse)
@@ -441,7 +441,7 @@ class TrainDialog(FolderDropMixin, QDialog):
         self.evaluation.undone(report)
         self.doctor.undone(report)
 
-    def _folder_dropped(self, folder: str) -> None:  # FolderDropMixin
+    def _folder_dropped(self, folder: str) -> None:
         self.tabs.setCurrentIndex(0)
         self.folder.setText(folder)
         self.load_folder(folder)
