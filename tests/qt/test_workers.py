@@ -154,7 +154,7 @@ def test_a_model_switch_drops_the_older_jobs_answers(drop, qtbot, window, sample
             finally:
                 finished.set()
 
-    window.clf = Slow()
+    window.models.clf = Slow()
     drop(window, [samples["cat"]])
     qtbot.waitUntil(lambda: window.runner.active_count() == 1, timeout=10_000)
     applied = []
