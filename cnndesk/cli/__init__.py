@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from cnndesk import __version__
-from cnndesk.cli import classify, doctor, explain, export, gui, models, train
+from cnndesk.cli import cache, classify, doctor, explain, export, gui, models, train
 from cnndesk.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_MODEL,
@@ -55,6 +55,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("merge", classify.MERGE_HELP, classify.add_merge_arguments, classify.run_merge),
     Command("doctor", doctor.HELP, doctor.add_arguments, doctor.run),
     Command("models", models.HELP, models.add_arguments, models.run),
+    Command("cache", cache.HELP, cache.add_arguments, cache.run),
 )}
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnndesk.core.common import cache_budget
 from cnndesk.core.common.paths import atomic_write, user_cache_dir
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
 from cnndesk.core.doctor import duplicates as dupes
@@ -255,6 +256,7 @@ def _memo_path(files: Files, spec) -> Path:
 def load_memo(path: Path) -> tuple[list[Issue] | None, int, str]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        cache_budget.touch(path)
         return [Issue(**d) for d in data["issues"]], int(data["checked"]), str(data.get("embeddings", ""))
     except (OSError, ValueError, KeyError, TypeError):
         return None, 0, ""
@@ -265,7 +267,8 @@ def save_memo(path: Path, issues: list[Issue], checked: int, source: str = "") -
         with atomic_write(path, "w") as fh:
             fh.write(json.dumps({"issues": [asdict(i) for i in issues], "checked": checked, "embeddings": source}))
     except OSError:  # a cache only
-        pass
+        return
+    cache_budget.after_write(path)
 
 
 def run_checks(files: Files, spec, progress, cancel, device) -> tuple[list[Issue], int, str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cnndesk.core.common import cache_budget
 from cnndesk.core.common.paths import atomic_write, user_cache_dir
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
 
@@ -53,6 +54,7 @@ class ThumbCache:
             with np.load(self.path, allow_pickle=False) as z:
                 for k, v, s in zip(z["keys"], z["thumbs"], z["sizes"], strict=True):
                     self._data[str(k)] = (v, (int(s[0]), int(s[1])))
+            cache_budget.touch(self.path)  # used now: last in the LRU eviction order
         except (OSError, KeyError, ValueError):
             pass
 
@@ -77,6 +79,7 @@ class ThumbCache:
         with atomic_write(self.path, "wb") as fh:
             fh.write(buf.getvalue())
         self.dirty = False
+        cache_budget.after_write(self.path)  # the caches' size cap (LRU)
 
 
 def thumbnails(paths: list[str], cache: ThumbCache | None = None, progress: ProgressCallback | None = None,

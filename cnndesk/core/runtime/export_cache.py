@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnndesk.core.common import cache_budget
 from cnndesk.core.common.errors import Cancelled, ModelError
 from cnndesk.core.common.paths import atomic_write, user_cache_dir
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
@@ -120,6 +121,8 @@ def lookup(spec: ModelSpec, variant: str, weights: Path) -> tuple[OnnxEntry | No
     except (OSError, ValueError):
         return None, key
     if record.get("ok") and onnx_path.is_file():
+        if onnx_path.parent == onnx_dir():
+            cache_budget.touch(onnx_path, record_path)  # used now: last in the LRU eviction order
         return OnnxEntry(onnx_path, record), key
     if record.get("ok") is False:
         return OnnxEntry(None, record), key
@@ -174,6 +177,7 @@ def export_and_verify(
         _write_record(record_path, record)
         return OnnxEntry(None, record)
     _write_record(record_path, record)
+    cache_budget.after_write(onnx_path, record_path)  # the caches' size cap (LRU)
     return OnnxEntry(onnx_path, record)
 
 
