@@ -16,14 +16,18 @@ Safe against concurrent processes:
   (:func:`hold`: a shared ``flock`` on POSIX, an open handle on Windows): eviction and clear skip
   it. A file is removed only while this process holds its exclusive lock.
 
-Each writer checks the cap after its own write, so two processes writing at once exceed the cap
-by at most one entry between their checks. No Qt and no torch here (the lite bundle uses it).
+Writers wrap the write in :func:`adding` (write and eviction under the lock), so however many
+processes write at once, the caches exceed the cap by at most the one entry being added. (The
+export cache, whose entries take a minute to build, checks the cap after its rename instead:
+:func:`after_write`.) No Qt and no torch here (the lite bundle uses it).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,26 +215,59 @@ def enforce(limit: int | None = None, keep: tuple[str | os.PathLike, ...] = (),
     if limit <= 0:
         return []
     root = root or user_cache_dir()
-    keep_set = {os.path.abspath(k) for k in keep}
-    evicted: list[Entry] = []
     try:
         with _lock(root):
-            every = [e for name in CACHES for e in entries(name, root)]
-            total = sum(e.size for e in every)
-            for e in sorted(every, key=lambda e: e.last_used):
-                if total <= limit:
-                    break
-                if any(os.path.abspath(p) in keep_set for p in e.files):
-                    continue
-                if _remove_entry(e):
-                    total -= e.size
-                    evicted.append(e)
+            return _evict(limit, keep, root)
     except OSError:
-        return evicted  # a read-only cache folder: nothing to do
+        return []  # a read-only cache folder: nothing to do
     except Exception as exc:  # filelock.Timeout: another process is busy evicting; it will finish
         if type(exc).__name__ != "Timeout":
             raise
+    return []
+
+
+def _evict(limit: int, keep, root: Path) -> list[Entry]:
+    """The eviction pass; the caller holds the lock."""
+    if limit <= 0:
+        return []
+    keep_set = {os.path.abspath(k) for k in keep}
+    evicted: list[Entry] = []
+    every = [e for name in CACHES for e in entries(name, root)]
+    total = sum(e.size for e in every)
+    for e in sorted(every, key=lambda e: e.last_used):
+        if total <= limit:
+            break
+        if any(os.path.abspath(p) in keep_set for p in e.files):
+            continue
+        if _remove_entry(e):
+            total -= e.size
+            evicted.append(e)
     return evicted
+
+
+@contextmanager
+def adding(*paths: str | os.PathLike):
+    """Wrap the write of a cache entry (``with adding(path): <atomic write of path>``): the write
+    and the eviction pass after it run under the lock, so however many processes add at once, at
+    most one finished entry (the one being added) is ever over the cap. A write error propagates;
+    trouble with the cache's upkeep never does."""
+    root = user_cache_dir()
+    lock = None
+    try:
+        lock = _lock(root)
+        lock.acquire()
+    except Exception:  # read-only folder, or a lock held too long: write unlocked (still atomic)
+        lock = None
+    try:
+        yield
+        try:
+            touch(*paths)
+            _evict(limit_bytes(), paths, root)
+        except Exception:
+            logging.getLogger("cnndesk").debug("cache upkeep failed", exc_info=True)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def after_write(*paths: str | os.PathLike) -> None:
@@ -240,8 +277,6 @@ def after_write(*paths: str | os.PathLike) -> None:
         touch(*paths)
         enforce(keep=tuple(paths))
     except Exception:  # a cache is an optimisation: its upkeep must not fail the real work
-        import logging
-
         logging.getLogger("cnndesk").debug("cache upkeep failed", exc_info=True)
 
 

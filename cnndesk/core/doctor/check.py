@@ -264,11 +264,10 @@ def load_memo(path: Path) -> tuple[list[Issue] | None, int, str]:
 
 def save_memo(path: Path, issues: list[Issue], checked: int, source: str = "") -> None:
     try:
-        with atomic_write(path, "w") as fh:
+        with cache_budget.adding(path), atomic_write(path, "w") as fh:  # under the caches' size cap
             fh.write(json.dumps({"issues": [asdict(i) for i in issues], "checked": checked, "embeddings": source}))
     except OSError:  # a cache only
-        return
-    cache_budget.after_write(path)
+        pass
 
 
 def run_checks(files: Files, spec, progress, cancel, device) -> tuple[list[Issue], int, str]:

@@ -76,10 +76,9 @@ class ThumbCache:
         sizes = np.array([v[1] for v in self._data.values()], np.int32)
         buf = io.BytesIO()
         np.savez(buf, keys=keys, thumbs=thumbs, sizes=sizes)
-        with atomic_write(self.path, "wb") as fh:
+        with cache_budget.adding(self.path), atomic_write(self.path, "wb") as fh:  # under the size cap
             fh.write(buf.getvalue())
         self.dirty = False
-        cache_budget.after_write(self.path)  # the caches' size cap (LRU)
 
 
 def thumbnails(paths: list[str], cache: ThumbCache | None = None, progress: ProgressCallback | None = None,

@@ -172,6 +172,5 @@ class EmbeddingCache:
         vectors = np.stack(list(self._data.values())).astype(np.float32)
         buf = io.BytesIO()
         np.savez(buf, keys=keys, vectors=vectors)
-        with atomic_write(self.path, "wb") as fh:
+        with cache_budget.adding(self.path), atomic_write(self.path, "wb") as fh:  # under the size cap
             fh.write(buf.getvalue())
-        cache_budget.after_write(self.path)  # the caches' size cap (LRU)
