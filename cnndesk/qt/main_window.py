@@ -461,7 +461,7 @@ class MainWindow(QMainWindow):
 
         old_device = self.settings.device
         old_flag = self.clf.novelty_threshold if self.clf is not None else None
-        if PreferencesDialog(self.settings, self, model=self.clf, runner=self.runner).exec():
+        if PreferencesDialog(self.settings, self, model=self.clf).exec():
             self.apply_preferences(old_device)
             if self.clf is not None and self.clf.novelty_threshold != old_flag:
                 self.reclassify_all()  # the unknown flags follow the new threshold

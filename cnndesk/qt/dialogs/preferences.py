@@ -81,6 +81,8 @@ class PreferencesDialog(QDialog):
     def _cache_box(self, runner: JobRunner | None) -> QGroupBox:
         from cnndesk.core.common import cache_budget
 
+        if runner is None and isinstance(getattr(self.parent(), "runner", None), JobRunner):
+            runner = self.parent().runner  # the main window's: drained when the app quits
         self._own_runner, self._closed = runner is None, False
         self.runner = runner or JobRunner(self)
         box = QGroupBox("Disk caches")
