@@ -12,7 +12,10 @@ What it measures, per repeat, interleaved (this machine is shared; say its load 
   decoders on every core): the baseline revision's ``stream.py`` and this tree's, same classifier;
 * ``cnndesk classify FOLDER -f csv`` end to end (process start included): the baseline revision
   (a ``git archive`` of it) and this tree, as separate processes;
-* that both give the same answers (top-1 label and score of every photo).
+* that both give the same answers (top-1 label and score of every photo);
+* load-independent companions: CPU time per image of each job against decode + inference alone
+  (``work_efficiency``: 1.0 = no overhead) and the share of both cores each job kept busy
+  (``busy``: CPU seconds / (wall seconds x cores); on a loaded machine other programs take the rest).
 
 Usage: python bench/bench_folder_ceiling.py [--photos 300] [--repeats 3] [--baseline b973217]
 """
@@ -121,7 +124,8 @@ def main() -> None:
         return out.stdout
 
     rows: dict[str, list[float]] = {k: [] for k in ("D", "I1", "Iall", "old", "new", "cli_old", "cli_new",
-                                                    "cpu_decode_ms", "cpu_old_ms", "cpu_new_ms")}
+                                                    "cpu_decode_ms", "cpu_infer_ms", "cpu_old_ms", "cpu_new_ms",
+                                                    "busy_old", "busy_new", "cli_busy_old", "cli_busy_new")}
     loads = [os.getloadavg()[0]]
     answers = {}
     for r in range(args.repeats):
@@ -130,16 +134,23 @@ def main() -> None:
         rows["D"].append(k / dt)
         rows["cpu_decode_ms"].append(1000 * cpu / k)
         for t, key in ((1, "I1"), (cores, "Iall")):
-            dt, _, k = timed(lambda t=t: infer_all(t))
+            dt, cpu, k = timed(lambda t=t: infer_all(t))
             rows[key].append(k / dt * (cores if t == 1 else 1))
+            if t == 1:
+                rows["cpu_infer_ms"].append(1000 * cpu / k)
         for which in order:
             dt, cpu, ans = timed(lambda w=which: run_stream(old_stream if w == "old" else new_stream))
             rows[which].append(n / dt)
             rows[f"cpu_{which}_ms"].append(1000 * cpu / n)
+            rows[f"busy_{which}"].append(cpu / (dt * cores))  # share of both cores this job kept busy
             answers[which] = ans
         for which in order:
+            c0 = os.times()
             dt, _, out = timed(lambda w=which: cli(env_old if w == "old" else env_new))
+            c1 = os.times()
             rows[f"cli_{which}"].append(n / dt)
+            child = (c1.children_user + c1.children_system) - (c0.children_user + c0.children_system)
+            rows[f"cli_busy_{which}"].append(child / (dt * cores))
             answers[f"cli_{which}"] = out
         loads.append(os.getloadavg()[0])
         print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rows.items()), flush=True)
@@ -152,6 +163,9 @@ def main() -> None:
         "ceiling_img_s": ceiling,
         "old_of_ceiling": med["old"] / ceiling, "new_of_ceiling": med["new"] / ceiling,
         "cli_old_of_ceiling": med["cli_old"] / ceiling, "cli_new_of_ceiling": med["cli_new"] / ceiling,
+        # load-independent: CPU work per image of the job against decode + inference alone
+        "work_efficiency_old": (med["cpu_decode_ms"] + med["cpu_infer_ms"]) / med["cpu_old_ms"],
+        "work_efficiency_new": (med["cpu_decode_ms"] + med["cpu_infer_ms"]) / med["cpu_new_ms"],
         "same_answers_stream": answers["old"] == answers["new"],
         "same_answers_cli": answers["cli_old"] == answers["cli_new"],
     }
