@@ -147,3 +147,24 @@ def test_two_processes_adding_at_once_stay_within_one_entry_of_the_cap(root, mon
     # nothing evicted beyond need: the cap is full, and the last writer's newest entry is there
     assert len(final) == cap // size
     assert {"a-059.npz", "b-059.npz"} & {e.files[0].name for e in final}
+
+
+def test_an_export_in_use_by_an_onnx_backend_survives_clear_and_eviction(root, classifier):
+    import gc
+    import shutil
+
+    from cnndesk.core.runtime.backends import OnnxBackend
+
+    folder = cb.cache_folder("exports", root)
+    folder.mkdir(parents=True)
+    onnx = folder / "lite0-key.onnx"
+    shutil.copy(classifier.engine.onnx_path, onnx)
+    (folder / "lite0-key.json").write_text("{}")
+    backend = OnnxBackend(onnx, threads=1)
+    assert cb.enforce(limit=1) == [] and cb.clear("all").kept_in_use == 1
+    assert onnx.is_file()
+    x = np.zeros((1, 3, 224, 224), np.float32)
+    assert backend.run(x).shape == (1, 1000)
+    del backend
+    gc.collect()
+    assert cb.clear("exports").removed == 1 and not onnx.exists()
