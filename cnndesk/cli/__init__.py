@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from cnndesk import __version__
-from cnndesk.cli import classify, doctor, explain, export, gui, label, models, train
+from cnndesk.cli import cache, classify, doctor, explain, export, gui, label, models, train
 from cnndesk.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_MODEL,
@@ -57,6 +57,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("doctor", doctor.HELP, doctor.add_arguments, doctor.run),
     Command("label", label.HELP, label.add_arguments, label.run),
     Command("models", models.HELP, models.add_arguments, models.run),
+    Command("cache", cache.HELP, cache.add_arguments, cache.run),
 )}
 
 

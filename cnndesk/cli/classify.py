@@ -86,6 +86,23 @@ def _load_classifier(args, n_files: int):
             progress.clear()
 
 
+def _decode_early(args, files: list[str]):
+    """Start decoding the first images with the model's preprocessing while the model loads
+    (a folder only; None when the model's entry cannot be read: loading then says why)."""
+    if len(files) < 4:
+        return None
+    from cnndesk.core.common import system
+    from cnndesk.core.models.registry import get_spec
+    from cnndesk.core.predict.prefetch import EarlyDecode
+
+    try:
+        spec = get_spec(args.model)
+    except Exception:
+        return None
+    workers = system.physical_cores()
+    return EarlyDecode(files, spec.preprocess, workers, count=(args.batch_size or 2) + 4 * workers)
+
+
 def run_classify(args) -> int:
     from cnndesk.core.common.safeio import check_output, display, safe_write
     from cnndesk.core.predict import results as results_io
@@ -113,11 +130,14 @@ def run_classify(args) -> int:
     from cnndesk.core.predict import media, video
 
     has_video = any(media.is_media_path(f) for f in files)
+    early = None if has_video else _decode_early(args, files)  # while the model loads
     try:  # a video: the decoder thread takes one core, the model gets one
         clf = _load_classifier(args, len(files) + (1 << 20) * has_video)
-    except UsageError as exc:
-        return fail(f"cnndesk classify: error: {exc}", EXIT_USAGE)
-    except ModelUnavailable as exc:
+    except (UsageError, ModelUnavailable) as exc:
+        if early is not None:
+            early.close()
+        if isinstance(exc, UsageError):
+            return fail(f"cnndesk classify: error: {exc}", EXIT_USAGE)
         return fail(f"cnndesk: {exc}", EXIT_MODEL)
 
     args.top_k = min(args.top_k, len(clf.labels))  # -k 300000000 would size the CSV header by it
@@ -139,7 +159,7 @@ def run_classify(args) -> int:
                                         progress=bar)
         else:
             rows = (r.as_dict() for r in classify_stream(files, clf, top_k=args.top_k, batch_size=args.batch_size,
-                                                         progress=bar))
+                                                         progress=bar, early=early))
         for row in rows:
             out.write(row)
             failed += row["error"] is not None

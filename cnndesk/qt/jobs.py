@@ -414,3 +414,28 @@ def train_model(job, ds, config):
     from cnndesk.core.training.dispatch import train
 
     return train(ds, config, progress=job.progress, cancel=job.cancel, on_epoch=job.partial)
+
+
+# -- the on-disk caches (Preferences) -----------------------------------------------------------
+@dataclass(frozen=True)
+class CacheSizes:
+    """Each cache's size (core ``CacheInfo`` rows), the cap, and what a clear just did."""
+
+    caches: tuple
+    limit: int
+    cleared: Any = None  # a core ClearResult after a clear
+
+
+def cache_sizes(job) -> CacheSizes:
+    """Measure the caches (walks their folders: never on the UI thread)."""
+    from cnndesk.core.common import cache_budget
+
+    return CacheSizes(tuple(cache_budget.info()), cache_budget.limit_bytes())
+
+
+def clear_cache(job, what: str) -> CacheSizes:
+    """Clear one cache (or ``all``; entries in use stay), then measure again."""
+    from cnndesk.core.common import cache_budget
+
+    cleared = cache_budget.clear(what)
+    return CacheSizes(tuple(cache_budget.info()), cache_budget.limit_bytes(), cleared)

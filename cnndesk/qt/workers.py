@@ -54,6 +54,7 @@ log = logging.getLogger("cnndesk")
 class JobKind(StrEnum):
     """Every kind of job the app runs (one live job per kind, unless started non-exclusive)."""
 
+    CACHE = "cache"
     DOCTOR = "doctor"
     DOCTOR_BIG_IMAGES = "doctor-big"
     DOCTOR_ICONS = "doctor-icons"

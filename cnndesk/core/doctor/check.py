@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnndesk.core.common import cache_budget
 from cnndesk.core.common.paths import atomic_write, user_cache_dir
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
 from cnndesk.core.common.safeio import move_into
@@ -233,6 +234,7 @@ def _memo_path(files: Files, spec) -> Path:
 def load_memo(path: Path) -> tuple[list[Issue] | None, int, str]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        cache_budget.touch(path)
         return [Issue(**d) for d in data["issues"]], int(data["checked"]), str(data.get("embeddings", ""))
     except (OSError, ValueError, KeyError, TypeError):
         return None, 0, ""
@@ -240,7 +242,7 @@ def load_memo(path: Path) -> tuple[list[Issue] | None, int, str]:
 
 def save_memo(path: Path, issues: list[Issue], checked: int, source: str = "") -> None:
     try:
-        with atomic_write(path, "w") as fh:
+        with cache_budget.adding(path), atomic_write(path, "w") as fh:  # under the caches' size cap
             fh.write(json.dumps({"issues": [asdict(i) for i in issues], "checked": checked, "embeddings": source}))
     except OSError:  # a cache only
         pass

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cnndesk.core.common import cache_budget
 from cnndesk.core.common.paths import atomic_write, user_cache_dir
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
 
@@ -53,6 +54,7 @@ class ThumbCache:
             with np.load(self.path, allow_pickle=False) as z:
                 for k, v, s in zip(z["keys"], z["thumbs"], z["sizes"], strict=True):
                     self._data[str(k)] = (v, (int(s[0]), int(s[1])))
+            cache_budget.touch(self.path)  # used now: last in the LRU eviction order
         except (OSError, KeyError, ValueError):
             pass
 
@@ -74,7 +76,7 @@ class ThumbCache:
         sizes = np.array([v[1] for v in self._data.values()], np.int32)
         buf = io.BytesIO()
         np.savez(buf, keys=keys, thumbs=thumbs, sizes=sizes)
-        with atomic_write(self.path, "wb") as fh:
+        with cache_budget.adding(self.path), atomic_write(self.path, "wb") as fh:  # under the size cap
             fh.write(buf.getvalue())
         self.dirty = False
 

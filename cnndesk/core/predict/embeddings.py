@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnndesk.core.common import cache_budget
 from cnndesk.core.common.paths import atomic_write, user_cache_dir
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, report
 from cnndesk.core.models.registry import ModelSpec
@@ -145,6 +146,7 @@ class EmbeddingCache:
             with np.load(self.path, allow_pickle=False) as z:
                 for k, v in zip(z["keys"], z["vectors"], strict=True):
                     self._data[str(k)] = v
+            cache_budget.touch(self.path)  # used now: last in the LRU eviction order
         except (OSError, KeyError, ValueError):
             pass
 
@@ -170,5 +172,5 @@ class EmbeddingCache:
         vectors = np.stack(list(self._data.values())).astype(np.float32)
         buf = io.BytesIO()
         np.savez(buf, keys=keys, vectors=vectors)
-        with atomic_write(self.path, "wb") as fh:
+        with cache_budget.adding(self.path), atomic_write(self.path, "wb") as fh:  # under the size cap
             fh.write(buf.getvalue())

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from cnndesk.core.common import system
-from cnndesk.core.common.errors import Cancelled, CnndeskError, ImageLoadError
+from cnndesk.core.common.errors import Cancelled
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, report
 from cnndesk.core.images.load import is_image_path, load_image
 from cnndesk.core.predict.classifier import Prediction
+from cnndesk.core.predict.prefetch import EarlyDecode, decode_one
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ def classify_stream(
     load: Loader | None = None,
     max_in_flight: int | None = None,
     infer: Callable[[np.ndarray], list] | None = None,
+    early: EarlyDecode | None = None,
 ) -> Iterator[FileResult]:
     """Classify ``paths`` (any iterable, consumed lazily) and yield one FileResult per path, in
     input order. A file that cannot be loaded yields a result with ``error`` set; the rest go on.
@@ -154,6 +156,8 @@ def classify_stream(
     ``classifier`` needs ``preprocess`` (with ``.resize``), ``prepare(img)`` and
     ``predict_arrays(batch, k)``. Raises Cancelled when ``cancel`` is set. ``infer`` replaces
     ``predict_arrays`` (e.g. to compute embeddings); its per-image outputs land in ``prediction``.
+    ``early``: a decode pool started while the model loaded (:class:`prefetch.EarlyDecode`); the
+    stream takes it over (and closes it), using the decodes it already started.
     """
     if infer is None:
 
@@ -162,8 +166,13 @@ def classify_stream(
 
     system.tune_allocator()
     batch_size = batch_size or getattr(classifier, "preferred_batch", 8)
-    workers = decode_workers or system.physical_cores()
-    limit = max_in_flight or max(batch_size * 2, batch_size + 2 * workers)
+    workers = decode_workers or (early.workers if early is not None else system.physical_cores())
+    # enough decoded images queued that a stall of the model (or of the machine) never idles the
+    # decoders: each is one preprocessed array (about 0.6 MB at 224 px)
+    limit = max_in_flight or max(batch_size * 2, batch_size + 4 * workers)
+    if early is not None and (load is not None or getattr(classifier, "preprocess", None) != early.preprocess):
+        early.close()  # decoded by another loader: not used
+        early = None
     if load is None:
         min_side = classifier.preprocess.resize
 
@@ -178,16 +187,6 @@ def classify_stream(
     started = time.perf_counter()
     exhausted = False
 
-    def run(path: str):
-        try:
-            return load(path), None
-        except ImageLoadError as exc:
-            return None, str(exc)
-        except CnndeskError as exc:
-            return None, str(exc)
-        except Exception as exc:  # never let one odd file stop a folder
-            return None, f"{os.path.basename(path)}: could not be processed ({exc})"
-
     def refill(pool, exhausted: bool) -> bool:
         """Submit decodes until ``limit`` are in flight; returns whether the input ran out."""
         while not exhausted and len(queue) < limit:
@@ -195,10 +194,14 @@ def classify_stream(
                 i, path = next(source)
             except StopIteration:
                 return True
-            queue.append((i, os.fspath(path), pool.submit(run, os.fspath(path))))
+            path = os.fspath(path)
+            fut = early.take(i, path) if early is not None else None
+            queue.append((i, path, fut or pool.submit(decode_one, load, path)))
         return exhausted
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cnndesk-decode") as pool:
+    pool = early.pool if early is not None else ThreadPoolExecutor(max_workers=workers,
+                                                                   thread_name_prefix="cnndesk-decode")
+    with pool:
         try:
             while True:
                 exhausted = refill(pool, exhausted)
@@ -238,6 +241,8 @@ def classify_stream(
         finally:
             for _, _, fut in queue:
                 fut.cancel()
+            if early is not None:
+                early.close()
 
 
 def _array(loaded) -> np.ndarray:

@@ -30,7 +30,7 @@ from typing import Protocol
 
 import numpy as np
 
-from cnndesk.core.common import system
+from cnndesk.core.common import cache_budget, system
 from cnndesk.core.common.errors import ModelError
 from cnndesk.core.common.progress import CancelToken, ProgressCallback
 from cnndesk.core.models.registry import ModelSpec, check_head_width, read_head
@@ -104,6 +104,8 @@ class OnnxBackend(_BackendBase):
         from cnndesk.core.runtime import export_cache as onnx_cache
 
         super().__init__(device or DeviceInfo("cpu", "CPU"), threads)
+        # in use while this backend lives: the caches' size cap never evicts it (common.cache_budget)
+        self._hold = cache_budget.hold(path)
         self.session = onnx_cache.make_session(path, threads)
         self._input = self.session.get_inputs()[0].name
         self.onnx_path = Path(path)

@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnndesk.core.common import cache_budget
 from cnndesk.core.common.errors import Cancelled, ModelError
 from cnndesk.core.common.paths import atomic_write, user_cache_dir
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
@@ -142,6 +143,8 @@ def lookup(spec: ModelSpec, variant: str, weights: Path) -> tuple[OnnxEntry | No
         if not _entry_matches(record, key, onnx_path):
             log.warning("ignoring the cached export %s: it does not match its record", onnx_path.name)
             return None, key
+        if onnx_path.parent == onnx_dir():
+            cache_budget.touch(onnx_path, record_path)  # used now: last in the LRU eviction order
         return OnnxEntry(onnx_path, record), key
     if record.get("ok") is False:
         return OnnxEntry(None, record), key
@@ -211,6 +214,7 @@ def export_and_verify(
         _write_record(record_path, record)
         return OnnxEntry(None, record)
     _write_record(record_path, record)
+    cache_budget.after_write(onnx_path, record_path)  # the caches' size cap (LRU)
     return OnnxEntry(onnx_path, record)
 
 

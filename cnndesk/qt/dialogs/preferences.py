@@ -6,18 +6,23 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGridLayout,
+    QGroupBox,
     QLabel,
+    QPushButton,
     QSpinBox,
     QVBoxLayout,
 )
 
 from cnndesk.core.runtime.devices import DEVICE_NAMES, DEVICES
+from cnndesk.qt import jobs
 from cnndesk.qt.settings import Settings
 from cnndesk.qt.widgets.plain_label import PlainLabel
+from cnndesk.qt.workers import JobKind, JobRunner
 
 
 class PreferencesDialog(QDialog):
-    def __init__(self, settings: Settings, parent=None, model=None):
+    def __init__(self, settings: Settings, parent=None, model=None, runner: JobRunner | None = None):
         super().__init__(parent)
         self.setWindowTitle("Preferences")
         self.settings = settings
@@ -70,7 +75,73 @@ class PreferencesDialog(QDialog):
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(note)
+        lay.addWidget(self._cache_box(runner))
         lay.addWidget(buttons)
+
+    # -- the on-disk caches: sizes and Clear, measured and cleared on a worker -----------------
+    def _cache_box(self, runner: JobRunner | None) -> QGroupBox:
+        from cnndesk.core.common import cache_budget
+
+        if runner is None and isinstance(getattr(self.parent(), "runner", None), JobRunner):
+            runner = self.parent().runner  # the main window's: drained when the app quits
+        self._own_runner, self._closed = runner is None, False
+        self.runner = runner or JobRunner(self)
+        box = QGroupBox("Disk caches")
+        grid = QGridLayout(box)
+        self.cache_sizes: dict[str, QLabel] = {}
+        self.cache_clear: dict[str, QPushButton] = {}
+        for row, name in enumerate(cache_budget.CACHES):
+            title = QLabel(cache_budget.TITLES[name])
+            size = QLabel("measuring…")
+            size.setMinimumWidth(80)
+            clear = QPushButton("Clear")
+            clear.setEnabled(False)
+            clear.setToolTip(f"Remove the {name} cache (rebuilt when needed; models in use are kept)")
+            clear.clicked.connect(lambda _=False, n=name: self.clear_cache(n))
+            grid.addWidget(title, row, 0)
+            grid.addWidget(size, row, 1)
+            grid.addWidget(clear, row, 2)
+            self.cache_sizes[name], self.cache_clear[name] = size, clear
+        self.cache_note = QLabel("")
+        self.cache_note.setEnabled(False)
+        self.cache_note.setToolTip("Set CNNDESK_CACHE_LIMIT_MB to change the cap (0: no cap).")
+        grid.addWidget(self.cache_note, len(cache_budget.CACHES), 0, 1, 3)
+        self._start_cache_job(jobs.cache_sizes)
+        return box
+
+    def _start_cache_job(self, fn, *args) -> None:
+        for b in self.cache_clear.values():
+            b.setEnabled(False)
+        self.runner.start(JobKind.CACHE, fn, *args, on_result=self._show_caches,
+                          on_error=lambda exc: self.cache_note.setText(f"Could not read the caches: {exc}"))
+
+    def clear_cache(self, name: str) -> None:
+        self.cache_sizes[name].setText("clearing…")
+        self._start_cache_job(jobs.clear_cache, name)
+
+    def _show_caches(self, sizes: jobs.CacheSizes) -> None:
+        from cnndesk.core.common.cache_budget import human_size
+
+        if self._closed:
+            return
+        total = 0
+        for c in sizes.caches:
+            total += c.size
+            self.cache_sizes[c.name].setText(human_size(c.size))
+            self.cache_clear[c.name].setEnabled(c.entries > 0)
+        cap = f"of the {human_size(sizes.limit)} cap" if sizes.limit else "(no cap)"
+        text = f"{human_size(total)} in all {cap}; the least recently used go first."
+        if sizes.cleared is not None and sizes.cleared.kept_in_use:
+            text += f" {sizes.cleared.kept_in_use} in use kept."
+        self.cache_note.setText(text)
+
+    def done(self, r):
+        self._closed = True
+        if self._own_runner:
+            self.runner.drain()
+        else:
+            self.runner.cancel(JobKind.CACHE)  # a clear in progress finishes; its answer is dropped
+        super().done(r)
 
     def _show_flag_threshold(self):
         thr = self.model.novelty.threshold_for(self.flag_rate.value() / 100)
