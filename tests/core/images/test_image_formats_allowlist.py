@@ -77,6 +77,11 @@ def test_every_allowed_format_still_opens(tmp_path):
         im.save(p, fmt)
         assert images.load_image(p).size == (40, 30), ext
         assert images.image_size(p) == (40, 30)
+    mpo = tmp_path / "camera.jpg"  # phones write multi-picture JPEGs: opened by the JPEG plug-in
+    im.save(mpo, "MPO", save_all=True, append_images=[Image.new("RGB", (40, 30), "blue")])
+    with images.open_image(mpo) as opened:
+        assert opened.format == "MPO"
+    assert images.load_image(mpo).size == (40, 30)
     assert set(images.ALLOWED_FORMATS).isdisjoint({"EPS", "PDF", "WMF", "MPEG", "FITS", "GRIB", "HDF5", "BUFR"})
 
 
