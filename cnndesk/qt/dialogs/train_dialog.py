@@ -193,6 +193,7 @@ class TrainDialog(FolderDropMixin, QDialog):
         bottom.addStretch(1)
         bottom.addWidget(self.close_btn)
         lay.addLayout(bottom)
+        self.evaluation.open_in_app = getattr(parent, "open_paths", None)  # "Open in cnndesk" on its images
         undo = getattr(parent, "undo", None)
         if undo is not None:  # Ctrl+Z here too: a relabel on the evaluation page or a check's move is undoable
             self.addAction(undo.action)
