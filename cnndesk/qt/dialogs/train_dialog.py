@@ -253,7 +253,8 @@ class TrainDialog(FolderDropMixin, QDialog):
             lines.append("Unreadable: " + ", ".join(os.path.basename(p) for p, _ in ds.unreadable[:5])
                          + ("…" if len(ds.unreadable) > 5 else ""))
         self.scan_info.setText("\n".join(lines))
-        if not self._name_typed or not self.name.text().strip() or self.name.text() == self._auto_name:
+        name = self.name.text().strip()  # filled in (not typed, even if the same) or empty: follows the folder
+        if not name or (self.name.text() == self._auto_name and not self._name_typed):
             self._auto_name = train_text.default_model_name(ds.root)
             self.name.setText(self._auto_name)
             self._name_typed = False

@@ -169,6 +169,8 @@ class EvaluationView(QWidget):
                            + t.verticalHeader().defaultSectionSize() * min(len(rows), 5))
         m = ev.confusion()
         k = len(ev.classes)
+        self.matrix.blockSignals(True)  # filling it is not the user moving to a cell
+        self.matrix.setCurrentItem(None)
         self.matrix.setRowCount(k)
         self.matrix.setColumnCount(k)
         self.matrix.setHorizontalHeaderLabels(ev.classes)
@@ -185,6 +187,7 @@ class EvaluationView(QWidget):
                 item.setToolTip(f"{m[i, j]} image(s) of “{ev.classes[i]}” classified as “{ev.classes[j]}”")
                 self.matrix.setItem(i, j, item)
         self.matrix.resizeColumnsToContents()
+        self.matrix.blockSignals(False)
         self.fix_class.clear()
         self.fix_class.addItems(ev.classes)
         for mk in ev.mistakes():
