@@ -120,12 +120,13 @@ class VideoView(QWidget):
             if unknown:
                 text = f"closest: {label}"
             p.drawText(QRectF(box.left() + 12, y, box_w - 80, 18), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
-            p.drawText(QRectF(box.right() - 76, y, 64, 18), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{score:.0%}")
+            pct = f"({score:.0%})" if pred.unknown else f"{score:.0%}"  # unknown: only among its classes
+            p.drawText(QRectF(box.right() - 76, y, 64, 18), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, pct)
             track = QRectF(box.left() + 12, y + 19, box_w - 24, 5)
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(QColor(255, 255, 255, 50))
             p.drawRoundedRect(track, 2.5, 2.5)
-            p.setBrush(QColor(79, 143, 247) if i == 0 else QColor(79, 143, 247, 150))
+            p.setBrush(QColor(150, 150, 150, 160) if pred.unknown else QColor(79, 143, 247) if i == 0 else QColor(79, 143, 247, 150))
             p.drawRoundedRect(QRectF(track.left(), track.top(), max(5.0, track.width() * score), 5), 2.5, 2.5)
 
 

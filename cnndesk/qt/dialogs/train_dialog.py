@@ -432,9 +432,10 @@ class TrainDialog(FolderDropMixin, QDialog):
             return False
         cfg = self.config()
         moved = self.evaluation.moved
+        quick = train_text.quick_time(len(self.dataset.train) + len(self.dataset.val))
         text = (f"Train a new model on {self.dataset.root}"
                 + (f" ({moved} file{'s' if moved != 1 else ''} moved to another class)" if moved else "")
-                + f"?\n\nMode: {'full — this takes minutes' if cfg.mode == 'full' else 'quick — seconds'}. "
+                + f"?\n\nMode: {'full — this takes minutes' if cfg.mode == 'full' else 'quick — ' + quick}. "
                 "The current model stays as it is; the new one is saved beside it.")
         box = QMessageBox(QMessageBox.Icon.Question, "Retrain", text, parent=self)
         go = box.addButton("Retrain", QMessageBox.ButtonRole.AcceptRole)
