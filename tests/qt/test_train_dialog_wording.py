@@ -59,6 +59,9 @@ def test_an_auto_name_follows_the_folder_a_typed_one_stays(qtbot, dialog, tmp_pa
     qtbot.keyClicks(dialog.name, "my pets")
     _load(qtbot, dialog, make_dataset(tmp_path / "birds", (4, 4, 4)))
     assert dialog.name.text() == "my pets"  # typed: kept
+    dialog.name.setText("set by the app")  # not the folder's name: stays too
+    _load(qtbot, dialog, make_dataset(tmp_path / "owls", (4, 4, 4)))
+    assert dialog.name.text() == "set by the app"
     dialog.name.clear()
     qtbot.keyClicks(dialog.name, "x")
     dialog.name.selectAll()
