@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Classify images with this exported cnndesk model — no cnndesk needed.
 
-    python predict.py IMAGE [IMAGE ...] [--top-k K] [--format json|table]
+    python predict.py IMAGE|FOLDER [...] [--recursive] [--top-k K] [--format json|table]
 
 Prints exactly what ``cnndesk classify --format json`` prints for the same images and model:
 a JSON list of {"path", "predictions": [{"label", "score"}, ...], "error"} (plus "unknown" and
@@ -186,9 +186,50 @@ def classify(model: Model, paths, k: int = 5, batch_size: int = 2):
         yield from flush()
 
 
+def expand(paths, recursive: bool = False):
+    """Folders become their image files, as ``cnndesk classify`` reads them: sorted by name, files
+    before subfolders, hidden entries skipped, subfolders only with ``recursive``. Files named
+    explicitly are kept whatever they are (the loader says why one cannot be read)."""
+    is_image = load_image.__globals__["is_image_path"]  # the vendored loader's own test, however it was loaded
+    out, seen = [], set()
+
+    def visit(folder):
+        real = os.path.realpath(folder)
+        if real in seen:  # a symlink loop is followed once
+            return
+        seen.add(real)
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            print(f"predict.py: warning: skipped the folder {folder!r} ({exc.strerror or exc})", file=sys.stderr)
+            return
+        subdirs = []
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            try:
+                if e.is_dir():
+                    subdirs.append(e.path)
+                elif e.is_file() and is_image(e.name):
+                    out.append(e.path)
+            except OSError:
+                continue
+        for d in subdirs if recursive else ():
+            visit(d)
+
+    for p in paths:
+        if os.path.isdir(p):
+            visit(p)
+        else:
+            out.append(p)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Classify images with this exported cnndesk model.")
-    ap.add_argument("images", nargs="+", metavar="IMAGE")
+    ap.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
+    ap.add_argument("--recursive", "-r", action="store_true", help="descend into subfolders")
     ap.add_argument("--top-k", "-k", type=int, default=5)
     ap.add_argument("--format", choices=("json", "table"), default="json")
     ap.add_argument("--allow-code", action="store_true",
@@ -212,7 +253,12 @@ def main(argv=None) -> int:
     failed, n = 0, -1
     out = sys.stdout
     parts = []  # JSON: written whole at the end, so a failure never leaves half a list
-    rows = classify(model, args.images, args.top_k)
+    files = expand(args.images, args.recursive)  # a folder: its images, as `cnndesk classify` reads them
+    if not files:
+        hint = "" if args.recursive else " (use --recursive to look in subfolders)"
+        print(f"predict.py: no images found in {', '.join(map(repr, args.images))}{hint}", file=sys.stderr)
+        return 1
+    rows = classify(model, files, args.top_k)
     while True:
         try:
             row = next(rows)

@@ -59,6 +59,9 @@ def test_an_auto_name_follows_the_folder_a_typed_one_stays(qtbot, dialog, tmp_pa
     qtbot.keyClicks(dialog.name, "my pets")
     _load(qtbot, dialog, make_dataset(tmp_path / "birds", (4, 4, 4)))
     assert dialog.name.text() == "my pets"  # typed: kept
+    dialog.name.setText("set by the app")  # not the folder's name: stays too
+    _load(qtbot, dialog, make_dataset(tmp_path / "owls", (4, 4, 4)))
+    assert dialog.name.text() == "set by the app"
     dialog.name.clear()
     qtbot.keyClicks(dialog.name, "x")
     dialog.name.selectAll()
@@ -130,3 +133,13 @@ def test_curves_have_a_numbered_epoch_axis(qtbot, tmp_path):
         c.add(e, 1 / e, 1.2 / e)
     c.resize(400, 240)
     c.grab().save(str(tmp_path / "chart.png"))
+
+
+def test_retrain_asks_with_an_honest_quick_time(qtbot, dialog, tmp_path, monkeypatch):
+    from cnndesk.qt.dialogs import train_dialog
+
+    _load(qtbot, dialog, make_dataset(tmp_path / "shapes", (10, 10, 10)))
+    asked = []
+    monkeypatch.setattr(train_dialog.QMessageBox, "exec", lambda box: asked.append(box.text()))
+    assert dialog.retrain() is False  # nothing clicked: nothing starts
+    assert "quick — about" in asked[0] and "30 images" in asked[0] and "seconds" not in asked[0]

@@ -226,6 +226,7 @@ Classes ({len(info['labels'])}): {labels}
 python -m venv venv && venv/bin/pip install pillow numpy {need}
 venv/bin/python predict.py photo1.jpg photo2.png        # JSON, exactly like `cnndesk classify --format json`
 venv/bin/python predict.py --format table --top-k 3 photo.jpg
+venv/bin/python predict.py --recursive my_photos/       # a folder: its images by name (-r: subfolders too)
 ```
 
 `predict.py` works from any folder and needs nothing else (no cnndesk): the images are read and

@@ -334,6 +334,8 @@ class CameraPanel(QWidget):
         self.video_bar.setVisible(state in ("playing", "paused", "ended"))
         self.timeline.setVisible(state in ("playing", "paused", "ended"))
         self.play_btn.setText("Pause" if state == "playing" else "Play")
+        self.view.still = {"paused": "Paused", "ended": "Ended — click the timeline or press Play"}.get(state, "")
+        self.view.update()
         if state == "idle":
             self.view.set_prediction(None, 0.0)
             if not self.source.cameras():

@@ -184,6 +184,9 @@ class MediaSource(QObject):
     def seek(self, ms: int) -> None:
         if self.player is not None:
             self.player.setPosition(max(0, int(ms)))
+            if self.state == "ended":  # a stopped player shows nothing new: pause there, so the frame
+                self.player.pause()  # at that time is shown and Play goes on from it
+                self._set_state("paused")
 
     # -- both --------------------------------------------------------------------------------------
     def stop(self) -> None:

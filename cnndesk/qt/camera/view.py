@@ -24,6 +24,7 @@ class VideoView(QWidget):
         self.paint_rate = RateMeter()
         self.frames_painted = 0
         self.placeholder = ""
+        self.still = ""  # "Paused", "Ended": shown instead of the rates (a still frame is not "0 fps")
         self._last_key = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         # small enough that the camera tab fits 800×500 logical px (1600×1000 at scale 2) with
@@ -49,6 +50,16 @@ class VideoView(QWidget):
         self.prediction = None
         self.placeholder = placeholder
         self.update()
+
+    def status_text(self) -> str:
+        """The overlay's first line: the rates while frames flow; a still frame says what it is."""
+        if self.prediction is not None and self.prediction.unknown:
+            return "Not one of my classes"
+        if self.frozen:
+            return "Frozen (Space to resume)"
+        if self.still:
+            return self.still
+        return f"{self.paint_rate.rate():.0f} fps · model {self.inference_rate:.0f}/s"
 
     def paintEvent(self, event):
         p = QPainter(self)
@@ -92,11 +103,8 @@ class VideoView(QWidget):
         p.setBrush(QColor(0, 0, 0, 150))
         p.drawRoundedRect(box, 10, 10)
         p.setPen(QColor(235, 235, 235))
-        status = f"{self.paint_rate.rate():.0f} fps · model {self.inference_rate:.0f}/s"
-        if self.frozen:
-            status = "Frozen (Space to resume)"
+        status = self.status_text()
         if pred is not None and pred.unknown:
-            status = "Not one of my classes"
             p.setPen(QColor(255, 214, 102))
         p.drawText(QRectF(box.left() + 12, box.top() + 6, box_w - 24, 22), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, status)
         if not pred:
@@ -112,12 +120,13 @@ class VideoView(QWidget):
             if unknown:
                 text = f"closest: {label}"
             p.drawText(QRectF(box.left() + 12, y, box_w - 80, 18), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
-            p.drawText(QRectF(box.right() - 76, y, 64, 18), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{score:.0%}")
+            pct = f"({score:.0%})" if pred.unknown else f"{score:.0%}"  # unknown: only among its classes
+            p.drawText(QRectF(box.right() - 76, y, 64, 18), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, pct)
             track = QRectF(box.left() + 12, y + 19, box_w - 24, 5)
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(QColor(255, 255, 255, 50))
             p.drawRoundedRect(track, 2.5, 2.5)
-            p.setBrush(QColor(79, 143, 247) if i == 0 else QColor(79, 143, 247, 150))
+            p.setBrush(QColor(150, 150, 150, 160) if pred.unknown else QColor(79, 143, 247) if i == 0 else QColor(79, 143, 247, 150))
             p.drawRoundedRect(QRectF(track.left(), track.top(), max(5.0, track.width() * score), 5), 2.5, 2.5)
 
 

@@ -172,6 +172,7 @@ class TrainDialog(QDialog):
         bottom.addStretch(1)
         bottom.addWidget(self.close_btn)
         lay.addLayout(bottom)
+        self.evaluation.open_in_app = getattr(parent, "open_paths", None)  # "Open in cnndesk" on its images
         undo = getattr(parent, "undo", None)
         if undo is not None:  # Ctrl+Z here too: a relabel on the evaluation page or a check's move is undoable
             self.addAction(undo.action)
@@ -231,7 +232,8 @@ class TrainDialog(QDialog):
             lines.append("Unreadable: " + ", ".join(os.path.basename(p) for p, _ in ds.unreadable[:5])
                          + ("…" if len(ds.unreadable) > 5 else ""))
         self.scan_info.setText("\n".join(lines))
-        if not self._name_typed or not self.name.text().strip() or self.name.text() == self._auto_name:
+        name = self.name.text().strip()  # filled in (not typed, even if the same) or empty: follows the folder
+        if not name or (self.name.text() == self._auto_name and not self._name_typed):
             self._auto_name = train_text.default_model_name(ds.root)
             self.name.setText(self._auto_name)
             self._name_typed = False
@@ -409,9 +411,10 @@ class TrainDialog(QDialog):
             return False
         cfg = self.config()
         moved = self.evaluation.moved
+        quick = train_text.quick_time(len(self.dataset.train) + len(self.dataset.val))
         text = (f"Train a new model on {self.dataset.root}"
                 + (f" ({moved} file{'s' if moved != 1 else ''} moved to another class)" if moved else "")
-                + f"?\n\nMode: {'full — this takes minutes' if cfg.mode == 'full' else 'quick — seconds'}. "
+                + f"?\n\nMode: {'full — this takes minutes' if cfg.mode == 'full' else 'quick — ' + quick}. "
                 "The current model stays as it is; the new one is saved beside it.")
         box = QMessageBox(QMessageBox.Icon.Question, "Retrain", text, parent=self)
         go = box.addButton("Retrain", QMessageBox.ButtonRole.AcceptRole)

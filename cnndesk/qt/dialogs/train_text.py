@@ -48,13 +48,17 @@ def quick_estimate(n_images: int) -> tuple[float, float]:
     return max(1.0, typical / 4), typical
 
 
+def quick_time(n_images: int) -> str:
+    """ "about 5–21 s for 300 images" """
+    lo, hi = quick_estimate(n_images)
+    return f"about {_span(lo, hi)} for {n_images:,} images"
+
+
 def quick_label(n_images: int | None) -> str:
     """The Quick radio button's text: honest about the time, from the number of images."""
     if not n_images:
         return "Quick — keep the network, learn a new last layer (time grows with the number of images)"
-    lo, hi = quick_estimate(n_images)
-    return (f"Quick — about {_span(lo, hi)} for {n_images:,} images (longer the first time): "
-            "keep the network, learn a new last layer")
+    return f"Quick — {quick_time(n_images)} (longer the first time): keep the network, learn a new last layer"
 
 
 def eta_seconds(elapsed: float, done: int, total: int, budget_s: float = 0.0) -> float:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QBrush, QColor, QDesktopServices, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -33,6 +33,7 @@ from cnndesk.qt.widgets.plain_label import PlainLabel
 from cnndesk.qt.workers import JobKind
 
 PathRole = Qt.ItemDataRole.UserRole + 10
+THUMB = 72
 
 
 class EvaluationView(QWidget):
@@ -59,19 +60,36 @@ class EvaluationView(QWidget):
         self.per_class.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.matrix = QTableWidget(0, 0)
         self.matrix.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.matrix.setToolTip("Rows: the true class; columns: what the model said. Click a cell to see its images.")
+        self.matrix.setToolTip("Rows: the true class; columns: what the model said. Click a cell (or move to it "
+                               "with the arrow keys) to see its images.")
         self.matrix.cellClicked.connect(self.open_cell)
+        self.matrix.currentCellChanged.connect(lambda r, c, _r, _c: r >= 0 and c >= 0 and self.open_cell(r, c))
+        self.matrix.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.cell_title = PlainLabel("Click a cell of the matrix to see its images")
         self.cell_title.setWordWrap(True)
         self.images = QListWidget()
         self.images.setViewMode(QListWidget.ViewMode.IconMode)
-        self.images.setIconSize(QSize(72, 72))
+        self.images.setIconSize(QSize(THUMB, THUMB))
+        # one fixed cell per image, picture above a one-line caption: the thumbnails arriving after the
+        # first layout no longer draw over the captions
+        self.images.setGridSize(QSize(THUMB + 40, THUMB + 8 + 2 * self.images.fontMetrics().height()))
+        self.images.setUniformItemSizes(True)
+        self.images.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.images.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.images.setMovement(QListWidget.Movement.Static)
+        self.images.setToolTip("Double-click an image to open it; right-click for more")
+        blank = QPixmap(THUMB, THUMB)
+        blank.fill(Qt.GlobalColor.transparent)
+        self._placeholder = QIcon(blank)  # the size of the thumbnail to come
+        self.open_in_app = None  # set by the host: open files in the main window ("Open in cnndesk")
+        self.images.itemActivated.connect(lambda it: self._open_paths([it.data(PathRole)]))
         self.mistakes = QListWidget()
         self.mistakes.setIconSize(QSize(56, 56))
         self.mistakes.setWordWrap(True)
         self.mistakes.currentItemChanged.connect(self._mistake_selected)
+        for lst in (self.images, self.mistakes):
+            lst.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            lst.customContextMenuRequested.connect(lambda pos, lst=lst: self._file_menu(lst, pos))
         self.fix_class = QComboBox()
         self.fix_btn = QPushButton("Move to this class")
         self.fix_btn.setToolTip("The label was wrong: move the file into the chosen class folder")
@@ -153,6 +171,8 @@ class EvaluationView(QWidget):
                            + t.verticalHeader().defaultSectionSize() * min(len(rows), 5))
         m = ev.confusion()
         k = len(ev.classes)
+        self.matrix.blockSignals(True)  # filling it is not the user moving to a cell
+        self.matrix.setCurrentItem(None)
         self.matrix.setRowCount(k)
         self.matrix.setColumnCount(k)
         self.matrix.setHorizontalHeaderLabels(ev.classes)
@@ -169,6 +189,7 @@ class EvaluationView(QWidget):
                 item.setToolTip(f"{m[i, j]} image(s) of “{ev.classes[i]}” classified as “{ev.classes[j]}”")
                 self.matrix.setItem(i, j, item)
         self.matrix.resizeColumnsToContents()
+        self.matrix.blockSignals(False)
         self.fix_class.clear()
         self.fix_class.addItems(ev.classes)
         for mk in ev.mistakes():
@@ -191,10 +212,39 @@ class EvaluationView(QWidget):
             item = QListWidgetItem(os.path.basename(p))
             item.setData(PathRole, p)
             item.setToolTip(p)
-            if p in self._icons:
-                item.setIcon(self._icons[p])
+            item.setSizeHint(self.images.gridSize())
+            item.setIcon(self._icons.get(p, self._placeholder))
             self.images.addItem(item)
         self._load_thumbs([p for p in paths if p not in self._icons])
+
+    @staticmethod
+    def _path(item) -> str | None:
+        d = item.data(PathRole) if item is not None else None
+        return d[0] if isinstance(d, tuple) else d
+
+    def _open_paths(self, paths: list[str]) -> None:
+        for p in [p for p in paths if p][:20]:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(p))
+
+    def menu_for(self, lst, item):
+        """Open, Open in cnndesk, Show in Folder, Copy Path for ``item``: as for files elsewhere in the app."""
+        from cnndesk.qt.widgets.file_actions import file_menu
+
+        if item is None or self._path(item) is None:
+            return None
+        lst.setCurrentItem(item)
+        paths = [self._path(i) for i in lst.selectedItems() if self._path(i)] or [self._path(item)]
+        host = self.open_in_app
+        return file_menu(self, paths, open_in_app=(lambda: host(paths)) if host else None)
+
+    def _file_menu(self, lst, pos) -> None:
+        menu = self.menu_for(lst, lst.itemAt(pos))
+        if menu is not None:
+            self._exec_menu(menu, lst.viewport().mapToGlobal(pos))
+
+    @staticmethod
+    def _exec_menu(menu, at) -> None:
+        menu.exec(at)
 
     def _load_thumbs(self, paths: list[str]) -> None:
         if paths:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QSizePolicy,
     QSlider,
@@ -125,6 +126,14 @@ class ExplainPanel(QWidget):
         top.addWidget(self.opacity)
         top.addWidget(self.save_btn)
         self.view = ImageView()
+        self.busy_label = QLabel()  # while a heatmap is computed (occlusion takes seconds): say so
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(160)
+        busy = QHBoxLayout()
+        busy.addWidget(self.busy_label, 1)
+        busy.addWidget(self.busy)
+        self._set_busy(False)
 
         self.layers = QListWidget()
         self.layers.currentRowChanged.connect(self._stage_chosen)
@@ -165,6 +174,7 @@ class ExplainPanel(QWidget):
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addLayout(top)
+        ll.addLayout(busy)
         ll.addWidget(self.view, 1)
         split.addWidget(left)
         split.addWidget(self.side)
@@ -278,14 +288,29 @@ class ExplainPanel(QWidget):
         if method == "occlusion" and self.classifier is None:
             return
         self.save_btn.setEnabled(False)
+        self.result = None  # the last heatmap is not this one: it leaves the screen while the new one is made
+        self.view.set_image(None)
+        self._set_busy(True, f"Computing {self.method.currentText()} for “{self.cls.currentText()}”…"
+                       + (" (each part of the image is hidden in turn: this takes a few seconds)"
+                          if method == "occlusion" else ""))
         self.runner.start(JobKind.HEATMAP, jobs.heatmap, self.explainer, self.classifier, src, method,
                           self.cls.currentData(), self.opacity.value() / 100, on_result=self._heat_ready,
-                          on_error=lambda exc: self.status.emit(str(exc)))
+                          on_error=self._heat_failed)
         row = self.layers.currentRow()
         if row >= 0:
             self._stage_chosen(row)
 
+    def _set_busy(self, on: bool, text: str = "") -> None:
+        self.busy_label.setText(text)
+        self.busy_label.setVisible(on)
+        self.busy.setVisible(on)
+
+    def _heat_failed(self, exc) -> None:
+        self._set_busy(False)
+        self.status.emit(str(exc))
+
     def _heat_ready(self, result: jobs.Heatmap) -> None:
+        self._set_busy(False)
         self.result = result
         self.view.set_image(result.overlay)
         self.save_btn.setEnabled(True)
