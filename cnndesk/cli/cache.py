@@ -6,10 +6,7 @@ Exit codes: 0 done; 1 a cache could not be cleared (e.g. permissions); 2 usage e
 
 from __future__ import annotations
 
-import json
-import sys
-
-from cnndesk.cli.common import EXIT_OK, EXIT_SOME_FAILED, fail
+from cnndesk.cli.common import EXIT_OK, EXIT_SOME_FAILED, fail, say, say_json
 
 HELP = "show the caches' sizes or clear them"
 WHAT = ("embeddings", "thumbnails", "exports", "all")
@@ -36,15 +33,14 @@ def run(args) -> int:
         total = sum(c.size for c in caches)
         limit = cb.limit_bytes()
         if args.format == "json":
-            print(json.dumps({"caches": [{**c.as_dict(), "folder": path_text(c.folder)} for c in caches],
-                              "total_bytes": total, "limit_bytes": limit}, indent=2, ensure_ascii=False))
+            say_json({"caches": [{**c.as_dict(), "folder": path_text(c.folder)} for c in caches],
+                      "total_bytes": total, "limit_bytes": limit}, indent=2)
             return EXIT_OK
         rows = [("CACHE", "SIZE", "ENTRIES", "FOLDER")]
         rows += [(c.name, cb.human_size(c.size), str(c.entries), path_text(c.folder)) for c in caches]
         rows.append(("total", cb.human_size(total), "", f"cap {cb.human_size(limit)}" if limit else "no cap"))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        sys.stdout.write("".join("  ".join(x.ljust(widths[i]) for i, x in enumerate(r)).rstrip() + "\n"
-                                 for r in rows))
+        say("\n".join("  ".join(x.ljust(widths[i]) for i, x in enumerate(r)).rstrip() for r in rows))
         return EXIT_OK
     try:
         res = cb.clear(args.what)
@@ -53,9 +49,9 @@ def run(args) -> int:
 
         return fail(f"cnndesk: could not clear the cache: {describe_oserror(exc)}", EXIT_SOME_FAILED)
     if args.format == "json":
-        print(json.dumps({"what": args.what, "freed_bytes": res.freed, "removed": res.removed,
-                          "kept_in_use": res.kept_in_use}))
+        say_json({"what": args.what, "freed_bytes": res.freed, "removed": res.removed,
+                  "kept_in_use": res.kept_in_use})
     else:
         kept = f"; {res.kept_in_use} in use kept" if res.kept_in_use else ""
-        print(f"cleared {args.what}: {res.removed} entries, {cb.human_size(res.freed)} freed{kept}")
+        say(f"cleared {args.what}: {res.removed} entries, {cb.human_size(res.freed)} freed{kept}")
     return EXIT_OK

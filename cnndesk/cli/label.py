@@ -7,7 +7,6 @@ label of every other image, ``--write OUT`` the class-folder dataset.
 
 from __future__ import annotations
 
-import json
 import sys
 
 from cnndesk.cli.common import (
@@ -20,6 +19,8 @@ from cnndesk.cli.common import (
     fail,
     positive_int,
     progress_line,
+    say,
+    say_json,
 )
 
 HELP = "label a folder of unsorted images: what to label next, suggestions, write a dataset"
@@ -87,11 +88,11 @@ def run(args) -> int:
             status.clear()
     for note in session.notes:
         if not args.quiet:
-            print(f"cnndesk label: note: {note}", file=sys.stderr)
+            say(f"cnndesk label: note: {note}", file=sys.stderr)
     if args.format == "json":
-        print(json.dumps(out, indent=1, ensure_ascii=False))
+        say_json(out, indent=1)
     else:
-        print(format_table(out))
+        say(format_table(out))
     return EXIT_SOME_FAILED if out.get("failed") else EXIT_OK
 
 

@@ -91,7 +91,7 @@ class PreferencesDialog(QDialog):
         self.cache_sizes: dict[str, QLabel] = {}
         self.cache_clear: dict[str, QPushButton] = {}
         for row, name in enumerate(cache_budget.CACHES):
-            title = QLabel(cache_budget.TITLES[name])
+            title = PlainLabel(cache_budget.TITLES[name])
             size = QLabel("measuring…")
             size.setMinimumWidth(80)
             clear = QPushButton("Clear")
@@ -102,7 +102,7 @@ class PreferencesDialog(QDialog):
             grid.addWidget(size, row, 1)
             grid.addWidget(clear, row, 2)
             self.cache_sizes[name], self.cache_clear[name] = size, clear
-        self.cache_note = QLabel("")
+        self.cache_note = PlainLabel("")
         self.cache_note.setEnabled(False)
         self.cache_note.setToolTip("Set CNNDESK_CACHE_LIMIT_MB to change the cap (0: no cap).")
         grid.addWidget(self.cache_note, len(cache_budget.CACHES), 0, 1, 3)

@@ -126,7 +126,7 @@ class ExplainPanel(QWidget):
         top.addWidget(self.opacity)
         top.addWidget(self.save_btn)
         self.view = ImageView()
-        self.busy_label = QLabel()  # while a heatmap is computed (occlusion takes seconds): say so
+        self.busy_label = PlainLabel()  # while a heatmap is computed (occlusion takes seconds): say so
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
         self.busy.setMaximumWidth(160)
