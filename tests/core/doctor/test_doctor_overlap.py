@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
 import doctor_data  # noqa: E402
 
 from cnndesk.core.doctor import check as doctor  # noqa: E402

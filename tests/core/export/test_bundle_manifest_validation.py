@@ -21,7 +21,7 @@ from PIL import Image
 from cnndesk.core.export import bundle
 from cnndesk.core.export.manifest import file_sha256
 
-KIT = Path(bundle.__file__).resolve().parents[1] / "export_kit" / "predict.py"
+KIT = Path(bundle.__file__).resolve().parents[2] / "export_kit" / "predict.py"
 MARK = "PAYLOAD-RAN"
 
 

@@ -29,7 +29,7 @@ def test_bundle_predict_gives_the_apps_novelty_and_unknown_flags(tmp_path, class
     assert rep.ok and parity["same_unknown"] == parity["images"] == len(ds.val)
     info = json.loads((out / "model.json").read_text())
     assert info["unknown"]["metric"] == "knn+maha" and len(info["unknown"]["norm"]) == 4
-    samples = sorted(str(p) for p in (Path(__file__).resolve().parents[2] / "resources" / "samples").glob("*.jpg"))
+    samples = sorted(str(p) for p in (Path(__file__).resolve().parents[3] / "resources" / "samples").glob("*.jpg"))
     images = [str(p) for p, _ in ds.val[:10]] + samples
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     elsewhere = tmp_path / "elsewhere"
@@ -38,7 +38,7 @@ def test_bundle_predict_gives_the_apps_novelty_and_unknown_flags(tmp_path, class
                          cwd=elsewhere, env=env, timeout=300)
     assert run.returncode == 0, run.stderr
     app = subprocess.run([sys.executable, "-m", "cnndesk", "classify", "--model", str(path), "-f", "json", *images],
-                         capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[2])
+                         capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[3])
     got, want = json.loads(run.stdout), json.loads(app.stdout)
     assert [r["unknown"] for r in got] == [r["unknown"] for r in want]
     assert all(abs(g["novelty"] - w["novelty"]) < 1e-3 for g, w in zip(got, want, strict=True))
