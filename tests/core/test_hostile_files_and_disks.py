@@ -496,7 +496,8 @@ def test_nan_weights_give_an_error_row_not_nan(tmp_path, classifier):
         prepare = classifier.prepare
 
         def predict_arrays(self, batch, k):
-            from cnndesk.core.predict.classifier import softmax, top_k
+            from cnndesk.core.predict.classifier import top_k
+            from cnndesk.core.trust.scores import softmax
 
             return top_k(softmax(np.full((len(batch), 3), np.nan, np.float32)), ["a", "b", "c"], k)
 

@@ -16,7 +16,7 @@ import pytest
 
 import cnndesk.prepare as prep
 from cnndesk.core.common import safeio, system
-from cnndesk.core.runtime import backends as runtime
+from cnndesk.core.runtime import resolve as runtime
 
 REPO = Path(__file__).resolve().parents[2]
 

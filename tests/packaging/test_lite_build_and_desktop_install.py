@@ -26,7 +26,8 @@ def lite(monkeypatch):
 def test_lite_lists_and_loads_only_what_it_can_run(lite):
     from cnndesk.core.common.errors import ModelError, NetworkRequiredError
     from cnndesk.core.models.registry import get_spec, list_models
-    from cnndesk.core.predict.classifier import Classifier, resolve_device
+    from cnndesk.core.predict.classifier import Classifier
+    from cnndesk.core.runtime.devices import resolve_device
 
     names = [s.name for s in list_models()]
     assert names == ["efficientnet-lite0"]

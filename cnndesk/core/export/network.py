@@ -66,9 +66,10 @@ def _parity_batch(spec: ModelSpec) -> np.ndarray:
 def export_model(model: str | ModelSpec, fmt: str, out: str | os.PathLike, overwrite: bool = False) -> ExportReport:
     import torch
 
-    from cnndesk.core.predict.classifier import Classifier, softmax
+    from cnndesk.core.predict.classifier import Classifier
     from cnndesk.core.runtime.export_cache import export_onnx, make_session
     from cnndesk.core.runtime.resolve import torch_model
+    from cnndesk.core.trust.scores import softmax
 
     spec = model if isinstance(model, ModelSpec) else get_spec(model)
     out = Path(out)

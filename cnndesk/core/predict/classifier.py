@@ -20,7 +20,7 @@ from cnndesk.core.common.errors import ModelError
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, report
 from cnndesk.core.images.load import load_image
 from cnndesk.core.models.registry import ModelSpec, get_spec
-from cnndesk.core.runtime.backends import BACKENDS, open_backend  # noqa: F401  (re-exported)
+from cnndesk.core.runtime.backends import BACKENDS, open_backend
 from cnndesk.core.runtime.devices import DeviceInfo
 from cnndesk.core.trust.scores import softmax  # noqa: F401  (the one softmax; re-exported)
 

@@ -52,7 +52,7 @@ class FolderPanel(QWidget):
         self.label_filter.setMinimumWidth(200)
         # its width never follows the labels added while a folder runs (the row stayed still)
         self.label_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.label_filter.setMinimumContentsLength(16)
+        self.label_filter.setMinimumContentsLength(10)
         self.label_filter.lineEdit().setPlaceholderText("Filter by label…")
         self.label_filter.setToolTip("Show only files whose top label contains this text")
         self.label_filter.editTextChanged.connect(lambda t: self.proxy.set_filter(label=t))
@@ -84,9 +84,8 @@ class FolderPanel(QWidget):
         self.shown.setToolTip("Rows the filter shows, of all rows")
         bold = self.shown.font()
         bold.setBold(True)  # room for the widest count, in bold: typing a filter never moves the row
-        self.shown.setFixedWidth(QFontMetrics(bold).horizontalAdvance("888,888 of 888,888 shown") + 8)
+        self.shown.setFixedWidth(QFontMetrics(bold).horizontalAdvance("88,888 of 88,888 shown") + 8)
         self.shown.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        filters.addWidget(self.shown)
 
         self.table = QTableView()
         self.table.setModel(self.proxy)
@@ -137,7 +136,10 @@ class FolderPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 12, 12, 12)
         lay.setSpacing(8)
-        lay.addWidget(self.title)
+        head = QHBoxLayout()  # the count of rows shown sits by the title: the filter row stays narrow
+        head.addWidget(self.title, 1)
+        head.addWidget(self.shown)
+        lay.addLayout(head)
         lay.addLayout(filters)
         lay.addWidget(self.table, 1)
         lay.addLayout(bottom)

@@ -151,7 +151,8 @@ def test_falls_back_when_the_exported_model_disagrees(isolated_dirs, monkeypatch
 
 
 def test_thread_count_and_devices():
-    from cnndesk.core.predict.classifier import Classifier, resolve_device
+    from cnndesk.core.predict.classifier import Classifier
+    from cnndesk.core.runtime.devices import resolve_device
 
     one = Classifier(threads=1)
     assert one.describe() == "CPU · ONNX Runtime · 1 thread"
@@ -163,7 +164,7 @@ def test_thread_count_and_devices():
 def test_cuda_request_without_gpu_is_a_clear_error(monkeypatch):
     import torch
 
-    from cnndesk.core.predict.classifier import resolve_device
+    from cnndesk.core.runtime.devices import resolve_device
 
     if torch.cuda.is_available():
         pytest.skip("a CUDA GPU is present")
@@ -183,7 +184,7 @@ def test_cpu_only_torch_on_a_machine_with_an_nvidia_gpu_is_reported(monkeypatch)
     import torch
 
     from cnndesk.core.common import system
-    from cnndesk.core.predict.classifier import resolve_device
+    from cnndesk.core.runtime.devices import resolve_device
 
     monkeypatch.setattr(system, "gpu_may_be_present", lambda: True)
     monkeypatch.setattr(system, "nvidia_driver_present", lambda: True)

@@ -216,7 +216,7 @@ class _Flagging:
         return logits, (logits.argmax(1) == rocket).astype(np.float32)
 
     def probabilities(self, logits):
-        from cnndesk.core.predict.classifier import softmax
+        from cnndesk.core.trust.scores import softmax
 
         return softmax(logits)
 
