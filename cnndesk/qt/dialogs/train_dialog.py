@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
@@ -168,10 +168,8 @@ class TrainDialog(QDialog):
             link.linkActivated.connect(lambda _: self.tabs.setCurrentWidget(self.doctor))
         lay = QVBoxLayout(self)
         lay.addWidget(self.tabs)
-        bottom = QHBoxLayout()  # Close under every tab (the evaluation and the check had none)
-        bottom.addStretch(1)
-        bottom.addWidget(self.close_btn)
-        lay.addLayout(bottom)
+        # Close beside the tabs: on every page (the evaluation and the check had none), no extra row
+        self.tabs.setCornerWidget(self.close_btn, Qt.Corner.TopRightCorner)
         self.evaluation.open_in_app = getattr(parent, "open_paths", None)  # "Open in cnndesk" on its images
         undo = getattr(parent, "undo", None)
         if undo is not None:  # Ctrl+Z here too: a relabel on the evaluation page or a check's move is undoable
