@@ -182,7 +182,9 @@ def scan(
     if unreadable:
         ds.warnings.append(f"{len(unreadable)} file(s) cannot be read and are skipped.")
     for folder, reason in skipped:
-        ds.warnings.append(f"the folder {display(folder)} is skipped ({reason}).")
+        unreadable_folder = "link" not in reason  # a link out of the dataset is skipped, not unreadable
+        ds.warnings.append(f"the folder {display(folder)} {'cannot be read and ' if unreadable_folder else ''}"
+                           f"is skipped ({reason}).")
     ds.warnings.extend(notes)
     return ds
 

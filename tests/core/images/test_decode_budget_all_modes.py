@@ -62,7 +62,7 @@ def _peak_mb(code: str, *args, env=None) -> tuple[float, str]:
     return int(peak.split()[1]) / 1024, out.stdout
 
 
-BASELINE = "import numpy, PIL.Image, PIL.PngImagePlugin\nfrom cnndesk.core import images\n"
+BASELINE = "import numpy, PIL.Image, PIL.PngImagePlugin\nfrom cnndesk.core.images import load as images\n"
 
 
 def test_the_palette_png_is_small_and_huge(palette_png):
