@@ -49,7 +49,7 @@ def _col(panel, col):
 
 
 def test_unknown_rows_show_an_unknown_confidence_and_a_short_label(panel):
-    from cnndesk.qt.models.results import COL_CONF, COL_LABEL
+    from cnndesk.qt.item_models.results import COL_CONF, COL_LABEL
 
     m = panel.model
     conf = m.data(m.index(0, COL_CONF))
@@ -62,7 +62,7 @@ def test_unknown_rows_show_an_unknown_confidence_and_a_short_label(panel):
 
 
 def test_uncertain_first_brings_unknown_rows_up_with_the_unsure(panel):
-    from cnndesk.qt.models.results import COL_FILE
+    from cnndesk.qt.item_models.results import COL_FILE
 
     panel.uncertain.click()
     order = [f.split(".")[0] for f in _col(panel, COL_FILE)]
@@ -70,7 +70,7 @@ def test_uncertain_first_brings_unknown_rows_up_with_the_unsure(panel):
 
 
 def test_a_high_confidence_filter_leaves_out_unreadable_and_unknown_rows(panel):
-    from cnndesk.qt.models.results import COL_FILE
+    from cnndesk.qt.item_models.results import COL_FILE
 
     panel.min_conf.setValue(90)
     assert sorted(_col(panel, COL_FILE)) == ["1.jpg", "5.jpg"]
