@@ -77,3 +77,20 @@ def _drop(win, paths):
     ev = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(win, ev)
     return mime
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item):
+    """A training a test left running is stopped before pytest-qt closes the windows: closing a
+    window during a training asks "Stop it?" in a modal box, which nobody answers in a test run
+    (seen once in a full run: the whole suite waited at that box)."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is not None:
+        from cnndesk.qt.dialogs.train_dialog import TrainDialog
+
+        for w in app.topLevelWidgets():
+            if isinstance(w, TrainDialog) and w.running:
+                w.stop_for_quit()
+    return (yield)
