@@ -28,7 +28,7 @@ def test_another_model_keeps_the_inside_the_cnn_tab(qtbot, window, photo_folder,
     monkeypatch.setattr(window.explain_panel, "ensure_explainer", lambda: None)  # no PyTorch here
     window.show_explain()
     prev = dataclasses.replace(window.spec, name="another-model")
-    window._model_ready(window.clf, prev)  # where picking another model ends: everything classified again
+    window.models._model_ready(window.clf, prev)  # where picking another model ends: everything classified again
     assert window.runner.running("folder")
     assert window.tabs.currentIndex() == TAB_EXPLAIN
     _classified(qtbot, window, 3)
@@ -51,18 +51,18 @@ def test_the_sorted_box_takes_ctrl_z_and_closes_on_esc(qtbot, window, photo_fold
     originals = sorted(p.name for p in folder.iterdir())
     window.open_paths([str(folder)])
     _classified(qtbot, window, 3)
-    window.run_sort(str(tmp_path / "sorted"), "move", None, confirm=False)
-    qtbot.waitUntil(lambda: getattr(window, "sorted_box", None) is not None and window.sorted_box.isVisible(),
+    window.folder.run_sort(str(tmp_path / "sorted"), "move", None, confirm=False)
+    qtbot.waitUntil(lambda: window.folder.sorted_box is not None and window.folder.sorted_box.isVisible(),
                     timeout=20_000)
-    box = window.sorted_box
+    box = window.folder.sorted_box
     assert not any(folder.iterdir())
     _activate(qtbot, box)
     qtbot.keyClick(box, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # "Ctrl+Z puts them back", it says
     qtbot.waitUntil(lambda: sorted(p.name for p in folder.iterdir()) == originals, timeout=20_000)
     assert not box.isVisible()
-    window.run_sort(str(tmp_path / "copies"), "copy", None, confirm=False)
-    qtbot.waitUntil(lambda: window.sorted_box is not box and window.sorted_box.isVisible(), timeout=20_000)
-    box = window.sorted_box
+    window.folder.run_sort(str(tmp_path / "copies"), "copy", None, confirm=False)
+    qtbot.waitUntil(lambda: window.folder.sorted_box is not box and window.folder.sorted_box.isVisible(), timeout=20_000)
+    box = window.folder.sorted_box
     _activate(qtbot, box)
     qtbot.keyClick(box, Qt.Key.Key_Escape)
     assert not box.isVisible()
