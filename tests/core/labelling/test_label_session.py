@@ -236,7 +236,8 @@ def test_resized_reencoded_copies_of_answered_images_are_not_asked(pile):
     assert s2.space.pixels is None
 
 
-def test_default_embedder_reads_a_fully_cached_folder_without_opening_the_network(pile, monkeypatch):
+def test_default_embedder_reads_a_fully_cached_folder_without_opening_the_network(pile, monkeypatch, isolated_dirs):
+    """(its own cache folder: the suite's shared embedding cache holds real features of other files)"""
     import cnndesk.core.predict.embeddings as features
     from cnndesk.core.labelling.session import default_embedder
     from cnndesk.core.models.registry import default_model

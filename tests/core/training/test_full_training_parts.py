@@ -151,6 +151,7 @@ def test_full_training_with_workers_budget_and_probe(small_set):
     """A real full training: two loader worker processes (errors reach the model's skipped list),
     the time budget decides the epochs after the first, the speed probe picks precision/threads
     and leaves the thread count as it was."""
+    torch.set_num_threads(max(2, torch.get_num_threads()))  # an earlier test may have left one thread
     from cnndesk.core.training.datasets import scan
     from cnndesk.core.training.dispatch import train
 
