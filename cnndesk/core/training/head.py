@@ -172,6 +172,16 @@ def _fit_quick(x: np.ndarray, y: np.ndarray, k: int, val_mask: np.ndarray, *, ep
     kw = dict(epochs=epochs, lr=lr, smoothing=smoothing, class_w=class_w, seed=seed, cancel=cancel)
     # 1. regularisation chosen on the validation split
     chosen, val_logits, history = DEFAULT_WEIGHT_DECAY, None, []
+    first = None
+
+    def stopped() -> QuickResult:
+        """Cancelled after the regularisation was chosen: the best head so far, marked cancelled
+        (without a validation split there is nothing to keep yet)."""
+        if first is None:
+            raise_cancelled()
+        return QuickResult(*basis.to_raw(first.w, first.b), 1.0, None, chosen, val_logits, None, history,
+                           {}, cancelled=True)
+
     if val_mask.any() and len(np.unique(y[tr])) == k:
         best = None
         for i, wd in enumerate(WEIGHT_DECAYS):
@@ -186,8 +196,7 @@ def _fit_quick(x: np.ndarray, y: np.ndarray, k: int, val_mask: np.ndarray, *, ep
                 break
         _, chosen, val_logits, history, first = best
         if cancel is not None and cancel.cancelled:
-            return QuickResult(*basis.to_raw(first.w, first.b), 1.0, None, chosen, val_logits, None, history,
-                               {}, cancelled=True)
+            return stopped()
     # 2. out-of-fold predictions: temperature and the novelty threshold
     folds = stratified_folds(y, min(FOLDS, max(2, int(np.bincount(y).min()))), seed)
     oof = np.zeros((len(y), k), np.float32)
@@ -197,12 +206,14 @@ def _fit_quick(x: np.ndarray, y: np.ndarray, k: int, val_mask: np.ndarray, *, ep
         f = fit_linear(z[~held], y[~held], k, weight_decay=chosen, **kw)
         oof[held] = z[held] @ f.w.T + f.b
         if cancel is not None and cancel.cancelled:
-            raise_cancelled()  # (only without a validation split: nothing to keep yet)
+            return stopped()
     temperature = trust.fit_temperature(oof, y)
     calibration = {"ece_before": round(trust.ece(trust.softmax(oof), y), 4),
                    "ece_after": round(trust.ece(trust.softmax(oof, temperature), y), 4),
                    "oof_accuracy": round(float((oof.argmax(1) == y).mean()), 4)}
     novelty, oof_dist = novelty_fit.fit_novelty_oof(x, y, folds, features=features, seed=seed)
+    if cancel is not None and cancel.cancelled:  # Stop pressed while the detector was fitted
+        return stopped()
     # 3. the final head learns from every image
     report(progress, len(WEIGHT_DECAYS) + FOLDS, len(WEIGHT_DECAYS) + FOLDS + 1, "Training the head on all images")
     init_z = basis.from_raw(*init) if init is not None else None
