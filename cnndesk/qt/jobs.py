@@ -19,6 +19,7 @@ from PIL import Image
 from cnndesk.core.common.errors import CnndeskError, ModelError
 from cnndesk.core.images.load import load_image
 from cnndesk.core.predict.classifier import Classifier, Prediction
+from cnndesk.core.predict.media import is_video_path
 from cnndesk.core.predict.stream import FileResult, classify_stream, expand_paths
 from cnndesk.qt.imaging import (
     THUMB,
@@ -159,16 +160,27 @@ class SkippedSorted:
 
 @dataclass(frozen=True)
 class SkippedFiles:
-    """Files in the opened folders that are not images cnndesk reads (doc.pdf, image.svg)."""
+    """Files in the opened folders that are not images cnndesk reads (doc.pdf, image.svg, clip.mp4)."""
 
     count: int
     kinds: list[str]  # their extensions, the most common first (".pdf", ".svg", "no extension")
+    videos: int = 0  # of count: videos (they have their own timeline: Camera / Video)
 
     def describe(self) -> str:
-        kinds = ", ".join(self.kinds[:4]) + (", …" if len(self.kinds) > 4 else "")
-        s = "s" if self.count != 1 else ""
-        return (f"skipped {self.count:,} file{s} that {'are' if s else 'is'} not a photo format cnndesk reads "
-                f"({kinds}; PDFs, SVG drawings, documents and videos are left out)")
+        parts = []
+        others = self.count - self.videos
+        if others:
+            kinds = [k for k in self.kinds if not is_video_path("x" + k)]
+            shown = ", ".join(kinds[:4]) + (", …" if len(kinds) > 4 else "")
+            s = "s" if others != 1 else ""
+            parts.append(f"skipped {others:,} file{s} that {'are' if s else 'is'} not a photo format cnndesk reads "
+                         f"({shown}; PDFs, SVG drawings and documents are left out)")
+        if self.videos:
+            s = "s" if self.videos != 1 else ""
+            vkinds = ", ".join(k for k in self.kinds if is_video_path("x" + k))
+            verb = "skipped" if not parts else "and"
+            parts.append(f"{verb} {self.videos:,} video{s} ({vkinds}): open one with Camera / Video (Ctrl+K) for its timeline")
+        return " ".join(parts) if len(parts) < 2 else f"{parts[0]}, {parts[1]}"
 
 
 def not_images(roots: list[str], recursive: bool = True) -> SkippedFiles | None:
@@ -188,7 +200,8 @@ def not_images(roots: list[str], recursive: bool = True) -> SkippedFiles | None:
                     kinds[os.path.splitext(f)[1].lower() or "no extension"] += 1
     if not kinds:
         return None
-    return SkippedFiles(sum(kinds.values()), [k for k, _ in kinds.most_common()])
+    videos = sum(n for k, n in kinds.items() if is_video_path("x" + k))
+    return SkippedFiles(sum(kinds.values()), [k for k, _ in kinds.most_common()], videos)
 
 
 @dataclass(frozen=True)

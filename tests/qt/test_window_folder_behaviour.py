@@ -46,6 +46,23 @@ def test_a_dropped_folder_says_which_files_it_skipped_and_why(qtbot, window, pho
     assert "skipped 2 files" in text and ".pdf" in text and ".svg" in text and "not a photo format" in text, text
 
 
+def test_videos_in_a_folder_are_named_as_videos_with_where_to_open_them(tmp_path):
+    from cnndesk.qt.jobs import not_images
+
+    (tmp_path / "clip.mp4").write_bytes(b"\0" * 16)
+    (tmp_path / "trip.MOV").write_bytes(b"\0" * 16)
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.4\n")
+    skipped = not_images([str(tmp_path)])
+    assert (skipped.count, skipped.videos) == (3, 2)
+    text = skipped.describe()
+    assert "skipped 1 file that is not a photo format" in text and ".pdf" in text, text
+    assert "2 videos (" in text and ".mp4" in text and ".mov" in text and "Camera / Video" in text, text
+    assert ".mp4" not in text.split("videos")[0]  # a video is not called "not a photo format"
+    (tmp_path / "notes.pdf").unlink()
+    only = not_images([str(tmp_path)]).describe()
+    assert only.startswith("skipped 2 videos") and "not a photo format" not in only, only
+
+
 def test_the_sorted_box_takes_ctrl_z_and_closes_on_esc(qtbot, window, photo_folder, tmp_path):
     folder = photo_folder(3)
     originals = sorted(p.name for p in folder.iterdir())
