@@ -10,9 +10,10 @@ import re
 # -- the staged ONNX exports -------------------------------------------------------------------
 # The ONNX cache names an export "<model>-<key>.onnx" (the classifier's logits) or
 # "<model>-<variant>-<key>.onnx" (core.onnx_cache.entry_paths), each with a ".json" record and
-# perhaps a ".onnx.data" file; <key> is 20 hex digits.
+# perhaps a ".onnx.data" file; <key> is hex digits (32 today: core.runtime.export_cache.cache_key;
+# 20 before the hardening round, so any length from 20 to 64 is accepted).
 EXPORT_SUFFIXES = (".onnx", ".json", ".onnx.data")
-_EXPORT = re.compile(r"(?P<stem>.+?)(?:-(?P<variant>features|multi))?-(?P<key>[0-9a-f]{20})"
+_EXPORT = re.compile(r"(?P<stem>.+?)(?:-(?P<variant>features|multi))?-(?P<key>[0-9a-f]{20,64})"
                      r"(?P<suffix>\.onnx\.data|\.onnx|\.json)")
 # lite runs the classifier as the features export + a numpy head (a second 19 MB export saved);
 # quick training and quick-trained models need the multi-stage features ("multi")

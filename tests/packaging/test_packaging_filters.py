@@ -32,6 +32,25 @@ def build():
     return _load("build")
 
 
+def test_the_filter_knows_the_names_the_export_cache_really_writes(filters, tmp_path, monkeypatch):
+    """The lite build once staged nothing: the cache key grew from 20 to 32 hex digits and the
+    file-name pattern still wanted 20 ("staging made only []")."""
+    from cnndesk.core.models.registry import default_model
+    from cnndesk.core.runtime import export_cache
+
+    monkeypatch.setenv("CNNDESK_CACHE_DIR", str(tmp_path))
+    spec = default_model()
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"weights")
+    names = []
+    for variant in ("logits", "features", "multi"):
+        onnx, record = export_cache.entry_paths(spec, export_cache.cache_key(spec, weights, variant), variant)
+        names += [onnx.name, record.name]
+        assert filters.export_variant(onnx.name, spec.name) == variant, onnx.name
+    assert filters.missing_lite_exports(filters.staged_exports(names, spec.name, "lite"), spec.name) == []
+    assert len(filters.staged_exports(names, spec.name, "full")) == 6
+
+
 # what staging leaves in its cache folder (core.onnx_cache.entry_paths), plus strangers
 CACHE = [
     f"{MODEL}-{KEY}.onnx", f"{MODEL}-{KEY}.json",                     # the classifier (logits)
