@@ -29,7 +29,7 @@ def build(ws, parent_layout) -> None:
     ws.train_mode.setToolTip("Quick: a new head on the network's features, seconds. "
                              "Full: fine-tunes the network itself, minutes")
     ws.train_progress = QProgressBar()
-    ws.train_progress.setMinimumWidth(160)
+    ws.train_progress.setFixedWidth(120)
     ws.train_progress.setVisible(False)
     ws.train_stop = QPushButton("Stop")
     ws.train_stop.setToolTip("Stop training; nothing is saved")
@@ -48,9 +48,10 @@ def build(ws, parent_layout) -> None:
     row.addWidget(ws.train_mode)
     row.addWidget(ws.train_progress)
     row.addWidget(ws.train_stop)
-    row.addWidget(ws.train_status, 1)
     row.addWidget(ws.use_model_btn)
+    row.addStretch(1)
     parent_layout.addLayout(row)
+    parent_layout.addWidget(ws.train_status)  # below, the whole width: messages can be long
 
 
 class TrainController:
@@ -112,7 +113,7 @@ class TrainController:
         if on:
             ws.use_model_btn.setVisible(False)
             ws.train_progress.setRange(0, 0)
-            ws.train_progress.setFormat("Preparing\u2026")
+            ws.train_progress.setFormat("")
 
     def _said(self, text: str, error: bool = False) -> None:
         self.ws.train_status.setText(text)
@@ -124,10 +125,9 @@ class TrainController:
         if total:
             bar.setRange(0, int(total))
             bar.setValue(int(done))
-            bar.setFormat(f"{display(text, 60)} \u2014 %p %" if text else "%p %")
         else:
             bar.setRange(0, 0)
-            bar.setFormat(display(text, 60))
+        bar.setFormat("%p %" if total else "")
         if text:
             self.ws.train_status.setText(display(text, 120))
 
