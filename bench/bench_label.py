@@ -220,6 +220,7 @@ def cli_scale(n: int, rounds: int = 3) -> dict:
     if not (cache / "onnx").exists():
         shutil.copytree(CACHE, cache, ignore=shutil.ignore_patterns("embeddings", "doctor"), dirs_exist_ok=True)
     env = dict(os.environ, CNNDESK_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed app has its .pyc files: no compiling per call
     fill = f"""
 import numpy as np
 from cnndesk.core.labelling.session import _default_cache_key
