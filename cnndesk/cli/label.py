@@ -55,7 +55,7 @@ def add_arguments(p) -> None:
     what.add_argument("--write", metavar="OUT", help="write the labelled images as class folders under OUT")
     what.add_argument("--train", metavar="MODEL_FILE",
                       help="train a model on the labelled images (no dataset folder needed) and save it as MODEL_FILE")
-    p.add_argument("--train-mode", choices=("quick", "full"), default="quick",
+    p.add_argument("--train-mode", choices=("quick", "full"),
                    help="with --train: quick (default, seconds: a new head on the cached features) or full (minutes)")
     p.add_argument("--mode", choices=("copy", "move", "link"), help="with --write: copy (default), move or symlink")
     p.add_argument("--force", action="store_true", help="with --write: write into an existing non-empty OUT; with --train: replace MODEL_FILE")
@@ -69,6 +69,8 @@ def run(args) -> int:
 
     if args.write is None and args.mode is not None:
         return fail("cnndesk label: error: --mode goes with --write", EXIT_USAGE)
+    if args.train_mode is not None and args.train is None:
+        return fail("cnndesk label: error: --train-mode goes with --train", EXIT_USAGE)
     if args.force and args.write is None and args.train is None:
         return fail("cnndesk label: error: --force goes with --write or --train", EXIT_USAGE)
     if args.train is not None:
@@ -88,7 +90,7 @@ def run(args) -> int:
         elif args.suggest:
             out = _suggest(session)
         elif args.train is not None:
-            out = _train(session, args.train, args.train_mode, args.force, status)
+            out = _train(session, args.train, args.train_mode or "quick", args.force, status)
         else:
             res = session.write_dataset(args.write, mode=args.mode or "copy", force=args.force,
                                         progress=progress_line(status))

@@ -38,7 +38,8 @@ DUPLICATE_SIMILARITY = 0.97  # embeddings (cosine in the space)
 PIXEL_DUPLICATE_SIMILARITY = 0.985
 TYPICAL_NEIGHBOURS = 20
 TYPICAL_REF = 3000  # a cluster's density is measured against at most this many of its members
-TYPICAL_CANDIDATES = 400  # big folders: a cluster's typical image is sought among the members nearest its centre
+TYPICAL_CANDIDATES = 200  # big clusters: the typical image is sought among the members nearest the centre,
+TYPICAL_REF_BIG = 1000  # its density measured against this many members (folders of 1,200: never reached)
 # After the cold start (tuned on the seed-0/1 symbol folders, batches of 10; accuracy at 20/50/100
 # labels: this 0.895/0.955/0.994, with 20 % typical picks of unanswered groups 0.878/0.944/0.990,
 # typical-only until 2 labels per class 0.886/0.952/0.993, random 0.687/0.912/0.939):
@@ -171,15 +172,15 @@ def _kmeans_pp(z: np.ndarray, sq: np.ndarray, k: int, rng: np.random.Generator) 
 
 
 def typicality(unit: np.ndarray, members: np.ndarray, k: int = TYPICAL_NEIGHBOURS,
-               candidates: np.ndarray | None = None) -> np.ndarray:
+               candidates: np.ndarray | None = None, ref_limit: int = TYPICAL_REF) -> np.ndarray:
     """Typicality of each of ``candidates`` (default: every member) within one cluster: 1 / mean
-    cosine distance to its k nearest fellow members (TypiClust's density). Beyond TYPICAL_REF
+    cosine distance to its k nearest fellow members (TypiClust's density). Beyond ``ref_limit``
     members the density is measured against a sample of them; rows go in chunks (memory)."""
     rows = members if candidates is None else np.asarray(candidates)
     if len(members) <= 1 or len(rows) == 0:
         return np.ones(len(rows), np.float32)
-    if len(members) > TYPICAL_REF:  # density against a sample: the order barely changes
-        ref = members[np.random.default_rng(0).choice(len(members), TYPICAL_REF, replace=False)]
+    if len(members) > ref_limit:  # density against a sample: the order barely changes
+        ref = members[np.random.default_rng(0).choice(len(members), ref_limit, replace=False)]
     else:
         ref = members
     kk = min(k, len(ref) - 1)
@@ -240,10 +241,12 @@ def typical_picks(space: Space, answered: np.ndarray, allowed: np.ndarray, n: in
         ok = members[allowed[members]]
         if len(ok) == 0:
             continue
+        ref_limit = TYPICAL_REF
         if len(ok) > TYPICAL_CANDIDATES:  # the densest members lie near the centre: N x N work avoided
             near = space.coarse[ok] @ centres[c]
             ok = ok[np.sort(np.argpartition(-near, TYPICAL_CANDIDATES)[:TYPICAL_CANDIDATES])]
-        typ = typicality(space.unit, members, candidates=ok)
+            ref_limit = TYPICAL_REF_BIG
+        typ = typicality(space.unit, members, candidates=ok, ref_limit=ref_limit)
         for j in np.argsort(-typ):
             i = int(ok[j])
             if not _dupe_of(space, i, taken):

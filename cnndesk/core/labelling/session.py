@@ -38,6 +38,7 @@ from cnndesk.core.labelling.actions import (
     SuggestionReport,
 )
 from cnndesk.core.labelling.suggest import FitInput, Suggester, fit_suggester
+from cnndesk.core.trust.scores import one_blas_thread
 
 SKIPPED = fo.SKIPPED
 NONE = fo.NONE
@@ -326,6 +327,10 @@ class LabelSession(SessionActions):
         typical image of each of ``n`` groups (TypiClust); later the typical ones among the
         images the model is least sure about, spread over the folder (see :mod:`.picking`).
         Never an answered image, a near-duplicate of one, or an unreadable file."""
+        with one_blas_thread():  # small matrix work on a shared machine: threads only fight (10x slower)
+            return self._ask(n)
+
+    def _ask(self, n: int) -> list[Question]:
         n = max(0, int(n))
         answered = self.answered()
         allowed = np.array([s is None for s in self._state], bool)

@@ -113,9 +113,9 @@ def build(ws) -> None:
     for b in (ws.accept_btn, ws.write_btn):
         b.setAutoDefault(False)
         actions.addWidget(b)
-    actions.addStretch(1)
     ll.addLayout(actions)
-    training_row.build(ws, ll)
+    training_row.build(ws, actions, ll)
+    actions.addStretch(1)
     work.addWidget(left)
     ws.panel = QueuePanel()
     ws.panel.class_clicked.connect(ws.answer_class)

@@ -14,20 +14,20 @@ from cnndesk.qt import label_jobs
 from cnndesk.qt.label.queue_panel import plain_label
 from cnndesk.qt.workers import JobKind
 
-MODES = (("quick", "Quick (seconds)"), ("full", "Full (minutes)"))
+MODES = (("quick", "Quick"), ("full", "Full"))
 
 
-def build(ws, parent_layout) -> None:
-    """The row's widgets, as attributes of the workspace ``ws``."""
-    row = QHBoxLayout()
+def build(ws, row: QHBoxLayout, parent_layout) -> None:
+    """The widgets, as attributes of the workspace ``ws``: added to ``row`` (the grid's actions);
+    the status line below it (``parent_layout``), shown once there is something to say."""
     ws.train_btn = QPushButton("Train now")
     ws.train_btn.setToolTip("Train a model on the images labelled so far (no dataset folder needed); "
                             "it appears in the model picker")
     ws.train_mode = QComboBox()
     for key, text in MODES:
         ws.train_mode.addItem(text, key)
-    ws.train_mode.setToolTip("Quick: a new head on the network's features, seconds. "
-                             "Full: fine-tunes the network itself, minutes")
+    ws.train_mode.setToolTip("Quick: a new head on the network's features, in seconds. "
+                             "Full: fine-tunes the network itself, in minutes")
     ws.train_progress = QProgressBar()
     ws.train_progress.setFixedWidth(120)
     ws.train_progress.setVisible(False)
@@ -36,6 +36,7 @@ def build(ws, parent_layout) -> None:
     ws.train_stop.setVisible(False)
     ws.train_status = plain_label("", wrap=True)
     ws.train_status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    ws.train_status.setVisible(False)
     ws.use_model_btn = QPushButton("Use it")
     ws.use_model_btn.setToolTip("Classify with the model just trained")
     ws.use_model_btn.setVisible(False)
@@ -49,8 +50,6 @@ def build(ws, parent_layout) -> None:
     row.addWidget(ws.train_progress)
     row.addWidget(ws.train_stop)
     row.addWidget(ws.use_model_btn)
-    row.addStretch(1)
-    parent_layout.addLayout(row)
     parent_layout.addWidget(ws.train_status)  # below, the whole width: messages can be long
 
 
@@ -116,6 +115,7 @@ class TrainController:
             ws.train_progress.setFormat("")
 
     def _said(self, text: str, error: bool = False) -> None:
+        self.ws.train_status.setVisible(True)
         self.ws.train_status.setText(text)
         self.ws.train_status.setStyleSheet("color: #b00020;" if error else "")
         self.ws.say(text)

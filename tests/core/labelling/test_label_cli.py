@@ -90,7 +90,8 @@ def test_write_json_refuses_non_empty_and_copies(pile, tmp_path, capsys):
 
 @pytest.mark.parametrize("case", ["missing_dir", "empty_dir", "unreadable", "bad_path", "bad_label", "no_file",
                                   "mode_without_write", "no_action", "two_actions", "ask_zero", "train_one_class",
-                                  "train_one_image", "train_no_folder", "train_mode_with_force"])
+                                  "train_one_image", "train_no_folder", "train_mode_with_force",
+                                  "train_mode_without_train"])
 def test_bad_input_one_line_and_exit_code(tmp_path, pile, capsys, case):
     root, truth = pile
     first = os.path.basename(sorted(truth)[0])
@@ -110,6 +111,7 @@ def test_bad_input_one_line_and_exit_code(tmp_path, pile, capsys, case):
                                                       + [(sorted(truth)[-1], "other")]), "--train", tmp_path / "m"],
         "train_no_folder": [root, "--labels", tmp_path / "l.csv", "--train", tmp_path / "nope" / "m"],
         "train_mode_with_force": [root, "--ask", 2, "--force"],
+        "train_mode_without_train": [root, "--ask", 2, "--train-mode", "full"],
     }[case]
     (tmp_path / "e").mkdir()
     (tmp_path / "u").mkdir()
