@@ -59,10 +59,11 @@ class TrainController:
     def __init__(self, ws):
         self.ws = ws
         self.saved: str | None = None  # the last model file saved
+        self._active = False  # a training started and not yet answered (result, error or stopped)
 
     @property
     def running(self) -> bool:
-        return self.ws.runner.running(JobKind.LABEL_TRAIN)
+        return self._active
 
     def start(self) -> None:
         """Build the dataset from the labels shown (after the pending answers are applied) and train."""
@@ -75,7 +76,7 @@ class TrainController:
         from cnndesk.core.labelling import training
 
         ws, v = self.ws, self.ws.view
-        if v is None:
+        if v is None or self.running:
             return
         labels = {v.paths[i]: s for i, s in enumerate(v.states) if s in v.classes}
         try:
@@ -105,6 +106,7 @@ class TrainController:
     # -- job signals -------------------------------------------------------------------------------
     def _running(self, on: bool) -> None:
         ws = self.ws
+        self._active = on
         ws.train_progress.setVisible(on)
         ws.train_stop.setVisible(on)
         ws.train_btn.setEnabled(not on and ws.session is not None)
@@ -148,6 +150,6 @@ class TrainController:
         self._said(f"Training failed: {exc}", error=True)
 
     def _cancelled(self) -> None:
-        if self.ws.train_progress.isVisible():
+        if self._active:
             self._running(False)
             self._said("Training stopped; nothing was saved")
