@@ -240,7 +240,10 @@ class LabelSession(SessionActions):
             groups = []
             for new_id, c in enumerate(sorted(range(k), key=lambda c: -sizes[c])):
                 members = np.nonzero(labels == c)[0]
-                typ = picking.typicality(self.space.unit, members)
+                big = len(members) > picking.TYPICAL_REF  # big folders: density against fewer members
+                with one_blas_thread():
+                    typ = picking.typicality(self.space.unit, members,
+                                             ref_limit=picking.TYPICAL_REF_BIG if big else picking.TYPICAL_REF)
                 groups.append(Group(new_id, [int(i) for i in members[np.argsort(-typ, kind="stable")]]))
             self._group_of = np.empty(len(self.paths), int)
             for g in groups:
