@@ -78,7 +78,8 @@ class TrainController:
         ws, v = self.ws, self.ws.view
         if v is None or self.running:
             return
-        labels = {v.paths[i]: s for i, s in enumerate(v.states) if s in v.classes}
+        classes = set(v.classes)  # skipped and "none of these" are not classes
+        labels = {v.paths[i]: s for i, s in enumerate(v.states) if s in classes}
         try:
             ds = training.dataset_from_labels(ws.root, labels)
         except LabelError as exc:
