@@ -195,6 +195,77 @@ print(json.dumps({{"images": n, "embeddings_mb": round(base, 1), "peak_mb": roun
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def cli_scale(n: int, rounds: int = 3) -> dict:
+    """The CLI call on a folder of N images once embedded (issue 25): N small generated files whose
+    embeddings are synthetic (20 class centroids + noise, put into the embedding cache under the
+    default network's key, so nothing is run through the network). First `cnndesk label DIR --ask
+    10` (thumbnails for the duplicate check, the labelling space made and cached), then fresh
+    processes: the cold start (no labels) and ask rounds with 220 labels. Wall and CPU seconds and
+    each process's peak memory; the load average next to them."""
+    import shutil
+
+    from PIL import Image
+
+    d = OUT / f"scale-{n}"
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 20, n)
+    files = [d / f"img_{i:06d}.png" for i in range(n)]
+    for f in files:
+        if not f.exists():  # noise: no two alike (the duplicate check by pixels finds none)
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(f)
+    listing = d.parent / f"scale-{n}-paths.txt"
+    listing.write_text("\n".join(str(f.resolve()) for f in files), encoding="utf-8")
+    cache = HERE / "out" / f"cache-scale-{n}"
+    if not (cache / "onnx").exists():
+        shutil.copytree(CACHE, cache, ignore=shutil.ignore_patterns("embeddings", "doctor"), dirs_exist_ok=True)
+    env = dict(os.environ, CNNDESK_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed app has its .pyc files: no compiling per call
+    fill = f"""
+import numpy as np
+from cnndesk.core.labelling.session import _default_cache_key
+from cnndesk.core.predict.embeddings import EmbeddingCache
+c = EmbeddingCache(_default_cache_key())
+paths = open({str(listing)!r}, encoding="utf-8").read().split("\\n")
+if sum(c.get(p) is not None for p in paths[:50]) < 50:
+    rng = np.random.default_rng(1); y = np.random.default_rng(0).integers(0, 20, len(paths))
+    cent = rng.normal(0, 1, (20, 2528)).astype(np.float32)
+    for i, p in enumerate(paths):
+        c.put(p, cent[y[i]] + 1.5 * rng.standard_normal(2528, dtype=np.float32))
+    c.save()
+"""
+    subprocess.run([sys.executable, "-c", fill], env=env, check=True)
+    lab = d.parent / f"scale-{n}-labels.csv"
+    with open(lab, "w", encoding="utf-8") as fh:
+        fh.write("path,label\n")
+        for i in np.random.default_rng(5).choice(n, 220, replace=False):
+            fh.write(f"{files[i].name},c{y[i]}\n")
+
+    def call(*extra) -> tuple[float, float, float]:
+        code = ("import resource, sys; from cnndesk.cli import main; rc = main(sys.argv[1:]); "
+                "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        r = subprocess.run([sys.executable, "-c", code, "label", str(d), *extra, "--format", "json", "--quiet"],
+                           env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["ask"]
+        rss = [int(line.split()[1]) for line in r.stderr.splitlines() if line.startswith("MAXRSS")][0]
+        return round(wall, 2), round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 2), round(rss / 1024)
+
+    space = list(cache.glob("embeddings/labelling-*.npz"))
+    for f in space:
+        f.unlink()
+    out: dict = {"images": n, "load_before": round(os.getloadavg()[0], 1)}
+    out["first_call"] = call("--ask", "10")  # thumbnails + the space made and cached
+    out["cold_ask"] = [call("--ask", "20") for _ in range(rounds)]
+    out["ask_220_labels"] = [call("--labels", str(lab), "--ask", "10") for _ in range(rounds)]
+    out["load_after"] = round(os.getloadavg()[0], 1)
+    return out
+
+
 def markdown(results: list[dict]) -> str:
     """The docs tables: accuracy app vs random per budget; then confidence honesty."""
     budgets = sorted({int(b) for r in results for b in r["app"]})
@@ -235,6 +306,8 @@ def main() -> None:
     ap.add_argument("--timing", action="store_true", help="CLI round times (and the first round with embedding)")
     ap.add_argument("--first-round", action="store_true", help="also time a first round with an empty cache")
     ap.add_argument("--scale", nargs="*", type=int, default=[], help="memory/time at N synthetic images")
+    ap.add_argument("--cli-scale", nargs="*", type=int, default=[],
+                    help="the CLI ask call on a folder of N files with synthetic cached embeddings")
     ap.add_argument("--json", default=str(HERE / "out" / "bench_label.json"))
     ap.add_argument("--plot", default=str(ROOT / "docs" / "label_curves.png"))
     ap.add_argument("--report", action="store_true", help="print the docs tables from --json and redraw the plot")
@@ -250,6 +323,10 @@ def main() -> None:
             if args.first_round:
                 out["first_round_wall_s"], out["first_round_cpu_s"] = (round(v, 1) for v in first_round(d))
             print(json.dumps(out), flush=True)
+        return
+    if args.cli_scale:
+        for n in args.cli_scale:
+            print(json.dumps(cli_scale(n)), flush=True)
         return
     if args.report:
         from label_plot import plot

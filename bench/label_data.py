@@ -1,11 +1,14 @@
-"""Generated unsorted folders for the labelling benchmark (no downloads), three families:
+"""Generated unsorted folders for the labelling benchmark (no downloads), four families:
 
 * ``symbols``: 10 classes of small grey glyphs (tests/core/trust_data.py: drawn at 22 px,
   upscaled to 112 px; arrows left/right among them), 120 per class = 1,200 images;
 * ``shapes``: 8 classes of coloured shapes on cluttered backgrounds at 96 px, random colours,
   sizes and positions, 100 per class;
 * ``textures``: 6 classes of procedural textures at 128 px (stripes, dots, cells from
-  trust_data plus checks, waves, speckle), 100 per class.
+  trust_data plus checks, waves, speckle), 100 per class;
+* ``objects`` (bench/label_objects.py): photo-like colour scenes, 10 fine-grained classes (ball /
+  box / bottle x plain / striped / spotted, a capped ball, a box with a handle) of imbalanced
+  sizes 240 ... 15 = 836 images: the family where random picks do not saturate.
 
 All files go into one flat folder (the pile), named so that the class is not in the name; the
 truth is returned (and written as truth.csv next to the folder). A seed gives a different folder.
@@ -25,11 +28,13 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "core"))
 
+import label_objects  # noqa: E402
 import trust_data  # noqa: E402
 
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon", "crescent")
 TEXTURES = ("stripes", "dots", "cells", "checks", "waves", "speckle")
-FAMILIES = {"symbols": (trust_data.SYMBOLS, 120), "shapes": (SHAPES, 100), "textures": (TEXTURES, 100)}
+FAMILIES = {"symbols": (trust_data.SYMBOLS, 120), "shapes": (SHAPES, 100), "textures": (TEXTURES, 100),
+            "objects": (label_objects.CLASSES, label_objects.SIZES)}
 
 
 def shape(kind: str, rng: random.Random, size: int = 96) -> Image.Image:
@@ -100,7 +105,8 @@ def make_pile(root: Path, family: str, seed: int, per_class: int | None = None) 
     n = per_class or default_n
     rng = random.Random(f"label-{family}-{seed}")
     root.mkdir(parents=True, exist_ok=True)
-    jobs = [(c, i) for c in classes for i in range(n)]
+    sizes = n if isinstance(n, tuple) else (n,) * len(classes)
+    jobs = [(c, i) for c, m in zip(classes, sizes, strict=True) for i in range(m)]
     order = list(range(len(jobs)))
     rng.shuffle(order)
     truth = {}
@@ -110,6 +116,8 @@ def make_pile(root: Path, family: str, seed: int, per_class: int | None = None) 
             img = trust_data.symbol(c, rng)
         elif family == "shapes":
             img = shape(c, rng)
+        elif family == "objects":
+            img = label_objects.objects_image(c, rng)
         else:
             img = texture(c, rng)
         p = root / f"img_{pos:05d}.png"

@@ -2,7 +2,8 @@
 
 One call = one step of a labelling session whose answers live in the labels file (CSV
 ``path,label``): ``--ask N`` lists the images worth labelling next, ``--suggest`` the suggested
-label of every other image, ``--write OUT`` the class-folder dataset.
+label of every other image, ``--write OUT`` the class-folder dataset, ``--train MODEL_FILE`` a
+model straight from the labels (no dataset folder; the same model ``cnndesk train`` makes).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from cnndesk.cli.common import (
     say_json,
 )
 
-HELP = "label a folder of unsorted images: what to label next, suggestions, write a dataset"
+HELP = "label a folder of unsorted images: what to label next, suggestions, write a dataset, train"
 
 
 def add_arguments(p) -> None:
@@ -36,11 +37,14 @@ def add_arguments(p) -> None:
     p.epilog = (
         "JSON: --ask N gives {\"ask\": [{\"path\", \"reason\"}], \"labelled\": n, \"classes\": [...]}; "
         "--suggest gives {\"suggestions\": [{\"path\", \"label\", \"score\", \"unknown\"}], \"calibrated\": bool, "
-        "\"estimated_accuracy\": float or null}; --write gives {\"out\", \"mode\", \"written\", \"counts\", \"failed\"}. "
+        "\"estimated_accuracy\": float or null}; --write gives {\"out\", \"mode\", \"written\", \"counts\", \"failed\"}; "
+        "--train gives {\"model\", \"mode\", \"classes\", \"counts\", \"val_accuracy\", \"seconds\", \"warnings\"}. "
         "Paths are relative to DIR. Exit codes: 0 ok, 1 some files could not be written, 2 bad input "
         "(missing/empty folder, no readable image, a bad labels file, an invalid class name, an output "
-        "folder that exists and is not empty without --force), 3 model unavailable, 130 interrupted. "
-        "--write records the operation in the app's undo journal.")
+        "folder that exists and is not empty without --force, fewer than two classes or a class with fewer "
+        "than 2 labelled images for --train), 3 model unavailable, 130 interrupted. "
+        "--write records the operation in the app's undo journal. Either --train MODEL_FILE, or "
+        "--write OUT then `cnndesk train OUT --out MODEL_FILE`, gives a model for `cnndesk classify --model`.")
     p.add_argument("folder", metavar="DIR", help="the folder of images to label")
     p.add_argument("--labels", metavar="FILE", help="the answers so far: CSV path,label")
     p.add_argument("--subfolders-are-labels", action="store_true",
@@ -49,8 +53,12 @@ def add_arguments(p) -> None:
     what.add_argument("--ask", type=positive_int, metavar="N", help="the N images worth labelling next, best first")
     what.add_argument("--suggest", action="store_true", help="a suggested label for every unlabelled image")
     what.add_argument("--write", metavar="OUT", help="write the labelled images as class folders under OUT")
+    what.add_argument("--train", metavar="MODEL_FILE",
+                      help="train a model on the labelled images (no dataset folder needed) and save it as MODEL_FILE")
+    p.add_argument("--train-mode", choices=("quick", "full"),
+                   help="with --train: quick (default, seconds: a new head on the cached features) or full (minutes)")
     p.add_argument("--mode", choices=("copy", "move", "link"), help="with --write: copy (default), move or symlink")
-    p.add_argument("--force", action="store_true", help="with --write: write into an existing non-empty OUT")
+    p.add_argument("--force", action="store_true", help="with --write: write into an existing non-empty OUT; with --train: replace MODEL_FILE")
     p.add_argument("--format", "-f", choices=("table", "json"), default="table", help="output format (default table)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
@@ -59,8 +67,19 @@ def run(args) -> int:
     from cnndesk.core.common.errors import Cancelled, CnndeskError, ModelError
     from cnndesk.core.labelling import LabelError, LabelSession
 
-    if args.write is None and (args.mode is not None or args.force):
-        return fail("cnndesk label: error: --mode and --force go with --write", EXIT_USAGE)
+    if args.write is None and args.mode is not None:
+        return fail("cnndesk label: error: --mode goes with --write", EXIT_USAGE)
+    if args.train_mode is not None and args.train is None:
+        return fail("cnndesk label: error: --train-mode goes with --train", EXIT_USAGE)
+    if args.force and args.write is None and args.train is None:
+        return fail("cnndesk label: error: --force goes with --write or --train", EXIT_USAGE)
+    if args.train is not None:
+        from cnndesk.core.common.safeio import OutputError
+
+        try:
+            args.train = _model_file(args.train, args.force)
+        except OutputError as exc:
+            return fail(f"cnndesk label: error: {exc}", EXIT_USAGE)
     status = StatusLine() if not args.quiet and sys.stderr.isatty() else None
     try:
         session = LabelSession.open(args.folder, labels_file=args.labels,
@@ -70,6 +89,8 @@ def run(args) -> int:
             out = _ask(session, args.ask)
         elif args.suggest:
             out = _suggest(session)
+        elif args.train is not None:
+            out = _train(session, args.train, args.train_mode or "quick", args.force, status)
         else:
             res = session.write_dataset(args.write, mode=args.mode or "copy", force=args.force,
                                         progress=progress_line(status))
@@ -94,6 +115,39 @@ def run(args) -> int:
     else:
         say(format_table(out))
     return EXIT_SOME_FAILED if out.get("failed") else EXIT_OK
+
+
+def _model_file(path: str, force: bool) -> str:
+    """The --train output like `cnndesk train --out`'s: .safetensors added, refused before any work
+    when it is a folder, exists (without --force) or its folder is missing (OutputError)."""
+    import os
+
+    from cnndesk.core.common.safeio import check_output
+
+    out = path if path.endswith(".safetensors") else path + ".safetensors"
+    if os.path.isdir(path):
+        check_output(path, force=force)
+    check_output(out, force=force)
+    return out
+
+
+def _train(session, path: str, mode: str, force: bool, status) -> dict:
+    from pathlib import Path
+
+    from cnndesk.core.labelling import training
+
+    ds = training.dataset_from_labels(session.root, training.labels_of(session))
+    model = training.train_from_labels(ds, mode, progress=progress_line(status))
+    if model.cancelled:
+        from cnndesk.core.common.errors import Cancelled
+
+        raise Cancelled("training stopped; nothing was saved")
+    target = Path(path)
+    saved = model.save(target, name=target.stem, overwrite=force)
+    acc = model.evaluation.accuracy if model.evaluation is not None else None
+    return {"model": str(saved), "mode": mode, "classes": list(ds.classes), "counts": ds.counts(),
+            "val_accuracy": None if acc is None else round(float(acc), 4), "seconds": round(model.seconds, 1),
+            "warnings": list(ds.warnings)}
 
 
 def _ask(session, n: int) -> dict:
@@ -125,6 +179,13 @@ def format_table(out: dict) -> str:
             label = display(r["label"], 40) if r["label"] is not None else "-"
             flag = "  unknown?" if r["unknown"] else ""
             lines.append(f"  {r['score']:5.0%}  {label:<20}  {display(r['path'])}{flag}")
+    elif "model" in out:
+        acc = out["val_accuracy"]
+        lines.append(f"Saved {display(out['model'])} ({out['mode']}, {len(out['classes'])} classes"
+                     + (f", validation accuracy {acc:.1%}" if acc is not None else "") + f", {out['seconds']} s)")
+        lines += [f"  {display(c, 60)}: {n}" for c, n in sorted(out["counts"].items())]
+        lines += [f"  note: {display(w)}" for w in out["warnings"]]
+        lines.append(f"Classify with it: cnndesk classify FILES --model {display(out['model'])}")
     else:
         lines.append(f"{out['written']} images written to {display(out['out'])} ({out['mode']})")
         lines += [f"  {display(c, 60)}: {n}" for c, n in sorted(out["counts"].items())]

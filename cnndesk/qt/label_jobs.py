@@ -132,3 +132,27 @@ def write_dataset(job, session, out: str, mode: str, force: bool) -> Written:
     """Write the labelled images as class folders (copy/move/link, through the undo journal)."""
     res = session.write_dataset(out, mode=mode, force=force, progress=throttled(job.progress), cancel=job.cancel)
     return Written(res, make_view(session, [res.describe()]))
+
+
+@dataclass(frozen=True)
+class Trained:
+    path: str  # the model file saved
+    name: str
+    mode: str
+    accuracy: float | None  # on the validation split
+    seconds: float
+
+
+def train_model(job, ds, mode: str, name: str) -> Trained:
+    """Train a model on the labelled images (a core Dataset built from the view, not the session:
+    labelling goes on meanwhile) and save it in the user's models folder; each epoch's statistics
+    arrive as partial results. Stopped: nothing is saved (Cancelled)."""
+    from cnndesk.core.common.errors import Cancelled
+    from cnndesk.core.labelling import training
+
+    model = training.train_from_labels(ds, mode, progress=job.progress, cancel=job.cancel, on_epoch=job.partial)
+    if model.cancelled or job.cancel.cancelled:
+        raise Cancelled("training stopped")
+    path = training.save_model(model, name)
+    acc = model.evaluation.accuracy if model.evaluation is not None else None
+    return Trained(str(path), path.stem, mode, None if acc is None else float(acc), float(model.seconds))

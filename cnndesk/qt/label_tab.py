@@ -1,6 +1,6 @@
 """The Label workspace in the main window: its tab, the File menu's "Label a Folder…" (Ctrl+L),
-its status messages, "Train now" opening Train a Model on the written dataset, and its shutdown on
-quit. Kept out of main_window.py (which composes; this wires one workspace)."""
+its status messages, the models "Train now" saves (listed in the model picker; "Use it" selects
+one), and its shutdown on quit. Kept out of main_window.py (which composes; this wires one workspace)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ def install_label_workspace(win) -> LabelWorkspace:
     index = win.tabs.addTab(ws, "Label")
     assert index == TAB_LABEL
     ws.status.connect(lambda text: win.status(text, 6000))
-    ws.train_requested.connect(lambda folder: _train_on(win, folder))
+    ws.model_trained.connect(lambda path: _model_trained(win, path))
+    ws.use_model.connect(lambda path: _use_model(win, path))
 
     def open_label(folder: str | None = None) -> None:
         win._show_tab(TAB_LABEL)
@@ -36,7 +37,26 @@ def install_label_workspace(win) -> LabelWorkspace:
     return ws
 
 
-def _train_on(win, folder: str) -> None:
-    dlg = win.show_training()
-    dlg.folder.setText(folder)
-    dlg.load_folder(folder)
+def _model_trained(win, path: str) -> None:
+    """A model saved by "Train now": listed in the picker (the current pick stays), said."""
+    from pathlib import Path
+
+    from cnndesk.core.common.safeio import display
+
+    win.models.refresh_models(win.model_combo.currentData())
+    win.status(f"Your model {display(Path(path).stem, 60)} is ready: \u201cUse it\u201d in the Label tab, "
+               "or pick it in the model list", 8000)
+
+
+def _use_model(win, path: str) -> None:
+    """Classify with ``path``: select it in the model picker (which loads it)."""
+    i = win.model_combo.findData(path)
+    if i < 0:  # not listed yet (a model folder read meanwhile)
+        win.models.refresh_models(path)
+        i = win.model_combo.findData(path)
+    if i < 0:
+        win.status("That model cannot be found any more", 6000)
+        return
+    if win.model_combo.currentIndex() != i:
+        win.model_combo.setCurrentIndex(i)  # the picker loads it
+    win.status(f"Classifying with {win.model_combo.itemText(i)}", 6000)

@@ -83,6 +83,7 @@ class JobKind(StrEnum):
     LABEL = "label"  # its answers applied and the suggestions refitted (one job owns the session)
     LABEL_THUMBS = "label-thumbs"
     LABEL_IMAGE = "label-image"
+    LABEL_TRAIN = "label-train"  # "Train now": a model from the labels so far (not the session)
 
 
 class JobFailed(CnndeskError):

@@ -151,14 +151,11 @@ def test_write_dataset_refuses_non_empty_unless_confirmed(qtbot, ws, tmp_path, m
     ws.write_dataset(str(out), "copy")
     assert "not empty" in ws.messages[-1] and sorted(p.name for p in out.iterdir()) == ["keep.txt"]
     monkeypatch.setattr(dialogs, "confirm_non_empty", lambda *a: True)
-    trained = []
-    ws.train_requested.connect(trained.append)
-    ws.write_dataset(str(out), "copy", then_train=True)
+    ws.write_dataset(str(out), "copy")
     qtbot.waitUntil(lambda: ws.written is not None, timeout=30_000)
     idle(qtbot, ws)
     copies = [p for p in out.rglob("*.png")]
     assert len(copies) == 6 and (out / "keep.txt").read_text() == "mine"
-    assert trained == [ws.written]
     assert all((tmp_path / "pile" / Path(p).name).exists() for p in list(truth)[:6]), "copy keeps the originals"
     # undo removes the copies
     ws.undo()
@@ -246,11 +243,5 @@ def test_main_window_has_the_label_tab_and_action(qtbot, tmp_path, monkeypatch):
     qtbot.keyClick(ws.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     idle(qtbot, ws)
     assert sum(ws.view.counts.values()) == 0 and ws.messages[-1].startswith("Undone: Label")
-    # Train now opens Train a Model on the written dataset
-    data = tmp_path / "data"
-    make_pile(data, per_class=3, subfolders=True)
-    win.label_workspace.train_requested.emit(str(data))
-    qtbot.waitUntil(lambda: getattr(win, "train_dialog", None) is not None and win.train_dialog.isVisible(), timeout=10_000)
-    assert win.train_dialog.folder.text() == str(data)
     win.close()
     assert win.runner.pool.waitForDone(5000)

@@ -6,7 +6,9 @@ doing most of the sorting (issue 22). Qt-free and torch-free.
 * :mod:`.folder` — the folder's images, the labels file (CSV ``path,label``), class names;
 * :mod:`.picking` — which images to ask about (TypiClust, then uncertainty with diversity), groups;
 * :mod:`.suggest` — suggested labels with honest confidence (quick trainer + trust);
-* :mod:`.writing` — class folders by copy/move/link through the undo journal, or the labels file.
+* :mod:`.writing` — class folders by copy/move/link through the undo journal, or the labels file;
+* :mod:`.training` — a model straight from the labels ("Train now", ``cnndesk label --train``);
+* :mod:`.space_cache` — a folder's labelling space on disk (big folders open without their embeddings).
 """
 
 from cnndesk.core.labelling.actions import Action, Question, Suggestion, SuggestionReport

@@ -37,6 +37,9 @@ DUPLICATE_SIMILARITY = 0.97  # embeddings (cosine in the space)
 # different generated images at most 0.98 for 99 % (small grey symbols, the most alike)
 PIXEL_DUPLICATE_SIMILARITY = 0.985
 TYPICAL_NEIGHBOURS = 20
+TYPICAL_REF = 3000  # a cluster's density is measured against at most this many of its members
+TYPICAL_CANDIDATES = 200  # big clusters: the typical image is sought among the members nearest the centre,
+TYPICAL_REF_BIG = 1000  # its density measured against this many members (folders of 1,200: never reached)
 # After the cold start (tuned on the seed-0/1 symbol folders, batches of 10; accuracy at 20/50/100
 # labels: this 0.895/0.955/0.994, with 20 % typical picks of unanswered groups 0.878/0.944/0.990,
 # typical-only until 2 labels per class 0.886/0.952/0.993, random 0.687/0.912/0.939):
@@ -86,6 +89,12 @@ def make_space(x: np.ndarray, dim: int = DIM, seed: int = 0, pixels: np.ndarray 
             z[s:s + 4096] = part @ proj if proj is not None else part
     norms = np.linalg.norm(z, axis=1, keepdims=True)
     z *= Z_NORM / (float(np.sqrt((norms**2).mean())) + 1e-12)
+    return space_from_z(z, pixels)
+
+
+def space_from_z(z: np.ndarray, pixels: np.ndarray | None = None) -> Space:
+    """The Space of rows ``z`` already made by :func:`make_space` (e.g. read back from the cache)."""
+    z = np.asarray(z, np.float32)
     return Space(z, (z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-12)).astype(np.float32), pixels=pixels)
 
 
@@ -162,22 +171,28 @@ def _kmeans_pp(z: np.ndarray, sq: np.ndarray, k: int, rng: np.random.Generator) 
     return centres
 
 
-def typicality(unit: np.ndarray, members: np.ndarray, k: int = TYPICAL_NEIGHBOURS) -> np.ndarray:
-    """Typicality of each member of one cluster: 1 / mean cosine distance to its k nearest
-    fellow members (TypiClust's density)."""
-    if len(members) <= 1:
-        return np.ones(len(members), np.float32)
-    if len(members) > 3000:  # density against a sample: the order barely changes
-        ref = members[np.random.default_rng(0).choice(len(members), 3000, replace=False)]
+def typicality(unit: np.ndarray, members: np.ndarray, k: int = TYPICAL_NEIGHBOURS,
+               candidates: np.ndarray | None = None, ref_limit: int = TYPICAL_REF) -> np.ndarray:
+    """Typicality of each of ``candidates`` (default: every member) within one cluster: 1 / mean
+    cosine distance to its k nearest fellow members (TypiClust's density). Beyond ``ref_limit``
+    members the density is measured against a sample of them; rows go in chunks (memory)."""
+    rows = members if candidates is None else np.asarray(candidates)
+    if len(members) <= 1 or len(rows) == 0:
+        return np.ones(len(rows), np.float32)
+    if len(members) > ref_limit:  # density against a sample: the order barely changes
+        ref = members[np.random.default_rng(0).choice(len(members), ref_limit, replace=False)]
     else:
         ref = members
-    sim = unit[members] @ unit[ref].T
     kk = min(k, len(ref) - 1)
-    # the kk+1 largest similarities include the point itself (1.0) when it is in ref
-    top = -np.partition(-sim, kk, axis=1)[:, : kk + 1]
-    dist = 1.0 - top
-    mean = (dist.sum(1) - dist.min(1)) / kk
-    return (1.0 / (mean + 1e-6)).astype(np.float32)
+    bank = unit[ref].T
+    out = np.empty(len(rows), np.float32)
+    for s in range(0, len(rows), 2048):
+        sim = unit[rows[s:s + 2048]] @ bank
+        # the kk+1 largest similarities include the point itself (1.0) when it is in ref
+        dist = 1.0 - np.partition(sim, -(kk + 1), axis=1)[:, -(kk + 1):]
+        mean = (dist.sum(1) - dist.min(1)) / kk
+        out[s:s + 2048] = 1.0 / (mean + 1e-6)
+    return out
 
 
 def near_duplicates(space: Space, answered: np.ndarray) -> np.ndarray:
@@ -213,7 +228,7 @@ def typical_picks(space: Space, answered: np.ndarray, allowed: np.ndarray, n: in
     if n <= 0 or len(cand) == 0:
         return []
     k = min(len(space), len(answered) + n)
-    labels, _ = kmeans(space.coarse, k, seed)
+    labels, centres = kmeans(space.coarse, k, seed)
     covered = set(labels[answered].tolist()) if len(answered) else set()
     sizes = np.bincount(labels, minlength=k)
     order = sorted(range(k), key=lambda c: (c in covered, -sizes[c]))
@@ -226,7 +241,12 @@ def typical_picks(space: Space, answered: np.ndarray, allowed: np.ndarray, n: in
         ok = members[allowed[members]]
         if len(ok) == 0:
             continue
-        typ = typicality(space.unit, members)[allowed[members]]
+        ref_limit = TYPICAL_REF
+        if len(ok) > TYPICAL_CANDIDATES:  # the densest members lie near the centre: N x N work avoided
+            near = space.coarse[ok] @ centres[c]
+            ok = ok[np.sort(np.argpartition(-near, TYPICAL_CANDIDATES)[:TYPICAL_CANDIDATES])]
+            ref_limit = TYPICAL_REF_BIG
+        typ = typicality(space.unit, members, candidates=ok, ref_limit=ref_limit)
         for j in np.argsort(-typ):
             i = int(ok[j])
             if not _dupe_of(space, i, taken):

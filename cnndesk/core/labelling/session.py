@@ -29,7 +29,7 @@ import numpy as np
 
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
 from cnndesk.core.labelling import folder as fo
-from cnndesk.core.labelling import picking
+from cnndesk.core.labelling import picking, space_cache
 from cnndesk.core.labelling.actions import (
     Action,
     Question,
@@ -38,6 +38,7 @@ from cnndesk.core.labelling.actions import (
     SuggestionReport,
 )
 from cnndesk.core.labelling.suggest import FitInput, Suggester, fit_suggester
+from cnndesk.core.trust.scores import one_blas_thread
 
 SKIPPED = fo.SKIPPED
 NONE = fo.NONE
@@ -54,12 +55,7 @@ def default_embedder(paths, progress=None, cancel=None, errors=None) -> np.ndarr
 
     cache: bool | EmbeddingCache = True
     try:
-        from cnndesk.core.models.registry import default_model
-        from cnndesk.core.runtime.resolve import resolve
-
-        spec = default_model()
-        # the key FeatureExtractor uses: the network's name and its weights' export-cache key
-        cache = EmbeddingCache(f"{spec.name}-{resolve(spec, 'multi', lookup=False).cache_key()}")
+        cache = EmbeddingCache(_default_cache_key())
         rows = [cache.get(p) for p in paths]
         if rows and all(r is not None for r in rows):
             report(progress, len(paths), len(paths), f"{len(paths)} of {len(paths)} images from the cache")
@@ -67,6 +63,25 @@ def default_embedder(paths, progress=None, cancel=None, errors=None) -> np.ndarr
     except Exception:  # e.g. weights not there yet: the full path below says why
         cache = True
     return embed_paths(paths, stages="multi", cache=cache, progress=progress, cancel=cancel, errors=errors)
+
+
+def _default_cache_key() -> str:
+    """The key FeatureExtractor uses for the default network: its name and its weights' export-cache key."""
+    from cnndesk.core.models.registry import default_model
+    from cnndesk.core.runtime.resolve import resolve
+
+    spec = default_model()
+    return f"{spec.name}-{resolve(spec, 'multi', lookup=False).cache_key()}"
+
+
+def _space_key(embed: Embedder, seed: int, duplicates: bool) -> str | None:
+    """What the folder's cached labelling space depends on besides the files (None: do not cache)."""
+    try:
+        network = _default_cache_key()
+    except Exception:  # weights not there yet: embedding will say why
+        return None
+    name = f"{getattr(embed, '__module__', '?')}.{getattr(embed, '__qualname__', repr(embed))}"
+    return f"{name}|{network}|seed={seed}|dim={picking.DIM}|pixels={bool(duplicates)}"
 
 
 @dataclass
@@ -85,19 +100,21 @@ class Group:
 class LabelSession(SessionActions):
     """See the module docstring. Build with :meth:`open` (or directly from embeddings)."""
 
-    def __init__(self, root: str | os.PathLike, paths: list[str], embeddings: np.ndarray,
+    def __init__(self, root: str | os.PathLike, paths: list[str], embeddings: np.ndarray | None,
                  unreadable: list[tuple[str, str]] | None = None, labels: dict[str, str | None] | None = None,
-                 notes: list[str] | None = None, seed: int = 0, thumbnails: np.ndarray | None = None):
+                 notes: list[str] | None = None, seed: int = 0, thumbnails: np.ndarray | None = None,
+                 space: picking.Space | None = None):
         """``paths``: the readable images (absolute), ``embeddings`` one row each; ``labels``:
         path -> class, None (skipped) or NONE; ``thumbnails``: the doctor's thumbnail search
-        vectors, one row each (near-duplicates by pixels too), or None."""
+        vectors, one row each (near-duplicates by pixels too), or None; ``space``: the labelling
+        space already made (then ``embeddings`` and ``thumbnails`` are not used)."""
         self.root = os.path.abspath(os.fspath(root))
         self.paths: list[str] = list(paths)
         self.unreadable: list[tuple[str, str]] = list(unreadable or [])
         self.notes: list[str] = list(notes or [])
         self.seed = seed
         self._index = {p: i for i, p in enumerate(self.paths)}
-        self.space = picking.make_space(embeddings, seed=seed, pixels=thumbnails)
+        self.space = space if space is not None else picking.make_space(embeddings, seed=seed, pixels=thumbnails)
         self._state: list[str | None] = [None] * len(self.paths)
         self.classes: list[str] = []
         self._undo: list[Action] = []
@@ -122,11 +139,13 @@ class LabelSession(SessionActions):
     def open(cls, folder: str | os.PathLike, labels_file: str | os.PathLike | None = None,
              subfolders_are_labels: bool = False, progress: ProgressCallback | None = None,
              cancel: CancelToken | None = None, embed: Embedder | None = None, seed: int = 0,
-             duplicates: bool = True) -> LabelSession:
+             duplicates: bool = True, cache_space: bool = True) -> LabelSession:
         """Read ``folder`` (subfolders included), its labels (from ``labels_file``, and from the
         subfolder names only when ``subfolders_are_labels``; the file wins) and the embeddings
         (from the cache; the rest computed, with ``progress`` and ``cancel`` — Cancelled is
-        raised). Raises LabelError for a folder that is missing, empty or holds no readable
+        raised). With ``cache_space`` the folder's labelling space is read from / written to
+        :mod:`.space_cache` (valid while no file changed): a big folder then opens without its
+        embeddings. Raises LabelError for a folder that is missing, empty or holds no readable
         image, and for a bad labels file."""
         root = os.path.abspath(os.fspath(folder))
         files, notes = fo.list_images(root)
@@ -139,8 +158,16 @@ class LabelSession(SessionActions):
         if labels_file is not None:
             labels.update(fo.read_labels(labels_file, root, known))
         check(cancel)
+        embedder = embed or default_embedder
+        key = _space_key(embedder, seed, duplicates) if cache_space else None
+        sig = space_cache.signature(files) if key else ""
+        hit = space_cache.load(root, key, sig) if key else None
+        if hit is not None:
+            report(progress, len(files), len(files), f"{len(files)} of {len(files)} images from the cache")
+            space = picking.space_from_z(hit.z, hit.pixels)
+            return cls(root, hit.paths, None, hit.unreadable, labels, notes, seed, space=space)
         errors: list[tuple[str, str]] = []
-        x = (embed or default_embedder)(files, progress=progress, cancel=cancel, errors=errors)
+        x = embedder(files, progress=progress, cancel=cancel, errors=errors)
         check(cancel)
         x = np.asarray(x, np.float32)
         ok = np.isfinite(x).all(1) if x.size else np.zeros(len(files), bool)
@@ -151,7 +178,11 @@ class LabelSession(SessionActions):
         paths = [f for f, good in zip(files, ok, strict=True) if good]
         pixels = _thumbnail_vectors(paths, progress, cancel) if duplicates else None
         report(progress, len(files), len(files), "Preparing the folder")
-        return cls(root, paths, x[ok], unreadable, labels, notes, seed, pixels)
+        space = picking.make_space(x[ok] if not ok.all() else x, seed=seed, pixels=pixels)
+        del x
+        if key:
+            space_cache.save(root, key, sig, space_cache.Cached(paths, unreadable, space.z, space.pixels))
+        return cls(root, paths, None, unreadable, labels, notes, seed, space=space)
 
     # -- reading the state -----------------------------------------------------------------
     def index(self, image: str | os.PathLike | int) -> int:
@@ -209,7 +240,10 @@ class LabelSession(SessionActions):
             groups = []
             for new_id, c in enumerate(sorted(range(k), key=lambda c: -sizes[c])):
                 members = np.nonzero(labels == c)[0]
-                typ = picking.typicality(self.space.unit, members)
+                big = len(members) > picking.TYPICAL_REF  # big folders: density against fewer members
+                with one_blas_thread():
+                    typ = picking.typicality(self.space.unit, members,
+                                             ref_limit=picking.TYPICAL_REF_BIG if big else picking.TYPICAL_REF)
                 groups.append(Group(new_id, [int(i) for i in members[np.argsort(-typ, kind="stable")]]))
             self._group_of = np.empty(len(self.paths), int)
             for g in groups:
@@ -296,6 +330,10 @@ class LabelSession(SessionActions):
         typical image of each of ``n`` groups (TypiClust); later the typical ones among the
         images the model is least sure about, spread over the folder (see :mod:`.picking`).
         Never an answered image, a near-duplicate of one, or an unreadable file."""
+        with one_blas_thread():  # small matrix work on a shared machine: threads only fight (10x slower)
+            return self._ask(n)
+
+    def _ask(self, n: int) -> list[Question]:
         n = max(0, int(n))
         answered = self.answered()
         allowed = np.array([s is None for s in self._state], bool)

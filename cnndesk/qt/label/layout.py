@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnndesk.qt.item_models.label_grid import THUMB_SIZE, LabelGridModel
+from cnndesk.qt.label import training_row
 from cnndesk.qt.label.queue_panel import QueuePanel, plain_label
 
 ACCEPT_ABOVE = 0.95
@@ -107,16 +108,14 @@ def build(ws) -> None:
     ws.accept_btn.setToolTip("Take every suggestion at least this confident (not the ones flagged unknown)")
     ws.write_btn = QPushButton("Write dataset\u2026")
     ws.write_btn.setToolTip("The labelled images as one folder per class (copy, move or link; undoable)")
-    ws.train_btn = QPushButton("Train now")
-    ws.train_btn.setToolTip("Write the dataset (if not yet) and open Train a Model on it")
     ws.accept_btn.clicked.connect(ws.accept_above)
     ws.write_btn.clicked.connect(lambda: ws.write_dataset())
-    ws.train_btn.clicked.connect(ws.train_now)
-    for b in (ws.accept_btn, ws.write_btn, ws.train_btn):
+    for b in (ws.accept_btn, ws.write_btn):
         b.setAutoDefault(False)
         actions.addWidget(b)
-    actions.addStretch(1)
     ll.addLayout(actions)
+    training_row.build(ws, actions, ll)
+    actions.addStretch(1)
     work.addWidget(left)
     ws.panel = QueuePanel()
     ws.panel.class_clicked.connect(ws.answer_class)

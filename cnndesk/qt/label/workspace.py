@@ -1,7 +1,8 @@
 """The Label workspace (issue 22): a folder as a thumbnail grid, grouped by visual group or by
 suggested label; the images worth labelling next, one at a time, large; keys 1-9 for classes, N a
 new class, S skip, Backspace / Ctrl+Z undo; counts per class, the estimated accuracy and whether
-confidence is calibrated; accept all above 95 %; name a whole group; write the dataset; train.
+confidence is calibrated; accept all above 95 %; name a whole group; write the dataset; train a
+model on the labels so far (:mod:`.training_row`).
 
 Threads: the :class:`~cnndesk.core.labelling.LabelSession` lives here but is only ever used by one
 worker job at a time (:mod:`cnndesk.qt.label_jobs`): the user's answers go into ``_ops`` and are
@@ -24,7 +25,7 @@ from cnndesk.core.labelling.folder import LabelError, check_label
 from cnndesk.qt import jobs, label_jobs
 from cnndesk.qt.item_models.label_grid import THUMB_SIZE, IndexRole
 from cnndesk.qt.item_models.lru import LruCache
-from cnndesk.qt.label import dialogs, layout
+from cnndesk.qt.label import dialogs, layout, training_row
 from cnndesk.qt.label.keys import LabelKeys
 from cnndesk.qt.workers import JobKind
 
@@ -36,7 +37,8 @@ LARGE = 480
 
 class LabelWorkspace(QWidget):
     status = Signal(str)
-    train_requested = Signal(str)  # a written dataset folder
+    model_trained = Signal(str)  # "Train now" saved a model file (the window lists it)
+    use_model = Signal(str)  # "Use it": classify with that model file
 
     def __init__(self, runner, settings=None, parent=None, embed=None):
         super().__init__(parent)
@@ -64,6 +66,7 @@ class LabelWorkspace(QWidget):
         self._idle.setSingleShot(True)
         self._idle.setInterval(IDLE_REFRESH_MS)
         self._idle.timeout.connect(self._idle_refresh)
+        self.training = training_row.TrainController(self)
         self._build()
         self.keys = LabelKeys(self)
         QApplication.instance().installEventFilter(self.keys)
@@ -79,9 +82,9 @@ class LabelWorkspace(QWidget):
 
     def _enable(self) -> None:
         have = self.session is not None
-        for w in (self.accept_btn, self.write_btn, self.train_btn, self.name_group_btn, self.by, self.section,
-                  self.group_count):
+        for w in (self.accept_btn, self.write_btn, self.name_group_btn, self.by, self.section, self.group_count):
             w.setEnabled(have)
+        self.train_btn.setEnabled(have and not self.training.running)
         self.panel.setEnabled(have)
         self.name_group_btn.setEnabled(have and self.by.currentIndex() == 0 and self.section.currentData() is not None)
 
@@ -387,7 +390,7 @@ class LabelWorkspace(QWidget):
         return self._busy or bool(self._ops)
 
     # -- writing and training -----------------------------------------------------------------------
-    def write_dataset(self, out: str | None = None, mode: str | None = None, then_train: bool = False) -> None:
+    def write_dataset(self, out: str | None = None, mode: str | None = None) -> None:
         if self.session is None:
             return
         if not sum((self.view.counts if self.view else {}).values()):
@@ -404,7 +407,7 @@ class LabelWorkspace(QWidget):
                 self.say(f"Not written: {display(out, 80)} is not empty")
                 return
             force = True
-        self._when_idle(lambda: self._start_write(out, mode or "copy", force, then_train))
+        self._when_idle(lambda: self._start_write(out, mode or "copy", force))
 
     def _when_idle(self, fn) -> None:
         if self._busy or self._ops:
@@ -413,23 +416,19 @@ class LabelWorkspace(QWidget):
         else:
             fn()
 
-    def _start_write(self, out: str, mode: str, force: bool, then_train: bool) -> None:
+    def _start_write(self, out: str, mode: str, force: bool) -> None:
         self._busy = True
         self.runner.start(JobKind.LABEL, label_jobs.write_dataset, self.session, out, mode, force,
-                          on_result=lambda w: self._written(w, then_train), on_error=self._job_failed,
+                          on_result=self._written, on_error=self._job_failed,
                           on_finished=self._job_done, on_cancelled=self._job_done)
 
-    def _written(self, w: label_jobs.Written, then_train: bool) -> None:
+    def _written(self, w: label_jobs.Written) -> None:
         self.written = str(w.result.destination)
         self._apply(w.view)
-        if then_train:
-            self.train_requested.emit(self.written)
 
     def train_now(self) -> None:
-        if self.written and os.path.isdir(self.written):
-            self.train_requested.emit(self.written)
-        else:
-            self.write_dataset(then_train=True)
+        """Train a model (quick, or full as chosen) on the labels so far: no dataset folder needed."""
+        self.training.start()
 
     # -- keys and drops -----------------------------------------------------------------------------
     def dragEnterEvent(self, event):
@@ -443,6 +442,7 @@ class LabelWorkspace(QWidget):
             self.open_folder(dirs[0])
 
     def shutdown(self) -> None:
+        self.runner.cancel(JobKind.LABEL_TRAIN)
         self.model.stop_requests()
         self._idle.stop()
         app = QApplication.instance()

@@ -89,7 +89,9 @@ def test_write_json_refuses_non_empty_and_copies(pile, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case", ["missing_dir", "empty_dir", "unreadable", "bad_path", "bad_label", "no_file",
-                                  "mode_without_write", "no_action", "two_actions", "ask_zero"])
+                                  "mode_without_write", "no_action", "two_actions", "ask_zero", "train_one_class",
+                                  "train_one_image", "train_no_folder", "train_mode_with_force",
+                                  "train_mode_without_train"])
 def test_bad_input_one_line_and_exit_code(tmp_path, pile, capsys, case):
     root, truth = pile
     first = os.path.basename(sorted(truth)[0])
@@ -104,6 +106,12 @@ def test_bad_input_one_line_and_exit_code(tmp_path, pile, capsys, case):
         "no_action": [root],
         "two_actions": [root, "--ask", 2, "--suggest"],
         "ask_zero": [root, "--ask", 0],
+        "train_one_class": [root, "--labels", _labels(tmp_path / "c.csv", [(first, "disc")]), "--train", tmp_path / "m"],
+        "train_one_image": [root, "--labels", _labels(tmp_path / "d.csv", [(p, truth[p]) for p in sorted(truth)[:8]]
+                                                      + [(sorted(truth)[-1], "other")]), "--train", tmp_path / "m"],
+        "train_no_folder": [root, "--labels", tmp_path / "l.csv", "--train", tmp_path / "nope" / "m"],
+        "train_mode_with_force": [root, "--ask", 2, "--force"],
+        "train_mode_without_train": [root, "--ask", 2, "--train-mode", "full"],
     }[case]
     (tmp_path / "e").mkdir()
     (tmp_path / "u").mkdir()
@@ -117,6 +125,27 @@ def test_bad_input_one_line_and_exit_code(tmp_path, pile, capsys, case):
     assert code == 2 and out == ""
     assert err.startswith("cnndesk label: error: ") and err.count("\n") == 1
     assert "Traceback" not in err
+
+
+def test_train_from_the_labels_file_without_a_dataset_folder(pile, tmp_path, capsys):
+    """--train: a normal quick model file straight from the labels; an existing file needs --force."""
+    from cnndesk.core.models.files import read_model_file_metadata
+
+    root, truth = pile
+    rows = [(p, truth[p]) for p in sorted(truth) if truth[p] in ("disc", "bar")][:10]
+    f = _labels(tmp_path / "l.csv", rows)
+    code, out, err = _run(capsys, root, "--labels", f, "--train", tmp_path / "mine", "-f", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["model"] == str(tmp_path / "mine.safetensors") and data["mode"] == "quick"
+    assert data["classes"] == ["bar", "disc"] and sum(data["counts"].values()) == 10
+    info = read_model_file_metadata(data["model"])
+    assert info["kind"] == "head" and info["novelty"] and info["temperature"] > 0
+    assert not list(tmp_path.glob("*/bar")), "no dataset folder written"
+    code, out, err = _run(capsys, root, "--labels", f, "--train", tmp_path / "mine")
+    assert code == 2 and out == "" and "--force" in err and err.count("\n") == 1
+    code, out, _ = _run(capsys, root, "--labels", f, "--train", tmp_path / "mine", "--force")
+    assert code == 0 and "Classify with it: cnndesk classify" in out
 
 
 def test_terminal_text_is_escaped(tmp_path, capsys):

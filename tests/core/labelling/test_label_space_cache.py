@@ -1,0 +1,79 @@
+"""Big folders (issue 25): the labelling space is cached per folder, so a fresh `cnndesk label`
+call does not reload and re-project the embeddings; any changed, added or removed file rebuilds
+it; the answers are the same with and without the cache; a damaged entry is ignored."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from label_data import fake_embed, make_pile
+
+
+def counting():
+    calls = []
+
+    def embed(paths, progress=None, cancel=None, errors=None):
+        calls.append(len(paths))
+        return fake_embed(paths, progress, cancel, errors)
+
+    return embed, calls
+
+
+def test_second_open_reads_the_cached_space_and_asks_the_same(tmp_path):
+    from cnndesk.core.labelling import LabelSession
+
+    root = tmp_path / "pile"
+    truth = make_pile(root, per_class=10)
+    embed, calls = counting()
+    a = LabelSession.open(root, embed=embed, duplicates=False)
+    b = LabelSession.open(root, embed=embed, duplicates=False)
+    assert calls == [40], "the second open did not embed"
+    assert a.paths == b.paths and np.array_equal(a.space.z, b.space.z) and np.array_equal(a.space.unit, b.space.unit)
+    c = LabelSession.open(root, embed=embed, duplicates=False, cache_space=False)
+    assert calls == [40, 40] and np.array_equal(c.space.z, a.space.z)
+    assert [q.path for q in a.ask(5)] == [q.path for q in b.ask(5)]
+    for p in sorted(truth)[::3]:
+        a.answer(p, truth[p])
+        b.answer(p, truth[p])
+    assert [q.path for q in a.ask(5)] == [q.path for q in b.ask(5)]
+
+
+def test_a_changed_added_or_removed_file_rebuilds_it(tmp_path):
+    from cnndesk.core.labelling import LabelSession
+
+    root = tmp_path / "pile"
+    truth = make_pile(root, per_class=5)
+    embed, calls = counting()
+    LabelSession.open(root, embed=embed, duplicates=False)
+    first = sorted(truth)[0]
+    st = os.stat(first)
+    os.utime(first, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000_000))
+    LabelSession.open(root, embed=embed, duplicates=False)
+    assert calls == [20, 20]
+    os.remove(sorted(truth)[1])
+    s = LabelSession.open(root, embed=embed, duplicates=False)
+    assert calls == [20, 20, 19] and len(s.paths) == 19
+    (root / "junk.png").write_bytes(b"not an image")
+    s = LabelSession.open(root, embed=embed, duplicates=False)
+    assert calls == [20, 20, 19, 20] and len(s.paths) == 19 and len(s.unreadable) == 1
+    s = LabelSession.open(root, embed=embed, duplicates=False)
+    assert calls == [20, 20, 19, 20], "unreadable files are remembered too"
+    assert len(s.paths) == 19 and [os.path.basename(u[0]) for u in s.unreadable] == ["junk.png"]
+
+
+def test_a_damaged_entry_is_ignored_and_replaced(tmp_path):
+    from cnndesk.core.labelling import LabelSession, space_cache
+
+    root = tmp_path / "pile"
+    make_pile(root, per_class=4)
+    embed, calls = counting()
+    LabelSession.open(root, embed=embed, duplicates=False)
+    entries = list((space_cache.entry_path(str(root), "x").parent).glob("labelling-*.npz"))
+    assert entries
+    for e in entries:
+        e.write_bytes(b"garbage")
+    s = LabelSession.open(root, embed=embed, duplicates=False)
+    assert calls == [16, 16] and len(s.paths) == 16
+    LabelSession.open(root, embed=embed, duplicates=False)
+    assert calls == [16, 16]
