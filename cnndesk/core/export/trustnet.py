@@ -68,6 +68,6 @@ def trust_net(spec: ModelSpec, threshold: float | None = None) -> TrustNet | Non
         if t.head is None:
             return None
         weight, bias = t.head
-        feats = torch_model(spec, "features")
+        feats = torch_model(spec, t.variant)  # a "multi" detector: the multi-stage features
     thr = t.novelty.threshold if threshold is None else threshold
     return TrustNet(feats, weight, bias, t.temperature, t.novelty, thr).eval()

@@ -132,6 +132,17 @@ class Novelty:
         return nov
 
 
+def pad_head(weight: np.ndarray, width: int) -> np.ndarray:
+    """A full model's classifier (k, D) as a head on its multi-stage features (k, width): zeros
+    for the stage columns, the weights on the last D (the penultimate layer), same logits."""
+    weight = np.asarray(weight, np.float32)
+    if weight.ndim != 2 or weight.shape[1] > width:
+        raise ValueError(f"a head of width {weight.shape[-1]} does not fit {width} features")
+    out = np.zeros((weight.shape[0], width), np.float32)
+    out[:, width - weight.shape[1]:] = weight
+    return out
+
+
 def mahalanobis(z: np.ndarray, means: np.ndarray, icov: np.ndarray) -> np.ndarray:
     """Squared Mahalanobis distance of each row of z to the nearest of ``means`` (shared inverse
     covariance ``icov``): min over c of (z - m_c)' icov (z - m_c)."""
@@ -310,7 +321,15 @@ class ModelTrust:
 
     temperature: float = 1.0
     novelty: Novelty | None = None
-    head: tuple[np.ndarray, np.ndarray] | None = None  # full models: classifier weights for the numpy head
+    # full models: the classifier for the numpy head, on the features the detector reads (for a
+    # "multi" detector zero-padded on the left: the penultimate layer is the multi-stage row's tail)
+    head: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def variant(self) -> str:
+        """The network output a full model's head and detector read: "multi" (the fine-tuned
+        network's multi-stage features, ``networks.multistage``) or "features" (older files)."""
+        return "multi" if self.novelty is not None and self.novelty.features == "multi" else "features"
 
 
 def load_trust(spec) -> ModelTrust:
@@ -339,6 +358,8 @@ def load_trust(spec) -> ModelTrust:
             if hk and all(k in keys for k in hk):
                 head = (f.get_tensor(hk[0]).astype(np.float32), f.get_tensor(hk[1]).astype(np.float32))
         novelty = Novelty.from_file(info, tensors)
+        if head is not None and novelty.features == "multi":
+            head = (pad_head(head[0], len(novelty.mean)), head[1])
     except Exception:  # a damaged detector must not stop the model from classifying
         return ModelTrust(temperature)
     return ModelTrust(temperature, novelty, head)
