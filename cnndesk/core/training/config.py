@@ -154,7 +154,10 @@ class TrainedModel:
             tensors = dict(self.state_dict)
         info["temperature"] = round(float(self.temperature), 6)
         if self.novelty is not None:
-            info["novelty"] = self.novelty.info()
+            # a full model's multi-stage detector under its own key: older versions (which run a full
+            # model's detector on the penultimate layer) then classify without it instead of failing
+            multi = self.mode != "quick" and self.novelty.features == "multi"
+            info["novelty_multi" if multi else "novelty"] = self.novelty.info()
             tensors.update(self.novelty.tensors())
             if self.head_keys:
                 info["head_keys"] = list(self.head_keys)

@@ -142,9 +142,13 @@ def calibrate(model, head, data, prec: Precision, ds, seed: int, errors: dict, e
     f_tr, _, y_tr, e_tr = run(data.plain_loader)
     f_v, l_v, y_v, e_v = run(data.val_loader)
     errors.update((e.path, e.reason) for e in e_tr + e_v)
+    outliers = None
+    if taps and len(f_v) >= 10:  # the user's images with their content removed (full_trust)
+        outliers = run(full_trust.synthetic_outliers(data.plain_loader, len(f_tr), seed))[0]
     if len(f_tr) >= 2:
         novelty, temperature, calib, held = full_trust.fit_trust(f_tr, f_v, l_v, y_v, seed=seed, y_train=y_tr,
-                                                                 features="multi" if taps else "penultimate")
+                                                                 features="multi" if taps else "penultimate",
+                                                                 outliers=outliers)
         extra.update(calib)
         keys = full_trust.head_keys(model, head)
     if len(y_v):
