@@ -68,24 +68,39 @@ def _coords(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, n
 
 
 def fit_novelty_oof(x: np.ndarray, y: np.ndarray, folds: np.ndarray, quantile: float = trust.DEFAULT_QUANTILE,
-                    features: str = "multi", seed: int = 0) -> tuple[trust.Novelty, np.ndarray]:
+                    features: str = "multi", seed: int = 0,
+                    outliers: np.ndarray | None = None) -> tuple[trust.Novelty, np.ndarray]:
     """Quick models: held-out scores out of fold, each fold scored on principal axes and class
     statistics of the other folds alone (axes that a held-out image helped to choose make it look
     *less* typical than a new image: on 400 digits the threshold then flagged 0 % instead of about
-    5 % of new images); the final detector holds every image. Returns the detector and the
-    out-of-fold scores."""
+    5 % of new images); the final detector holds every image. ``outliers``: features of
+    synthesised outliers (``training.synth``), the "+synth" term, each fold's own held-out ratio
+    on its own axes. Returns the detector and the out-of-fold scores."""
     x = np.asarray(x, np.float32)
     y = np.asarray(y)
     nov, _ = _fit(x, y, quantile, features, seed)
     zs = (x - nov.mean) / nov.scale  # (the standardization is shared by the folds: a small leak)
+    zo = None if outliers is None or not len(outliers) else (np.asarray(outliers, np.float32) - nov.mean) / nov.scale
     knn = np.empty(len(x), np.float32)
     maha = np.empty(len(x), np.float32)
-    for held, z_fit, z_held in _fold_coords(zs, folds, trust.PCA_DIM):
-        knn[held] = trust.nearest_distance(trust.normalize_rows(z_held), trust.normalize_rows(z_fit))
+    synth = np.empty(len(x), np.float32) if zo is not None else None
+    for held, z_fit, z_held, z_out in _fold_coords(zs, folds, trust.PCA_DIM, zo):
+        u_held = trust.normalize_rows(z_held)
+        knn[held] = trust.nearest_distance(u_held, trust.normalize_rows(z_fit))
         means, icov = class_gaussians(z_fit, y[~held])
         maha[held] = trust.mahalanobis(z_held, means, icov)
+        if synth is not None:
+            synth[held] = trust.synth_ratio(knn[held], trust.nearest_distance(u_held, trust.normalize_rows(z_out)))
     nov.bank = trust.subsample_bank(nov.bank, seed)
-    return nov, _finish(nov, knn, maha, quantile)
+    if zo is not None:
+        nov.outliers = _keep_outliers(trust.normalize_rows(nov.coords(outliers)), seed)
+    return nov, _finish(nov, knn, maha, quantile, synth)
+
+
+def _keep_outliers(u: np.ndarray, seed: int) -> np.ndarray:
+    if len(u) <= MAX_OUTLIERS:
+        return u
+    return u[np.sort(np.random.default_rng(seed).choice(len(u), MAX_OUTLIERS, replace=False))]
 
 
 def _top_eigh(m: np.ndarray, r: int, iters: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -105,14 +120,16 @@ def _top_eigh(m: np.ndarray, r: int, iters: int = 2) -> tuple[np.ndarray, np.nda
     return evals[keep], vecs[:, keep]
 
 
-def _fold_coords(zs: np.ndarray, folds: np.ndarray, r: int):
-    """Per fold: (held mask, coordinates of the other rows, coordinates of the held rows) on the
-    top ``r`` principal axes of the other rows (centred on their mean). One Gram matrix (fewer
-    rows than values) or one covariance matrix serves every fold."""
+def _fold_coords(zs: np.ndarray, folds: np.ndarray, r: int, extra: np.ndarray | None = None):
+    """Per fold: (held mask, coordinates of the other rows, coordinates of the held rows,
+    coordinates of the ``extra`` rows or None) on the top ``r`` principal axes of the other rows
+    (centred on their mean). One Gram matrix (fewer rows than values) or one covariance matrix
+    serves every fold."""
     zs = np.asarray(zs, np.float32)
     n, d = zs.shape
     gram = zs @ zs.T if n < d else None
     cov_all = zs.T @ zs if gram is None else None
+    g_extra = extra @ zs.T if extra is not None and gram is not None else None
     for f in np.unique(folds):
         held = folds == f
         fit = ~held
@@ -124,7 +141,13 @@ def _fold_coords(zs: np.ndarray, folds: np.ndarray, r: int):
             evals, u = _top_eigh(gc, min(r, m - 1) if d > r else m)
             gh = gram[np.ix_(held, fit)]
             kh = gh - gh.mean(1, keepdims=True) - row[None, :] + row.mean()
-            yield held, (u * np.sqrt(evals)).astype(np.float32), (kh @ u / np.sqrt(evals)).astype(np.float32)
+            z_extra = None
+            if g_extra is not None:
+                ge = g_extra[:, fit]
+                ke = ge - ge.mean(1, keepdims=True) - row[None, :] + row.mean()
+                z_extra = (ke @ u / np.sqrt(evals)).astype(np.float32)
+            yield (held, (u * np.sqrt(evals)).astype(np.float32), (kh @ u / np.sqrt(evals)).astype(np.float32),
+                   z_extra)
         else:
             mu = zs[fit].mean(0)
             c = cov_all - zs[held].T @ zs[held] - m * np.outer(mu, mu)
@@ -132,7 +155,8 @@ def _fold_coords(zs: np.ndarray, folds: np.ndarray, r: int):
                 _, v = _top_eigh(c, r)
             else:
                 v = np.eye(d)
-            yield held, ((zs[fit] - mu) @ v).astype(np.float32), ((zs[held] - mu) @ v).astype(np.float32)
+            z_extra = ((extra - mu) @ v).astype(np.float32) if extra is not None else None
+            yield held, ((zs[fit] - mu) @ v).astype(np.float32), ((zs[held] - mu) @ v).astype(np.float32), z_extra
 
 
 def _fit(x, y, quantile, features, seed) -> tuple[trust.Novelty, np.ndarray]:
@@ -169,9 +193,7 @@ def fit_novelty_heldout(x_train: np.ndarray, y_train: np.ndarray, x_held: np.nda
     nov.means, nov.icov = means, icov
     synth = None
     if outliers is not None and len(outliers):
-        u_out = trust.normalize_rows(nov.coords(outliers))
-        if len(u_out) > MAX_OUTLIERS:
-            u_out = u_out[np.sort(np.random.default_rng(seed).choice(len(u_out), MAX_OUTLIERS, replace=False))]
+        u_out = _keep_outliers(trust.normalize_rows(nov.coords(outliers)), seed)
         nov.outliers = u_out
         synth = trust.synth_ratio(knn, trust.nearest_distance(uh, u_out))
     return nov, _finish(nov, knn, maha, quantile, synth)

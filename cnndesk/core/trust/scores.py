@@ -372,8 +372,8 @@ def load_trust(spec) -> ModelTrust:
     if not (0.01 <= temperature <= 100):
         temperature = 1.0
     info = meta.get("novelty")
-    if info is None and meta.get("head_keys"):  # a full model's multi-stage detector (training.config)
-        info = meta.get("novelty_multi")
+    if info is None:  # a detector older versions cannot run (training.config)
+        info = meta.get("novelty2")
     if not path or not isinstance(info, dict):
         return ModelTrust(temperature)
     from safetensors import safe_open

@@ -56,7 +56,7 @@ def test_full_detector_is_fitted_on_multistage_features_and_stored_as_data(full_
 
     ds, model, path = full_model
     meta = read_model_file_metadata(path)
-    info = meta["novelty_multi"]  # not "novelty": older versions would run it on the penultimate layer
+    info = meta["novelty2"]  # not "novelty": older versions would run it on the penultimate layer
     assert "novelty" not in meta
     assert info["features"] == "multi" and info["metric"] == "knn+maha+synth" and len(info["norm"]) == 6
     header = _header(path)  # safetensors: a JSON header, then raw numbers (nothing to unpickle)
