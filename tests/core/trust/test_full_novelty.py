@@ -133,3 +133,42 @@ def test_old_full_model_files_keep_the_penultimate_detector(full_model, tmp_path
         logits, got = clf.run(x)
         assert np.abs(got - want).max() < 1e-3, backend
         assert (logits.argmax(1) == Classifier(str(path), backend=backend).run(x)[0].argmax(1)).all()
+
+
+def test_full_trust_fallbacks_and_synthesised_outliers():
+    """Fewer than 10 validation images: the multi-stage detector is fitted out of fold, without the
+    "+synth" term; the synthesised outliers keep each image's mean colour and lose its detail."""
+    torch = pytest.importorskip("torch")
+    from cnndesk.core.training import full_data, full_trust
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (60, 40)).astype(np.float32)
+    y = np.arange(60) % 3
+    nov, _, _, held = full_trust.fit_trust(x[:55], x[55:], rng.normal(0, 1, (5, 3)), y[55:], y_train=y[:55],
+                                           features="multi", outliers=x[:10] + 5)
+    assert nov.features == "multi" and nov.metric == "knn+maha" and held is None
+    nov, _, _, held = full_trust.fit_trust(x[:40], x[40:], rng.normal(0, 1, (20, 3)), y[40:], y_train=y[:40],
+                                           features="multi", outliers=x[:10] + 5)
+    assert nov.metric == "knn+maha+synth" and held.shape == (20,)
+    imgs = torch.from_numpy(rng.normal(0, 1, (7, 3, 48, 48)).astype(np.float32))
+    loader = [full_data.Batch(imgs[:4], torch.zeros(4)), full_data.Batch(None, None), full_data.Batch(imgs[4:], torch.zeros(3))]
+    out = full_trust.synthetic_outliers(loader, 7)
+    assert sum(len(b.x) for b in out) == 3 * 7 and all(b.x.shape[1:] == imgs.shape[1:] for b in out)
+    means = imgs.mean(dim=(2, 3))
+    for b, src in zip(out, [imgs[:4]] * 3 + [imgs[4:]] * 3, strict=True):
+        assert torch.allclose(b.x.mean(dim=(2, 3)), src.mean(dim=(2, 3)), atol=0.1)
+        assert b.x.std() < 0.5 * float(src.std())  # the detail is gone
+    assert means.shape == (7, 3)
+
+
+def test_quick_outliers_are_the_same_content_free_images_in_numpy():
+    from cnndesk.core.training import synth
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (3, 40, 56)).astype(np.float32)
+    made = synth.content_free(x, rng)
+    assert len(made) == 3 and all(a.shape == x.shape and a.dtype == np.float32 for a in made)
+    for a in made:
+        np.testing.assert_allclose(a.mean(axis=(1, 2)), x.mean(axis=(1, 2)), atol=0.1)
+        assert a.std() < 0.5 * x.std()
+    assert synth.sources([str(i) for i in range(130)]) == [str(i) for i in range(0, 130, 3)][:60]
