@@ -141,6 +141,10 @@ def write_torch(spec: ModelSpec, features_only: bool, dest: Path, fmt: str) -> N
         from cnndesk.core.networks.multistage import multistage_extractor
 
         net = multistage_extractor(net, base.arch).eval()
+    elif features_only and base is None and _full_variant(spec) == "multi":  # a full model's "multi" detector
+        from cnndesk.core.networks.multistage import multistage_extractor
+
+        net = multistage_extractor(net, spec.arch).eval()
     elif features_only:
         net = feature_extractor(net, (base or spec).arch)[0].eval()
     from cnndesk.core.runtime.export_cache import EXPORT_LOCK
@@ -157,6 +161,12 @@ def write_torch(spec: ModelSpec, features_only: bool, dest: Path, fmt: str) -> N
             batch = torch.export.Dim("batch", min=1, max=4096)
             ep = torch.export.export(net, (x,), dynamic_shapes=({0: batch},))
             torch.export.save(ep, str(dest))
+
+
+def _full_variant(spec: ModelSpec) -> str:
+    from cnndesk.core.trust.scores import load_trust
+
+    return load_trust(spec).variant
 
 
 def write_mobile(net, x, dest: Path, fmt: str) -> None:

@@ -28,11 +28,14 @@ class TrustNet(nn.Module):
         self.register_buffer("proj", f32(proj))
         self.register_buffer("bank", f32(novelty.bank))
         self.register_buffer("threshold", f32([threshold]))
-        self.maha = novelty.metric == "knn+maha"  # core.trust.Novelty.score, in torch
+        self.maha = novelty.metric in ("knn+maha", "knn+maha+synth")  # core.trust.Novelty.score, in torch
+        self.synth = novelty.metric == "knn+maha+synth"
         if self.maha:
             self.register_buffer("means", f32(novelty.means))
             self.register_buffer("icov", f32(novelty.icov))
             self.register_buffer("norm", f32(novelty.norm))
+        if self.synth:
+            self.register_buffer("outliers", f32(novelty.outliers))
 
     def forward(self, x):
         f = self.features(x).flatten(1)
@@ -40,7 +43,7 @@ class TrustNet(nn.Module):
         probs = torch.softmax(logits / self.temperature, dim=1)
         c = ((f - self.mean) / self.scale) @ self.proj
         z = c / (c.norm(dim=1, keepdim=True) + 1e-12)
-        novelty = 1.0 - (z @ self.bank.T).amax(dim=1)
+        knn = novelty = 1.0 - (z @ self.bank.T).amax(dim=1)
         if self.maha:
             ca = c @ self.icov
             d = ((ca * c).sum(1, keepdim=True) - 2.0 * (ca @ self.means.T)
@@ -48,6 +51,9 @@ class TrustNet(nn.Module):
             maha = d.amin(dim=1).clamp_min(0.0)
             n = self.norm
             novelty = torch.maximum((novelty - n[0]) / n[1], (maha - n[2]) / n[3])
+        if self.synth:
+            out = 1.0 - (z @ self.outliers.T).amax(dim=1)
+            novelty = torch.maximum(novelty, (knn / (knn + out + 1e-6) - n[4]) / n[5])
         return logits, probs, novelty, novelty > self.threshold
 
 
@@ -68,6 +74,6 @@ def trust_net(spec: ModelSpec, threshold: float | None = None) -> TrustNet | Non
         if t.head is None:
             return None
         weight, bias = t.head
-        feats = torch_model(spec, "features")
+        feats = torch_model(spec, t.variant)  # a "multi" detector: the multi-stage features
     thr = t.novelty.threshold if threshold is None else threshold
     return TrustNet(feats, weight, bias, t.temperature, t.novelty, thr).eval()

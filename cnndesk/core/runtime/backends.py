@@ -268,7 +268,7 @@ def open_backend(
         if spec.head is not None:  # quick-trained: the base network's embeddings, then the head
             network, variant, head = spec.base, spec.head.variant, read_head(spec)
         elif trust.head is not None:  # a full model with a novelty detector: one pass, two outputs
-            variant, head = "features", trust.head
+            variant, head = trust.variant, trust.head  # "multi": its multi-stage features (newer files)
         else:
             variant = "logits"
     if variant not in VARIANTS:

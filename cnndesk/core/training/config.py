@@ -154,7 +154,11 @@ class TrainedModel:
             tensors = dict(self.state_dict)
         info["temperature"] = round(float(self.temperature), 6)
         if self.novelty is not None:
-            info["novelty"] = self.novelty.info()
+            # detectors older versions would misread go under their own key, which they do not read
+            # (they then classify without one instead of failing or flagging wrongly): a full model's
+            # on multi-stage features (they ran it on the penultimate layer), the "+synth" term
+            newer = self.novelty.metric == "knn+maha+synth" or (self.mode != "quick" and self.novelty.features == "multi")
+            info["novelty2" if newer else "novelty"] = self.novelty.info()
             tensors.update(self.novelty.tensors())
             if self.head_keys:
                 info["head_keys"] = list(self.head_keys)

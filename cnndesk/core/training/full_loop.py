@@ -121,19 +121,34 @@ def evaluate(model, loader, prec: Precision, loss_fn) -> tuple[float, float, lis
     return (loss_sum / total if total else float("nan")), (correct / total if total else float("nan")), errors
 
 
-def calibrate(model, head, data, prec: Precision, ds, seed: int, errors: dict, extra: dict):
+def calibrate(model, head, data, prec: Precision, ds, seed: int, errors: dict, extra: dict, arch: str = ""):
     """The trust data of the trained network, in fp32 as the app will run the saved model (so the
     evaluation, temperature and threshold match it): (evaluation, novelty, validation novelty,
-    temperature, head tensor names). Adds load errors to ``errors`` and calibration to ``extra``."""
+    temperature, head tensor names). The detector reads the network's multi-stage features (its
+    "multi" export) where ``arch`` has them. Adds load errors to ``errors`` and calibration to
+    ``extra``."""
+    from cnndesk.core.common.errors import ModelError
+    from cnndesk.core.networks.multistage import tap_modules
     from cnndesk.core.trust import scores as trust
 
     evaluation = novelty = held = keys = None
     temperature = 1.0
-    f_tr, _, _, e_tr = full_trust.embeddings_and_logits(model, head, data.plain_loader, prec.device, False, prec.amp_dtype)
-    f_v, l_v, y_v, e_v = full_trust.embeddings_and_logits(model, head, data.val_loader, prec.device, False, prec.amp_dtype)
+    try:
+        taps = tap_modules(model, arch) if arch else []
+    except ModelError:
+        taps = []
+    run = lambda loader: full_trust.embeddings_and_logits(  # noqa: E731
+        model, head, loader, prec.device, False, prec.amp_dtype, taps)
+    f_tr, _, y_tr, e_tr = run(data.plain_loader)
+    f_v, l_v, y_v, e_v = run(data.val_loader)
     errors.update((e.path, e.reason) for e in e_tr + e_v)
+    outliers = None
+    if taps and len(f_v) >= 10:  # the user's images with their content removed (full_trust)
+        outliers = run(full_trust.synthetic_outliers(data.plain_loader, len(f_tr), seed))[0]
     if len(f_tr) >= 2:
-        novelty, temperature, calib, held = full_trust.fit_trust(f_tr, f_v, l_v, y_v, seed=seed)
+        novelty, temperature, calib, held = full_trust.fit_trust(f_tr, f_v, l_v, y_v, seed=seed, y_train=y_tr,
+                                                                 features="multi" if taps else "penultimate",
+                                                                 outliers=outliers)
         extra.update(calib)
         keys = full_trust.head_keys(model, head)
     if len(y_v):
@@ -266,7 +281,8 @@ def _train_full(ds, config, progress=None, cancel=None, on_epoch=None):
     evaluation, novelty, held, temperature, keys = None, None, None, 1.0, None
     if rank == 0 and not cancelled:
         report(progress, 0, None, "Calibrating and learning what your classes look like")
-        evaluation, novelty, held, temperature, keys = calibrate(model, head, data, prec, ds, config.seed, errors, extra)
+        evaluation, novelty, held, temperature, keys = calibrate(model, head, data, prec, ds, config.seed, errors, extra,
+                                                                       base.arch)
     result = TrainedModel("full", base, ds.classes, config, history, evaluation, ds.summary(),
                           state_dict=best[2], cancelled=cancelled, skipped=list(ds.unreadable) + sorted(errors.items()),
                           temperature=temperature, novelty=novelty, extra=extra, val_novelty=held, head_keys=keys)

@@ -9,13 +9,26 @@ import numpy as np
 from cnndesk.core.trust import scores as trust
 
 
-def embeddings_and_logits(model, head, loader, device, use_amp, amp_dtype):
-    """(penultimate embeddings = the head's input, logits, labels, load errors) for every image of
-    ``loader`` (batches of ``core.fulltrain.collate``)."""
+def embeddings_and_logits(model, head, loader, device, use_amp, amp_dtype, taps=()):
+    """(embeddings, logits, labels, load errors) for every image of ``loader`` (batches of
+    ``core.fulltrain.collate``). The embeddings are the head's input (the penultimate layer); with
+    ``taps`` (``networks.multistage.tap_modules``) the multi-stage features of the same pass, in
+    the order of ``networks.multistage.MultiStage`` (mean and max of each stage, then the head's
+    input): what the model's "multi" export gives the app."""
     import torch
 
     feats, logits, ys, errors = [], [], [], []
-    handle = head.register_forward_pre_hook(lambda _m, inp: feats.append(inp[0].detach().float().flatten(1).cpu()))
+    stages: list = []
+
+    def keep_stage(_m, _inp, out):
+        stages.append(out.float().mean(dim=(2, 3)))
+        stages.append(out.float().amax(dim=(2, 3)))
+
+    def keep_input(_m, inp):
+        feats.append(torch.cat(stages + [inp[0].detach().float().flatten(1)], dim=1).cpu())
+        stages.clear()
+
+    handles = [head.register_forward_pre_hook(keep_input)] + [t.register_forward_hook(keep_stage) for t in taps]
     model.eval()
     try:
         with torch.inference_mode():
@@ -28,10 +41,50 @@ def embeddings_and_logits(model, head, loader, device, use_amp, amp_dtype):
                     logits.append(model(xb).float().cpu())
                 ys.append(batch.y.numpy())
     finally:
-        handle.remove()
+        for h in handles:
+            h.remove()
     if not logits:
         return np.zeros((0, 1), np.float32), np.zeros((0, 1), np.float32), np.zeros(0, int), errors
     return torch.cat(feats).numpy(), torch.cat(logits).numpy(), np.concatenate(ys), errors
+
+
+SYNTH_SOURCES = 60  # training images whose content-free versions are the synthesised outliers
+
+
+def synthetic_outliers(loader, n_train: int, seed: int = 0) -> list:
+    """Batches (``full_data.Batch``) of outliers synthesised from up to SYNTH_SOURCES training
+    images of ``loader`` (preprocessed tensors): each image low-passed to 2-4 px and back (smooth
+    gradients and blobs with its colours), blurred (a 1/12-size version scaled back up) and flattened to
+    its mean colour with a little noise: the user's own look without its content. All three
+    operations are linear and per channel, so on normalized tensors they equal the same
+    operations on the pixels."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    from cnndesk.core.training.full_data import Batch
+
+    gen = torch.Generator().manual_seed(seed)
+    stride = max(1, -(-n_train // SYNTH_SOURCES))
+    out, seen = [], 0
+    for batch in loader:
+        if batch.x is None:
+            continue
+        idx = [i for i in range(len(batch.x)) if (seen + i) % stride == 0]
+        seen += len(batch.x)
+        if not idx:
+            continue
+        x = batch.x[idx].float()
+        h, w = x.shape[-2:]
+        k = int(torch.randint(2, 5, (1,), generator=gen))
+        low = F.interpolate(F.interpolate(x, size=(k, k), mode="bilinear", antialias=True), size=(h, w),
+                            mode="bicubic", align_corners=False)
+        small = (max(2, h // 12), max(2, w // 12))
+        blur = F.interpolate(F.interpolate(x, size=small, mode="bilinear", antialias=True), size=(h, w),
+                             mode="bilinear", align_corners=False)
+        flat = x.mean(dim=(2, 3), keepdim=True) + 0.07 * torch.randn(x.shape, generator=gen)
+        y = torch.zeros(len(idx), dtype=torch.long)
+        out += [Batch(low, y), Batch(blur, y), Batch(flat, y)]
+    return out
 
 
 def head_keys(model, head) -> tuple[str, str] | None:
@@ -41,19 +94,27 @@ def head_keys(model, head) -> tuple[str, str] | None:
     return None
 
 
-def fit_trust(train_feats, val_feats, val_logits, y_val, seed=0):
-    """(novelty, temperature, calibration dict, validation novelty scores)."""
+def fit_trust(train_feats, val_feats, val_logits, y_val, seed=0, y_train=None, features="penultimate",
+              outliers=None):
+    """(novelty, temperature, calibration dict, validation novelty scores). ``features`` "multi"
+    (multi-stage rows, ``y_train`` given): the "knn+maha" detector of ``core.trust.novelty``, with
+    the "+synth" term when ``outliers`` (features of ``synthetic_outliers``) are given;
+    "penultimate": the nearest-neighbour detector on the head's input (older versions)."""
     with trust.one_blas_thread():
-        return _fit_trust(train_feats, val_feats, val_logits, y_val, seed)
+        return _fit_trust(train_feats, val_feats, val_logits, y_val, seed, y_train, features, outliers)
 
 
-def _fit_trust(train_feats, val_feats, val_logits, y_val, seed=0):
+def _fit_trust(train_feats, val_feats, val_logits, y_val, seed=0, y_train=None, features="penultimate",
+               outliers=None):
     temperature = trust.fit_temperature(val_logits, y_val) if len(y_val) >= 10 else 1.0
     calib = {}
     if len(y_val):
         calib = {"ece_before": round(trust.ece(trust.softmax(val_logits), y_val), 4),
                  "ece_after": round(trust.ece(trust.softmax(val_logits, temperature), y_val), 4),
                  "temperature_fitted_on": "validation"}
+    if features == "multi" and y_train is not None:
+        novelty, held = _fit_multi(train_feats, np.asarray(y_train), val_feats, np.asarray(y_val), seed, outliers)
+        return novelty, temperature, calib, held
     if len(val_feats) >= 10:
         novelty, held = trust.fit_novelty_heldout(train_feats, val_feats, features="penultimate", seed=seed)
     else:  # no held-out images: out-of-fold within the training images
@@ -61,3 +122,17 @@ def _fit_trust(train_feats, val_feats, val_logits, y_val, seed=0):
         novelty, _ = trust.fit_novelty_oof(train_feats, folds, features="penultimate", seed=seed)
         held = None
     return novelty, temperature, calib, held
+
+
+def _fit_multi(x_train, y_train, x_val, y_val, seed, outliers=None):
+    """The "knn+maha(+synth)" detector on multi-stage features: held out on the validation images
+    (at least 10), else "knn+maha" out of fold within the training images."""
+    from cnndesk.core.trust import novelty as novelty_fit
+
+    if len(x_val) >= 10:
+        return novelty_fit.fit_novelty_heldout(x_train, y_train, x_val, features="multi", seed=seed, y_held=y_val,
+                                               outliers=outliers)
+    x = np.concatenate([x_train, x_val]) if len(x_val) else x_train
+    y = np.concatenate([y_train, y_val]) if len(x_val) else y_train
+    novelty, _ = novelty_fit.fit_novelty_oof(x, y, np.arange(len(x)) % 5, features="multi", seed=seed)
+    return novelty, None

@@ -158,9 +158,10 @@ def fit_quick(*args, **kwargs) -> QuickResult:
 def _fit_quick(x: np.ndarray, y: np.ndarray, k: int, val_mask: np.ndarray, *, epochs: int = 200, lr: float = 0.01,
               smoothing: float = 0.1, class_w=None, seed: int = 0, init=None, features: str = "multi",
               progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
-              on_epoch=None) -> QuickResult:
+              on_epoch=None, outliers: np.ndarray | None = None) -> QuickResult:
     """``x``: embeddings of every image (training and validation), ``val_mask`` marks the
-    validation ones. See the module docstring for the steps. ``on_epoch`` sees the first fit's
+    validation ones (``outliers``: features of synthesised outliers, ``training.synth``). See the
+    module docstring for the steps. ``on_epoch`` sees the first fit's
     (epoch, train loss, train acc, val loss, val acc, seconds) as it runs. When cancelled, the best
     head so far comes back with ``cancelled`` set (temperature 1 and no novelty if not reached)."""
     x = np.asarray(x, np.float32)
@@ -211,7 +212,7 @@ def _fit_quick(x: np.ndarray, y: np.ndarray, k: int, val_mask: np.ndarray, *, ep
     calibration = {"ece_before": round(trust.ece(trust.softmax(oof), y), 4),
                    "ece_after": round(trust.ece(trust.softmax(oof, temperature), y), 4),
                    "oof_accuracy": round(float((oof.argmax(1) == y).mean()), 4)}
-    novelty, oof_dist = novelty_fit.fit_novelty_oof(x, y, folds, features=features, seed=seed)
+    novelty, oof_dist = novelty_fit.fit_novelty_oof(x, y, folds, features=features, seed=seed, outliers=outliers)
     if cancel is not None and cancel.cancelled:  # Stop pressed while the detector was fitted
         return stopped()
     # 3. the final head learns from every image

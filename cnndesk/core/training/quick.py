@@ -41,6 +41,10 @@ def train_quick(ds, config, progress=None, cancel=None, on_epoch=None) -> Traine
     y = np.array([yy for _, yy in items])
     val_mask = np.arange(len(items)) >= len(train)
     cw = class_weights(list(y[~val_mask]), len(ds.classes))
+    from cnndesk.core.training import synth
+
+    report(progress, 0, None, "Learning what your classes do not look like")
+    outliers = synth.quick_outliers(fx, [p for p, _ in train], seed=config.seed)  # the "+synth" term
     report(progress, 0, None, "Training the head")
     from cnndesk.core.training import head as quickfit
     from cnndesk.core.trust import scores as trust
@@ -49,7 +53,7 @@ def train_quick(ds, config, progress=None, cancel=None, on_epoch=None) -> Traine
 
     fit = quickfit.fit_quick(x, y, len(ds.classes), val_mask, epochs=n_ep, lr=config.resolved_lr(),
                              smoothing=config.label_smoothing, class_w=cw, seed=config.seed, init=init,
-                             features=stages, progress=progress, cancel=cancel,
+                             features=stages, progress=progress, cancel=cancel, outliers=outliers,
                              on_epoch=(lambda h: on_epoch(_stats(h, n_ep))) if on_epoch else None)
     history = [_stats(h, n_ep) for h in fit.history]
     evaluation = None

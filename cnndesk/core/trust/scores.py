@@ -60,11 +60,19 @@ class Novelty:
     # axes; each distance is put on the scale of its held-out in-class values, the score is the larger
     means: np.ndarray | None = None  # (classes, r) class means on the principal axes
     icov: np.ndarray | None = None  # (r, r) inverse of the shared within-class covariance
-    norm: tuple = ()  # (knn centre, knn span, Mahalanobis centre, Mahalanobis span)
+    norm: tuple = ()  # (knn centre, knn span, Mahalanobis centre, Mahalanobis span[, synth centre, synth span])
+    # "knn+maha+synth" (full models, core.novelty): also how much nearer an image is to the nearest
+    # training image than to the nearest *synthesised outlier* (the user's own images with their
+    # content removed: low-pass, blurred, flat colour), on the same principal axes
+    outliers: np.ndarray | None = None  # (M, r) unit rows
 
     @property
     def metric(self) -> str:
-        return "knn+maha" if self.means is not None and self.icov is not None and len(self.norm) == 4 else "cosine-nn"
+        if self.means is None or self.icov is None:
+            return "cosine-nn"
+        if len(self.norm) == 6 and self.outliers is not None:
+            return "knn+maha+synth"
+        return "knn+maha" if len(self.norm) == 4 else "cosine-nn"
 
     def coords(self, feats: np.ndarray) -> np.ndarray:
         z = (np.asarray(feats, np.float32) - self.mean) / self.scale
@@ -90,11 +98,17 @@ class Novelty:
         as (value - held-out median) / (held-out 95th percentile - median), so about 1 at the
         default threshold."""
         z = self.coords(feats)
-        knn = nearest_distance(normalize_rows(z), self.bank.astype(np.float32))
-        if self.metric != "knn+maha":
+        u = normalize_rows(z)
+        knn = nearest_distance(u, self.bank.astype(np.float32))
+        metric = self.metric
+        if metric == "cosine-nn":
             return knn
-        c0, s0, c1, s1 = self.norm
-        return np.maximum((knn - c0) / s0, (mahalanobis(z, self.means, self.icov) - c1) / s1).astype(np.float32)
+        c0, s0, c1, s1 = self.norm[:4]
+        out = np.maximum((knn - c0) / s0, (mahalanobis(z, self.means, self.icov) - c1) / s1)
+        if metric == "knn+maha+synth":
+            c2, s2 = self.norm[4:]
+            out = np.maximum(out, (synth_ratio(knn, nearest_distance(u, self.outliers)) - c2) / s2)
+        return out.astype(np.float32)
 
     def flags(self, scores: np.ndarray, threshold: float | None = None) -> np.ndarray:
         return np.asarray(scores) > (self.threshold if threshold is None else threshold)
@@ -104,16 +118,18 @@ class Novelty:
              "novelty.bank": self.bank.astype(np.float16)}
         if self.proj is not None:
             t["novelty.proj"] = self.proj.astype(np.float16)
-        if self.metric == "knn+maha":
+        if self.metric != "cosine-nn":
             t["novelty.means"] = self.means.astype(np.float32)
             t["novelty.icov"] = self.icov.astype(np.float32)
+        if self.metric == "knn+maha+synth":
+            t["novelty.outliers"] = self.outliers.astype(np.float16)
         return t
 
     def info(self) -> dict:
         return {"threshold": round(float(self.threshold), 6), "quantile": self.quantile,
                 "features": self.features, "bank": int(len(self.bank)), "metric": self.metric,
                 "held_out_quantiles": [[q, round(float(d), 6)] for q, d in self.table],
-                **({"norm": [float(v) for v in self.norm]} if self.metric == "knn+maha" else {})}
+                **({"norm": [float(v) for v in self.norm]} if self.metric != "cosine-nn" else {})}
 
     @classmethod
     def from_file(cls, info: dict, tensors: dict[str, np.ndarray]) -> Novelty:
@@ -123,13 +139,36 @@ class Novelty:
                   tensors["novelty.bank"].astype(np.float32), float(info["threshold"]),
                   float(info.get("quantile", DEFAULT_QUANTILE)), str(info.get("features", "multi")),
                   proj.astype(np.float32) if proj is not None else None, table)
-        if info.get("metric") == "knn+maha":  # a detector this version cannot rebuild: refuse, never guess
+        metric = info.get("metric", "cosine-nn")
+        if metric not in ("cosine-nn", "knn+maha", "knn+maha+synth"):
+            raise ValueError(f"novelty: unknown metric {str(metric)[:40]!r}")  # refuse, never guess
+        if metric != "cosine-nn":
             norm = tuple(float(v) for v in info["norm"])
-            if len(norm) != 4 or min(norm[1], norm[3]) <= 0:
+            if len(norm) != (6 if metric == "knn+maha+synth" else 4) or min(norm[1::2]) <= 0:
                 raise ValueError("novelty: bad normalisation")
             nov.means, nov.icov, nov.norm = (tensors["novelty.means"].astype(np.float32),
                                              tensors["novelty.icov"].astype(np.float32), norm)
+            if metric == "knn+maha+synth":
+                nov.outliers = tensors["novelty.outliers"].astype(np.float32)
+            if nov.metric != metric:
+                raise ValueError("novelty: incomplete detector")
         return nov
+
+
+def synth_ratio(d_in: np.ndarray, d_out: np.ndarray) -> np.ndarray:
+    """d_in / (d_in + d_out): 0 on a training image, 1 on a synthesised outlier."""
+    return (d_in / (d_in + d_out + 1e-6)).astype(np.float32)
+
+
+def pad_head(weight: np.ndarray, width: int) -> np.ndarray:
+    """A full model's classifier (k, D) as a head on its multi-stage features (k, width): zeros
+    for the stage columns, the weights on the last D (the penultimate layer), same logits."""
+    weight = np.asarray(weight, np.float32)
+    if weight.ndim != 2 or weight.shape[1] > width:
+        raise ValueError(f"a head of width {weight.shape[-1]} does not fit {width} features")
+    out = np.zeros((weight.shape[0], width), np.float32)
+    out[:, width - weight.shape[1]:] = weight
+    return out
 
 
 def mahalanobis(z: np.ndarray, means: np.ndarray, icov: np.ndarray) -> np.ndarray:
@@ -310,7 +349,15 @@ class ModelTrust:
 
     temperature: float = 1.0
     novelty: Novelty | None = None
-    head: tuple[np.ndarray, np.ndarray] | None = None  # full models: classifier weights for the numpy head
+    # full models: the classifier for the numpy head, on the features the detector reads (for a
+    # "multi" detector zero-padded on the left: the penultimate layer is the multi-stage row's tail)
+    head: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def variant(self) -> str:
+        """The network output a full model's head and detector read: "multi" (the fine-tuned
+        network's multi-stage features, ``networks.multistage``) or "features" (older files)."""
+        return "multi" if self.novelty is not None and self.novelty.features == "multi" else "features"
 
 
 def load_trust(spec) -> ModelTrust:
@@ -325,6 +372,8 @@ def load_trust(spec) -> ModelTrust:
     if not (0.01 <= temperature <= 100):
         temperature = 1.0
     info = meta.get("novelty")
+    if info is None:  # a detector older versions cannot run (training.config)
+        info = meta.get("novelty2")
     if not path or not isinstance(info, dict):
         return ModelTrust(temperature)
     from safetensors import safe_open
@@ -333,12 +382,14 @@ def load_trust(spec) -> ModelTrust:
         with safe_open(path, framework="numpy") as f:
             keys = set(f.keys())
             tensors = {k: f.get_tensor(k) for k in ("novelty.mean", "novelty.scale", "novelty.bank", "novelty.proj",
-                                                    "novelty.means", "novelty.icov") if k in keys}
+                                                    "novelty.means", "novelty.icov", "novelty.outliers") if k in keys}
             head = None
             hk = meta.get("head_keys")
             if hk and all(k in keys for k in hk):
                 head = (f.get_tensor(hk[0]).astype(np.float32), f.get_tensor(hk[1]).astype(np.float32))
         novelty = Novelty.from_file(info, tensors)
+        if head is not None and novelty.features == "multi":
+            head = (pad_head(head[0], len(novelty.mean)), head[1])
     except Exception:  # a damaged detector must not stop the model from classifying
         return ModelTrust(temperature)
     return ModelTrust(temperature, novelty, head)

@@ -87,3 +87,40 @@ def test_exported_network_scores_like_the_app(setup):
         _, _, score, unknown = net(torch.from_numpy(feats))
     np.testing.assert_allclose(score.numpy(), nov.score(feats), rtol=1e-4, atol=1e-3)
     assert (unknown.numpy() == nov.flags(nov.score(feats))).mean() >= 0.99
+
+
+def test_synth_term_flags_what_looks_like_the_synthesised_outliers(setup):
+    """The "+synth" term: points nearer the synthesised outliers (here: the class content removed,
+    only the shared mean left, plus noise) than any training point are flagged, out of fold and
+    held out alike; the file and the exported network give the same scores; a detector missing
+    its outliers or with an unknown metric is refused."""
+    torch = pytest.importorskip("torch")
+    from cnndesk.core.export.trustnet import TrustNet
+
+    x, y, own, _ = setup
+    rng = np.random.default_rng(5)
+    outliers = (x.mean(0) + rng.normal(0, 0.3, x.shape)).astype(np.float32)[:150]
+    content_free = (x.mean(0) + rng.normal(0, 0.3, x.shape)).astype(np.float32)[150:250]
+    plain, _ = novelty.fit_novelty_oof(x, y, np.arange(len(x)) % 5)
+    nov, oof = novelty.fit_novelty_oof(x, y, np.arange(len(x)) % 5, outliers=outliers)
+    assert nov.metric == "knn+maha+synth" and len(nov.norm) == 6 and nov.outliers.shape == (150, nov.bank.shape[1])
+    assert 0.01 <= nov.flags(nov.score(own)).mean() <= 0.10
+    assert nov.flags(nov.score(content_free)).mean() >= plain.flags(plain.score(content_free)).mean()
+    assert nov.flags(nov.score(content_free)).mean() >= 0.95
+    held_nov, held = novelty.fit_novelty_heldout(x[:400], y[:400], x[400:], y_held=y[400:], outliers=outliers)
+    assert held_nov.metric == "knn+maha+synth" and held.shape == (100,)
+    tensors = {k: np.asarray(v) for k, v in nov.tensors().items()}
+    back = trust.Novelty.from_file(nov.info(), tensors)
+    assert back.metric == "knn+maha+synth"
+    np.testing.assert_allclose(back.score(own), nov.score(own), rtol=1e-3, atol=2e-3)
+    k = int(y.max()) + 1
+    net = TrustNet(torch.nn.Identity(), np.zeros((k, x.shape[1])), np.zeros(k), 1.0, back, back.threshold).eval()
+    feats = np.concatenate([own[:50], content_free[:50]])
+    with torch.no_grad():
+        score = net(torch.from_numpy(feats))[2].numpy()
+    np.testing.assert_allclose(score, back.score(feats), rtol=1e-4, atol=1e-3)
+    del tensors["novelty.outliers"]
+    with pytest.raises(KeyError):
+        trust.Novelty.from_file(nov.info(), tensors)
+    with pytest.raises(ValueError, match="unknown metric"):
+        trust.Novelty.from_file({**nov.info(), "metric": "something-newer"}, nov.tensors())

@@ -22,13 +22,13 @@ def test_bundle_predict_gives_the_apps_novelty_and_unknown_flags(tmp_path, class
     ds = scan(make_dataset(tmp_path / "data", (30, 30, 30)), seed=4)
     path = train(ds, TrainConfig(mode="quick", seed=4)).save(tmp_path / "shapes")
     spec = get_spec(str(path))
-    assert spec.metadata["novelty"]["metric"] == "knn+maha"
+    assert spec.metadata["novelty2"]["metric"] == "knn+maha+synth"  # not "novelty": older versions
     out = tmp_path / "bundle"
     rep = export_bundle(spec, "onnx", out)
     parity = json.loads((out / "parity.json").read_text())
     assert rep.ok and parity["same_unknown"] == parity["images"] == len(ds.val)
     info = json.loads((out / "model.json").read_text())
-    assert info["unknown"]["metric"] == "knn+maha" and len(info["unknown"]["norm"]) == 4
+    assert info["unknown"]["metric"] == "knn+maha+synth" and len(info["unknown"]["norm"]) == 6
     samples = sorted(str(p) for p in (Path(__file__).resolve().parents[3] / "resources" / "samples").glob("*.jpg"))
     images = [str(p) for p, _ in ds.val[:10]] + samples
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
