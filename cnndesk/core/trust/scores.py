@@ -90,7 +90,7 @@ class Novelty:
         as (value - held-out median) / (held-out 95th percentile - median), so about 1 at the
         default threshold."""
         z = self.coords(feats)
-        knn = nearest_distance(normalize_rows(z), self.bank.astype(np.float32))
+        knn = nearest_distance(normalize_rows(z), np.asarray(self.bank, np.float32))  # no copy per call
         if self.metric != "knn+maha":
             return knn
         c0, s0, c1, s1 = self.norm
