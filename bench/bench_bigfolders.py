@@ -47,10 +47,11 @@ STAGES = ("embed", "doctor", "label", "train", "classify")
 WARM = """
 import sys
 from pathlib import Path
+import cnndesk
 from cnndesk.core.predict.embeddings import embed_paths
 paths = sorted(str(p) for d in sys.argv[1:] for p in Path(d).rglob("*") if p.suffix in (".jpg", ".png"))
 x = embed_paths(paths)
-print(len(paths), x.shape)
+print(len(paths), x.shape, "code:", cnndesk.__file__)
 """
 
 
@@ -61,12 +62,12 @@ def load() -> str:
         return "?"
 
 
-def run_child(cmd: list[str], env: dict, timeout: float, log: Path) -> dict:
+def run_child(cmd: list[str], env: dict, timeout: float, log: Path, cwd: Path) -> dict:
     """Run ``cmd`` in its own session; wall seconds, peak RSS (MB) of the child, exit code, or
     a timeout (the child's process group is stopped)."""
     t0 = time.perf_counter()
     with open(log, "w") as fh:
-        p = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        p = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd)
         deadline = t0 + timeout
         while True:
             pid, status, usage = os.wait4(p.pid, os.WNOHANG)
@@ -121,8 +122,9 @@ def bench_size(n: int, args, versions: dict[str, Path], results: dict, save) -> 
     logs.mkdir(exist_ok=True)
 
     def stage(name: str, version: str, cmd: list[str], timeout: float | None = None, cache_dir: Path = cache) -> dict:
+        # cwd: the version's tree (``python -m`` puts the working folder first on sys.path)
         r = run_child(cmd, env_for(versions[version], work, cache_dir), timeout or args.timeout,
-                      logs / f"{n}-{name}-{version}.log")
+                      logs / f"{n}-{name}-{version}.log", cwd=versions[version])
         res.setdefault(name, {})[version] = r
         shown = f"> {r['timeout']:.0f} s" if r["s"] is None else f"{r['s']:.1f} s"
         print(f"{n:>6} {name:<14} {version:<4} {shown:>10} {r['rss_mb']:>6} MB  rc {r['rc']}  load {r['load']}",
