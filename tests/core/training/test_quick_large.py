@@ -121,3 +121,13 @@ def test_mini_batch_fit_stops_when_cancelled(small_limits):
     fit = head.fit_linear(z, y, K, epochs=200, z_val=z[:200], y_val=y[:200], cancel=token, on_epoch=on_epoch)
     assert fit.cancelled and max(seen) == 20
     assert float(((z[:200] @ fit.w.T + fit.b).argmax(1) == y[:200]).mean()) > 0.5
+
+
+def test_big_set_without_validation_split(small_limits):
+    x, y = _data(2500, 6)
+    res = head.fit_quick(x, y, K, np.zeros(len(y), bool), epochs=60)
+    assert res.val_novelty is None and res.val_logits is None
+    assert res.novelty is not None and len(res.novelty.bank) <= trust.MAX_BANK
+    xt, yt = _data(800, 7)
+    assert _accuracy(res, xt, yt) > 0.85
+    assert 0.02 <= res.novelty.flags(res.novelty.score(xt)).mean() <= 0.10
