@@ -11,7 +11,9 @@ Big sets (issue 25: 50,000 images in about a minute on 2 cores): with at least a
 values the features go onto their top MAX_DIM principal axes too (found on PCA_ROWS of them), each
 Adam step sees BATCH images instead of all of them, and the novelty detector is fitted on a
 NOVELTY_ROWS sample of the training images (see :func:`fit_detector`). Below those sizes every
-step is as before.
+step is as before. Other users of :func:`make_basis` / :func:`fit_linear` (the doctor's label
+check, the labelling session) keep the full-size behaviour unless they pass ``sampled=True`` /
+``batch=BATCH``.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class Basis:
         return w.astype(np.float32), (np.asarray(b_raw, np.float32) + np.asarray(w_raw) @ self.mean).astype(np.float32)
 
 
-def make_basis(x: np.ndarray, max_dim: int | None = None) -> Basis:
+def make_basis(x: np.ndarray, max_dim: int | None = None, sampled: bool = False) -> Basis:
     """Standardize (each value's spread floored at SCALE_FLOOR x the median spread), then rotate
     onto the principal axes. Without the floor, values that barely vary among the training images
     (e.g. a last-layer channel that is almost always 0) are blown up by 1/spread: the folded head
@@ -71,7 +73,7 @@ def make_basis(x: np.ndarray, max_dim: int | None = None) -> Basis:
     99.8 % with; symbols accuracy 0.990 -> 0.993, textures 0.988 -> 1.000)."""
     x = np.asarray(x, np.float32)
     max_dim = MAX_DIM if max_dim is None else max_dim
-    if len(x) >= x.shape[1] and x.shape[1] > max_dim:
+    if sampled and len(x) >= x.shape[1] and x.shape[1] > max_dim:  # big sets (quick training opts in)
         return _big_basis(x, min(max_dim, BIG_DIM))
     mean = x.mean(0)
     spread = x.std(0)
@@ -117,16 +119,18 @@ class Fit:
 
 
 def fit_linear(z, y, k, *, weight_decay=DEFAULT_WEIGHT_DECAY, epochs=200, lr=0.01, smoothing=0.1, class_w=None,
-               seed=0, z_val=None, y_val=None, init=None, cancel: CancelToken | None = None, on_epoch=None) -> Fit:
+               seed=0, z_val=None, y_val=None, init=None, cancel: CancelToken | None = None, on_epoch=None,
+               batch: int | None = None) -> Fit:
     """Adam with a cosine schedule on rotated features; keeps the best epoch by validation
-    (accuracy, -loss) when a validation set is given, else the last. Full batches up to BATCH
-    images; beyond, each epoch is one step on BATCH images (drawn without replacement, a new
+    (accuracy, -loss) when a validation set is given, else the last. Full batches, or with
+    ``batch`` (quick training passes BATCH) past that many images each epoch is one step on
+    ``batch`` images (drawn without replacement, a new
     permutation each pass), so a fit costs the same at 5,000 as at 50,000 images (its training
     loss and accuracy are then those of the step's batch)."""
     rng = np.random.default_rng(seed)
     n, d = z.shape
-    if n > BATCH:
-        return _fit_batches(z, y, k, rng, weight_decay=weight_decay, epochs=epochs, lr=lr, smoothing=smoothing,
+    if batch is not None and n > batch:
+        return _fit_batches(z, y, k, rng, batch, weight_decay=weight_decay, epochs=epochs, lr=lr, smoothing=smoothing,
                             class_w=class_w, z_val=z_val, y_val=y_val, init=init, cancel=cancel, on_epoch=on_epoch)
     w = rng.normal(0, 0.01, (k, d)).astype(np.float32) if init is None else init[0].astype(np.float32).copy()
     b = np.zeros(k, np.float32) if init is None else init[1].astype(np.float32).copy()
@@ -171,7 +175,7 @@ def fit_linear(z, y, k, *, weight_decay=DEFAULT_WEIGHT_DECAY, epochs=200, lr=0.0
     return Fit(w, b, history, cancel is not None and cancel.cancelled)
 
 
-def _fit_batches(z, y, k, rng, *, weight_decay, epochs, lr, smoothing, class_w, z_val, y_val, init, cancel,
+def _fit_batches(z, y, k, rng, batch, *, weight_decay, epochs, lr, smoothing, class_w, z_val, y_val, init, cancel,
                  on_epoch) -> Fit:
     n, d = z.shape
     w = rng.normal(0, 0.01, (k, d)).astype(np.float32) if init is None else init[0].astype(np.float32).copy()
@@ -184,10 +188,10 @@ def _fit_batches(z, y, k, rng, *, weight_decay, epochs, lr, smoothing, class_w, 
     for epoch in range(1, epochs + 1):
         if cancel is not None and cancel.cancelled:
             break
-        if pos + BATCH > n:
+        if pos + batch > n:
             order, pos = rng.permutation(n), 0
-        idx = np.sort(order[pos:pos + BATCH])
-        pos += BATCH
+        idx = np.sort(order[pos:pos + batch])
+        pos += batch
         zb, yb = z[idx], y[idx]
         target = np.full((len(idx), k), smoothing / k, np.float32)
         target[np.arange(len(idx)), yb] += 1 - smoothing
@@ -261,10 +265,10 @@ def _fit_quick(x: np.ndarray, y: np.ndarray, k: int, val_mask: np.ndarray, *, ep
     x = np.asarray(x, np.float32)
     y = np.asarray(y, int)
     val_mask = np.asarray(val_mask, bool)
-    basis = make_basis(x)
+    basis = make_basis(x, sampled=True)
     z = basis(x)
     tr = ~val_mask
-    kw = dict(epochs=epochs, lr=lr, smoothing=smoothing, class_w=class_w, seed=seed, cancel=cancel)
+    kw = dict(epochs=epochs, lr=lr, smoothing=smoothing, class_w=class_w, seed=seed, cancel=cancel, batch=BATCH)
     # 1. regularisation chosen on the validation split
     chosen, val_logits, history = DEFAULT_WEIGHT_DECAY, None, []
     first = None

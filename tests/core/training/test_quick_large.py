@@ -95,7 +95,8 @@ def test_stratified_sample_keeps_every_class():
 
 def test_blockwise_projection_matches_one_block(small_limits):
     x, _ = _data(2000, 4)
-    basis = head.make_basis(x)
+    assert head.make_basis(x).proj.shape == (D, D)  # other callers: every value, as before
+    basis = head.make_basis(x, sampled=True)
     assert basis.proj.shape == (D, head.BIG_DIM)
     whole = ((x - basis.mean) / basis.scale) @ basis.proj
     np.testing.assert_allclose(basis(x), whole, rtol=1e-4, atol=1e-4)
@@ -109,7 +110,7 @@ def test_mini_batch_fit_stops_when_cancelled(small_limits):
     from cnndesk.core.common.progress import CancelToken
 
     x, y = _data(2000, 5)
-    z = head.make_basis(x)(x)
+    z = head.make_basis(x, sampled=True)(x)
     token = CancelToken()
     seen = []
 
@@ -118,7 +119,8 @@ def test_mini_batch_fit_stops_when_cancelled(small_limits):
         if h[0] >= 20:
             token.cancel()
 
-    fit = head.fit_linear(z, y, K, epochs=200, z_val=z[:200], y_val=y[:200], cancel=token, on_epoch=on_epoch)
+    fit = head.fit_linear(z, y, K, epochs=200, z_val=z[:200], y_val=y[:200], cancel=token, on_epoch=on_epoch,
+                          batch=head.BATCH)
     assert fit.cancelled and max(seen) == 20
     assert float(((z[:200] @ fit.w.T + fit.b).argmax(1) == y[:200]).mean()) > 0.5
 
