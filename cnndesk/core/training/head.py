@@ -8,7 +8,7 @@ several times cheaper when there are fewer images than feature values (2528 for 
 features of EfficientNet-Lite0).
 
 Big sets (issue 25: 50,000 images in about a minute on 2 cores): with at least as many images as
-values the features go onto their top MAX_DIM principal axes too (found on PCA_ROWS of them), each
+values the features go onto their top BIG_DIM principal axes too (found on PCA_ROWS of them), each
 Adam step sees BATCH images instead of all of them, and the novelty detector is fitted on a
 NOVELTY_ROWS sample of the training images (see :func:`fit_detector`). Below those sizes every
 step is as before. Other users of :func:`make_basis` / :func:`fit_linear` (the doctor's label
@@ -124,9 +124,8 @@ def fit_linear(z, y, k, *, weight_decay=DEFAULT_WEIGHT_DECAY, epochs=200, lr=0.0
     """Adam with a cosine schedule on rotated features; keeps the best epoch by validation
     (accuracy, -loss) when a validation set is given, else the last. Full batches, or with
     ``batch`` (quick training passes BATCH) past that many images each epoch is one step on
-    ``batch`` images (drawn without replacement, a new
-    permutation each pass), so a fit costs the same at 5,000 as at 50,000 images (its training
-    loss and accuracy are then those of the step's batch)."""
+    ``batch`` images (drawn without replacement, a new permutation each pass), so a fit costs the
+    same at 5,000 as at 50,000 images (its training loss and accuracy are then the batch's)."""
     rng = np.random.default_rng(seed)
     n, d = z.shape
     if batch is not None and n > batch:
