@@ -37,8 +37,10 @@ def train_quick(ds, config, progress=None, cancel=None, on_epoch=None) -> Traine
     if len({yy for _, yy in train}) < 2:
         raise TrainingError("too few readable images to train (need images of at least two classes)")
     items = train + val
-    x = np.stack([feats[p] for p, _ in items]).astype(np.float32)
+    x = stack_rows([feats[p] for p, _ in items])
     y = np.array([yy for _, yy in items])
+    cache_hits = cache.hits
+    del feats, cache  # the cache's copy of every embedding (500 MB at 50,000 images) goes now
     val_mask = np.arange(len(items)) >= len(train)
     cw = class_weights(list(y[~val_mask]), len(ds.classes))
     from cnndesk.core.training import synth
@@ -69,8 +71,16 @@ def train_quick(ds, config, progress=None, cancel=None, on_epoch=None) -> Traine
                          extra={**fit.calibration, "weight_decay": fit.weight_decay},
                          val_novelty=fit.val_novelty)
     model.seconds = time.perf_counter() - t0
-    model.cache_hits = cache.hits  # type: ignore[attr-defined]
+    model.cache_hits = cache_hits  # type: ignore[attr-defined]
     return model
+
+
+def stack_rows(rows: list) -> np.ndarray:
+    """One float32 array of the rows, filled in place (np.stack + astype made two full copies)."""
+    x = np.empty((len(rows), len(rows[0])), np.float32)
+    for i, r in enumerate(rows):
+        x[i] = r
+    return x
 
 
 def _stats(h: tuple, epochs: int) -> EpochStats:

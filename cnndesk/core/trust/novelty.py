@@ -103,7 +103,7 @@ def _keep_outliers(u: np.ndarray, seed: int) -> np.ndarray:
     return u[np.sort(np.random.default_rng(seed).choice(len(u), MAX_OUTLIERS, replace=False))]
 
 
-def _top_eigh(m: np.ndarray, r: int, iters: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def top_eigh(m: np.ndarray, r: int, iters: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """The r largest eigenvalues (descending) and eigenvectors of a symmetric positive
     semi-definite matrix, by randomized subspace iteration (Halko et al. 2011): a few products
     with an (n, r + 16) block instead of a full eigendecomposition (on 2 busy cores 0.2 s instead
@@ -138,7 +138,7 @@ def _fold_coords(zs: np.ndarray, folds: np.ndarray, r: int, extra: np.ndarray | 
             g = gram[np.ix_(fit, fit)]
             row = g.mean(1)
             gc = g - row[:, None] - row[None, :] + row.mean()
-            evals, u = _top_eigh(gc, min(r, m - 1) if d > r else m)
+            evals, u = top_eigh(gc, min(r, m - 1) if d > r else m)
             gh = gram[np.ix_(held, fit)]
             kh = gh - gh.mean(1, keepdims=True) - row[None, :] + row.mean()
             z_extra = None
@@ -152,7 +152,7 @@ def _fold_coords(zs: np.ndarray, folds: np.ndarray, r: int, extra: np.ndarray | 
             mu = zs[fit].mean(0)
             c = cov_all - zs[held].T @ zs[held] - m * np.outer(mu, mu)
             if d > r:
-                _, v = _top_eigh(c, r)
+                _, v = top_eigh(c, r)
             else:
                 v = np.eye(d)
             z_extra = ((extra - mu) @ v).astype(np.float32) if extra is not None else None

@@ -99,7 +99,7 @@ class Novelty:
         default threshold."""
         z = self.coords(feats)
         u = normalize_rows(z)
-        knn = nearest_distance(u, self.bank.astype(np.float32))
+        knn = nearest_distance(u, np.asarray(self.bank, np.float32))  # no copy per call
         metric = self.metric
         if metric == "cosine-nn":
             return knn
