@@ -50,10 +50,9 @@ def _peak_mb() -> float:
 
 def make(n: int, work: Path, seed: int = 0) -> Path:
     """The synthetic set for ``n`` images, written once to ``work/synth{n}.npz``."""
+    import doctor_data
     import numpy as np
     from PIL import Image
-
-    import doctor_data
 
     out = work / f"synth{n}.npz"
     if out.exists():
