@@ -1,5 +1,6 @@
 """Nearest neighbours of row vectors: exact (numpy, chunked) where the set is small, approximate
-(faiss, an inverted-file index checked against the exact answer) where it is big.
+(faiss: a shortlist on the principal axes, ranked again on every value, recall-checked against
+the exact answer) where it is big.
 
 The one place cnndesk searches neighbours in embedding or pixel space (the dataset doctor's
 duplicates, leaks and outliers; later the labelling session and novelty). Qt-free, torch-free;
@@ -19,11 +20,15 @@ at distance 1 from everything); ``metric="l2"``: the Euclidean distance.
 
 Exact or approximate: exact when ``len(queries) * len(base)`` is at most :data:`EXACT_MAX_PAIRS`
 (about 2 s of one core at 256 dims) or when ``exact=True``. The approximate search
-(:func:`_ivf_knn`: k-means cells, each query scans the nearest ``nprobe`` cells) is checked on every
-call: :data:`RECALL_SAMPLE` queries are answered exactly as well, and while their recall of the
-exact top-k is below :data:`MIN_RECALL` the search is repeated with twice as many cells scanned
-(in the end, all of them: exact). bench/bench_neighbours.py measured the choice of library and
-the settings (docs/benchmarks.md).
+shortlists ``SHORTLIST × k`` candidates per query with faiss's exact search on the base's top
+``dims`` principal axes (through the origin), then ranks them again on every value. It is
+checked on every call: :data:`RECALL_SAMPLE` queries are answered exactly as well, and while the
+shortlist answers of those queries find less than :data:`MIN_RECALL` of their exact top-k,
+``dims`` is doubled (from :data:`START_DIMS`; at the full width faiss's exact search answers);
+then all queries are answered with that ``dims``. Why not an inverted-file or graph index
+(faiss IVF, HNSW; usearch): at these sizes and widths they needed 30-100 % of an exact search's
+time for 0.99 recall, and a graph built on several threads is not the same twice
+(bench/bench_neighbours.py, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -33,11 +38,12 @@ import numpy as np
 METRICS = ("cosine", "l2")
 EXACT_MAX_PAIRS = 40_000_000  # queries × base rows below which the exact search is used
 MIN_RECALL = 0.99  # of the exact top-k, on RECALL_SAMPLE queries, or the search is repeated wider
-RECALL_SAMPLE = 256
+RECALL_SAMPLE = 512
 CHUNK_BYTES = 32 << 20  # memory of one block of the exact search's similarity matrix
-# the inverted-file index (bench/bench_neighbours.py): CELLS_PER_SQRT × √N k-means cells, trained
-# on TRAIN_PER_CELL rows per cell for KMEANS_ITER rounds; START_PROBES cells scanned per query
-CELLS_PER_SQRT, TRAIN_PER_CELL, KMEANS_ITER, START_PROBES = 1.0, 64, 10, 8
+# the approximate search (bench/bench_neighbours.py): a shortlist of SHORTLIST × k per query from
+# an exact search on the top START_DIMS axes (doubled until the recall check passes), axes fitted
+# on AXES_SAMPLE rows
+START_DIMS, SHORTLIST, AXES_SAMPLE = 32, 4, 8192
 
 
 def knn(queries: np.ndarray, base: np.ndarray, k: int, metric: str = "cosine", exclude_self: bool = False, *,
@@ -69,14 +75,22 @@ def knn(queries: np.ndarray, base: np.ndarray, k: int, metric: str = "cosine", e
         q = _unit(q)
         b = q if same else _unit(b)
     if exact is None:
-        exact = len(q) * len(b) <= EXACT_MAX_PAIRS or len(b) < 8 * _cells(len(b))
+        exact = len(q) * len(b) <= EXACT_MAX_PAIRS or b.shape[1] <= START_DIMS
     s, i = (_exact(q, b, kk, metric, exclude_self, cancel) if exact
             else _checked_approx(q, b, kk, metric, exclude_self, threads, cancel))
     if metric == "cosine":
         dist[:, :kk] = np.clip(1.0 - s, 0.0, 2.0)
-    else:  # s = 2 q·b - |b|², so |q - b|² = |q|² - s
-        dist[:, :kk] = np.sqrt(np.maximum((q.astype(np.float64) ** 2).sum(1, keepdims=True) - s, 0.0))
-    idx[:, :kk] = i
+        idx[:, :kk] = i
+    else:  # the distances again from the vectors (|q|² - 2 q·b + |b|² loses digits for near rows)
+        ok = i >= 0
+        dl = np.full(i.shape, np.inf, np.float32)
+        for start in range(0, len(q), 2048):  # memory: 2048 × k × d at a time
+            part = slice(start, start + 2048)
+            diff = (q[part, None, :] - b[np.where(ok[part], i[part], 0)]).astype(np.float64)
+            dl[part] = np.where(ok[part], np.sqrt((diff * diff).sum(-1)), np.inf)
+        order = np.lexsort((np.where(ok, i, np.iinfo(np.int64).max), dl), axis=1)
+        dist[:, :kk] = np.take_along_axis(dl, order, 1)
+        idx[:, :kk] = np.where(np.isfinite(dist[:, :kk]), np.take_along_axis(i, order, 1), -1)
     return dist, idx
 
 
@@ -168,33 +182,49 @@ def _top(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(top, order, 1), np.take_along_axis(part, order, 1)
 
 
-def _cells(n: int) -> int:
-    return max(1, int(CELLS_PER_SQRT * np.sqrt(n)))
-
-
 def _checked_approx(q, b, k, metric, exclude_self, threads, cancel):
-    """The approximate top-k with its recall checked on a sample of the queries: scanned wider
-    (twice the cells) until the sample's recall of the exact top-k reaches MIN_RECALL."""
+    """The approximate top-k, its recall checked first on a sample of the queries: a shortlist of
+    SHORTLIST × k from a search on the top ``dims`` axes (faiss, exact on those axes), ranked
+    again on every value. ``dims`` is doubled until the sample finds MIN_RECALL of its exact
+    top-k, then all queries are answered with it; when it reaches the full width, faiss's exact
+    search on every value answers."""
     from cnndesk.core.common.progress import check
 
-    index = _ivf(b, metric, threads)
+    d = b.shape[1]
     b_sq = (b.astype(np.float64) ** 2).sum(1).astype(np.float32) if metric == "l2" else None
     rng = np.random.default_rng(0)
     sample = np.sort(rng.choice(len(q), min(len(q), RECALL_SAMPLE), replace=False))
-    truth_s, truth_i = _exact(q[sample], b, k, metric, exclude_self, cancel, rows=sample if exclude_self else None)
-    nprobe = min(START_PROBES, index.nlist)
-    while True:
+    own = sample if exclude_self else None
+    truth_s, truth_i = _exact(q[sample], b, k, metric, exclude_self, cancel, rows=own)
+    axes = _axes(b)
+    dims = min(START_DIMS, d)
+    while dims < d:
         check(cancel)
-        s, i = _ivf_search(index, q, b, b_sq, k, metric, exclude_self, nprobe, threads, cancel)
-        if nprobe >= index.nlist or _recall(s[sample], i[sample], truth_s, truth_i) >= MIN_RECALL:
-            return s, i
-        nprobe = min(2 * nprobe, index.nlist)
+        index = _flat(b @ axes[:, :dims], metric, threads)
+        s, i = _shortlist(index, axes[:, :dims], q[sample], b, b_sq, k, metric, own, threads, cancel)
+        if _recall(s, i, truth_s, truth_i) >= MIN_RECALL:
+            return _shortlist(index, axes[:, :dims], q, b, b_sq, k, metric,
+                              np.arange(len(q)) if exclude_self else None, threads, cancel)
+        dims *= 2
+    # every value: faiss's exact search (blocked products and heaps: about 2x numpy's here)
+    return _shortlist(_flat(b, metric, threads), None, q, b, b_sq, k, metric,
+                      np.arange(len(q)) if exclude_self else None, threads, cancel)
 
 
 def _recall(s, i, truth_s, truth_i) -> float:
     """Share of the exact top-k found; an answer tied with the exact k-th score counts as found."""
     found = (i[:, :, None] == truth_i[:, None, :]).any(2) | (s >= truth_s[:, -1:] - 1e-6)
     return float(found.sum()) / max(1, truth_i.size)
+
+
+def _axes(b: np.ndarray) -> np.ndarray:
+    """The base's principal axes through the origin (eigenvectors of bᵀb on a fixed sample of at
+    most AXES_SAMPLE rows), strongest first: inner products and distances on the first few are
+    the best few-value stand-ins for those on all values."""
+    rng = np.random.default_rng(0)
+    rows = b[np.sort(rng.choice(len(b), min(len(b), AXES_SAMPLE), replace=False))].astype(np.float64)
+    _, vecs = np.linalg.eigh(rows.T @ rows)
+    return np.ascontiguousarray(vecs[:, ::-1], np.float32)
 
 
 def _faiss(threads: int):
@@ -204,45 +234,31 @@ def _faiss(threads: int):
     return faiss
 
 
-def _ivf(b: np.ndarray, metric: str, threads: int):
-    """An inverted-file index over ``b``: k-means cells (trained on a fixed sample, seed 0, so
-    every run builds the same index), vectors kept as they are (no compression)."""
+def _flat(x: np.ndarray, metric: str, threads: int):
+    """A faiss exact index of ``x`` (its blocked matrix products and top-k heaps)."""
     faiss = _faiss(threads)
-    nlist = _cells(len(b))
-    d = b.shape[1]
-    if metric == "cosine":
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-        raw = b
-    else:
-        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist, faiss.METRIC_L2)
-        raw = b
-    index.cp.seed = 0
-    index.cp.niter = KMEANS_ITER
-    index.cp.max_points_per_centroid = TRAIN_PER_CELL
-    rng = np.random.default_rng(0)
-    train = raw[np.sort(rng.choice(len(raw), min(len(raw), TRAIN_PER_CELL * nlist), replace=False))]
-    index.train(train)
-    index.add(raw)
+    index = faiss.IndexFlatIP(x.shape[1]) if metric == "cosine" else faiss.IndexFlatL2(x.shape[1])
+    index.add(np.ascontiguousarray(x, np.float32))
     return index
 
 
-def _ivf_search(index, q, b, b_sq, k, metric, exclude_self, nprobe, threads, cancel):
-    """Candidates from the index, scored again exactly (as the exact search scores them) and
-    ordered by (-score, index)."""
+def _shortlist(index, axes, q, b, b_sq, k, metric, own, threads, cancel):
+    """SHORTLIST × k candidates per query from ``index`` (the base on ``axes``), scored again on
+    every value (as the exact search scores them) and ordered by (-score, index). ``own``: the
+    queries' row numbers in ``b``, left out of their answers (exclude_self), or None."""
     from cnndesk.core.common.progress import check
 
     _faiss(threads)
-    index.nprobe = int(nprobe)
-    extra = 1 if exclude_self else 0
+    want = min(index.ntotal, SHORTLIST * k + (1 if own is not None else 0))
     out_s = np.empty((len(q), k), np.float32)
     out_i = np.empty((len(q), k), np.int64)
-    step = 8192
+    step = 2048  # memory: step × want × d for the exact scores of the candidates
     for start in range(0, len(q), step):
         check(cancel)
         qq = q[start:start + step]
-        _, cand = index.search(qq, k + extra)
-        if exclude_self:
-            cand[cand == np.arange(start, start + len(qq))[:, None]] = -1
+        _, cand = index.search(np.ascontiguousarray(qq if axes is None else qq @ axes), want)
+        if own is not None:
+            cand[cand == own[start:start + len(qq), None]] = -1
         ok = cand >= 0
         safe = np.where(ok, cand, 0)
         s = np.einsum("nd,nkd->nk", qq, b[safe])
