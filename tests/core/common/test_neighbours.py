@@ -143,3 +143,14 @@ def test_zero_rows_are_at_cosine_distance_one():
     x = np.vstack([np.zeros((1, 4), np.float32), np.eye(4, dtype=np.float32)])
     d, i = nb.knn(x[:1], x[1:], 2)
     assert np.allclose(d, 1.0) and i.tolist() == [[0, 1]]
+
+
+def test_faiss_is_imported_only_when_a_big_set_is_searched():
+    """faiss takes 0.4-2 s to import here: never at start-up, never for small sets."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from cnndesk.core.common import neighbours as nb; import cnndesk.core.doctor.check;"
+            "nb.knn(np.eye(50, dtype=np.float32), np.eye(50, dtype=np.float32), 3); print('faiss' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "False", out.stderr
