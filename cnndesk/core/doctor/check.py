@@ -381,11 +381,14 @@ def pair_issues(paths, labels, split_of, thumbs, emb, idx_ok, cancel, sizes, nea
     NEIGHBOURS columns), reused when no picture has an identical twin."""
     if len(idx_ok) < 2:
         return []
-    t = thumbs[idx_ok]
+    everything = len(idx_ok) == len(thumbs)  # no copies of 50,000 thumbnails when every picture is in
+    t = thumbs if everything else thumbs[idx_ok]
     reps, twins = dupes.identical_groups(t, sizes[idx_ok])
     pairs = np.zeros((0, 2), np.int64)
     if len(reps) >= 2:
-        cands = [dupes.top_pairs(dupes.search_vectors(t[reps]), NEIGHBOURS, 0.5, cancel=cancel, threads=SEARCH_THREADS)]
+        vectors = dupes.search_vectors(t if len(reps) == len(t) else t[reps])
+        cands = [dupes.top_pairs(vectors, NEIGHBOURS, 0.5, cancel=cancel, threads=SEARCH_THREADS)]
+        del vectors
         if emb.shape[1] > 1 and nearest is not None and len(reps) == len(t):
             d, i = nearest
             cands.append(neighbours.pairs_from_knn(d[:, :NEIGHBOURS], i[:, :NEIGHBOURS], 1.0 - 0.8)[0])
