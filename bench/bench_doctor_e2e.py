@@ -102,6 +102,8 @@ def main() -> None:
     p.add_argument("--work", default="/tmp/cnndesk-bench-doctor-e2e")
     p.add_argument("--baseline-code")
     p.add_argument("--child")
+    p.add_argument("--no-warm-up", action="store_true", help="the caches are warm already")
+    p.add_argument("--old-stages", action="store_true", help="also time the old code's stages (a second old run)")
     a = p.parse_args()
     if a.child:
         return child(a.child)
@@ -119,10 +121,10 @@ def main() -> None:
     env = {**os.environ, "CNNDESK_CACHE_DIR": str(cache)}
     n = man["n_train"] + man["n_val"]
     print(json.dumps({"images": n, "made_s": round(made, 1), "uptime": os.getloadavg()}), flush=True)
-    t = time.perf_counter()
-    warm, wall, _ = _run([sys.executable, "-m", "cnndesk", "doctor", str(root), "--format", "json", "--quiet"], env)
-    print(json.dumps({"warm_up_s": round(wall, 1), "rc": warm.returncode, "err": warm.stderr[-500:]}), flush=True)
-    runs = [("old", a.baseline_code), ("new", None)] if a.baseline_code else [("new", None)]
+    if not a.no_warm_up:
+        warm, wall, _ = _run([sys.executable, "-m", "cnndesk", "doctor", str(root), "--format", "json", "--quiet"], env)
+        print(json.dumps({"warm_up_s": round(wall, 1), "rc": warm.returncode, "err": warm.stderr[-500:]}), flush=True)
+    runs = [("new", None), ("old", a.baseline_code)] if a.baseline_code else [("new", None)]
     for name, code in runs:
         e = dict(env)
         if code:
@@ -136,6 +138,9 @@ def main() -> None:
             row["found"] = score(json.loads(cli.stdout), man)
         else:
             row["err"] = cli.stderr[-800:]
+        print(json.dumps(row), flush=True)
+        if name == "old" and not a.old_stages:
+            continue
         shutil.rmtree(cache / "doctor" / "results", ignore_errors=True)
         st, wall, _ = _run([sys.executable, __file__, "--child", str(root)], e)
         if st.returncode == 0:
