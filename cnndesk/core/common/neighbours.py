@@ -202,7 +202,7 @@ def _checked_approx(q, b, k, metric, exclude_self, threads, cancel):
         check(cancel)
         index = _flat(b @ axes[:, :dims], metric, threads)
         s, i = _shortlist(index, axes[:, :dims], q[sample], b, b_sq, k, metric, own, threads, cancel)
-        if _recall(s, i, truth_s, truth_i) >= MIN_RECALL:
+        if recall(s, i, truth_s, truth_i) >= MIN_RECALL:
             return _shortlist(index, axes[:, :dims], q, b, b_sq, k, metric,
                               np.arange(len(q)) if exclude_self else None, threads, cancel)
         dims *= 2
@@ -211,8 +211,9 @@ def _checked_approx(q, b, k, metric, exclude_self, threads, cancel):
                       np.arange(len(q)) if exclude_self else None, threads, cancel)
 
 
-def _recall(s, i, truth_s, truth_i) -> float:
-    """Share of the exact top-k found; an answer tied with the exact k-th score counts as found."""
+def recall(s, i, truth_s, truth_i) -> float:
+    """Share of the exact top-k (``truth_s``, ``truth_i``: scores, larger is nearer, and indices)
+    that an answer (``s``, ``i``) found; an answer tied with the exact k-th score counts as found."""
     found = (i[:, :, None] == truth_i[:, None, :]).any(2) | (s >= truth_s[:, -1:] - 1e-6)
     return float(found.sum()) / max(1, truth_i.size)
 

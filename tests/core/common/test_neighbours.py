@@ -59,8 +59,8 @@ def test_approximate_search_widens_until_the_recall_check_passes(monkeypatch):
     """Two axes at first: the sample's recall fails and the shortlist search uses more."""
     monkeypatch.setattr(nb, "START_DIMS", 2)
     seen = []
-    real = nb._recall
-    monkeypatch.setattr(nb, "_recall", lambda *a: seen.append(real(*a)) or seen[-1])
+    real = nb.recall
+    monkeypatch.setattr(nb, "recall", lambda *a: seen.append(real(*a)) or seen[-1])
     x = _clustered(5000, 48, seed=2)
     _, ie = nb.knn(x, x, 10, exclude_self=True, exact=True)
     _, ia = nb.knn(x, x, 10, exclude_self=True, exact=False)

@@ -5,6 +5,8 @@ network: thumbnails and embeddings are made here)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
@@ -48,13 +50,19 @@ def _dataset(seed: int = 0):
             "flips": {paths[i] for i in flips}, "outliers": {paths[i] for i in outl}}
 
 
-def _analyse(data):
+def _analyse(data, monkeypatch):
+    """run_checks on the arrays: the file walk, thumbnails and embeddings replaced by them."""
     paths = data["paths"]
     feats = {p: data["multi"][i, -D // 2:] for i, p in enumerate(paths)}
     multi = {p: data["multi"][i] for i, p in enumerate(paths)}
+    monkeypatch.setattr(doctor.dupes, "thumbnails", lambda ps, *a, **k: (data["thumbs"], np.full((N, 2), 64, np.int32), {}))
+    monkeypatch.setattr(doctor, "embed_files", lambda ps, *a, **k: (feats, multi, {}, 224, "synthetic"))
+    items = [(p, data["split"][p], data["labels"][p]) for p in paths]
+    files = doctor.Files(Path("/d"), "splits", data["names"], items, {c: [f"/d/train/{c}"] for c in data["names"]}, [])
     with threadpool_limits(1):
-        return doctor._analyse(paths, data["labels"], data["split"], data["thumbs"], np.full((N, 2), 64), feats, 224,
-                               data["names"], data["names"], None, multi)
+        issues, checked, _ = doctor.run_checks(files, None, None, None, "cpu")
+    assert checked == N
+    return [i for i in issues if i.kind not in ("imbalance", "too_few")]
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +78,8 @@ def big_paths(monkeypatch):
     monkeypatch.setattr(stats, "LABEL_TRAIN_MAX", 1500)
 
 
-def test_planted_problems_are_found_on_the_big_set_paths(data, big_paths):
-    issues = _analyse(data)
+def test_planted_problems_are_found_on_the_big_set_paths(data, big_paths, monkeypatch):
+    issues = _analyse(data, monkeypatch)
     pairs = {frozenset((i.path, i.other)): i.kind for i in issues if i.kind in ("duplicate", "leak", "overlap")}
     assert set(pairs) == data["copies"]
     for pair, kind in pairs.items():
@@ -84,9 +92,9 @@ def test_planted_problems_are_found_on_the_big_set_paths(data, big_paths):
 
 
 def test_approximate_and_exact_searches_give_the_same_report(data, big_paths, monkeypatch):
-    approx = _analyse(data)
+    approx = _analyse(data, monkeypatch)
     monkeypatch.setattr(neighbours, "EXACT_MAX_PAIRS", 10**12)
-    exact = _analyse(data)
+    exact = _analyse(data, monkeypatch)
     key = sorted((i.kind, i.path, i.other or "") for i in approx)
     assert key == sorted((i.kind, i.path, i.other or "") for i in exact)
 
