@@ -44,13 +44,14 @@ def make_folder(work: Path, images: int, seed: int = 20) -> tuple[Path, dict]:
     return root, man
 
 
-def _run(cmd: list[str], env: dict) -> tuple[subprocess.CompletedProcess, float, float]:
-    """(result, wall seconds, peak RSS MB of that child process: its own rusage from wait4)."""
+def _run(cmd: list[str], env: dict, cwd: str | None = None) -> tuple[subprocess.CompletedProcess, float, float]:
+    """(result, wall seconds, peak RSS MB of that child process: its own rusage from wait4).
+    ``cwd``: the checkout to run (``python -m`` puts the working folder before PYTHONPATH)."""
     import tempfile
 
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t = time.perf_counter()
-        p = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
+        p = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True, cwd=cwd or str(HERE.parent))
         _, status, usage = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t
         p.returncode = os.waitstatus_to_exitcode(status)
@@ -104,6 +105,7 @@ def main() -> None:
     p.add_argument("--child")
     p.add_argument("--no-warm-up", action="store_true", help="the caches are warm already")
     p.add_argument("--old-stages", action="store_true", help="also time the old code's stages (a second old run)")
+    p.add_argument("--only", choices=("old", "new"))
     a = p.parse_args()
     if a.child:
         return child(a.child)
@@ -126,12 +128,15 @@ def main() -> None:
         print(json.dumps({"warm_up_s": round(wall, 1), "rc": warm.returncode, "err": warm.stderr[-500:]}), flush=True)
     runs = [("new", None), ("old", a.baseline_code)] if a.baseline_code else [("new", None)]
     for name, code in runs:
+        if a.only and name != a.only:
+            continue
         e = dict(env)
         if code:
             e["PYTHONPATH"] = e["CNNDESK_BENCH_CODE"] = str(Path(code).resolve())
         shutil.rmtree(cache / "doctor" / "results", ignore_errors=True)
         load = os.getloadavg()
-        cli, wall, peak = _run([sys.executable, "-m", "cnndesk", "doctor", str(root), "--format", "json", "--quiet"], e)
+        cli, wall, peak = _run([sys.executable, "-m", "cnndesk", "doctor", str(root), "--format", "json", "--quiet"], e,
+                               cwd=str(Path(code).resolve()) if code else None)
         row = {"code": name, "cli_s": round(wall, 1), "cli_peak_mb": round(peak), "rc": cli.returncode,
                "load_before": [round(v, 1) for v in load], "load_after": [round(v, 1) for v in os.getloadavg()]}
         if cli.returncode in (0, 1):
