@@ -92,7 +92,7 @@ def test_train_now_saves_a_normal_quick_model_and_stop_saves_nothing(qtbot, ws, 
     # the same kind of file Train a Model writes: a quick head, calibrated, with its novelty detector
     info = read_model_file_metadata(path)
     assert info["kind"] == "head" and info["features"] == "multi" and info["temperature"] > 0
-    assert info["novelty"] and info["dataset"]["classes"] == ["bar", "cross", "disc", "ring"]
+    assert info.get("novelty2") and info["dataset"]["classes"] == ["bar", "cross", "disc", "ring"]
     spec = get_spec(str(path))
     assert spec.source == "user" and sorted(spec.labels) == ["bar", "cross", "disc", "ring"]
     assert any(s.weights.path == str(path) for s in list_models(include_user=True) if s.source == "user")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnndesk.core.common import cache_budget
+from cnndesk.core.common import cache_budget, neighbours
 from cnndesk.core.common.paths import atomic_write, user_cache_dir
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
 from cnndesk.core.common.safeio import move_into
@@ -34,7 +34,7 @@ from cnndesk.core.images.load import is_image_path
 from cnndesk.core.models.registry import DEFAULT_MODEL
 from cnndesk.core.training.datasets import IMBALANCE_RATIO, MIN_PER_CLASS, DatasetError
 
-VERSION = 5  # of the checks: cached results of another version are not reused
+VERSION = 6  # of the checks: cached results of another version are not reused
 KINDS = ("label", "leak", "duplicate", "overlap", "outlier", "unreadable", "tiny", "imbalance", "too_few")
 IGNORE_FILE = ".cnndesk-doctor.json"
 SPLITS = ("train", "val", "validation", "test")
@@ -45,6 +45,8 @@ SPLITS = ("train", "val", "validation", "test")
 # the best small shift and scale: mean colour difference (copies ≤ 7.5 but for one aliasing
 # stripes copy; other pictures ≥ 7.9) and grey correlation (copies mostly ≥ 0.9).
 NEIGHBOURS = 4
+OUTLIER_K = 5  # an image's distance to the rest: the mean over its nearest OUTLIER_K
+SEARCH_THREADS = 2  # for the approximate neighbour search of big sets (the rest runs on one BLAS thread)
 LABEL_DIMS = 256
 COLOUR_MAP, COLOUR_MAP_STRICT = 12.0, 11.0
 COLOUR, STRUCTURE_LOOSE = 6.5, 0.6
@@ -306,14 +308,19 @@ def _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, classes,
     # principal components: as good as all 1280 features and much faster; fewer on small sets,
     # where 256 overfit (measured: 1,500 images best at 256, 400 images at 32-64)
     dims = int(np.clip(len(idx_ok) // 6, 32, LABEL_DIMS))
-    z = stats.project(np.stack([feats[paths[i]] for i in idx_ok]), dims) if len(idx_ok) >= 2 else np.zeros((len(idx_ok), 1))
+    # the embedding cache's rows, projected a block at a time (no N × 1,280 copy)
+    z = stats.project(stats.Rows([feats[paths[i]] for i in idx_ok]), dims) if len(idx_ok) >= 2 else np.zeros((len(idx_ok), 1))
     emb = stats.unit(z)
-    pairs = pair_issues(paths, labels, split_of, thumbs, emb, idx_ok, cancel, sizes)
+    # one neighbour search serves the outliers (OUTLIER_K nearest) and the feature candidates of
+    # the pair search (its first NEIGHBOURS)
+    nearest = neighbours.knn(emb, emb, max(NEIGHBOURS, OUTLIER_K), exclude_self=True, threads=SEARCH_THREADS,
+                             cancel=cancel) if len(idx_ok) >= 2 and emb.shape[1] > 1 else None
+    pairs = pair_issues(paths, labels, split_of, thumbs, emb, idx_ok, cancel, sizes, nearest=nearest)
     issues += pairs
     check(cancel)
     strays = set()
     if len(idx_ok) >= 10:  # outliers first: a stray photo is an outlier, not a mislabelled image
-        out_idx, out_score, _ = stats.outliers(emb, cancel=cancel)
+        out_idx, out_score, _ = stats.outliers(emb, OUTLIER_K, cancel=cancel, nearest=nearest)
         for j, sc in zip(out_idx, out_score, strict=True):
             p = paths[idx_ok[j]]
             strays.add(p)
@@ -322,7 +329,8 @@ def _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, classes,
     if len(nonempty) >= 2 and len(idx_ok) >= 10:
         cls_index = {c: k for k, c in enumerate(classes)}
         y = np.array([cls_index[labels[paths[i]]] for i in idx_ok])
-        xq = np.stack([multi[paths[i]] for i in idx_ok]) if multi else z  # quick training's features
+        # quick training's features (the cache's rows, never stacked whole), or the PCA coordinates
+        xq = stats.Rows([multi[paths[i]] for i in idx_ok]) if multi else z
         found, probs = stats.label_issues(xq, y, len(classes), cancel, quick=bool(multi))
         strong = stats.strong_evidence(probs, y)
         for j in found:
@@ -364,20 +372,28 @@ def _same_picture(corr: float, colour: float, local: float, colour_map: float, f
     return colour <= COLOUR_LOOSE and corr >= STRUCTURE and colour_map <= COLOUR_MAP_STRICT
 
 
-def pair_issues(paths, labels, split_of, thumbs, emb, idx_ok, cancel, sizes) -> list[Issue]:
+def pair_issues(paths, labels, split_of, thumbs, emb, idx_ok, cancel, sizes, nearest=None) -> list[Issue]:
     """Duplicate and leak issues. Identical pictures (same thumbnail and size) are grouped first;
     candidates among the others: each picture's nearest neighbours by pixels (structure + colours)
     and by CNN features; kept when the colours agree and the centre of one matches the other at a
-    small shift and scale (what cropping and resizing do)."""
+    small shift and scale (what cropping and resizing do). ``nearest``: the
+    :func:`~cnndesk.core.common.neighbours.knn` answer of ``emb`` against itself (at least
+    NEIGHBOURS columns), reused when no picture has an identical twin."""
     if len(idx_ok) < 2:
         return []
-    t = thumbs[idx_ok]
+    everything = len(idx_ok) == len(thumbs)  # no copies of 50,000 thumbnails when every picture is in
+    t = thumbs if everything else thumbs[idx_ok]
     reps, twins = dupes.identical_groups(t, sizes[idx_ok])
     pairs = np.zeros((0, 2), np.int64)
     if len(reps) >= 2:
-        cands = [dupes.top_pairs(dupes.search_vectors(t[reps]), NEIGHBOURS, 0.5, cancel=cancel)]
-        if emb.shape[1] > 1:
-            cands.append(dupes.top_pairs(emb[reps], NEIGHBOURS, 0.8, cancel=cancel))
+        vectors = dupes.search_vectors(t if len(reps) == len(t) else t[reps])
+        cands = [dupes.top_pairs(vectors, NEIGHBOURS, 0.5, cancel=cancel, threads=SEARCH_THREADS)]
+        del vectors
+        if emb.shape[1] > 1 and nearest is not None and len(reps) == len(t):
+            d, i = nearest
+            cands.append(neighbours.pairs_from_knn(d[:, :NEIGHBOURS], i[:, :NEIGHBOURS], 1.0 - 0.8)[0])
+        elif emb.shape[1] > 1:
+            cands.append(dupes.top_pairs(emb[reps], NEIGHBOURS, 0.8, cancel=cancel, threads=SEARCH_THREADS))
         pairs = reps[np.unique(np.concatenate(cands), axis=0)]
     col = dupes.colour_distance(t, pairs)
     pairs, col = pairs[col <= COLOUR_MAP], col[col <= COLOUR_MAP]

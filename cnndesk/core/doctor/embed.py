@@ -121,7 +121,7 @@ def embed_multi(paths: list[str], spec, progress: ProgressCallback | None = None
             width = _multi_width(spec)
             if width:
                 got, errors = fx.embed_paths(paths, EmbeddingCache(fx.key), progress=progress, cancel=cancel)
-                last = {p: np.ascontiguousarray(v[-width:]) for p, v in got.items()}
+                last = {p: v[-width:] for p, v in got.items()}  # views: no second copy of N × 1,280 values
                 return last, got, dict(errors), "onnx-multi"
     feats, errors, source = embed(paths, spec, progress, cancel, device)
     return feats, None, errors, source

@@ -1,6 +1,13 @@
 """The statistics of the dataset doctor: suspected wrong labels (confident learning with the
 ``cleanlab`` package on out-of-fold probabilities) and outliers (distance to the nearest
-neighbours in embedding space, judged against the dataset's own spread). Qt-free, torch-free."""
+neighbours in embedding space, judged against the dataset's own spread). Qt-free, torch-free.
+
+Big folders (issue 25): the embeddings come as :class:`Rows` (the embedding cache's vectors, never
+stacked into one more N × 2,528 float32 copy: 0.5 GB at 50,000 images); principal axes are fitted
+on a sample and every row is projected a block at a time; the label check's held-out heads are
+fitted on at most LABEL_TRAIN_MAX rows each; nearest neighbours come from
+:mod:`cnndesk.core.common.neighbours` (approximate where the set is big, recall-checked).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +19,48 @@ MIN_FOR_LABELS = 3  # a class needs this many images before its labels are check
 C = 0.5  # inverse regularisation of the cross-validated logistic regression
 LABEL_AXES, LABEL_EPOCHS = 512, 100  # quick_oof_probs
 GIVEN_AT_MOST, OTHER_AT_LEAST = 0.2, 0.6  # strong evidence of a wrong label (strong_evidence)
+# sets with at least as many images as feature values (where quick training's basis keeps every
+# value: 2,528 axes) get LABEL_AXES axes fitted on LABEL_SAMPLE rows, and each fold's head sees
+# at most LABEL_TRAIN_MAX rows (bench/bench_doctor_scale.py: recall and precision of planted flips)
+LABEL_SAMPLE, LABEL_TRAIN_MAX = 2048, 10_000
+BLOCK = 4096  # rows stacked at a time
 
 
-def project(x: np.ndarray, dims: int = 128, seed: int = 0) -> np.ndarray:
+class Rows:
+    """Equal-length vectors (rows of the embedding cache) seen as an (N, D) float32 matrix without
+    stacking them all at once: :meth:`take` stacks just the rows asked for."""
+
+    def __init__(self, vectors):
+        self._v = list(vectors)
+        self.shape = (len(self._v), int(np.size(self._v[0])) if self._v else 0)
+
+    def __len__(self) -> int:
+        return len(self._v)
+
+    def __getitem__(self, idx) -> Rows:
+        return Rows([self._v[i] for i in np.asarray(idx).reshape(-1)])
+
+    def take(self, idx) -> np.ndarray:
+        idx = np.asarray(idx).reshape(-1)
+        if not len(idx):
+            return np.zeros((0, self.shape[1]), np.float32)
+        return np.stack([self._v[i] for i in idx]).astype(np.float32, copy=False)
+
+    def blocks(self, size: int = BLOCK):
+        for start in range(0, len(self), size):
+            yield start, self.take(np.arange(start, min(start + size, len(self))))
+
+
+def _take(x, idx) -> np.ndarray:
+    return x.take(idx) if isinstance(x, Rows) else np.asarray(x, np.float32)[idx]
+
+
+def project(x: np.ndarray | Rows, dims: int = 128, seed: int = 0) -> np.ndarray:
     """Centred PCA coordinates, components in order of variance (eigenvectors of the covariance of
-    at most 5,000 rows, so 50,000 images cost about the same as 5,000)."""
+    at most 5,000 rows, so 50,000 images cost about the same as 5,000). ``x``: an array, or
+    :class:`Rows` (centred and projected a block at a time: memory N × dims, not N × D)."""
+    if isinstance(x, Rows):
+        return _project_rows(x, dims, seed)
     x = np.asarray(x, np.float32)
     xc = x - x.mean(0)
     dims = min(dims, x.shape[1], max(1, len(x) - 1))
@@ -25,6 +69,23 @@ def project(x: np.ndarray, dims: int = 128, seed: int = 0) -> np.ndarray:
     _, vecs = np.linalg.eigh(sample.T @ sample)
     top = vecs[:, ::-1][:, :dims].astype(np.float32)
     return xc @ top
+
+
+def _project_rows(x: Rows, dims: int, seed: int) -> np.ndarray:
+    n, d = x.shape
+    total = np.zeros(d, np.float64)
+    for _, block in x.blocks():
+        total += block.sum(0, dtype=np.float64)
+    mean = (total / max(1, n)).astype(np.float32)
+    dims = min(dims, d, max(1, n - 1))
+    rng = np.random.default_rng(seed)
+    sample = (x.take(rng.choice(n, min(n, 5000), replace=False)) - mean).astype(np.float64)
+    _, vecs = np.linalg.eigh(sample.T @ sample)
+    top = vecs[:, ::-1][:, :dims].astype(np.float32)
+    out = np.empty((n, dims), np.float32)
+    for start, block in x.blocks():
+        out[start:start + len(block)] = (block - mean) @ top
+    return out
 
 
 def unit(z: np.ndarray) -> np.ndarray:
@@ -67,6 +128,8 @@ def label_issues(x: np.ndarray, y: np.ndarray, n_classes: int, cancel: CancelTok
     if len(present) < 2:
         return np.zeros(0, np.int64), np.zeros((len(y), n_classes))
     keep = np.flatnonzero(np.isin(y, present))
+    if not quick and isinstance(x, Rows):
+        x = x.take(np.arange(len(x)))
     remap = {c: i for i, c in enumerate(present)}
     yk = np.array([remap[c] for c in y[keep]])
     pk = (quick_oof_probs if quick else out_of_fold_probs)(x[keep], yk, len(present), cancel=cancel)
@@ -96,19 +159,63 @@ def quick_oof_probs(x: np.ndarray, y: np.ndarray, n_classes: int, cancel: Cancel
     folds = quickfit.stratified_folds(y, k)
     cw = class_weights(list(y), n_classes)
     logits = np.zeros((len(y), n_classes), np.float32)
+    n, d = x.shape
+    big = n >= d  # quick training's basis would keep all d values: axes from a sample instead
     with trust.one_blas_thread():
         # label-free, so shared by the folds: one decomposition, not five. LABEL_AXES axes and
         # LABEL_EPOCHS epochs instead of quick training's 1024 and 200: about 5x faster, reported
         # flips on bench/bench_doctor_labels.py seeds 0-1 recall 0.95 / 1.0 at precision 0.95 / 0.98
         # (instead of 0.975 / 1.0 at 0.975 / 1.0)
-        z = quickfit.make_basis(x, LABEL_AXES)(x)
+        if not big:
+            xa = _take(x, np.arange(n))
+            z = quickfit.make_basis(xa, LABEL_AXES)(xa)
+            del xa
+        else:
+            basis = _sampled_basis(x, cancel)
+            z = np.empty((n, basis.proj.shape[1]), np.float32)
+            for start in range(0, n, BLOCK):
+                check(cancel)
+                z[start:start + BLOCK] = basis(_take(x, np.arange(start, min(n, start + BLOCK))))
         for f in range(k):
             check(cancel)
             held = folds == f
-            fit = quickfit.fit_linear(z[~held], y[~held], n_classes, class_w=cw, epochs=LABEL_EPOCHS, cancel=cancel)
+            train = np.flatnonzero(~held)
+            if big and len(train) > LABEL_TRAIN_MAX:
+                train = np.sort(np.random.default_rng(f).choice(train, LABEL_TRAIN_MAX, replace=False))
+            fit = quickfit.fit_linear(z[train], y[train], n_classes, class_w=cw, epochs=LABEL_EPOCHS, cancel=cancel)
             logits[held] = z[held] @ fit.w.T + fit.b
     check(cancel)
     return trust.softmax(logits, trust.fit_temperature(logits, y))
+
+
+def _sampled_basis(x, cancel: CancelToken | None = None):
+    """Quick training's basis (``make_basis``: standardized, spread floored, principal axes) for a
+    big set: mean and spread from every row (a block at a time), LABEL_AXES axes from the Gram
+    matrix of LABEL_SAMPLE rows (only the top eigenpairs: about 4x faster than all of them)."""
+    import scipy.linalg
+
+    from cnndesk.core.training import head as quickfit
+
+    n, d = x.shape
+    total, sq = np.zeros(d, np.float64), np.zeros(d, np.float64)
+    for start in range(0, n, BLOCK):
+        check(cancel)
+        block = _take(x, np.arange(start, min(n, start + BLOCK))).astype(np.float64)
+        total += block.sum(0)
+        sq += (block * block).sum(0)
+    mean = total / n
+    spread = np.sqrt(np.maximum(sq / n - mean * mean, 0.0))
+    scale = (np.maximum(spread, quickfit.SCALE_FLOOR * float(np.median(spread))) + 1e-6).astype(np.float32)
+    mean = mean.astype(np.float32)
+    rng = np.random.default_rng(0)
+    xs = (_take(x, np.sort(rng.choice(n, min(n, LABEL_SAMPLE), replace=False))) - mean) / scale
+    m = len(xs)
+    r = min(LABEL_AXES, m)
+    evals, u = scipy.linalg.eigh(xs @ xs.T, subset_by_index=[m - r, m - 1], driver="evx")
+    evals, u = evals[::-1], u[:, ::-1]
+    keep = evals > max(evals[0], 1e-12) * 1e-8
+    proj = (xs.T @ u[:, keep]) / np.sqrt(evals[keep])
+    return quickfit.Basis(mean, scale, proj.astype(np.float32))
 
 
 def strong_evidence(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -120,29 +227,27 @@ def strong_evidence(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (given <= GIVEN_AT_MOST) & (probs.max(1) >= OTHER_AT_LEAST)
 
 
-def knn_distance(z: np.ndarray, k: int = 5, chunk: int = 512, cancel: CancelToken | None = None) -> np.ndarray:
-    """Mean cosine distance of each unit row to its k nearest other rows (chunked: memory
-    chunk × N)."""
+def knn_distance(z: np.ndarray, k: int = 5, cancel: CancelToken | None = None,
+                 nearest: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Mean cosine distance of each unit row to its k nearest other rows
+    (:func:`cnndesk.core.common.neighbours.knn`; ``nearest``: its answer for these rows with at
+    least k columns, when the caller has it already)."""
+    from cnndesk.core.common import neighbours
+
     n = len(z)
     k = max(1, min(k, n - 1))
-    out = np.zeros(n, np.float32)
-    for start in range(0, n, chunk):
-        check(cancel)
-        sim = z[start:start + chunk] @ z.T
-        rows = np.arange(sim.shape[0])
-        sim[rows, rows + start] = -np.inf  # not itself
-        top = np.partition(sim, -k, axis=1)[:, -k:]
-        out[start:start + chunk] = 1.0 - top.mean(1)
-    return out
+    dist, _ = nearest if nearest is not None else neighbours.knn(z, z, k, exclude_self=True, cancel=cancel)
+    return dist[:, :k].mean(1).astype(np.float32)
 
 
-def outliers(z: np.ndarray, k: int = 5, spread: float = 4.5, cancel: CancelToken | None = None):
+def outliers(z: np.ndarray, k: int = 5, spread: float = 4.5, cancel: CancelToken | None = None,
+             nearest: tuple[np.ndarray, np.ndarray] | None = None):
     """(indices flagged as unlike the rest, their scores in 0..1, all distances). A sample is an
     outlier when its k-NN distance lies more than ``spread`` robust standard deviations (MAD)
-    above the median of the dataset."""
+    above the median of the dataset. ``nearest``: as for :func:`knn_distance`."""
     if len(z) < 10:
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(len(z))
-    d = knn_distance(z, k, cancel=cancel)
+    d = knn_distance(z, k, cancel=cancel, nearest=nearest)
     med = float(np.median(d))
     mad = float(np.median(np.abs(d - med))) * 1.4826 + 1e-6
     zscore = (d - med) / mad
