@@ -363,6 +363,8 @@ def get_spec(name_or_path: str | os.PathLike | None) -> ModelSpec:
             raise ModelError(f"model '{text}' is unusable: {reason}")
     if os.path.sep in text or text.endswith(MODEL_FILE_SUFFIX) or os.path.exists(text):
         if not os.path.exists(text):
+            if not text.endswith(MODEL_FILE_SUFFIX) and os.path.isfile(text + MODEL_FILE_SUFFIX):
+                return spec_from_model_file(text + MODEL_FILE_SUFFIX)  # `train -o mine.model` wrote mine.model.safetensors
             raise ModelError(f"model file {text} does not exist")
         return spec_from_model_file(text)
     names = ", ".join(s.name for s in list_models())

@@ -250,6 +250,12 @@ def test_user_model_file_round_trip_and_listing(isolated_dirs):
         assert abs(pred.scores[0] - float(row.max())) < 1e-5
     with pytest.raises(FileExistsError):
         _tiny_model_file(user_models_dir())  # never overwritten silently
+    # `cnndesk train -o elsewhere/mine.model` writes mine.model.safetensors: the name given finds it
+    other, _ = _tiny_model_file(isolated_dirs, "mine.model")
+    assert other.name == "mine.model.safetensors"
+    assert get_spec(str(isolated_dirs / "mine.model")).weights.path == str(other)
+    with pytest.raises(ModelError, match="does not exist"):
+        get_spec(str(isolated_dirs / "other.model"))
 
 
 def test_damaged_or_foreign_model_files_give_clear_errors(isolated_dirs):
