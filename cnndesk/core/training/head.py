@@ -128,15 +128,13 @@ def fit_linear(z, y, k, *, weight_decay=DEFAULT_WEIGHT_DECAY, epochs=200, lr=0.0
     same at 5,000 as at 50,000 images (its training loss and accuracy are then the batch's)."""
     rng = np.random.default_rng(seed)
     n, d = z.shape
-    if batch is not None and n > batch:
-        return _fit_batches(z, y, k, rng, batch, weight_decay=weight_decay, epochs=epochs, lr=lr, smoothing=smoothing,
-                            class_w=class_w, z_val=z_val, y_val=y_val, init=init, cancel=cancel, on_epoch=on_epoch)
     w = rng.normal(0, 0.01, (k, d)).astype(np.float32) if init is None else init[0].astype(np.float32).copy()
     b = np.zeros(k, np.float32) if init is None else init[1].astype(np.float32).copy()
     cw = np.asarray(class_w if class_w is not None else np.ones(k), np.float32)
-    target = np.full((n, k), smoothing / k, np.float32)
-    target[np.arange(n), y] += 1 - smoothing
-    sw = (cw[y] / cw[y].mean())[:, None].astype(np.float32)
+    sw = (cw[y] / cw[y].mean()).astype(np.float32)[:, None]
+    full = batch is None or n <= batch
+    target = _targets(y, k, smoothing) if full else None
+    order, pos = (None, 0) if full else (rng.permutation(n), 0)
     mw, vw, mb, vb = np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b)
     history = []
     best = None
@@ -144,59 +142,18 @@ def fit_linear(z, y, k, *, weight_decay=DEFAULT_WEIGHT_DECAY, epochs=200, lr=0.0
     for epoch in range(1, epochs + 1):
         if cancel is not None and cancel.cancelled:
             break
-        logits = z @ w.T + b
-        p = trust.softmax(logits).astype(np.float32)
-        g = (p - target) * sw / n
-        gw = g.T @ z + weight_decay * w
-        gb = g.sum(0)
-        step = lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
-        for param, grad, m, v in ((w, gw, mw, vw), (b, gb, mb, vb)):
-            m *= 0.9
-            m += 0.1 * grad
-            v *= 0.999
-            v += 0.001 * grad * grad
-            param -= step * (m / (1 - 0.9**epoch)) / (np.sqrt(v / (1 - 0.999**epoch)) + 1e-8)
-        if epoch % 10 == 0 or epoch == epochs:
-            tl = float(-(target * np.log(p + 1e-12)).sum(1).mean())
-            ta = float((logits.argmax(1) == y).mean())
-            if z_val is not None and len(z_val):
-                lv = z_val @ w.T + b
-                vl, va = trust.nll(lv, y_val), float((lv.argmax(1) == y_val).mean())
-            else:
-                vl, va = tl, ta
-            history.append((epoch, tl, ta, vl, va, time.perf_counter() - t0))
-            if on_epoch is not None:
-                on_epoch(history[-1])
-            if z_val is not None and len(z_val) and (best is None or (va, -vl) > best[0]):
-                best = ((va, -vl), w.copy(), b.copy())
-    if best is not None:
-        w, b = best[1], best[2]
-    return Fit(w, b, history, cancel is not None and cancel.cancelled)
-
-
-def _fit_batches(z, y, k, rng, batch, *, weight_decay, epochs, lr, smoothing, class_w, z_val, y_val, init, cancel,
-                 on_epoch) -> Fit:
-    n, d = z.shape
-    w = rng.normal(0, 0.01, (k, d)).astype(np.float32) if init is None else init[0].astype(np.float32).copy()
-    b = np.zeros(k, np.float32) if init is None else init[1].astype(np.float32).copy()
-    cw = np.asarray(class_w if class_w is not None else np.ones(k), np.float32)
-    sw_all = (cw[y] / cw[y].mean()).astype(np.float32)
-    mw, vw, mb, vb = np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b)
-    history, best, order, pos = [], None, rng.permutation(n), 0
-    t0 = time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        if cancel is not None and cancel.cancelled:
-            break
-        if pos + batch > n:
-            order, pos = rng.permutation(n), 0
-        idx = np.sort(order[pos:pos + batch])
-        pos += batch
-        zb, yb = z[idx], y[idx]
-        target = np.full((len(idx), k), smoothing / k, np.float32)
-        target[np.arange(len(idx)), yb] += 1 - smoothing
+        if full:
+            zb, yb, tb, swb = z, y, target, sw
+        else:  # one step on the next ``batch`` images of a permutation, a new one each pass
+            if pos + batch > n:
+                order, pos = rng.permutation(n), 0
+            idx = np.sort(order[pos:pos + batch])
+            pos += batch
+            zb, yb, swb = z[idx], y[idx], sw[idx]
+            tb = _targets(yb, k, smoothing)
         logits = zb @ w.T + b
         p = trust.softmax(logits).astype(np.float32)
-        g = (p - target) * sw_all[idx][:, None] / len(idx)
+        g = (p - tb) * swb / len(yb)
         gw = g.T @ zb + weight_decay * w
         gb = g.sum(0)
         step = lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
@@ -207,7 +164,7 @@ def _fit_batches(z, y, k, rng, batch, *, weight_decay, epochs, lr, smoothing, cl
             v += 0.001 * grad * grad
             param -= step * (m / (1 - 0.9**epoch)) / (np.sqrt(v / (1 - 0.999**epoch)) + 1e-8)
         if epoch % 10 == 0 or epoch == epochs:
-            tl = float(-(target * np.log(p + 1e-12)).sum(1).mean())
+            tl = float(-(tb * np.log(p + 1e-12)).sum(1).mean())
             ta = float((logits.argmax(1) == yb).mean())
             if z_val is not None and len(z_val):
                 lv = z_val @ w.T + b
@@ -222,6 +179,13 @@ def _fit_batches(z, y, k, rng, batch, *, weight_decay, epochs, lr, smoothing, cl
     if best is not None:
         w, b = best[1], best[2]
     return Fit(w, b, history, cancel is not None and cancel.cancelled)
+
+
+def _targets(y: np.ndarray, k: int, smoothing: float) -> np.ndarray:
+    """Label-smoothed one-hot rows."""
+    target = np.full((len(y), k), smoothing / k, np.float32)
+    target[np.arange(len(y)), y] += 1 - smoothing
+    return target
 
 
 def stratified_folds(y: np.ndarray, k: int = FOLDS, seed: int = 0) -> np.ndarray:
