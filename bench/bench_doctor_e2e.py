@@ -62,35 +62,13 @@ def _run(cmd: list[str], env: dict, cwd: str | None = None) -> tuple[subprocess.
 
 def child(root: str) -> None:
     """The check in this process with every stage timed (warm caches; memo deleted by the parent)."""
-    import importlib
-
-    from bench_doctor_scale import STAGES, _peak_mb
+    from bench_doctor_scale import STAGES, _peak_mb, time_stages
 
     from cnndesk.core.doctor import check as doctor
 
-    stages: dict[str, dict] = {}
     extra = [("cnndesk.core.doctor.check", "collect"), ("cnndesk.core.doctor.duplicates", "thumbnails"),
              ("cnndesk.core.doctor.check", "embed_files")]
-    for mod_name, fn_name in extra + STAGES:
-        mod = importlib.import_module(mod_name)
-        fn = getattr(mod, fn_name, None)
-        if fn is None:
-            continue
-
-        def timed(*a, _fn=fn, _name=fn_name, **kw):
-            t = time.perf_counter()
-            try:
-                return _fn(*a, **kw)
-            finally:
-                s = stages.setdefault(_name, {"seconds": 0.0, "calls": 0})
-                s["seconds"] = round(s["seconds"] + time.perf_counter() - t, 2)
-                s["calls"] += 1
-                s["peak_mb_so_far"] = round(_peak_mb())
-        setattr(mod, fn_name, timed)
-        for alias in ("stats", "dupes"):
-            target = getattr(doctor, alias)
-            if target is mod:
-                setattr(target, fn_name, timed)
+    stages = time_stages(extra + STAGES)
     t = time.perf_counter()
     rep = doctor.check_dataset(root, less_likely=True)
     print(json.dumps({"seconds": round(time.perf_counter() - t, 1), "peak_mb": round(_peak_mb()), "stages": stages,

@@ -48,6 +48,31 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def time_stages(pairs) -> dict[str, dict]:
+    """Wrap each (module, function) of ``pairs`` so every call adds its seconds, its count and the
+    peak RSS so far to the returned dict (filled as the check runs)."""
+    import importlib
+
+    stages: dict[str, dict] = {}
+    for mod_name, fn_name in pairs:
+        mod = importlib.import_module(mod_name)
+        fn = getattr(mod, fn_name, None)
+        if fn is None:
+            continue
+
+        def timed(*a, _fn=fn, _name=fn_name, **kw):
+            t = time.perf_counter()
+            try:
+                return _fn(*a, **kw)
+            finally:
+                s = stages.setdefault(_name, {"seconds": 0.0, "calls": 0})
+                s["seconds"] = round(s["seconds"] + time.perf_counter() - t, 2)
+                s["calls"] += 1
+                s["peak_mb_so_far"] = round(_peak_mb())
+        setattr(mod, fn_name, timed)  # core.doctor.check reaches them through its module aliases: wrapped too
+    return stages
+
+
 def make(n: int, work: Path, seed: int = 0) -> Path:
     """The synthetic set for ``n`` images, written once to ``work/synth{n}.npz``."""
     import doctor_data
@@ -105,7 +130,6 @@ def _thumb(img):
 
 
 def child(data: Path) -> None:
-    import importlib
 
     import numpy as np
 
@@ -129,27 +153,7 @@ def child(data: Path) -> None:
     doctor.embed_files = lambda ps, spec, progress=None, cancel=None, device="auto": (feats, mult, {}, 224, "synthetic")
     doctor.load_memo = lambda path: (None, 0, "")
     doctor.save_memo = lambda *a: None
-    stages: dict[str, dict] = {}
-    for mod_name, fn_name in STAGES:
-        mod = importlib.import_module(mod_name)
-        fn = getattr(mod, fn_name, None)
-        if fn is None:
-            continue
-
-        def timed(*a, _fn=fn, _name=fn_name, **kw):
-            t = time.perf_counter()
-            try:
-                return _fn(*a, **kw)
-            finally:
-                s = stages.setdefault(_name, {"seconds": 0.0, "calls": 0})
-                s["seconds"] = round(s["seconds"] + time.perf_counter() - t, 2)
-                s["calls"] += 1
-                s["peak_mb_so_far"] = round(_peak_mb())
-        setattr(mod, fn_name, timed)
-        if mod_name.endswith("label_check"):
-            setattr(doctor.stats, fn_name, timed)
-        if mod_name.endswith("duplicates"):
-            setattr(doctor.dupes, fn_name, timed)
+    stages = time_stages(STAGES)
     before = _rss_mb()
     t = time.perf_counter()
     rep = doctor.check_dataset("/synthetic", less_likely=True)
