@@ -121,6 +121,17 @@ def _report_unexpected(exc: BaseException, debug: bool) -> int:
     return EXIT_SOME_FAILED
 
 
+def _finish_exports(command: str) -> None:
+    """A command that answered with PyTorch while the model's export was being built (a few
+    images, no export yet) finishes that export before returning, while the interpreter is whole
+    (at exit the export's imports fail), so that the next call answers with ONNX Runtime."""
+    if command == "gui" or "cnndesk.core.runtime.backends" not in sys.modules:
+        return
+    from cnndesk.core.runtime.backends import finish_background_exports
+
+    finish_background_exports()
+
+
 def _main(argv: list[str]) -> int:
     if argv[:1] == ["--selftest"]:
         from cnndesk.selftest import run
@@ -139,7 +150,9 @@ def _main(argv: list[str]) -> int:
     args.qt_args = qt_args
     command = COMMANDS[args.command]
     try:
-        return command.run(args)
+        code = command.run(args)
+        _finish_exports(args.command)
+        return code
     except KeyboardInterrupt:
         return fail("cnndesk: interrupted", EXIT_INTERRUPTED)
     except ModuleNotFoundError as exc:

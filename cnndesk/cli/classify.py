@@ -58,6 +58,9 @@ def add_merge_arguments(g) -> None:
     g.add_argument("--force", action="store_true")
 
 
+FEW_FILES = 16
+
+
 def _load_classifier(args, n_files: int):
     from cnndesk.core.common import system
     from cnndesk.core.common.errors import DeviceUnavailableError, ModelError, NetworkRequiredError
@@ -74,7 +77,11 @@ def _load_classifier(args, n_files: int):
     if not args.quiet and sys.stderr.isatty():
         progress = StatusLine()
     try:
-        return Classifier(spec, device=args.device, backend=args.backend, threads=threads, progress=progress)
+        # a few images before the model's export exists: PyTorch answers at once and the export is
+        # built after (the process finishes it before exiting, so the next call is fast); a big
+        # folder waits for the export, which is about 5x faster per image
+        return Classifier(spec, device=args.device, backend=args.backend, threads=threads, progress=progress,
+                          background_export=n_files <= FEW_FILES)
     except NetworkRequiredError as exc:
         raise ModelUnavailable(str(exc)) from None
     except ModelError as exc:

@@ -179,6 +179,12 @@ class HeadBackend:
 _EXPORT_THREADS: list[threading.Thread] = []
 
 
+def finish_background_exports(timeout_s: float = 300.0) -> None:
+    """Wait for the exports started in the background (the CLI, before it returns)."""
+    for t in list(_EXPORT_THREADS):
+        t.join(timeout_s)
+
+
 @atexit.register
 def _finish_background_exports(timeout_s: float = 60.0) -> None:
     """At exit, let a background export finish (about 10 s) instead of tearing the interpreter
@@ -193,14 +199,32 @@ class UpgradingBackend(_BackendBase):
     """The first answer: PyTorch answers at once while the verified ONNX export is built on a
     background thread; then ONNX Runtime takes over (``export_done`` is set either way)."""
 
+    # the export starts after the first answer (or after this many seconds without one): started
+    # at once, its imports (timm, torch._dynamo) and tracing fight the first answer for the GIL
+    # and the CPU
+    START_DELAY_S = 3.0
+
     def __init__(self, first: TorchBackend, spec: ModelSpec, threads: int):
         super().__init__(first.device, threads)
         self.current: _BackendBase = first
         self.fallback_reason = "optimising for this CPU in the background"
         self.export_done.clear()
-        t = threading.Thread(target=self._work, args=(spec,), name="cnndesk-onnx-export", daemon=True)
-        _EXPORT_THREADS.append(t)
-        t.start()
+        self._spec = spec
+        self._started = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._timer = threading.Timer(self.START_DELAY_S, self._start_export)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _start_export(self) -> None:
+        with self._started:
+            if self._thread is not None:
+                return
+            self._timer.cancel()
+            t = threading.Thread(target=self._work, args=(self._spec,), name="cnndesk-onnx-export", daemon=True)
+            _EXPORT_THREADS.append(t)
+            self._thread = t
+            t.start()
 
     name = property(lambda self: self.current.name)
     runtime = property(lambda self: self.current.runtime)
@@ -221,7 +245,11 @@ class UpgradingBackend(_BackendBase):
             self.export_done.set()
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        return self.current.run(batch)
+        try:
+            return self.current.run(batch)
+        finally:
+            if self._thread is None:
+                self._start_export()
 
 
 def _bundled_head(spec: ModelSpec):
@@ -285,7 +313,7 @@ def open_backend(
             if features is not None and features.ok:
                 entry, head = features, bundled
         if entry is None and background:
-            first = TorchBackend(r.model or build_network(spec, "logits", r.weights, progress, cancel), info, threads)
+            first = TorchBackend(r.model or _first_answer_network(spec, r.weights, progress, cancel), info, threads)
             out = UpgradingBackend(first, network, threads)
             out.resolved = r
             return out
@@ -309,6 +337,14 @@ def open_backend(
     out = _open_torch(spec, network, variant, head, novelty, info, threads, r, progress, cancel)
     out.fallback_reason = reason
     return out
+
+
+def _first_answer_network(spec: ModelSpec, weights, progress, cancel):
+    """The network that answers while the export is built: the default model as plain PyTorch
+    (no timm import: about a second sooner, core.networks.lite0), any other through timm."""
+    from cnndesk.core.networks.lite0 import first_answer_network
+
+    return first_answer_network(spec, weights) or build_network(spec, "logits", weights, progress, cancel)
 
 
 def _onnx_unavailable():

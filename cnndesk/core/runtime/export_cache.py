@@ -10,11 +10,13 @@ this module neither downloads weights nor builds networks.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -224,11 +226,37 @@ def export_and_verify(
 EXPORT_LOCK = threading.RLock()
 
 
+class _ThreadMutedStream:
+    """sys.stdout for everyone but one thread, whose writes are dropped (an export running in the
+    background must not swallow what the main thread prints meanwhile, as redirect_stdout did)."""
+
+    def __init__(self, stream, thread_id: int):
+        self._stream, self._muted = stream, thread_id
+
+    def write(self, text: str) -> int:
+        if threading.get_ident() == self._muted:
+            return len(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _quiet_this_thread():
+    previous = sys.stdout
+    proxy = _ThreadMutedStream(previous, threading.get_ident())
+    sys.stdout = proxy
+    try:
+        yield
+    finally:
+        if sys.stdout is proxy:  # someone else may have replaced it meanwhile: leave theirs
+            sys.stdout = previous
+
+
 def export_onnx(model, input_size: int, dest: Path, output_names: tuple[str, ...] = ("logits",)) -> None:
     """Write ``model`` as one ONNX file with a dynamic batch size (imports torch), under the
     process-wide export lock. Used by the cache and by :mod:`cnndesk.core.export.network`."""
-    import contextlib
-    import io
     import warnings
 
     import torch
@@ -236,7 +264,7 @@ def export_onnx(model, input_size: int, dest: Path, output_names: tuple[str, ...
     x = torch.zeros(2, 3, input_size, input_size)
     batch = torch.export.Dim("batch", min=1, max=4096)
     # torch.onnx prints progress lines to stdout; keep the CLI's stdout clean (JSON output)
-    with EXPORT_LOCK, warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with EXPORT_LOCK, warnings.catch_warnings(), _quiet_this_thread():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
             model,

@@ -1,0 +1,122 @@
+"""The first answer before the default model's verified export exists (a plain `pip install .`
+with `python -m cnndesk.prepare` skipped; issue 24 point 5): PyTorch answers with the plain Lite0
+network (no timm import), which must be the very same network as timm's; the export starts only
+after that answer, builds without swallowing what the main thread prints, and the CLI finishes it
+before returning. Timings: bench/bench_first_answer.py, docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from cnndesk.core.models.registry import default_model
+from cnndesk.core.networks.lite0 import Lite0, first_answer_network
+from cnndesk.core.runtime import backends
+from cnndesk.core.runtime import export_cache as onnx_cache
+from cnndesk.core.runtime.resolve import build_network, resolve
+
+
+@pytest.fixture(scope="module")
+def weights():
+    return resolve(default_model(), "logits", lookup=False).weights
+
+
+def test_plain_lite0_is_timms_network_to_the_bit(weights):
+    spec = default_model()
+    plain = first_answer_network(spec, weights)
+    timm_net = build_network(spec, "logits", weights)
+    assert isinstance(plain, Lite0) and type(timm_net).__name__ == "EfficientNet"
+    assert list(plain.state_dict()) == list(timm_net.state_dict())  # same names, same order
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        for size in (224, 193, 97):  # odd sizes: TensorFlow's asymmetric "same" padding
+            x = torch.randn(2, 3, size, size)
+            assert torch.allclose(plain(x), timm_net(x), atol=1e-5), size
+
+
+def test_other_networks_are_left_to_timm(weights):
+    spec = default_model()
+    assert first_answer_network(dataclasses.replace(spec, arch="timm:resnet18"), weights) is None
+    assert first_answer_network(dataclasses.replace(spec, key_mapping="names"), weights) is None
+
+
+class _SlowFailingExport:
+    """Stands in for the ONNX export: records when it started, takes a moment, then fails (the
+    torch network keeps answering); prints to stdout the way torch.onnx does."""
+
+    def __init__(self, seconds: float = 0.5):
+        self.seconds, self.started, self.finished = seconds, None, None
+
+    def __call__(self, spec, model, weights, key, variant="logits", *args, **kwargs):
+        self.started = time.perf_counter()
+        with onnx_cache._quiet_this_thread():
+            print("[torch.onnx] exporting… (must not reach the user's stdout)")
+            time.sleep(self.seconds)
+        self.finished = time.perf_counter()
+        return onnx_cache.OnnxEntry(None, {"reason": "a stand-in export that fails"})
+
+
+def test_the_export_starts_after_the_first_answer(isolated_dirs, monkeypatch):
+    fake = _SlowFailingExport()
+    monkeypatch.setattr(onnx_cache, "export_and_verify", fake)
+    monkeypatch.setattr(backends.UpgradingBackend, "START_DELAY_S", 60.0)
+    engine = backends.open_backend(default_model(), "logits", background_export=True)
+    assert isinstance(engine, backends.UpgradingBackend)
+    assert isinstance(engine.current.module, Lite0)
+    time.sleep(0.2)
+    assert fake.started is None, "the export competed with the first answer"
+    t_answer = time.perf_counter()
+    logits = engine.run(np.zeros((1, 3, 224, 224), np.float32))
+    assert logits.shape == (1, 1000)
+    assert engine.export_done.wait(30)
+    assert fake.started >= t_answer
+    assert engine.name == "torch" and engine.fallback_reason == "a stand-in export that fails"
+
+
+def test_without_an_answer_the_export_starts_after_a_delay(isolated_dirs, monkeypatch):
+    fake = _SlowFailingExport(0.0)
+    monkeypatch.setattr(onnx_cache, "export_and_verify", fake)
+    monkeypatch.setattr(backends.UpgradingBackend, "START_DELAY_S", 0.3)
+    engine = backends.open_backend(default_model(), "logits", background_export=True)
+    assert engine.export_done.wait(30) and fake.started is not None
+
+
+def test_a_background_export_mutes_only_its_own_thread(capsys):
+    inside, release = threading.Event(), threading.Event()
+
+    def export():
+        with onnx_cache._quiet_this_thread():
+            print("from the export")
+            inside.set()
+            release.wait(10)
+            print("from the export again")
+
+    t = threading.Thread(target=export)
+    t.start()
+    assert inside.wait(10)
+    print("the user's answer")  # the main thread, while the export runs
+    release.set()
+    t.join(10)
+    out = capsys.readouterr().out
+    assert out == "the user's answer\n"
+    assert not isinstance(sys.stdout, onnx_cache._ThreadMutedStream)  # put back afterwards
+
+
+def test_the_cli_answers_first_and_finishes_the_export_before_returning(isolated_dirs, monkeypatch, capsys,
+                                                                        samples):
+    from cnndesk.cli import main
+
+    fake = _SlowFailingExport(1.0)
+    monkeypatch.setattr(onnx_cache, "export_and_verify", fake)
+    code = main(["classify", str(samples["coffee"]), "--format", "csv"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"{samples['coffee']},espresso" in out  # answered by PyTorch (the Lite0 network)
+    assert "torch.onnx" not in out
+    assert fake.finished is not None, "the CLI returned while its export was still running"
