@@ -123,8 +123,23 @@ def _train(args, device: str, rank: int, world: int) -> int:
     if rank != 0:
         return EXIT_OK
     path = model.save(out, overwrite=args.force)
+    _say_chosen_regularisation(args, model)
     metrics = {**model.metrics(), "model": str(path), "processes": world}
     for _path, reason in model.skipped[:10]:
         say(f"cnndesk: skipped {reason}", sys.stderr)
     say_json(metrics)
     return EXIT_OK
+
+
+def _say_chosen_regularisation(args, model) -> None:
+    """The epoch lines of a quick training are the default weight decay's fit, shown live while
+    the others are tried; when another one won on the validation split, say so and give its
+    numbers, or the last line shown ("val acc 50%") contradicts the result (val acc 100%)."""
+    from cnndesk.core.training.head import WEIGHT_DECAYS
+
+    chosen = getattr(model.config, "weight_decay", None)
+    if args.mode != "quick" or not model.history or chosen is None or chosen == WEIGHT_DECAYS[0]:
+        return
+    h = model.history[-1]
+    say(f"cnndesk: the epochs above tried weight decay {WEIGHT_DECAYS[0]:g}; {chosen:g} did better on the "
+        f"validation images and was kept: val loss {h.val_loss:.3f} acc {h.val_acc:.1%}", sys.stderr)
