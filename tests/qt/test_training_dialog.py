@@ -182,3 +182,31 @@ def test_enter_in_the_folder_field_loads_it_without_opening_the_file_dialog(qtbo
     qtbot.waitUntil(lambda: dlg.dataset is not None, timeout=20_000)
     assert opened == []
     dlg.close()
+
+
+def test_the_curves_end_as_the_kept_fits(qtbot, window, tmp_path, monkeypatch):
+    """Quick training draws the default weight decay's epochs live; when another is kept the
+    curves are redrawn from the kept fit, so they agree with the accuracy in the status line."""
+    from cnndesk.core.training import head
+
+    # 72 training images: the default 1e-2 memorises them (val acc about 28 %), 0.1 generalises
+    monkeypatch.setattr(head, "WEIGHT_DECAYS", (1e-2, 1e-1))
+    data = make_dataset(tmp_path / "small shapes", (30, 30, 30), size=64)
+    dlg = window.show_training()
+    qtbot.addWidget(dlg)
+    dlg.load_folder(str(data))
+    qtbot.waitUntil(lambda: dlg.dataset is not None, timeout=20_000)
+    saved = []
+    dlg.model_saved.connect(saved.append)
+    live = []
+    show_epoch = dlg._epoch
+    dlg._epoch = lambda s: (live.append(s.val_acc), show_epoch(s))
+    dlg.start()
+    qtbot.waitUntil(lambda: bool(saved), timeout=300_000)
+    kept = dlg.result.history
+    assert dlg.result.config.weight_decay == 0.1
+    assert dlg.acc_chart.val == [(h.epoch, h.val_acc) for h in kept]
+    assert dlg.loss_chart.train == [(h.epoch, h.train_loss) for h in kept]
+    assert len(live) == 20 and max(live) < 0.6 < kept[-1].val_acc  # the live curve was the other fit's
+    assert f"validation accuracy {dlg.result.evaluation.accuracy:.1%}" in dlg.status.text()
+    dlg.close()

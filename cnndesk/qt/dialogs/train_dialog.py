@@ -379,6 +379,7 @@ class TrainDialog(QDialog):
         self.progress.setValue(1)
         verb = "Stopped after" if model.cancelled else "Done in"
         self.progress.setFormat(f"{verb} {model.seconds:.1f} s")
+        self._show_kept_curves(model)
         if model.cancelled and not (self._quitting or self._keep_on_stop):
             if self._closed or not self.isVisible():  # closed meanwhile: no late modal
                 self.status.setText("Cancelled; nothing was saved.")
@@ -388,6 +389,19 @@ class TrainDialog(QDialog):
                 self.status.setText("Cancelled; nothing was saved.")
                 return
         self.save(model)
+
+    def _show_kept_curves(self, model) -> None:
+        """Quick training shows the default regularisation's epochs live while it tries the others;
+        when another one is kept, the curves become the kept fit's, so that they agree with the
+        validation accuracy the status line reports."""
+        history = getattr(model, "history", None) or []
+        if model.mode != "quick" or not history:
+            return
+        for chart in (self.loss_chart, self.acc_chart):
+            chart.clear(float(history[-1].epochs))
+        for s in history:
+            self.loss_chart.add(s.epoch, s.train_loss, s.val_loss)
+            self.acc_chart.add(s.epoch, s.train_acc, s.val_acc)
 
     def save(self, model) -> str:
         name = folder_name(self.name.text().strip() or Path(self.dataset.root).name)
