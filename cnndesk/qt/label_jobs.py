@@ -37,6 +37,7 @@ class LabelView:
     can_undo: bool
     paths: list[str]  # per image (a dataset written by moving moves them)
     messages: list[str] = field(default_factory=list)  # what the ops said (refusals, undo texts)
+    model_current: bool = True  # the suggestions were fitted on these answers (else a pause refits)
     refreshed: bool = False  # the fields below are filled (a refit ran)
     suggestions: list[Suggested | None] | None = None  # per image
     calibrated: bool = False
@@ -74,7 +75,8 @@ def make_view(session, messages=(), refresh: bool = False, ask: int = 12, cancel
     (the quick head, see :mod:`cnndesk.core.labelling.suggest`) and pick the next questions."""
     base = dict(session=session, version=session.version, classes=list(session.classes),
                 counts=session.counts(), states=[session.state(i) for i in range(len(session.paths))],
-                can_undo=session.can_undo, paths=list(session.paths), messages=list(messages))
+                can_undo=session.can_undo, paths=list(session.paths), messages=list(messages),
+                model_current=session.model_is_current)
     if not refresh:
         return LabelView(**base)
     if not session.model_is_current:
@@ -85,7 +87,7 @@ def make_view(session, messages=(), refresh: bool = False, ask: int = 12, cancel
         sugg[r.index] = Suggested(r.label, float(r.score), bool(r.unknown))
     questions = session.ask(ask)
     groups = [list(g.members) for g in session.groups()]
-    base["version"] = session.version
+    base["version"], base["model_current"] = session.version, session.model_is_current
     return LabelView(**base, refreshed=True, suggestions=sugg, calibrated=bool(report.calibrated),
                      accuracy=report.estimated_accuracy, questions=questions, groups=groups)
 

@@ -245,3 +245,29 @@ def test_main_window_has_the_label_tab_and_action(qtbot, tmp_path, monkeypatch):
     assert sum(ws.view.counts.values()) == 0 and ws.messages[-1].startswith("Undone: Label")
     win.close()
     assert win.runner.pool.waitForDone(5000)
+
+
+def test_a_pause_after_answers_refits_the_suggestions(qtbot, ws, tmp_path, monkeypatch):
+    """Answers in the middle of a batch reach the suggestions and the accuracy estimate after a
+    pause (IDLE_REFRESH_MS), not only once the whole batch is answered: the light view a job
+    returns carries the session's new version, which hid that the refit was still owed."""
+    from cnndesk.qt.label import workspace
+
+    monkeypatch.setattr(workspace, "IDLE_REFRESH_MS", 200)
+    truth = make_pile(tmp_path / "pile", per_class=8)
+    ws._idle.setInterval(200)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    by_class: dict[str, list[str]] = {}
+    for path, label in truth.items():
+        by_class.setdefault(label, []).append(path)
+    a, b = sorted(by_class)[:2]
+    ws._queue_op("answer", (ws.session.index(by_class[a][0]), a), False)
+    ws._pump()
+    idle(qtbot, ws)
+    assert "label at least two images of each class" in ws.stats.text()
+    for path, label in ((by_class[a][1], a), (by_class[b][0], b), (by_class[b][1], b)):
+        ws._queue_op("answer", (ws.session.index(path), label), False)
+    ws._pump()
+    qtbot.waitUntil(lambda: ws.view.accuracy is not None, timeout=30_000)
+    assert ws.view.model_current and "(out-of-fold on your labels)" in ws.stats.text()
+    assert ws.pos == 0, "a refit between answers must not replace the questions being answered"

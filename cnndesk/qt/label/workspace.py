@@ -181,7 +181,12 @@ class LabelWorkspace(QWidget):
         if v is None:
             return
         labelled = sum(v.counts.values())
-        acc = "not estimated yet (label a few images of two classes)" if v.accuracy is None else f"{v.accuracy:.0%} (out-of-fold on your labels)"
+        if v.accuracy is not None:
+            acc = f"{v.accuracy:.0%} (out-of-fold on your labels)"
+        elif len(used := [n for n in v.counts.values() if n > 0]) >= 2 and min(used) >= 2:
+            acc = "not estimated yet (comes with the next suggestions)"
+        else:
+            acc = "not estimated yet (label at least two images of each class)"
         cal = "calibrated" if v.calibrated else "not calibrated yet (too few labels: scores kept conservative)"
         self.stats.setText(f"{labelled} of {len(self.paths)} labelled \u00b7 estimated accuracy {acc} \u00b7 confidence {cal}")
 
@@ -353,7 +358,9 @@ class LabelWorkspace(QWidget):
         self._idle.start()
 
     def _idle_refresh(self) -> None:
-        if self.session is not None and self.view is not None and self.view.version != self.session.version:
+        # the view a light job returned carries the session's new version, so the version alone
+        # cannot tell that the answers since the last refit are not in the suggestions yet
+        if self.session is not None and self.view is not None and not self.view.model_current:
             self._refresh_wanted = True
             self._pump()
 
@@ -455,7 +462,7 @@ def _merge(old: label_jobs.LabelView, new: label_jobs.LabelView) -> label_jobs.L
     from dataclasses import replace
 
     return replace(old, version=new.version, classes=new.classes, counts=new.counts, states=new.states,
-                   can_undo=new.can_undo, paths=new.paths, messages=new.messages)
+                   can_undo=new.can_undo, paths=new.paths, messages=new.messages, model_current=new.model_current)
 
 
 def by_label(view) -> dict[str, list[int]]:
