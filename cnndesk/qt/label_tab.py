@@ -5,6 +5,7 @@ one), and its shutdown on quit. Kept out of main_window.py (which composes; this
 from __future__ import annotations
 
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QToolBar
 
 from cnndesk.qt.label.workspace import LabelWorkspace
 from cnndesk.qt.main_tabs import TAB_LABEL
@@ -31,6 +32,12 @@ def install_label_workspace(win) -> LabelWorkspace:
     win.addAction(act)
     file_menu = win.menuBar().actions()[0].menu()
     file_menu.insertAction(win.act_paste, act)
+    # on the toolbar too, beside training: sorting a pile is the step before it (a narrow window's
+    # toolbar overflow takes it, as the others)
+    act.setIconText("Label a Folder")
+    toolbar = win.findChild(QToolBar, "main-toolbar")
+    if toolbar is not None:
+        toolbar.insertAction(win.act_train, act)
     win.act_label = act
     win.label_workspace = ws
     win.destroyed.connect(ws.shutdown)

@@ -226,6 +226,10 @@ def test_main_window_has_the_label_tab_and_action(qtbot, tmp_path, monkeypatch):
     assert win.tabs.tabText(TAB_LABEL) == "Label" and win.tabs.widget(TAB_LABEL) is win.label_workspace
     assert win.act_label.shortcut().toString() == "Ctrl+L"
     assert win.act_label in win.menuBar().actions()[0].menu().actions()
+    from PySide6.QtWidgets import QToolBar
+
+    toolbar = win.findChild(QToolBar, "main-toolbar").actions()
+    assert toolbar.index(win.act_label) == toolbar.index(win.act_train) - 1  # on the toolbar, before training
     asked = []
     monkeypatch.setattr(dialogs, "choose_folder", lambda *a: asked.append(a) or "")
     win.act_label.trigger()
