@@ -83,7 +83,10 @@ def simulate(family: str, seed: int, x: np.ndarray, paths: list[str], truth: dic
 
     classes_true = sorted(set(truth.values()))
     y = np.array([classes_true.index(truth[p]) for p in paths])
-    out: dict = {"family": family, "seed": seed, "images": len(paths), "classes": len(classes_true)}
+    from cnndesk.core.labelling import picking
+
+    out: dict = {"family": family, "seed": seed, "images": len(paths), "classes": len(classes_true),
+                 "cold_start": picking.COLD_START}
     s = LabelSession(OUT, paths, x, seed=seed)
     k = len(classes_true)
     first = s.ask(k)
@@ -300,9 +303,12 @@ def _shown(cell, r, kind, b) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--families", nargs="+", default=list(label_data.FAMILIES))
+    ap.add_argument("--families", nargs="+", default=list(label_data.FAMILIES),
+                    help=f"of {sorted(label_data.FAMILIES)}; variants: {sorted(label_data.VARIANTS)}")
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--budgets", nargs="+", type=int, default=list(BUDGETS))
+    ap.add_argument("--cold-start", choices=("merged", "typiclust"), default=None,
+                    help="the cold start's groups (picking.COLD_START; default: the app's)")
     ap.add_argument("--timing", action="store_true", help="CLI round times (and the first round with embedding)")
     ap.add_argument("--first-round", action="store_true", help="also time a first round with an empty cache")
     ap.add_argument("--scale", nargs="*", type=int, default=[], help="memory/time at N synthetic images")
@@ -313,6 +319,10 @@ def main() -> None:
     ap.add_argument("--report", action="store_true", help="print the docs tables from --json and redraw the plot")
     ap.add_argument("--timing-only", action="store_true", help="only the CLI times (symbols folders), no simulation")
     args = ap.parse_args()
+    if args.cold_start:
+        from cnndesk.core.labelling import picking
+
+        picking.COLD_START = args.cold_start
     if args.timing_only:
         for seed in args.seeds:
             d, truth = folder("symbols", seed)
