@@ -124,6 +124,33 @@ def simulate(family: str, seed: int, x: np.ndarray, paths: list[str], truth: dic
     return out
 
 
+def coverage(family: str, seed: int, x: np.ndarray, paths: list[str], truth: dict[str, str],
+             draws: int = 6) -> dict:
+    """The cold start alone, both ways (plain k-means cells vs the graph-merged groups): classes hit
+    by the first K asks for ``draws`` k-means seeds (the simulation uses one, the folder's seed),
+    and per class how often an image's 10 nearest neighbours (cosine, the 128 axes) share its class:
+    a class whose images' neighbours are mostly another class cannot be told apart without labels."""
+    from cnndesk.core.labelling import picking
+
+    classes = sorted(set(truth.values()))
+    y = np.array([classes.index(truth[p]) for p in paths])
+    k = len(classes)
+    space = picking.make_space(x, seed=seed)
+    out: dict = {"family": family, "seed": seed, "classes": k}
+    none = np.array([], int)
+    for method in ("typiclust", "merged"):
+        hits = []
+        for d in range(draws):
+            picks = picking.typical_picks(space, none, np.ones(len(y), bool), k, d, method=method)
+            hits.append(len({int(y[p.index]) for p in picks}) / k)
+        out[method] = {"mean": round(float(np.mean(hits)), 3), "min": min(hits), "max": max(hits)}
+    sim = space.unit @ space.unit.T
+    np.fill_diagonal(sim, -np.inf)
+    nn = np.argpartition(-sim, 10, axis=1)[:, :10]
+    out["knn10_same_class"] = {c: round(float((y[nn[y == j]] == j).mean()), 2) for j, c in enumerate(classes)}
+    return out
+
+
 def _mean_or_none(vals):
     vals = [v for v in vals if v is not None]
     return float(np.mean(vals)) if vals else None
@@ -309,6 +336,8 @@ def main() -> None:
     ap.add_argument("--budgets", nargs="+", type=int, default=list(BUDGETS))
     ap.add_argument("--cold-start", choices=("merged", "typiclust"), default=None,
                     help="the cold start's groups (picking.COLD_START; default: the app's)")
+    ap.add_argument("--coverage", action="store_true",
+                    help="only the cold start's class coverage, both ways, over 6 k-means seeds")
     ap.add_argument("--timing", action="store_true", help="CLI round times (and the first round with embedding)")
     ap.add_argument("--first-round", action="store_true", help="also time a first round with an empty cache")
     ap.add_argument("--scale", nargs="*", type=int, default=[], help="memory/time at N synthetic images")
@@ -333,6 +362,13 @@ def main() -> None:
             if args.first_round:
                 out["first_round_wall_s"], out["first_round_cpu_s"] = (round(v, 1) for v in first_round(d))
             print(json.dumps(out), flush=True)
+        return
+    if args.coverage:
+        for fam in args.families:
+            for seed in args.seeds:
+                d, truth = folder(fam, seed)
+                paths = sorted(truth)
+                print(json.dumps(coverage(fam, seed, embeddings(paths), paths, truth)), flush=True)
         return
     if args.cli_scale:
         for n in args.cli_scale:

@@ -5,9 +5,17 @@ their top 128 principal axes, fitted on the whole folder (no labels needed), the
 number (not per axis: whitening the axes would blow up the noise in the weak ones). The classifier learns
 on these values; cosine similarity of them finds near-duplicates and typical images.
 
-* Cold start (TypiClust, Hacohen et al. 2022): k-means with (labelled + asked) clusters; from the
-  biggest clusters that hold no answered image, the most typical member (the densest: smallest
-  mean distance to its nearest neighbours).
+* Cold start (TypiClust, Hacohen et al. 2022, on graph-merged groups): k = labelled + asked
+  groups; from the biggest groups that hold no answered image, the most typical member (the
+  densest: smallest mean distance to its nearest neighbours) of the group's biggest piece. The
+  groups (:func:`merged_groups`): k-means into 5 k pieces, merged along the 10-nearest-neighbour
+  graph (average linkage) down to k. Plain k-means with k cells (TypiClust's own) cuts a big,
+  spread-out class into several cells and folds small classes into them, so on imbalanced folders
+  the first k asks went to the big classes several times; neighbours in the features are of the
+  same class far more often than k-means cells are (objects folders: 10-NN class agreement 86 %,
+  the k cells' NMI with the classes 0.6). First k asks, tuning folders (seeds 0-1, 6 k-means
+  seeds each): classes hit 61 -> 66 % on the imbalanced objects, 92 -> 96 % symbols, 94 -> 99 %
+  shapes, 96 -> 100 % textures.
 * Later: margin-uncertain images (top two class probabilities close), diversified by k-means over
   the most uncertain candidates so one batch does not ask ten times about the same confusion; each
   cluster gives its most typical member (uncertainty balanced with typicality). A share of
@@ -432,3 +440,4 @@ def silhouette(dist: np.ndarray, labels: np.ndarray) -> float | None:
     b = other.min(1)
     s = np.where(n_own > 0, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
     return float(s.mean())
+
