@@ -35,6 +35,12 @@ SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon", "c
 TEXTURES = ("stripes", "dots", "cells", "checks", "waves", "speckle")
 FAMILIES = {"symbols": (trust_data.SYMBOLS, 120), "shapes": (SHAPES, 100), "textures": (TEXTURES, 100),
             "objects": (label_objects.CLASSES, label_objects.SIZES)}
+# Variants for held-out checks of the cold start (not in the default run): the same drawings with
+# other class sizes. ``symbols_imb``: the symbols with the objects' long tail (240 ... 15: rare but
+# distinct classes); ``objects_alt``: the objects' sizes dealt to other classes (the rare ones are
+# now a striped bottle, a plain bottle, a striped box ...).
+VARIANTS = {"symbols_imb": ("symbols", label_objects.SIZES),
+            "objects_alt": ("objects", (65, 120, 15, 90, 20, 28, 240, 50, 38, 170))}
 
 
 def shape(kind: str, rng: random.Random, size: int = 96) -> Image.Image:
@@ -101,9 +107,13 @@ def texture(kind: str, rng: random.Random, size: int = 128) -> Image.Image:
 
 def make_pile(root: Path, family: str, seed: int, per_class: int | None = None) -> dict[str, str]:
     """Write the family's folder under ``root`` (flat, shuffled names); {path: class}."""
-    classes, default_n = FAMILIES[family]
-    n = per_class or default_n
-    rng = random.Random(f"label-{family}-{seed}")
+    name, base, default_n = family, family, None
+    if family in VARIANTS:
+        base, default_n = VARIANTS[family]
+    classes, family_n = FAMILIES[base]
+    n = per_class or default_n or family_n
+    family = base
+    rng = random.Random(f"label-{name}-{seed}")
     root.mkdir(parents=True, exist_ok=True)
     sizes = n if isinstance(n, tuple) else (n,) * len(classes)
     jobs = [(c, i) for c, m in zip(classes, sizes, strict=True) for i in range(m)]

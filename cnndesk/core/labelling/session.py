@@ -327,7 +327,8 @@ class LabelSession(SessionActions):
     # -- asking ------------------------------------------------------------------------------
     def ask(self, n: int = 10) -> list[Question]:
         """The ``n`` images worth answering next, best first: with no classes yet the most
-        typical image of each of ``n`` groups (TypiClust); later the typical ones among the
+        typical image of each of ``n`` groups (TypiClust on k-means pieces merged along the
+        neighbour graph, :func:`.picking.merged_groups`); later the typical ones among the
         images the model is least sure about, spread over the folder (see :mod:`.picking`).
         Never an answered image, a near-duplicate of one, or an unreadable file."""
         with one_blas_thread():  # small matrix work on a shared machine: threads only fight (10x slower)
