@@ -33,8 +33,8 @@ def cols(chans, stages, penult=True):
 class Det:
     """One or more knn+maha(+synth) detectors (each on its own feature block); score = max."""
 
-    def __init__(self, d, blocks, quantile=0.95, synth=True):
-        self.blocks, self.novs = blocks, []
+    def __init__(self, d, blocks, quantile=0.95, synth=True, combine=np.max):
+        self.blocks, self.novs, self.combine = blocks, [], combine
         held = []
         for tag, c in blocks:
             f = lambda name, tag=tag, c=c: d[f"{tag}_{name}"][:, c]  # noqa: E731
@@ -42,11 +42,11 @@ class Det:
                                             y_held=d["y_val"], outliers=f("synth") if synth else None)
             self.novs.append(nov)
             held.append(h)
-        self.held = np.max(held, 0)
+        self.held = self.combine(held, 0)
         self.threshold = float(np.quantile(self.held, quantile)) if len(blocks) > 1 else self.novs[0].threshold
 
     def score(self, d, name):
-        return np.max([nov.score(d[f"{tag}_{name}"][:, c]) for nov, (tag, c) in zip(self.novs, self.blocks, strict=True)], 0)
+        return self.combine([nov.score(d[f"{tag}_{name}"][:, c]) for nov, (tag, c) in zip(self.novs, self.blocks, strict=True)], 0)
 
 
 def evaluate(d, det, look):
@@ -86,6 +86,7 @@ def main():
     ap.add_argument("--looks", default="tune")
     ap.add_argument("--only", default="")
     ap.add_argument("--quantile", type=float, default=0.95)
+    ap.add_argument("--mean", action="store_true", help="combine the detectors' scores by their mean")
     args = ap.parse_args()
     for fn in args.files:
         d = dict(np.load(fn))
@@ -100,7 +101,7 @@ def main():
         for name, blocks in vs.items():
             if args.only and not any(name.startswith(o) for o in args.only.split(",")):
                 continue
-            det = Det(d, blocks, args.quantile)
+            det = Det(d, blocks, args.quantile, combine=np.mean if args.mean else np.max)
             for look in args.looks.split(","):
                 r = evaluate(d, det, look)
                 print(f"{Path(fn).stem:9s} {look:6s} {name:38s} own {r['own']:.3f} unrel {r['unrel']:.3f} "

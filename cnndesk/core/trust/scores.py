@@ -68,7 +68,7 @@ class Novelty:
     # full models ("multi_early" features): a second detector of the same kind on the row's first
     # columns (the pooled *early* stages of the fine-tuned network, which fine-tuning changes least:
     # they still tell other textures, glyphs and photos apart); this detector then reads the
-    # columns after ``lead`` and the score is the larger of the two normalised scores (issue 23)
+    # columns after ``lead`` and the score is the mean of the two normalised scores (issue 23)
     early: Novelty | None = None
     lead: int = 0
 
@@ -106,7 +106,7 @@ class Novelty:
         if self.early is not None:
             feats = np.asarray(feats, np.float32)
             own = self._score(feats[:, self.lead:])
-            return np.maximum(own, self.early.score(feats[:, :len(self.early.mean)])).astype(np.float32)
+            return ((own + self.early.score(feats[:, :len(self.early.mean)])) * np.float32(0.5)).astype(np.float32)
         return self._score(feats)
 
     def _score(self, feats: np.ndarray) -> np.ndarray:

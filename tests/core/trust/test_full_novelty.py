@@ -84,7 +84,7 @@ def test_full_detector_is_fitted_on_multistage_features_and_stored_as_data(full_
     assert lead < len(t.novelty.early.mean) < multi.shape[1] - width  # the early detector: no penultimate
     assert t.head[0].shape == (3, multi.shape[1]) and not t.head[0][:, :-width].any()
     want = t.novelty.score(multi)
-    both = np.maximum(t.novelty._score(multi[:, lead:]), t.novelty.early.score(multi[:, :len(t.novelty.early.mean)]))
+    both = (t.novelty._score(multi[:, lead:]) + t.novelty.early.score(multi[:, :len(t.novelty.early.mean)])) / 2
     np.testing.assert_allclose(want, both, rtol=1e-6)
     for backend in ("onnx", "torch"):
         clf = Classifier(str(path), backend=backend)
@@ -146,6 +146,29 @@ def test_old_full_model_files_keep_the_penultimate_detector(full_model, tmp_path
         logits, got = clf.run(x)
         assert np.abs(got - want).max() < 1e-3, backend
         assert (logits.argmax(1) == Classifier(str(path), backend=backend).run(x)[0].argmax(1)).all()
+
+
+def test_full_model_files_before_the_early_stage_detector_score_as_before(full_model, tmp_path):
+    """A file of the previous version (its detector on the late stages alone, under "novelty2",
+    features "multi") runs the "multi" export and that detector, unchanged."""
+    import copy
+
+    ds, model, path = full_model
+    late = copy.copy(model.novelty)
+    late.early, late.lead, late.features = None, 0, "multi"
+    old = replace(model, novelty=late).save(tmp_path / "late")
+    meta = read_model_file_metadata(old)
+    assert "novelty3" not in meta and meta["novelty2"]["features"] == "multi" and "early" not in meta["novelty2"]
+    spec = get_spec(str(old))
+    t = trust.load_trust(spec)
+    assert t.variant == "multi" and t.novelty.early is None and t.head[0].shape[1] == len(late.mean)
+    x = _batch(spec, [p for p, _ in ds.val[:6]] + [str(p) for p in (REPO / "resources" / "samples").glob("*.jpg")])
+    new = Classifier(str(path))
+    row = new.engine.features.run(x)
+    want = late.score(row[:, model.novelty.lead:])
+    logits, got = Classifier(str(old)).run(x)
+    assert np.abs(got - want).max() < 1e-3
+    assert np.abs(logits - new.run(x)[0]).max() < 1e-3
 
 
 def test_full_trust_fallbacks_and_synthesised_outliers():
