@@ -11,7 +11,11 @@ exported once before timing), alternating old/new ``--repeats`` times; reported:
 ``Classifier.run`` (logits and novelty, one pass) in the app's preferred batch size, and the
 ratio new/old of the medians and of the best runs (the least disturbed by other programs).
 
-Usage: python bench/bench_novelty_speed.py [--base /work/wt/base] [--images 64] [--repeats 3]
+``--old late``: the "old" file is instead the same network with its late-stage detector alone (the
+"multi" export and ``knn+maha+synth``, under "novelty2": the code before the early-stage detector,
+issue 23), against the "multi_early" export with both detectors.
+
+Usage: python bench/bench_novelty_speed.py [--base /work/wt/base] [--images 64] [--repeats 3] [--old late]
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ def worker(model: str, paths: list[str]) -> dict:
             "features": clf.novelty.features if clf.novelty is not None else None}
 
 
-def make_models(tmp: Path) -> tuple[Path, Path, list[str]]:
+def make_models(tmp: Path, old_kind: str = "penultimate") -> tuple[Path, Path, list[str]]:
     import unknown_data
 
     from cnndesk.core.images.load import load_image
@@ -75,6 +79,12 @@ def make_models(tmp: Path) -> tuple[Path, Path, list[str]]:
         x = np.stack([pre(load_image(p, min_side=pre.resize)) for p, _ in items])
         return clf.engine.features.run(x)[:, -width:]
 
+    if old_kind == "late":
+        import copy
+
+        late = copy.copy(model.novelty)
+        late.early, late.lead, late.features = None, 0, "multi"
+        return replace(model, novelty=late).save(tmp / "old"), new, sorted(str(p) for p in test.rglob("*.png"))
     old_nov, _ = trust.fit_novelty_heldout(pen(ds.train), pen(ds.val), features="penultimate")
     old = replace(model, novelty=old_nov).save(tmp / "old")
     return old, new, sorted(str(p) for p in test.rglob("*.png"))
@@ -85,6 +95,7 @@ def main() -> None:
     ap.add_argument("--base", default="/work/wt/base")
     ap.add_argument("--images", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--old", default="penultimate", choices=("penultimate", "late"))
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -94,7 +105,7 @@ def main() -> None:
     os.environ.setdefault("CNNDESK_CACHE_DIR", str(tmp / "cache"))
     os.environ["CNNDESK_DATA_DIR"] = str(tmp / "data")
     sys.path.insert(0, str(ROOT))
-    old, new, test = make_models(tmp)
+    old, new, test = make_models(tmp, args.old)
     rng = np.random.default_rng(0)
     paths = [test[i] for i in sorted(rng.choice(len(test), min(args.images, len(test)), replace=False))]
     runs: dict[str, list[dict]] = {"old": [], "new": []}
@@ -108,7 +119,7 @@ def main() -> None:
             runs[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
     med = {s: float(np.median([r["ms_per_image"] for r in rs])) for s, rs in runs.items()}
     best = {s: float(min(r["ms_per_image"] for r in rs)) for s, rs in runs.items()}  # least disturbed by load
-    res = {"load": Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?",
+    res = {"old": args.old, "load": Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?",
            "images": len(paths), "runs": runs, "median_ms_per_image": med, "ratio_new_over_old": med["new"] / med["old"],
            "best_ms_per_image": best, "best_ratio_new_over_old": best["new"] / best["old"]}
     print(json.dumps(res, indent=1))

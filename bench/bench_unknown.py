@@ -65,13 +65,26 @@ def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict
     from cnndesk.core.training.config import TrainConfig
     from cnndesk.core.training.datasets import scan
     from cnndesk.core.training.dispatch import train
+    from cnndesk.core.trust import novelty as novelty_fit
+
+    held_late: list = []  # full models: the late-stage detector's own held-out scores (the detector before
+    with_early = novelty_fit.with_early  # the early-stage one; scored on the same network for "old")
+
+    def spy(main, held_main, *rest):
+        held_late.append(held_main.copy())
+        return with_early(main, held_main, *rest)
+
+    novelty_fit.with_early = spy
 
     cfg = TrainConfig(mode=mode)
     if mode == "full":
         cfg.time_budget_s = args.full_budget
     t = time.perf_counter()
     ds = scan(data)
-    model = train(ds, cfg)
+    try:
+        model = train(ds, cfg)
+    finally:
+        novelty_fit.with_early = with_early
     train_s = time.perf_counter() - t
     path = tmp / f"{kind}-{mode}.safetensors"
     model.save(path)
@@ -90,6 +103,13 @@ def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict
     res["test_accuracy"] = round(float((lg.argmax(1) == y).mean()), 4)
     for look in ("tune", "report"):
         res[look] = rates(own, fams[look], clf.novelty_threshold)
+    nov = clf.novelty
+    if held_late and nov.early is not None:  # the same network, its late-stage detector alone (before)
+        late = lambda ps: batches(clf, ps, lambda x: nov._score(clf.engine.features.run(x)[:, nov.lead:]))  # noqa: E731
+        thr = float(np.quantile(held_late[-1], nov.quantile))
+        own_l = late(test)
+        res["late_only"] = {look: rates(own_l, {f: late(ps) for f, ps in unrelated[look].items()}, thr)
+                            for look in ("tune", "report")}
     if args.dump:
         dump(clf, ds, kind, mode, test, y, unrelated, Path(args.dump))
     return res
@@ -118,18 +138,21 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--dump", default=None, help="folder for the detector's input features (experiments)")
     ap.add_argument("--keep-cache", action="store_true", help="reuse $CNNDESK_CACHE_DIR (default: a fresh one)")
+    ap.add_argument("--seed", type=int, default=0, help="another draw of every image (0: the default sets)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cnndesk-bench-unknown-"))
     if not args.keep_cache:
         os.environ["CNNDESK_CACHE_DIR"] = str(tmp / "cache")
     os.environ["CNNDESK_DATA_DIR"] = str(tmp / "data")
-    unrelated = {look: unknown_data.make_unrelated(tmp / f"unrelated-{look}", look, args.per_family, seed=3)
+    s = 10 * args.seed
+    unrelated = {look: unknown_data.make_unrelated(tmp / f"unrelated-{look}", look, args.per_family, seed=3 + s)
                  for look in ("tune", "report")}
-    results = {"load_start": load(), "cpu": os.cpu_count(), "per_family": args.per_family, "models": {}}
+    results = {"load_start": load(), "cpu": os.cpu_count(), "per_family": args.per_family, "seed": args.seed,
+               "models": {}}
     for kind in args.kinds.split(","):
         n_tr, n_te = SIZES[kind]
-        data = unknown_data.make_user_set(tmp / f"{kind}-train", kind, n_tr, seed=0)
-        test_root = unknown_data.make_user_set(tmp / f"{kind}-test", kind, n_te, seed=1)
+        data = unknown_data.make_user_set(tmp / f"{kind}-train", kind, n_tr, seed=s)
+        test_root = unknown_data.make_user_set(tmp / f"{kind}-test", kind, n_te, seed=s + 1)
         test = sorted(str(p) for p in test_root.rglob("*.png"))
         for mode in args.modes.split(","):
             res = run_model(kind, mode, data, test, unrelated, args, tmp)
@@ -138,6 +161,11 @@ def main() -> None:
             print(f"{kind}/{mode}: train {res['train_s']} s, test acc {res['test_accuracy']}, own flagged "
                   f"{r['own_flagged']}, unrelated flagged {r['unrelated_flagged']} (AUROC {r['auroc']}); "
                   + ", ".join(f"{f} {v['flagged']:.2f}/{v['auroc']:.3f}" for f, v in r["families"].items()), flush=True)
+            if "late_only" in res:
+                r = res["late_only"]["report"]
+                print(f"   late stages alone: own {r['own_flagged']}, unrelated {r['unrelated_flagged']} (AUROC "
+                      f"{r['auroc']}); " + ", ".join(f"{f} {v['flagged']:.2f}" for f, v in r["families"].items()),
+                      flush=True)
     results["load_end"] = load()
     text = json.dumps(results, indent=1)
     if args.out:

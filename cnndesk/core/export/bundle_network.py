@@ -141,10 +141,10 @@ def write_torch(spec: ModelSpec, features_only: bool, dest: Path, fmt: str) -> N
         from cnndesk.core.networks.multistage import multistage_extractor
 
         net = multistage_extractor(net, base.arch).eval()
-    elif features_only and base is None and _full_variant(spec) == "multi":  # a full model's "multi" detector
+    elif features_only and base is None and _full_variant(spec) in ("multi", "multi_early"):  # a full model's detector
         from cnndesk.core.networks.multistage import multistage_extractor
 
-        net = multistage_extractor(net, spec.arch).eval()
+        net = multistage_extractor(net, spec.arch, early=_full_variant(spec) == "multi_early").eval()
     elif features_only:
         net = feature_extractor(net, (base or spec).arch)[0].eval()
     from cnndesk.core.runtime.export_cache import EXPORT_LOCK

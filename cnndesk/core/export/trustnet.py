@@ -12,22 +12,17 @@ from cnndesk.core.models.registry import ModelSpec
 OUTPUTS = ("logits", "probabilities", "novelty", "unknown")
 
 
-class TrustNet(nn.Module):
-    def __init__(self, features: nn.Module, weight, bias, temperature: float, novelty, threshold: float):
+class Detector(nn.Module):
+    """``core.trust.Novelty.score`` of one detector, in torch (its own columns of the row)."""
+
+    def __init__(self, novelty):
         super().__init__()
-        self.features = features
-        self.head = nn.Linear(weight.shape[1], weight.shape[0])
-        with torch.no_grad():
-            self.head.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
-            self.head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
         f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
-        self.register_buffer("temperature", f32([temperature]))
         self.register_buffer("mean", f32(novelty.mean))
         self.register_buffer("scale", f32(novelty.scale))
         proj = novelty.proj if novelty.proj is not None else torch.eye(len(novelty.mean))
         self.register_buffer("proj", f32(proj))
         self.register_buffer("bank", f32(novelty.bank))
-        self.register_buffer("threshold", f32([threshold]))
         self.maha = novelty.metric in ("knn+maha", "knn+maha+synth")  # core.trust.Novelty.score, in torch
         self.synth = novelty.metric == "knn+maha+synth"
         if self.maha:
@@ -37,10 +32,7 @@ class TrustNet(nn.Module):
         if self.synth:
             self.register_buffer("outliers", f32(novelty.outliers))
 
-    def forward(self, x):
-        f = self.features(x).flatten(1)
-        logits = self.head(f)
-        probs = torch.softmax(logits / self.temperature, dim=1)
+    def forward(self, f):
         c = ((f - self.mean) / self.scale) @ self.proj
         z = c / (c.norm(dim=1, keepdim=True) + 1e-12)
         knn = novelty = 1.0 - (z @ self.bank.T).amax(dim=1)
@@ -54,6 +46,34 @@ class TrustNet(nn.Module):
         if self.synth:
             out = 1.0 - (z @ self.outliers.T).amax(dim=1)
             novelty = torch.maximum(novelty, (knn / (knn + out + 1e-6) - n[4]) / n[5])
+        return novelty
+
+
+class TrustNet(nn.Module):
+    def __init__(self, features: nn.Module, weight, bias, temperature: float, novelty, threshold: float):
+        super().__init__()
+        self.features = features
+        self.head = nn.Linear(weight.shape[1], weight.shape[0])
+        with torch.no_grad():
+            self.head.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
+            self.head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+        f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+        self.register_buffer("temperature", f32([temperature]))
+        self.register_buffer("threshold", f32([threshold]))
+        self.detector = Detector(novelty)
+        # full models' early-stage detector (core.trust.Novelty.early): the row's first columns
+        self.lead = int(getattr(novelty, "lead", 0)) if getattr(novelty, "early", None) is not None else 0
+        self.early = Detector(novelty.early) if self.lead else None
+        self.early_width = len(novelty.early.mean) if self.lead else 0
+
+    def forward(self, x):
+        f = self.features(x).flatten(1)
+        logits = self.head(f)
+        probs = torch.softmax(logits / self.temperature, dim=1)
+        if self.early is None:
+            novelty = self.detector(f)
+        else:
+            novelty = (self.detector(f[:, self.lead:]) + self.early(f[:, :self.early_width])) * 0.5
         return logits, probs, novelty, novelty > self.threshold
 
 

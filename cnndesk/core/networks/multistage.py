@@ -25,6 +25,23 @@ def tap_modules(model: nn.Module, arch: str) -> list[nn.Module]:
     return taps
 
 
+EARLY_STAGES = 2  # full models' "multi_early" features: this many stages before the late ones
+
+
+def early_tap_modules(model: nn.Module, arch: str) -> tuple[list[nn.Module], int]:
+    """(taps, lead): the late stages of :func:`tap_modules` preceded by up to EARLY_STAGES earlier
+    ones (``lead`` of them; 0: the network has none). The row of ``MultiStage`` on these taps ends
+    with exactly the "multi" row, so a detector of the "multi" features reads its tail."""
+    from cnndesk.core.networks.adapters import adapter_for
+
+    adapter = adapter_for(arch)
+    stages = adapter.stage_list(model)
+    late = tap_modules(model, arch)
+    start = next(i for i, s in enumerate(stages) if s is late[0])
+    first = max(0, start - EARLY_STAGES)
+    return stages[first:start] + late, start - first
+
+
 class MultiStage(nn.Module):
     """``forward(x) -> [mean(s1), max(s1), ..., mean(s3), max(s3), penultimate]`` (one row per
     image). ``body`` is the network without its classifier (``build.feature_extractor``)."""
@@ -51,10 +68,11 @@ class MultiStage(nn.Module):
         return torch.cat(parts + [last.flatten(1)], dim=1)
 
 
-def multistage_extractor(model: nn.Module, arch: str) -> nn.Module:
+def multistage_extractor(model: nn.Module, arch: str, early: bool = False) -> nn.Module:
+    """The "multi" features network (``early``: "multi_early", :func:`early_tap_modules`)."""
     from cnndesk.core.networks.surgery import feature_extractor
 
-    taps = tap_modules(model, arch)
+    taps = early_tap_modules(model, arch)[0] if early else tap_modules(model, arch)
     body, _ = feature_extractor(model, arch)
     return MultiStage(body, taps).eval()
 

@@ -3,7 +3,8 @@ only caller of weight downloads (``ensure_weights``), export-cache lookups and e
 :func:`torch_model` builds the PyTorch network of a spec and variant from the resolved weights.
 
 Variants: "logits" (the classifier), "features" (the pooled embedding before it), "multi" (mean+max
-pooled late stages plus that embedding, :mod:`cnndesk.core.networks.multistage`).
+pooled late stages plus that embedding, :mod:`cnndesk.core.networks.multistage`), "multi_early" (the
+same row preceded by two earlier stages: full models' detector, issue 23).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from cnndesk.core.common.errors import ModelError
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
 from cnndesk.core.models.registry import ModelSpec
 
-VARIANTS = ("logits", "features", "multi")
+VARIANTS = ("logits", "features", "multi", "multi_early")
 
 
 @dataclass
@@ -79,10 +80,10 @@ def build_network(spec: ModelSpec, variant: str, weights: Path | None, progress=
     model = build_model(spec, progress, cancel, weights=weights)
     if variant == "features":
         return feature_extractor(model, spec.arch)[0].eval()
-    if variant == "multi":
+    if variant in ("multi", "multi_early"):
         from cnndesk.core.networks.multistage import multistage_extractor
 
-        return multistage_extractor(model, spec.arch)
+        return multistage_extractor(model, spec.arch, early=variant == "multi_early")
     return model
 
 

@@ -158,7 +158,8 @@ class TrainedModel:
             # (they then classify without one instead of failing or flagging wrongly): a full model's
             # on multi-stage features (they ran it on the penultimate layer), the "+synth" term
             newer = self.novelty.metric == "knn+maha+synth" or (self.mode != "quick" and self.novelty.features == "multi")
-            info["novelty2" if newer else "novelty"] = self.novelty.info()
+            key = "novelty3" if getattr(self.novelty, "early", None) is not None else "novelty2" if newer else "novelty"
+            info[key] = self.novelty.info()  # novelty3: the early-stage detector (older versions read novelty2)
             tensors.update(self.novelty.tensors())
             if self.head_keys:
                 info["head_keys"] = list(self.head_keys)

@@ -128,27 +128,29 @@ def calibrate(model, head, data, prec: Precision, ds, seed: int, errors: dict, e
     "multi" export) where ``arch`` has them. Adds load errors to ``errors`` and calibration to
     ``extra``."""
     from cnndesk.core.common.errors import ModelError
-    from cnndesk.core.networks.multistage import tap_modules
+    from cnndesk.core.networks.multistage import early_tap_modules
     from cnndesk.core.trust import scores as trust
 
     evaluation = novelty = held = keys = None
     temperature = 1.0
-    try:
-        taps = tap_modules(model, arch) if arch else []
+    try:  # the late stages and up to two earlier ones ("multi_early", issue 23)
+        taps, lead = early_tap_modules(model, arch) if arch else ([], 0)
     except ModelError:
-        taps = []
+        taps, lead = [], 0
+    widths: list[int] = []
     run = lambda loader: full_trust.embeddings_and_logits(  # noqa: E731
-        model, head, loader, prec.device, False, prec.amp_dtype, taps)
+        model, head, loader, prec.device, False, prec.amp_dtype, taps, widths)
     f_tr, _, y_tr, e_tr = run(data.plain_loader)
     f_v, l_v, y_v, e_v = run(data.val_loader)
     errors.update((e.path, e.reason) for e in e_tr + e_v)
     outliers = None
     if taps and len(f_v) >= 10:  # the user's images with their content removed (full_trust)
         outliers = run(full_trust.synthetic_outliers(data.plain_loader, len(f_tr), seed))[0]
+    features = ("multi_early" if lead and len(widths) == len(taps) else "multi") if taps else "penultimate"
+    early = (2 * sum(widths[:lead]), 2 * sum(widths[:lead + 1])) if features == "multi_early" else None
     if len(f_tr) >= 2:
         novelty, temperature, calib, held = full_trust.fit_trust(f_tr, f_v, l_v, y_v, seed=seed, y_train=y_tr,
-                                                                 features="multi" if taps else "penultimate",
-                                                                 outliers=outliers)
+                                                                 features=features, outliers=outliers, early=early)
         extra.update(calib)
         keys = full_trust.head_keys(model, head)
     if len(y_v):

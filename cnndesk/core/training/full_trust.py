@@ -9,18 +9,21 @@ import numpy as np
 from cnndesk.core.trust import scores as trust
 
 
-def embeddings_and_logits(model, head, loader, device, use_amp, amp_dtype, taps=()):
+def embeddings_and_logits(model, head, loader, device, use_amp, amp_dtype, taps=(), widths=None):
     """(embeddings, logits, labels, load errors) for every image of ``loader`` (batches of
     ``core.fulltrain.collate``). The embeddings are the head's input (the penultimate layer); with
     ``taps`` (``networks.multistage.tap_modules``) the multi-stage features of the same pass, in
     the order of ``networks.multistage.MultiStage`` (mean and max of each stage, then the head's
-    input): what the model's "multi" export gives the app."""
+    input): what the model's "multi" export gives the app. ``widths``: a list that receives the
+    channels of each tap (once)."""
     import torch
 
     feats, logits, ys, errors = [], [], [], []
     stages: list = []
 
     def keep_stage(_m, _inp, out):
+        if widths is not None and len(widths) < len(taps):
+            widths.append(int(out.shape[1]))
         stages.append(out.float().mean(dim=(2, 3)))
         stages.append(out.float().amax(dim=(2, 3)))
 
@@ -95,25 +98,29 @@ def head_keys(model, head) -> tuple[str, str] | None:
 
 
 def fit_trust(train_feats, val_feats, val_logits, y_val, seed=0, y_train=None, features="penultimate",
-              outliers=None):
+              outliers=None, early=None):
     """(novelty, temperature, calibration dict, validation novelty scores). ``features`` "multi"
     (multi-stage rows, ``y_train`` given): the "knn+maha" detector of ``core.trust.novelty``, with
     the "+synth" term when ``outliers`` (features of ``synthetic_outliers``) are given;
-    "penultimate": the nearest-neighbour detector on the head's input (older versions)."""
+    "penultimate": the nearest-neighbour detector on the head's input (older versions).
+    ``early``: (lead, early width) for "multi_early" rows (``networks.multistage.early_tap_modules``:
+    ``lead`` columns of earlier stages before the "multi" row; the early detector reads the first
+    ``early width`` columns)."""
     with trust.one_blas_thread():
-        return _fit_trust(train_feats, val_feats, val_logits, y_val, seed, y_train, features, outliers)
+        return _fit_trust(train_feats, val_feats, val_logits, y_val, seed, y_train, features, outliers, early)
 
 
 def _fit_trust(train_feats, val_feats, val_logits, y_val, seed=0, y_train=None, features="penultimate",
-               outliers=None):
+               outliers=None, early=None):
     temperature = trust.fit_temperature(val_logits, y_val) if len(y_val) >= 10 else 1.0
     calib = {}
     if len(y_val):
         calib = {"ece_before": round(trust.ece(trust.softmax(val_logits), y_val), 4),
                  "ece_after": round(trust.ece(trust.softmax(val_logits, temperature), y_val), 4),
                  "temperature_fitted_on": "validation"}
-    if features == "multi" and y_train is not None:
-        novelty, held = _fit_multi(train_feats, np.asarray(y_train), val_feats, np.asarray(y_val), seed, outliers)
+    if features in ("multi", "multi_early") and y_train is not None:
+        novelty, held = _fit_multi(train_feats, np.asarray(y_train), val_feats, np.asarray(y_val), seed, outliers,
+                                   early if features == "multi_early" else None)
         return novelty, temperature, calib, held
     if len(val_feats) >= 10:
         novelty, held = trust.fit_novelty_heldout(train_feats, val_feats, features="penultimate", seed=seed)
@@ -124,15 +131,23 @@ def _fit_trust(train_feats, val_feats, val_logits, y_val, seed=0, y_train=None, 
     return novelty, temperature, calib, held
 
 
-def _fit_multi(x_train, y_train, x_val, y_val, seed, outliers=None):
+def _fit_multi(x_train, y_train, x_val, y_val, seed, outliers=None, early=None):
     """The "knn+maha(+synth)" detector on multi-stage features: held out on the validation images
-    (at least 10), else "knn+maha" out of fold within the training images."""
+    (at least 10), else "knn+maha" out of fold within the training images. ``early`` (lead, width):
+    "multi_early" rows, a second detector on the early stages (``core.trust.novelty.with_early``)."""
     from cnndesk.core.trust import novelty as novelty_fit
 
+    lead = early[0] if early else 0
     if len(x_val) >= 10:
-        return novelty_fit.fit_novelty_heldout(x_train, y_train, x_val, features="multi", seed=seed, y_held=y_val,
-                                               outliers=outliers)
+        fit = lambda cols: novelty_fit.fit_novelty_heldout(  # noqa: E731
+            x_train[:, cols], y_train, x_val[:, cols], features="multi_early" if early else "multi", seed=seed,
+            y_held=y_val, outliers=None if outliers is None else outliers[:, cols])
+        novelty, held = fit(slice(lead, None))
+        if early:
+            novelty, held = novelty_fit.with_early(novelty, held, *fit(slice(0, early[1])), lead)
+        return novelty, held
+    # too few validation images: the "multi" detector out of fold (its tail columns when early)
     x = np.concatenate([x_train, x_val]) if len(x_val) else x_train
     y = np.concatenate([y_train, y_val]) if len(x_val) else y_train
-    novelty, _ = novelty_fit.fit_novelty_oof(x, y, np.arange(len(x)) % 5, features="multi", seed=seed)
+    novelty, _ = novelty_fit.fit_novelty_oof(x[:, lead:], y, np.arange(len(x)) % 5, features="multi", seed=seed)
     return novelty, None

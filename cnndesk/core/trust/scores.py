@@ -65,6 +65,12 @@ class Novelty:
     # training image than to the nearest *synthesised outlier* (the user's own images with their
     # content removed: low-pass, blurred, flat colour), on the same principal axes
     outliers: np.ndarray | None = None  # (M, r) unit rows
+    # full models ("multi_early" features): a second detector of the same kind on the row's first
+    # columns (the pooled *early* stages of the fine-tuned network, which fine-tuning changes least:
+    # they still tell other textures, glyphs and photos apart); this detector then reads the
+    # columns after ``lead`` and the score is the mean of the two normalised scores (issue 23)
+    early: Novelty | None = None
+    lead: int = 0
 
     @property
     def metric(self) -> str:
@@ -97,6 +103,13 @@ class Novelty:
         "knn+maha": the larger of that and the Mahalanobis distance to the nearest class, each
         as (value - held-out median) / (held-out 95th percentile - median), so about 1 at the
         default threshold."""
+        if self.early is not None:
+            feats = np.asarray(feats, np.float32)
+            own = self._score(feats[:, self.lead:])
+            return ((own + self.early.score(feats[:, :len(self.early.mean)])) * np.float32(0.5)).astype(np.float32)
+        return self._score(feats)
+
+    def _score(self, feats: np.ndarray) -> np.ndarray:
         z = self.coords(feats)
         u = normalize_rows(z)
         knn = nearest_distance(u, np.asarray(self.bank, np.float32))  # no copy per call
@@ -123,13 +136,16 @@ class Novelty:
             t["novelty.icov"] = self.icov.astype(np.float32)
         if self.metric == "knn+maha+synth":
             t["novelty.outliers"] = self.outliers.astype(np.float16)
+        if self.early is not None:  # "novelty.early_<name>" (bundles turn the first "." into "_" and back)
+            t.update({f"novelty.early_{k[len('novelty.'):]}": v for k, v in self.early.tensors().items()})
         return t
 
     def info(self) -> dict:
         return {"threshold": round(float(self.threshold), 6), "quantile": self.quantile,
                 "features": self.features, "bank": int(len(self.bank)), "metric": self.metric,
                 "held_out_quantiles": [[q, round(float(d), 6)] for q, d in self.table],
-                **({"norm": [float(v) for v in self.norm]} if self.metric != "cosine-nn" else {})}
+                **({"norm": [float(v) for v in self.norm]} if self.metric != "cosine-nn" else {}),
+                **({"early": self.early.info(), "lead": int(self.lead)} if self.early is not None else {})}
 
     @classmethod
     def from_file(cls, info: dict, tensors: dict[str, np.ndarray]) -> Novelty:
@@ -152,6 +168,15 @@ class Novelty:
                 nov.outliers = tensors["novelty.outliers"].astype(np.float32)
             if nov.metric != metric:
                 raise ValueError("novelty: incomplete detector")
+        early = info.get("early")
+        if early is not None:
+            if not isinstance(early, dict) or "early" in early:
+                raise ValueError("novelty: bad early-stage detector")
+            nov.early = cls.from_file(early, {f"novelty.{k[len('novelty.early_'):]}": v for k, v in tensors.items()
+                                              if k.startswith("novelty.early_")})
+            nov.lead = int(info["lead"])
+            if nov.early.metric != nov.metric or not 0 < nov.lead or len(nov.early.mean) <= nov.lead:
+                raise ValueError("novelty: bad early-stage detector")
         return nov
 
 
@@ -357,7 +382,9 @@ class ModelTrust:
     def variant(self) -> str:
         """The network output a full model's head and detector read: "multi" (the fine-tuned
         network's multi-stage features, ``networks.multistage``) or "features" (older files)."""
-        return "multi" if self.novelty is not None and self.novelty.features == "multi" else "features"
+        if self.novelty is not None and self.novelty.features in ("multi", "multi_early"):
+            return self.novelty.features
+        return "features"
 
 
 def load_trust(spec) -> ModelTrust:
@@ -374,6 +401,8 @@ def load_trust(spec) -> ModelTrust:
     info = meta.get("novelty")
     if info is None:  # a detector older versions cannot run (training.config)
         info = meta.get("novelty2")
+    if info is None:  # one that versions before the early-stage detector cannot run
+        info = meta.get("novelty3")
     if not path or not isinstance(info, dict):
         return ModelTrust(temperature)
     from safetensors import safe_open
@@ -381,15 +410,16 @@ def load_trust(spec) -> ModelTrust:
     try:
         with safe_open(path, framework="numpy") as f:
             keys = set(f.keys())
-            tensors = {k: f.get_tensor(k) for k in ("novelty.mean", "novelty.scale", "novelty.bank", "novelty.proj",
-                                                    "novelty.means", "novelty.icov", "novelty.outliers") if k in keys}
+            names = ("mean", "scale", "bank", "proj", "means", "icov", "outliers")
+            tensors = {k: f.get_tensor(k) for k in [f"novelty.{n}" for n in names] + [f"novelty.early_{n}" for n in names]
+                       if k in keys}
             head = None
             hk = meta.get("head_keys")
             if hk and all(k in keys for k in hk):
                 head = (f.get_tensor(hk[0]).astype(np.float32), f.get_tensor(hk[1]).astype(np.float32))
         novelty = Novelty.from_file(info, tensors)
-        if head is not None and novelty.features == "multi":
-            head = (pad_head(head[0], len(novelty.mean)), head[1])
+        if head is not None and novelty.features in ("multi", "multi_early"):
+            head = (pad_head(head[0], novelty.lead + len(novelty.mean)), head[1])
     except Exception:  # a damaged detector must not stop the model from classifying
         return ModelTrust(temperature)
     return ModelTrust(temperature, novelty, head)

@@ -1,5 +1,6 @@
 """Full models' "not one of my classes" detector (issue 23): fitted on the fine-tuned network's
-multi-stage features (one pass: the pooled stages and the penultimate layer the classifier reads),
+multi-stage features (one pass: the pooled stages and the penultimate layer the classifier reads;
+since the early-stage detector, two earlier stages lead the row and have a detector of their own),
 stored as tensors + JSON in the model file, and giving the same scores and flags through the app
 (ONNX Runtime and PyTorch), the CLI, an ONNX export and export bundles. Older full-model files keep
 their nearest-neighbour detector on the penultimate layer."""
@@ -56,31 +57,43 @@ def test_full_detector_is_fitted_on_multistage_features_and_stored_as_data(full_
 
     ds, model, path = full_model
     meta = read_model_file_metadata(path)
-    info = meta["novelty2"]  # not "novelty": older versions would run it on the penultimate layer
-    assert "novelty" not in meta
-    assert info["features"] == "multi" and info["metric"] == "knn+maha+synth" and len(info["norm"]) == 6
+    # not "novelty" (older versions would run it on the penultimate layer) nor "novelty2" (the
+    # versions before the early-stage detector would run it on the late stages alone)
+    info = meta["novelty3"]
+    assert "novelty" not in meta and "novelty2" not in meta
+    assert info["features"] == "multi_early" and info["metric"] == "knn+maha+synth" and len(info["norm"]) == 6
+    assert info["early"]["metric"] == "knn+maha+synth" and info["lead"] > 0
     header = _header(path)  # safetensors: a JSON header, then raw numbers (nothing to unpickle)
-    for key in ("novelty.mean", "novelty.scale", "novelty.bank", "novelty.proj", "novelty.means", "novelty.icov",
-                "novelty.outliers"):
-        assert header[key]["dtype"] in ("F32", "F16")
+    for name in ("mean", "scale", "bank", "proj", "means", "icov", "outliers"):
+        assert header[f"novelty.{name}"]["dtype"] in ("F32", "F16")
+        assert header[f"novelty.early_{name}"]["dtype"] in ("F32", "F16")
     json.loads(header["__metadata__"]["cnndesk-model"])
     spec = get_spec(str(path))
     t = trust.load_trust(spec)
-    assert t.variant == "multi" and t.novelty.features == "multi"
+    assert t.variant == "multi_early" and t.novelty.features == "multi_early"
     x = _batch(spec, [p for p, _ in ds.val[:12]])
     with torch.inference_mode():
-        multi = torch_model(spec, "multi")(torch.from_numpy(x)).numpy()
+        multi = torch_model(spec, "multi_early")(torch.from_numpy(x)).numpy()
+        late = torch_model(spec, "multi")(torch.from_numpy(x)).numpy()
         logits = torch_model(spec)(torch.from_numpy(x)).numpy()
+    lead = t.novelty.lead
     width = model.state_dict[info_head(model)].shape[1]
-    assert multi.shape[1] == len(t.novelty.mean) > width  # the stages, then the penultimate layer
+    # the early stages lead the row, then exactly the "multi" row (late stages, penultimate layer)
+    assert multi.shape[1] == lead + len(t.novelty.mean) and len(t.novelty.mean) == late.shape[1] > width
+    assert np.abs(multi[:, lead:] - late).max() < 1e-4
+    assert lead < len(t.novelty.early.mean) < multi.shape[1] - width  # the early detector: no penultimate
     assert t.head[0].shape == (3, multi.shape[1]) and not t.head[0][:, :-width].any()
     want = t.novelty.score(multi)
+    both = (t.novelty._score(multi[:, lead:]) + t.novelty.early.score(multi[:, :len(t.novelty.early.mean)])) / 2
+    np.testing.assert_allclose(want, both, rtol=1e-6)
     for backend in ("onnx", "torch"):
         clf = Classifier(str(path), backend=backend)
         got_logits, got = clf.run(x)
         assert np.abs(got - want).max() < 1e-3 and np.abs(got_logits - logits).max() < 1e-3, backend
     # fitted on these features of the training images: its centring is their mean
     f_tr = Classifier(str(path)).engine.features.run(_batch(spec, [p for p, _ in ds.train]))
+    assert f_tr.shape[1] == multi.shape[1]
+    f_tr = f_tr[:, lead:]
     assert np.abs(t.novelty.mean - f_tr.mean(0)).max() < 0.05 * float(np.abs(f_tr).max())
     assert (np.abs(t.novelty.mean - f_tr.mean(0)) / t.novelty.scale).max() < 0.05
 
@@ -97,7 +110,7 @@ def test_full_model_flags_agree_app_cli_onnx_export_and_bundles(full_model, tmp_
     rep = export_bundle(spec, "onnx", tmp_path / "onnx")
     parity = json.loads((tmp_path / "onnx" / "parity.json").read_text())
     assert rep.ok and parity["same_unknown"] == parity["images"] == len(ds.val), rep.describe()
-    assert json.loads((tmp_path / "onnx" / "model.json").read_text())["unknown"]["features"] == "multi"
+    assert json.loads((tmp_path / "onnx" / "model.json").read_text())["unknown"]["features"] == "multi_early"
     samples = sorted(str(p) for p in (REPO / "resources" / "samples").glob("*.jpg"))
     images = [str(p) for p, _ in ds.val[:8]] + samples
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -133,6 +146,29 @@ def test_old_full_model_files_keep_the_penultimate_detector(full_model, tmp_path
         logits, got = clf.run(x)
         assert np.abs(got - want).max() < 1e-3, backend
         assert (logits.argmax(1) == Classifier(str(path), backend=backend).run(x)[0].argmax(1)).all()
+
+
+def test_full_model_files_before_the_early_stage_detector_score_as_before(full_model, tmp_path):
+    """A file of the previous version (its detector on the late stages alone, under "novelty2",
+    features "multi") runs the "multi" export and that detector, unchanged."""
+    import copy
+
+    ds, model, path = full_model
+    late = copy.copy(model.novelty)
+    late.early, late.lead, late.features = None, 0, "multi"
+    old = replace(model, novelty=late).save(tmp_path / "late")
+    meta = read_model_file_metadata(old)
+    assert "novelty3" not in meta and meta["novelty2"]["features"] == "multi" and "early" not in meta["novelty2"]
+    spec = get_spec(str(old))
+    t = trust.load_trust(spec)
+    assert t.variant == "multi" and t.novelty.early is None and t.head[0].shape[1] == len(late.mean)
+    x = _batch(spec, [p for p, _ in ds.val[:6]] + [str(p) for p in (REPO / "resources" / "samples").glob("*.jpg")])
+    new = Classifier(str(path))
+    row = new.engine.features.run(x)
+    want = late.score(row[:, model.novelty.lead:])
+    logits, got = Classifier(str(old)).run(x)
+    assert np.abs(got - want).max() < 1e-3
+    assert np.abs(logits - new.run(x)[0]).max() < 1e-3
 
 
 def test_full_trust_fallbacks_and_synthesised_outliers():

@@ -124,3 +124,64 @@ def test_synth_term_flags_what_looks_like_the_synthesised_outliers(setup):
         trust.Novelty.from_file(nov.info(), tensors)
     with pytest.raises(ValueError, match="unknown metric"):
         trust.Novelty.from_file({**nov.info(), "metric": "something-newer"}, nov.tensors())
+
+
+def test_early_stage_detector_flags_what_the_late_stages_miss():
+    """Full models' "multi_early" rows: [early stages | late stages + penultimate]. Images whose
+    late columns look like a class (fine-tuning maps them there) but whose early columns are off
+    are flagged by the early-stage detector, which the late-stage one misses; own images stay near
+    5 %; the score is the mean of the two, the same after the file/bundle round trip and in the
+    exported network (issue 23)."""
+    torch = pytest.importorskip("torch")
+    from cnndesk.core.export.trustnet import TrustNet
+    from cnndesk.core.training import full_trust
+
+    rng = np.random.default_rng(11)
+    k, e, lead, d = 4, 24, 16, 96
+    centres_e = rng.normal(0, 2, (k, e))
+    centres_l = np.zeros((k, d))
+    centres_l[:, :12] = rng.normal(0, 3, (k, 12))
+    spread_l = np.full(d, 0.05)
+    spread_l[:12] = 1.0
+
+    def rows(n, off=0.0):
+        y = rng.integers(0, k, n)
+        early = centres_e[y] + rng.normal(0, 0.5, (n, e))
+        early[:, :lead] += off * rng.normal(0, 1, (n, lead))  # off in the stages only the early detector reads
+        late = centres_l[y] + rng.normal(0, 1, (n, d)) * spread_l
+        late[:, : e - lead] = early[:, lead:]  # the stage both detectors read
+        return np.concatenate([early[:, :lead], late], 1).astype(np.float32), y
+
+    x, y = rows(500)
+    val, y_val = rows(120)
+    own, _ = rows(300)
+    other, _ = rows(200, off=4.0)  # the late stages alike, the early ones not
+    outliers = (x.mean(0) + rng.normal(0, 0.3, (150, x.shape[1]))).astype(np.float32)
+    nov, _, _, held = full_trust.fit_trust(x, val, rng.normal(0, 1, (len(val), k)), y_val, y_train=y,
+                                           features="multi_early", outliers=outliers, early=(lead, e))
+    assert nov.features == "multi_early" and nov.early is not None and nov.lead == lead
+    assert len(nov.mean) == x.shape[1] - lead and len(nov.early.mean) == e
+    assert held.shape == (len(val),) and nov.threshold == pytest.approx(float(np.quantile(held, nov.quantile)))
+    parts = (nov._score(other[:, lead:]), nov.early.score(other[:, :e]))
+    np.testing.assert_allclose(nov.score(other), (parts[0] + parts[1]) / 2, rtol=1e-6)
+    late_only = nov._score(other[:, lead:]) > nov._score(val[:, lead:]).max()
+    assert late_only.mean() <= 0.2  # the late stages alone see the look-alikes as a class
+    assert nov.flags(nov.score(other)).mean() >= 0.95
+    assert 0.01 <= nov.flags(nov.score(own)).mean() <= 0.10
+    # the bundle's novelty.npz turns the first "." of each name into "_" (export_kit/predict.py)
+    stored = {k_.replace(".", "_"): np.asarray(v) for k_, v in nov.tensors().items()}
+    back = trust.Novelty.from_file(nov.info(), {k_.replace("_", ".", 1): v for k_, v in stored.items()})
+    assert back.early is not None and back.lead == lead and back.info()["early"]["metric"] == "knn+maha+synth"
+    feats = np.concatenate([own[:50], other[:50]])
+    np.testing.assert_allclose(back.score(feats), nov.score(feats), rtol=1e-2, atol=1e-2)  # float16 bank, axes
+    net = TrustNet(torch.nn.Identity(), np.zeros((k, x.shape[1])), np.zeros(k), 1.0, back, back.threshold).eval()
+    with torch.no_grad():
+        score = net(torch.from_numpy(feats))[2].numpy()
+    np.testing.assert_allclose(score, back.score(feats), rtol=1e-4, atol=1e-3)
+    del stored["novelty_early_bank"]
+    with pytest.raises(KeyError):
+        trust.Novelty.from_file(nov.info(), {k_.replace("_", ".", 1): v for k_, v in stored.items()})
+    # fewer than 10 validation images: the late-stage ("multi") detector alone, on the row's tail
+    small, _, _, held = full_trust.fit_trust(x, val[:5], rng.normal(0, 1, (5, k)), y_val[:5], y_train=y,
+                                             features="multi_early", outliers=outliers, early=(lead, e))
+    assert small.features == "multi" and small.early is None and len(small.mean) == x.shape[1] - lead and held is None
