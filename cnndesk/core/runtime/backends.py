@@ -177,12 +177,16 @@ class HeadBackend:
 
 
 _EXPORT_THREADS: list[threading.Thread] = []
+_EXPORT_DONE: list[threading.Event] = []  # each background export's export_done
 
 
 def finish_background_exports(timeout_s: float = 300.0) -> None:
-    """Wait for the exports started in the background (the CLI, before it returns)."""
-    for t in list(_EXPORT_THREADS):
-        t.join(timeout_s)
+    """Wait for the exports started in the background (the CLI, before it returns). On their
+    done events, not Thread.join(): a Ctrl+C inside join() marks the still-running thread stopped
+    on Python 3.11 (its bpo-45274 handler releases the lock the thread holds), and the atexit
+    wait below then returned at once, tearing the interpreter down under the export."""
+    for done in list(_EXPORT_DONE):
+        done.wait(timeout_s)
 
 
 @atexit.register
@@ -223,6 +227,7 @@ class UpgradingBackend(_BackendBase):
             self._timer.cancel()
             t = threading.Thread(target=self._work, args=(self._spec,), name="cnndesk-onnx-export", daemon=True)
             _EXPORT_THREADS.append(t)
+            _EXPORT_DONE.append(self.export_done)
             self._thread = t
             t.start()
 

@@ -120,3 +120,35 @@ def test_the_cli_answers_first_and_finishes_the_export_before_returning(isolated
     assert f"{samples['coffee']},espresso" in out  # answered by PyTorch (the Lite0 network)
     assert "torch.onnx" not in out
     assert fake.finished is not None, "the CLI returned while its export was still running"
+
+
+def test_ctrl_c_while_the_cli_waits_keeps_the_export_joinable(isolated_dirs, monkeypatch):
+    """Ctrl+C while the CLI waits for the export: on Python 3.11 a KeyboardInterrupt inside
+    Thread.join() marks the still-running thread stopped (bpo-45274's handler releases the lock
+    the thread holds), so the atexit wait returned at once and the interpreter was torn down under
+    torch.onnx.export (the abort that wait exists to prevent)."""
+    import signal
+
+    started, release = threading.Event(), threading.Event()
+
+    def export(*args, **kwargs):
+        started.set()
+        release.wait(60)
+        return onnx_cache.OnnxEntry(None, {"reason": "a stand-in export"})
+
+    monkeypatch.setattr(onnx_cache, "export_and_verify", export)
+    engine = backends.open_backend(default_model(), "logits", background_export=True)
+    engine.run(np.zeros((1, 3, 224, 224), np.float32))
+    try:
+        assert started.wait(60)
+        ctrl_c = threading.Timer(0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+        ctrl_c.start()
+        with pytest.raises(KeyboardInterrupt):
+            backends.finish_background_exports(30)
+        ctrl_c.join()
+        assert engine._thread.is_alive(), "the running export was marked finished: exit would not wait for it"
+    finally:
+        release.set()
+        engine._thread.join(60)
+    assert not engine._thread.is_alive()
+
