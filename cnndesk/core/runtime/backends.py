@@ -178,6 +178,8 @@ class HeadBackend:
 
 _EXPORT_THREADS: list[threading.Thread] = []
 _EXPORT_DONE: list[threading.Event] = []  # each background export's export_done
+_EXITING = False  # set by the atexit wait: no background export starts after it
+_START_LOCK = threading.Lock()
 
 
 def finish_background_exports(timeout_s: float = 300.0) -> None:
@@ -194,7 +196,11 @@ def _finish_background_exports(timeout_s: float = 60.0) -> None:
     """At exit, let a background export finish (about 10 s) instead of tearing the interpreter
     down under it: a daemon thread inside torch.onnx.export during finalization aborts the process
     ("terminate called without an active exception") — seen when the app was quit during a full
-    training that started before the first answer's export was done."""
+    training that started before the first answer's export was done. An export whose start was
+    still pending (START_DELAY_S, no answer yet) never starts after this."""
+    global _EXITING
+    with _START_LOCK:
+        _EXITING = True
     for t in list(_EXPORT_THREADS):
         t.join(timeout_s)
 
@@ -221,8 +227,8 @@ class UpgradingBackend(_BackendBase):
         self._timer.start()
 
     def _start_export(self) -> None:
-        with self._started:
-            if self._thread is not None:
+        with self._started, _START_LOCK:
+            if self._thread is not None or _EXITING:
                 return
             self._timer.cancel()
             t = threading.Thread(target=self._work, args=(self._spec,), name="cnndesk-onnx-export", daemon=True)

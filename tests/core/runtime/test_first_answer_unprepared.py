@@ -152,3 +152,15 @@ def test_ctrl_c_while_the_cli_waits_keeps_the_export_joinable(isolated_dirs, mon
         engine._thread.join(60)
     assert not engine._thread.is_alive()
 
+
+def test_no_export_starts_once_the_process_exits(isolated_dirs, monkeypatch):
+    """A backend opened shortly before quitting (no answer yet, the delay pending): once the atexit
+    wait has run, the timer must not start an export in an interpreter being torn down."""
+    fake = _SlowFailingExport(0.0)
+    monkeypatch.setattr(onnx_cache, "export_and_verify", fake)
+    monkeypatch.setattr(backends.UpgradingBackend, "START_DELAY_S", 0.5)
+    monkeypatch.setattr(backends, "_EXITING", False, raising=False)
+    engine = backends.open_backend(default_model(), "logits", background_export=True)
+    backends._finish_background_exports()  # what atexit runs
+    time.sleep(1.5)
+    assert engine._thread is None and fake.started is None
