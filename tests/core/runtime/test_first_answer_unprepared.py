@@ -164,3 +164,32 @@ def test_no_export_starts_once_the_process_exits(isolated_dirs, monkeypatch):
     backends._finish_background_exports()  # what atexit runs
     time.sleep(1.5)
     assert engine._thread is None and fake.started is None
+
+
+def test_the_muting_ends_even_when_someone_put_the_proxy_back(capsys):
+    """The main thread redirected stdout during an export and restored it afterwards, putting the
+    export's proxy back as sys.stdout: the proxy must not keep dropping that thread id's writes
+    (thread ids are reused by later threads)."""
+    import contextlib
+    import io
+
+    inside, redirected, left, restored = (threading.Event() for _ in range(4))
+
+    def export():
+        with onnx_cache._quiet_this_thread():
+            inside.set()
+            redirected.wait(10)
+        left.set()
+        restored.wait(10)
+        print("after the export, same thread")
+
+    t = threading.Thread(target=export)
+    t.start()
+    assert inside.wait(10)
+    with contextlib.redirect_stdout(io.StringIO()):
+        redirected.set()
+        assert left.wait(10)
+    assert isinstance(sys.stdout, onnx_cache._ThreadMutedStream)  # the redirect put the export's proxy back
+    restored.set()
+    t.join(10)
+    assert "after the export, same thread" in capsys.readouterr().out
