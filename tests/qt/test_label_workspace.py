@@ -275,3 +275,34 @@ def test_a_pause_after_answers_refits_the_suggestions(qtbot, ws, tmp_path, monke
     qtbot.waitUntil(lambda: ws.view.accuracy is not None, timeout=30_000)
     assert ws.view.model_current and "(out-of-fold on your labels)" in ws.stats.text()
     assert ws.pos == 0, "a refit between answers must not replace the questions being answered"
+
+
+def test_the_pause_refits_even_when_it_ends_while_a_job_runs(qtbot, ws, tmp_path, monkeypatch):
+    """An answer given while a slow job (a refit on a big folder) runs: the pause timer ends while
+    that job still runs, when the view on screen does not know of the answer yet; the refit it
+    owes must still come once the job is done, not only after the next answer."""
+    import time
+
+    from cnndesk.qt import label_jobs
+
+    ws._idle.setInterval(200)
+    truth = make_pile(tmp_path / "pile", per_class=8)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    assert ws.view.model_current
+    apply_ops = label_jobs.apply_ops
+
+    def slow_refits(job, session, ops, refresh, ask):
+        if refresh:
+            time.sleep(1.0)
+        return apply_ops(job, session, ops, refresh, ask)
+
+    monkeypatch.setattr(label_jobs, "apply_ops", slow_refits)
+    ws._refresh_wanted = True  # a slow refit runs (e.g. after an undo)
+    ws._pump()
+    path, label = next(iter(truth.items()))
+    ws._queue_op("answer", (ws.session.index(path), label), False)  # answered meanwhile
+    ws._pump()
+    qtbot.waitUntil(lambda: not ws.busy, timeout=30_000)
+    qtbot.wait(1500)  # a pause
+    qtbot.waitUntil(lambda: not ws.busy, timeout=30_000)
+    assert ws.view.model_current, "the answer never reached the suggestions during the pause"

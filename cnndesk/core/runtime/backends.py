@@ -177,12 +177,18 @@ class HeadBackend:
 
 
 _EXPORT_THREADS: list[threading.Thread] = []
+_EXPORT_DONE: list[threading.Event] = []  # each background export's export_done
+_EXITING = False  # set by the atexit wait: no background export starts after it
+_START_LOCK = threading.Lock()
 
 
 def finish_background_exports(timeout_s: float = 300.0) -> None:
-    """Wait for the exports started in the background (the CLI, before it returns)."""
-    for t in list(_EXPORT_THREADS):
-        t.join(timeout_s)
+    """Wait for the exports started in the background (the CLI, before it returns). On their
+    done events, not Thread.join(): a Ctrl+C inside join() marks the still-running thread stopped
+    on Python 3.11 (its bpo-45274 handler releases the lock the thread holds), and the atexit
+    wait below then returned at once, tearing the interpreter down under the export."""
+    for done in list(_EXPORT_DONE):
+        done.wait(timeout_s)
 
 
 @atexit.register
@@ -190,7 +196,11 @@ def _finish_background_exports(timeout_s: float = 60.0) -> None:
     """At exit, let a background export finish (about 10 s) instead of tearing the interpreter
     down under it: a daemon thread inside torch.onnx.export during finalization aborts the process
     ("terminate called without an active exception") — seen when the app was quit during a full
-    training that started before the first answer's export was done."""
+    training that started before the first answer's export was done. An export whose start was
+    still pending (START_DELAY_S, no answer yet) never starts after this."""
+    global _EXITING
+    with _START_LOCK:
+        _EXITING = True
     for t in list(_EXPORT_THREADS):
         t.join(timeout_s)
 
@@ -217,12 +227,13 @@ class UpgradingBackend(_BackendBase):
         self._timer.start()
 
     def _start_export(self) -> None:
-        with self._started:
-            if self._thread is not None:
+        with self._started, _START_LOCK:
+            if self._thread is not None or _EXITING:
                 return
             self._timer.cancel()
             t = threading.Thread(target=self._work, args=(self._spec,), name="cnndesk-onnx-export", daemon=True)
             _EXPORT_THREADS.append(t)
+            _EXPORT_DONE.append(self.export_done)
             self._thread = t
             t.start()
 

@@ -250,6 +250,9 @@ def _quiet_this_thread():
     try:
         yield
     finally:
+        # muting ends here even where the proxy stays sys.stdout (someone who replaced it
+        # meanwhile may put it back later; thread ids are reused by later threads)
+        proxy._muted = None
         if sys.stdout is proxy:  # someone else may have replaced it meanwhile: leave theirs
             sys.stdout = previous
 

@@ -358,6 +358,9 @@ class LabelWorkspace(QWidget):
         self._idle.start()
 
     def _idle_refresh(self) -> None:
+        if self._busy or self._ops:  # the view does not know of the answers in flight yet: look again after
+            self._idle.start()
+            return
         # the view a light job returned carries the session's new version, so the version alone
         # cannot tell that the answers since the last refit are not in the suggestions yet
         if self.session is not None and self.view is not None and not self.view.model_current:

@@ -120,3 +120,76 @@ def test_the_cli_answers_first_and_finishes_the_export_before_returning(isolated
     assert f"{samples['coffee']},espresso" in out  # answered by PyTorch (the Lite0 network)
     assert "torch.onnx" not in out
     assert fake.finished is not None, "the CLI returned while its export was still running"
+
+
+def test_ctrl_c_while_the_cli_waits_keeps_the_export_joinable(isolated_dirs, monkeypatch):
+    """Ctrl+C while the CLI waits for the export: on Python 3.11 a KeyboardInterrupt inside
+    Thread.join() marks the still-running thread stopped (bpo-45274's handler releases the lock
+    the thread holds), so the atexit wait returned at once and the interpreter was torn down under
+    torch.onnx.export (the abort that wait exists to prevent)."""
+    import signal
+
+    started, release = threading.Event(), threading.Event()
+
+    def export(*args, **kwargs):
+        started.set()
+        release.wait(60)
+        return onnx_cache.OnnxEntry(None, {"reason": "a stand-in export"})
+
+    monkeypatch.setattr(onnx_cache, "export_and_verify", export)
+    engine = backends.open_backend(default_model(), "logits", background_export=True)
+    engine.run(np.zeros((1, 3, 224, 224), np.float32))
+    try:
+        assert started.wait(60)
+        ctrl_c = threading.Timer(0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+        ctrl_c.start()
+        with pytest.raises(KeyboardInterrupt):
+            backends.finish_background_exports(30)
+        ctrl_c.join()
+        assert engine._thread.is_alive(), "the running export was marked finished: exit would not wait for it"
+    finally:
+        release.set()
+        engine._thread.join(60)
+    assert not engine._thread.is_alive()
+
+
+def test_no_export_starts_once_the_process_exits(isolated_dirs, monkeypatch):
+    """A backend opened shortly before quitting (no answer yet, the delay pending): once the atexit
+    wait has run, the timer must not start an export in an interpreter being torn down."""
+    fake = _SlowFailingExport(0.0)
+    monkeypatch.setattr(onnx_cache, "export_and_verify", fake)
+    monkeypatch.setattr(backends.UpgradingBackend, "START_DELAY_S", 0.5)
+    monkeypatch.setattr(backends, "_EXITING", False, raising=False)
+    engine = backends.open_backend(default_model(), "logits", background_export=True)
+    backends._finish_background_exports()  # what atexit runs
+    time.sleep(1.5)
+    assert engine._thread is None and fake.started is None
+
+
+def test_the_muting_ends_even_when_someone_put_the_proxy_back(capsys):
+    """The main thread redirected stdout during an export and restored it afterwards, putting the
+    export's proxy back as sys.stdout: the proxy must not keep dropping that thread id's writes
+    (thread ids are reused by later threads)."""
+    import contextlib
+    import io
+
+    inside, redirected, left, restored = (threading.Event() for _ in range(4))
+
+    def export():
+        with onnx_cache._quiet_this_thread():
+            inside.set()
+            redirected.wait(10)
+        left.set()
+        restored.wait(10)
+        print("after the export, same thread")
+
+    t = threading.Thread(target=export)
+    t.start()
+    assert inside.wait(10)
+    with contextlib.redirect_stdout(io.StringIO()):
+        redirected.set()
+        assert left.wait(10)
+    assert isinstance(sys.stdout, onnx_cache._ThreadMutedStream)  # the redirect put the export's proxy back
+    restored.set()
+    t.join(10)
+    assert "after the export, same thread" in capsys.readouterr().out
