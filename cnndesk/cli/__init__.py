@@ -121,15 +121,23 @@ def _report_unexpected(exc: BaseException, debug: bool) -> int:
     return EXIT_SOME_FAILED
 
 
-def _finish_exports(command: str) -> None:
+def _finish_exports(args) -> None:
     """A command that answered with PyTorch while the model's export was being built (a few
     images, no export yet) finishes that export before returning, while the interpreter is whole
     (at exit the export's imports fail), so that the next call answers with ONNX Runtime."""
-    if command == "gui" or "cnndesk.core.runtime.backends" not in sys.modules:
+    if args.command == "gui" or "cnndesk.core.runtime.backends" not in sys.modules:
         return
-    from cnndesk.core.runtime.backends import finish_background_exports
+    from cnndesk.core.runtime.backends import background_exports_running, finish_background_exports
 
-    finish_background_exports()
+    if background_exports_running():
+        sys.stdout.flush()  # the answers first, then why the process is still running
+        if not getattr(args, "quiet", False):
+            print("cnndesk: optimising the model for this CPU (once; about 10-20 s) so later runs answer faster…",
+                  file=sys.stderr, flush=True)
+    try:
+        finish_background_exports()
+    except KeyboardInterrupt:  # the answers are out; the export cannot be stopped midway: exit waits for it
+        print("cnndesk: finishing the optimisation before exiting…", file=sys.stderr, flush=True)
 
 
 def _main(argv: list[str]) -> int:
@@ -151,7 +159,7 @@ def _main(argv: list[str]) -> int:
     command = COMMANDS[args.command]
     try:
         code = command.run(args)
-        _finish_exports(args.command)
+        _finish_exports(args)
         return code
     except KeyboardInterrupt:
         return fail("cnndesk: interrupted", EXIT_INTERRUPTED)

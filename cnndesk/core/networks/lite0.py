@@ -5,7 +5,7 @@ timm builds the same network, but ``import timm`` pulls in torchvision.ops and t
 seconds of imports the first answer cannot afford (issue 24 point 5). This module needs torch
 alone. It mirrors timm's ``tf_efficientnet_lite0`` parameter for parameter (the same names, in
 the same order), so the weights load by position exactly as they do into timm's model, and the
-outputs match timm's to float rounding (``tests/core/networks/test_lite0.py``). Only the first
+outputs match timm's to float rounding (``tests/core/runtime/test_first_answer_unprepared.py``). Only the first
 answer uses it; the export, training and Inside the CNN still build timm's network.
 """
 

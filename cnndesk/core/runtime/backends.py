@@ -182,6 +182,10 @@ _EXITING = False  # set by the atexit wait: no background export starts after it
 _START_LOCK = threading.Lock()
 
 
+def background_exports_running() -> bool:
+    return any(not done.is_set() for done in list(_EXPORT_DONE))
+
+
 def finish_background_exports(timeout_s: float = 300.0) -> None:
     """Wait for the exports started in the background (the CLI, before it returns). On their
     done events, not Thread.join(): a Ctrl+C inside join() marks the still-running thread stopped
