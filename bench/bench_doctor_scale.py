@@ -201,7 +201,7 @@ def child(data: Path) -> None:
     if rep.summary.get("embeddings") != "onnx-multi" or rep.summary.get("checked") != n:
         raise SystemExit(f"the embeddings did not come from the synthetic cache: {rep.summary}")
     print(json.dumps({"n": n, "seconds": round(seconds, 1), "peak_mb": round(_peak_mb()), "input_mb": round(before),
-                      "startup_s": round(t - t_start, 1), "stages": stages, "found": score(rep, data, paths),
+                      "startup_s": round(t - t_start, 1), "stages": stages, "sklearn_imported": "sklearn" in sys.modules, "found": score(rep, data, paths),
                       "issues": sorted([i.kind, i.path, i.other, i.suggested, i.likely] for i in rep.issues)}))
 
 
