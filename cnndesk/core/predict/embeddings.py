@@ -13,6 +13,7 @@ modification time, so re-running on a grown dataset embeds only the new files.
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -169,7 +170,7 @@ class EmbeddingCache:
             if self.compact:
                 self._file_id = _file_id(self.path)
             cache_budget.touch(self.path)  # used now: last in the LRU eviction order
-        except (OSError, KeyError, ValueError):
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # a damaged file: no cache
             self._data.clear()
             self._from_file.clear()
 
@@ -193,8 +194,6 @@ class EmbeddingCache:
         """Write every row (float32) atomically, a block at a time (no stacked copy of all rows)."""
         if not self._data:
             return
-        import zipfile
-
         keys = list(self._data)
         dim = int(np.size(next(iter(self._data.values()))))
         same_file = bool(self._from_file) and self._file_id is not None and _file_id(self.path) == self._file_id
