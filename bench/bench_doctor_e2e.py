@@ -66,8 +66,7 @@ def child(root: str) -> None:
 
     from cnndesk.core.doctor import check as doctor
 
-    extra = [("cnndesk.core.doctor.check", "collect"), ("cnndesk.core.doctor.duplicates", "thumbnails"),
-             ("cnndesk.core.doctor.check", "embed_files")]
+    extra = [("cnndesk.core.doctor.check", "collect"), ("cnndesk.core.doctor.duplicates", "thumbnails")]  # + STAGES
     stages = time_stages(extra + STAGES)
     t = time.perf_counter()
     rep = doctor.check_dataset(root, less_likely=True)
@@ -105,6 +104,7 @@ def main() -> None:
         warm, wall, _ = _run([sys.executable, "-m", "cnndesk", "doctor", str(root), "--format", "json", "--quiet"], env)
         print(json.dumps({"warm_up_s": round(wall, 1), "rc": warm.returncode, "err": warm.stderr[-500:]}), flush=True)
     runs = [("new", None), ("old", a.baseline_code)] if a.baseline_code else [("new", None)]
+    issues_new = None
     for name, code in runs:
         if a.only and name != a.only:
             continue
@@ -118,7 +118,15 @@ def main() -> None:
         row = {"code": name, "cli_s": round(wall, 1), "cli_peak_mb": round(peak), "rc": cli.returncode,
                "load_before": [round(v, 1) for v in load], "load_after": [round(v, 1) for v in os.getloadavg()]}
         if cli.returncode in (0, 1):
-            row["found"] = score(json.loads(cli.stdout), man)
+            out = json.loads(cli.stdout)
+            row["found"] = score(out, man)
+            found = {(i["kind"], i["path"], i["other"], i["suggested"], i["likely"]) for i in out["issues"]}
+            (work / f"issues{a.images}-{name}.json").write_text(json.dumps(out["issues"]))
+            if name == "old" and issues_new is not None:  # what the two codes report differently
+                row["vs_new"] = {"same": len(found & issues_new), "n_only_old": len(found - issues_new),
+                                 "n_only_new": len(issues_new - found), "only_old": sorted(found - issues_new, key=str)[:10],
+                                 "only_new": sorted(issues_new - found, key=str)[:10]}
+            issues_new = found if name == "new" else issues_new
         else:
             row["err"] = cli.stderr[-800:]
         print(json.dumps(row), flush=True)
