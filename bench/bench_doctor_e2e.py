@@ -74,6 +74,36 @@ def child(root: str) -> None:
                       "report": rep.to_json()}))
 
 
+def fill_cache(root: Path, cache: Path, synth: Path) -> dict:
+    """The embedding cache (under ``cache``) of every image of ``root`` from bench_doctor_scale's
+    synthetic multi-stage vectors: each image gets a row of its folder's class (taken in a fixed
+    shuffled order, reused when a class has more images than rows), as the network would have put
+    them there; float32, as the cache stores them."""
+    import numpy as np
+
+    os.environ["CNNDESK_CACHE_DIR"] = str(cache)
+    import doctor_data
+
+    from cnndesk.core.doctor import check as doctor
+    from cnndesk.core.models.registry import DEFAULT_MODEL, get_spec
+    from cnndesk.core.predict.embeddings import EmbeddingCache, FeatureExtractor
+
+    files = doctor.collect(root)
+    fx = FeatureExtractor(get_spec(DEFAULT_MODEL), device="cpu", stages="multi")
+    Path(EmbeddingCache(fx.key).path).unlink(missing_ok=True)  # these images only
+    store = EmbeddingCache(fx.key)
+    with np.load(synth) as z:
+        multi, labels = z["multi"], z["labels"]
+    rng = np.random.default_rng(0)
+    rows = {c: rng.permutation(np.flatnonzero(labels == k)) for k, c in enumerate(doctor_data.CLASSES)}
+    used = dict.fromkeys(rows, 0)
+    for p, _, c in files.items:
+        store.put(p, multi[rows[c][used[c] % len(rows[c])]])
+        used[c] += 1
+    store.save()
+    return {"images": len(files.items), "cache": str(store.path), "mb": round(store.path.stat().st_size / 2**20)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=20000)
@@ -83,6 +113,9 @@ def main() -> None:
     p.add_argument("--no-warm-up", action="store_true", help="the caches are warm already")
     p.add_argument("--old-stages", action="store_true", help="also time the old code's stages (a second old run)")
     p.add_argument("--only", choices=("old", "new"))
+    p.add_argument("--synthetic-embeddings", metavar="SYNTH_NPZ",
+                   help="bench_doctor_scale's synth{N}.npz: fill the embedding cache with its vectors (rows of each "
+                   "image's class) instead of embedding the images (50,000 images: hours); for time and memory only")
     a = p.parse_args()
     if a.child:
         return child(a.child)
@@ -99,6 +132,8 @@ def main() -> None:
         shutil.copytree(user_cache_dir() / "onnx", cache / "onnx")
     env = {**os.environ, "CNNDESK_CACHE_DIR": str(cache)}
     n = man["n_train"] + man["n_val"]
+    if a.synthetic_embeddings:
+        print(json.dumps({"synthetic_cache": fill_cache(root, cache, Path(a.synthetic_embeddings))}), flush=True)
     print(json.dumps({"images": n, "made_s": round(made, 1), "uptime": os.getloadavg()}), flush=True)
     if not a.no_warm_up:
         warm, wall, _ = _run([sys.executable, "-m", "cnndesk", "doctor", str(root), "--format", "json", "--quiet"], env)
