@@ -45,19 +45,31 @@ def make_folder(work: Path, images: int, seed: int = 20) -> tuple[Path, dict]:
 
 
 def _run(cmd: list[str], env: dict, cwd: str | None = None) -> tuple[subprocess.CompletedProcess, float, float]:
-    """(result, wall seconds, peak RSS MB of that child process: its own rusage from wait4).
+    """(result, wall seconds, peak RSS MB of that child process: the largest VmHWM read from
+    /proc/PID/status every 20 ms while it runs — its own high-water mark since exec; wait4's
+    ru_maxrss would carry over this parent's peak, which fill_cache makes big).
     ``cwd``: the checkout to run (``python -m`` puts the working folder before PYTHONPATH)."""
     import tempfile
 
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t = time.perf_counter()
         p = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True, cwd=cwd or str(HERE.parent))
-        _, status, usage = os.wait4(p.pid, 0)
+        hwm = 0.0
+        while True:
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            try:
+                with open(f"/proc/{p.pid}/status") as fh:
+                    hwm = max(hwm, next((int(x.split()[1]) / 1024 for x in fh if x.startswith("VmHWM:")), 0.0))
+            except OSError:
+                pass
+            time.sleep(0.02)
         wall = time.perf_counter() - t
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return subprocess.CompletedProcess(cmd, p.returncode, out.read(), err.read()), wall, usage.ru_maxrss / 1024
+        return subprocess.CompletedProcess(cmd, p.returncode, out.read(), err.read()), wall, hwm
 
 
 def child(root: str) -> None:

@@ -49,6 +49,16 @@ def _rss_mb() -> float:
 
 
 def _peak_mb() -> float:
+    """This process's peak RSS: VmHWM (of this program's own memory since exec). Not ru_maxrss:
+    Linux carries the parent's high-water mark into a child across fork and exec, so a child of a
+    parent that had written a big cache file reported the parent's peak."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
