@@ -45,19 +45,31 @@ def make_folder(work: Path, images: int, seed: int = 20) -> tuple[Path, dict]:
 
 
 def _run(cmd: list[str], env: dict, cwd: str | None = None) -> tuple[subprocess.CompletedProcess, float, float]:
-    """(result, wall seconds, peak RSS MB of that child process: its own rusage from wait4).
+    """(result, wall seconds, peak RSS MB of that child process: the largest VmHWM read from
+    /proc/PID/status every 20 ms while it runs — its own high-water mark since exec; wait4's
+    ru_maxrss would carry over this parent's peak, which fill_cache makes big).
     ``cwd``: the checkout to run (``python -m`` puts the working folder before PYTHONPATH)."""
     import tempfile
 
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t = time.perf_counter()
         p = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True, cwd=cwd or str(HERE.parent))
-        _, status, usage = os.wait4(p.pid, 0)
+        hwm = 0.0
+        while True:
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            try:
+                with open(f"/proc/{p.pid}/status") as fh:
+                    hwm = max(hwm, next((int(x.split()[1]) / 1024 for x in fh if x.startswith("VmHWM:")), 0.0))
+            except OSError:
+                pass
+            time.sleep(0.02)
         wall = time.perf_counter() - t
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return subprocess.CompletedProcess(cmd, p.returncode, out.read(), err.read()), wall, usage.ru_maxrss / 1024
+        return subprocess.CompletedProcess(cmd, p.returncode, out.read(), err.read()), wall, hwm
 
 
 def child(root: str) -> None:
@@ -66,13 +78,42 @@ def child(root: str) -> None:
 
     from cnndesk.core.doctor import check as doctor
 
-    extra = [("cnndesk.core.doctor.check", "collect"), ("cnndesk.core.doctor.duplicates", "thumbnails"),
-             ("cnndesk.core.doctor.check", "embed_files")]
+    extra = [("cnndesk.core.doctor.check", "collect"), ("cnndesk.core.doctor.duplicates", "thumbnails")]  # + STAGES
     stages = time_stages(extra + STAGES)
     t = time.perf_counter()
     rep = doctor.check_dataset(root, less_likely=True)
     print(json.dumps({"seconds": round(time.perf_counter() - t, 1), "peak_mb": round(_peak_mb()), "stages": stages,
                       "report": rep.to_json()}))
+
+
+def fill_cache(root: Path, cache: Path, synth: Path) -> dict:
+    """The embedding cache (under ``cache``) of every image of ``root`` from bench_doctor_scale's
+    synthetic multi-stage vectors: each image gets a row of its folder's class (taken in a fixed
+    shuffled order, reused when a class has more images than rows), as the network would have put
+    them there; float32, as the cache stores them."""
+    import numpy as np
+
+    os.environ["CNNDESK_CACHE_DIR"] = str(cache)
+    import doctor_data
+
+    from cnndesk.core.doctor import check as doctor
+    from cnndesk.core.models.registry import DEFAULT_MODEL, get_spec
+    from cnndesk.core.predict.embeddings import EmbeddingCache, FeatureExtractor
+
+    files = doctor.collect(root)
+    fx = FeatureExtractor(get_spec(DEFAULT_MODEL), device="cpu", stages="multi")
+    Path(EmbeddingCache(fx.key).path).unlink(missing_ok=True)  # these images only
+    store = EmbeddingCache(fx.key)
+    with np.load(synth) as z:
+        multi, labels = z["multi"], z["labels"]
+    rng = np.random.default_rng(0)
+    rows = {c: rng.permutation(np.flatnonzero(labels == k)) for k, c in enumerate(doctor_data.CLASSES)}
+    used = dict.fromkeys(rows, 0)
+    for p, _, c in files.items:
+        store.put(p, multi[rows[c][used[c] % len(rows[c])]])
+        used[c] += 1
+    store.save()
+    return {"images": len(files.items), "cache": str(store.path), "mb": round(store.path.stat().st_size / 2**20)}
 
 
 def main() -> None:
@@ -84,6 +125,9 @@ def main() -> None:
     p.add_argument("--no-warm-up", action="store_true", help="the caches are warm already")
     p.add_argument("--old-stages", action="store_true", help="also time the old code's stages (a second old run)")
     p.add_argument("--only", choices=("old", "new"))
+    p.add_argument("--synthetic-embeddings", metavar="SYNTH_NPZ",
+                   help="bench_doctor_scale's synth{N}.npz: fill the embedding cache with its vectors (rows of each "
+                   "image's class) instead of embedding the images (50,000 images: hours); for time and memory only")
     a = p.parse_args()
     if a.child:
         return child(a.child)
@@ -100,11 +144,14 @@ def main() -> None:
         shutil.copytree(user_cache_dir() / "onnx", cache / "onnx")
     env = {**os.environ, "CNNDESK_CACHE_DIR": str(cache)}
     n = man["n_train"] + man["n_val"]
+    if a.synthetic_embeddings:
+        print(json.dumps({"synthetic_cache": fill_cache(root, cache, Path(a.synthetic_embeddings))}), flush=True)
     print(json.dumps({"images": n, "made_s": round(made, 1), "uptime": os.getloadavg()}), flush=True)
     if not a.no_warm_up:
         warm, wall, _ = _run([sys.executable, "-m", "cnndesk", "doctor", str(root), "--format", "json", "--quiet"], env)
         print(json.dumps({"warm_up_s": round(wall, 1), "rc": warm.returncode, "err": warm.stderr[-500:]}), flush=True)
     runs = [("new", None), ("old", a.baseline_code)] if a.baseline_code else [("new", None)]
+    issues_new = None
     for name, code in runs:
         if a.only and name != a.only:
             continue
@@ -118,7 +165,15 @@ def main() -> None:
         row = {"code": name, "cli_s": round(wall, 1), "cli_peak_mb": round(peak), "rc": cli.returncode,
                "load_before": [round(v, 1) for v in load], "load_after": [round(v, 1) for v in os.getloadavg()]}
         if cli.returncode in (0, 1):
-            row["found"] = score(json.loads(cli.stdout), man)
+            out = json.loads(cli.stdout)
+            row["found"] = score(out, man)
+            found = {(i["kind"], i["path"], i["other"], i["suggested"], i["likely"]) for i in out["issues"]}
+            (work / f"issues{a.images}-{name}.json").write_text(json.dumps(out["issues"]))
+            if name == "old" and issues_new is not None:  # what the two codes report differently
+                row["vs_new"] = {"same": len(found & issues_new), "n_only_old": len(found - issues_new),
+                                 "n_only_new": len(issues_new - found), "only_old": sorted(found - issues_new, key=str)[:10],
+                                 "only_new": sorted(issues_new - found, key=str)[:10]}
+            issues_new = found if name == "new" else issues_new
         else:
             row["err"] = cli.stderr[-800:]
         print(json.dumps(row), flush=True)

@@ -9,8 +9,12 @@ cropped, re-encoded: half in val as leaks), 5 % of the training labels flipped, 
 "photos"; embeddings as the doctor really gets them: quick training's 2,528 multi-stage values
 whose last 1,280 are the pooled last layer, made from a 64-value latent per picture (class centre
 + spread; copies share it), so most of the spread lies in few directions as in CNN features.
-File walking, decoding and the embedding cache are replaced by the arrays (``collect``,
-``thumbnails``, ``embed_files`` patched); everything after them runs as ``cnndesk doctor`` runs it.
+File walking and decoding are replaced by the arrays (``collect`` and ``thumbnails`` patched);
+the embeddings are read from an embedding cache file written here (float32, as quick training and
+the doctor write it; keyed by the synthetic paths) through the code's own ``doctor/embed.py`` and
+``EmbeddingCache`` (only the network is patched out), so the code's own handover (float32 rows
+before issue 25's compact cache, float16 after) is what is measured; everything after that runs
+as ``cnndesk doctor`` runs it. Stages: ``embed_files`` is the embedding cache read.
 
     PYTHONPATH=. python bench/bench_doctor_scale.py --n 5000 20000 50000 --baseline-code /work/wt/base
 """
@@ -31,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, os.environ.get("CNNDESK_BENCH_CODE") or str(HERE.parent))
 
-STAGES = [("cnndesk.core.doctor.duplicates", "identical_groups"), ("cnndesk.core.doctor.check", "pair_issues"),
+STAGES = [("cnndesk.core.doctor.check", "embed_files"), ("cnndesk.core.doctor.duplicates", "identical_groups"), ("cnndesk.core.doctor.check", "pair_issues"),
           ("cnndesk.core.doctor.label_check", "project"), ("cnndesk.core.doctor.label_check", "outliers"),
           ("cnndesk.core.doctor.label_check", "label_issues")]
 
@@ -45,6 +49,16 @@ def _rss_mb() -> float:
 
 
 def _peak_mb() -> float:
+    """This process's peak RSS: VmHWM (of this program's own memory since exec). Not ru_maxrss:
+    Linux carries the parent's high-water mark into a child across fork and exec, so a child of a
+    parent that had written a big cache file reported the parent's peak."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -129,28 +143,64 @@ def _thumb(img):
     return np.asarray(t, np.uint8).reshape(-1)
 
 
+def _paths(labels, val) -> list[str]:
+    import doctor_data
+
+    classes = list(doctor_data.CLASSES)
+    return [f"/synthetic/{'val' if val[i] else 'train'}/{classes[labels[i]]}/{i:06d}.png" for i in range(len(labels))]
+
+
+def cache_file(n: int, work: Path, data: Path) -> Path:
+    """The embedding cache of the synthetic set (``work/cache/embeddings/synth{n}.npz``, keyed by
+    the synthetic paths, float32 as the cache stores them), written once."""
+    import numpy as np
+
+    out = work / "cache" / "embeddings" / f"synth{n}.npz"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with np.load(data) as z:
+        paths, multi = _paths(z["labels"], z["val"]), z["multi"]
+    np.savez(out, keys=np.array(paths, dtype=str), vectors=multi.astype(np.float32))
+    return out
+
+
 def child(data: Path) -> None:
+    from types import SimpleNamespace
 
     import numpy as np
 
     t_start = time.perf_counter()
     from cnndesk.core.doctor import check as doctor
     from cnndesk.core.doctor import duplicates as doctor_dupes
+    from cnndesk.core.doctor import embed as doctor_embed
+    from cnndesk.core.predict import embeddings
 
     classes = list(__import__("doctor_data").CLASSES)
     with np.load(data) as z:
-        thumbs, multi, labels, val = z["thumbs"], z["multi"], z["labels"], z["val"]
+        thumbs, labels, val = z["thumbs"], z["labels"], z["val"]
     n = len(thumbs)
-    paths = [f"/synthetic/{'val' if val[i] else 'train'}/{classes[labels[i]]}/{i:06d}.png" for i in range(n)]
+    paths = _paths(labels, val)
     items = [(p, p.split("/")[2], p.split("/")[3]) for p in paths]
     files = doctor.Files(Path("/synthetic"), "splits", classes, items, {c: [f"/synthetic/train/{c}"] for c in classes}, [])
     doctor.collect = lambda root: files
     doctor_dupes.thumbnails = lambda ps, cache=None, progress=None, cancel=None, threads=2: (
         thumbs, np.full((n, 2), 64, np.int32), {})
-    # as doctor/embed.py hands them over: rows of the embedding cache's one array, last layer = last 1,280
-    feats = {p: multi[i, -1280:] for i, p in enumerate(paths)}
-    mult = {p: multi[i] for i, p in enumerate(paths)}
-    doctor.embed_files = lambda ps, spec, progress=None, cancel=None, device="auto": (feats, mult, {}, 224, "synthetic")
+
+    class Network:  # the embedding cache answers every path: no network runs
+        key = f"synth{n}"
+        engine = SimpleNamespace(name="onnx")
+        preprocess = SimpleNamespace(resize=224)
+        embed_paths = embeddings.FeatureExtractor.embed_paths
+
+        def __init__(self, *a, **k):
+            pass
+
+    embeddings.FeatureExtractor = Network
+    embeddings._file_key = lambda p: p  # cache keys are the synthetic paths
+    doctor_embed._on_cpu = lambda device: True
+    doctor_embed._export_ok = lambda spec, variant: True
+    doctor_embed._multi_width = lambda spec: 1280
     doctor.load_memo = lambda path: (None, 0, "")
     doctor.save_memo = lambda *a: None
     stages = time_stages(STAGES)
@@ -158,8 +208,11 @@ def child(data: Path) -> None:
     t = time.perf_counter()
     rep = doctor.check_dataset("/synthetic", less_likely=True)
     seconds = time.perf_counter() - t
+    if rep.summary.get("embeddings") != "onnx-multi" or rep.summary.get("checked") != n:
+        raise SystemExit(f"the embeddings did not come from the synthetic cache: {rep.summary}")
     print(json.dumps({"n": n, "seconds": round(seconds, 1), "peak_mb": round(_peak_mb()), "input_mb": round(before),
-                      "startup_s": round(t - t_start, 1), "stages": stages, "found": score(rep, data, paths)}))
+                      "startup_s": round(t - t_start, 1), "stages": stages, "sklearn_imported": "sklearn" in sys.modules, "found": score(rep, data, paths),
+                      "issues": sorted([i.kind, i.path, i.other, i.suggested, i.likely] for i in rep.issues)}))
 
 
 def score(rep, data: Path, paths: list[str]) -> dict:
@@ -195,11 +248,14 @@ def main() -> None:
         return child(Path(a.child))
     for n in a.n:
         data = make(n, Path(a.work))
+        cache_file(n, Path(a.work), data)
         runs = [("old", a.baseline_code), ("new", None)] if a.baseline_code else [("new", None)]
+        issues_old = None
         for name, code in runs:
             if a.only and name != a.only:
                 continue
             env = dict(os.environ)
+            env["CNNDESK_CACHE_DIR"] = str(Path(a.work).resolve() / "cache")
             if code:
                 env["CNNDESK_BENCH_CODE"] = str(Path(code).resolve())
                 env["PYTHONPATH"] = str(Path(code).resolve())
@@ -214,6 +270,13 @@ def main() -> None:
                 print(json.dumps({"n": n, "code": name, "error": r.stderr[-1500:]}), flush=True)
                 continue
             row = json.loads(r.stdout.strip().splitlines()[-1])
+            found = {tuple(i) for i in row.pop("issues")}
+            (Path(a.work) / f"issues{n}-{name}.json").write_text(json.dumps(sorted(found, key=str)))
+            if name == "new" and issues_old is not None:  # what the new code reports differently
+                row["vs_old"] = {"same": len(found & issues_old), "only_new": sorted(found - issues_old, key=str)[:20],
+                                 "only_old": sorted(issues_old - found, key=str)[:20],
+                                 "n_only_new": len(found - issues_old), "n_only_old": len(issues_old - found)}
+            issues_old = found if name == "old" else issues_old
             print(json.dumps({"code": name, "load_before": [round(v, 1) for v in load],
                               "load_after": [round(v, 1) for v in os.getloadavg()], **row}), flush=True)
 

@@ -39,7 +39,8 @@ METRICS = ("cosine", "l2")
 EXACT_MAX_PAIRS = 40_000_000  # queries × base rows below which the exact search is used
 MIN_RECALL = 0.99  # of the exact top-k, on RECALL_SAMPLE queries, or the search is repeated wider
 RECALL_SAMPLE = 512
-CHUNK_BYTES = 32 << 20  # memory of one block of the exact search's similarity matrix
+CHUNK_BYTES = 8 << 20  # memory of one block of the exact search's similarity matrix (its top-k
+# takes about 4× that more; issue 25: the doctor at 50,000 images within 1 GB)
 # the approximate search (bench/bench_neighbours.py): a shortlist of SHORTLIST × k per query from
 # an exact search on the top START_DIMS axes (doubled until the recall check passes), axes fitted
 # on AXES_SAMPLE rows
@@ -131,8 +132,9 @@ def _rows(v) -> np.ndarray:
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero): one float32 copy."""
     n = np.linalg.norm(v, axis=1, keepdims=True)
-    return (v / np.where(n > 0, n, 1)).astype(np.float32)
+    return (v / np.where(n > 0, n, 1)).astype(np.float32, copy=False)
 
 
 def _scores(q: np.ndarray, b: np.ndarray, metric: str, b_sq: np.ndarray | None) -> np.ndarray:
@@ -198,14 +200,17 @@ def _checked_approx(q, b, k, metric, exclude_self, threads, cancel):
     truth_s, truth_i = _exact(q[sample], b, k, metric, exclude_self, cancel, rows=own)
     axes = _axes(b)
     dims = min(START_DIMS, d)
+    index = None
     while dims < d:
         check(cancel)
+        index = None  # the last width's index goes before the next is built
         index = _flat(b @ axes[:, :dims], metric, threads)
         s, i = _shortlist(index, axes[:, :dims], q[sample], b, b_sq, k, metric, own, threads, cancel)
         if recall(s, i, truth_s, truth_i) >= MIN_RECALL:
             return _shortlist(index, axes[:, :dims], q, b, b_sq, k, metric,
                               np.arange(len(q)) if exclude_self else None, threads, cancel)
         dims *= 2
+    index = None
     # every value: faiss's exact search (blocked products and heaps: about 2x numpy's here)
     return _shortlist(_flat(b, metric, threads), None, q, b, b_sq, k, metric,
                       np.arange(len(q)) if exclude_self else None, threads, cancel)

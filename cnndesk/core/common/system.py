@@ -64,6 +64,22 @@ def gpu_may_be_present() -> bool:
 _allocator_tuned = False
 
 
+def trim_memory() -> bool:
+    """Hand the heap's free pages back to the OS (glibc ``malloc_trim``; elsewhere a no-op), e.g.
+    after a big array was freed: with :func:`tune_allocator`'s thresholds, blocks under 32 MB
+    come from the heap, and freed ones between live ones would otherwise stay resident.
+    Returns True when called."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # musl or no libc.so.6
+        return False
+    return True
+
+
 def tune_allocator() -> bool:
     """Keep freed image buffers in the heap instead of returning them to the OS each time.
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnndesk.core.common import cache_budget, neighbours
+from cnndesk.core.common import cache_budget, neighbours, system
 from cnndesk.core.common.paths import atomic_write, user_cache_dir
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
 from cnndesk.core.common.safeio import move_into
@@ -294,13 +294,24 @@ def run_checks(files: Files, spec, progress, cancel, device) -> tuple[list[Issue
     # slower (measured: eigh 5.2 s vs 1.3 s), and the app's UI and decoders need a core anyway
     from threadpoolctl import threadpool_limits
 
+    checked = int(sum(p in feats for p in paths))
+    vectors = [feats, multi]  # handed over, so that the analysis can let them go (50,000 images: 0.25 GB)
+    del feats, multi
     with threadpool_limits(1):
-        issues += _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, files.classes, nonempty, cancel, multi)
-    return issues, int(sum(p in feats for p in paths)), source
+        issues += _analyse(paths, labels, split_of, thumbs, sizes, vectors, input_size, files.classes, nonempty, cancel)
+    return issues, checked, source
 
 
 def _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, classes, nonempty, cancel,
              multi=None) -> list[Issue]:
+    """Every check after embedding. ``feats``: path -> last-layer vector, or the list
+    ``[feats, multi]``, which is emptied here so that the embeddings are freed once the label
+    check has used them, before the pair search (issue 25: at 50,000 images the embeddings are
+    0.25 GB even as float16)."""
+    if isinstance(feats, list):
+        handed = feats
+        feats, multi = handed
+        handed.clear()
     issues: list[Issue] = []
     ok = np.array([p in feats for p in paths], bool)
     idx_ok = np.flatnonzero(ok)
@@ -311,13 +322,26 @@ def _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, classes,
     # the embedding cache's rows, projected a block at a time (no N × 1,280 copy)
     z = stats.project(stats.Rows([feats[paths[i]] for i in idx_ok]), dims) if len(idx_ok) >= 2 else np.zeros((len(idx_ok), 1))
     emb = stats.unit(z)
+    if multi:
+        z = None  # the label check judges quick training's features instead (50 MB at 50,000 images)
     # one neighbour search serves the outliers (OUTLIER_K nearest) and the feature candidates of
     # the pair search (its first NEIGHBOURS)
     nearest = neighbours.knn(emb, emb, max(NEIGHBOURS, OUTLIER_K), exclude_self=True, threads=SEARCH_THREADS,
                              cancel=cancel) if len(idx_ok) >= 2 and emb.shape[1] > 1 else None
-    pairs = pair_issues(paths, labels, split_of, thumbs, emb, idx_ok, cancel, sizes, nearest=nearest)
-    issues += pairs
     check(cancel)
+    # labels before pairs (they do not depend on each other; issues are sorted afterwards): the
+    # embeddings are freed before the pair search needs its own memory
+    issues += _label_and_outlier_issues(paths, labels, classes, nonempty, idx_ok, multi, z, emb, nearest, cancel)
+    del feats, multi
+    system.trim_memory()
+    issues += pair_issues(paths, labels, split_of, thumbs, emb, idx_ok, cancel, sizes, nearest=nearest)
+    return issues
+
+
+def _label_and_outlier_issues(paths, labels, classes, nonempty, idx_ok, multi, z, emb, nearest,
+                              cancel) -> list[Issue]:
+    """Outliers (from ``nearest``), then suspected wrong labels (none reported for an outlier)."""
+    issues: list[Issue] = []
     strays = set()
     if len(idx_ok) >= 10:  # outliers first: a stray photo is an outlier, not a mislabelled image
         out_idx, out_score, _ = stats.outliers(emb, OUTLIER_K, cancel=cancel, nearest=nearest)
@@ -342,7 +366,6 @@ def _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, classes,
             issues.append(Issue("label", p, label=labels[p], suggested=sugg, score=round(1.0 - given, 4), likely=bool(strong[j]),
                                 reason=f"looks like “{sugg}” ({probs[j].max():.0%}), not “{labels[p]}” ({given:.0%})"))
     return issues
-
 
 
 def _tiny(paths, labels, sizes, idx_ok, input_size) -> list[Issue]:

@@ -142,12 +142,15 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v.astype(np.float32)
 
 
-def search_vectors(thumbs: np.ndarray, block: int = 4096) -> np.ndarray:
+def search_vectors(thumbs: np.ndarray, block: int = 1024) -> np.ndarray:
     """Unit vectors for the candidate search: 16×16 grey structure (weight 0.8) and a 4×4 map of
     the colours (0.6), so same-pattern pictures in other colours rank below true copies. Made
-    ``block`` rows at a time (float copies of 50,000 thumbnails would be 0.6 GB)."""
+    ``block`` rows at a time into one array (float copies of 50,000 thumbnails would be 0.6 GB)."""
     if len(thumbs) > block:
-        return np.concatenate([search_vectors(thumbs[s:s + block], block) for s in range(0, len(thumbs), block)])
+        out = np.empty((len(thumbs), 16 * 16 + 4 * 4 * 3), np.float32)
+        for s in range(0, len(thumbs), block):
+            out[s:s + block] = search_vectors(thumbs[s:s + block], block)
+        return out
     n = len(thumbs)
     grey = _unit(_grey(thumbs, 16))
     rgb = thumbs.reshape(n, 4, SIDE // 4, 4, SIDE // 4, 3).astype(np.float32).mean((2, 4)).reshape(n, -1)

@@ -23,7 +23,7 @@ GIVEN_AT_MOST, OTHER_AT_LEAST = 0.2, 0.6  # strong evidence of a wrong label (st
 # value: 2,528 axes) get LABEL_AXES axes fitted on LABEL_SAMPLE rows, and each fold's head sees
 # at most LABEL_TRAIN_MAX rows (bench/bench_doctor_scale.py: recall and precision of planted flips)
 LABEL_SAMPLE, LABEL_TRAIN_MAX = 2048, 10_000
-BLOCK = 4096  # rows stacked at a time
+BLOCK = 1024  # rows stacked at a time (2,528 values: 10 MB as float32, 20 MB as float64)
 
 
 class Rows:
@@ -121,8 +121,6 @@ def label_issues(x: np.ndarray, y: np.ndarray, n_classes: int, cancel: CancelTok
     probabilities. Classes with fewer than MIN_FOR_LABELS samples are left out of the check.
     ``quick``: x are quick training's (multi-stage) features, judged by its head
     (:func:`quick_oof_probs`); else a logistic regression on x."""
-    from cleanlab.filter import find_label_issues
-
     counts = np.bincount(y, minlength=n_classes)
     present = np.flatnonzero(counts >= MIN_FOR_LABELS)
     if len(present) < 2:
@@ -139,11 +137,32 @@ def label_issues(x: np.ndarray, y: np.ndarray, n_classes: int, cancel: CancelTok
     # quick training's head: every image its held-out model puts in another class is a candidate
     # (prune_by_class kept 0.75-0.78 of the planted flips, all of which the held-out head had put in
     # their true class; strong_evidence then decides what is reported: bench/bench_doctor_labels.py)
-    ranked = find_label_issues(labels=yk, pred_probs=pk, filter_by="predicted_neq_given" if quick else "prune_by_class",
-                               return_indices_ranked_by="self_confidence", n_jobs=1)
+    if quick:
+        ranked = predicted_neq_given(yk, pk)
+    else:
+        from cleanlab.filter import find_label_issues
+
+        ranked = find_label_issues(labels=yk, pred_probs=pk, filter_by="prune_by_class",
+                                   return_indices_ranked_by="self_confidence", n_jobs=1)
     probs = np.zeros((len(y), n_classes))
     probs[np.ix_(keep, present)] = pk
     return keep[np.asarray(ranked, np.int64)], probs
+
+
+def predicted_neq_given(y: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """cleanlab's ``find_label_issues(filter_by="predicted_neq_given",
+    return_indices_ranked_by="self_confidence")`` (cleanlab 2.9, the same answer: tests compare
+    them): the samples whose most likely class is not their label, by more than 1e-6, least
+    likely label first. Here because importing cleanlab imports scikit-learn: 130-170 MB of the
+    doctor's peak memory at 50,000 images (issue 25), for a comparison and a sort."""
+    y = np.asarray(y)
+    rows = np.arange(len(y))
+    wrong = probs.argmax(1) != y
+    nudged = np.array(probs, copy=True)
+    nudged[rows, y] += 1e-6  # cleanlab's _reduce_issues: a near-tie with the label is no issue
+    wrong &= nudged.argmax(1) != y
+    idx = rows[wrong]
+    return idx[np.argsort(probs[rows, y][wrong])]
 
 
 def quick_oof_probs(x: np.ndarray, y: np.ndarray, n_classes: int, cancel: CancelToken | None = None) -> np.ndarray:

@@ -93,7 +93,8 @@ def test_failed_features_export_uses_the_multi_export_with_the_same_vectors(expo
     assert set(feats) == set(reference) and set(errors) == {images[-1]}
     for p, v in feats.items():
         assert v.shape == (1280,) and v.flags.c_contiguous
-        np.testing.assert_allclose(v, reference[p], rtol=1e-4, atol=1e-4)
+        # both float16 as the doctor gets them (issue 25): one float16 step (≤ 2^-10 of the value) apart at most
+        np.testing.assert_allclose(v.astype(np.float32), reference[p].astype(np.float32), rtol=2e-3, atol=1e-4)
     assert steps and steps[-1] == len(images)
     # the vectors went to quick training's (multi-stage) cache: training after a check reuses them
     multi = FeatureExtractor(spec, device="cpu", stages="multi")
@@ -112,4 +113,4 @@ def test_both_exports_failed_falls_back_to_pytorch(exports, images, tmp_path, mo
     assert source == "pytorch"
     assert set(feats) == set(reference) and set(errors) == {images[-1]}
     for p, v in feats.items():
-        np.testing.assert_allclose(v, reference[p], rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(v.astype(np.float32), reference[p].astype(np.float32), rtol=2e-3, atol=1e-3)

@@ -50,13 +50,16 @@ def _dataset(seed: int = 0):
             "flips": {paths[i] for i in flips}, "outliers": {paths[i] for i in outl}}
 
 
-def _analyse(data, monkeypatch):
-    """run_checks on the arrays: the file walk, thumbnails and embeddings replaced by them."""
+def _analyse(data, monkeypatch, rows=None, embed=None):
+    """run_checks on the arrays: the file walk, thumbnails and embeddings replaced by them
+    (``rows``: path -> multi-stage vector, as the embedding cache hands them over; ``embed``:
+    what replaces ``embed_files`` instead)."""
     paths = data["paths"]
-    feats = {p: data["multi"][i, -D // 2:] for i, p in enumerate(paths)}
-    multi = {p: data["multi"][i] for i, p in enumerate(paths)}
+    multi = rows if rows is not None else {p: data["multi"][i] for i, p in enumerate(paths)}
+    feats = {p: v[-D // 2:] for p, v in multi.items()}  # views, as doctor/embed.py hands them over
+    del rows
     monkeypatch.setattr(doctor.dupes, "thumbnails", lambda ps, *a, **k: (data["thumbs"], np.full((N, 2), 64, np.int32), {}))
-    monkeypatch.setattr(doctor, "embed_files", lambda ps, *a, **k: (feats, multi, {}, 224, "synthetic"))
+    monkeypatch.setattr(doctor, "embed_files", embed or (lambda ps, *a, **k: (feats, multi, {}, 224, "synthetic")))
     items = [(p, data["split"][p], data["labels"][p]) for p in paths]
     files = doctor.Files(Path("/d"), "splits", data["names"], items, {c: [f"/d/train/{c}"] for c in data["names"]}, [])
     with threadpool_limits(1):
@@ -107,3 +110,89 @@ def test_rows_are_projected_as_the_stacked_matrix(data):
     # eigenvectors are defined up to sign
     signs = np.sign((a * b).sum(0))
     assert np.allclose(a, b * signs, atol=1e-3)
+
+
+def _compact_rows(data, tmp_path, monkeypatch):
+    """The multi-stage vectors through the embedding cache as the doctor reads it: written as
+    float32, read back compact (float16, one array)."""
+    from cnndesk.core.predict import embeddings
+
+    monkeypatch.setattr(embeddings, "_file_key", lambda p: p)
+    if not (tmp_path / "synthetic.npz").exists():
+        cache = embeddings.EmbeddingCache("synthetic", folder=tmp_path)
+        for p, v in zip(data["paths"], data["multi"], strict=True):
+            cache.put(p, v)
+        cache.save()
+    compact = embeddings.EmbeddingCache("synthetic", folder=tmp_path, compact=True)
+    assert compact.compact
+    return {p: compact.get(p) for p in data["paths"]}
+
+
+def test_compact_embeddings_give_the_same_report(data, big_paths, monkeypatch, tmp_path):
+    """Issue 25: the float16 rows of the compact cache read give the float32 report."""
+    rows = _compact_rows(data, tmp_path, monkeypatch)
+    assert next(iter(rows.values())).dtype == np.float16
+    compact = _analyse(data, monkeypatch, rows)
+    full = _analyse(data, monkeypatch)
+    key = sorted((i.kind, i.path, i.other or "", i.suggested or "", i.likely) for i in compact)
+    assert key == sorted((i.kind, i.path, i.other or "", i.suggested or "", i.likely) for i in full)
+
+
+def test_embeddings_are_let_go_before_the_pair_search(data, big_paths, monkeypatch, tmp_path):
+    """The label check runs first; the pair search (the thumbnails' turn) runs without them."""
+    import gc
+    import weakref
+
+    refs = []
+
+    def embed_files(ps, *a, **k):  # as doctor/embed.py: nothing else keeps the vectors
+        rows = _compact_rows(data, tmp_path, monkeypatch)
+        refs.append(weakref.ref(next(iter(rows.values())).base))
+        return {p: v[-D // 2:] for p, v in rows.items()}, rows, {}, 224, "synthetic"
+
+    alive = []
+    real = doctor.pair_issues
+
+    def pair_issues(*a, **k):
+        gc.collect()
+        alive.append(refs[0]() is not None)
+        return real(*a, **k)
+
+    monkeypatch.setattr(doctor, "pair_issues", pair_issues)
+    issues = _analyse(data, monkeypatch, embed=embed_files)
+    assert len(refs) == 1 and alive == [False]
+    assert {frozenset((i.path, i.other)) for i in issues if i.kind in ("duplicate", "leak")} == data["copies"]
+
+
+def test_analyse_still_takes_plain_arguments(data, monkeypatch):
+    """_analyse called the old way (feats and multi as arguments, not handed over) works the same."""
+    paths = data["paths"][:400]
+    multi = {p: data["multi"][i] for i, p in enumerate(paths)}
+    feats = {p: v[-D // 2:] for p, v in multi.items()}
+    labels = {p: data["labels"][p] for p in paths}
+    split = {p: data["split"][p] for p in paths}
+    thumbs, sizes = data["thumbs"][:400], np.full((400, 2), 64, np.int32)
+    with threadpool_limits(1):
+        a = doctor._analyse(paths, labels, split, thumbs, sizes, feats, 224, data["names"], data["names"], None, multi)
+        b = doctor._analyse(paths, labels, split, thumbs, sizes, [feats, multi], 224, data["names"], data["names"], None)
+    assert sorted((i.kind, i.path, i.other or "") for i in a) == sorted((i.kind, i.path, i.other or "") for i in b)
+    assert feats and multi  # the caller's own dicts are left alone
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_predicted_neq_given_is_cleanlabs(seed):
+    """The quick label check's ranking without cleanlab's import: the same indices, same order."""
+    filt = pytest.importorskip("cleanlab.filter")
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(5, 2000)), int(rng.integers(2, 12))
+    p = rng.dirichlet(np.ones(k) * rng.uniform(0.1, 3), n)
+    if seed % 3 == 0:
+        p = p.astype(np.float32)
+    if seed % 4 == 0:  # ties and near-ties with the given label
+        p = np.round(p, 2) + 1e-7 * (rng.random(p.shape) < 0.1)
+        p /= p.sum(1, keepdims=True)
+    y = rng.integers(0, k, n)
+    y[:k] = np.arange(k)
+    want = filt.find_label_issues(labels=y, pred_probs=p, filter_by="predicted_neq_given",
+                                  return_indices_ranked_by="self_confidence", n_jobs=1)
+    assert np.array_equal(stats.predicted_neq_given(y, p), want)
