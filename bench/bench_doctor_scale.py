@@ -197,10 +197,10 @@ def child(data: Path) -> None:
             pass
 
     embeddings.FeatureExtractor = Network
-    embeddings._file_key = lambda p: p  # cache keys are the synthetic paths
-    doctor_embed._on_cpu = lambda device: True
-    doctor_embed._export_ok = lambda spec, variant: True
-    doctor_embed._multi_width = lambda spec: 1280
+    embeddings.file_key = lambda p: p  # cache keys are the synthetic paths
+    doctor_embed.on_cpu = lambda device: True
+    doctor_embed.export_ok = lambda spec, variant: True
+    doctor_embed.multi_width = lambda spec: 1280
     doctor.load_memo = lambda path: (None, 0, "")
     doctor.save_memo = lambda *a: None
     stages = time_stages(STAGES)

@@ -132,12 +132,12 @@ def _finish_exports(args) -> None:
     if background_exports_running():
         sys.stdout.flush()  # the answers first, then why the process is still running
         if not getattr(args, "quiet", False):
-            print("cnndesk: optimising the model for this CPU (once; about 10-20 s) so later runs answer faster…",
-                  file=sys.stderr, flush=True)
+            say("cnndesk: optimising the model for this CPU (once; about 10-20 s) so later runs answer faster…",
+                sys.stderr)
     try:
         finish_background_exports()
     except KeyboardInterrupt:  # the answers are out; the export cannot be stopped midway: exit waits for it
-        print("cnndesk: finishing the optimisation before exiting…", file=sys.stderr, flush=True)
+        say("cnndesk: finishing the optimisation before exiting…", sys.stderr)
 
 
 def _main(argv: list[str]) -> int:

@@ -25,6 +25,10 @@ ALLOWED = {
         "appends one line to the app's own journal in its data folder (O_APPEND; a torn last line is skipped on read)",
     ("cnndesk/core/predict/clips.py", "open-for-writing", "av.open(tmp.fh, 'w', format='mp4')"):
         "encodes into a safeio.PendingFile's file object (exclusive temp, committed by the safe writer)",
+    ("cnndesk/core/predict/embeddings.py", "open-for-writing", "zf.open('keys.npy', 'w', force_zip64=True)"):
+        "a member of the zip the embedding cache streams into atomic_write's temp file (committed by the safe writer)",
+    ("cnndesk/core/predict/embeddings.py", "open-for-writing", "zf.open('vectors.npy', 'w', force_zip64=True)"):
+        "a member of the zip the embedding cache streams into atomic_write's temp file (committed by the safe writer)",
     ("cnndesk/core/export/bundle.py", "write_text", "(tmp / 'model.json').write_text(json.dumps(info, indent=2, ensure_ascii=False) + '\\n', encoding='utf-8')"):
         "inside the bundle's own fresh mkdtemp folder, published by one rename",
     ("cnndesk/core/export/bundle.py", "write_text", "(tmp / 'README.md').write_text(_readme(spec, form, info), encoding='utf-8')"):

@@ -26,9 +26,9 @@ import numpy as np
 from cnndesk.core.common import cache_budget, neighbours, system
 from cnndesk.core.common.paths import atomic_write, user_cache_dir
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
-from cnndesk.core.common.safeio import move_into
 from cnndesk.core.doctor import duplicates as dupes
 from cnndesk.core.doctor import label_check as stats
+from cnndesk.core.doctor.moves import Moved, move_to_class, undo_move  # noqa: F401 (callers use check.*)
 from cnndesk.core.doctor.walk import inside, read_ignore_file, walk
 from cnndesk.core.images.load import is_image_path
 from cnndesk.core.models.registry import DEFAULT_MODEL
@@ -298,11 +298,11 @@ def run_checks(files: Files, spec, progress, cancel, device) -> tuple[list[Issue
     vectors = [feats, multi]  # handed over, so that the analysis can let them go (50,000 images: 0.25 GB)
     del feats, multi
     with threadpool_limits(1):
-        issues += _analyse(paths, labels, split_of, thumbs, sizes, vectors, input_size, files.classes, nonempty, cancel)
+        issues += analyse(paths, labels, split_of, thumbs, sizes, vectors, input_size, files.classes, nonempty, cancel)
     return issues, checked, source
 
 
-def _analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, classes, nonempty, cancel,
+def analyse(paths, labels, split_of, thumbs, sizes, feats, input_size, classes, nonempty, cancel,
              multi=None) -> list[Issue]:
     """Every check after embedding. ``feats``: path -> last-layer vector, or the list
     ``[feats, multi]``, which is emptied here so that the embeddings are freed once the label
@@ -478,35 +478,3 @@ def ignore(root: str | os.PathLike, issue: Issue) -> Path:
         fh.write(json.dumps({"about": "issues the cnndesk dataset check should not show again",
                              "ignored": rows}, indent=1))
     return target
-
-
-@dataclass(frozen=True)
-class Moved:
-    source: str
-    target: str
-
-
-def move_to_class(path: str, cls: str, label: str | None = None) -> Moved:
-    """Move ``path`` into the sibling class folder ``cls`` (same split), never overwriting.
-    ``label``: the file's current class, to find its class folder when the file sits in a
-    subfolder of it (class folders are searched recursively)."""
-    from cnndesk.core.organize.sorting import folder_name
-
-    src = Path(path)
-    if not src.is_file():
-        raise DatasetError(f"{src.name}: the file is no longer there (moved or deleted?)")
-    class_dir = next((a for a in src.parents if label and a.name == label), src.parent)
-    target_dir = class_dir.parent / folder_name(cls)
-    for p in (src, target_dir):  # reached through a link: it lives elsewhere
-        if os.path.lexists(p) and not inside(p, os.path.realpath(class_dir.parent)):
-            raise DatasetError(f"{p.name}: it lives outside the dataset (through a link); nothing moved")
-    target, _ = move_into(src, target_dir)  # the safe mover
-    return Moved(str(src), str(target))
-
-
-def undo_move(m: Moved) -> str:
-    """Put a moved file back where it was (beside it under a new name if that name is taken)."""
-    if not Path(m.target).is_file():
-        raise DatasetError(f"{Path(m.target).name}: the moved file is no longer there; nothing to undo")
-    back, _ = move_into(m.target, Path(m.source).parent, name=Path(m.source).name)
-    return str(back)

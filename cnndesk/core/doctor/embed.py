@@ -59,7 +59,7 @@ def last_layer_width(onnx_path: Path) -> int | None:
     return width if 0 < width < total else None
 
 
-def _export_ok(spec, variant: str) -> bool | None:
+def export_ok(spec, variant: str) -> bool | None:
     """True / False when the ONNX export of ``variant`` is recorded as working / failed, None when
     there is no record (or the weights are not there yet)."""
     from cnndesk.core.common.errors import ModelError
@@ -72,7 +72,7 @@ def _export_ok(spec, variant: str) -> bool | None:
     return None if entry is None else entry.ok
 
 
-def _on_cpu(device: str) -> bool:
+def on_cpu(device: str) -> bool:
     from cnndesk.core.runtime.devices import resolve_device
 
     return resolve_device(device).device == "cpu"
@@ -85,17 +85,17 @@ def embed(paths: list[str], spec, progress: ProgressCallback | None = None, canc
     Returns (path -> vector, path -> error, source), source one of "onnx", "onnx-multi", "pytorch"."""
     from cnndesk.core.predict.embeddings import EmbeddingCache, FeatureExtractor
 
-    cpu = _on_cpu(device)
-    if cpu and _export_ok(spec, "features") is False and _export_ok(spec, "multi") is not False:
+    cpu = on_cpu(device)
+    if cpu and export_ok(spec, "features") is False and export_ok(spec, "multi") is not False:
         fx = FeatureExtractor(spec, device=device, progress=progress, cancel=cancel, stages="multi")  # exports once
-        width = _multi_width(spec)
+        width = multi_width(spec)
         if width:
             got, errors = fx.embed_paths(paths, EmbeddingCache(fx.key, compact=True), progress=progress, cancel=cancel)
             return {p: np.ascontiguousarray(v[-width:], np.float16) for p, v in got.items()}, dict(errors), "onnx-multi"
         log.info("doctor: no last-layer columns found in the multi-stage export; using the features extractor")
     fx = FeatureExtractor(spec, device=device, progress=progress, cancel=cancel, stages="last")
     got, errors = fx.embed_paths(paths, EmbeddingCache(fx.key, compact=True), progress=progress, cancel=cancel)
-    return _compact(got), dict(errors), "onnx" if cpu and _export_ok(spec, "features") else "pytorch"
+    return _compact(got), dict(errors), "onnx" if cpu and export_ok(spec, "features") else "pytorch"
 
 
 def _compact(got: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -104,7 +104,7 @@ def _compact(got: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {p: np.asarray(v, np.float16) for p, v in got.items()}
 
 
-def _multi_width(spec) -> int | None:
+def multi_width(spec) -> int | None:
     from cnndesk.core.runtime import resolve as runtime
 
     entry = runtime.resolve(spec, "multi", export=False).entry
@@ -119,7 +119,7 @@ def embed_multi(paths: list[str], spec, progress: ProgressCallback | None = None
     that export is unavailable here, path -> error, source)."""
     from cnndesk.core.predict.embeddings import EmbeddingCache, FeatureExtractor
 
-    if _on_cpu(device) and _export_ok(spec, "multi") is not False:
+    if on_cpu(device) and export_ok(spec, "multi") is not False:
         try:
             fx = FeatureExtractor(spec, device=device, progress=progress, cancel=cancel, stages="multi")  # exports once
         except Exception as exc:  # noqa: BLE001 - no multi-stage export here: the last layer alone
@@ -129,7 +129,7 @@ def embed_multi(paths: list[str], spec, progress: ProgressCallback | None = None
                 raise
             log.info("doctor: multi-stage features unavailable (%s)", exc)
         else:
-            width = _multi_width(spec)
+            width = multi_width(spec)
             if width:
                 got, errors = fx.embed_paths(paths, EmbeddingCache(fx.key, compact=True), progress=progress, cancel=cancel)
                 got = _compact(got)

@@ -127,7 +127,7 @@ def embed_paths(
     return out
 
 
-def _file_key(path: str) -> str | None:
+def file_key(path: str) -> str | None:
     try:
         st = os.stat(path)
     except OSError:
@@ -175,14 +175,14 @@ class EmbeddingCache:
             self._from_file.clear()
 
     def get(self, path: str) -> np.ndarray | None:
-        key = _file_key(path)
+        key = file_key(path)
         vec = self._data.get(key) if key else None
         if vec is not None:
             self.hits += 1
         return vec
 
     def put(self, path: str, vec: np.ndarray) -> None:
-        key = _file_key(path)
+        key = file_key(path)
         if key:
             self._data[key] = np.asarray(vec, np.float32)
             self._from_file.pop(key, None)

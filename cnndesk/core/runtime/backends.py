@@ -196,7 +196,7 @@ def finish_background_exports(timeout_s: float = 300.0) -> None:
 
 
 @atexit.register
-def _finish_background_exports(timeout_s: float = 60.0) -> None:
+def finish_exports_at_exit(timeout_s: float = 60.0) -> None:
     """At exit, let a background export finish (about 10 s) instead of tearing the interpreter
     down under it: a daemon thread inside torch.onnx.export during finalization aborts the process
     ("terminate called without an active exception") — seen when the app was quit during a full

@@ -226,7 +226,7 @@ def export_and_verify(
 EXPORT_LOCK = threading.RLock()
 
 
-class _ThreadMutedStream:
+class ThreadMutedStream:
     """sys.stdout for everyone but one thread, whose writes are dropped (an export running in the
     background must not swallow what the main thread prints meanwhile, as redirect_stdout did)."""
 
@@ -243,9 +243,9 @@ class _ThreadMutedStream:
 
 
 @contextlib.contextmanager
-def _quiet_this_thread():
+def quiet_this_thread():
     previous = sys.stdout
-    proxy = _ThreadMutedStream(previous, threading.get_ident())
+    proxy = ThreadMutedStream(previous, threading.get_ident())
     sys.stdout = proxy
     try:
         yield
@@ -267,7 +267,7 @@ def export_onnx(model, input_size: int, dest: Path, output_names: tuple[str, ...
     x = torch.zeros(2, 3, input_size, input_size)
     batch = torch.export.Dim("batch", min=1, max=4096)
     # torch.onnx prints progress lines to stdout; keep the CLI's stdout clean (JSON output)
-    with EXPORT_LOCK, warnings.catch_warnings(), _quiet_this_thread():
+    with EXPORT_LOCK, warnings.catch_warnings(), quiet_this_thread():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
             model,

@@ -117,7 +117,7 @@ def _compact_rows(data, tmp_path, monkeypatch):
     float32, read back compact (float16, one array)."""
     from cnndesk.core.predict import embeddings
 
-    monkeypatch.setattr(embeddings, "_file_key", lambda p: p)
+    monkeypatch.setattr(embeddings, "file_key", lambda p: p)
     if not (tmp_path / "synthetic.npz").exists():
         cache = embeddings.EmbeddingCache("synthetic", folder=tmp_path)
         for p, v in zip(data["paths"], data["multi"], strict=True):
@@ -165,7 +165,7 @@ def test_embeddings_are_let_go_before_the_pair_search(data, big_paths, monkeypat
 
 
 def test_analyse_still_takes_plain_arguments(data, monkeypatch):
-    """_analyse called the old way (feats and multi as arguments, not handed over) works the same."""
+    """analyse called the old way (feats and multi as arguments, not handed over) works the same."""
     paths = data["paths"][:400]
     multi = {p: data["multi"][i] for i, p in enumerate(paths)}
     feats = {p: v[-D // 2:] for p, v in multi.items()}
@@ -173,8 +173,8 @@ def test_analyse_still_takes_plain_arguments(data, monkeypatch):
     split = {p: data["split"][p] for p in paths}
     thumbs, sizes = data["thumbs"][:400], np.full((400, 2), 64, np.int32)
     with threadpool_limits(1):
-        a = doctor._analyse(paths, labels, split, thumbs, sizes, feats, 224, data["names"], data["names"], None, multi)
-        b = doctor._analyse(paths, labels, split, thumbs, sizes, [feats, multi], 224, data["names"], data["names"], None)
+        a = doctor.analyse(paths, labels, split, thumbs, sizes, feats, 224, data["names"], data["names"], None, multi)
+        b = doctor.analyse(paths, labels, split, thumbs, sizes, [feats, multi], 224, data["names"], data["names"], None)
     assert sorted((i.kind, i.path, i.other or "") for i in a) == sorted((i.kind, i.path, i.other or "") for i in b)
     assert feats and multi  # the caller's own dicts are left alone
 

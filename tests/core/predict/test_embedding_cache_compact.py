@@ -125,4 +125,4 @@ def test_saved_file_reads_with_numpy(tmp_path, files, values):
     path = _write(tmp_path, files, values)
     with np.load(path, allow_pickle=False) as z:
         assert z["vectors"].dtype == np.float32 and np.array_equal(z["vectors"], values)
-        assert list(z["keys"]) == [embeddings._file_key(f) for f in files]
+        assert list(z["keys"]) == [embeddings.file_key(f) for f in files]

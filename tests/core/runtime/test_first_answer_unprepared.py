@@ -55,7 +55,7 @@ class _SlowFailingExport:
 
     def __call__(self, spec, model, weights, key, variant="logits", *args, **kwargs):
         self.started = time.perf_counter()
-        with onnx_cache._quiet_this_thread():
+        with onnx_cache.quiet_this_thread():
             print("[torch.onnx] exporting… (must not reach the user's stdout)")
             time.sleep(self.seconds)
         self.finished = time.perf_counter()
@@ -91,7 +91,7 @@ def test_a_background_export_mutes_only_its_own_thread(capsys):
     inside, release = threading.Event(), threading.Event()
 
     def export():
-        with onnx_cache._quiet_this_thread():
+        with onnx_cache.quiet_this_thread():
             print("from the export")
             inside.set()
             release.wait(10)
@@ -105,7 +105,7 @@ def test_a_background_export_mutes_only_its_own_thread(capsys):
     t.join(10)
     out = capsys.readouterr().out
     assert out == "the user's answer\n"
-    assert not isinstance(sys.stdout, onnx_cache._ThreadMutedStream)  # put back afterwards
+    assert not isinstance(sys.stdout, onnx_cache.ThreadMutedStream)  # put back afterwards
 
 
 def test_the_cli_answers_first_and_finishes_the_export_before_returning(isolated_dirs, monkeypatch, capsys,
@@ -163,7 +163,7 @@ def test_no_export_starts_once_the_process_exits(isolated_dirs, monkeypatch):
     monkeypatch.setattr(backends.UpgradingBackend, "START_DELAY_S", 0.5)
     monkeypatch.setattr(backends, "_EXITING", False, raising=False)
     engine = backends.open_backend(default_model(), "logits", background_export=True)
-    backends._finish_background_exports()  # what atexit runs
+    backends.finish_exports_at_exit()  # what atexit runs
     time.sleep(1.5)
     assert engine._thread is None and fake.started is None
 
@@ -178,7 +178,7 @@ def test_the_muting_ends_even_when_someone_put_the_proxy_back(capsys):
     inside, redirected, left, restored = (threading.Event() for _ in range(4))
 
     def export():
-        with onnx_cache._quiet_this_thread():
+        with onnx_cache.quiet_this_thread():
             inside.set()
             redirected.wait(10)
         left.set()
@@ -191,7 +191,7 @@ def test_the_muting_ends_even_when_someone_put_the_proxy_back(capsys):
     with contextlib.redirect_stdout(io.StringIO()):
         redirected.set()
         assert left.wait(10)
-    assert isinstance(sys.stdout, onnx_cache._ThreadMutedStream)  # the redirect put the export's proxy back
+    assert isinstance(sys.stdout, onnx_cache.ThreadMutedStream)  # the redirect put the export's proxy back
     restored.set()
     t.join(10)
     assert "after the export, same thread" in capsys.readouterr().out
