@@ -64,6 +64,9 @@ COVER_NEIGHBOURS = 10
 COVER_SAMPLE = 3000  # the radius and the densities on at most this many images
 CANDIDATES_PER_PICK = 8  # uncertain candidates per asked image, clustered for diversity
 PICK_TYPICAL_IN_CLUSTER = True  # each diversity cluster gives its most typical member (else its most uncertain)
+# which member a diversity cluster gives: None (by PICK_TYPICAL_IN_CLUSTER), "mixed" (the clusters
+# alternate: most typical, most uncertain, ...), "far" (the one least similar to every answered image)
+PICK_MEMBER: str | None = None
 MAX_GROUPS = 40
 # The cold start's groups (:func:`merged_groups`): k-means pieces merged along the neighbour graph.
 COLD_START = "merged"  # or "typiclust": k plain k-means clusters (before 2026-12-07)
@@ -360,7 +363,7 @@ def merged_groups(space: Space, k: int, seed: int = 0) -> tuple[np.ndarray, np.n
 
 
 def uncertain_picks(space: Space, probs: np.ndarray, allowed: np.ndarray, n: int, seed: int = 0,
-                    exclude: np.ndarray | None = None) -> list[Pick]:
+                    exclude: np.ndarray | None = None, answered: np.ndarray | None = None) -> list[Pick]:
     """Margin sampling diversified by k-means: the CANDIDATES_PER_PICK x n allowed images with
     the smallest margin between their top two probabilities (``probs``: (N, k) over all rows)
     are clustered into n groups; each group gives its most uncertain member."""
@@ -378,10 +381,15 @@ def uncertain_picks(space: Space, probs: np.ndarray, allowed: np.ndarray, n: int
     labels, _ = kmeans(space.z[pool], min(n, len(pool)), seed)
     picks: list[Pick] = []
     taken = np.zeros(len(space), bool)
-    for c in np.unique(labels):
+    far = None
+    if PICK_MEMBER == "far" and answered is not None and len(answered):
+        far = -(space.unit[pool] @ space.unit[answered].T).max(1)
+    for ci, c in enumerate(np.unique(labels)):
         idx = np.nonzero(labels == c)[0]
         order = np.argsort(pool_margin[idx], kind="stable")
-        if PICK_TYPICAL_IN_CLUSTER:
+        if far is not None:
+            order = np.argsort(-far[idx], kind="stable")
+        elif (PICK_MEMBER == "mixed" and ci % 2 == 0) or (PICK_MEMBER is None and PICK_TYPICAL_IN_CLUSTER):
             order = np.argsort(-typicality(space.unit, pool[idx]), kind="stable")
         for j in idx[order]:
             i = int(pool[j])

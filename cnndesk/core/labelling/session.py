@@ -361,7 +361,8 @@ class LabelSession(SessionActions):
             taken = np.array([p.index for p in typ], int)
             excl = picking.near_duplicates(self.space, taken)
             probs, _ = self._probs(m)
-            unc = picking.uncertain_picks(self.space, probs, allowed, n - len(typ), self.seed, exclude=excl)
+            unc = picking.uncertain_picks(self.space, probs, allowed, n - len(typ), self.seed, exclude=excl,
+                                          answered=answered)
             picks = _interleave(unc, typ)
         return [self._question(p) for p in picks[:n]]
 
