@@ -18,8 +18,10 @@ on these values; cosine similarity of them finds near-duplicates and typical ima
   shapes, 96 -> 100 % textures.
 * Later: margin-uncertain images (top two class probabilities close), diversified by k-means over
   the most uncertain candidates so one batch does not ask ten times about the same confusion; each
-  cluster gives its most typical member (uncertainty balanced with typicality). A share of
-  typical images of unanswered groups (:data:`EXPLORE_SHARE`) is possible but did not help.
+  cluster gives its most typical member (uncertainty balanced with typicality). An exploring
+  share (:data:`EXPLORE_SHARE`, :data:`EXPLORE`: ProbCover-style cover, unanswered groups,
+  k-center) is possible but off: on the bench folders it did not find the classes not named yet
+  sooner (docs/benchmarks.md, "After the cold start").
 * Never: images already answered, unreadable files (they are not in the space) or near-duplicates
   of answered images or of each other (cosine >= :data:`DUPLICATE_SIMILARITY`).
 
@@ -59,7 +61,7 @@ EXPLORE_SHARE = 0.0  # of a batch: typical images of groups with no answers (cla
 # uncovered images within the radius among those no answered image covers; "groups": the typical
 # images of unanswered graph-merged groups (typical_picks). Covered: cosine >= the folder's
 # median similarity to its COVER_NEIGHBOURS-th nearest neighbour.
-EXPLORE = "cover"  # "cover" | "groups"
+EXPLORE = "cover"  # "cover" | "groups" | "far" (| "random": a bench control, in the session)
 COVER_NEIGHBOURS = 10
 COVER_SAMPLE = 3000  # the radius and the densities on at most this many images
 CANDIDATES_PER_PICK = 8  # uncertain candidates per asked image, clustered for diversity
