@@ -22,6 +22,8 @@ suggestions shown with >= 90 % confidence. Coverage: the classes hit by the firs
 had one (``labels_to_all_classes``; absent when some class was still unasked at the last budget).
 ``--coverage``: the cold start alone, old (plain k-means cells) and new (graph-merged groups),
 over 6 k-means seeds. ``--cold-start typiclust`` runs the simulation with the old cold start.
+``--explore SHARE... [--explore-method cover|groups|far]``: the exploring share after the cold
+start (off in the app; bench_label_explore.py compares it over several session seeds).
 Timing: ``cnndesk label DIR --labels FILE --ask 10`` as a fresh process (the CLI call:
 start-up, cached embeddings, fit, picks), and the first round with an empty embedding cache.
 """
