@@ -22,6 +22,8 @@ suggestions shown with >= 90 % confidence. Coverage: the classes hit by the firs
 had one (``labels_to_all_classes``; absent when some class was still unasked at the last budget).
 ``--coverage``: the cold start alone, old (plain k-means cells) and new (graph-merged groups),
 over 6 k-means seeds. ``--cold-start typiclust`` runs the simulation with the old cold start.
+``--explore SHARE... [--explore-method cover|groups|far]``: the exploring share after the cold
+start (off in the app; bench_label_explore.py compares it over several session seeds).
 Timing: ``cnndesk label DIR --labels FILE --ask 10`` as a fresh process (the CLI call:
 start-up, cached embeddings, fit, picks), and the first round with an empty embedding cache.
 """
@@ -345,6 +347,12 @@ def main() -> None:
     ap.add_argument("--budgets", nargs="+", type=int, default=list(BUDGETS))
     ap.add_argument("--cold-start", choices=("merged", "typiclust"), default=None,
                     help="the cold start's groups (picking.COLD_START; default: the app's)")
+    ap.add_argument("--explore", nargs="+", type=float, default=None,
+                    help="exploration shares after the cold start to run in turn (picking.EXPLORE_SHARE; "
+                         "default: the app's); random picks are drawn once, for the first")
+    ap.add_argument("--explore-method", choices=("cover", "groups", "far"), default=None,
+                    help="the exploration picks (picking.EXPLORE; default: the app's)")
+    ap.add_argument("--no-random", action="store_true", help="no random-pick baseline (tuning: faster)")
     ap.add_argument("--coverage", action="store_true",
                     help="only the cold start's class coverage, both ways, over 6 k-means seeds")
     ap.add_argument("--timing", action="store_true", help="CLI round times (and the first round with embedding)")
@@ -396,22 +404,36 @@ def main() -> None:
             d, truth = folder(fam, seed)
             paths = sorted(truth)
             x = embeddings(paths)
-            t = time.perf_counter()
-            r = simulate(fam, seed, x, paths, truth, tuple(args.budgets))
-            r["simulate_s"] = round(time.perf_counter() - t, 1)
-            if args.timing and fam == "symbols":
-                best = min(cli_round(d, truth) for _ in range(3))
-                r["cli_ask_s"], r["cli_ask_cpu_s"] = round(best[0], 2), round(best[1], 2)
-                if args.first_round:
-                    r["first_round_s"], r["first_round_cpu_s"] = (round(v, 1) for v in first_round(d))
-            results.append(r)
-            print(json.dumps(r), flush=True)
+            from cnndesk.core.labelling import picking
+
+            if args.explore_method:
+                picking.EXPLORE = args.explore_method
+            for j, share in enumerate(args.explore if args.explore is not None else [None]):
+                if share is not None:
+                    picking.EXPLORE_SHARE = share
+                t = time.perf_counter()
+                r = simulate(fam, seed, x, paths, truth, tuple(args.budgets),
+                             draws=0 if args.no_random or j else 3)
+                r["simulate_s"] = round(time.perf_counter() - t, 1)
+                r["explore"], r["explore_share"] = picking.EXPLORE, picking.EXPLORE_SHARE
+                r["load"] = round(os.getloadavg()[0], 1)
+                if j == 0:
+                    first_random = r["random"]
+                else:
+                    r["random"] = first_random
+                if args.timing and fam == "symbols":
+                    best = min(cli_round(d, truth) for _ in range(3))
+                    r["cli_ask_s"], r["cli_ask_cpu_s"] = round(best[0], 2), round(best[1], 2)
+                    if args.first_round:
+                        r["first_round_s"], r["first_round_cpu_s"] = (round(v, 1) for v in first_round(d))
+                results.append(r)
+                print(json.dumps(r), flush=True)
     scales = [scale(n) for n in args.scale]
     for s in scales:
         print(json.dumps(s), flush=True)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"runs": results, "scale": scales}, indent=1))
-    if results:
+    if results and all(r["random"] for r in results):
         from label_plot import plot
 
         plot(results, args.plot)

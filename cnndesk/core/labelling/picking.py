@@ -18,8 +18,10 @@ on these values; cosine similarity of them finds near-duplicates and typical ima
   shapes, 96 -> 100 % textures.
 * Later: margin-uncertain images (top two class probabilities close), diversified by k-means over
   the most uncertain candidates so one batch does not ask ten times about the same confusion; each
-  cluster gives its most typical member (uncertainty balanced with typicality). A share of
-  typical images of unanswered groups (:data:`EXPLORE_SHARE`) is possible but did not help.
+  cluster gives its most typical member (uncertainty balanced with typicality). An exploring
+  share (:data:`EXPLORE_SHARE`, :data:`EXPLORE`: ProbCover-style cover, unanswered groups,
+  k-center) is possible but off: on the bench folders it did not find the classes not named yet
+  sooner (docs/benchmarks.md, "After the cold start").
 * Never: images already answered, unreadable files (they are not in the space) or near-duplicates
   of answered images or of each other (cosine >= :data:`DUPLICATE_SIMILARITY`).
 
@@ -53,8 +55,20 @@ TYPICAL_REF_BIG = 1000  # its density measured against this many members (folder
 # typical-only until 2 labels per class 0.886/0.952/0.993, random 0.687/0.912/0.939):
 TYPICAL_PER_CLASS = 0  # only typical picks until this many labels per known class
 EXPLORE_SHARE = 0.0  # of a batch: typical images of groups with no answers (classes not seen yet)
+# Exploration after the cold start (issue 22, classes the user has not named yet): EXPLORE picks
+# EXPLORE_SHARE x n x (uncovered share of the folder) of each batch, so it fades as the answers
+# cover the folder. "cover": ProbCover-style (Yehuda et al. 2022), the image with the most
+# uncovered images within the radius among those no answered image covers; "groups": the typical
+# images of unanswered graph-merged groups (typical_picks). Covered: cosine >= the folder's
+# median similarity to its COVER_NEIGHBOURS-th nearest neighbour.
+EXPLORE = "cover"  # "cover" | "groups" | "far" (| "random": a bench control, in the session)
+COVER_NEIGHBOURS = 10
+COVER_SAMPLE = 3000  # the radius and the densities on at most this many images
 CANDIDATES_PER_PICK = 8  # uncertain candidates per asked image, clustered for diversity
 PICK_TYPICAL_IN_CLUSTER = True  # each diversity cluster gives its most typical member (else its most uncertain)
+# which member a diversity cluster gives: None (by PICK_TYPICAL_IN_CLUSTER), "mixed" (the clusters
+# alternate: most typical, most uncertain, ...), "far" (the one least similar to every answered image)
+PICK_MEMBER: str | None = None
 MAX_GROUPS = 40
 # The cold start's groups (:func:`merged_groups`): k-means pieces merged along the neighbour graph.
 COLD_START = "merged"  # or "typiclust": k plain k-means clusters (before 2026-12-07)
@@ -351,7 +365,7 @@ def merged_groups(space: Space, k: int, seed: int = 0) -> tuple[np.ndarray, np.n
 
 
 def uncertain_picks(space: Space, probs: np.ndarray, allowed: np.ndarray, n: int, seed: int = 0,
-                    exclude: np.ndarray | None = None) -> list[Pick]:
+                    exclude: np.ndarray | None = None, answered: np.ndarray | None = None) -> list[Pick]:
     """Margin sampling diversified by k-means: the CANDIDATES_PER_PICK x n allowed images with
     the smallest margin between their top two probabilities (``probs``: (N, k) over all rows)
     are clustered into n groups; each group gives its most uncertain member."""
@@ -369,10 +383,15 @@ def uncertain_picks(space: Space, probs: np.ndarray, allowed: np.ndarray, n: int
     labels, _ = kmeans(space.z[pool], min(n, len(pool)), seed)
     picks: list[Pick] = []
     taken = np.zeros(len(space), bool)
-    for c in np.unique(labels):
+    far = None
+    if PICK_MEMBER == "far" and answered is not None and len(answered):
+        far = -(space.unit[pool] @ space.unit[answered].T).max(1)
+    for ci, c in enumerate(np.unique(labels)):
         idx = np.nonzero(labels == c)[0]
         order = np.argsort(pool_margin[idx], kind="stable")
-        if PICK_TYPICAL_IN_CLUSTER:
+        if far is not None:
+            order = np.argsort(-far[idx], kind="stable")
+        elif (PICK_MEMBER == "mixed" and ci % 2 == 0) or (PICK_MEMBER is None and PICK_TYPICAL_IN_CLUSTER):
             order = np.argsort(-typicality(space.unit, pool[idx]), kind="stable")
         for j in idx[order]:
             i = int(pool[j])
@@ -441,3 +460,92 @@ def silhouette(dist: np.ndarray, labels: np.ndarray) -> float | None:
     s = np.where(n_own > 0, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
     return float(s.mean())
 
+
+
+def cover_radius(space: Space, seed: int = 0, k: int = COVER_NEIGHBOURS) -> float:
+    """The similarity an image must have to an answered one to count as covered: the median over
+    (a sample of) the folder of each image's similarity to its ``k``-th nearest neighbour."""
+    n = len(space)
+    if n < 2:
+        return 1.0
+    rng = np.random.default_rng(seed)
+    sample = np.arange(n) if n <= COVER_SAMPLE else np.sort(rng.choice(n, COVER_SAMPLE, replace=False))
+    u = space.unit[sample]
+    kk = min(k, len(sample) - 1)
+    kth = np.empty(len(sample), np.float32)
+    for s in range(0, len(sample), 1024):
+        sim = u[s:s + 1024] @ u.T
+        sim[np.arange(len(sim)), np.arange(s, s + len(sim))] = -np.inf
+        kth[s:s + 1024] = -np.partition(-sim, kk - 1, axis=1)[:, kk - 1]
+    return float(np.median(kth))
+
+
+def covered(space: Space, answered: np.ndarray, radius: float) -> np.ndarray:
+    """Bool mask: within ``radius`` (cosine) of some answered image."""
+    mask = np.zeros(len(space), bool)
+    if len(answered) == 0:
+        return mask
+    bank = space.unit[answered].T
+    for s in range(0, len(space), 4096):
+        mask[s:s + 4096] = (space.unit[s:s + 4096] @ bank).max(1) >= radius
+    return mask
+
+
+def cover_picks(space: Space, answered: np.ndarray, allowed: np.ndarray, n: int, radius: float,
+                seed: int = 0, exclude: np.ndarray | None = None) -> list[Pick]:
+    """ProbCover's greedy step on what the answers leave uncovered: n times, the allowed,
+    uncovered image with the most uncovered images within ``radius``; its ball then counts as
+    covered. Densities are counted on a sample of at most COVER_SAMPLE uncovered images."""
+    cov = covered(space, answered, radius)
+    ok = allowed & ~cov
+    if exclude is not None:
+        ok &= ~exclude
+    cand = np.nonzero(ok)[0]
+    if n <= 0 or len(cand) == 0:
+        return []
+    rng = np.random.default_rng(seed)
+    open_ = np.nonzero(~cov)[0]
+    if len(open_) > COVER_SAMPLE:
+        open_ = np.sort(rng.choice(open_, COVER_SAMPLE, replace=False))
+    if len(cand) > COVER_SAMPLE:
+        cand = np.sort(rng.choice(cand, COVER_SAMPLE, replace=False))
+    ball = (space.unit[cand] @ space.unit[open_].T) >= radius  # (candidates, uncovered)
+    alive = np.ones(len(open_), bool)
+    picks: list[Pick] = []
+    taken = np.zeros(len(space), bool)
+    while len(picks) < n:
+        gain = ball[:, alive].sum(1) if alive.any() else np.zeros(len(cand), int)
+        gain[taken[cand]] = -1
+        j = int(np.argmax(gain))
+        if gain[j] <= 0:
+            break
+        i = int(cand[j])
+        taken[i] = True
+        if not _dupe_of(space, i, taken & (np.arange(len(space)) != i)):
+            picks.append(Pick(i, "explore", int(gain[j])))
+        alive &= ~ball[j]
+    return picks
+
+
+def far_picks(space: Space, answered: np.ndarray, allowed: np.ndarray, n: int,
+              exclude: np.ndarray | None = None) -> list[Pick]:
+    """k-center greedy (Sener & Savarese 2018): n times, the allowed image least similar to every
+    answered or already picked image."""
+    ok = allowed.copy()
+    if exclude is not None:
+        ok &= ~exclude
+    cand = np.nonzero(ok)[0]
+    if n <= 0 or len(cand) == 0:
+        return []
+    near = np.full(len(cand), -np.inf, np.float32)
+    if len(answered):
+        for s in range(0, len(cand), 4096):
+            near[s:s + 4096] = (space.unit[cand[s:s + 4096]] @ space.unit[answered].T).max(1)
+    picks: list[Pick] = []
+    for _ in range(min(n, len(cand))):
+        j = int(np.argmin(near))
+        i = int(cand[j])
+        picks.append(Pick(i, "explore", 0))
+        near = np.maximum(near, space.unit[cand] @ space.unit[i])
+        near[j] = np.inf
+    return picks

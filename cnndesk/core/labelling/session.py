@@ -124,6 +124,7 @@ class LabelSession(SessionActions):
         self._group_count: int | None = None
         self._groups: list[Group] | None = None
         self._group_of: np.ndarray | None = None
+        self._cover_radius: float | None = None
         for p, label in (labels or {}).items():
             i = self._index.get(os.path.abspath(p))
             if i is None:
@@ -346,24 +347,50 @@ class LabelSession(SessionActions):
         if m is None:
             picks = picking.typical_picks(self.space, answered, allowed, n, self.seed)
         else:
-            n_typ = int(round(picking.EXPLORE_SHARE * n))
-            typ = picking.typical_picks(self.space, answered, allowed, n_typ, self.seed) if n_typ else []
+            n_typ = self._explore_count(n, answered)
+            if picking.EXPLORE == "cover" and n_typ:
+                typ = picking.cover_picks(self.space, answered, allowed, n_typ, self._radius(), self.seed)
+            elif picking.EXPLORE == "random" and n_typ:  # a control for the bench
+                free = np.nonzero(allowed)[0]
+                rng = np.random.default_rng([self.seed, len(answered)])
+                typ = [picking.Pick(int(i), "explore", 0) for i in rng.choice(free, min(n_typ, len(free)), replace=False)]
+            elif picking.EXPLORE == "far" and n_typ:
+                typ = picking.far_picks(self.space, answered, allowed, n_typ)
+            else:
+                typ = picking.typical_picks(self.space, answered, allowed, n_typ, self.seed) if n_typ else []
             taken = np.array([p.index for p in typ], int)
             excl = picking.near_duplicates(self.space, taken)
             probs, _ = self._probs(m)
-            unc = picking.uncertain_picks(self.space, probs, allowed, n - len(typ), self.seed, exclude=excl)
+            unc = picking.uncertain_picks(self.space, probs, allowed, n - len(typ), self.seed, exclude=excl,
+                                          answered=answered)
             picks = _interleave(unc, typ)
         return [self._question(p) for p in picks[:n]]
+
+    def _radius(self) -> float:
+        if self._cover_radius is None:
+            self._cover_radius = picking.cover_radius(self.space, self.seed)
+        return self._cover_radius
+
+    def _explore_count(self, n: int, answered: np.ndarray) -> int:
+        """How many of ``n`` asks explore: EXPLORE_SHARE of them, times the share of the folder
+        that no answered image covers (it fades as the answers spread over the folder)."""
+        if picking.EXPLORE_SHARE <= 0 or n <= 0:
+            return 0
+        open_share = 1.0 - float(picking.covered(self.space, answered, self._radius()).mean())
+        return int(round(picking.EXPLORE_SHARE * n * open_share))
 
     def _question(self, p: picking.Pick) -> Question:
         if p.reason == "uncertain" and p.between is not None:
             a, b = (self.classes[j] for j in p.between)
             text = f"the model is unsure between {a!r} and {b!r}"
+        elif p.reason == "explore":
+            text = f"a typical image of a part of the folder no answer is near yet ({p.group_size} images)"
         elif p.group_size:
             text = f"the most typical image of a group of {p.group_size} with no answers yet"
         else:
             text = "a typical image not answered yet"
-        return Question(p.index, self.paths[p.index], p.reason, text)
+        kind = "typical" if p.reason == "explore" else p.reason  # an unexplored part: shown as the cold start's
+        return Question(p.index, self.paths[p.index], kind, text)
 
     # -- actions (undoable) ------------------------------------------------------------------
     def _changed(self) -> None:
