@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
+from cnndesk.core.labelling import explore, picking, space_cache
 from cnndesk.core.labelling import folder as fo
-from cnndesk.core.labelling import picking, space_cache
 from cnndesk.core.labelling.actions import (
     Action,
     Question,
@@ -349,13 +349,13 @@ class LabelSession(SessionActions):
         else:
             n_typ = self._explore_count(n, answered)
             if picking.EXPLORE == "cover" and n_typ:
-                typ = picking.cover_picks(self.space, answered, allowed, n_typ, self._radius(), self.seed)
+                typ = explore.cover_picks(self.space, answered, allowed, n_typ, self._radius(), self.seed)
             elif picking.EXPLORE == "random" and n_typ:  # a control for the bench
                 free = np.nonzero(allowed)[0]
                 rng = np.random.default_rng([self.seed, len(answered)])
                 typ = [picking.Pick(int(i), "explore", 0) for i in rng.choice(free, min(n_typ, len(free)), replace=False)]
             elif picking.EXPLORE == "far" and n_typ:
-                typ = picking.far_picks(self.space, answered, allowed, n_typ)
+                typ = explore.far_picks(self.space, answered, allowed, n_typ)
             else:
                 typ = picking.typical_picks(self.space, answered, allowed, n_typ, self.seed) if n_typ else []
             taken = np.array([p.index for p in typ], int)
@@ -368,7 +368,7 @@ class LabelSession(SessionActions):
 
     def _radius(self) -> float:
         if self._cover_radius is None:
-            self._cover_radius = picking.cover_radius(self.space, self.seed)
+            self._cover_radius = explore.cover_radius(self.space, self.seed)
         return self._cover_radius
 
     def _explore_count(self, n: int, answered: np.ndarray) -> int:
@@ -376,7 +376,7 @@ class LabelSession(SessionActions):
         that no answered image covers (it fades as the answers spread over the folder)."""
         if picking.EXPLORE_SHARE <= 0 or n <= 0:
             return 0
-        open_share = 1.0 - float(picking.covered(self.space, answered, self._radius()).mean())
+        open_share = 1.0 - float(explore.covered(self.space, answered, self._radius()).mean())
         return int(round(picking.EXPLORE_SHARE * n * open_share))
 
     def _question(self, p: picking.Pick) -> Question:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnndesk.core.labelling import LabelSession, picking
+from cnndesk.core.labelling import LabelSession, explore, picking
 
 
 def two_blobs_and_a_far_one(seed: int = 0):
@@ -26,9 +26,9 @@ def test_exploration_picks_land_where_no_answer_is_near(pick):
     allowed = np.ones(len(y), bool)
     allowed[answered] = False
     if pick == "cover":
-        picks = picking.cover_picks(space, answered, allowed, 1, picking.cover_radius(space))
+        picks = explore.cover_picks(space, answered, allowed, 1, explore.cover_radius(space))
     else:
-        picks = picking.far_picks(space, answered, allowed, 1)
+        picks = explore.far_picks(space, answered, allowed, 1)
     assert len(picks) == 1 and y[picks[0].index] == 2 and picks[0].reason == "explore"
 
 
