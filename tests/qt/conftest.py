@@ -94,3 +94,25 @@ def pytest_runtest_teardown(item):
             if isinstance(w, TrainDialog) and w.running:
                 w.stop_for_quit()
     return (yield)
+
+
+@pytest.fixture
+def slow_head_fits(monkeypatch) -> None:
+    """Each quick head fit pauses at its every-10-epochs report, so a training is surely still
+    running when the test stops it (2,000 epochs of a 36-image head took about a second on a quiet
+    machine: it could finish between the two questions); cancel is still checked every epoch."""
+    import time
+
+    from cnndesk.core.training import head
+
+    fit = head.fit_linear
+
+    def slow(*args, on_epoch=None, **kwargs):
+        def report(h):
+            time.sleep(0.05)
+            if on_epoch is not None:
+                on_epoch(h)
+
+        return fit(*args, on_epoch=report, **kwargs)
+
+    monkeypatch.setattr(head, "fit_linear", slow)

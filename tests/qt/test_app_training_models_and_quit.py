@@ -62,7 +62,7 @@ def _dialog_with_data(qtbot, window, folder):
     return dlg
 
 
-def test_esc_during_training_asks_and_the_main_window_shows_it(qtbot, window, tmp_path, isolated_dirs):
+def test_esc_during_training_asks_and_the_main_window_shows_it(qtbot, window, tmp_path, isolated_dirs, slow_head_fits):
     dlg = _dialog_with_data(qtbot, window, make_dataset(tmp_path / "d", (12, 12, 12)))
     dlg.advanced.setChecked(True)
     dlg.epochs.setValue(2000)

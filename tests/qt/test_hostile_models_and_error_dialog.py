@@ -93,7 +93,8 @@ def test_uncaught_exceptions_reach_the_dialog(qtbot, tmp_path, monkeypatch):
     assert "a bug somewhere" in (tmp_path / "logs" / "cnndesk.log").read_text()
 
 
-def test_closing_the_training_dialog_while_fitting_pops_no_modal(qtbot, window, tmp_path, isolated_dirs, monkeypatch):
+def test_closing_the_training_dialog_while_fitting_pops_no_modal(qtbot, window, tmp_path, isolated_dirs, monkeypatch,
+                                                                slow_head_fits):
     from cnndesk.qt.dialogs import train_dialog
 
     data = make_dataset(tmp_path / "d", (12, 12, 12))

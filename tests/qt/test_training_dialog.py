@@ -36,7 +36,7 @@ def test_train_dialog_end_to_end(qtbot, window, tmp_path, isolated_dirs):
     dlg.close()
 
 
-def test_cancel_offers_to_keep_the_best_model(qtbot, window, tmp_path, isolated_dirs, monkeypatch):
+def test_cancel_offers_to_keep_the_best_model(qtbot, window, tmp_path, isolated_dirs, monkeypatch, slow_head_fits):
     from cnndesk.qt.dialogs import train_dialog
 
     data = make_dataset(tmp_path / "d", (12, 12, 12))
