@@ -45,8 +45,10 @@ def stage(flavour: str) -> None:
     (STAGE / "weights").mkdir(parents=True)
     (STAGE / "onnx").mkdir()
     cache = STAGE / "cache"
-    env = dict(os.environ, CNNDESK_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
-    env.pop("CNNDESK_NO_BUNDLED_EXPORT", None)
+    # exports made fresh into the staging cache: a checkout prepared by `make run` has the
+    # classifier's export in resources/onnx, which the lookup would use instead of writing it into
+    # the cache, and the full bundle then shipped without it (its first answer waited for an export)
+    env = dict(os.environ, CNNDESK_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT), CNNDESK_NO_BUNDLED_EXPORT="1")
     code = r"""
 import hashlib, shutil, sys
 from pathlib import Path

@@ -160,3 +160,28 @@ def test_lite_leaves_out_translations_and_weights_on_every_platform(filters, nam
 ])
 def test_lite_keeps_the_rest(filters, name):
     assert not filters.lite_drops_data(name)
+
+
+def test_staging_exports_fresh_even_from_a_prepared_checkout(build, tmp_path, monkeypatch):
+    """After `make run` resources/onnx holds the classifier's export; the staging child must not
+    take it from there (it then never reached the build's cache, and the full bundle shipped
+    without it: its first answer waited 20-29 s for an export). The child runs with the bundled
+    lookup off, so every export is written into the staging cache and copied from there."""
+    seen = {}
+
+    def fake_run(cmd, env=None, check=False, **kwargs):
+        seen.update(env)
+        cache = tmp_path / "stage" / "cache" / "onnx"
+        cache.mkdir(parents=True)
+        for variant in ("", "-features", "-multi"):
+            for ext in (".onnx", ".json"):
+                (cache / f"{MODEL}{variant}-{KEY}{ext}").write_text("x")
+        (tmp_path / "stage" / "head.npz").write_text("x")
+        (tmp_path / "stage" / "model.txt").write_text(MODEL)
+
+    monkeypatch.setattr(build, "STAGE", tmp_path / "stage")
+    monkeypatch.setattr(build.subprocess, "run", fake_run)
+    build.stage("full")
+    assert seen["CNNDESK_NO_BUNDLED_EXPORT"] == "1"
+    shipped = sorted(p.name for p in (tmp_path / "stage" / "onnx").iterdir())
+    assert f"{MODEL}-{KEY}.onnx" in shipped and f"{MODEL}-{KEY}.json" in shipped  # the classifier's
