@@ -107,7 +107,9 @@ def child_scale(n: int, baseline: bool) -> None:
     files = doctor.Files(Path("/synthetic"), "splits", classes, items, {c: [f"/synthetic/train/{c}"] for c in classes}, [])
     doctor.collect = lambda root: files
     doctor_dupes.thumbnails = lambda ps, cache=None, progress=None, cancel=None, threads=2: (thumbs, np.full((n, 2), 64, np.int32), {})
-    doctor.embed_files = lambda ps, spec, progress=None, cancel=None, device="auto": ({p: feats[i] for i, p in enumerate(paths)}, {}, 224, "synthetic")
+    # (features, multi-stage features, errors, input size, source), as check.embed_files returns
+    doctor.embed_files = lambda ps, spec, progress=None, cancel=None, device="auto": (
+        {p: feats[i] for i, p in enumerate(paths)}, None, {}, 224, "synthetic")
     doctor.load_memo = lambda path: (None, 0, "")
     doctor.save_memo = lambda *a: None
     base_mb = _peak_mb()
