@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnndesk.core.labelling.picking import Pick, Space, dupe_of
+from cnndesk.core.labelling.picking import Pick, Space, candidates, dupe_of
 
 COVER_NEIGHBOURS = 10
 COVER_SAMPLE = 3000  # the radius and the densities on at most this many images
@@ -31,15 +31,20 @@ def cover_radius(space: Space, seed: int = 0, k: int = COVER_NEIGHBOURS) -> floa
     return float(np.median(kth))
 
 
+def _best_similarity(space: Space, rows: np.ndarray, answered: np.ndarray) -> np.ndarray:
+    """Each of ``rows``' cosine to its most similar answered image (blocks of 4,096 rows)."""
+    out = np.empty(len(rows), np.float32)
+    bank = space.unit[answered].T
+    for s in range(0, len(rows), 4096):
+        out[s:s + 4096] = (space.unit[rows[s:s + 4096]] @ bank).max(1)
+    return out
+
+
 def covered(space: Space, answered: np.ndarray, radius: float) -> np.ndarray:
     """Bool mask: within ``radius`` (cosine) of some answered image."""
-    mask = np.zeros(len(space), bool)
     if len(answered) == 0:
-        return mask
-    bank = space.unit[answered].T
-    for s in range(0, len(space), 4096):
-        mask[s:s + 4096] = (space.unit[s:s + 4096] @ bank).max(1) >= radius
-    return mask
+        return np.zeros(len(space), bool)
+    return _best_similarity(space, np.arange(len(space)), answered) >= radius
 
 
 def cover_picks(space: Space, answered: np.ndarray, allowed: np.ndarray, n: int, radius: float,
@@ -48,10 +53,7 @@ def cover_picks(space: Space, answered: np.ndarray, allowed: np.ndarray, n: int,
     uncovered image with the most uncovered images within ``radius``; its ball then counts as
     covered. Densities are counted on a sample of at most COVER_SAMPLE uncovered images."""
     cov = covered(space, answered, radius)
-    ok = allowed & ~cov
-    if exclude is not None:
-        ok &= ~exclude
-    cand = np.nonzero(ok)[0]
+    cand = candidates(allowed & ~cov, exclude)
     if n <= 0 or len(cand) == 0:
         return []
     rng = np.random.default_rng(seed)
@@ -82,16 +84,10 @@ def far_picks(space: Space, answered: np.ndarray, allowed: np.ndarray, n: int,
               exclude: np.ndarray | None = None) -> list[Pick]:
     """k-center greedy (Sener & Savarese 2018): n times, the allowed image least similar to every
     answered or already picked image."""
-    ok = allowed.copy()
-    if exclude is not None:
-        ok &= ~exclude
-    cand = np.nonzero(ok)[0]
+    cand = candidates(allowed, exclude)
     if n <= 0 or len(cand) == 0:
         return []
-    near = np.full(len(cand), -np.inf, np.float32)
-    if len(answered):
-        for s in range(0, len(cand), 4096):
-            near[s:s + 4096] = (space.unit[cand[s:s + 4096]] @ space.unit[answered].T).max(1)
+    near = _best_similarity(space, cand, answered) if len(answered) else np.full(len(cand), -np.inf, np.float32)
     picks: list[Pick] = []
     for _ in range(min(n, len(cand))):
         j = int(np.argmin(near))

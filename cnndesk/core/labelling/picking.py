@@ -362,15 +362,17 @@ def merged_groups(space: Space, k: int, seed: int = 0) -> tuple[np.ndarray, np.n
     return pieces, centres, group.astype(int)
 
 
+def candidates(allowed: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the rows ``allowed`` and not in ``exclude`` (both bool masks)."""
+    return np.nonzero(allowed if exclude is None else allowed & ~exclude)[0]
+
+
 def uncertain_picks(space: Space, probs: np.ndarray, allowed: np.ndarray, n: int, seed: int = 0,
                     exclude: np.ndarray | None = None, answered: np.ndarray | None = None) -> list[Pick]:
     """Margin sampling diversified by k-means: the CANDIDATES_PER_PICK x n allowed images with
     the smallest margin between their top two probabilities (``probs``: (N, k) over all rows)
     are clustered into n groups; each group gives its most uncertain member."""
-    ok = allowed.copy()
-    if exclude is not None:
-        ok &= ~exclude
-    cand = np.nonzero(ok)[0]
+    cand = candidates(allowed, exclude)
     if n <= 0 or len(cand) == 0:
         return []
     top2 = -np.partition(-probs[cand], 1, axis=1)[:, :2] if probs.shape[1] > 1 else np.c_[probs[cand], probs[cand] * 0]
