@@ -176,7 +176,6 @@ class HeadBackend:
         return self.features.preferred_batch
 
 
-_EXPORT_THREADS: list[threading.Thread] = []
 _EXPORT_DONE: list[threading.Event] = []  # each background export's export_done
 _EXITING = False  # set by the atexit wait: no background export starts after it
 _START_LOCK = threading.Lock()
@@ -205,8 +204,7 @@ def finish_exports_at_exit(timeout_s: float = 60.0) -> None:
     global _EXITING
     with _START_LOCK:
         _EXITING = True
-    for t in list(_EXPORT_THREADS):
-        t.join(timeout_s)
+    finish_background_exports(timeout_s)
 
 
 class UpgradingBackend(_BackendBase):
@@ -236,7 +234,6 @@ class UpgradingBackend(_BackendBase):
                 return
             self._timer.cancel()
             t = threading.Thread(target=self._work, args=(self._spec,), name="cnndesk-onnx-export", daemon=True)
-            _EXPORT_THREADS.append(t)
             _EXPORT_DONE.append(self.export_done)
             self._thread = t
             t.start()
