@@ -143,6 +143,8 @@ def kmeans(z: np.ndarray, k: int, seed: int = 0, iters: int = 30) -> tuple[np.nd
     scikit-learn import on the ask path: it cost seconds per CLI call). Beyond 20,000 rows the
     centres are fitted on a sample and every row is then assigned."""
     z = np.asarray(z, np.float32)
+    if not np.isfinite(z).all():  # a NaN row made k-means++ raise (OverflowError): such rows sit at 0
+        z = np.where(np.isfinite(z), z, 0.0).astype(np.float32)
     n = len(z)
     k = max(1, min(int(k), n))
     rng = np.random.default_rng(seed)

@@ -64,7 +64,9 @@ def load(root: str, key: str, sig: str) -> Cached | None:
             z = np.ascontiguousarray(data["z"], np.float32)
             pixels = np.ascontiguousarray(data["pixels"], np.float32) if "pixels" in data.files else None
         paths = meta["paths"]
-        if len(paths) != len(z) or (pixels is not None and len(pixels) != len(z)):
+        if z.ndim != 2 or len(paths) != len(z) or (pixels is not None and len(pixels) != len(z)):
+            return None
+        if not np.isfinite(z).all():  # a damaged entry: rebuilt rather than fed to k-means
             return None
         cache_budget.touch(path)
         return Cached(paths, [tuple(u) for u in meta["unreadable"]], z, pixels)

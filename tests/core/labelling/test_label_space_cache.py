@@ -77,3 +77,42 @@ def test_a_damaged_entry_is_ignored_and_replaced(tmp_path):
     assert calls == [16, 16] and len(s.paths) == 16
     LabelSession.open(root, embed=embed, duplicates=False)
     assert calls == [16, 16]
+
+
+def test_an_entry_with_nan_rows_is_rebuilt_not_fed_to_k_means(tmp_path):
+    """A cache entry whose rows hold NaN (a damaged disk, another version's bug) parsed fine and
+    then made k-means++ raise OverflowError on the first ask; it is now rebuilt."""
+    import io
+    import json
+
+    from cnndesk.core.labelling import LabelSession, space_cache
+
+    root = tmp_path / "pile"
+    make_pile(root, per_class=4)
+    embed, calls = counting()
+    LabelSession.open(root, embed=embed, duplicates=False)
+    for entry in (space_cache.entry_path(str(root), "x").parent).glob("labelling-*.npz"):
+        with np.load(entry, allow_pickle=False) as data:
+            meta, z = str(data["meta"]), np.array(data["z"])
+        if json.loads(meta)["paths"][0].startswith(str(root)):
+            break
+    z[3] = np.nan
+    buf = io.BytesIO()
+    np.savez(buf, meta=np.array(meta), z=z)
+    entry.write_bytes(buf.getvalue())
+    s = LabelSession.open(root, embed=embed, duplicates=False)
+    assert calls == [16, 16], "the entry with NaN rows was used"
+    assert np.isfinite(s.space.z).all() and len(s.ask(4)) == 4
+
+
+def test_k_means_treats_non_finite_rows_as_zero_instead_of_raising():
+    from cnndesk.core.labelling import picking
+
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.normal(0, 0.1, (20, 8)) + 3, rng.normal(0, 0.1, (20, 8)) - 3]).astype(np.float32)
+    z[5, 2] = np.nan
+    z[30, :] = np.inf
+    labels, centres = picking.kmeans(z, 2, seed=0)
+    assert np.isfinite(centres).all()
+    assert len(set(labels[:5]) | set(labels[6:20])) == 1 and len(set(labels[20:30]) | set(labels[31:])) == 1
+    assert labels[0] != labels[25]
