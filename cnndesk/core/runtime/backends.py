@@ -324,7 +324,7 @@ def open_backend(
             features = resolve(network, "features", lookup=True, export=False).entry if bundled else None
             if features is not None and features.ok:
                 entry, head = features, bundled
-        if entry is None and background:
+        if background and (entry is None or (entry is r.entry and r.retryable())):  # a miss, or a failure to retry
             first = TorchBackend(r.model or _first_answer_network(spec, r.weights, progress, cancel), info, threads)
             out = UpgradingBackend(first, network, threads)
             out.resolved = r

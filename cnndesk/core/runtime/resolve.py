@@ -31,6 +31,16 @@ class Resolved:
     key: str | None = None  # the export-cache key (None until looked up)
     model: object = None  # the torch network built for an export, reused as the fallback
 
+    def retryable(self) -> bool:
+        """A recorded failed export that the next export may still retry (fewer than
+        ``EXPORT_ATTEMPTS`` tries so far, and torch here to try with)."""
+        from cnndesk.core.runtime import export_cache as onnx_cache
+
+        if self.entry is None or self.entry.ok:
+            return False
+        tries = int(self.entry.record.get("attempts", 1))
+        return tries < onnx_cache.EXPORT_ATTEMPTS and system.has_torch()
+
     def cache_key(self) -> str:
         from cnndesk.core.runtime import export_cache as onnx_cache
 
@@ -62,8 +72,7 @@ def resolve(
         return r
     r.entry, r.key = onnx_cache.lookup(spec, variant, r.weights)
     tries = 0 if r.entry is None else int(r.entry.record.get("attempts", 1))
-    retry = r.entry is not None and not r.entry.ok and tries < onnx_cache.EXPORT_ATTEMPTS and system.has_torch()
-    if (r.entry is None or retry) and export:
+    if (r.entry is None or r.retryable()) and export:
         if not system.has_torch():  # the lite build: only the exports it ships
             raise ModelError(f"{spec.title}: preparing this model {system.FULL_ONLY}")
         report(progress, 0, None, f"Loading {spec.title}")

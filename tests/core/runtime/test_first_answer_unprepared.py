@@ -195,3 +195,28 @@ def test_the_muting_ends_even_when_someone_put_the_proxy_back(capsys):
     restored.set()
     t.join(10)
     assert "after the export, same thread" in capsys.readouterr().out
+
+
+def test_a_recorded_failed_export_is_retried_in_the_background_too(isolated_dirs, monkeypatch):
+    """The background path (the app's first answer, small CLI calls) used to take a recorded
+    failure as final, while the foreground path retried it up to EXPORT_ATTEMPTS times: one
+    failed export (killed mid-way, a full disk) pinned small CLI calls to PyTorch for good."""
+    calls = []
+
+    def failing_export(model, input_size, dest, output_names=("logits",)):
+        calls.append(dest)
+        raise RuntimeError("no exporter today")
+
+    monkeypatch.setattr(onnx_cache, "export_onnx", failing_export)
+    monkeypatch.setattr(backends.UpgradingBackend, "START_DELAY_S", 0.0)
+    spec = default_model()
+    for attempt in range(1, onnx_cache.EXPORT_ATTEMPTS + 1):
+        engine = backends.open_backend(spec, "logits", background_export=True)
+        assert isinstance(engine, backends.UpgradingBackend), attempt
+        assert engine.export_done.wait(60)
+        assert len(calls) == attempt and "no exporter today" in engine.fallback_reason
+        entry = resolve(spec, "logits", export=False).entry
+        assert entry is not None and not entry.ok and entry.record["attempts"] == attempt
+    engine = backends.open_backend(spec, "logits", background_export=True)  # tries used up: no more
+    assert not isinstance(engine, backends.UpgradingBackend) and engine.name == "torch"
+    assert "no exporter today" in engine.fallback_reason and len(calls) == onnx_cache.EXPORT_ATTEMPTS
