@@ -220,3 +220,30 @@ def test_a_recorded_failed_export_is_retried_in_the_background_too(isolated_dirs
     engine = backends.open_backend(spec, "logits", background_export=True)  # tries used up: no more
     assert not isinstance(engine, backends.UpgradingBackend) and engine.name == "torch"
     assert "no exporter today" in engine.fallback_reason and len(calls) == onnx_cache.EXPORT_ATTEMPTS
+
+
+def test_two_threads_needing_one_export_build_it_once(isolated_dirs, monkeypatch):
+    """The app's first answer and a second backend of the same model (a folder job, the camera)
+    both missed the cache: the second waited for the export lock and then exported again."""
+    calls = []
+
+    def slow_failing_export(model, input_size, dest, output_names=("logits",)):
+        calls.append(threading.current_thread().name)
+        time.sleep(1.0)
+        raise RuntimeError("no exporter today")
+
+    monkeypatch.setattr(onnx_cache, "export_onnx", slow_failing_export)
+    spec = default_model()
+    resolve(spec, "features", lookup=False)  # the weights, outside the race
+    results = {}
+
+    def need(name):
+        results[name] = resolve(spec, "features").entry
+
+    threads = [threading.Thread(target=need, args=(f"t{i}",), name=f"t{i}") for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(calls) == 1, calls
+    assert all(e is not None and not e.ok and e.record["attempts"] == 1 for e in results.values()), results
