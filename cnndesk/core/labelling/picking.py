@@ -323,8 +323,27 @@ def merged_groups(space: Space, k: int, seed: int = 0) -> tuple[np.ndarray, np.n
     backgrounds) is joined again, while a small class that k-means would fold into a big
     neighbour keeps a piece of its own and, with few links out, its own group.
     Returns (piece of each row, the pieces' centres, group of each piece: 0..groups-1)."""
+    m = min(len(space), max(k, min(OVERCLUSTER * k, MAX_PIECES)))
+    g = piece_graph(space, m, seed)
+    group, _ = merge_pieces(g, k)
+    return g.pieces, g.centres, group
+
+
+@dataclass
+class PieceGraph:
+    """k-means pieces of a folder and the neighbour links between them (:func:`piece_graph`)."""
+
+    pieces: np.ndarray  # piece of each row
+    centres: np.ndarray
+    links: np.ndarray  # (m, m) links between pieces, both directions, 0 on the diagonal
+    inside: np.ndarray  # (m,) links within each piece (both directions)
+    size: np.ndarray  # (m,) sampled images per piece, as the links are counted
+
+
+def piece_graph(space: Space, m: int, seed: int = 0) -> PieceGraph:
+    """k-means into ``m`` pieces, and the GRAPH_NEIGHBOURS-nearest-neighbour links between them
+    (cosine in the 128 axes, on a sample of at most GRAPH_SAMPLE images)."""
     n = len(space)
-    m = min(n, max(k, min(OVERCLUSTER * k, MAX_PIECES)))
     pieces, centres = kmeans(space.coarse, m, seed)
     m = len(centres)
     counts = np.bincount(pieces, minlength=m).astype(np.float64)
@@ -341,10 +360,23 @@ def merged_groups(space: Space, k: int, seed: int = 0) -> tuple[np.ndarray, np.n
             nn = np.argpartition(-sim, kk - 1, axis=1)[:, :kk]
             np.add.at(links, (np.repeat(ps[s:s + 1024], kk), ps[nn].ravel()), 1.0)
     links = links + links.T
+    inside = np.diag(links).copy()
     np.fill_diagonal(links, 0.0)
-    size = counts * (len(sample) / n)  # expected sampled images per piece, as the links are counted
-    alive = counts > 0
+    return PieceGraph(pieces, centres, links, inside, counts * (len(sample) / n))
+
+
+def merge_pieces(g: PieceGraph, k: int) -> tuple[np.ndarray, dict[int, float]]:
+    """Merge the pieces, the pair with the most links per product of sizes first (average
+    linkage on the graph), until ``k`` groups remain. Returns (group of each piece: 0..groups-1,
+    the partition's modularity on the neighbour graph at every group count passed through)."""
+    m = len(g.size)
+    links, size = g.links.copy(), g.size.copy()
+    alive = size > 0
     group = np.arange(m)
+    total = float(links.sum() + g.inside.sum()) or 1.0
+    deg = links.sum(1) + g.inside
+    q = float(g.inside.sum() / total - ((deg / total) ** 2).sum())
+    modularity = {int(alive.sum()): q}
     while alive.sum() > k:
         with np.errstate(divide="ignore", invalid="ignore"):
             score = links / np.outer(size, size)
@@ -352,6 +384,8 @@ def merged_groups(space: Space, k: int, seed: int = 0) -> tuple[np.ndarray, np.n
         score[:, ~alive] = -1.0
         np.fill_diagonal(score, -1.0)
         a, b = divmod(int(np.argmax(score)), m)
+        q += 2.0 * links[a, b] / total - 2.0 * deg[a] * deg[b] / total**2
+        deg[a] += deg[b]
         links[a] += links[b]
         links[:, a] += links[:, b]
         links[a, a] = 0.0
@@ -360,8 +394,9 @@ def merged_groups(space: Space, k: int, seed: int = 0) -> tuple[np.ndarray, np.n
         size[a] += size[b]
         alive[b] = False
         group[group == b] = a
+        modularity[int(alive.sum())] = q
     _, group = np.unique(group, return_inverse=True)
-    return pieces, centres, group.astype(int)
+    return group.astype(int), modularity
 
 
 def candidates(allowed: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
@@ -421,43 +456,3 @@ def dupe_of(space: Space, i: int, taken: np.ndarray) -> bool:
     if float((space.unit[t] @ space.unit[i]).max()) >= DUPLICATE_SIMILARITY:
         return True
     return space.pixels is not None and float((space.pixels[t] @ space.pixels[i]).max()) >= PIXEL_DUPLICATE_SIMILARITY
-
-
-def choose_group_count(space: Space, seed: int = 0, max_groups: int = MAX_GROUPS) -> int:
-    """The number of visual groups: the k-means count (2..max_groups) with the best silhouette
-    on a sample of at most 1,500 images."""
-    n = len(space)
-    if n < 4:
-        return 1
-    hi = min(max_groups, n // 3)
-    cands = sorted({k for k in (2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40) if 2 <= k <= hi}) or [2]
-    rng = np.random.default_rng(seed)
-    sample = np.arange(n) if n <= 1500 else np.sort(rng.choice(n, 1500, replace=False))
-    best = (-2.0, cands[0])
-    u = space.coarse[sample]
-    with trust.one_blas_thread():
-        dist = np.sqrt(np.maximum(2.0 - 2.0 * (u @ u.T), 0))
-    for k in cands:
-        labels, _ = kmeans(u, k, seed)
-        s = silhouette(dist, labels)
-        if s is not None and s > best[0] + 1e-3:
-            best = (s, k)
-    return best[1]
-
-
-def silhouette(dist: np.ndarray, labels: np.ndarray) -> float | None:
-    """The mean silhouette for a precomputed distance matrix (None with fewer than 2 clusters)."""
-    ids = np.unique(labels)
-    if len(ids) < 2:
-        return None
-    onehot = (labels[:, None] == ids[None, :]).astype(np.float32)
-    sums = dist @ onehot  # (n, clusters): total distance to each cluster
-    sizes = onehot.sum(0)
-    own = np.searchsorted(ids, labels)
-    n_own = sizes[own] - 1
-    a = np.where(n_own > 0, sums[np.arange(len(labels)), own] / np.maximum(n_own, 1), 0.0)
-    other = sums / sizes[None, :]
-    other[np.arange(len(labels)), own] = np.inf
-    b = other.min(1)
-    s = np.where(n_own > 0, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
-    return float(s.mean())

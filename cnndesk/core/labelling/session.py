@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
-from cnndesk.core.labelling import explore, picking, space_cache
+from cnndesk.core.labelling import explore, grouping, picking, space_cache
 from cnndesk.core.labelling import folder as fo
 from cnndesk.core.labelling.actions import (
     Action,
@@ -230,13 +230,15 @@ class LabelSession(SessionActions):
 
     # -- groups ----------------------------------------------------------------------------
     def groups(self, count: int | None = None) -> list[Group]:
-        """The folder's visual groups, biggest first; the count is chosen automatically (best
-        silhouette) unless given here or by :meth:`set_group_count`."""
+        """The folder's visual groups (the cold start's graph-merged groups), biggest first; the
+        count is chosen automatically (:func:`.grouping.choose_group_count`) unless given here or
+        by :meth:`set_group_count`."""
         if count is not None and count != self._group_count:
             self.set_group_count(count)
         if self._groups is None:
-            k = self._group_count or picking.choose_group_count(self.space, self.seed)
-            labels, _ = picking.kmeans(self.space.coarse, k, self.seed)
+            k = self._group_count or grouping.choose_group_count(self.space, self.seed)
+            labels = grouping.visual_groups(self.space, k, self.seed)
+            k = int(labels.max()) + 1
             sizes = np.bincount(labels, minlength=k)
             groups = []
             for new_id, c in enumerate(sorted(range(k), key=lambda c: -sizes[c])):

@@ -92,8 +92,11 @@ def test_an_entry_with_nan_rows_is_rebuilt_not_fed_to_k_means(tmp_path):
     embed, calls = counting()
     LabelSession.open(root, embed=embed, duplicates=False)
     for entry in (space_cache.entry_path(str(root), "x").parent).glob("labelling-*.npz"):
-        with np.load(entry, allow_pickle=False) as data:
-            meta, z = str(data["meta"]), np.array(data["z"])
+        try:  # other tests' entries share the folder, some of them damaged on purpose
+            with np.load(entry, allow_pickle=False) as data:
+                meta, z = str(data["meta"]), np.array(data["z"])
+        except (OSError, ValueError, KeyError):
+            continue
         if json.loads(meta)["paths"][0].startswith(str(root)):
             break
     z[3] = np.nan
