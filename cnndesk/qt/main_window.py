@@ -35,7 +35,7 @@ from cnndesk.qt.item_models.gallery import GalleryModel, ItemRole
 from cnndesk.qt.label_tab import install_label_workspace
 from cnndesk.qt.main_tabs import TAB_CAMERA, TAB_EXPLAIN, TAB_FOLDER, TAB_IMAGES
 from cnndesk.qt.model_picker import ModelPicker
-from cnndesk.qt.screen_fit import fit_to_screen
+from cnndesk.qt.screen_fit import fit_to_screen, scrolling
 from cnndesk.qt.settings import Settings
 from cnndesk.qt.undo import UndoController
 from cnndesk.qt.widgets.drop_zone import DropZone
@@ -114,7 +114,7 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.drop_zone)
         self.stack.addWidget(self.tabs)
-        self.setCentralWidget(self.stack)
+        self.setCentralWidget(scrolling(self.stack))  # a screen smaller than the tabs: scroll, not overflow
 
         self.message = FadingMessage()
         self.statusBar().addWidget(self.message, 1)

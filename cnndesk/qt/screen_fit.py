@@ -4,7 +4,7 @@ available area (1280×720 laptops, 1600×1000 at 200 % = 800×500 logical px).""
 from __future__ import annotations
 
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QScrollArea, QWidget
 
 
 def fit_to_screen(widget: QWidget, width: int, height: int, margin: int = 24) -> None:
@@ -23,3 +23,14 @@ def fit_to_screen(widget: QWidget, width: int, height: int, margin: int = 24) ->
     y = min(max(geo.y(), avail.y()), avail.bottom() - geo.height())
     if (x, y) != (geo.x(), geo.y()):
         widget.move(max(avail.x(), x), max(avail.y(), y))
+
+
+def scrolling(page: QWidget) -> QScrollArea:
+    """``page`` in a frameless scroll area that gives it all the room there is and scrolls only
+    when the window is smaller than the page's minimum (1280x720 at 200 % is 640x360 logical px:
+    the main window's tabs need about 750x480, and the window used to grow past the screen)."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setWidget(page)
+    return area

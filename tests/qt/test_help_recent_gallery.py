@@ -113,3 +113,22 @@ def test_opening_a_video_prints_no_ffmpeg_chatter():
     assert "frames 10" in r.stdout, r.stderr[-1000:]
     noise = [line for line in r.stderr.splitlines() if "multimedia" in line or "HW decoder" in line or "Stream #" in line]
     assert not noise, noise
+
+
+def test_the_main_window_fits_1280x720_at_200_percent(qtbot, window):
+    """640x360 logical px: the tabs need about 750x480, so the window grew past the screen's
+    edge; now its page scrolls inside a window that fits."""
+    from PySide6.QtWidgets import QScrollArea
+
+    window.stack.setCurrentWidget(window.tabs)
+    window.tabs.setCurrentIndex(window.tabs.count() - 1)  # Inside the CNN: the widest tab
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 620 and hint.height() <= 330, hint
+    window.resize(620, 330)
+    qtbot.waitUntil(lambda: window.width() == 620 and window.height() == 330, timeout=5000)
+    area = window.centralWidget()
+    assert isinstance(area, QScrollArea) and area.widget() is window.stack
+    assert area.verticalScrollBar().maximum() > 0 or area.horizontalScrollBar().maximum() > 0  # reachable by scrolling
+    window.resize(1120, 760)  # a big window: no scroll bars, the page fills it
+    qtbot.waitUntil(lambda: area.verticalScrollBar().maximum() == 0 and area.horizontalScrollBar().maximum() == 0
+                    and window.stack.size() == area.viewport().size(), timeout=5000)

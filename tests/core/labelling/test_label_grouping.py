@@ -16,7 +16,7 @@ def families(classes_per_family=(3, 3), per_class=40, dim=64, family_gap=6.0, cl
     rng = np.random.default_rng(seed)
     rows, y = [], []
     c = 0
-    for f, n_cls in enumerate(classes_per_family):
+    for n_cls in classes_per_family:
         family = rng.normal(size=dim) * family_gap / np.sqrt(dim)
         for _ in range(n_cls):
             centre = family + rng.normal(size=dim) * class_gap / np.sqrt(dim)
