@@ -79,9 +79,10 @@ def _class_weights(y: np.ndarray, k: int) -> np.ndarray:
     return (raw / raw.mean()).astype(np.float32)
 
 
-def _shrink_for(p_oof: np.ndarray, y: np.ndarray, k: int) -> tuple[float, float | None]:
+def shrink_for(p_oof: np.ndarray, y: np.ndarray, k: int) -> tuple[float, float | None]:
     """The least uniform mix (0..0.5) after which out-of-fold suggestions at >= SHOWN are right
-    >= WANTED_PRECISION of the time; with it, their precision (None when none reach SHOWN)."""
+    >= WANTED_PRECISION of the time; with it, their precision (None when none reach SHOWN).
+    Public for bench/bench_label_calib.py, which records its inputs to compare other guards."""
     right = p_oof.argmax(1) == y
     top = p_oof.max(1)
     for lam in np.linspace(0.0, 0.5, 26):
@@ -132,7 +133,7 @@ def _fit(data: FitInput, cancel: CancelToken | None, seed: int) -> Suggester | N
     novelty, precision = None, None
     if calibrated and oof is not None:
         temperature = trust.fit_temperature(oof, y)
-        shrink, precision = _shrink_for(trust.softmax(oof, temperature), y, k)
+        shrink, precision = shrink_for(trust.softmax(oof, temperature), y, k)
         novelty, _ = trust.fit_novelty_oof(z, folds, features="labelling", seed=seed)
     else:
         temperature = 1.0
