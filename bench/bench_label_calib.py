@@ -39,14 +39,25 @@ import bench_label as bl  # noqa: E402
 from cnndesk.core.labelling import suggest  # noqa: E402
 from cnndesk.core.trust import scores as trust  # noqa: E402
 
-STORE = HERE / "out" / "label_calib"
-DRAWS = 3
+STORE = HERE / "out" / os.environ.get("CALIB_STORE", "label_calib")  # another store per variant run
+DRAWS = int(os.environ.get("CALIB_DRAWS", 3))  # 0: the app's picks only (random states replay exactly)
 _CAUGHT: list = []
 
 
+_LOGITS: list = []
+
+
 def _catch():
-    """Wrap suggest's shrink search so the out-of-fold probabilities of every fit are kept."""
+    """Wrap suggest's shrink search so the out-of-fold probabilities of every fit are kept (and the
+    temperature fit, so their logits are too: later guards may refit the temperature)."""
     inner = suggest.shrink_for
+    fit_t = trust.fit_temperature
+
+    def caught_t(logits, y, *a, **kw):
+        _LOGITS.append(np.asarray(logits, np.float32))
+        return fit_t(logits, y, *a, **kw)
+
+    trust.fit_temperature = caught_t
 
     def caught(p_oof, y, k):
         _CAUGHT.append((np.asarray(p_oof, np.float32), np.asarray(y, int), k))
@@ -55,16 +66,18 @@ def _catch():
     suggest.shrink_for = caught
 
 
-def _state(s, y_true: np.ndarray, classes_true: list[str]) -> dict | None:
+def _state(s, y_true: np.ndarray, classes_true: list[str], groups: np.ndarray | None = None) -> dict | None:
     """What one guard needs at this point of a session (None without a model)."""
     _CAUGHT.clear()
+    _LOGITS.clear()
     if s.model_is_current:
         s.fit()
     m = s.model()
     if m is None:
         return None
     want = np.array([i for i in range(len(s.paths)) if s.state(i) is None])
-    raw = trust.softmax(s.space.z[want] @ m.w.T + m.b, m.temperature)
+    logits = s.space.z[want] @ m.w.T + m.b
+    raw = trust.softmax(logits, m.temperature)
     best = raw.argmax(1)
     pred = np.array(m.classes)[best]
     truth = np.array(classes_true)[y_true[want]]
@@ -73,10 +86,15 @@ def _state(s, y_true: np.ndarray, classes_true: list[str]) -> dict | None:
            "top": raw.max(1).astype(np.float32), "right": pred == truth,
            "unknown": m.unknown(s.space.z[want]), "named": np.array([t in named for t in truth]),
            "counts": np.bincount([m.classes.index(s.label_of(i)) for i in s.labelled], minlength=len(m.classes)),
-           "oof": None, "y": None}
+           "oof": None, "y": None, "pred": best.astype(np.int16)}
+    if groups is not None:  # whether each other image's visual group holds an answered image
+        hit = np.zeros(groups.max() + 1, bool)
+        hit[groups[s.labelled]] = True
+        out["grouped"] = hit[groups[want]]
     if m.calibrated:
         assert _CAUGHT, "a calibrated fit without its out-of-fold probabilities"
         out["oof"], out["y"], _ = _CAUGHT[-1]
+        out["oof_logits"], out["logits"] = _LOGITS[-1], logits.astype(np.float32)
     return out
 
 
@@ -89,6 +107,9 @@ def run_one(fam: str, seed: int, ss: int, x: np.ndarray, paths: list[str], truth
     k = len(classes_true)
     s = LabelSession(bl.OUT, paths, x, seed=sseed)
     pending = list(s.ask(k))
+    groups = np.empty(len(paths), int)
+    for g in s.groups():
+        groups[g.members] = g.id
     app, rnd, order = {}, {}, []
     for b in bl.BUDGETS:
         while len(s.labelled) < b:
@@ -100,7 +121,7 @@ def run_one(fam: str, seed: int, ss: int, x: np.ndarray, paths: list[str], truth
             s.answer(q.index, classes_true[y[q.index]])
             order.append(int(q.index))
         pending = []
-        app[b] = _state(s, y, classes_true)
+        app[b] = _state(s, y, classes_true, groups)
         if app[b] is not None:
             app[b]["order"] = np.array(order)
         rnd[b] = []
@@ -109,7 +130,7 @@ def run_one(fam: str, seed: int, ss: int, x: np.ndarray, paths: list[str], truth
             pick = np.random.default_rng(1000 * sseed + 17 * d + b).choice(len(paths), b, replace=False)
             for i in pick:
                 r.answer(int(i), classes_true[y[i]])
-            rnd[b].append(_state(r, y, classes_true))
+            rnd[b].append(_state(r, y, classes_true, groups))
             if rnd[b][-1] is not None:
                 rnd[b][-1]["order"] = pick
     return {"family": fam, "seed": seed, "ss": ss, "app": app, "random": rnd, "y": y}
@@ -160,6 +181,9 @@ def add_order(fams: list[str], seeds: list[int]) -> None:
 
 def run(fams: list[str], seeds: list[int], sseeds: int) -> None:
     _catch()
+    if os.environ.get("CALIB_T_PRIOR"):  # a variant: the temperature's prior "T0,s" ("none": the plain fit)
+        v = os.environ["CALIB_T_PRIOR"]
+        suggest.TEMPERATURE_PRIOR = None if v == "none" else tuple(float(t) for t in v.split(","))
     STORE.mkdir(parents=True, exist_ok=True)
     for fam in fams:
         for seed in seeds:

@@ -300,20 +300,31 @@ def nll(logits: np.ndarray, y: np.ndarray, temperature: float = 1.0) -> float:
     return float(-np.log(p[np.arange(len(y)), y] + 1e-12).mean())
 
 
-def fit_temperature(logits: np.ndarray, y: np.ndarray, lo: float = 0.05, hi: float = 20.0) -> float:
-    """The T minimising the NLL of held-out ``logits`` / T (a coarse log-grid, then golden section)."""
+def fit_temperature(logits: np.ndarray, y: np.ndarray, lo: float = 0.05, hi: float = 20.0,
+                    prior: tuple[float, float] | None = None) -> float:
+    """The T minimising the NLL of held-out ``logits`` / T (a coarse log-grid, then golden section).
+    ``prior`` (T0, s): the maximum a posteriori T under a log-normal prior, i.e. minimising the summed
+    NLL plus (log T - log T0)^2 / (2 s^2): with few held-out answers, all of them right, the plain
+    fit runs to ``lo`` (every confidence then near 1); the prior keeps it near T0 until the
+    held-out answers say otherwise."""
     logits = np.asarray(logits, np.float64)
     y = np.asarray(y, int)
     if len(y) < 2:
-        return 1.0
+        return 1.0 if prior is None else float(np.clip(prior[0], lo, hi))
+
+    def loss(t: float) -> float:
+        if prior is None:
+            return nll(logits, y, t)
+        return nll(logits, y, t) + (np.log(t) - np.log(prior[0])) ** 2 / (2 * prior[1] ** 2 * len(y))
+
     grid = np.exp(np.linspace(np.log(lo), np.log(hi), 60))
-    losses = [nll(logits, y, t) for t in grid]
+    losses = [loss(t) for t in grid]
     i = int(np.argmin(losses))
     a, b = np.log(grid[max(i - 1, 0)]), np.log(grid[min(i + 1, len(grid) - 1)])
     g = (np.sqrt(5) - 1) / 2
     for _ in range(30):
         c, d = b - g * (b - a), a + g * (b - a)
-        if nll(logits, y, np.exp(c)) < nll(logits, y, np.exp(d)):
+        if loss(np.exp(c)) < loss(np.exp(d)):
             b = d
         else:
             a = c
