@@ -360,7 +360,67 @@ def report(seeds: list[int], names: list[str], gate: int = 0) -> None:
                                                   for b, c in zip(bl.BUDGETS, cells, strict=True)))
 
 
+# -- replaying the temperature's prior and the group gate (stores made with the logits kept) ---------
+def replay_state(st: dict | None, prior: tuple[float, float] | None, group_gate: bool) -> tuple[int, int, int, float]:
+    """(other images, shown at >= 90 %, right among them, accuracy of the suggestions) for one stored
+    state, its temperature refitted under ``prior`` (None: the plain fit), the app's shrink rule, and
+    with ``group_gate`` no >= 90 % for an image whose visual group holds no labelled image. Exact for
+    random picks (they do not depend on the model); the app's picks need a run with the prior set."""
+    if st is None:
+        return 0, 0, 0, float("nan")
+    n, acc = len(st["top"]), float(np.mean(st["right"])) if len(st["right"]) else float("nan")
+    if not st["calibrated"]:
+        return n, 0, 0, acc
+    t = trust.fit_temperature(st["oof_logits"], st["y"], prior=prior)
+    lam, _ = suggest.shrink_for(trust.softmax(st["oof_logits"], t), st["y"], st["k"])
+    top = trust.softmax(st["logits"], t).max(1)
+    sh = (np.round((1 - lam) * top + lam / st["k"], 4) >= suggest.SHOWN) & ~st["unknown"]
+    if group_gate:
+        sh &= st["grouped"]
+    return n, int(sh.sum()), int(st["right"][sh].sum()), acc
+
+
+def replay(store: str, seeds: list[int], specs: list[str], picks: tuple[str, ...] = ("app", "random")) -> dict:
+    """Per spec "T0,s:G" ("none:0" the old code) and per (family, pick, budget): the lowest precision
+    of the >= 90 % suggestions over the runs (random: every draw), the mean share shown, the mean
+    accuracy; printed as in ``report``."""
+    runs = [pickle.loads(f.read_bytes()) for f in sorted((HERE / "out" / store).glob("*.pkl"))]
+    runs = [r for r in runs if r["seed"] in seeds]
+    fams = sorted({r["family"] for r in runs})
+    print(f"{store} seeds {seeds}: {len(runs)} runs; load average {[round(v, 1) for v in os.getloadavg()]}")
+    out = {}
+    for spec in specs:
+        p, g = spec.split(":")
+        prior = None if p == "none" else tuple(float(v) for v in p.split(","))
+        acc: dict = {}
+        for r in runs:
+            for pick in picks:
+                for b in bl.BUDGETS:
+                    for st in [r["app"][b]] if pick == "app" else r["random"][b]:
+                        acc.setdefault((r["family"], pick, b), []).append(replay_state(st, prior, bool(int(g))))
+        for pick in picks:
+            precs = [right / s for (_, pk, _), vs in acc.items() if pk == pick for _, s, right, _ in vs if s]
+            share = [100 * np.mean([np.mean([s / n if n else 0 for n, s, _, _ in acc[(f, pick, b)]]) for f in fams])
+                     for b in bl.BUDGETS]
+            print(f"{spec} | {pick} | lowest {100 * min(precs):.1f} % | below 95 %: {sum(v < 0.95 for v in precs)} of "
+                  f"{len(precs)} | shown {' / '.join(f'{v:.0f}' for v in share)} %")
+            for f in fams:
+                cells = []
+                for b in bl.BUDGETS:
+                    vs = acc[(f, pick, b)]
+                    pr = [right / s for _, s, right, _ in vs if s]
+                    cells.append(f"{b}:{format(100 * min(pr), '.1f') if pr else '-'}/"
+                                 f"{100 * np.mean([s / n if n else 0 for n, s, _, _ in vs]):.0f}%"
+                                 f"/acc{100 * np.nanmean([a for *_, a in vs]):.1f}")
+                print("    ", f.ljust(12), " ".join(cells))
+        out[spec] = acc
+    return out
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "replay":  # replay STORE SEEDS SPEC... [--app|--random]
+        only = tuple(a[2:] for a in sys.argv[4:] if a.startswith("--")) or ("app", "random")
+        replay(sys.argv[2], [int(v) for v in sys.argv[3].split(",")], [a for a in sys.argv[4:] if not a.startswith("--")], only)
     if sys.argv[1] == "order":
         add_order(sys.argv[2].split(","), [int(v) for v in sys.argv[3].split(",")])
     if sys.argv[1] == "run":

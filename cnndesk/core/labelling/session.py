@@ -124,7 +124,7 @@ class LabelSession(SessionActions):
         self._group_count: int | None = None
         self._groups: list[Group] | None = None
         self._group_of: np.ndarray | None = None
-        self._auto_group_of: np.ndarray | None = None  # the automatic groups, when the user chose a count
+        self._auto_group_of: np.ndarray | None = None  # the automatic groups, for in_labelled_group
         self._cover_radius: float | None = None
         for p, label in (labels or {}).items():
             i = self._index.get(os.path.abspath(p))
@@ -263,10 +263,9 @@ class LabelSession(SessionActions):
         about a group no answer came from (random-order labelling: 20 labels naming 4 of 10 classes
         showed 816 images at >= 90 %, 71 % right), so :meth:`suggestions` keeps the others' scores
         at :data:`.suggest.UNCALIBRATED_CAP` at most."""
-        if self._group_count is None:
-            self.groups()
-            of = self._group_of
-        else:
+        if self._group_count is None and self._group_of is not None:
+            of = self._group_of  # the grid's groups, already made
+        else:  # the same groups without ordering them by typicality (the CLI never shows them)
             if self._auto_group_of is None:
                 k = grouping.choose_group_count(self.space, self.seed)
                 self._auto_group_of = grouping.visual_groups(self.space, k, self.seed)
@@ -279,6 +278,7 @@ class LabelSession(SessionActions):
         """Regroup into ``count`` groups (None: automatic)."""
         self._group_count = None if count is None else max(1, min(int(count), len(self.paths)))
         self._groups = None
+        self._group_of = None
 
     def group_of(self, image) -> int:
         if self._group_of is None:
