@@ -18,6 +18,14 @@ their share of the other images, app picks and random picks apart. Runs go to
 bench/out/label_calib/ (one pickle per folder and session seed). ``report SEEDS RULES GATE``: GATE > 0
 also keeps a model uncalibrated until GATE labels were answered since a class was last named.
 ``order``: adds the answer order to runs stored before it was kept (replays the app's picks).
+
+Variants (docs/benchmarks.md "Honest confidence in the user's own order"): ``CALIB_STORE=name`` stores
+under bench/out/name, ``CALIB_T_PRIOR=T0,s`` (or ``none``) sets the suggester's temperature prior for
+the run, ``CALIB_DRAWS=0`` skips the random pick sets (they do not depend on the model). Runs also keep
+the raw out-of-fold and folder logits, the suggested class and whether each image's visual group holds
+a label, so ``replay STORE SEEDS T0,s:G ... [--app|--random]`` refits the temperature under that prior
+("none": the plain fit) and applies the group gate (G = 1) on the stored states: exact for random
+picks; for the app's picks run the store with the same prior.
 """
 
 from __future__ import annotations
