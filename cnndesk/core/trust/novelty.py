@@ -173,7 +173,8 @@ MAX_OUTLIERS = 512  # synthesised outliers kept in the file
 def fit_novelty_heldout(x_train: np.ndarray, y_train: np.ndarray, x_held: np.ndarray,
                         quantile: float = trust.DEFAULT_QUANTILE, features: str = "penultimate",
                         seed: int = 0, y_held: np.ndarray | None = None,
-                        outliers: np.ndarray | None = None) -> tuple[trust.Novelty, np.ndarray]:
+                        outliers: np.ndarray | None = None,
+                        more_held: np.ndarray | None = None) -> tuple[trust.Novelty, np.ndarray]:
     """Full models: held-out scores of the validation images against the training images; the
     bank and the class statistics then hold both (``y_held``: the validation labels, else the
     statistics hold the training images only). ``outliers``: features of synthesised outliers
@@ -184,12 +185,16 @@ def fit_novelty_heldout(x_train: np.ndarray, y_train: np.ndarray, x_held: np.nda
     nov = trust.Novelty(mean, scale, np.zeros((0, 1), np.float32), 0.0, quantile, features, proj)
     zh = nov.coords(x_held)
     ut, uh = trust.normalize_rows(zt), trust.normalize_rows(zh)
+    n_val = len(uh)
+    if more_held is not None and len(more_held):  # scored like the validation images, never in the bank
+        zh = np.concatenate([zh, nov.coords(more_held)])
+        uh = np.concatenate([uh, trust.normalize_rows(zh[n_val:])])
     knn = trust.nearest_distance(uh, ut)
     means, icov = class_gaussians(zt, np.asarray(y_train))
     maha = trust.mahalanobis(zh, means, icov)
-    nov.bank = trust.subsample_bank(np.concatenate([ut, uh]), seed)
+    nov.bank = trust.subsample_bank(np.concatenate([ut, uh[:n_val]]), seed)
     if y_held is not None:
-        means, icov = class_gaussians(np.concatenate([zt, zh]), np.concatenate([y_train, y_held]))
+        means, icov = class_gaussians(np.concatenate([zt, zh[:n_val]]), np.concatenate([y_train, y_held]))
     nov.means, nov.icov = means, icov
     synth = None
     if outliers is not None and len(outliers):
