@@ -180,7 +180,11 @@ def fit_novelty_heldout(x_train: np.ndarray, y_train: np.ndarray, x_held: np.nda
     statistics hold the training images only). ``outliers``: features of synthesised outliers
     (the user's images with their content removed, ``training.full_trust``): adds the
     "+synth" term (tune look of bench/bench_unknown.py, full textures: 0.89 -> 0.95 of unrelated
-    images flagged; smooth gradients and blobs 0.63 -> 0.87)."""
+    images flagged; smooth gradients and blobs 0.63 -> 0.87). ``more_held``: more held-out rows
+    (augmented copies of the validation images in bench/exp_full_stats_detectors.py; training does
+    not use it: it cost unrelated recall), scored like the validation images and pooled into the
+    normalisation and the threshold, never in the bank or the class statistics; the returned
+    scores are the validation images' followed by theirs."""
     mean, scale, proj, zt = _coords(x_train)
     nov = trust.Novelty(mean, scale, np.zeros((0, 1), np.float32), 0.0, quantile, features, proj)
     zh = nov.coords(x_held)
