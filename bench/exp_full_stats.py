@@ -3,10 +3,13 @@ bench_unknown user set and dumps, for every image, the pooled mean, max *and sta
 of every stage of the fine-tuned network plus its penultimate layer, for: training, validation,
 test, unrelated (tune and report looks), the synthesised outliers of ``full_trust``, phase-scrambled
 copies of the same source images (same spectrum, content gone) and augmented copies of the
-validation images (small crops, shifts, contrast: same content) for the threshold.
-Offline detectors are then compared on these (bench/exp_full_stats_detectors.py).
+validation images (small crops, shifts, contrast: same content) for the threshold, and the
+"tune2" look (unknown_data.make_tune2). Offline detectors are then compared on these
+(bench/exp_full_stats_detectors.py). ``--oe off``: trained without outlier exposure (the training
+before it; the docs' "no exposure" dumps); ``--oe both --oe-weight W``: this script's own exposure
+loop (the same copies as ``full_trust.exposure_outliers``) with another weight.
 
-Usage: python bench/exp_full_stats.py --kinds digits,textures,objects --out DIR [--train-seed 0]
+Usage: python bench/exp_full_stats.py --kinds digits,textures,objects --out DIR [--train-seed 0] [--oe off]
 """
 
 from __future__ import annotations
@@ -145,7 +148,8 @@ def oe_epoch(kind: str, weight: float):
         out = torch.cat(outs)
         return out[torch.randperm(len(out), generator=gen)[:m]]
 
-    def train_one_epoch(net, loader, opt, sched, loss_fn, prec, cancel=None, on_step=None):
+    def train_one_epoch(net, loader, opt, sched, loss_fn, prec, cancel=None, on_step=None, exposure=None):
+        del exposure  # this experiment's own exposure replaces the training's
         device = prec.device
         tl = tc = tn = 0.0
         errors = []
@@ -187,7 +191,8 @@ def main() -> None:
     ap.add_argument("--test-seed", type=int, default=1)
     ap.add_argument("--unrelated-seed", type=int, default=3)
     ap.add_argument("--aug-copies", type=int, default=4)
-    ap.add_argument("--oe", default="", help="outlier exposure while fine-tuning: phase | synth | both")
+    ap.add_argument("--oe", default="", help="outlier exposure while fine-tuning: phase | synth | both (this "
+                    "script's own loop), off (none: the training before it); default: the training's own")
     ap.add_argument("--oe-weight", type=float, default=0.5)
     args = ap.parse_args()
     import torch
@@ -206,7 +211,7 @@ def main() -> None:
         return orig(model, head, data, prec, ds, seed, errors, extra, arch)
 
     full_loop.calibrate = spy
-    if args.oe:
+    if args.oe and args.oe != "off":
         full_loop.train_one_epoch = oe_epoch(args.oe, args.oe_weight)
     tmp = Path(tempfile.mkdtemp(prefix="cnndesk-exp-stats-"))
     os.environ.setdefault("CNNDESK_CACHE_DIR", str(tmp / "cache"))
@@ -223,6 +228,7 @@ def main() -> None:
         ds = scan(data_root)
         cfg = TrainConfig(mode="full")
         cfg.time_budget_s = args.full_budget
+        cfg.outlier_exposure = args.oe != "off"
         import time
 
         t0 = time.perf_counter()
