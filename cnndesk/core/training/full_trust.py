@@ -96,23 +96,28 @@ EXPOSURE_WEIGHT = 0.5  # its loss (cross-entropy to the uniform distribution) ne
 
 def exposure_outliers(x, gen):
     """Outlier exposure while fine-tuning (Hendrycks et al. 2019): content-free copies of a quarter
-    of a training batch ``x`` (normalized tensors), phase-scrambled: each image's spectrum and
-    colours with random phases (one random phase for every channel), its texture statistics
-    without its structure. The loop pushes their softmax towards uniform, so the fine-tuned
-    features keep what tells "not one of my classes" apart (bench/exp_full_stats.py, full textures
-    models of two training draws, "tune2" look of other textures and noise: 0.83 / 0.85 -> 0.93 /
-    0.90 flagged; docs/benchmarks.md). Low-passed copies as well did as much for textures but made
-    full objects models flag more of their own new images (0.08 -> 0.14, bench_unknown seed 2): the
-    smooth shading of an object is what a low-passed copy keeps. Linear per channel, so on
-    normalized tensors it equals the same on the pixels."""
+    of a training batch ``x`` (normalized tensors), half of them phase-scrambled (the spectrum and
+    colours of the image with random phases: its texture statistics without its structure), half
+    low-passed to 2-4 px and scaled back up (its colours as smooth gradients). The loop pushes their
+    softmax towards uniform, so the fine-tuned features keep what tells "not one of my classes"
+    apart (bench/exp_full_stats.py, tune looks, full textures models: other textures and noise
+    flagged 0.83 / 0.85 -> 0.95 / 0.92). Both operations are linear per channel (the phase one
+    with one random phase for every channel), so on normalized tensors they equal the same on
+    the pixels."""
     import torch
+    import torch.nn.functional as F  # noqa: N812
 
     m = max(2, len(x) // EXPOSURE_SHARE)
     x = x[:m].float()
     h, w = x.shape[-2:]
     phase = torch.exp(1j * torch.angle(torch.fft.fft2(torch.rand((m, 1, h, w), generator=gen))))
     scrambled = torch.fft.ifft2(torch.fft.fft2(x) * phase).real
-    return scrambled - scrambled.mean(dim=(2, 3), keepdim=True) + x.mean(dim=(2, 3), keepdim=True)
+    scrambled = scrambled - scrambled.mean(dim=(2, 3), keepdim=True) + x.mean(dim=(2, 3), keepdim=True)
+    k = int(torch.randint(2, 5, (1,), generator=gen))
+    low = F.interpolate(F.interpolate(x, size=(k, k), mode="bilinear", antialias=True), size=(h, w),
+                        mode="bicubic", align_corners=False)
+    both = torch.cat([scrambled, low])
+    return both[torch.randperm(len(both), generator=gen)[:m]]
 
 
 def uniform_loss(logits):
