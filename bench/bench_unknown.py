@@ -60,7 +60,8 @@ def rates(own: np.ndarray, families: dict[str, np.ndarray], thr: float) -> dict:
     return res
 
 
-def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict, args, tmp: Path) -> dict:
+def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict, args, tmp: Path,
+              exposure: bool = True) -> dict:
     from cnndesk.core.predict.classifier import Classifier
     from cnndesk.core.training.config import TrainConfig
     from cnndesk.core.training.datasets import scan
@@ -79,6 +80,7 @@ def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict
     cfg = TrainConfig(mode=mode)
     if mode == "full":
         cfg.time_budget_s = args.full_budget
+        cfg.outlier_exposure = exposure
     t = time.perf_counter()
     ds = scan(data)
     try:
@@ -86,7 +88,7 @@ def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict
     finally:
         novelty_fit.with_early = with_early
     train_s = time.perf_counter() - t
-    path = tmp / f"{kind}-{mode}.safetensors"
+    path = tmp / f"{kind}-{mode}{'' if exposure else '-noexp'}.safetensors"
     model.save(path)
     clf = Classifier(str(path))
     own = batches(clf, test, lambda x: clf.run(x)[1])
@@ -139,6 +141,8 @@ def main() -> None:
     ap.add_argument("--dump", default=None, help="folder for the detector's input features (experiments)")
     ap.add_argument("--keep-cache", action="store_true", help="reuse $CNNDESK_CACHE_DIR (default: a fresh one)")
     ap.add_argument("--seed", type=int, default=0, help="another draw of every image (0: the default sets)")
+    ap.add_argument("--exposure", default="on", choices=("on", "off", "both"),
+                    help="full models: outlier exposure while fine-tuning; both: each full model without, then with")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cnndesk-bench-unknown-"))
     if not args.keep_cache:
@@ -154,11 +158,18 @@ def main() -> None:
         data = unknown_data.make_user_set(tmp / f"{kind}-train", kind, n_tr, seed=s)
         test_root = unknown_data.make_user_set(tmp / f"{kind}-test", kind, n_te, seed=s + 1)
         test = sorted(str(p) for p in test_root.rglob("*.png"))
+        runs = []  # (mode, outlier exposure): full models without it = before it (issue 23)
         for mode in args.modes.split(","):
-            res = run_model(kind, mode, data, test, unrelated, args, tmp)
-            results["models"][f"{kind}/{mode}"] = res
+            if mode == "full" and args.exposure in ("off", "both"):
+                runs.append((mode, False))
+            if mode != "full" or args.exposure != "off":
+                runs.append((mode, True))
+        for mode, exposure in runs:
+            res = run_model(kind, mode, data, test, unrelated, args, tmp, exposure)
+            name = f"{kind}/{mode}" + ("" if exposure or mode != "full" else "-noexp")
+            results["models"][name] = res
             r = res["report"]
-            print(f"{kind}/{mode}: train {res['train_s']} s, test acc {res['test_accuracy']}, own flagged "
+            print(f"{name}: train {res['train_s']} s, test acc {res['test_accuracy']}, own flagged "
                   f"{r['own_flagged']}, unrelated flagged {r['unrelated_flagged']} (AUROC {r['auroc']}); "
                   + ", ".join(f"{f} {v['flagged']:.2f}/{v['auroc']:.3f}" for f, v in r["families"].items()), flush=True)
             if "late_only" in res:

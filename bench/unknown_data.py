@@ -218,6 +218,69 @@ def other_texture(rng: random.Random, look: str, size: int = 128) -> Image.Image
     return Image.fromarray(img.clip(0, 255).astype(np.uint8))
 
 
+def tune2_texture(rng: random.Random, size: int = 128) -> Image.Image:
+    """The "tune2" look's other textures (issue 23, third step: the tune look's checks and marble
+    no longer told detectors apart): zigzags, plaids, honeycombs, fish scales."""
+    nrng = np.random.default_rng(rng.randrange(1 << 30))
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    a, b = np.array(trust_data._colour(rng), np.float32), np.array(trust_data._colour(rng), np.float32)
+    kind = rng.choice(("zigzag", "plaid", "honeycomb", "scales"))
+    p = rng.uniform(10, 28)
+    if kind == "zigzag":
+        tri = np.abs((xx / p) % 2 - 1) * p * rng.uniform(0.5, 1.5)
+        t = 0.5 + 0.5 * np.sign(np.sin(2 * math.pi * (yy + tri) / p))
+    elif kind == "plaid":
+        q = rng.uniform(6, 20)
+        t = 0.25 * (2 + np.sin(2 * math.pi * xx / p) + np.sin(2 * math.pi * yy / q))
+    elif kind == "honeycomb":
+        r = p / 2
+        u, v = xx / (r * math.sqrt(3)), yy / (1.5 * r)
+        row = np.floor(v)
+        u = u - 0.5 * (row % 2)
+        du, dv = u - np.round(u), (v - row - 0.5) * 1.5 * r / (r * math.sqrt(3))
+        t = (np.maximum(np.abs(du), np.abs(du) * 0.5 + np.abs(dv) * 0.87) > 0.42).astype(np.float32)
+    else:  # fish scales: overlapping half discs in offset rows
+        row = np.floor(yy / (p / 2))
+        cx = (np.floor((xx + (row % 2) * p / 2) / p) + 0.5) * p - (row % 2) * p / 2
+        cy = (row + 1) * p / 2
+        d = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2) / (p / 2)
+        t = ((d > 0.8) & (d < 1.0)).astype(np.float32)
+    t = np.clip(t + nrng.normal(0, 0.05, t.shape), 0, 1)
+    img = a * t[..., None] + b * (1 - t[..., None])
+    return Image.fromarray(img.clip(0, 255).astype(np.uint8))
+
+
+def tune2_noise(rng: random.Random, size: int = 128) -> Image.Image:
+    """The "tune2" look's noise: fractal noise (three octaves) or a soft two-colour split."""
+    nrng = np.random.default_rng(rng.randrange(1 << 30))
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    a, b = np.array(trust_data._colour(rng), np.float32), np.array(trust_data._colour(rng), np.float32)
+    if rng.random() < 0.5:
+        t = sum(_smooth_noise(nrng, size, s) / (i + 1) for i, s in enumerate((12, 4, 1.5))) * 0.2 + 0.5
+    else:
+        ang = rng.uniform(0, 2 * math.pi)
+        d = (xx - 0.5) * math.cos(ang) + (yy - 0.5) * math.sin(ang) - rng.uniform(-0.2, 0.2)
+        t = 1 / (1 + np.exp(-d * rng.uniform(20, 80)))
+    t = np.clip(t, 0, 1)
+    img = a * t[..., None] + b * (1 - t[..., None])
+    return Image.fromarray(img.clip(0, 255).astype(np.uint8))
+
+
+def make_tune2(root: Path, per_family: int, seed: int) -> dict[str, list[str]]:
+    """The "tune2" look: other textures and noise only (families "textures" and "noise")."""
+    out: dict[str, list[str]] = {}
+    for fam, make in (("textures", tune2_texture), ("noise", tune2_noise)):
+        rng = random.Random(f"unrelated-{fam}-tune2-{seed}")
+        folder = root / fam
+        folder.mkdir(parents=True, exist_ok=True)
+        out[fam] = []
+        for i in range(per_family):
+            p = folder / f"{fam}_tune2_{i:04d}.png"
+            make(rng).save(p)
+            out[fam].append(str(p))
+    return out
+
+
 def _smooth_noise(nrng, size: int, blur: float) -> np.ndarray:
     n = Image.fromarray((nrng.uniform(0, 255, (size, size))).astype(np.uint8)).filter(ImageFilter.GaussianBlur(blur))
     n = np.asarray(n, np.float32)

@@ -50,6 +50,7 @@ class TrainConfig:
     cache_images: bool = True  # full mode: decode the images once into memory when they fit
     init_from: str | None = None  # continue from an existing model file (more images, same or new classes)
     features: str = "multi"  # quick mode: "multi" (several stages, one pass) or "last" (the pooled last layer)
+    outlier_exposure: bool = True  # full mode: content-free copies of each batch trained towards "none" (issue 23)
 
     def resolved_epochs(self) -> int:
         return self.epochs or DEFAULT_EPOCHS.get(self.mode, DEFAULT_EPOCHS["full"])

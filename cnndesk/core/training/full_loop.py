@@ -67,8 +67,12 @@ class EpochResult:
     errors: list[LoadError]
 
 
-def train_one_epoch(net, loader, opt, sched, loss_fn, prec: Precision, cancel=None, on_step=None) -> EpochResult:
-    """One pass over ``loader``; ``on_step(images)`` after every batch."""
+def train_one_epoch(net, loader, opt, sched, loss_fn, prec: Precision, cancel=None, on_step=None,
+                    exposure=None) -> EpochResult:
+    """One pass over ``loader``; ``on_step(images)`` after every batch. ``exposure(x)``: outliers
+    made from each batch (``full_trust.exposure_outliers``), run in the same forward pass with their
+    softmax pushed towards uniform (weight ``full_trust.EXPOSURE_WEIGHT``); the reported loss and
+    accuracy are the batch's own images'."""
     import torch
 
     device = prec.device
@@ -80,11 +84,17 @@ def train_one_epoch(net, loader, opt, sched, loss_fn, prec: Precision, cancel=No
         errors += batch.errors
         if batch.x is None:
             continue
-        xb = batch.x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        xo = exposure(batch.x) if exposure is not None else None
+        xb = (batch.x if xo is None else torch.cat([batch.x, xo.to(batch.x.dtype)])).to(device, non_blocking=True)
+        xb = xb.contiguous(memory_format=torch.channels_last)
         yb = batch.y.to(device)
         with torch.autocast(device.type, dtype=prec.amp_dtype, enabled=prec.use_amp):
             out = net(xb)
+            if xo is not None:
+                out, out_o = out[:len(yb)], out[len(yb):]
             loss = loss_fn(out.float(), yb)
+            if xo is not None:
+                loss = loss + full_trust.EXPOSURE_WEIGHT * full_trust.uniform_loss(out_o)
         opt.zero_grad(set_to_none=True)
         prec.scaler.scale(loss).backward()
         prec.scaler.step(opt)
@@ -227,6 +237,10 @@ def _train_full(ds, config, progress=None, cancel=None, on_epoch=None):
     errors: dict[str, str] = {}
     budget = config.time_budget_s if auto_epochs else 0
     done = [0]
+    exposure = None
+    if config.outlier_exposure:  # content-free copies of each batch pushed to "none of my classes"
+        gen = torch.Generator().manual_seed(config.seed + rank)
+        exposure = lambda x: full_trust.exposure_outliers(x, gen)  # noqa: E731
 
     def on_step(_n):
         done[0] += 1
@@ -239,7 +253,7 @@ def _train_full(ds, config, progress=None, cancel=None, on_epoch=None):
         train_mode(model)
         if data.sampler is not None:
             data.sampler.set_epoch(epoch)
-        res = train_one_epoch(net, data.loader, opt, sched, loss_fn, prec, cancel, on_step)
+        res = train_one_epoch(net, data.loader, opt, sched, loss_fn, prec, cancel, on_step, exposure)
         errors.update((e.path, e.reason) for e in res.errors)
         if res.cancelled:
             cancelled = True

@@ -173,23 +173,32 @@ MAX_OUTLIERS = 512  # synthesised outliers kept in the file
 def fit_novelty_heldout(x_train: np.ndarray, y_train: np.ndarray, x_held: np.ndarray,
                         quantile: float = trust.DEFAULT_QUANTILE, features: str = "penultimate",
                         seed: int = 0, y_held: np.ndarray | None = None,
-                        outliers: np.ndarray | None = None) -> tuple[trust.Novelty, np.ndarray]:
+                        outliers: np.ndarray | None = None,
+                        more_held: np.ndarray | None = None) -> tuple[trust.Novelty, np.ndarray]:
     """Full models: held-out scores of the validation images against the training images; the
     bank and the class statistics then hold both (``y_held``: the validation labels, else the
     statistics hold the training images only). ``outliers``: features of synthesised outliers
     (the user's images with their content removed, ``training.full_trust``): adds the
     "+synth" term (tune look of bench/bench_unknown.py, full textures: 0.89 -> 0.95 of unrelated
-    images flagged; smooth gradients and blobs 0.63 -> 0.87)."""
+    images flagged; smooth gradients and blobs 0.63 -> 0.87). ``more_held``: more held-out rows
+    (augmented copies of the validation images in bench/exp_full_stats_detectors.py; training does
+    not use it: it cost unrelated recall), scored like the validation images and pooled into the
+    normalisation and the threshold, never in the bank or the class statistics; the returned
+    scores are the validation images' followed by theirs."""
     mean, scale, proj, zt = _coords(x_train)
     nov = trust.Novelty(mean, scale, np.zeros((0, 1), np.float32), 0.0, quantile, features, proj)
     zh = nov.coords(x_held)
     ut, uh = trust.normalize_rows(zt), trust.normalize_rows(zh)
+    n_val = len(uh)
+    if more_held is not None and len(more_held):  # scored like the validation images, never in the bank
+        zh = np.concatenate([zh, nov.coords(more_held)])
+        uh = np.concatenate([uh, trust.normalize_rows(zh[n_val:])])
     knn = trust.nearest_distance(uh, ut)
     means, icov = class_gaussians(zt, np.asarray(y_train))
     maha = trust.mahalanobis(zh, means, icov)
-    nov.bank = trust.subsample_bank(np.concatenate([ut, uh]), seed)
+    nov.bank = trust.subsample_bank(np.concatenate([ut, uh[:n_val]]), seed)
     if y_held is not None:
-        means, icov = class_gaussians(np.concatenate([zt, zh]), np.concatenate([y_train, y_held]))
+        means, icov = class_gaussians(np.concatenate([zt, zh[:n_val]]), np.concatenate([y_train, y_held]))
     nov.means, nov.icov = means, icov
     synth = None
     if outliers is not None and len(outliers):

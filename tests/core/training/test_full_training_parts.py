@@ -186,3 +186,30 @@ def test_distributed_setup_in_one_place(monkeypatch):
     finally:
         distributed.shutdown_distributed()
     assert not dist.is_initialized()
+
+
+def test_outlier_exposure_copies_and_loss():
+    """Outlier exposure (issue 23): a quarter of a batch again as content-free copies (same size,
+    same mean colour, reproducible from the generator), trained towards the uniform softmax in the
+    same pass; the epoch's images and accuracy are the batch's own."""
+    import math
+
+    from cnndesk.core.training import full_trust
+
+    x = torch.randn(8, 3, 32, 32) + torch.tensor([1.0, -1.0, 0.5])[None, :, None, None]
+    a = full_trust.exposure_outliers(x, torch.Generator().manual_seed(3))
+    b = full_trust.exposure_outliers(x, torch.Generator().manual_seed(3))
+    assert a.shape == (2, 3, 32, 32) and torch.equal(a, b) and torch.isfinite(a).all()
+    assert torch.allclose(a.mean(dim=(2, 3)).mean(0), x[:2].mean(dim=(2, 3)).mean(0), atol=0.15)
+    assert not any(torch.allclose(o, s, atol=0.1) for o in a for s in x)  # no copy of an image
+    assert math.isclose(float(full_trust.uniform_loss(torch.zeros(4, 5))), math.log(5), rel_tol=1e-6)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    seen = []
+    model.register_forward_hook(lambda _m, inp, _o: seen.append(len(inp[0])))
+    prec = full_model.Precision(torch.device("cpu"), False, torch.bfloat16, torch.amp.GradScaler("cuda", enabled=False))
+    opt, sched = fulltrain.make_optimizer(model, model[3], fulltrain_config(), 2)
+    gen = torch.Generator().manual_seed(0)
+    res = fulltrain.train_one_epoch(model, [full_data.Batch(x, torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]))], opt, sched,
+                                    nn.CrossEntropyLoss(), prec, exposure=lambda xb: full_trust.exposure_outliers(xb, gen))
+    assert seen == [10] and res.images == 8 and math.isfinite(res.loss) and 0 <= res.acc <= 1
+    assert fulltrain_config().outlier_exposure  # on by default for full training

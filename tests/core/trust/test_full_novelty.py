@@ -61,6 +61,9 @@ def test_full_detector_is_fitted_on_multistage_features_and_stored_as_data(full_
     # versions before the early-stage detector would run it on the late stages alone)
     info = meta["novelty3"]
     assert "novelty" not in meta and "novelty2" not in meta
+    # trained with outlier exposure (issue 23, third step): a training change only, the detector
+    # and the file's layout are those of the files without it (and the parity checks below hold)
+    assert model.config.outlier_exposure
     assert info["features"] == "multi_early" and info["metric"] == "knn+maha+synth" and len(info["norm"]) == 6
     assert info["early"]["metric"] == "knn+maha+synth" and info["lead"] > 0
     header = _header(path)  # safetensors: a JSON header, then raw numbers (nothing to unpickle)

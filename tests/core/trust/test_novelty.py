@@ -185,3 +185,22 @@ def test_early_stage_detector_flags_what_the_late_stages_miss():
     small, _, _, held = full_trust.fit_trust(x, val[:5], rng.normal(0, 1, (5, k)), y_val[:5], y_train=y,
                                              features="multi_early", outliers=outliers, early=(lead, e))
     assert small.features == "multi" and small.early is None and len(small.mean) == x.shape[1] - lead and held is None
+
+
+def test_more_held_out_rows_pool_into_the_threshold_only():
+    """``fit_novelty_heldout(more_held=)`` (the augmented-threshold experiment, issue 23): extra
+    held-out rows join the normalisation and the threshold, never the bank or the class statistics;
+    without them the detector is the one before."""
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(0, 1, (120, 30)).astype(np.float32), rng.integers(0, 3, 120)
+    val, y_val = rng.normal(0, 1, (30, 30)).astype(np.float32), rng.integers(0, 3, 30)
+    far = rng.normal(0, 3, (30, 30)).astype(np.float32)
+    base, held = novelty.fit_novelty_heldout(x, y, val, features="multi", y_held=y_val)
+    more, held2 = novelty.fit_novelty_heldout(x, y, val, features="multi", y_held=y_val, more_held=far)
+    np.testing.assert_array_equal(base.bank, more.bank)
+    np.testing.assert_array_equal(base.means, more.means)
+    assert held2.shape == (60,) and more.threshold == pytest.approx(float(np.quantile(held2, more.quantile)))
+    assert (held2[:30] > more.threshold).mean() < (held > base.threshold).mean()  # far rows: fewer own flagged
+    again, held3 = novelty.fit_novelty_heldout(x, y, val, features="multi", y_held=y_val, more_held=far[:0])
+    np.testing.assert_array_equal(held3, held)
+    assert again.threshold == base.threshold
