@@ -4,6 +4,7 @@ grid is a lazy list model with batched layout)."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 import zlib
@@ -89,6 +90,22 @@ def test_opening_5000_images_keeps_the_ui_responsive(qtbot, tmp_path):
         gaps.append(now - last[0])
         last[0] = now
 
+    # the test process, not the app, owns the heap of every earlier test (torch, Qt, hundreds of
+    # models): a full garbage collection over it stalled this timer for 1 s once, late in a
+    # whole-suite run. Park those objects where the collector does not walk them, as a fresh app's
+    # heap would be, and time what collections remain (they are reported, not excused).
+    gc.collect()
+    gc.freeze()
+    collections: list[float] = []
+    started = [0.0]
+
+    def on_gc(phase, info):
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            collections.append(time.perf_counter() - started[0])
+
+    gc.callbacks.append(on_gc)
     timer = QTimer()
     timer.setInterval(10)
     timer.timeout.connect(tick)
@@ -102,6 +119,8 @@ def test_opening_5000_images_keeps_the_ui_responsive(qtbot, tmp_path):
     ws.grid.verticalScrollBar().setValue(ws.grid.verticalScrollBar().maximum())
     qtbot.wait(500)
     timer.stop()
+    gc.callbacks.remove(on_gc)
+    gc.unfreeze()
     worst = max(gaps[1:])
     ws.shutdown()
     assert runner.drain(10_000)
@@ -110,4 +129,5 @@ def test_opening_5000_images_keeps_the_ui_responsive(qtbot, tmp_path):
     # no UI beats the GIL-and-scheduler baseline, so allow 1.5x what a bare busy thread costs
     baseline = busy_baseline(qtbot)
     limit = max(0.050, 1.5 * baseline)
-    assert worst <= limit, f"the UI thread stalled {worst * 1000:.0f} ms (baseline {baseline * 1000:.0f} ms)"
+    assert worst <= limit, (f"the UI thread stalled {worst * 1000:.0f} ms (baseline {baseline * 1000:.0f} ms; "
+                            f"longest garbage collection {max(collections, default=0) * 1000:.0f} ms)")
