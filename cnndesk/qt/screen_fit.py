@@ -4,7 +4,7 @@ available area (1280×720 laptops, 1600×1000 at 200 % = 800×500 logical px).""
 from __future__ import annotations
 
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QScrollArea, QWidget
+from PySide6.QtWidgets import QScrollArea, QSizePolicy, QStackedWidget, QTabWidget, QWidget
 
 
 def fit_to_screen(widget: QWidget, width: int, height: int, margin: int = 24) -> None:
@@ -33,4 +33,25 @@ def scrolling(page: QWidget) -> QScrollArea:
     area.setWidgetResizable(True)
     area.setFrameShape(QScrollArea.Shape.NoFrame)
     area.setWidget(page)
+    for pages in [page, *page.findChildren(QTabWidget)]:  # the drop zone needs far less than the tabs,
+        if isinstance(pages, (QStackedWidget, QTabWidget)):  # and the Images tab less than Inside the CNN
+            size_to_current(pages)
     return area
+
+
+def size_to_current(pages: QStackedWidget | QTabWidget) -> None:
+    """A stacked or tab widget asks for the largest minimum of all its pages; from now on the
+    hidden pages' sizes are ignored (each page keeps its own size policy while it is shown), so a
+    scroll area around it scrolls only for the page on show."""
+    own: dict = {}
+
+    def only_current(_index: int = 0) -> None:
+        ignored = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        for i in range(pages.count()):
+            w = pages.widget(i)
+            own.setdefault(w, QSizePolicy(w.sizePolicy()))
+            w.setSizePolicy(own[w] if w is pages.currentWidget() else ignored)
+        pages.updateGeometry()
+
+    pages.currentChanged.connect(only_current)
+    only_current()

@@ -120,8 +120,14 @@ def test_the_main_window_fits_1280x720_at_200_percent(qtbot, window):
     edge; now its page scrolls inside a window that fits."""
     from PySide6.QtWidgets import QScrollArea
 
+    window.stack.setCurrentWidget(window.drop_zone)  # only the page on show counts: the drop zone
+    assert window.stack.minimumSizeHint().width() <= 560  # fits 616 px without sideways scrolling
     window.stack.setCurrentWidget(window.tabs)
-    window.tabs.setCurrentIndex(window.tabs.count() - 1)  # Inside the CNN: the widest tab
+    window.tabs.setCurrentIndex(0)
+    images = window.stack.minimumSizeHint().width()
+    inside = next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Inside the CNN")
+    window.tabs.setCurrentIndex(inside)  # the widest tab
+    assert images < window.stack.minimumSizeHint().width()  # the Images tab asks for less
     hint = window.minimumSizeHint()
     assert hint.width() <= 620 and hint.height() <= 330, hint
     window.resize(620, 330)
