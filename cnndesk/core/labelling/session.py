@@ -124,7 +124,7 @@ class LabelSession(SessionActions):
         self._group_count: int | None = None
         self._groups: list[Group] | None = None
         self._group_of: np.ndarray | None = None
-        self._auto_group_of: np.ndarray | None = None  # the automatic groups, for in_labelled_group
+        self._auto_group_of: np.ndarray | None = None  # the automatic groups (_automatic_groups)
         self._cover_radius: float | None = None
         for p, label in (labels or {}).items():
             i = self._index.get(os.path.abspath(p))
@@ -237,8 +237,8 @@ class LabelSession(SessionActions):
         if count is not None and count != self._group_count:
             self.set_group_count(count)
         if self._groups is None:
-            k = self._group_count or grouping.choose_group_count(self.space, self.seed)
-            labels = grouping.visual_groups(self.space, k, self.seed)
+            labels = (grouping.visual_groups(self.space, self._group_count, self.seed) if self._group_count
+                      else self._automatic_groups())
             k = int(labels.max()) + 1
             sizes = np.bincount(labels, minlength=k)
             groups = []
@@ -263,16 +263,18 @@ class LabelSession(SessionActions):
         about a group no answer came from (random-order labelling: 20 labels naming 4 of 10 classes
         showed 816 images at >= 90 %, 71 % right), so :meth:`suggestions` keeps the others' scores
         at :data:`.suggest.UNCALIBRATED_CAP` at most."""
-        if self._group_count is None and self._group_of is not None:
-            of = self._group_of  # the grid's groups, already made
-        else:  # the same groups without ordering them by typicality (the CLI never shows them)
-            if self._auto_group_of is None:
-                k = grouping.choose_group_count(self.space, self.seed)
-                self._auto_group_of = grouping.visual_groups(self.space, k, self.seed)
-            of = self._auto_group_of
+        of = self._automatic_groups()
         hit = np.zeros(int(of.max()) + 1, bool)
         hit[of[self.labelled]] = True
         return hit[of]
+
+    def _automatic_groups(self) -> np.ndarray:
+        """The group of every image at the automatic count, made once per session (the grid's
+        automatic groups and :meth:`in_labelled_group` share it; the app asks both per refit)."""
+        if self._auto_group_of is None:
+            k = grouping.choose_group_count(self.space, self.seed)
+            self._auto_group_of = grouping.visual_groups(self.space, k, self.seed)
+        return self._auto_group_of
 
     def set_group_count(self, count: int | None) -> None:
         """Regroup into ``count`` groups (None: automatic)."""

@@ -71,25 +71,21 @@ def resolve(
     if not lookup:
         return r
     r.entry, r.key = onnx_cache.lookup(spec, variant, r.weights)
-    tries = 0 if r.entry is None else int(r.entry.record.get("attempts", 1))
     if (r.entry is None or r.retryable()) and export:
         if not system.has_torch():  # the lite build: only the exports it ships
             raise ModelError(f"{spec.title}: preparing this model {system.FULL_ONLY}")
         lock = onnx_cache.EXPORT_LOCK
-        if not lock.acquire(blocking=False):  # another thread is exporting (maybe this very network):
-            lock.acquire()  # wait for it, then look again rather than export the same thing twice
-            before = None if r.entry is None else r.entry.record
-            try:
-                r.entry, r.key = onnx_cache.lookup(spec, variant, r.weights)
-            except BaseException:
-                lock.release()
-                raise
-            tries = 0 if r.entry is None else int(r.entry.record.get("attempts", 1))
-            if r.entry is not None and r.entry.record != before:  # it was just tried: take its outcome
-                lock.release()
-                return r
+        waited = not lock.acquire(blocking=False)  # another thread is exporting (maybe this very network)
+        if waited:
+            lock.acquire()
         try:
+            if waited:  # look again rather than export the same thing twice
+                before = None if r.entry is None else r.entry.record
+                r.entry, r.key = onnx_cache.lookup(spec, variant, r.weights)
+                if r.entry is not None and r.entry.record != before:  # it was just tried: take its outcome
+                    return r
             if r.entry is None or r.retryable():
+                tries = 0 if r.entry is None else int(r.entry.record.get("attempts", 1))
                 report(progress, 0, None, f"Loading {spec.title}")
                 r.model = build_network(spec, variant, r.weights, progress, cancel)
                 r.entry = onnx_cache.export_and_verify(spec, r.model, r.weights, r.key, variant, progress, cancel,
