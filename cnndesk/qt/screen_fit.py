@@ -3,6 +3,7 @@ available area (1280×720 laptops, 1600×1000 at 200 % = 800×500 logical px).""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QScrollArea, QSizePolicy, QStackedWidget, QTabWidget, QWidget
 
@@ -44,14 +45,19 @@ def size_to_current(pages: QStackedWidget | QTabWidget) -> None:
     hidden pages' sizes are ignored (each page keeps its own size policy while it is shown), so a
     scroll area around it scrolls only for the page on show."""
     own: dict = {}
+    # the pages themselves: a tab widget's own stack (its count() lags while a tab is inserted)
+    stack = pages if isinstance(pages, QStackedWidget) else pages.findChild(
+        QStackedWidget, "qt_tabwidget_stackedwidget", Qt.FindChildOption.FindDirectChildrenOnly) or pages
 
     def only_current(_index: int = 0) -> None:
         ignored = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
-        for i in range(pages.count()):
-            w = pages.widget(i)
+        for i in range(stack.count()):
+            w = stack.widget(i)
             own.setdefault(w, QSizePolicy(w.sizePolicy()))
             w.setSizePolicy(own[w] if w is pages.currentWidget() else ignored)
         pages.updateGeometry()
 
     pages.currentChanged.connect(only_current)
+    if isinstance(stack, QStackedWidget):  # a page added later (the Label tab) is hidden too
+        stack.widgetAdded.connect(only_current)
     only_current()

@@ -32,6 +32,7 @@ from cnndesk.qt.camera.source import VIDEO_EXTENSIONS, MediaSource
 from cnndesk.qt.camera.timeline import TimelineBar
 from cnndesk.qt.camera.view import EmptyState, VideoView
 from cnndesk.qt.imaging import qimage_to_rgb_array
+from cnndesk.qt.widgets.flow_row import FlowRow, together
 from cnndesk.qt.widgets.plain_label import PlainLabel
 from cnndesk.qt.workers import JobKind
 
@@ -80,13 +81,11 @@ class CameraPanel(QWidget):
         self.open_video_btn = QPushButton("Open a video file…")
         self.open_video_btn.clicked.connect(self.choose_video)
         self.camera_combo.currentIndexChanged.connect(self._fill_resolutions)
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Camera:"))
-        top.addWidget(self.camera_combo)
+        top = FlowRow()  # wraps on a narrow window (1280x720 at 200 %) instead of widening the page
+        top.addWidget(together(QLabel("Camera:"), self.camera_combo))
         top.addWidget(self.resolution)
         top.addWidget(self.start_btn)
         top.addWidget(self.mirror)
-        top.addStretch(1)
         top.addWidget(self.open_video_btn)
 
         # -- empty state -----------------------------------------------------------------------
@@ -144,13 +143,11 @@ class CameraPanel(QWidget):
         bottom.addWidget(self.snap_btn)
         bottom.addWidget(self.save_btn)
         bottom.addStretch(1)
-        record = QHBoxLayout()
-        record.addWidget(QLabel("Record training samples:"))
-        record.addWidget(self.class_combo)
+        record = FlowRow()
+        record.addWidget(together(QLabel("Record training samples:"), self.class_combo))
         record.addWidget(self.dataset_btn)
         record.addWidget(self.rate)
         record.addWidget(self.record_btn)
-        record.addStretch(1)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 12, 12, 12)

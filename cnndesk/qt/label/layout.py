@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from cnndesk.qt.item_models.label_grid import THUMB_SIZE, LabelGridModel
 from cnndesk.qt.label import training_row
 from cnndesk.qt.label.queue_panel import QueuePanel, plain_label
+from cnndesk.qt.widgets.flow_row import FlowRow
 
 ACCEPT_ABOVE = 0.95
 
@@ -103,7 +104,7 @@ def build(ws) -> None:
     ll.addWidget(ws.grid, 1)
     ws.stats = plain_label()
     ll.addWidget(ws.stats)
-    actions = QHBoxLayout()
+    actions = FlowRow()  # wraps on a narrow window (1280x720 at 200 %) instead of widening the page
     ws.accept_btn = QPushButton(f"Accept all above {ACCEPT_ABOVE:.0%}")
     ws.accept_btn.setToolTip("Take every suggestion at least this confident (not the ones flagged unknown)")
     ws.write_btn = QPushButton("Write dataset\u2026")
@@ -115,7 +116,6 @@ def build(ws) -> None:
         actions.addWidget(b)
     ll.addLayout(actions)
     training_row.build(ws, actions, ll)
-    actions.addStretch(1)
     work.addWidget(left)
     ws.panel = QueuePanel()
     ws.panel.class_clicked.connect(ws.answer_class)

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnndesk.qt import jobs
+from cnndesk.qt.widgets.flow_row import FlowRow, together
 from cnndesk.qt.widgets.image_view import ImageView
 from cnndesk.qt.widgets.plain_label import PlainLabel
 from cnndesk.qt.workers import JobKind
@@ -101,6 +102,7 @@ class ExplainPanel(QWidget):
         f.setBold(True)
         f.setPointSizeF(f.pointSizeF() * 1.15)
         self.title.setFont(f)
+        self.title.setWordWrap(True)
         self.method = QComboBox()
         self.method.addItem("Grad-CAM", "gradcam")
         self.method.addItem("Occlusion", "occlusion")
@@ -118,12 +120,10 @@ class ExplainPanel(QWidget):
         self.save_btn = QPushButton("Save PNG…")
         self.save_btn.clicked.connect(self.save_png)
         self.save_btn.setEnabled(False)
-        top = QHBoxLayout()
+        top = FlowRow()  # wraps on a narrow window (1280x720 at 200 %) instead of widening the page
         top.addWidget(self.method)
-        top.addWidget(QLabel("Class:"))
-        top.addWidget(self.cls, 1)
-        top.addWidget(QLabel("Opacity:"))
-        top.addWidget(self.opacity)
+        top.addWidget(together(QLabel("Class:"), self.cls))
+        top.addWidget(together(QLabel("Opacity:"), self.opacity))
         top.addWidget(self.save_btn)
         self.view = ImageView()
         self.busy_label = PlainLabel()  # while a heatmap is computed (occlusion takes seconds): say so

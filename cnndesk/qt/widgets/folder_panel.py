@@ -26,6 +26,7 @@ from cnndesk.qt.item_models.results import (
     ResultsFilterProxy,
     ResultsTableModel,
 )
+from cnndesk.qt.widgets.flow_row import FlowRow, together
 from cnndesk.qt.widgets.plain_label import PlainLabel
 
 
@@ -70,16 +71,10 @@ class FolderPanel(QWidget):
         self.uncertain.setToolTip("Sort by confidence, lowest first: the files worth a second look")
         self.uncertain.clicked.connect(lambda: self.table.sortByColumn(COL_CONF, Qt.SortOrder.AscendingOrder))
 
-        filters = QHBoxLayout()
-        filters.addWidget(self.label_filter, 2)
-        filters.addSpacing(12)
-        filters.addWidget(QLabel("Confidence"))
-        filters.addWidget(self.min_conf)
-        filters.addWidget(QLabel("to"))
-        filters.addWidget(self.max_conf)
-        filters.addSpacing(12)
+        filters = FlowRow()  # wraps on a narrow window (1280x720 at 200 %) instead of widening the page
+        filters.add_stretching(self.label_filter)
+        filters.addWidget(together(QLabel("Confidence"), self.min_conf, QLabel("to"), self.max_conf))
         filters.addWidget(self.uncertain)
-        filters.addStretch(1)
         self.shown = PlainLabel()
         self.shown.setToolTip("Rows the filter shows, of all rows")
         bold = self.shown.font()
