@@ -128,7 +128,6 @@ def write_openvino(fp32: Path, dest: Path) -> None:
 def write_torch(spec: ModelSpec, features_only: bool, dest: Path, fmt: str) -> None:
     """The same network as the app's ONNX export: for models whose head runs in numpy (quick models,
     full models with a novelty detector) the features network — multi-stage where the model uses it."""
-    import warnings
 
     import torch
 
@@ -147,11 +146,10 @@ def write_torch(spec: ModelSpec, features_only: bool, dest: Path, fmt: str) -> N
         net = multistage_extractor(net, spec.arch, early=_full_variant(spec) == "multi_early").eval()
     elif features_only:
         net = feature_extractor(net, (base or spec).arch)[0].eval()
-    from cnndesk.core.runtime.export_cache import EXPORT_LOCK
+    from cnndesk.core.runtime.export_cache import EXPORT_LOCK, quiet_warnings_this_thread
 
     x = torch.zeros(2, 3, spec.input_size, spec.input_size)
-    with warnings.catch_warnings(), EXPORT_LOCK:
-        warnings.simplefilter("ignore")
+    with quiet_warnings_this_thread(), EXPORT_LOCK:
         if fmt in ("tflite", "coreml"):
             write_mobile(net, x[:1], dest, fmt)
         elif fmt == "torchscript":

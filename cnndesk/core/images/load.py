@@ -62,9 +62,20 @@ def open_image(fp) -> Image.Image:
     EpsImagePlugin.gs_binary = False  # belt and braces: never run Ghostscript, whoever opens what
     Image.init()
     formats = [f for f in ALLOWED_FORMATS if f in Image.OPEN]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        return Image.open(fp, formats=formats)  # the one call of Image.open
+    ignore_bomb_warnings()
+    return Image.open(fp, formats=formats)  # the one call of Image.open
+
+
+def ignore_bomb_warnings() -> None:
+    """Pillow's DecompressionBombWarning (above MAX_IMAGE_PIXELS) says what :func:`pixel_limit`
+    already decides, so it is ignored for good, in every thread. A ``catch_warnings()`` block
+    per call was not thread-safe: it swaps the process-wide filter list, so two decode threads
+    (or a decode and an export) restoring in the wrong order dropped the filter or left another
+    block's "ignore everything" in place. Installed again where something reset the filters."""
+    for action, _msg, category, _mod, _line in warnings.filters:
+        if category is Image.DecompressionBombWarning and action == "ignore":
+            return
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
@@ -130,10 +141,8 @@ def load_image(
         fp = path
     im = out = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = open_image(fp)
-            out = _decode(im, label, min_side, max_side)
+        im = open_image(fp)
+        out = _decode(im, label, min_side, max_side)
         if out is im and getattr(im, "fp", None) is not None:
             out = im.copy()  # multi-frame files keep their file open: detach from it
         return out

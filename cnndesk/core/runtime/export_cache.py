@@ -257,18 +257,46 @@ def quiet_this_thread():
             sys.stdout = previous
 
 
+_WARNINGS_MUTED: set[int] = set()  # threads whose warnings are dropped (see quiet_warnings_this_thread)
+
+
+@contextlib.contextmanager
+def quiet_warnings_this_thread():
+    """Drop the warnings this thread shows meanwhile (torch.onnx and torch.export are chatty), and
+    nobody else's. ``warnings.catch_warnings()`` + ``simplefilter("ignore")`` did this by swapping
+    the process-wide filter list: a decode thread or a second export leaving its own block in
+    between restored the lists in the wrong order and silenced every warning for good (or
+    brought back one it had filtered). Works through ``warnings.showwarning``, wrapped once."""
+    import warnings
+
+    if not getattr(warnings.showwarning, "_cnndesk_thread_muting", False):
+        shown = warnings.showwarning
+
+        def showwarning(message, category, filename, lineno, file=None, line=None):
+            if threading.get_ident() not in _WARNINGS_MUTED:
+                shown(message, category, filename, lineno, file, line)
+
+        showwarning._cnndesk_thread_muting = True
+        warnings.showwarning = showwarning
+    me = threading.get_ident()
+    outer = me in _WARNINGS_MUTED
+    _WARNINGS_MUTED.add(me)
+    try:
+        yield
+    finally:
+        if not outer:
+            _WARNINGS_MUTED.discard(me)
+
+
 def export_onnx(model, input_size: int, dest: Path, output_names: tuple[str, ...] = ("logits",)) -> None:
     """Write ``model`` as one ONNX file with a dynamic batch size (imports torch), under the
     process-wide export lock. Used by the cache and by :mod:`cnndesk.core.export.network`."""
-    import warnings
-
     import torch
 
     x = torch.zeros(2, 3, input_size, input_size)
     batch = torch.export.Dim("batch", min=1, max=4096)
     # torch.onnx prints progress lines to stdout; keep the CLI's stdout clean (JSON output)
-    with EXPORT_LOCK, warnings.catch_warnings(), quiet_this_thread():
-        warnings.simplefilter("ignore")
+    with EXPORT_LOCK, quiet_warnings_this_thread(), quiet_this_thread():
         program = torch.onnx.export(
             model,
             (x,),
