@@ -12,10 +12,12 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QVBoxLayout,
+    QWidget,
 )
 
 from cnndesk.core.runtime.devices import DEVICE_NAMES, DEVICES
 from cnndesk.qt import jobs
+from cnndesk.qt.screen_fit import fit_to_screen, scrolling
 from cnndesk.qt.settings import Settings
 from cnndesk.qt.widgets.plain_label import PlainLabel
 from cnndesk.qt.workers import JobKind, JobRunner
@@ -72,11 +74,17 @@ class PreferencesDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        content = QWidget()  # scrolls above OK / Cancel on a small screen (1280x720 at 200 %: 304 px)
+        cl = QVBoxLayout(content)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.addLayout(form)
+        cl.addWidget(note)
+        cl.addWidget(self._cache_box(runner))
         lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(note)
-        lay.addWidget(self._cache_box(runner))
+        lay.addWidget(scrolling(content), 1)
         lay.addWidget(buttons)
+        hint = content.sizeHint()
+        fit_to_screen(self, hint.width() + 40, hint.height() + buttons.sizeHint().height() + 40)
 
     # -- the on-disk caches: sizes and Clear, measured and cleared on a worker -----------------
     def _cache_box(self, runner: JobRunner | None) -> QGroupBox:

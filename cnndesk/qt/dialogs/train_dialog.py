@@ -35,6 +35,7 @@ from cnndesk.qt import jobs
 from cnndesk.qt.dialogs import train_text
 from cnndesk.qt.dialogs.folder_drop import FolderDropTarget, same_folder
 from cnndesk.qt.dialogs.train_options import FIELDS, TrainOptions
+from cnndesk.qt.screen_fit import fit_to_screen, scrolling
 from cnndesk.qt.widgets.charts import CurveChart
 from cnndesk.qt.widgets.doctor_panel import DoctorPanel
 from cnndesk.qt.widgets.evaluation import EvaluationView
@@ -80,7 +81,10 @@ class TrainDialog(QDialog):
 
         # -- mode and settings --------------------------------------------------------------------
         self.quick = QRadioButton(train_text.quick_label(None))
-        self.full = QRadioButton("Full — minutes: fine-tune the network itself (better on unusual images)")
+        self.quick.setToolTip(train_text.QUICK_TIP)
+        self.full = QRadioButton("Full — minutes: fine-tune the whole network")
+        self.full.setToolTip("Trains the network itself on your images: better on unusual images (textures, "
+                             "drawings, microscopy), minutes instead of seconds")
         self.quick.setChecked(True)
         from cnndesk.core.common import system
 
@@ -167,7 +171,7 @@ class TrainDialog(QDialog):
         for link in (self.doctor_link, self.eval_link):
             link.linkActivated.connect(lambda _: self.tabs.setCurrentWidget(self.doctor))
         lay = QVBoxLayout(self)
-        lay.addWidget(self.tabs)
+        lay.addWidget(scrolling(self.tabs))  # 1280x720 at 200 %: the Evaluation page needed 477 px of 304
         # Close beside the tabs: on every page (the evaluation and the check had none), no extra row
         self.tabs.setCornerWidget(self.close_btn, Qt.Corner.TopRightCorner)
         self.evaluation.open_in_app = getattr(parent, "open_paths", None)  # "Open in cnndesk" on its images
@@ -178,8 +182,6 @@ class TrainDialog(QDialog):
             self.evaluation.dataset_changed.connect(undo.refresh)
             self.doctor.dataset_changed.connect(undo.refresh)
             undo.undone.connect(self._undone)
-        from cnndesk.qt.screen_fit import fit_to_screen
-
         fit_to_screen(self, 980, 760)
         for b in self.findChildren(QPushButton):  # Enter means Train, never Close or Cancel (or a tab's button)
             if b is not self.train_btn:

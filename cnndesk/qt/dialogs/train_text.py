@@ -56,9 +56,13 @@ def quick_time(n_images: int) -> str:
 
 def quick_label(n_images: int | None) -> str:
     """The Quick radio button's text: honest about the time, from the number of images."""
-    if not n_images:
-        return "Quick — keep the network, learn a new last layer (time grows with the number of images)"
-    return f"Quick — {quick_time(n_images)} (longer the first time): keep the network, learn a new last layer"
+    if not n_images:  # short: a radio button cannot wrap (1280x720 at 200 % leaves ~560 px)
+        return "Quick — keep the network, learn a new last layer"
+    return f"Quick — {quick_time(n_images)}: learn a new last layer"
+
+
+QUICK_TIP = ("Keeps the network as it is and learns a new last layer on its features. Time grows with the "
+             "number of images; the first time takes longer (each image's features are computed once, then cached).")
 
 
 def eta_seconds(elapsed: float, done: int, total: int, budget_s: float = 0.0) -> float:

@@ -12,6 +12,9 @@ TRAIN = QColor("#4f8ff7")
 VAL = QColor("#f59e0b")
 
 
+LEGEND = ("train", "validation")
+
+
 class CurveChart(QWidget):
     """One chart (e.g. "Loss") with a train and a validation series."""
 
@@ -52,6 +55,18 @@ class CurveChart(QWidget):
             ticks.append(top)
         return sorted(set(ticks))
 
+    def legend_place(self, area: QRectF, fm, lo: float, hi: float) -> tuple[float, float, list[int]]:
+        """(x, y of the legend's line, each entry's width): right-aligned on the title's line, or
+        inside the plot where a narrow chart (a small screen at 200 %) leaves no room beside the
+        title (they were drawn over each other), in the half the curves have left by now."""
+        widths = [20 + fm.horizontalAdvance(n) + 12 for n in LEGEND]
+        x, y = area.right() - sum(widths), 14.0
+        if x < area.left() + fm.horizontalAdvance(self.title) + 12:
+            last = [v for series in (self.train, self.val) for _, v in series[-1:]]
+            high = bool(last) and (sum(last) / len(last) - lo) / (hi - lo) > 0.5
+            x, y = max(area.left() + 4, x), area.bottom() - 10 if high else area.top() + 10
+        return x, y, widths
+
     def paintEvent(self, event):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -61,7 +76,10 @@ class CurveChart(QWidget):
         grid.setAlpha(90)
         area = QRectF(self.rect()).adjusted(50, 26, -12, -26)
         p.setPen(text)
-        p.drawText(QRectF(0, 2, self.width(), 20), Qt.AlignmentFlag.AlignCenter, self.title)
+        fm = p.fontMetrics()
+        title_w = fm.horizontalAdvance(self.title)
+        p.drawText(QRectF(area.left(), 2, title_w + 4, 20), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                   self.title)
         values = [v for _, v in self.train + self.val]
         if self.percent:
             lo, hi = 0.0, 1.0
@@ -100,11 +118,10 @@ class CurveChart(QWidget):
             p.setBrush(color)
             last = pt(*series[-1])
             p.drawEllipse(last, 3, 3)
-        # legend
-        x = area.right() - 150
-        for name, color in (("train", TRAIN), ("validation", VAL)):
+        x, y, widths = self.legend_place(area, fm, lo, hi)
+        for name, color, w in zip(LEGEND, (TRAIN, VAL), widths, strict=True):
             p.setPen(QPen(color, 3))
-            p.drawLine(QPointF(x, 14), QPointF(x + 16, 14))
+            p.drawLine(QPointF(x, y), QPointF(x + 16, y))
             p.setPen(text)
-            p.drawText(QRectF(x + 20, 5, 70, 18), Qt.AlignmentFlag.AlignVCenter, name)
-            x += 66
+            p.drawText(QRectF(x + 20, y - 9, w - 20, 18), Qt.AlignmentFlag.AlignVCenter, name)
+            x += w
