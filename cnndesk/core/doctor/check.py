@@ -34,7 +34,7 @@ from cnndesk.core.images.load import is_image_path
 from cnndesk.core.models.registry import DEFAULT_MODEL
 from cnndesk.core.training.datasets import IMBALANCE_RATIO, MIN_PER_CLASS, DatasetError
 
-VERSION = 6  # of the checks: cached results of another version are not reused
+VERSION = 7  # of the checks: cached results of another version are not reused
 KINDS = ("label", "leak", "duplicate", "overlap", "outlier", "unreadable", "tiny", "imbalance", "too_few")
 IGNORE_FILE = ".cnndesk-doctor.json"
 SPLITS = ("train", "val", "validation", "test")
@@ -356,7 +356,7 @@ def _label_and_outlier_issues(paths, labels, classes, nonempty, idx_ok, multi, z
         # quick training's features (the cache's rows, never stacked whole), or the PCA coordinates
         xq = stats.Rows([multi[paths[i]] for i in idx_ok]) if multi else z
         found, probs = stats.label_issues(xq, y, len(classes), cancel, quick=bool(multi))
-        strong = stats.strong_evidence(probs, y)
+        strong = stats.strong_evidence(probs, y, None if nearest is None else nearest[1][:, :OUTLIER_K])
         for j in found:
             p = paths[idx_ok[j]]
             sugg = classes[int(np.argmax(probs[j]))]
