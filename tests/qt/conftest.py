@@ -116,3 +116,20 @@ def slow_head_fits(monkeypatch) -> None:
         return fit(*args, on_epoch=report, **kwargs)
 
     monkeypatch.setattr(head, "fit_linear", slow)
+
+
+@pytest.fixture
+def train_dialog(qtbot, monkeypatch):
+    """The Train dialog alone, without its dataset check (its first run exports a model: minutes)."""
+    from cnndesk.qt.dialogs.train_dialog import TrainDialog
+    from cnndesk.qt.settings import Settings
+    from cnndesk.qt.widgets.doctor_panel import DoctorPanel
+    from cnndesk.qt.workers import JobRunner
+
+    monkeypatch.setattr(DoctorPanel, "check", lambda self, *a, **k: False)
+    runner = JobRunner()
+    dlg = TrainDialog(Settings(), runner)
+    qtbot.addWidget(dlg)
+    yield dlg
+    dlg.doctor.stop()
+    runner.drain()

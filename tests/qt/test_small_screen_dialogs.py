@@ -18,22 +18,6 @@ from shapes import make_dataset  # noqa: E402
 SMALL = (616, 304)
 
 
-@pytest.fixture
-def train_dialog(qtbot, monkeypatch):
-    from cnndesk.qt.dialogs.train_dialog import TrainDialog
-    from cnndesk.qt.settings import Settings
-    from cnndesk.qt.widgets.doctor_panel import DoctorPanel
-    from cnndesk.qt.workers import JobRunner
-
-    monkeypatch.setattr(DoctorPanel, "check", lambda self, *a, **k: False)
-    runner = JobRunner()
-    dlg = TrainDialog(Settings(), runner)
-    qtbot.addWidget(dlg)
-    yield dlg
-    dlg.doctor.stop()
-    runner.drain()
-
-
 def _fits(widget, qtbot):
     hint = widget.minimumSizeHint()
     assert hint.width() <= SMALL[0] and hint.height() <= SMALL[1], hint

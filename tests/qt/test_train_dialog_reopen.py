@@ -17,21 +17,9 @@ from shapes import make_dataset  # noqa: E402
 
 
 @pytest.fixture
-def dialog(qtbot, monkeypatch):
-    """The dialog alone, without its dataset check (its first run exports a model: minutes)."""
-    from cnndesk.qt.dialogs.train_dialog import TrainDialog
-    from cnndesk.qt.settings import Settings
-    from cnndesk.qt.widgets.doctor_panel import DoctorPanel
-    from cnndesk.qt.workers import JobRunner
-
-    monkeypatch.setattr(DoctorPanel, "check", lambda self, *a, **k: False)
-
-    runner = JobRunner()
-    dlg = TrainDialog(Settings(), runner)
-    qtbot.addWidget(dlg)
-    yield dlg
-    dlg.doctor.stop()
-    runner.drain()
+def dialog(train_dialog):
+    """The dialog alone, without its dataset check (tests/qt/conftest.py)."""
+    return train_dialog
 
 
 def two_classes(root: Path) -> Path:

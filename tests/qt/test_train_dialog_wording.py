@@ -19,21 +19,9 @@ from cnndesk.qt.dialogs import train_text  # noqa: E402
 
 
 @pytest.fixture
-def dialog(qtbot, monkeypatch):
-    """The dialog alone, without its dataset check (its first run exports a model: minutes)."""
-    from cnndesk.qt.dialogs.train_dialog import TrainDialog
-    from cnndesk.qt.settings import Settings
-    from cnndesk.qt.widgets.doctor_panel import DoctorPanel
-    from cnndesk.qt.workers import JobRunner
-
-    monkeypatch.setattr(DoctorPanel, "check", lambda self, *a, **k: False)
-
-    runner = JobRunner()
-    dlg = TrainDialog(Settings(), runner)
-    qtbot.addWidget(dlg)
-    yield dlg
-    dlg.doctor.stop()
-    runner.drain()
+def dialog(train_dialog):
+    """The dialog alone, without its dataset check (tests/qt/conftest.py)."""
+    return train_dialog
 
 
 def _load(qtbot, dlg, folder):
