@@ -68,7 +68,7 @@ def build(ws) -> None:
     ws.name_group_btn.setToolTip("Give every unanswered image of the group shown one class")
     ws.by.currentIndexChanged.connect(ws._fill_sections)
     ws.section.currentIndexChanged.connect(ws._show_section)
-    ws.name_group_btn.clicked.connect(ws.name_group)
+    ws.name_group_btn.clicked.connect(lambda: ws.name_group())  # not clicked's bool as the label
     ws.group_count = QSpinBox()
     ws.group_count.setRange(0, 99)
     ws.group_count.setSpecialValueText("auto")

@@ -201,8 +201,10 @@ class LabelWorkspace(QWidget):
         elif self.view is not None and self.view.suggestions is not None:
             for label, rows in self._by_label().items():
                 self.section.addItem(f"{label} ({len(rows)})", ("label", label))
-        i = self.section.findData(keep)
-        self.section.setCurrentIndex(max(0, i))
+        # by value: findData compares a Python tuple by identity, so the section shown fell back
+        # to "All images" at every refit
+        i = next((n for n in range(self.section.count()) if self.section.itemData(n) == keep), 0)
+        self.section.setCurrentIndex(i)
         self.section.blockSignals(False)
         self._show_section()
 

@@ -1,0 +1,72 @@
+"""The Label workspace as a new user meets it (a walk-through of "Label a folder" under Xvfb):
+the buttons do what they say, and what the user picked stays picked while the suggestions refit."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "labelling"))
+
+from label_data import fake_embed, make_pile  # noqa: E402
+
+
+@pytest.fixture
+def ws(qtbot):
+    from cnndesk.qt.label.workspace import LabelWorkspace
+    from cnndesk.qt.workers import JobRunner
+
+    runner = JobRunner()
+    w = LabelWorkspace(runner, embed=fake_embed)
+    w.duplicates = False
+    qtbot.addWidget(w)
+    w.resize(1100, 700)
+    w.show()
+    yield w
+    w.shutdown()
+    assert runner.drain(10_000)
+
+
+def open_pile(qtbot, ws, root):
+    ws.open_folder(str(root))
+    qtbot.waitUntil(lambda: ws.session is not None and ws.view is not None, timeout=30_000)
+    idle(qtbot, ws)
+
+
+def idle(qtbot, ws):
+    qtbot.waitUntil(lambda: not ws.busy, timeout=30_000)
+
+
+def test_the_name_group_button_asks_for_a_name(qtbot, ws, tmp_path, monkeypatch):
+    """Clicking "Name group…" passed the button's checked flag (False) as the class name: the
+    dialog never opened and the status said "a class name cannot be empty"."""
+    from cnndesk.qt.label import dialogs
+
+    make_pile(tmp_path / "pile", per_class=6)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    ws.section.setCurrentIndex(1)
+    asked = []
+    monkeypatch.setattr(dialogs, "ask_class_name", lambda *a, **k: asked.append(a) or "disc")
+    qtbot.mouseClick(ws.name_group_btn, Qt.MouseButton.LeftButton)
+    assert asked, "the button must ask for the group's class"
+    idle(qtbot, ws)
+    assert all(ws.session.state(i) == "disc" for i in ws.groups[0])
+
+
+def test_the_section_shown_stays_after_a_refit(qtbot, ws, tmp_path):
+    """The group (or suggested label) picked above the grid fell back to "All images" after every
+    refit of the suggestions (QComboBox.findData compares a Python tuple by identity)."""
+    truth = make_pile(tmp_path / "pile", per_class=6)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    ws.section.setCurrentIndex(2)
+    shown = list(ws.model.rows)
+    path = next(iter(truth))
+    ws._queue_op("answer", (ws.session.index(path), truth[path]), False)
+    ws._refresh_wanted = True
+    ws._pump()
+    idle(qtbot, ws)
+    assert ws.view.refreshed
+    assert ws.section.currentData() == ("group", 1) and ws.model.rows == shown
