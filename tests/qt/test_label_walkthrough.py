@@ -70,3 +70,45 @@ def test_the_section_shown_stays_after_a_refit(qtbot, ws, tmp_path):
     idle(qtbot, ws)
     assert ws.view.refreshed
     assert ws.section.currentData() == ("group", 1) and ws.model.rows == shown
+
+
+def test_keys_answer_while_the_focus_is_elsewhere_in_the_window(qtbot, tmp_path):
+    """Under a real X server, after a click on the Label tab (or on a toolbar button, or when the
+    focused button is disabled by a refit) the keyboard focus is outside the workspace: 1-9, N, S
+    and Backspace did nothing. They act while the Label tab is shown, wherever the focus is in the
+    window (not in a text field, and not in another window)."""
+    from PySide6.QtWidgets import QApplication, QLineEdit
+
+    from cnndesk.qt.main_tabs import TAB_LABEL
+    from cnndesk.qt.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    ws = win.label_workspace
+    ws.embed, ws.duplicates = fake_embed, False
+    win.show()
+    make_pile(tmp_path / "pile", per_class=4)
+    win._show_tab(TAB_LABEL)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    ws.new_class("disc", answer_current=True)
+    idle(qtbot, ws)
+    bar = win.tabs.tabBar()
+    bar.setFocus()
+    QApplication.processEvents()
+    assert QApplication.focusWidget() is bar
+    second = ws.queue[ws.pos].path
+    qtbot.keyClick(bar, Qt.Key.Key_1)
+    idle(qtbot, ws)
+    assert ws.session.label_of(second) == "disc", "1 on the tab bar answers the image shown"
+    qtbot.keyClick(bar, Qt.Key.Key_Backspace)
+    idle(qtbot, ws)
+    assert ws.session.state(second) is None
+    assert win.tabs.currentIndex() == TAB_LABEL
+    # a text field elsewhere in the window keeps its keys
+    field = QLineEdit(win.statusBar())
+    field.show()
+    field.setFocus()
+    qtbot.keyClick(field, Qt.Key.Key_1)
+    assert field.text() == "1" and ws.session.state(second) is None
+    win.close()
+    assert win.runner.pool.waitForDone(5000)
