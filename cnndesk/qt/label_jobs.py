@@ -83,8 +83,8 @@ def make_view(session, messages=(), refresh: bool = False, ask: int = 12, cancel
         session.fit(cancel)
     report = session.suggestions(include_answered=True)
     sugg: list[Suggested | None] = [None] * len(session.paths)
-    for r in report.rows:
-        sugg[r.index] = Suggested(r.label, float(r.score), bool(r.unknown))
+    for r in report.rows:  # no model yet (one class): no suggestion, not "<the class> 0 %" under every image
+        sugg[r.index] = Suggested(r.label if r.score > 0 else None, float(r.score), bool(r.unknown))
     questions = session.ask(ask)
     groups = [list(g.members) for g in session.groups()]
     base["version"], base["model_current"] = session.version, session.model_is_current

@@ -112,3 +112,21 @@ def test_keys_answer_while_the_focus_is_elsewhere_in_the_window(qtbot, tmp_path)
     assert field.text() == "1" and ws.session.state(second) is None
     win.close()
     assert win.runner.pool.waitForDone(5000)
+
+
+def test_one_class_shows_no_suggestion_rather_than_zero_percent(qtbot, ws, tmp_path):
+    """With one class there is no model yet: every other image showed "<that class> 0%" under its
+    thumbnail (a ball captioned "bottle 0%") and sat in that class's section."""
+    from cnndesk.qt.label.workspace import by_label
+
+    truth = make_pile(tmp_path / "pile", per_class=4)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    path = next(iter(truth))
+    ws._queue_op("answer", (ws.session.index(path), "disc"), False)
+    ws._refresh_wanted = True
+    ws._pump()
+    idle(qtbot, ws)
+    texts = {ws.model.data(ws.model.index(r)) for r in range(ws.model.rowCount())}
+    assert texts == {"\u2713 disc", "\u2014"}, texts
+    sections = by_label(ws.view)
+    assert sections["disc"] == [ws.session.index(path)] and len(sections["no suggestion yet"]) == 15
