@@ -98,7 +98,7 @@ def open_folder(job, folder: str, subfolders_are_labels: bool, embed, duplicates
     from cnndesk.core.labelling import LabelSession
 
     s = LabelSession.open(folder, subfolders_are_labels=subfolders_are_labels, progress=throttled(job.progress),
-                          cancel=job.cancel, embed=embed, duplicates=duplicates)
+                          cancel=job.cancel, embed=embed, duplicates=duplicates, keep_answers=True)
     job.progress(0, None, "Grouping the folder")
     view = make_view(s, refresh=True, ask=ask, cancel=job.cancel)
     return Opened(view, s.root, list(s.paths), [s.relative(i) for i in range(len(s.paths))],
@@ -121,7 +121,17 @@ def apply_ops(job, session, ops: list[tuple[str, tuple]], refresh: bool, ask: in
             messages.append(f"Undone: {out}" if out else "Nothing to undo")
         elif name in ("accept", "accept_above", "accept_group", "name_group"):
             messages.append(out.description if out is not None else "Nothing to accept")
+    keep(session, messages)
     return make_view(session, messages, refresh, ask, job.cancel)
+
+
+def keep(session, messages: list[str]) -> None:
+    """Keep the answers for the next run of the app (:mod:`cnndesk.core.labelling.kept`); a
+    failure is said, labelling goes on."""
+    try:
+        session.keep_answers()
+    except CnndeskError as exc:
+        messages.append(str(exc))
 
 
 @dataclass(frozen=True)
@@ -133,7 +143,9 @@ class Written:
 def write_dataset(job, session, out: str, mode: str, force: bool) -> Written:
     """Write the labelled images as class folders (copy/move/link, through the undo journal)."""
     res = session.write_dataset(out, mode=mode, force=force, progress=throttled(job.progress), cancel=job.cancel)
-    return Written(res, make_view(session, [res.describe()]))
+    messages = [res.describe()]
+    keep(session, messages)  # moved images: their new paths
+    return Written(res, make_view(session, messages))
 
 
 @dataclass(frozen=True)

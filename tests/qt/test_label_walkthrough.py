@@ -130,3 +130,34 @@ def test_one_class_shows_no_suggestion_rather_than_zero_percent(qtbot, ws, tmp_p
     assert texts == {"\u2713 disc", "\u2014"}, texts
     sections = by_label(ws.view)
     assert sections["disc"] == [ws.session.index(path)] and len(sections["no suggestion yet"]) == 15
+
+
+def test_answers_are_kept_when_the_app_is_opened_again(qtbot, ws, tmp_path):
+    """Quitting lost every answer: the same folder opened again showed "0 of N labelled"."""
+    from cnndesk.qt.label.workspace import LabelWorkspace
+    from cnndesk.qt.workers import JobRunner
+
+    truth = make_pile(tmp_path / "pile", per_class=4)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    for path in list(truth)[:5]:
+        ws._queue_op("answer", (ws.session.index(path), truth[path]), False)
+    ws._pump()
+    idle(qtbot, ws)
+    counts = dict(ws.view.counts)
+    ws.shutdown()
+
+    runner = JobRunner()  # the app started again
+    again = LabelWorkspace(runner, embed=fake_embed)
+    again.duplicates = False
+    qtbot.addWidget(again)
+    again.show()
+    try:
+        open_pile(qtbot, again, tmp_path / "pile")
+        assert again.view.counts == counts and "5 of 16 labelled" in again.stats.text()
+        assert any("5 answers from last time restored" in m for m in again.messages), again.messages
+        again.undo()  # a fresh start is one undo away
+        idle(qtbot, again)
+        assert sum(again.view.counts.values()) == 0
+    finally:
+        again.shutdown()
+        assert runner.drain(10_000)

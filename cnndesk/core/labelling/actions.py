@@ -141,6 +141,35 @@ class SessionActions:
         self._changed()
         return text
 
+    # -- kept between runs (the app) -------------------------------------------------------------
+    def _kept(self, keep: bool):
+        """Restore the answers kept from an earlier run (one undoable action) and keep the
+        following ones (:mod:`.kept`); returns the session."""
+        from cnndesk.core.labelling import kept
+
+        if not keep:
+            return self
+        self.answers_file = kept.answers_file(self.root)
+        old = kept.load(self.answers_file, self.root, set(self._index))
+        states = {self._index[p]: (fo.SKIPPED if label is None else label) for p, label in old.items()}
+        changes = [(i, st) for i, st in sorted(states.items()) if self._state[i] is None]
+        if changes:
+            self._set_states(f"Restore {len(changes)} answers from last time", changes, sorted({st for _, st in changes}))
+            self.notes.append(f"{len(changes)} answers from last time restored (Undo forgets them)")
+        self._kept_version = self._version
+        return self
+
+    def keep_answers(self) -> bool:
+        """Write the answers to :attr:`answers_file` when they changed since the last write;
+        True when written. LabelError when they cannot be (the session goes on)."""
+        from cnndesk.core.labelling import kept
+
+        if self.answers_file is None or self._kept_version == self._version:
+            return False
+        kept.save(self.answers_file, self.labels_text())
+        self._kept_version = self._version
+        return True
+
     # -- writing -------------------------------------------------------------------------------
     def labels_text(self) -> str:
         """The labels file (CSV ``path,label``) for every answered image."""

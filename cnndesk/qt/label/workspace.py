@@ -151,7 +151,8 @@ class LabelWorkspace(QWidget):
         self.pages.setCurrentIndex(1)
         self._apply(res.view)
         bad = f"; {len(res.unreadable)} files could not be read" if res.unreadable else ""
-        self.say(f"{len(res.paths)} images in {len(self.groups)} groups{bad}")
+        kept = "".join(f"; {n}" for n in res.notes if "from last time" in n)
+        self.say(f"{len(res.paths)} images in {len(self.groups)} groups{bad}{kept}")
         self._enable()
 
     # -- showing a view -----------------------------------------------------------------------------
