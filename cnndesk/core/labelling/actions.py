@@ -152,10 +152,11 @@ class SessionActions:
         self.answers_file = kept.answers_file(self.root)
         old = kept.load(self.answers_file, self.root, set(self._index))
         states = {self._index[p]: (fo.SKIPPED if label is None else label) for p, label in old.items()}
-        changes = [(i, st) for i, st in sorted(states.items()) if self._state[i] is None]
+        changes = [(i, st) for i, st in sorted(states.items()) if self._state[i] != st]  # the user's answers win over subfolder names
         if changes:
-            self._set_states(f"Restore {len(changes)} answers from last time", changes, sorted({st for _, st in changes}))
-            self.notes.append(f"{len(changes)} answers from last time restored (Undo forgets them)")
+            what = f"{len(changes)} answer{'s' if len(changes) != 1 else ''} from last time"
+            self._set_states(f"Restore {what}", changes, sorted({st for _, st in changes}))
+            self.notes.append(f"{what} restored (Undo forgets them)")
         self._kept_version = self._version
         return self
 

@@ -68,3 +68,18 @@ def test_the_command_line_keeps_nothing(pile):
     assert s.answers_file is None and s.keep_answers() is False
     kept = _open(root)
     assert kept.labelled == [], "answers given without keep_answers are not restored"
+
+
+def test_a_correction_wins_over_the_subfolder_name(tmp_path):
+    from label_data import make_pile
+
+    root = tmp_path / "sorted"
+    make_pile(root, per_class=4, subfolders=True)
+    s = _open(root, subfolders_are_labels=True)
+    first = s.paths[0]
+    wrong = next(c for c in s.classes if c != s.label_of(first))
+    s.answer(first, wrong)
+    s.keep_answers()
+    again = _open(root, subfolders_are_labels=True)
+    assert again.label_of(first) == wrong
+    assert any("1 answer from last time restored" in n for n in again.notes), again.notes
