@@ -161,3 +161,42 @@ def test_answers_are_kept_when_the_app_is_opened_again(qtbot, ws, tmp_path):
     finally:
         again.shutdown()
         assert runner.drain(10_000)
+
+
+def test_what_the_first_reading_does_is_said_beside_the_bar(qtbot, ws, tmp_path):
+    """The progress text sat inside a 220-px bar: clipped to "0 % · 0 of 308 images from" and, while
+    the bar is busy (the network being prepared), not drawn at all for ~20 s."""
+    import threading
+
+    make_pile(tmp_path / "pile", per_class=3)
+    go = threading.Event()
+
+    def slow_embed(paths, progress=None, cancel=None, errors=None):
+        progress(0, None, "Preparing the network")
+        go.wait(10)
+        for i in range(len(paths)):
+            progress(i + 1, len(paths), "Computing image features")
+        return fake_embed(paths)
+
+    ws.embed = slow_embed
+    ws.open_folder(str(tmp_path / "pile"))
+    qtbot.waitUntil(lambda: "Preparing the network" in ws.folder_label.text(), timeout=10_000)
+    assert ws.folder_label.text().startswith("Reading ") and ws.progress.maximum() == 0
+    go.set()
+    idle_open = lambda: ws.session is not None and ws.view is not None  # noqa: E731
+    qtbot.waitUntil(idle_open, timeout=30_000)
+    assert ws.progress.format() == "%p %", "the bar shows the share only; the words are beside it"
+    assert ws.folder_label.text() == str(tmp_path / "pile")
+
+
+def test_the_files_that_cannot_be_read_stay_named(qtbot, ws, tmp_path):
+    """"2 files could not be read" was said once in the status bar (and replaced by the next
+    hover tip); which ones, nowhere."""
+    pile = tmp_path / "pile"
+    make_pile(pile, per_class=3)
+    (pile / "notes.jpg").write_text("not an image")
+    (pile / "empty.png").write_bytes(b"")
+    open_pile(qtbot, ws, pile)
+    assert ws.folder_label.text().endswith("2 files cannot be read (left out)")
+    tip = ws.folder_label.toolTip()
+    assert "notes.jpg" in tip and "empty.png" in tip and tip.startswith("<p>")

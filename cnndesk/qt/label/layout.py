@@ -3,6 +3,8 @@ Cancel for the first embedding), the grid with its grouping and actions, the que
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -24,6 +26,7 @@ from cnndesk.qt.label import training_row
 from cnndesk.qt.label.queue_panel import QueuePanel, plain_label
 
 ACCEPT_ABOVE = 0.95
+MAX_UNREADABLE_NAMED = 20
 
 
 def build(ws) -> None:
@@ -131,3 +134,20 @@ def build(ws) -> None:
     ws.setAcceptDrops(True)
     ws._enable()
 
+
+def show_folder(ws) -> None:
+    """The folder bar's text: the folder open (nothing when none), and how many of its files
+    cannot be read, named in the tooltip (the status bar's message about them fades)."""
+    from cnndesk.core.common.safeio import display, path_text
+
+    if ws.session is None:
+        ws.folder_label.setText("")
+        ws.folder_label.setToolTip("")
+        return
+    bad = ws.unreadable
+    note = f" \u00b7 {len(bad)} file{'s' if len(bad) != 1 else ''} cannot be read (left out)" if bad else ""
+    ws.folder_label.setText(display(ws.root, 80) + note)
+    lines = [f"{display(path_text(p), 100)}: {display(r, 100)}" for p, r in bad[:MAX_UNREADABLE_NAMED]]
+    if len(bad) > MAX_UNREADABLE_NAMED:
+        lines.append(f"\u2026 and {len(bad) - MAX_UNREADABLE_NAMED} more")
+    ws.folder_label.setToolTip(f"<p>{html.escape(chr(10).join(lines))}</p>".replace("\n", "<br>") if lines else "")

@@ -50,6 +50,8 @@ class LabelWorkspace(QWidget):
         self.root = ""
         self.paths: list[str] = []
         self.names: list[str] = []
+        self.unreadable: list[tuple[str, str]] = []  # (path, reason): the files of the folder that cannot be read
+        self._reading = ""
         self.groups: list[list[int]] = []
         self.queue: list = []
         self.pos = 0
@@ -100,7 +102,8 @@ class LabelWorkspace(QWidget):
                 return
         self._set_loading(True)
         self.progress.setRange(0, 0)
-        self.folder_label.setText(f"Reading {display(folder, 80)}\u2026")
+        self._reading = f"Reading {display(folder, 80)}\u2026"
+        self.folder_label.setText(self._reading)
         self.runner.start(JobKind.LABEL_OPEN, label_jobs.open_folder, folder, self.subfolders.isChecked(), self.embed,
                           self.duplicates, ASK, on_progress=self._open_progress, on_result=self._opened,
                           on_error=self._open_failed, on_cancelled=self._open_cancelled)
@@ -110,8 +113,9 @@ class LabelWorkspace(QWidget):
             self.progress.setRange(0, int(total))
             self.progress.setValue(int(done))
         else:
-            self.progress.setRange(0, 0)
-        self.progress.setFormat(f"%p % \u00b7 {text}" if total else text)
+            self.progress.setRange(0, 0)  # busy: a bar shows no text, so what happens is said beside it
+        self.progress.setFormat("%p %")
+        self.folder_label.setText(f"{self._reading} {display(text, 80)}" if text else self._reading)
 
     def cancel_open(self) -> None:
         self.runner.cancel(JobKind.LABEL_OPEN)
@@ -120,12 +124,12 @@ class LabelWorkspace(QWidget):
     def _open_cancelled(self) -> None:
         if self.progress.isVisible():
             self._set_loading(False)
-            self.folder_label.setText(display(self.root, 80) if self.session else "")
+            layout.show_folder(self)
             self.say("Stopped reading the folder")
 
     def _open_failed(self, exc) -> None:
         self._set_loading(False)
-        self.folder_label.setText(display(self.root, 80) if self.session else "")
+        layout.show_folder(self)
         text = str(exc)
         if self.session is None:
             self.empty.setText(text)
@@ -144,7 +148,8 @@ class LabelWorkspace(QWidget):
         self.group_count.blockSignals(True)
         self.group_count.setValue(0)  # automatic for a new folder
         self.group_count.blockSignals(False)
-        self.folder_label.setText(display(res.root, 80))
+        self.unreadable = res.unreadable
+        layout.show_folder(self)
         if self.settings is not None:
             self.settings.set("last_folder", res.root)
         self.model.set_images(res.paths, res.names)
