@@ -167,6 +167,7 @@ def test_what_the_first_reading_does_is_said_beside_the_bar(qtbot, ws, tmp_path)
     """The progress text sat inside a 220-px bar: clipped to "0 % · 0 of 308 images from" and, while
     the bar is busy (the network being prepared), not drawn at all for ~20 s."""
     import threading
+    import time
 
     make_pile(tmp_path / "pile", per_class=3)
     go = threading.Event()
@@ -176,6 +177,7 @@ def test_what_the_first_reading_does_is_said_beside_the_bar(qtbot, ws, tmp_path)
         go.wait(10)
         for i in range(len(paths)):
             progress(i + 1, len(paths), "Computing image features")
+            time.sleep(0.06)
         return fake_embed(paths)
 
     ws.embed = slow_embed
@@ -183,6 +185,8 @@ def test_what_the_first_reading_does_is_said_beside_the_bar(qtbot, ws, tmp_path)
     qtbot.waitUntil(lambda: "Preparing the network" in ws.folder_label.text(), timeout=10_000)
     assert ws.folder_label.text().startswith("Reading ") and ws.progress.maximum() == 0
     go.set()
+    qtbot.waitUntil(lambda: "Computing image features (" in ws.folder_label.text(), timeout=10_000)
+    assert " of 12)" in ws.folder_label.text()
     idle_open = lambda: ws.session is not None and ws.view is not None  # noqa: E731
     qtbot.waitUntil(idle_open, timeout=30_000)
     assert ws.progress.format() == "%p %", "the bar shows the share only; the words are beside it"

@@ -115,7 +115,8 @@ class LabelWorkspace(QWidget):
         else:
             self.progress.setRange(0, 0)  # busy: a bar shows no text, so what happens is said beside it
         self.progress.setFormat("%p %")
-        self.folder_label.setText(f"{self._reading} {display(text, 80)}" if text else self._reading)
+        count = f" ({int(done):,} of {int(total):,})" if total and " of " not in text else ""
+        self.folder_label.setText(f"{self._reading} {display(text, 80)}{count}" if text else self._reading)
 
     def cancel_open(self) -> None:
         self.runner.cancel(JobKind.LABEL_OPEN)
