@@ -37,7 +37,8 @@ def add_arguments(p) -> None:
     p.epilog = (
         "JSON: --ask N gives {\"ask\": [{\"path\", \"reason\"}], \"labelled\": n, \"classes\": [...]}; "
         "--suggest gives {\"suggestions\": [{\"path\", \"label\", \"score\", \"unknown\"}], \"calibrated\": bool, "
-        "\"estimated_accuracy\": float or null}; --write gives {\"out\", \"mode\", \"written\", \"counts\", \"failed\"}; "
+        "\"estimated_accuracy\": float or null}; --write gives {\"out\", \"mode\", \"written\", \"counts\", \"failed\", \"already\"} (already: images whose copy "
+        "or link was already in their class folder, not written twice); "
         "--train gives {\"model\", \"mode\", \"classes\", \"counts\", \"val_accuracy\", \"seconds\", \"warnings\"}. "
         "Paths are relative to DIR. Exit codes: 0 ok, 1 some files could not be written, 2 bad input "
         "(missing/empty folder, no readable image, a bad labels file, an invalid class name, an output "
@@ -95,7 +96,7 @@ def run(args) -> int:
             res = session.write_dataset(args.write, mode=args.mode or "copy", force=args.force,
                                         progress=progress_line(status))
             out = {"out": str(res.destination), "mode": res.mode, "written": len(res.done),
-                   "counts": res.counts, "failed": res.failed}
+                   "counts": res.counts, "failed": res.failed, "already": res.already}
     except LabelError as exc:
         return fail(f"cnndesk label: error: {exc}", EXIT_USAGE)
     except Cancelled as exc:
@@ -187,7 +188,8 @@ def format_table(out: dict) -> str:
         lines += [f"  note: {display(w)}" for w in out["warnings"]]
         lines.append(f"Classify with it: cnndesk classify FILES --model {display(out['model'])}")
     else:
-        lines.append(f"{out['written']} images written to {display(out['out'])} ({out['mode']})")
+        lines.append(f"{out['written']} images written to {display(out['out'])} ({out['mode']})"
+                     + (f"; {out['already']} already there, not written twice" if out.get("already") else ""))
         lines += [f"  {display(c, 60)}: {n}" for c, n in sorted(out["counts"].items())]
         lines += [f"  failed: {display(m)}" for m in out["failed"]]
     return "\n".join(lines)

@@ -204,3 +204,29 @@ def test_the_files_that_cannot_be_read_stay_named(qtbot, ws, tmp_path):
     assert ws.folder_label.text().endswith("2 files cannot be read (left out)")
     tip = ws.folder_label.toolTip()
     assert "notes.jpg" in tip and "empty.png" in tip and tip.startswith("<p>")
+
+
+def test_write_dataset_offers_a_new_folder_then_the_same_one(qtbot, ws, tmp_path, monkeypatch):
+    """"Write dataset…" offered the pile's parent folder, which is never empty (it holds the pile):
+    OK led to "already holds files", and Yes put class folders beside the user's folders."""
+    from cnndesk.qt.label import dialogs
+
+    truth = make_pile(tmp_path / "pile", per_class=3)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    for path in list(truth)[:4]:
+        ws._queue_op("answer", (ws.session.index(path), truth[path]), False)
+    ws._pump()
+    idle(qtbot, ws)
+    offered = []
+    monkeypatch.setattr(dialogs, "ask_write", lambda parent, start: offered.append(start) or (start, "copy"))
+    ws.write_dataset()
+    qtbot.waitUntil(lambda: ws.written is not None, timeout=30_000)
+    idle(qtbot, ws)
+    assert offered == [str(tmp_path / "pile-dataset")]
+    assert len(list((tmp_path / "pile-dataset").rglob("*.png"))) == 4
+    monkeypatch.setattr(dialogs, "confirm_non_empty", lambda *a: True)
+    ws.write_dataset()  # again: the same folder, and nothing doubled
+    qtbot.waitUntil(lambda: any("already there" in m for m in ws.messages), timeout=30_000)
+    idle(qtbot, ws)
+    assert offered[1] == str(tmp_path / "pile-dataset")
+    assert len(list((tmp_path / "pile-dataset").rglob("*.png"))) == 4

@@ -416,7 +416,7 @@ class LabelWorkspace(QWidget):
             self.say("Nothing to write yet: label some images first")
             return
         if out is None:
-            choice = dialogs.ask_write(self, os.path.dirname(self.root))
+            choice = dialogs.ask_write(self, self.written or self.root.rstrip(os.sep) + "-dataset")  # not the non-empty parent
             if choice is None:
                 return
             out, mode = choice
