@@ -230,3 +230,27 @@ def test_write_dataset_offers_a_new_folder_then_the_same_one(qtbot, ws, tmp_path
     idle(qtbot, ws)
     assert offered[1] == str(tmp_path / "pile-dataset")
     assert len(list((tmp_path / "pile-dataset").rglob("*.png"))) == 4
+
+
+def test_training_does_not_widen_the_grid_side(qtbot, ws, tmp_path):
+    """While "Train now" ran, its progress bar and Stop were added beside the (disabled) Train now
+    and mode buttons: the grid side asked for ~180 px more and the splitter jumped, then back."""
+    from PySide6.QtWidgets import QApplication
+
+    make_pile(tmp_path / "pile", per_class=3)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    QApplication.processEvents()
+    left = ws.grid.parentWidget()
+    before = left.minimumSizeHint().width()
+    ws.training._running(True)
+    try:
+        QApplication.processEvents()  # the layout takes the shown/hidden widgets into account
+        assert ws.train_progress.isVisible() and ws.train_stop.isVisible()
+        assert left.minimumSizeHint().width() <= before, (left.minimumSizeHint().width(), before)
+    finally:
+        ws.training._running(False)
+    assert ws.train_btn.isVisible() and ws.train_btn.isEnabled() and ws.train_mode.isVisible()
+    ws.use_model_btn.setVisible(True)  # a model was saved: "Use it" sits by the message, not in the row
+    ws.train_status.setVisible(True)
+    QApplication.processEvents()
+    assert left.minimumSizeHint().width() <= before
