@@ -108,7 +108,7 @@ def run(args) -> int:
     finally:
         if status:
             status.clear()
-    for note in session.notes:
+    for note in session.notes + _unreadable_note(session):
         if not args.quiet:
             say(f"cnndesk label: note: {note}", file=sys.stderr)
     if args.format == "json":
@@ -151,6 +151,18 @@ def _train(session, path: str, mode: str, force: bool, status) -> dict:
             "warnings": list(ds.warnings)}
 
 
+def _unreadable_note(session) -> list[str]:
+    """One line naming the files of the folder that cannot be read (left out of every answer)."""
+    from cnndesk.core.labelling.folder import unreadable_line
+
+    bad = session.unreadable
+    if not bad:
+        return []
+    named = "; ".join(unreadable_line(p, r, session.root) for p, r in bad[:5])
+    more = f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
+    return [f"{len(bad)} file{'s' if len(bad) != 1 else ''} cannot be read and {'are' if len(bad) != 1 else 'is'} left out: {named}{more}"]
+
+
 def _ask(session, n: int) -> dict:
     rows = [{"path": session.relative(q.index), "reason": q.reason} for q in session.ask(n)]
     return {"ask": rows, "labelled": len(session.labelled), "classes": list(session.classes)}
@@ -171,7 +183,8 @@ def format_table(out: dict) -> str:
         classes = ", ".join(display(c, 40) for c in out["classes"]) or "none yet"
         lines.append(f"{out['labelled']} labelled; classes: {classes}")
         lines.append("Label these next:")
-        lines += [f"  {display(r['path'])}  ({display(r['reason'])})" for r in out["ask"]]
+        lines += [f"  {display(r['path'])}  ({display(r['reason'])})" for r in out["ask"]] or [
+            "  nothing: every readable image is answered"]
     elif "suggestions" in out:
         acc = out["estimated_accuracy"]
         lines.append(("calibrated" if out["calibrated"] else "not calibrated yet (too few labels): scores are kept low")

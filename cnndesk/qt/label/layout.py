@@ -138,7 +138,8 @@ def build(ws) -> None:
 def show_folder(ws) -> None:
     """The folder bar's text: the folder open (nothing when none), and how many of its files
     cannot be read, named in the tooltip (the status bar's message about them fades)."""
-    from cnndesk.core.common.safeio import display, path_text
+    from cnndesk.core.common.safeio import display
+    from cnndesk.core.labelling.folder import unreadable_line
 
     if ws.session is None:
         ws.folder_label.setText("")
@@ -147,7 +148,7 @@ def show_folder(ws) -> None:
     bad = ws.unreadable
     note = f" \u00b7 {len(bad)} file{'s' if len(bad) != 1 else ''} cannot be read (left out)" if bad else ""
     ws.folder_label.setText(display(ws.root, 80) + note)
-    lines = [f"{display(path_text(p), 100)}: {display(r, 100)}" for p, r in bad[:MAX_UNREADABLE_NAMED]]
+    lines = [unreadable_line(p, r, ws.root, 100) for p, r in bad[:MAX_UNREADABLE_NAMED]]
     if len(bad) > MAX_UNREADABLE_NAMED:
         lines.append(f"\u2026 and {len(bad) - MAX_UNREADABLE_NAMED} more")
     ws.folder_label.setToolTip(f"<p>{html.escape(chr(10).join(lines))}</p>".replace("\n", "<br>") if lines else "")
