@@ -254,3 +254,22 @@ def test_training_does_not_widen_the_grid_side(qtbot, ws, tmp_path):
     ws.train_status.setVisible(True)
     QApplication.processEvents()
     assert left.minimumSizeHint().width() <= before
+
+
+def test_the_subfolders_switch_applies_to_the_folder_open(qtbot, ws, tmp_path):
+    """Ticking "Subfolders are classes" with a folder open did nothing until the folder was chosen
+    again; and the subfolder names must not stay as answers once it is unticked."""
+    make_pile(tmp_path / "sorted", per_class=3, subfolders=True)
+    open_pile(qtbot, ws, tmp_path / "sorted")
+    assert sum(ws.view.counts.values()) == 0
+    first = ws.session.paths[0]
+    ws.subfolders.setChecked(True)
+    qtbot.waitUntil(lambda: ws.view is not None and sum(ws.view.counts.values()) == 12, timeout=30_000)
+    idle(qtbot, ws)
+    wrong = next(c for c in ws.view.classes if c != ws.session.label_of(first))
+    ws._queue_op("answer", (ws.session.index(first), wrong), False)
+    ws._pump()
+    idle(qtbot, ws)
+    ws.subfolders.setChecked(False)
+    qtbot.waitUntil(lambda: ws.view is not None and sum(ws.view.counts.values()) == 1, timeout=30_000)
+    assert ws.session.label_of(first) == wrong, "the user's own answer stays; the folder names go"

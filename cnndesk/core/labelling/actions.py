@@ -150,6 +150,7 @@ class SessionActions:
         if not keep:
             return self
         self.answers_file = kept.answers_file(self.root)
+        self._given = list(self._state)  # what the subfolder names say: not the user's answers, not kept
         old = kept.load(self.answers_file, self.root, set(self._index))
         states = {self._index[p]: (fo.SKIPPED if label is None else label) for p, label in old.items()}
         changes = [(i, st) for i, st in sorted(states.items()) if self._state[i] != st]  # the user's answers win over subfolder names
@@ -161,13 +162,18 @@ class SessionActions:
         return self
 
     def keep_answers(self) -> bool:
-        """Write the answers to :attr:`answers_file` when they changed since the last write;
-        True when written. LabelError when they cannot be (the session goes on)."""
+        """Write the answers to :attr:`answers_file` when they changed since the last write (only
+        the user's: not what the subfolder names said, so the folder opened again without
+        "Subfolders are classes" does not take them for answers); True when written. LabelError
+        when they cannot be (the session goes on)."""
         from cnndesk.core.labelling import kept
 
         if self.answers_file is None or self._kept_version == self._version:
             return False
-        kept.save(self.answers_file, self.labels_text())
+        given = self._given or [None] * len(self.paths)
+        rows = [(p, None if s == fo.SKIPPED else s)
+                for p, s, g in zip(self.paths, self._state, given, strict=True) if s is not None and s != g]
+        kept.save(self.answers_file, fo.labels_csv(rows, self.root))
         self._kept_version = self._version
         return True
 

@@ -128,6 +128,7 @@ class LabelSession(SessionActions):
         self._cover_radius: float | None = None
         self.answers_file = None  # where keep_answers() keeps them (the app), else None
         self._kept_version = 0
+        self._given: list[str | None] = []  # per image, what the subfolder names said (kept answers leave it out)
         for p, label in (labels or {}).items():
             i = self._index.get(os.path.abspath(p))
             if i is None:

@@ -39,6 +39,8 @@ def build(ws) -> None:
     ws.folder_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long path never widens the window
     ws.subfolders = QCheckBox("Subfolders are classes")
     ws.subfolders.setToolTip("Read the names of the subfolders as the images' classes (else they are just part of the pile)")
+    # switched with a folder open: that folder is read again (the answers given are kept)
+    ws.subfolders.toggled.connect(lambda _on: ws.session is not None and ws._when_idle(lambda: ws.open_folder(ws.root)))
     ws.progress = QProgressBar()
     ws.progress.setMaximumWidth(220)
     ws.cancel_btn = QPushButton("Cancel")

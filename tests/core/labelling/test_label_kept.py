@@ -83,3 +83,20 @@ def test_a_correction_wins_over_the_subfolder_name(tmp_path):
     again = _open(root, subfolders_are_labels=True)
     assert again.label_of(first) == wrong
     assert any("1 answer from last time restored" in n for n in again.notes), again.notes
+
+
+def test_subfolder_names_are_not_kept_as_answers(tmp_path):
+    """Opened once with "Subfolders are classes", the folder opened without it must not take every
+    subfolder name for an answer (only the user's own answers are kept)."""
+    from label_data import make_pile
+
+    root = tmp_path / "sorted"
+    make_pile(root, per_class=4, subfolders=True)
+    s = _open(root, subfolders_are_labels=True)
+    assert len(s.labelled) == 16
+    first = s.paths[0]
+    wrong = next(c for c in s.classes if c != s.label_of(first))
+    s.answer(first, wrong)
+    s.keep_answers()
+    plain = _open(root)
+    assert [plain.paths[i] for i in plain.labelled] == [first] and plain.label_of(first) == wrong
