@@ -273,3 +273,18 @@ def test_the_subfolders_switch_applies_to_the_folder_open(qtbot, ws, tmp_path):
     ws.subfolders.setChecked(False)
     qtbot.waitUntil(lambda: ws.view is not None and sum(ws.view.counts.values()) == 1, timeout=30_000)
     assert ws.session.label_of(first) == wrong, "the user's own answer stays; the folder names go"
+
+
+def test_the_workspace_fits_a_small_screen(qtbot, ws, tmp_path):
+    """At 1280x720 and 200 % (640 logical pixels across) the Label tab needed 693 px and scrolled
+    sideways: Accept, Write, Train now and the mode shared one row. Now they take two."""
+    from PySide6.QtWidgets import QApplication
+
+    truth = make_pile(tmp_path / "pile", per_class=3)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    for path in list(truth)[:8]:  # three classes: a row of three class buttons
+        ws._queue_op("answer", (ws.session.index(path), truth[path]), False)
+    ws._pump()
+    idle(qtbot, ws)
+    QApplication.processEvents()
+    assert ws.minimumSizeHint().width() <= 560, ws.minimumSizeHint()

@@ -118,9 +118,12 @@ def build(ws) -> None:
     for b in (ws.accept_btn, ws.write_btn):
         b.setAutoDefault(False)
         actions.addWidget(b)
-    ll.addLayout(actions)
-    training_row.build(ws, actions, ll)
     actions.addStretch(1)
+    ll.addLayout(actions)
+    train = QHBoxLayout()  # a row of its own: one row of four buttons made the workspace 693 px wide at least
+    ll.addLayout(train)
+    training_row.build(ws, train, ll)
+    train.addStretch(1)
     work.addWidget(left)
     ws.panel = QueuePanel()
     ws.panel.class_clicked.connect(ws.answer_class)
