@@ -288,3 +288,14 @@ def test_the_workspace_fits_a_small_screen(qtbot, ws, tmp_path):
     idle(qtbot, ws)
     QApplication.processEvents()
     assert ws.minimumSizeHint().width() <= 560, ws.minimumSizeHint()
+
+
+def test_a_question_does_not_name_a_group_the_grid_does_not_have(qtbot, ws, tmp_path):
+    """The first question said "the most typical image of a group of 45" while the grid's groups
+    were 59, 50, 44, 43…: the asking splits the folder its own way, so the reason speaks of
+    similar images, not of a group."""
+    make_pile(tmp_path / "pile", per_class=6)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    reasons = [q.reason for q in ws.queue]
+    assert reasons and not [r for r in reasons if "group" in r], reasons
+    assert "similar images with no answers yet" in ws.panel.reason.text()

@@ -417,7 +417,7 @@ class LabelSession(SessionActions):
         elif p.reason == "explore":
             text = f"a typical image of a part of the folder no answer is near yet ({p.group_size} images)"
         elif p.group_size:
-            text = f"the most typical image of a group of {p.group_size} with no answers yet"
+            text = f"the most typical of {p.group_size} similar images with no answers yet"  # not a grid group: sized otherwise
         else:
             text = "a typical image not answered yet"
         kind = "typical" if p.reason == "explore" else p.reason  # an unexplored part: shown as the cold start's
