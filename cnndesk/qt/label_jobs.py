@@ -155,6 +155,7 @@ class Trained:
     mode: str
     accuracy: float | None  # on the validation split
     seconds: float
+    val_images: int = 0  # how many images that accuracy is measured on (few: a rough figure)
 
 
 def train_model(job, ds, mode: str, name: str) -> Trained:
@@ -169,4 +170,4 @@ def train_model(job, ds, mode: str, name: str) -> Trained:
         raise Cancelled("training stopped")
     path = training.save_model(model, name)
     acc = model.evaluation.accuracy if model.evaluation is not None else None
-    return Trained(str(path), path.stem, mode, None if acc is None else float(acc), float(model.seconds))
+    return Trained(str(path), path.stem, mode, None if acc is None else float(acc), float(model.seconds), len(ds.val))

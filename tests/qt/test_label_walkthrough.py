@@ -299,3 +299,14 @@ def test_a_question_does_not_name_a_group_the_grid_does_not_have(qtbot, ws, tmp_
     reasons = [q.reason for q in ws.queue]
     assert reasons and not [r for r in reasons if "group" in r], reasons
     assert "similar images with no answers yet" in ws.panel.reason.text()
+
+
+def test_the_saved_message_says_what_its_accuracy_is_measured_on(qtbot, ws):
+    """After "Train now" the row said "validation accuracy 73.7%" beside the stats line's
+    "estimated accuracy 95%": two figures for the same labels, the first on 19 held-back images
+    (3 of some classes). The message now says how many images it is measured on."""
+    from cnndesk.qt.label_jobs import Trained
+
+    ws.training._active = True
+    ws.training._trained(Trained("/m/pile-labels.safetensors", "pile-labels", "quick", 14 / 19, 4.0, 19))
+    assert "validation accuracy 74% on 19 held-back images" in ws.train_status.text()

@@ -145,7 +145,8 @@ class TrainController:
     def _trained(self, t: label_jobs.Trained) -> None:
         self._running(False)
         self.saved = t.path
-        acc = f" \u2014 validation accuracy {t.accuracy:.1%}" if t.accuracy is not None else ""
+        on = f" on {t.val_images} held-back image{'s' if t.val_images != 1 else ''}" if t.val_images else ""
+        acc = f" \u2014 validation accuracy {t.accuracy:.0%}{on}" if t.accuracy is not None else ""
         self._said(f"Saved \u201c{display(t.name, 60)}\u201d ({t.mode}, {t.seconds:.0f} s){acc}. "
                    "It is in the model picker.")
         self.ws.use_model_btn.setVisible(True)
