@@ -310,3 +310,15 @@ def test_the_saved_message_says_what_its_accuracy_is_measured_on(qtbot, ws):
     ws.training._active = True
     ws.training._trained(Trained("/m/pile-labels.safetensors", "pile-labels", "quick", 14 / 19, 4.0, 19))
     assert "validation accuracy 74% on 19 held-back images" in ws.train_status.text()
+
+
+def test_the_grid_gets_the_larger_share_of_the_window(qtbot, ws, tmp_path):
+    """With the grid side's minimum width down (two button rows), the splitter followed the size
+    hints and gave the large image 60 % of the window: three thumbnail columns instead of four."""
+    from PySide6.QtWidgets import QApplication
+
+    make_pile(tmp_path / "pile", per_class=3)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    QApplication.processEvents()
+    grid_side, queue_side = ws.grid.parentWidget().width(), ws.panel.width()
+    assert grid_side >= 1.3 * queue_side, (grid_side, queue_side)

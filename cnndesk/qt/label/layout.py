@@ -134,6 +134,7 @@ def build(ws) -> None:
     work.addWidget(ws.panel)
     work.setStretchFactor(0, 3)
     work.setStretchFactor(1, 2)
+    work.setSizes([600, 400])  # 3:2 from the start too (the size hints gave the large image the most)
     ws.pages.addWidget(work)
     lay.addWidget(ws.pages, 1)
     ws.setAcceptDrops(True)
