@@ -322,3 +322,21 @@ def test_the_grid_gets_the_larger_share_of_the_window(qtbot, ws, tmp_path):
     QApplication.processEvents()
     grid_side, queue_side = ws.grid.parentWidget().width(), ws.panel.width()
     assert grid_side >= 1.3 * queue_side, (grid_side, queue_side)
+
+
+def test_opening_another_folder_asks_about_that_folder(qtbot, ws, tmp_path):
+    """The queue of the folder open before stayed while its batch was not finished: another
+    folder opened then showed the old questions (indices into the other folder's images)."""
+    truth = make_pile(tmp_path / "a", per_class=6)
+    open_pile(qtbot, ws, tmp_path / "a")
+    first = ws.queue[0].path
+    ws.new_class(truth[first])
+    idle(qtbot, ws)
+    assert ws.pos == 1
+    make_pile(tmp_path / "b", per_class=2, seed=5)
+    ws.open_folder(str(tmp_path / "b"))
+    qtbot.waitUntil(lambda: ws.root == str(tmp_path / "b"), timeout=30_000)
+    idle(qtbot, ws)
+    assert ws.pos == 0 and ws.queue
+    assert all(q.path.startswith(str(tmp_path / "b")) for q in ws.queue), [q.path for q in ws.queue]
+    assert ws.panel.title.text().startswith("Label these next \u00b7 1 of")

@@ -143,7 +143,7 @@ class LabelWorkspace(QWidget):
         self._ops.clear()
         self._advanced.clear()
         self._sent_advanced.clear()
-        self._busy = False
+        self._busy, self.queue, self.pos = False, [], 0  # the questions of the folder open before go too
         self._large.clear()
         self.written = None
         self.group_count.blockSignals(True)
