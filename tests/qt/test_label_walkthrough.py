@@ -329,6 +329,7 @@ def test_opening_another_folder_asks_about_that_folder(qtbot, ws, tmp_path):
     folder opened then showed the old questions (indices into the other folder's images)."""
     truth = make_pile(tmp_path / "a", per_class=6)
     open_pile(qtbot, ws, tmp_path / "a")
+    ws.section.setCurrentIndex(2)  # a group of that folder
     first = ws.queue[0].path
     ws.new_class(truth[first])
     idle(qtbot, ws)
@@ -340,3 +341,4 @@ def test_opening_another_folder_asks_about_that_folder(qtbot, ws, tmp_path):
     assert ws.pos == 0 and ws.queue
     assert all(q.path.startswith(str(tmp_path / "b")) for q in ws.queue), [q.path for q in ws.queue]
     assert ws.panel.title.text().startswith("Label these next \u00b7 1 of")
+    assert ws.section.currentIndex() == 0 and ws.model.rowCount() == 8, "all of the new folder, not its group 2"

@@ -139,6 +139,8 @@ class LabelWorkspace(QWidget):
     def _opened(self, res: label_jobs.Opened) -> None:
         self._set_loading(False)
         self.runner.cancel(JobKind.LABEL)
+        if res.root != self.root:  # another folder: its groups are not the ones picked before
+            self.section.setCurrentIndex(0)
         self.session, self.root, self.paths, self.names = res.view.session, res.root, res.paths, res.names
         self._ops.clear()
         self._advanced.clear()
