@@ -56,6 +56,32 @@ class Opened:
     notes: list[str]
 
 
+def merge_views(old: LabelView, new: LabelView) -> LabelView:
+    """A light view (no refit) keeps the last suggestions, groups and estimates."""
+    from dataclasses import replace
+
+    return replace(old, version=new.version, classes=new.classes, counts=new.counts, states=new.states,
+                   can_undo=new.can_undo, paths=new.paths, messages=new.messages, model_current=new.model_current)
+
+
+def by_label(view) -> dict[str, list[int]]:
+    """The images of a :class:`LabelView` per suggested label (answered
+    ones under their class), most confident first, the biggest section first."""
+    out: dict[str, list[int]] = {}
+    sugg = view.suggestions if view else None
+    for i, s in enumerate(view.states if view else []):
+        if s is not None:
+            key = s if s in view.classes else "skipped / none of these"
+        elif sugg and sugg[i] is not None and sugg[i].label is not None:
+            key = "unknown" if sugg[i].unknown else sugg[i].label
+        else:
+            key = "no suggestion yet"
+        out.setdefault(key, []).append(i)
+    for rows in out.values():  # most confident first
+        rows.sort(key=lambda i: -(sugg[i].score if sugg and sugg[i] is not None else 1.0))
+    return dict(sorted(out.items(), key=lambda kv: -len(kv[1])))
+
+
 def throttled(progress, every_s: float = 0.05):
     """A progress callback that passes at most one report per ``every_s`` (and the last one), so
     5,000 images do not queue 5,000 signals on the UI thread."""

@@ -27,6 +27,7 @@ from cnndesk.qt.item_models.label_grid import THUMB_SIZE, IndexRole
 from cnndesk.qt.item_models.lru import LruCache
 from cnndesk.qt.label import dialogs, layout, training_row
 from cnndesk.qt.label.keys import LabelKeys
+from cnndesk.qt.label_jobs import by_label
 from cnndesk.qt.workers import JobKind
 
 ASK = 12  # questions per batch
@@ -167,7 +168,7 @@ class LabelWorkspace(QWidget):
     def _apply(self, v: label_jobs.LabelView) -> None:
         if v.session is not self.session:
             return
-        self.view = v if v.refreshed or self.view is None else _merge(self.view, v)
+        self.view = v if v.refreshed or self.view is None else label_jobs.merge_views(self.view, v)
         if v.paths != self.paths:  # written by moving (or that undone): follow the files
             self.paths = list(v.paths)
             self.model.set_paths(self.paths)
@@ -470,28 +471,3 @@ class LabelWorkspace(QWidget):
         if app is not None:
             app.removeEventFilter(self.keys)
 
-
-def _merge(old: label_jobs.LabelView, new: label_jobs.LabelView) -> label_jobs.LabelView:
-    """A light view (no refit) keeps the last suggestions, groups and estimates."""
-    from dataclasses import replace
-
-    return replace(old, version=new.version, classes=new.classes, counts=new.counts, states=new.states,
-                   can_undo=new.can_undo, paths=new.paths, messages=new.messages, model_current=new.model_current)
-
-
-def by_label(view) -> dict[str, list[int]]:
-    """The images of a :class:`~cnndesk.qt.label_jobs.LabelView` per suggested label (answered
-    ones under their class), most confident first, the biggest section first."""
-    out: dict[str, list[int]] = {}
-    sugg = view.suggestions if view else None
-    for i, s in enumerate(view.states if view else []):
-        if s is not None:
-            key = s if s in view.classes else "skipped / none of these"
-        elif sugg and sugg[i] is not None and sugg[i].label is not None:
-            key = "unknown" if sugg[i].unknown else sugg[i].label
-        else:
-            key = "no suggestion yet"
-        out.setdefault(key, []).append(i)
-    for rows in out.values():  # most confident first
-        rows.sort(key=lambda i: -(sugg[i].score if sugg and sugg[i] is not None else 1.0))
-    return dict(sorted(out.items(), key=lambda kv: -len(kv[1])))
