@@ -166,8 +166,37 @@ class Written:
     view: LabelView
 
 
+LABELS_FILE = "labels.csv"
+
+
+@dataclass(frozen=True)
+class LabelsWritten:
+    destination: str  # the folder
+    file: str  # the labels file in it
+    answers: int
+
+    def describe(self) -> str:
+        return (f"Wrote the answers for {self.answers} image{'s' if self.answers != 1 else ''} to {self.file} "
+                "(cnndesk label FOLDER --labels FILE reads it)")
+
+
 def write_dataset(job, session, out: str, mode: str, force: bool) -> Written:
-    """Write the labelled images as class folders (copy/move/link, through the undo journal)."""
+    """Write the labelled images as class folders (copy/move/link, through the undo journal), or
+    with ``mode`` "labels" only the labels file ``out``/labels.csv (undo puts the old one back)."""
+    if mode == "labels":
+        import os
+
+        from cnndesk.core.common.safeio import describe_oserror, make_folder
+        from cnndesk.core.labelling.folder import LabelError
+
+        try:
+            make_folder(out)
+        except OSError as exc:
+            raise LabelError(f"cannot write into {out} ({describe_oserror(exc)})") from None
+        path = os.path.join(out, LABELS_FILE)
+        session.save_labels(path)
+        done = LabelsWritten(out, path, len(session.answered()))
+        return Written(done, make_view(session, [done.describe()]))
     res = session.write_dataset(out, mode=mode, force=force, progress=throttled(job.progress), cancel=job.cancel)
     messages = [res.describe()]
     keep(session, messages)  # moved images: their new paths

@@ -342,3 +342,41 @@ def test_opening_another_folder_asks_about_that_folder(qtbot, ws, tmp_path):
     assert all(q.path.startswith(str(tmp_path / "b")) for q in ws.queue), [q.path for q in ws.queue]
     assert ws.panel.title.text().startswith("Label these next \u00b7 1 of")
     assert ws.section.currentIndex() == 0 and ws.model.rowCount() == 8, "all of the new folder, not its group 2"
+
+
+def test_only_the_labels_file_can_be_written(qtbot, ws, tmp_path, monkeypatch):
+    """Issue 22: "Write the dataset … or only the labels file". The app offered copy, move and link
+    only, so the answers given there could not be handed to `cnndesk label --labels`."""
+    from cnndesk.core.labelling import read_labels
+    from cnndesk.qt.label import dialogs
+
+    assert "labels" in [key for key, _ in dialogs.MODES]
+    truth = make_pile(tmp_path / "pile", per_class=3)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    chosen = list(truth)[:5]
+    for path in chosen:
+        ws._queue_op("answer", (ws.session.index(path), truth[path]), False)
+    ws._queue_op("skip", (ws.session.index(list(truth)[6]),), False)
+    ws._pump()
+    idle(qtbot, ws)
+    out = tmp_path / "answers"
+    ws.write_dataset(str(out), "labels")
+    qtbot.waitUntil(lambda: ws.written == str(out), timeout=30_000)
+    idle(qtbot, ws)
+    f = out / "labels.csv"
+    got = read_labels(f, str(tmp_path / "pile"), set(truth))
+    assert {p: got[p] for p in chosen} == {p: truth[p] for p in chosen} and got[list(truth)[6]] is None
+    assert "Wrote the answers for 6 images" in ws.messages[-1] and not list(out.rglob("*.png"))
+    f.write_text("path,label\n", encoding="utf-8")  # the user's own file there now
+    monkeypatch.setattr(dialogs, "confirm_replace", lambda *a: False)
+    ws.write_dataset(str(out), "labels")
+    assert "is kept" in ws.messages[-1] and f.read_text(encoding="utf-8") == "path,label\n"
+    monkeypatch.setattr(dialogs, "confirm_replace", lambda *a: True)
+    ws.written = None
+    ws.write_dataset(str(out), "labels")
+    qtbot.waitUntil(lambda: ws.written == str(out), timeout=30_000)
+    idle(qtbot, ws)
+    assert len(f.read_text(encoding="utf-8").splitlines()) == 7
+    ws.undo()  # the old file back
+    idle(qtbot, ws)
+    assert f.read_text(encoding="utf-8") == "path,label\n"

@@ -424,7 +424,11 @@ class LabelWorkspace(QWidget):
                 return
             out, mode = choice
         force = False
-        if os.path.isdir(out) and any(os.scandir(out)):
+        if mode == "labels":  # only the labels file: asked before one is replaced (undo puts it back)
+            if os.path.exists(lf := os.path.join(out, label_jobs.LABELS_FILE)) and not dialogs.confirm_replace(self, lf):
+                self.say(f"Not written: {display(lf, 80)} is kept")
+                return
+        elif os.path.isdir(out) and any(os.scandir(out)):
             if not dialogs.confirm_non_empty(self, out):
                 self.say(f"Not written: {display(out, 80)} is not empty")
                 return
