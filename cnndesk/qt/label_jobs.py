@@ -151,6 +151,22 @@ def apply_ops(job, session, ops: list[tuple[str, tuple]], refresh: bool, ask: in
     return make_view(session, messages, refresh, ask, job.cancel)
 
 
+QUICK_OPS = frozenset({"answer", "skip", "none_of_these", "clear", "add_class", "name_group"})  # no model, no files
+
+
+def apply_at_quit(session, ops: list[tuple[str, tuple]]) -> None:
+    """At quit, once no job runs: apply the answers still queued (given while a refit ran) up to
+    the first that would need the model or move files, and keep them for the next run."""
+    for name, args in ops:
+        if name not in QUICK_OPS:
+            break
+        try:
+            getattr(session, name)(*args)
+        except (CnndeskError, KeyError, IndexError):
+            continue
+    keep(session, [])
+
+
 def keep(session, messages: list[str]) -> None:
     """Keep the answers for the next run of the app (:mod:`cnndesk.core.labelling.kept`); a
     failure is said, labelling goes on."""

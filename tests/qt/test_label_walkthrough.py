@@ -380,3 +380,37 @@ def test_only_the_labels_file_can_be_written(qtbot, ws, tmp_path, monkeypatch):
     ws.undo()  # the old file back
     idle(qtbot, ws)
     assert f.read_text(encoding="utf-8") == "path,label\n"
+
+
+def test_answers_queued_while_a_refit_runs_are_kept_at_quit(qtbot, ws, tmp_path, monkeypatch):
+    """Answers typed while a refit ran wait in the queue; quitting then (the window stops its jobs)
+    lost them. Once no job runs they are applied and kept."""
+    import time
+
+    from PySide6.QtWidgets import QApplication
+
+    from cnndesk.core.labelling import LabelSession
+    from cnndesk.qt import label_jobs
+
+    truth = make_pile(tmp_path / "pile", per_class=3)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    apply_ops = label_jobs.apply_ops
+
+    def slow_refits(job, session, ops, refresh, ask):
+        if refresh:
+            time.sleep(0.5)
+        return apply_ops(job, session, ops, refresh, ask)
+
+    monkeypatch.setattr(label_jobs, "apply_ops", slow_refits)
+    ws._refresh_wanted = True
+    ws._pump()  # a slow refit runs
+    paths = list(truth)[:3]
+    for p in paths:  # answered meanwhile: queued
+        ws._queue_op("answer", (ws.session.index(p), truth[p]), False)
+    ws._queue_op("accept_above", (0.95,), False)  # needs the model: not applied at quit
+    assert ws.busy and ws.session.labelled == []
+    assert ws.runner.drain(10_000)  # the window closes
+    QApplication.processEvents()
+    ws.keep_pending()  # the application quits
+    again = LabelSession.open(tmp_path / "pile", embed=fake_embed, duplicates=False, keep_answers=True)
+    assert sorted(again.paths[i] for i in again.labelled) == sorted(paths)

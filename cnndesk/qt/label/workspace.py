@@ -381,8 +381,8 @@ class LabelWorkspace(QWidget):
 
     def _pump(self) -> None:
         """Send the queued actions to a worker (one job at a time owns the session)."""
-        if self._busy or self.session is None or not (self._ops or self._refresh_wanted):
-            return
+        if self._busy or self.session is None or not (self._ops or self._refresh_wanted) or self.runner.drained:
+            return  # (quitting: the queued answers stay for keep_pending)
         ops = list(self._ops)
         refresh = self._refresh_wanted
         self._ops.clear()
@@ -466,6 +466,12 @@ class LabelWorkspace(QWidget):
         if dirs:
             event.acceptProposedAction()
             self.open_folder(dirs[0])
+
+    def keep_pending(self) -> None:
+        """The window quits and its jobs are stopped: the answers still queued are kept, not lost."""
+        if self.session is not None and self._ops and not self._busy:  # no job holds the session
+            label_jobs.apply_at_quit(self.session, list(self._ops))
+            self._ops.clear()
 
     def shutdown(self) -> None:
         self.runner.cancel(JobKind.LABEL_TRAIN)
