@@ -37,7 +37,8 @@ def add_arguments(p) -> None:
     p.epilog = (
         "JSON: --ask N gives {\"ask\": [{\"path\", \"reason\"}], \"labelled\": n, \"classes\": [...]}; "
         "--suggest gives {\"suggestions\": [{\"path\", \"label\", \"score\", \"unknown\"}], \"calibrated\": bool, "
-        "\"estimated_accuracy\": float or null}; --write gives {\"out\", \"mode\", \"written\", \"counts\", \"failed\"}; "
+        "\"estimated_accuracy\": float or null}; --write gives {\"out\", \"mode\", \"written\", \"counts\", \"failed\", \"already\"} (already: images whose copy "
+        "or link was already in their class folder, not written twice); "
         "--train gives {\"model\", \"mode\", \"classes\", \"counts\", \"val_accuracy\", \"seconds\", \"warnings\"}. "
         "Paths are relative to DIR. Exit codes: 0 ok, 1 some files could not be written, 2 bad input "
         "(missing/empty folder, no readable image, a bad labels file, an invalid class name, an output "
@@ -95,7 +96,7 @@ def run(args) -> int:
             res = session.write_dataset(args.write, mode=args.mode or "copy", force=args.force,
                                         progress=progress_line(status))
             out = {"out": str(res.destination), "mode": res.mode, "written": len(res.done),
-                   "counts": res.counts, "failed": res.failed}
+                   "counts": res.counts, "failed": res.failed, "already": res.already}
     except LabelError as exc:
         return fail(f"cnndesk label: error: {exc}", EXIT_USAGE)
     except Cancelled as exc:
@@ -107,7 +108,7 @@ def run(args) -> int:
     finally:
         if status:
             status.clear()
-    for note in session.notes:
+    for note in session.notes + _unreadable_note(session):
         if not args.quiet:
             say(f"cnndesk label: note: {note}", file=sys.stderr)
     if args.format == "json":
@@ -150,6 +151,18 @@ def _train(session, path: str, mode: str, force: bool, status) -> dict:
             "warnings": list(ds.warnings)}
 
 
+def _unreadable_note(session) -> list[str]:
+    """One line naming the files of the folder that cannot be read (left out of every answer)."""
+    from cnndesk.core.labelling.folder import unreadable_line
+
+    bad = session.unreadable
+    if not bad:
+        return []
+    named = "; ".join(unreadable_line(p, r, session.root) for p, r in bad[:5])
+    more = f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
+    return [f"{len(bad)} file{'s' if len(bad) != 1 else ''} cannot be read and {'are' if len(bad) != 1 else 'is'} left out: {named}{more}"]
+
+
 def _ask(session, n: int) -> dict:
     rows = [{"path": session.relative(q.index), "reason": q.reason} for q in session.ask(n)]
     return {"ask": rows, "labelled": len(session.labelled), "classes": list(session.classes)}
@@ -170,7 +183,8 @@ def format_table(out: dict) -> str:
         classes = ", ".join(display(c, 40) for c in out["classes"]) or "none yet"
         lines.append(f"{out['labelled']} labelled; classes: {classes}")
         lines.append("Label these next:")
-        lines += [f"  {display(r['path'])}  ({display(r['reason'])})" for r in out["ask"]]
+        lines += [f"  {display(r['path'])}  ({display(r['reason'])})" for r in out["ask"]] or [
+            "  nothing: every readable image is answered"]
     elif "suggestions" in out:
         acc = out["estimated_accuracy"]
         lines.append(("calibrated" if out["calibrated"] else "not calibrated yet (too few labels): scores are kept low")
@@ -187,7 +201,8 @@ def format_table(out: dict) -> str:
         lines += [f"  note: {display(w)}" for w in out["warnings"]]
         lines.append(f"Classify with it: cnndesk classify FILES --model {display(out['model'])}")
     else:
-        lines.append(f"{out['written']} images written to {display(out['out'])} ({out['mode']})")
+        lines.append(f"{out['written']} images written to {display(out['out'])} ({out['mode']})"
+                     + (f"; {out['already']} already there, not written twice" if out.get("already") else ""))
         lines += [f"  {display(c, 60)}: {n}" for c, n in sorted(out["counts"].items())]
         lines += [f"  failed: {display(m)}" for m in out["failed"]]
     return "\n".join(lines)

@@ -56,6 +56,32 @@ class Opened:
     notes: list[str]
 
 
+def merge_views(old: LabelView, new: LabelView) -> LabelView:
+    """A light view (no refit) keeps the last suggestions, groups and estimates."""
+    from dataclasses import replace
+
+    return replace(old, version=new.version, classes=new.classes, counts=new.counts, states=new.states,
+                   can_undo=new.can_undo, paths=new.paths, messages=new.messages, model_current=new.model_current)
+
+
+def by_label(view) -> dict[str, list[int]]:
+    """The images of a :class:`LabelView` per suggested label (answered
+    ones under their class), most confident first, the biggest section first."""
+    out: dict[str, list[int]] = {}
+    sugg = view.suggestions if view else None
+    for i, s in enumerate(view.states if view else []):
+        if s is not None:
+            key = s if s in view.classes else "skipped / none of these"
+        elif sugg and sugg[i] is not None and sugg[i].label is not None:
+            key = "unknown" if sugg[i].unknown else sugg[i].label
+        else:
+            key = "no suggestion yet"
+        out.setdefault(key, []).append(i)
+    for rows in out.values():  # most confident first
+        rows.sort(key=lambda i: -(sugg[i].score if sugg and sugg[i] is not None else 1.0))
+    return dict(sorted(out.items(), key=lambda kv: -len(kv[1])))
+
+
 def throttled(progress, every_s: float = 0.05):
     """A progress callback that passes at most one report per ``every_s`` (and the last one), so
     5,000 images do not queue 5,000 signals on the UI thread."""
@@ -83,8 +109,8 @@ def make_view(session, messages=(), refresh: bool = False, ask: int = 12, cancel
         session.fit(cancel)
     report = session.suggestions(include_answered=True)
     sugg: list[Suggested | None] = [None] * len(session.paths)
-    for r in report.rows:
-        sugg[r.index] = Suggested(r.label, float(r.score), bool(r.unknown))
+    for r in report.rows:  # no model yet (one class): no suggestion, not "<the class> 0 %" under every image
+        sugg[r.index] = Suggested(r.label if r.score > 0 else None, float(r.score), bool(r.unknown))
     questions = session.ask(ask)
     groups = [list(g.members) for g in session.groups()]
     base["version"], base["model_current"] = session.version, session.model_is_current
@@ -98,7 +124,7 @@ def open_folder(job, folder: str, subfolders_are_labels: bool, embed, duplicates
     from cnndesk.core.labelling import LabelSession
 
     s = LabelSession.open(folder, subfolders_are_labels=subfolders_are_labels, progress=throttled(job.progress),
-                          cancel=job.cancel, embed=embed, duplicates=duplicates)
+                          cancel=job.cancel, embed=embed, duplicates=duplicates, keep_answers=True)
     job.progress(0, None, "Grouping the folder")
     view = make_view(s, refresh=True, ask=ask, cancel=job.cancel)
     return Opened(view, s.root, list(s.paths), [s.relative(i) for i in range(len(s.paths))],
@@ -121,7 +147,33 @@ def apply_ops(job, session, ops: list[tuple[str, tuple]], refresh: bool, ask: in
             messages.append(f"Undone: {out}" if out else "Nothing to undo")
         elif name in ("accept", "accept_above", "accept_group", "name_group"):
             messages.append(out.description if out is not None else "Nothing to accept")
+    keep(session, messages)
     return make_view(session, messages, refresh, ask, job.cancel)
+
+
+QUICK_OPS = frozenset({"answer", "skip", "none_of_these", "clear", "add_class", "name_group"})  # no model, no files
+
+
+def apply_at_quit(session, ops: list[tuple[str, tuple]]) -> None:
+    """At quit, once no job runs: apply the answers still queued (given while a refit ran) up to
+    the first that would need the model or move files, and keep them for the next run."""
+    for name, args in ops:
+        if name not in QUICK_OPS:
+            break
+        try:
+            getattr(session, name)(*args)
+        except (CnndeskError, KeyError, IndexError):
+            continue
+    keep(session, [])
+
+
+def keep(session, messages: list[str]) -> None:
+    """Keep the answers for the next run of the app (:mod:`cnndesk.core.labelling.kept`); a
+    failure is said, labelling goes on."""
+    try:
+        session.keep_answers()
+    except CnndeskError as exc:
+        messages.append(str(exc))
 
 
 @dataclass(frozen=True)
@@ -130,10 +182,41 @@ class Written:
     view: LabelView
 
 
+LABELS_FILE = "labels.csv"
+
+
+@dataclass(frozen=True)
+class LabelsWritten:
+    destination: str  # the folder
+    file: str  # the labels file in it
+    answers: int
+
+    def describe(self) -> str:
+        return (f"Wrote the answers for {self.answers} image{'s' if self.answers != 1 else ''} to {self.file} "
+                "(cnndesk label FOLDER --labels FILE reads it)")
+
+
 def write_dataset(job, session, out: str, mode: str, force: bool) -> Written:
-    """Write the labelled images as class folders (copy/move/link, through the undo journal)."""
+    """Write the labelled images as class folders (copy/move/link, through the undo journal), or
+    with ``mode`` "labels" only the labels file ``out``/labels.csv (undo puts the old one back)."""
+    if mode == "labels":
+        import os
+
+        from cnndesk.core.common.safeio import describe_oserror, make_folder
+        from cnndesk.core.labelling.folder import LabelError
+
+        try:
+            make_folder(out)
+        except OSError as exc:
+            raise LabelError(f"cannot write into {out} ({describe_oserror(exc)})") from None
+        path = os.path.join(out, LABELS_FILE)
+        session.save_labels(path)
+        done = LabelsWritten(out, path, len(session.answered()))
+        return Written(done, make_view(session, [done.describe()]))
     res = session.write_dataset(out, mode=mode, force=force, progress=throttled(job.progress), cancel=job.cancel)
-    return Written(res, make_view(session, [res.describe()]))
+    messages = [res.describe()]
+    keep(session, messages)  # moved images: their new paths
+    return Written(res, make_view(session, messages))
 
 
 @dataclass(frozen=True)
@@ -143,6 +226,7 @@ class Trained:
     mode: str
     accuracy: float | None  # on the validation split
     seconds: float
+    val_images: int = 0  # how many images that accuracy is measured on (few: a rough figure)
 
 
 def train_model(job, ds, mode: str, name: str) -> Trained:
@@ -157,4 +241,4 @@ def train_model(job, ds, mode: str, name: str) -> Trained:
         raise Cancelled("training stopped")
     path = training.save_model(model, name)
     acc = model.evaluation.accuracy if model.evaluation is not None else None
-    return Trained(str(path), path.stem, mode, None if acc is None else float(acc), float(model.seconds))
+    return Trained(str(path), path.stem, mode, None if acc is None else float(acc), float(model.seconds), len(ds.val))

@@ -5,7 +5,7 @@ one), and its shutdown on quit. Kept out of main_window.py (which composes; this
 from __future__ import annotations
 
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QToolBar
+from PySide6.QtWidgets import QApplication, QToolBar
 
 from cnndesk.qt.label.workspace import LabelWorkspace
 from cnndesk.qt.main_tabs import TAB_LABEL
@@ -41,6 +41,9 @@ def install_label_workspace(win) -> LabelWorkspace:
     win.act_label = act
     win.label_workspace = ws
     win.destroyed.connect(ws.shutdown)
+    app = QApplication.instance()
+    if app is not None:  # after the window's close stopped the jobs: answers still queued are kept
+        app.aboutToQuit.connect(ws.keep_pending)
     return ws
 
 

@@ -273,6 +273,11 @@ class JobRunner(QObject):
         or once its result/error *and* finished signals were delivered."""
         return kind in self._by_kind
 
+    @property
+    def drained(self) -> bool:
+        """True once :meth:`drain` ran (quitting): nothing starts any more."""
+        return self._drained
+
     def active_count(self) -> int:
         return sum(1 for j in self._live if not j.done)
 

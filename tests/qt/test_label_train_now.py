@@ -33,8 +33,9 @@ def ws(qtbot, isolated_dirs):
 
 
 def _open_and_label(qtbot, ws, root, truth, per_class: dict[str, int]):
-    ws.open_folder(str(root))
-    qtbot.waitUntil(lambda: ws.session is not None and ws.view is not None, timeout=30_000)
+    before = ws.session
+    ws.open_folder(str(root))  # the folder opened again: answers go to the new session, not the old one
+    qtbot.waitUntil(lambda: ws.session is not None and ws.session is not before and ws.view is not None, timeout=30_000)
     qtbot.waitUntil(lambda: not ws.busy, timeout=30_000)
     for cls, n in per_class.items():
         for path in [p for p, c in sorted(truth.items()) if c == cls][:n]:
@@ -53,10 +54,12 @@ def _models():
 def test_too_few_labels_say_so_and_start_nothing(qtbot, ws, tmp_path):
     truth = make_pile(tmp_path / "pile", per_class=5)
     _open_and_label(qtbot, ws, tmp_path / "pile", truth, {"disc": 3})
-    ws.train_btn.click()
-    assert "at least two classes" in ws.messages[-1] and "'disc'" in ws.messages[-1]
+    ws.train_btn.click()  # waits for a refit the pause after the answers may have started (a loaded machine)
+    qtbot.waitUntil(lambda: "at least two classes" in ws.messages[-1], timeout=30_000)
+    assert "'disc'" in ws.messages[-1]
     _open_and_label(qtbot, ws, tmp_path / "pile", truth, {"disc": 3, "bar": 3, "ring": 1})
     ws.train_btn.click()
+    qtbot.waitUntil(lambda: "at least 2 labelled images" in ws.train_status.text(), timeout=30_000)
     text = ws.train_status.text()
     assert "at least 2 labelled images" in text and "'ring' (1)" in text and "'disc'" not in text
     assert not ws.training.running and not ws.train_progress.isVisible() and _models() == []

@@ -8,7 +8,8 @@ doing most of the sorting (issue 22). Qt-free and torch-free.
 * :mod:`.suggest` — suggested labels with honest confidence (quick trainer + trust);
 * :mod:`.writing` — class folders by copy/move/link through the undo journal, or the labels file;
 * :mod:`.training` — a model straight from the labels ("Train now", ``cnndesk label --train``);
-* :mod:`.space_cache` — a folder's labelling space on disk (big folders open without their embeddings).
+* :mod:`.space_cache` — a folder's labelling space on disk (big folders open without their embeddings);
+* :mod:`.kept` — the app's answers kept between runs (one labels file per folder in the data folder).
 """
 
 from cnndesk.core.labelling.actions import Action, Question, Suggestion, SuggestionReport

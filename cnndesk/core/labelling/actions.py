@@ -141,6 +141,42 @@ class SessionActions:
         self._changed()
         return text
 
+    # -- kept between runs (the app) -------------------------------------------------------------
+    def _kept(self, keep: bool):
+        """Restore the answers kept from an earlier run (one undoable action) and keep the
+        following ones (:mod:`.kept`); returns the session."""
+        from cnndesk.core.labelling import kept
+
+        if not keep:
+            return self
+        self.answers_file = kept.answers_file(self.root)
+        self._given = list(self._state)  # what the subfolder names say: not the user's answers, not kept
+        old = kept.load(self.answers_file, self.root, set(self._index))
+        states = {self._index[p]: (fo.SKIPPED if label is None else label) for p, label in old.items()}
+        changes = [(i, st) for i, st in sorted(states.items()) if self._state[i] != st]  # the user's answers win over subfolder names
+        if changes:
+            what = f"{len(changes)} answer{'s' if len(changes) != 1 else ''} from last time"
+            self._set_states(f"Restore {what}", changes, sorted({st for _, st in changes}))
+            self.notes.append(f"{what} restored (Undo forgets them)")
+        self._kept_version = self._version
+        return self
+
+    def keep_answers(self) -> bool:
+        """Write the answers to :attr:`answers_file` when they changed since the last write (only
+        the user's: not what the subfolder names said, so the folder opened again without
+        "Subfolders are classes" does not take them for answers); True when written. LabelError
+        when they cannot be (the session goes on)."""
+        from cnndesk.core.labelling import kept
+
+        if self.answers_file is None or self._kept_version == self._version:
+            return False
+        given = self._given or [None] * len(self.paths)
+        rows = [(p, None if s == fo.SKIPPED else s)
+                for p, s, g in zip(self.paths, self._state, given, strict=True) if s is not None and s != g]
+        kept.save(self.answers_file, fo.labels_csv(rows, self.root))
+        self._kept_version = self._version
+        return True
+
     # -- writing -------------------------------------------------------------------------------
     def labels_text(self) -> str:
         """The labels file (CSV ``path,label``) for every answered image."""

@@ -90,6 +90,14 @@ def relative(path: str, root: str) -> str:
     return rel.replace(os.sep, "/")
 
 
+def unreadable_line(path: str, reason: str, root: str, limit: int = 80) -> str:
+    """``relative/path (why)`` for a file of the folder that cannot be read (the loader's reason
+    starts with the file's name; it is not said twice)."""
+    name = os.path.basename(path)
+    why = reason[len(name) + 2:] if reason.startswith(name + ": ") else reason
+    return f"{display(path_text(relative(path, root)), limit)} ({display(why, 60)})"
+
+
 def subfolder_labels(files: list[str], root: str) -> dict[str, str]:
     """path -> the name of its top subfolder below ``root`` (files directly in ``root`` get
     none). A subfolder whose name is not a valid class name raises LabelError."""

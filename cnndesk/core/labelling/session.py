@@ -126,6 +126,9 @@ class LabelSession(SessionActions):
         self._group_of: np.ndarray | None = None
         self._auto_group_of: np.ndarray | None = None  # the automatic groups (_automatic_groups)
         self._cover_radius: float | None = None
+        self.answers_file = None  # where keep_answers() keeps them (the app), else None
+        self._kept_version = 0
+        self._given: list[str | None] = []  # per image, what the subfolder names said (kept answers leave it out)
         for p, label in (labels or {}).items():
             i = self._index.get(os.path.abspath(p))
             if i is None:
@@ -141,14 +144,16 @@ class LabelSession(SessionActions):
     def open(cls, folder: str | os.PathLike, labels_file: str | os.PathLike | None = None,
              subfolders_are_labels: bool = False, progress: ProgressCallback | None = None,
              cancel: CancelToken | None = None, embed: Embedder | None = None, seed: int = 0,
-             duplicates: bool = True, cache_space: bool = True) -> LabelSession:
+             duplicates: bool = True, cache_space: bool = True, keep_answers: bool = False) -> LabelSession:
         """Read ``folder`` (subfolders included), its labels (from ``labels_file``, and from the
         subfolder names only when ``subfolders_are_labels``; the file wins) and the embeddings
         (from the cache; the rest computed, with ``progress`` and ``cancel`` — Cancelled is
         raised). With ``cache_space`` the folder's labelling space is read from / written to
         :mod:`.space_cache` (valid while no file changed): a big folder then opens without its
-        embeddings. Raises LabelError for a folder that is missing, empty or holds no readable
-        image, and for a bad labels file."""
+        embeddings. With ``keep_answers`` (the app) the answers given in an earlier run are
+        restored (:mod:`.kept`; one undoable action) and :meth:`keep_answers` keeps the new ones.
+        Raises LabelError for a folder that is missing, empty or holds no readable image, and for a
+        bad labels file."""
         root = os.path.abspath(os.fspath(folder))
         files, notes = fo.list_images(root)
         if not files:
@@ -167,7 +172,7 @@ class LabelSession(SessionActions):
         if hit is not None:
             report(progress, len(files), len(files), f"{len(files)} of {len(files)} images from the cache")
             space = picking.space_from_z(hit.z, hit.pixels)
-            return cls(root, hit.paths, None, hit.unreadable, labels, notes, seed, space=space)
+            return cls(root, hit.paths, None, hit.unreadable, labels, notes, seed, space=space)._kept(keep_answers)
         errors: list[tuple[str, str]] = []
         x = embedder(files, progress=progress, cancel=cancel, errors=errors)
         check(cancel)
@@ -184,7 +189,7 @@ class LabelSession(SessionActions):
         del x
         if key:
             space_cache.save(root, key, sig, space_cache.Cached(paths, unreadable, space.z, space.pixels))
-        return cls(root, paths, None, unreadable, labels, notes, seed, space=space)
+        return cls(root, paths, None, unreadable, labels, notes, seed, space=space)._kept(keep_answers)
 
     # -- reading the state -----------------------------------------------------------------
     def index(self, image: str | os.PathLike | int) -> int:
@@ -412,7 +417,7 @@ class LabelSession(SessionActions):
         elif p.reason == "explore":
             text = f"a typical image of a part of the folder no answer is near yet ({p.group_size} images)"
         elif p.group_size:
-            text = f"the most typical image of a group of {p.group_size} with no answers yet"
+            text = f"the most typical of {p.group_size} similar images with no answers yet"  # not a grid group: sized otherwise
         else:
             text = "a typical image not answered yet"
         kind = "typical" if p.reason == "explore" else p.reason  # an unexplored part: shown as the cold start's

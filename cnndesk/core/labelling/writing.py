@@ -37,11 +37,14 @@ class WriteResult:
     done: list[tuple[str, str]] = field(default_factory=list)  # (source, written path)
     failed: list[str] = field(default_factory=list)  # one message per file that failed
     entry: object | None = None  # the journal entry (undo), None when nothing was written
+    already: int = 0  # images whose copy (link) was already in their class folder: not written twice
 
     def describe(self) -> str:
         verb = {"copy": "Copied", "move": "Moved", "link": "Linked"}[self.mode]
         n = len(self.done)
         text = f"{verb} {n} image{'s' if n != 1 else ''} into {len(self.counts)} class folders in {path_text(self.destination)}"
+        if self.already:
+            text += f" ({self.already} already there, not written twice)"
         if self.failed:
             text += f"; {len(self.failed)} failed: " + "; ".join(self.failed[:3])
         return text + "."
@@ -86,6 +89,9 @@ def write_dataset(items: list[tuple[str, str]], out: str | os.PathLike, root: st
     names = folder_names(label for _, label in items)
     journal = journal or Journal()
     dest.mkdir(exist_ok=True)
+    kept = len(items)
+    items = [(p, label) for p, label in items if not already_there(Path(p), dest / names[label] / Path(p).name, mode)]
+    kept -= len(items)
     counts: dict[str, int] = {}
     if mode in ("copy", "move"):
         plan = SortPlan(dest, [Move(Path(p), names[label]) for p, label in items])
@@ -108,7 +114,29 @@ def write_dataset(items: list[tuple[str, str]], out: str | os.PathLike, root: st
         else:
             entry = journal.record_sort(rep, mode, dest, roots=[root])
     return WriteResult(dest, mode, counts, [(os.fspath(a), os.fspath(b)) for a, b in rep.done],
-                       [m for _, m in rep.failed], entry)
+                       [m for _, m in rep.failed], entry, kept)
+
+
+def already_there(src: Path, target: Path, mode: str) -> bool:
+    """Whether ``target`` (the image's place in its class folder) already holds this image: the
+    file itself (moved there before), a link to it, or a copy with the same bytes. Writing the
+    dataset again into the same folder (after labelling more) then adds only what is new, instead
+    of a " (1)" duplicate of every image (duplicates leak between a training and a validation split)."""
+    import filecmp
+
+    try:
+        if not os.path.lexists(target):
+            return False
+        if os.path.abspath(src) == os.path.abspath(target):
+            return True
+        if os.path.islink(target):
+            return mode == "link" and os.readlink(target) == os.path.abspath(src)
+        if mode != "copy" or not target.is_file():
+            return False
+        return os.path.samefile(src, target) or (
+            target.stat().st_size == src.stat().st_size and filecmp.cmp(src, target, shallow=False))
+    except OSError:
+        return False
 
 
 def _link_all(items: list[tuple[Path, str]], dest: Path, progress, cancel) -> SortReport:

@@ -21,7 +21,8 @@ from cnndesk.core.common.safeio import display
 
 MODES = [("copy", "Copy the images (the folder stays as it is)"),
          ("move", "Move the images into the class folders"),
-         ("link", "Link to the images (symbolic links, no copies)")]
+         ("link", "Link to the images (symbolic links, no copies)"),
+         ("labels", "Only the labels file (labels.csv: path,label, for cnndesk label --labels)")]
 
 
 def choose_folder(parent, title: str, start: str = "") -> str:
@@ -69,6 +70,15 @@ def confirm_non_empty(parent, folder: str) -> bool:
     box = QMessageBox(QMessageBox.Icon.Warning, "Folder not empty",
                       f"{display(folder, 100)} already holds files. Write the class folders into it anyway? "
                       "Nothing there is overwritten.", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
+    box.setTextFormat(box.textFormat().PlainText)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    return box.exec() == QMessageBox.StandardButton.Yes
+
+
+def confirm_replace(parent, path: str) -> bool:
+    box = QMessageBox(QMessageBox.Icon.Warning, "Replace the labels file",
+                      f"{display(path, 100)} already exists. Replace it with the answers given here? "
+                      "Undo puts the old file back.", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
     box.setTextFormat(box.textFormat().PlainText)
     box.setDefaultButton(QMessageBox.StandardButton.Cancel)
     return box.exec() == QMessageBox.StandardButton.Yes

@@ -1,12 +1,20 @@
 """The Label workspace's keys: 1-9 a class, N a new class, S skip, Backspace and Ctrl+Z undo,
 for the image shown (or the images selected in the grid). An application event filter, so the
-keys reach the workspace from any of its widgets and Ctrl+Z is taken from the window's Undo
+keys reach the workspace from any of its widgets (and from the rest of its window while it is
+shown: the tab bar, the toolbar) and Ctrl+Z is taken from the window's Undo
 while the workspace has the focus (never from a text field)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QLineEdit, QWidget
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QComboBox,
+    QLineEdit,
+    QPlainTextEdit,
+    QTextEdit,
+    QWidget,
+)
 
 
 class LabelKeys(QObject):
@@ -18,9 +26,9 @@ class LabelKeys(QObject):
         t = event.type()
         if t not in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress) or self.ws.session is None:
             return False
-        if not isinstance(obj, QWidget) or not (obj is self.ws or self.ws.isAncestorOf(obj)) or not self.ws.isVisible():
+        if not isinstance(obj, QWidget) or not self.ws.isVisible() or not self._ours(obj):
             return False
-        if isinstance(obj, (QLineEdit, QAbstractSpinBox)) or (isinstance(obj, QComboBox) and obj.isEditable()):
+        if isinstance(obj, (QLineEdit, QAbstractSpinBox, QTextEdit, QPlainTextEdit)) or (isinstance(obj, QComboBox) and obj.isEditable()):
             return False
         action = self._key_action(event)
         if action is None:
@@ -30,6 +38,13 @@ class LabelKeys(QObject):
             return True
         action()
         return True
+
+    def _ours(self, obj: QWidget) -> bool:
+        """A key on ``obj`` is for the workspace: it is in the workspace, or elsewhere in the same
+        window while the workspace is shown (the tab bar after a click on the Label tab, a toolbar
+        button, or wherever Qt moved the focus from a button a refit disabled), never in another
+        window (a dialog, a menu)."""
+        return obj is self.ws or self.ws.isAncestorOf(obj) or obj.window() is self.ws.window()
 
     def _key_action(self, event):
         key, mods = event.key(), event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier

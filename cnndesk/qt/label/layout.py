@@ -3,6 +3,8 @@ Cancel for the first embedding), the grid with its grouping and actions, the que
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -25,6 +27,7 @@ from cnndesk.qt.label.queue_panel import QueuePanel, plain_label
 from cnndesk.qt.widgets.flow_row import FlowRow
 
 ACCEPT_ABOVE = 0.95
+MAX_UNREADABLE_NAMED = 20
 
 
 def build(ws) -> None:
@@ -37,6 +40,8 @@ def build(ws) -> None:
     ws.folder_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long path never widens the window
     ws.subfolders = QCheckBox("Subfolders are classes")
     ws.subfolders.setToolTip("Read the names of the subfolders as the images' classes (else they are just part of the pile)")
+    # switched with a folder open: that folder is read again (the answers given are kept)
+    ws.subfolders.toggled.connect(lambda _on: ws.session is not None and ws._when_idle(lambda: ws.open_folder(ws.root)))
     ws.progress = QProgressBar()
     ws.progress.setMaximumWidth(220)
     ws.cancel_btn = QPushButton("Cancel")
@@ -69,7 +74,7 @@ def build(ws) -> None:
     ws.name_group_btn.setToolTip("Give every unanswered image of the group shown one class")
     ws.by.currentIndexChanged.connect(ws._fill_sections)
     ws.section.currentIndexChanged.connect(ws._show_section)
-    ws.name_group_btn.clicked.connect(ws.name_group)
+    ws.name_group_btn.clicked.connect(lambda: ws.name_group())  # not clicked's bool as the label
     ws.group_count = QSpinBox()
     ws.group_count.setRange(0, 99)
     ws.group_count.setSpecialValueText("auto")
@@ -126,8 +131,27 @@ def build(ws) -> None:
     work.addWidget(ws.panel)
     work.setStretchFactor(0, 3)
     work.setStretchFactor(1, 2)
+    work.setSizes([600, 400])  # 3:2 from the start too (the size hints gave the large image the most)
     ws.pages.addWidget(work)
     lay.addWidget(ws.pages, 1)
     ws.setAcceptDrops(True)
     ws._enable()
 
+
+def show_folder(ws) -> None:
+    """The folder bar's text: the folder open (nothing when none), and how many of its files
+    cannot be read, named in the tooltip (the status bar's message about them fades)."""
+    from cnndesk.core.common.safeio import display
+    from cnndesk.core.labelling.folder import unreadable_line
+
+    if ws.session is None:
+        ws.folder_label.setText("")
+        ws.folder_label.setToolTip("")
+        return
+    bad = ws.unreadable
+    note = f" \u00b7 {len(bad)} file{'s' if len(bad) != 1 else ''} cannot be read (left out)" if bad else ""
+    ws.folder_label.setText(display(ws.root, 80) + note)
+    lines = [unreadable_line(p, r, ws.root, 100) for p, r in bad[:MAX_UNREADABLE_NAMED]]
+    if len(bad) > MAX_UNREADABLE_NAMED:
+        lines.append(f"\u2026 and {len(bad) - MAX_UNREADABLE_NAMED} more")
+    ws.folder_label.setToolTip(f"<p>{html.escape(chr(10).join(lines))}</p>".replace("\n", "<br>") if lines else "")

@@ -29,7 +29,7 @@ def build(ws, row: QHBoxLayout, parent_layout) -> None:
     ws.train_mode.setToolTip("Quick: a new head on the network's features, in seconds. "
                              "Full: fine-tunes the network itself, in minutes")
     ws.train_progress = QProgressBar()
-    ws.train_progress.setFixedWidth(120)
+    ws.train_progress.setFixedWidth(64)  # with Stop, no wider than Train now and the mode it replaces
     ws.train_progress.setVisible(False)
     ws.train_stop = QPushButton("Stop")
     ws.train_stop.setToolTip("Stop training; nothing is saved")
@@ -49,8 +49,10 @@ def build(ws, row: QHBoxLayout, parent_layout) -> None:
     row.addWidget(ws.train_mode)
     row.addWidget(ws.train_progress)
     row.addWidget(ws.train_stop)
-    row.addWidget(ws.use_model_btn)
-    parent_layout.addWidget(ws.train_status)  # below, the whole width: messages can be long
+    below = QHBoxLayout()  # below, the whole width: messages can be long; "Use it" beside the one that says so
+    below.addWidget(ws.train_status, 1)
+    below.addWidget(ws.use_model_btn)
+    parent_layout.addLayout(below)
 
 
 class TrainController:
@@ -112,6 +114,9 @@ class TrainController:
         ws.train_stop.setVisible(on)
         ws.train_btn.setEnabled(not on and ws.session is not None)
         ws.train_mode.setEnabled(not on)
+        # the bar and Stop take their place: the row (and the splitter) keeps its width
+        ws.train_btn.setVisible(not on)
+        ws.train_mode.setVisible(not on)
         if on:
             ws.use_model_btn.setVisible(False)
             ws.train_progress.setRange(0, 0)
@@ -140,7 +145,8 @@ class TrainController:
     def _trained(self, t: label_jobs.Trained) -> None:
         self._running(False)
         self.saved = t.path
-        acc = f" \u2014 validation accuracy {t.accuracy:.1%}" if t.accuracy is not None else ""
+        on = f" on {t.val_images} held-back image{'s' if t.val_images != 1 else ''}" if t.val_images else ""
+        acc = f" \u2014 validation accuracy {t.accuracy:.0%}{on}" if t.accuracy is not None else ""
         self._said(f"Saved \u201c{display(t.name, 60)}\u201d ({t.mode}, {t.seconds:.0f} s){acc}. "
                    "It is in the model picker.")
         self.ws.use_model_btn.setVisible(True)

@@ -27,6 +27,7 @@ from cnndesk.qt.item_models.label_grid import THUMB_SIZE, IndexRole
 from cnndesk.qt.item_models.lru import LruCache
 from cnndesk.qt.label import dialogs, layout, training_row
 from cnndesk.qt.label.keys import LabelKeys
+from cnndesk.qt.label_jobs import by_label
 from cnndesk.qt.workers import JobKind
 
 ASK = 12  # questions per batch
@@ -50,6 +51,8 @@ class LabelWorkspace(QWidget):
         self.root = ""
         self.paths: list[str] = []
         self.names: list[str] = []
+        self.unreadable: list[tuple[str, str]] = []  # (path, reason): the files of the folder that cannot be read
+        self._reading = ""
         self.groups: list[list[int]] = []
         self.queue: list = []
         self.pos = 0
@@ -100,7 +103,8 @@ class LabelWorkspace(QWidget):
                 return
         self._set_loading(True)
         self.progress.setRange(0, 0)
-        self.folder_label.setText(f"Reading {display(folder, 80)}\u2026")
+        self._reading = f"Reading {display(folder, 80)}\u2026"
+        self.folder_label.setText(self._reading)
         self.runner.start(JobKind.LABEL_OPEN, label_jobs.open_folder, folder, self.subfolders.isChecked(), self.embed,
                           self.duplicates, ASK, on_progress=self._open_progress, on_result=self._opened,
                           on_error=self._open_failed, on_cancelled=self._open_cancelled)
@@ -110,8 +114,10 @@ class LabelWorkspace(QWidget):
             self.progress.setRange(0, int(total))
             self.progress.setValue(int(done))
         else:
-            self.progress.setRange(0, 0)
-        self.progress.setFormat(f"%p % \u00b7 {text}" if total else text)
+            self.progress.setRange(0, 0)  # busy: a bar shows no text, so what happens is said beside it
+        self.progress.setFormat("%p %")
+        count = f" ({int(done):,} of {int(total):,})" if total and " of " not in text else ""
+        self.folder_label.setText(f"{self._reading} {display(text, 80)}{count}" if text else self._reading)
 
     def cancel_open(self) -> None:
         self.runner.cancel(JobKind.LABEL_OPEN)
@@ -120,12 +126,12 @@ class LabelWorkspace(QWidget):
     def _open_cancelled(self) -> None:
         if self.progress.isVisible():
             self._set_loading(False)
-            self.folder_label.setText(display(self.root, 80) if self.session else "")
+            layout.show_folder(self)
             self.say("Stopped reading the folder")
 
     def _open_failed(self, exc) -> None:
         self._set_loading(False)
-        self.folder_label.setText(display(self.root, 80) if self.session else "")
+        layout.show_folder(self)
         text = str(exc)
         if self.session is None:
             self.empty.setText(text)
@@ -134,31 +140,35 @@ class LabelWorkspace(QWidget):
     def _opened(self, res: label_jobs.Opened) -> None:
         self._set_loading(False)
         self.runner.cancel(JobKind.LABEL)
+        if res.root != self.root:  # another folder: its groups are not the ones picked before
+            self.section.setCurrentIndex(0)
         self.session, self.root, self.paths, self.names = res.view.session, res.root, res.paths, res.names
         self._ops.clear()
         self._advanced.clear()
         self._sent_advanced.clear()
-        self._busy = False
+        self._busy, self.queue, self.pos = False, [], 0  # the questions of the folder open before go too
         self._large.clear()
         self.written = None
         self.group_count.blockSignals(True)
         self.group_count.setValue(0)  # automatic for a new folder
         self.group_count.blockSignals(False)
-        self.folder_label.setText(display(res.root, 80))
+        self.unreadable = res.unreadable
+        layout.show_folder(self)
         if self.settings is not None:
             self.settings.set("last_folder", res.root)
         self.model.set_images(res.paths, res.names)
         self.pages.setCurrentIndex(1)
         self._apply(res.view)
         bad = f"; {len(res.unreadable)} files could not be read" if res.unreadable else ""
-        self.say(f"{len(res.paths)} images in {len(self.groups)} groups{bad}")
+        kept = "".join(f"; {n}" for n in res.notes if "from last time" in n)
+        self.say(f"{len(res.paths)} images in {len(self.groups)} groups{bad}{kept}")
         self._enable()
 
     # -- showing a view -----------------------------------------------------------------------------
     def _apply(self, v: label_jobs.LabelView) -> None:
         if v.session is not self.session:
             return
-        self.view = v if v.refreshed or self.view is None else _merge(self.view, v)
+        self.view = v if v.refreshed or self.view is None else label_jobs.merge_views(self.view, v)
         if v.paths != self.paths:  # written by moving (or that undone): follow the files
             self.paths = list(v.paths)
             self.model.set_paths(self.paths)
@@ -201,8 +211,10 @@ class LabelWorkspace(QWidget):
         elif self.view is not None and self.view.suggestions is not None:
             for label, rows in self._by_label().items():
                 self.section.addItem(f"{label} ({len(rows)})", ("label", label))
-        i = self.section.findData(keep)
-        self.section.setCurrentIndex(max(0, i))
+        # by value: findData compares a Python tuple by identity, so the section shown fell back
+        # to "All images" at every refit
+        i = next((n for n in range(self.section.count()) if self.section.itemData(n) == keep), 0)
+        self.section.setCurrentIndex(i)
         self.section.blockSignals(False)
         self._show_section()
 
@@ -369,8 +381,8 @@ class LabelWorkspace(QWidget):
 
     def _pump(self) -> None:
         """Send the queued actions to a worker (one job at a time owns the session)."""
-        if self._busy or self.session is None or not (self._ops or self._refresh_wanted):
-            return
+        if self._busy or self.session is None or not (self._ops or self._refresh_wanted) or self.runner.drained:
+            return  # (quitting: the queued answers stay for keep_pending)
         ops = list(self._ops)
         refresh = self._refresh_wanted
         self._ops.clear()
@@ -407,12 +419,16 @@ class LabelWorkspace(QWidget):
             self.say("Nothing to write yet: label some images first")
             return
         if out is None:
-            choice = dialogs.ask_write(self, os.path.dirname(self.root))
+            choice = dialogs.ask_write(self, self.written or self.root.rstrip(os.sep) + "-dataset")  # not the non-empty parent
             if choice is None:
                 return
             out, mode = choice
         force = False
-        if os.path.isdir(out) and any(os.scandir(out)):
+        if mode == "labels":  # only the labels file: asked before one is replaced (undo puts it back)
+            if os.path.exists(lf := os.path.join(out, label_jobs.LABELS_FILE)) and not dialogs.confirm_replace(self, lf):
+                self.say(f"Not written: {display(lf, 80)} is kept")
+                return
+        elif os.path.isdir(out) and any(os.scandir(out)):
             if not dialogs.confirm_non_empty(self, out):
                 self.say(f"Not written: {display(out, 80)} is not empty")
                 return
@@ -451,6 +467,12 @@ class LabelWorkspace(QWidget):
             event.acceptProposedAction()
             self.open_folder(dirs[0])
 
+    def keep_pending(self) -> None:
+        """The window quits and its jobs are stopped: the answers still queued are kept, not lost."""
+        if self.session is not None and self._ops and not self._busy:  # no job holds the session
+            label_jobs.apply_at_quit(self.session, list(self._ops))
+            self._ops.clear()
+
     def shutdown(self) -> None:
         self.runner.cancel(JobKind.LABEL_TRAIN)
         self.model.stop_requests()
@@ -459,28 +481,3 @@ class LabelWorkspace(QWidget):
         if app is not None:
             app.removeEventFilter(self.keys)
 
-
-def _merge(old: label_jobs.LabelView, new: label_jobs.LabelView) -> label_jobs.LabelView:
-    """A light view (no refit) keeps the last suggestions, groups and estimates."""
-    from dataclasses import replace
-
-    return replace(old, version=new.version, classes=new.classes, counts=new.counts, states=new.states,
-                   can_undo=new.can_undo, paths=new.paths, messages=new.messages, model_current=new.model_current)
-
-
-def by_label(view) -> dict[str, list[int]]:
-    """The images of a :class:`~cnndesk.qt.label_jobs.LabelView` per suggested label (answered
-    ones under their class), most confident first, the biggest section first."""
-    out: dict[str, list[int]] = {}
-    sugg = view.suggestions if view else None
-    for i, s in enumerate(view.states if view else []):
-        if s is not None:
-            key = s if s in view.classes else "skipped / none of these"
-        elif sugg and sugg[i] is not None and sugg[i].label is not None:
-            key = "unknown" if sugg[i].unknown else sugg[i].label
-        else:
-            key = "no suggestion yet"
-        out.setdefault(key, []).append(i)
-    for rows in out.values():  # most confident first
-        rows.sort(key=lambda i: -(sugg[i].score if sugg and sugg[i] is not None else 1.0))
-    return dict(sorted(out.items(), key=lambda kv: -len(kv[1])))

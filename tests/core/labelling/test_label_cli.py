@@ -157,3 +157,16 @@ def test_terminal_text_is_escaped(tmp_path, capsys):
     os.rename(sorted(truth)[0], evil)
     code, out, _ = _run(capsys, root, "--suggest")
     assert code == 0 and "\x1b" not in out and "\\x1b" in out
+
+
+def test_unreadable_files_are_named_and_an_empty_ask_says_so(pile, tmp_path, capsys):
+    """The CLI never said which files of the folder it left out (the app did), and an --ask with
+    nothing left printed a bare "Label these next:" header."""
+    root, truth = pile
+    (root / "notes.jpg").write_text("not an image")
+    code, out, err = _run(capsys, root, "--ask", 2, "-f", "json")
+    assert code == 0 and json.loads(out)["ask"], "stdout stays the JSON"
+    assert "1 file cannot be read and is left out: notes.jpg (" in err
+    f = _labels(tmp_path / "all.csv", [(os.path.relpath(p, root), c) for p, c in truth.items()])
+    code, out, err = _run(capsys, root, "--labels", f, "--ask", 3)
+    assert code == 0 and "nothing: every readable image is answered" in out

@@ -1,0 +1,77 @@
+"""The Label workspace's answers kept between runs of the app: quitting (or opening another
+folder) used to lose every answer given, and reopening the folder started at "0 labelled".
+
+One labels file per folder — the ``cnndesk label --labels`` format (CSV ``path,label``, paths
+relative to the folder, an empty label = skipped, ``_none`` = none of these) — in the user data
+folder (``labelling/<hash of the folder>.csv``), so nothing is written into the user's pile.
+:meth:`LabelSession.open(keep_answers=True) <cnndesk.core.labelling.session.LabelSession.open>`
+reads it back as one undoable action; :meth:`~.actions.SessionActions.keep_answers` writes it
+(atomically, through the one safe writer) after the answers change.
+
+Reading is lenient, unlike a labels file the user gives: a row for a file that is gone (moved,
+deleted, renamed) or with a label that is no longer valid is dropped, and an unreadable file is
+read as no answers, so the folder always opens. Qt-free and torch-free.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+from pathlib import Path
+
+from cnndesk.core.labelling import folder as fo
+
+MAX_BYTES = 64 << 20
+
+
+def answers_file(root: str) -> Path:
+    """Where the answers given for the folder ``root`` (absolute) are kept."""
+    from cnndesk.core.common.paths import user_data_dir
+
+    digest = hashlib.sha256(os.path.abspath(root).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return user_data_dir() / "labelling" / f"{digest}.csv"
+
+
+def load(path: str | os.PathLike, root: str, known: set[str]) -> dict[str, str | None]:
+    """{image path: class, None (skipped) or NONE_LABEL} from the kept answers at ``path``, only
+    for images in ``known``; {} when there is no such file or it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read(MAX_BYTES).decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    out: dict[str, str | None] = {}
+    try:
+        rows = csv.reader(io.StringIO(text, newline=""))
+        if [h.strip().lower() for h in next(rows, [])] != ["path", "label"]:
+            return {}
+        for row in rows:
+            if len(row) != 2 or not row[0]:
+                continue
+            p, label = row[0], row[1].strip()
+            full = os.path.normpath(p if os.path.isabs(p) else os.path.join(root, p))
+            if full not in known:
+                continue
+            if not label or label == fo.NONE_LABEL:
+                out[full] = None if not label else fo.NONE_LABEL
+                continue
+            try:
+                out[full] = fo.check_label(label)
+            except fo.LabelError:
+                continue
+    except csv.Error:
+        return out
+    return out
+
+
+def save(path: str | os.PathLike, text: str) -> None:
+    """Write the answers file (its folder made when missing); LabelError when it cannot be."""
+    from cnndesk.core.common.safeio import describe_oserror, display, path_text, safe_write
+
+    try:
+        with safe_write(path, "w", encoding="utf-8", newline="", make_parents=True) as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise fo.LabelError(f"cannot keep the answers in {display(path_text(path))} ({describe_oserror(exc)})") from None
