@@ -133,3 +133,27 @@ def train_dialog(qtbot, monkeypatch):
     yield dlg
     dlg.doctor.stop()
     runner.drain()
+
+
+@pytest.fixture
+def label_ws(qtbot):
+    """The Label workspace, shown at 1100x700, with the fast stand-in embeddings
+    (tests/core/labelling/label_data.fake_embed) and no duplicate check; shut down and drained after."""
+    import sys
+    from pathlib import Path
+
+    from cnndesk.qt.label.workspace import LabelWorkspace
+    from cnndesk.qt.workers import JobRunner
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "labelling"))
+    from label_data import fake_embed
+
+    runner = JobRunner()
+    w = LabelWorkspace(runner, embed=fake_embed)
+    w.duplicates = False
+    qtbot.addWidget(w)
+    w.resize(1100, 700)
+    w.show()
+    yield w
+    w.shutdown()
+    assert runner.drain(60_000)

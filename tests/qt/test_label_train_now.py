@@ -13,23 +13,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "labelling"))
 
-from label_data import fake_embed, make_pile  # noqa: E402
+from label_data import make_pile  # noqa: E402
 
 
 @pytest.fixture
-def ws(qtbot, isolated_dirs):
-    from cnndesk.qt.label.workspace import LabelWorkspace
-    from cnndesk.qt.workers import JobRunner
-
-    runner = JobRunner()
-    w = LabelWorkspace(runner, embed=fake_embed)
-    w.duplicates = False
-    qtbot.addWidget(w)
-    w.resize(1100, 700)
-    w.show()
-    yield w
-    w.shutdown()
-    assert runner.drain(60_000)
+def ws(isolated_dirs, label_ws):
+    """The Label workspace, shown, with the fast stand-in embeddings (tests/qt/conftest.py)."""
+    return label_ws
 
 
 def _open_and_label(qtbot, ws, root, truth, per_class: dict[str, int]):

@@ -15,19 +15,9 @@ from label_data import fake_embed, make_pile  # noqa: E402
 
 
 @pytest.fixture
-def ws(qtbot):
-    from cnndesk.qt.label.workspace import LabelWorkspace
-    from cnndesk.qt.workers import JobRunner
-
-    runner = JobRunner()
-    w = LabelWorkspace(runner, embed=fake_embed)
-    w.duplicates = False
-    qtbot.addWidget(w)
-    w.resize(1100, 700)
-    w.show()
-    yield w
-    w.shutdown()
-    assert runner.drain(10_000)
+def ws(label_ws):
+    """The Label workspace, shown, with the fast stand-in embeddings (tests/qt/conftest.py)."""
+    return label_ws
 
 
 def open_pile(qtbot, ws, root):

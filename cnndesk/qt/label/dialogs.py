@@ -67,18 +67,19 @@ def ask_write(parent, start: str) -> tuple[str, str] | None:
 
 
 def confirm_non_empty(parent, folder: str) -> bool:
-    box = QMessageBox(QMessageBox.Icon.Warning, "Folder not empty",
-                      f"{display(folder, 100)} already holds files. Write the class folders into it anyway? "
-                      "Nothing there is overwritten.", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
-    box.setTextFormat(box.textFormat().PlainText)
-    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-    return box.exec() == QMessageBox.StandardButton.Yes
+    return _ask_yes(parent, "Folder not empty", f"{display(folder, 100)} already holds files. Write the class "
+                    "folders into it anyway? Nothing there is overwritten.")
 
 
 def confirm_replace(parent, path: str) -> bool:
-    box = QMessageBox(QMessageBox.Icon.Warning, "Replace the labels file",
-                      f"{display(path, 100)} already exists. Replace it with the answers given here? "
-                      "Undo puts the old file back.", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
+    return _ask_yes(parent, "Replace the labels file", f"{display(path, 100)} already exists. Replace it with the "
+                    "answers given here? Undo puts the old file back.")
+
+
+def _ask_yes(parent, title: str, text: str) -> bool:
+    """A warning with Yes / Cancel, Cancel the default, the text as plain text (a path is never HTML)."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text,
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
     box.setTextFormat(box.textFormat().PlainText)
     box.setDefaultButton(QMessageBox.StandardButton.Cancel)
     return box.exec() == QMessageBox.StandardButton.Yes
