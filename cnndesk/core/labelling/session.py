@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
-from cnndesk.core.labelling import explore, grouping, picking, space_cache
+from cnndesk.core.labelling import explore, grouping, oddities, picking, space_cache
 from cnndesk.core.labelling import folder as fo
 from cnndesk.core.labelling.actions import (
     Action,
@@ -123,6 +123,7 @@ class LabelSession(SessionActions):
         self._fitted_version = -1
         self._group_count: int | None = None
         self._groups: list[Group] | None = None
+        self._odd: np.ndarray | None = None  # oddities.odd_images of the space, made once
         self._group_of: np.ndarray | None = None
         self._auto_group_of: np.ndarray | None = None  # the automatic groups (_automatic_groups)
         self._cover_radius: float | None = None
@@ -339,12 +340,13 @@ class LabelSession(SessionActions):
         m = self.model()
         rows: list[Suggestion] = []
         want = [i for i, s in enumerate(self._state) if include_answered or s in (None, SKIPPED)]
+        odd = self.odd_images()
         if m is None:
             only = self.classes[0] if len(self.classes) == 1 else None
-            rows = [Suggestion(i, self.paths[i], only, 0.0, False) for i in want]
+            rows = [Suggestion(i, self.paths[i], only, 0.0, bool(odd[i])) for i in want]
             return SuggestionReport(rows, False, None, self._version)
         probs, none = self._probs(m)
-        unknown = m.unknown(self.space.z)
+        unknown = m.unknown(self.space.z) | odd  # unlike the answered images, or unlike the whole folder
         best = probs.argmax(1)
         top = probs[np.arange(len(probs)), best]
         if m.calibrated:  # no calibrated claim on a visual group no answer came from
@@ -355,6 +357,12 @@ class LabelSession(SessionActions):
             rows.append(Suggestion(i, self.paths[i], self.classes[j], round(float(top[i]), 4),
                                    bool(unknown[i] or is_none)))
         return SuggestionReport(rows, m.calibrated, m.estimated_accuracy, self._version)
+
+    def odd_images(self) -> np.ndarray:
+        """Bool per image: unlike the rest of the folder (:mod:`.oddities`; label-free, made once)."""
+        if self._odd is None:
+            self._odd = oddities.odd_images(self.space.z)
+        return self._odd
 
     # -- asking ------------------------------------------------------------------------------
     def ask(self, n: int = 10) -> list[Question]:
