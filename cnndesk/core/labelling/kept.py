@@ -27,11 +27,17 @@ MAX_BYTES = 64 << 20
 
 
 def answers_file(root: str) -> Path:
-    """Where the answers given for the folder ``root`` (absolute) are kept."""
+    """Where the answers given for the folder ``root`` are kept: one file per folder however it
+    is reached (through a symbolic link, or a link above it, the same folder has the same file;
+    the paths inside are relative to it). A file kept under the path as given before is used."""
     from cnndesk.core.common.paths import user_data_dir
 
-    digest = hashlib.sha256(os.path.abspath(root).encode("utf-8", "surrogateescape")).hexdigest()[:32]
-    return user_data_dir() / "labelling" / f"{digest}.csv"
+    def file_for(path: str) -> Path:
+        digest = hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        return user_data_dir() / "labelling" / f"{digest}.csv"
+
+    real, given = file_for(os.path.realpath(root)), file_for(os.path.abspath(root))
+    return given if given != real and given.exists() and not real.exists() else real
 
 
 def load(path: str | os.PathLike, root: str, known: set[str]) -> dict[str, str | None]:

@@ -100,3 +100,16 @@ def test_subfolder_names_are_not_kept_as_answers(tmp_path):
     s.keep_answers()
     plain = _open(root)
     assert [plain.paths[i] for i in plain.labelled] == [first] and plain.label_of(first) == wrong
+
+
+def test_the_same_folder_through_a_link_has_the_same_answers(pile, tmp_path):
+    root, truth = pile
+    link = tmp_path / "photos-link"
+    os.symlink(root, link)
+    s = _open(link)
+    p = s.paths[0]
+    s.answer(p, truth[os.path.realpath(p)])
+    assert s.keep_answers() is True
+    again = _open(root)  # the real path: the answer comes back
+    assert again.labelled and again.state(again.paths[0]) == truth[os.path.realpath(p)]
+    assert _open(link).labelled, "and through the link again"
