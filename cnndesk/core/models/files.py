@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from cnndesk import __version__
 from cnndesk.core.common.errors import ModelError
 from cnndesk.core.common.paths import atomic_write
@@ -55,7 +57,10 @@ def save_model_file(
     }
     arrays = {}
     for k, v in state_dict.items():
-        arrays[k] = v.detach().cpu().contiguous().numpy() if hasattr(v, "detach") else v
+        # C order: safetensors writes a numpy array's buffer as it lies, so a Fortran-ordered one
+        # (numpy's eigenvectors: full models' early-stage detector axes) came back transposed and
+        # every image of such a model was flagged as unknown
+        arrays[k] = v.detach().cpu().contiguous().numpy() if hasattr(v, "detach") else np.ascontiguousarray(v)
     blob = save_numpy(arrays, metadata={MODEL_FORMAT: json.dumps(info)})
     with atomic_write(path, "wb", overwrite=overwrite) as fh:
         fh.write(blob)

@@ -150,6 +150,7 @@ class Novelty:
     @classmethod
     def from_file(cls, info: dict, tensors: dict[str, np.ndarray]) -> Novelty:
         proj = tensors.get("novelty.proj")
+        proj = written_axes(proj) if proj is not None else None
         table = tuple((float(q), float(d)) for q, d in info.get("held_out_quantiles", []))
         nov = cls(tensors["novelty.mean"].astype(np.float32), tensors["novelty.scale"].astype(np.float32),
                   tensors["novelty.bank"].astype(np.float32), float(info["threshold"]),
@@ -183,6 +184,25 @@ class Novelty:
 def synth_ratio(d_in: np.ndarray, d_out: np.ndarray) -> np.ndarray:
     """d_in / (d_in + d_out): 0 on a training image, 1 on a synthesised outlier."""
     return (d_in / (d_in + d_out + 1e-6)).astype(np.float32)
+
+
+def written_axes(proj: np.ndarray) -> np.ndarray:
+    """Principal axes as read from a model file. They are orthonormal columns; model files written
+    before the writer forced C order hold some (numpy's eigenvectors: full models' early-stage
+    detector from 465+ training images, quick models' from 2,529+) as their Fortran-order bytes
+    read in C order -- the detector then flagged every image. Such axes are put back in order."""
+    p = np.asarray(proj, np.float32)
+
+    def off(a: np.ndarray) -> float:
+        return float(np.abs(a.T @ a - np.eye(a.shape[1], dtype=np.float32)).max()) if a.ndim == 2 else 0.0
+
+    if p.ndim != 2 or off(p) < AXES_TOLERANCE:
+        return p
+    back = np.ascontiguousarray(p.ravel().reshape(p.shape[1], p.shape[0]).T)
+    return back if off(back) < AXES_TOLERANCE else p
+
+
+AXES_TOLERANCE = 0.05  # |P^T P - I| of float16 axes: about 1e-3
 
 
 def pad_head(weight: np.ndarray, width: int) -> np.ndarray:
