@@ -61,7 +61,7 @@ def rates(own: np.ndarray, families: dict[str, np.ndarray], thr: float) -> dict:
 
 
 def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict, args, tmp: Path,
-              exposure: bool = True) -> dict:
+              exposure: bool = True, keep: str | None = None) -> dict:
     from cnndesk.core.predict.classifier import Classifier
     from cnndesk.core.training.config import TrainConfig
     from cnndesk.core.training.datasets import scan
@@ -81,6 +81,8 @@ def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict
     if mode == "full":
         cfg.time_budget_s = args.full_budget
         cfg.outlier_exposure = exposure
+        if keep is not None:
+            cfg.keep_pretrained = keep
     t = time.perf_counter()
     ds = scan(data)
     try:
@@ -88,7 +90,7 @@ def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict
     finally:
         novelty_fit.with_early = with_early
     train_s = time.perf_counter() - t
-    path = tmp / f"{kind}-{mode}{'' if exposure else '-noexp'}.safetensors"
+    path = tmp / f"{kind}-{mode}{'' if exposure else '-noexp'}{'' if keep is None else '-keep' + (keep or 'off')}.safetensors"
     model.save(path)
     clf = Classifier(str(path))
     own = batches(clf, test, lambda x: clf.run(x)[1])
@@ -143,6 +145,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="another draw of every image (0: the default sets)")
     ap.add_argument("--exposure", default="on", choices=("on", "off", "both"),
                     help="full models: outlier exposure while fine-tuning; both: each full model without, then with")
+    ap.add_argument("--keep", default=None,
+                    help="full models: comma list of TrainConfig.keep_pretrained values to train side by side "
+                    "(off = none, l2sp, distill); default: the training's default only")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cnndesk-bench-unknown-"))
     if not args.keep_cache:
@@ -164,9 +169,14 @@ def main() -> None:
                 runs.append((mode, False))
             if mode != "full" or args.exposure != "off":
                 runs.append((mode, True))
-        for mode, exposure in runs:
-            res = run_model(kind, mode, data, test, unrelated, args, tmp, exposure)
-            name = f"{kind}/{mode}" + ("" if exposure or mode != "full" else "-noexp")
+        if args.keep is not None:  # full models side by side, one per way of keeping the pretrained features
+            runs = [(m, e, k) for m, e in runs for k in ([None] if m != "full" else args.keep.split(","))]
+        else:
+            runs = [(m, e, None) for m, e in runs]
+        for mode, exposure, keep in runs:
+            res = run_model(kind, mode, data, test, unrelated, args, tmp, exposure,
+                            None if keep is None else ("" if keep == "off" else keep))
+            name = f"{kind}/{mode}" + ("" if exposure or mode != "full" else "-noexp") + (f"-keep-{keep}" if keep else "")
             results["models"][name] = res
             r = res["report"]
             print(f"{name}: train {res['train_s']} s, test acc {res['test_accuracy']}, own flagged "

@@ -51,6 +51,7 @@ class TrainConfig:
     init_from: str | None = None  # continue from an existing model file (more images, same or new classes)
     features: str = "multi"  # quick mode: "multi" (several stages, one pass) or "last" (the pooled last layer)
     outlier_exposure: bool = True  # full mode: content-free copies of each batch trained towards "none" (issue 23)
+    keep_pretrained: str = ""  # full mode: "" | "l2sp" | "distill": keep the pretrained features (training.full_keep)
 
     def resolved_epochs(self) -> int:
         return self.epochs or DEFAULT_EPOCHS.get(self.mode, DEFAULT_EPOCHS["full"])
