@@ -68,12 +68,15 @@ def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict
     from cnndesk.core.training.dispatch import train
     from cnndesk.core.trust import novelty as novelty_fit
 
+    held_all: list = []  # full models: the combined held-out scores the threshold comes from
     held_late: list = []  # full models: the late-stage detector's own held-out scores (the detector before
     with_early = novelty_fit.with_early  # the early-stage one; scored on the same network for "old")
 
     def spy(main, held_main, *rest):
         held_late.append(held_main.copy())
-        return with_early(main, held_main, *rest)
+        out = with_early(main, held_main, *rest)
+        held_all.append(out[1].copy())
+        return out
 
     novelty_fit.with_early = spy
 
@@ -114,9 +117,30 @@ def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict
         own_l = late(test)
         res["late_only"] = {look: rates(own_l, {f: late(ps) for f, ps in unrelated[look].items()}, thr)
                             for look in ("tune", "report")}
+    if held_all and nov.early is not None:  # raw scores, for threshold rules judged offline
+        res["scores"] = {"held": held_all[-1].round(4).tolist(), "synth_val": synth_val_scores(clf, ds).round(4).tolist(),
+                         "own": own.round(4).tolist(), "threshold": float(clf.novelty_threshold),
+                         "report": {f: s.round(4).tolist() for f, s in fams["report"].items()},
+                         "tune": {f: s.round(4).tolist() for f, s in fams["tune"].items()}}
     if args.dump:
         dump(clf, ds, kind, mode, test, y, unrelated, Path(args.dump))
     return res
+
+
+def synth_val_scores(clf, ds) -> np.ndarray:
+    """Scores of outliers synthesised (as training does) from the validation images: held-out
+    outliers (their sources are not in the detector's outlier bank)."""
+    import torch
+
+    from cnndesk.core.images.load import load_image
+    from cnndesk.core.training.full_data import Batch
+    from cnndesk.core.training.full_trust import synthetic_outliers
+
+    paths = [p for p, _ in ds.val]
+    xs = [torch.from_numpy(np.stack([clf.prepare(load_image(p, min_side=clf.preprocess.resize))
+                                     for p in paths[i:i + 16]])) for i in range(0, len(paths), 16)]
+    out = synthetic_outliers([Batch(x, torch.zeros(len(x), dtype=torch.long)) for x in xs], len(paths), seed=1)
+    return np.concatenate([clf.run(b.x.numpy())[1] for b in out])
 
 
 def dump(clf, ds, kind, mode, test, y_test, unrelated, folder: Path) -> None:
