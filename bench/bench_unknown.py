@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 import unknown_data  # noqa: E402
 
+L2SP_DEFAULT = 100.0  # training.full_keep.L2SP_STRENGTH (not imported here: torch)
 SIZES = {"digits": (40, 20), "textures": (70, 30), "objects": (55, 25)}  # per class: training, test
 
 
@@ -81,10 +82,15 @@ def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict
     novelty_fit.with_early = spy
 
     cfg = TrainConfig(mode=mode)
+    path = tmp / f"{kind}-{mode}{'' if exposure else '-noexp'}{'' if keep is None else '-keep' + (keep or 'off').replace('@', '-')}.safetensors"
     if mode == "full":
         cfg.time_budget_s = args.full_budget
         cfg.outlier_exposure = exposure
-        if keep is not None:
+        if keep is not None:  # "l2sp@300": L2-SP with another strength (experiments)
+            from cnndesk.core.training import full_keep
+
+            keep, _, strength = keep.partition("@")
+            full_keep.L2SP_STRENGTH = float(strength) if strength else L2SP_DEFAULT
             cfg.keep_pretrained = keep
     t = time.perf_counter()
     ds = scan(data)
@@ -93,7 +99,7 @@ def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict
     finally:
         novelty_fit.with_early = with_early
     train_s = time.perf_counter() - t
-    path = tmp / f"{kind}-{mode}{'' if exposure else '-noexp'}{'' if keep is None else '-keep' + (keep or 'off')}.safetensors"
+
     model.save(path)
     clf = Classifier(str(path))
     own = batches(clf, test, lambda x: clf.run(x)[1])

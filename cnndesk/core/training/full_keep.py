@@ -26,11 +26,11 @@ class Anchor:
     back towards their values at the start by ``lr x strength`` (the body group's current lr).
     The same interface as :class:`Distiller`: ``loss`` (none), ``after_step``, ``clear``, ``close``."""
 
-    def __init__(self, model, head, strength: float = L2SP_STRENGTH):
+    def __init__(self, model, head, strength: float | None = None):
         head_ids = {id(p) for p in head.parameters()}
         self.params = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
         self.start = [p.detach().clone() for p in self.params]
-        self.strength = strength
+        self.strength = L2SP_STRENGTH if strength is None else strength
 
     def loss(self, x, n: int):
         return None
@@ -57,12 +57,12 @@ class Distiller:
     the user's images (the teacher sees those): mean over the stages of
     |student - teacher|^2 / |teacher|^2."""
 
-    def __init__(self, model, taps: list, weight: float = DISTILL_WEIGHT):
+    def __init__(self, model, taps: list, weight: float | None = None):
         import copy
 
         from torch.nn.modules.batchnorm import _BatchNorm
 
-        self.weight = weight
+        self.weight = DISTILL_WEIGHT if weight is None else weight
         self.teacher = copy.deepcopy(model)
         for p in self.teacher.parameters():
             p.requires_grad_(False)
