@@ -5,7 +5,7 @@ validation images, own test images, unrelated families). A rule sees only what t
 held-out in-class scores and the held-out synthesised outliers); the table gives own flagged /
 unrelated flagged (report look) per model.
 
-Usage: python bench/exp_threshold_rules.py results.json [...]
+Usage: python bench/exp_threshold_rules.py [--table] results.json [...]
 """
 
 from __future__ import annotations
@@ -66,7 +66,34 @@ RULES = {"wide gap x2 (kept)": wide_gap(), "q95 (current)": q95, "ucb80": lambda
          "gap 0.5 ucb": gap(), "gap 0.5 max": gap(cap="max"), "gap 0.25 ucb": gap(0.25)}
 
 
+def table(paths: list[str]) -> None:
+    """Per model: own flagged / unrelated flagged / AUROC / each report family flagged, at the 95th
+    percentile (the threshold before) and with the wide-gap rule, and whether the rule moved it."""
+    from cnndesk.core.trust.scores import auroc
+
+    rule = wide_gap()
+    print("model | seed | test acc | train s | rule | own q95 -> rule | unrelated q95 -> rule | AUROC | families (q95 -> rule)")
+    for path in paths:
+        d = json.load(open(path))
+        for name, m in d["models"].items():
+            if "scores" not in m:
+                continue
+            s = m["scores"]
+            h, o, own = np.array(s["held"]), np.array(s["synth_val"]), np.array(s["own"])
+            fams = {f: np.array(v) for f, v in s["report"].items()}
+            unrel = np.concatenate(list(fams.values()))
+            t0, t1 = q95(h, o), rule(h, o)
+            fam = ", ".join(f"{f} {(v > t0).mean():.2f}" + ("" if t0 == t1 else f"->{(v > t1).mean():.2f}")
+                            for f, v in fams.items())
+            print(f"{name} | {d['seed']} | {m['test_accuracy']} | {m['train_s']} | {'on' if t0 != t1 else 'off'} | "
+                  f"{(own > t0).mean():.3f} -> {(own > t1).mean():.3f} | {(unrel > t0).mean():.3f} -> "
+                  f"{(unrel > t1).mean():.3f} | {auroc(own, unrel):.4f} | {fam} | load {d['load_start']}-{d.get('load_end')}")
+
+
 def main() -> None:
+    if sys.argv[1] == "--table":
+        table(sys.argv[2:])
+        return
     rows = []
     for path in sys.argv[1:]:
         d = json.load(open(path))
