@@ -86,6 +86,8 @@ def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict
     if mode == "full":
         cfg.time_budget_s = args.full_budget
         cfg.outlier_exposure = exposure
+        if args.full_size:
+            cfg.image_size = args.full_size
         if keep is not None:  # "l2sp@300": L2-SP with another strength (experiments)
             from cnndesk.core.training import full_keep
 
@@ -169,6 +171,7 @@ def main() -> None:
     ap.add_argument("--kinds", default=",".join(unknown_data.KINDS))
     ap.add_argument("--per-family", type=int, default=30)
     ap.add_argument("--full-budget", type=float, default=40.0, help="full mode's time budget per model (s)")
+    ap.add_argument("--full-size", type=int, default=None, help="full mode's image size (default: chosen from the images)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--dump", default=None, help="folder for the detector's input features (experiments)")
     ap.add_argument("--keep-cache", action="store_true", help="reuse $CNNDESK_CACHE_DIR (default: a fresh one)")
