@@ -91,6 +91,8 @@ def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict
         if keep is not None:  # "l2sp@300": L2-SP with another strength (experiments)
             from cnndesk.core.training import full_keep
 
+            if keep.startswith("blocks"):  # "blocksN": train the last N blocks only (earlier stages frozen)
+                cfg.unfrozen_blocks, keep = int(keep[6:]), ""
             keep, _, strength = keep.partition("@")
             full_keep.L2SP_STRENGTH = float(strength) if strength else L2SP_DEFAULT
             cfg.keep_pretrained = keep
@@ -180,7 +182,8 @@ def main() -> None:
                     help="full models: outlier exposure while fine-tuning; both: each full model without, then with")
     ap.add_argument("--keep", default=None,
                     help="full models: comma list of TrainConfig.keep_pretrained values to train side by side "
-                    "(off = none, l2sp, distill); default: the training's default only")
+                    "(off = none, l2sp, distill, l2sp@STRENGTH, blocksN = the last N blocks trained); default: the "
+                    "training's default only")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cnndesk-bench-unknown-"))
     if not args.keep_cache:
