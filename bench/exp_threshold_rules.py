@@ -6,6 +6,7 @@ held-out in-class scores and the held-out synthesised outliers); the table gives
 unrelated flagged (report look) per model.
 
 Usage: python bench/exp_threshold_rules.py [--table] results.json [...]
+       python bench/exp_threshold_rules.py --pairs OLD NEW results.json [...]   (bench_unknown --keep OLD,NEW)
 """
 
 from __future__ import annotations
@@ -90,7 +91,41 @@ def table(paths: list[str]) -> None:
                   f"{(unrel > t1).mean():.3f} | {auroc(own, unrel):.4f} | {fam} | load {d['load_start']}-{d.get('load_end')}")
 
 
+def pairs(old: str, new: str, paths: list[str]) -> None:
+    """Markdown rows: model ``<kind>/full-keep-<old>`` at the 95th percentile (the code before) ->
+    ``<kind>/full-keep-<new>`` with the wide-gap rule (the code after), per kind and seed."""
+    from cnndesk.core.trust.scores import auroc
+
+    rule = wide_gap()
+    for path in paths:
+        d = json.load(open(path))
+        kinds = sorted({n.split("/")[0] for n in d["models"]})
+        for kind in kinds:
+            a, b = d["models"].get(f"{kind}/full-keep-{old}"), d["models"].get(f"{kind}/full-keep-{new}")
+            if a is None or b is None:
+                continue
+            out = []
+            for m, fn in ((a, q95), (b, rule)):
+                s = m["scores"]
+                h, o, own = np.array(s["held"]), np.array(s["synth_val"]), np.array(s["own"])
+                fams = {f: np.array(v) for f, v in s["report"].items()}
+                t = fn(h, o)
+                out.append((float((own > t).mean()), float((np.concatenate(list(fams.values())) > t).mean()),
+                            auroc(own, np.concatenate(list(fams.values()))),
+                            {f: float((v > t).mean()) for f, v in fams.items()},
+                            {f: auroc(own, v) for f, v in fams.items()}, t != q95(h, o)))
+            (o0, u0, r0, f0, fa0, _), (o1, u1, r1, f1, fa1, on) = out
+            fam = " | ".join(f"{f0[f]:.2f} → {f1[f]:.2f}" for f in f0)
+            print(f"| {kind}, {d['seed']} | {o0:.3f} → {o1:.3f}{' (rule)' if on else ''} | {u0:.3f} → {u1:.3f} | "
+                  f"{r0:.3f} → {r1:.3f} | {fam} | {a['test_accuracy']} → {b['test_accuracy']} | "
+                  f"{a['train_s']:.0f} → {b['train_s']:.0f} | {d['load_start']}–{d.get('load_end')} |")
+            print("|   (family AUROC) | | | | " + " | ".join(f"{fa0[f]:.3f} → {fa1[f]:.3f}" for f in fa0) + " | | | |")
+
+
 def main() -> None:
+    if sys.argv[1] == "--pairs":
+        pairs(sys.argv[2], sys.argv[3], sys.argv[4:])
+        return
     if sys.argv[1] == "--table":
         table(sys.argv[2:])
         return
