@@ -7,10 +7,11 @@ only inside functions that train).
 * how much of the network to train: the last two blocks (EARLY_KEPT_BLOCKS), so that the
   earlier stages, which the novelty detector reads next to the late ones, keep their pretrained
   features (issue 23, bench/bench_unknown.py, six seeds: full textures models' other-textures
-  AUROC up on all six, e.g. 0.85-0.95 -> 0.89-0.98 on the report seeds; test accuracy as high or
-  higher on textures, digits and objects, training shorter; docs/benchmarks.md). ``TrainConfig.keep_early_stages = False``: the rule before, the
-  whole network from WHOLE_NETWORK_MIN_PER_CLASS images per class (measured then: whole network
-  0.985 vs last two blocks 0.948 on small unusual images), otherwise the last two blocks;
+  AUROC up on all six, 0.85-0.95 -> 0.89-0.98 on the report seeds; test accuracy as high or
+  higher on textures, digits and objects, training shorter; docs/benchmarks.md).
+  ``TrainConfig.keep_early_stages = False``: the rule before, the whole network from
+  WHOLE_NETWORK_MIN_PER_CLASS images per class (measured then: whole network 0.985 vs last two
+  blocks 0.948 on small unusual images), otherwise the last two blocks;
 * epochs: a time budget (``TrainConfig.time_budget_s``, 150 s): the first epoch is timed and as
   many epochs as fit the budget are run (3 to 15), with early stopping (patience 2); before the
   first epoch, an estimate of about 6000 image passes;
@@ -36,7 +37,7 @@ import numpy as np
 
 SIZE_MIN, SIZE_MAX = 64, 224
 WHOLE_NETWORK_MIN_PER_CLASS = 30  # keep_early_stages off: the whole network from this many images per class
-EARLY_KEPT_BLOCKS = 2  # blocks trained by default: for the built-in families every stage the early detector reads stays
+EARLY_KEPT_BLOCKS = 2  # blocks trained by default (built-in families: the early detector's stages stay pretrained)
 EPOCH_BUDGET_IMAGES = 6000
 MIN_EPOCHS, MAX_EPOCHS = 3, 15
 
