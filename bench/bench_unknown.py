@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 import unknown_data  # noqa: E402
 
+L2SP_DEFAULT = 100.0  # training.full_keep.L2SP_STRENGTH (not imported here: torch)
 SIZES = {"digits": (40, 20), "textures": (70, 30), "objects": (55, 25)}  # per class: training, test
 
 
@@ -61,26 +62,40 @@ def rates(own: np.ndarray, families: dict[str, np.ndarray], thr: float) -> dict:
 
 
 def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict, args, tmp: Path,
-              exposure: bool = True) -> dict:
+              exposure: bool = True, keep: str | None = None) -> dict:
     from cnndesk.core.predict.classifier import Classifier
     from cnndesk.core.training.config import TrainConfig
     from cnndesk.core.training.datasets import scan
     from cnndesk.core.training.dispatch import train
     from cnndesk.core.trust import novelty as novelty_fit
 
+    held_all: list = []  # full models: the combined held-out scores the threshold comes from
     held_late: list = []  # full models: the late-stage detector's own held-out scores (the detector before
     with_early = novelty_fit.with_early  # the early-stage one; scored on the same network for "old")
 
     def spy(main, held_main, *rest):
         held_late.append(held_main.copy())
-        return with_early(main, held_main, *rest)
+        out = with_early(main, held_main, *rest)
+        held_all.append(out[1].copy())
+        return out
 
     novelty_fit.with_early = spy
 
     cfg = TrainConfig(mode=mode)
+    path = tmp / f"{kind}-{mode}{'' if exposure else '-noexp'}{'' if keep is None else '-keep' + (keep or 'off').replace('@', '-')}.safetensors"
     if mode == "full":
         cfg.time_budget_s = args.full_budget
         cfg.outlier_exposure = exposure
+        if args.full_size:
+            cfg.image_size = args.full_size
+        if keep is not None:  # "l2sp@300": L2-SP with another strength (experiments)
+            from cnndesk.core.training import full_keep
+
+            if keep.startswith("blocks"):  # "blocksN": train the last N blocks only (earlier stages frozen)
+                cfg.unfrozen_blocks, keep = int(keep[6:]), ""
+            keep, _, strength = keep.partition("@")
+            full_keep.L2SP_STRENGTH = float(strength) if strength else L2SP_DEFAULT
+            cfg.keep_pretrained = keep
     t = time.perf_counter()
     ds = scan(data)
     try:
@@ -88,7 +103,7 @@ def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict
     finally:
         novelty_fit.with_early = with_early
     train_s = time.perf_counter() - t
-    path = tmp / f"{kind}-{mode}{'' if exposure else '-noexp'}.safetensors"
+
     model.save(path)
     clf = Classifier(str(path))
     own = batches(clf, test, lambda x: clf.run(x)[1])
@@ -112,9 +127,30 @@ def run_model(kind: str, mode: str, data: Path, test: list[str], unrelated: dict
         own_l = late(test)
         res["late_only"] = {look: rates(own_l, {f: late(ps) for f, ps in unrelated[look].items()}, thr)
                             for look in ("tune", "report")}
+    if held_all and nov.early is not None:  # raw scores, for threshold rules judged offline
+        res["scores"] = {"held": held_all[-1].round(4).tolist(), "synth_val": synth_val_scores(clf, ds).round(4).tolist(),
+                         "own": own.round(4).tolist(), "threshold": float(clf.novelty_threshold),
+                         "report": {f: s.round(4).tolist() for f, s in fams["report"].items()},
+                         "tune": {f: s.round(4).tolist() for f, s in fams["tune"].items()}}
     if args.dump:
         dump(clf, ds, kind, mode, test, y, unrelated, Path(args.dump))
     return res
+
+
+def synth_val_scores(clf, ds) -> np.ndarray:
+    """Scores of outliers synthesised (as training does) from the validation images: held-out
+    outliers (their sources are not in the detector's outlier bank)."""
+    import torch
+
+    from cnndesk.core.images.load import load_image
+    from cnndesk.core.training.full_data import Batch
+    from cnndesk.core.training.full_trust import synthetic_outliers
+
+    paths = [p for p, _ in ds.val]
+    xs = [torch.from_numpy(np.stack([clf.prepare(load_image(p, min_side=clf.preprocess.resize))
+                                     for p in paths[i:i + 16]])) for i in range(0, len(paths), 16)]
+    out = synthetic_outliers([Batch(x, torch.zeros(len(x), dtype=torch.long)) for x in xs], len(paths), seed=1)
+    return np.concatenate([clf.run(b.x.numpy())[1] for b in out])
 
 
 def dump(clf, ds, kind, mode, test, y_test, unrelated, folder: Path) -> None:
@@ -137,12 +173,17 @@ def main() -> None:
     ap.add_argument("--kinds", default=",".join(unknown_data.KINDS))
     ap.add_argument("--per-family", type=int, default=30)
     ap.add_argument("--full-budget", type=float, default=40.0, help="full mode's time budget per model (s)")
+    ap.add_argument("--full-size", type=int, default=None, help="full mode's image size (default: chosen from the images)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--dump", default=None, help="folder for the detector's input features (experiments)")
     ap.add_argument("--keep-cache", action="store_true", help="reuse $CNNDESK_CACHE_DIR (default: a fresh one)")
     ap.add_argument("--seed", type=int, default=0, help="another draw of every image (0: the default sets)")
     ap.add_argument("--exposure", default="on", choices=("on", "off", "both"),
                     help="full models: outlier exposure while fine-tuning; both: each full model without, then with")
+    ap.add_argument("--keep", default=None,
+                    help="full models: comma list of TrainConfig.keep_pretrained values to train side by side "
+                    "(off = none, l2sp, distill, l2sp@STRENGTH, blocksN = the last N blocks trained); default: the "
+                    "training's default only")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cnndesk-bench-unknown-"))
     if not args.keep_cache:
@@ -164,9 +205,14 @@ def main() -> None:
                 runs.append((mode, False))
             if mode != "full" or args.exposure != "off":
                 runs.append((mode, True))
-        for mode, exposure in runs:
-            res = run_model(kind, mode, data, test, unrelated, args, tmp, exposure)
-            name = f"{kind}/{mode}" + ("" if exposure or mode != "full" else "-noexp")
+        if args.keep is not None:  # full models side by side, one per way of keeping the pretrained features
+            runs = [(m, e, k) for m, e in runs for k in ([None] if m != "full" else args.keep.split(","))]
+        else:
+            runs = [(m, e, None) for m, e in runs]
+        for mode, exposure, keep in runs:
+            res = run_model(kind, mode, data, test, unrelated, args, tmp, exposure,
+                            None if keep is None else ("" if keep == "off" else keep))
+            name = f"{kind}/{mode}" + ("" if exposure or mode != "full" else "-noexp") + (f"-keep-{keep}" if keep else "")
             results["models"][name] = res
             r = res["report"]
             print(f"{name}: train {res['train_s']} s, test acc {res['test_accuracy']}, own flagged "

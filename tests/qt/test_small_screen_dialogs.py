@@ -84,5 +84,5 @@ def test_chart_legend_never_covers_the_title(qtbot, width, title, percent):
 
 
 def test_full_and_quick_words(qtbot, train_dialog):
-    assert "whole network" in train_dialog.full.text()
+    assert "network itself" in train_dialog.full.text() and "later layers" in train_dialog.full.toolTip()
     assert "first time" in train_dialog.quick.toolTip()  # what the shorter text no longer says

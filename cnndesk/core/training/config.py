@@ -51,6 +51,11 @@ class TrainConfig:
     init_from: str | None = None  # continue from an existing model file (more images, same or new classes)
     features: str = "multi"  # quick mode: "multi" (several stages, one pass) or "last" (the pooled last layer)
     outlier_exposure: bool = True  # full mode: content-free copies of each batch trained towards "none" (issue 23)
+    keep_pretrained: str = ""  # full mode: "" | "l2sp" | "distill": keep the pretrained features (training.full_keep)
+    # full mode, unfrozen_blocks chosen: train the last blocks only (full_settings.EARLY_KEPT_BLOCKS), whatever
+    # the number of images, so the stages the novelty detector reads stay pretrained (issue 23); False: the
+    # whole network from 30 images per class (before)
+    keep_early_stages: bool = True
 
     def resolved_epochs(self) -> int:
         return self.epochs or DEFAULT_EPOCHS.get(self.mode, DEFAULT_EPOCHS["full"])

@@ -17,7 +17,7 @@ from dataclasses import replace as _replace
 
 from cnndesk.core.common.errors import Cancelled
 from cnndesk.core.common.progress import report
-from cnndesk.core.training import full_settings, full_trust
+from cnndesk.core.training import full_keep, full_settings, full_trust
 from cnndesk.core.training.datasets import class_weights
 from cnndesk.core.training.evaluation import evaluate as evaluate_predictions
 from cnndesk.core.training.full_data import LoadError, collate, load_data
@@ -68,11 +68,13 @@ class EpochResult:
 
 
 def train_one_epoch(net, loader, opt, sched, loss_fn, prec: Precision, cancel=None, on_step=None,
-                    exposure=None) -> EpochResult:
+                    exposure=None, keep=None) -> EpochResult:
     """One pass over ``loader``; ``on_step(images)`` after every batch. ``exposure(x)``: outliers
     made from each batch (``full_trust.exposure_outliers``), run in the same forward pass with their
     softmax pushed towards uniform (weight ``full_trust.EXPOSURE_WEIGHT``); the reported loss and
-    accuracy are the batch's own images'."""
+    accuracy are the batch's own images'. ``keep`` (``full_keep.keeper``): keeps the pretrained
+    features (a distillation loss on the batch's own images, a pull towards the starting weights
+    after each step)."""
     import torch
 
     device = prec.device
@@ -88,6 +90,8 @@ def train_one_epoch(net, loader, opt, sched, loss_fn, prec: Precision, cancel=No
         xb = (batch.x if xo is None else torch.cat([batch.x, xo.to(batch.x.dtype)])).to(device, non_blocking=True)
         xb = xb.contiguous(memory_format=torch.channels_last)
         yb = batch.y.to(device)
+        if keep is not None:
+            keep.clear()
         with torch.autocast(device.type, dtype=prec.amp_dtype, enabled=prec.use_amp):
             out = net(xb)
             if xo is not None:
@@ -95,10 +99,15 @@ def train_one_epoch(net, loader, opt, sched, loss_fn, prec: Precision, cancel=No
             loss = loss_fn(out.float(), yb)
             if xo is not None:
                 loss = loss + full_trust.EXPOSURE_WEIGHT * full_trust.uniform_loss(out_o)
+            extra = keep.loss(xb, len(yb)) if keep is not None else None
+            if extra is not None:
+                loss = loss + extra
         opt.zero_grad(set_to_none=True)
         prec.scaler.scale(loss).backward()
         prec.scaler.step(opt)
         prec.scaler.update()
+        if keep is not None:
+            keep.after_step(opt)
         sched.step()
         tl += float(loss.detach()) * len(yb)
         tc += float((out.argmax(1) == yb).sum())
@@ -163,6 +172,8 @@ def calibrate(model, head, data, prec: Precision, ds, seed: int, errors: dict, e
                                                                  features=features, outliers=outliers, early=early)
         extra.update(calib)
         keys = full_trust.head_keys(model, head)
+        if outliers is not None and full_trust.widen_threshold(novelty, held, run, data.val_loader, len(f_v), seed):
+            extra["novelty_threshold"] = "upper bound of the 95th percentile (far from synthesised outliers)"
     if len(y_v):
         paths = [p for p, _ in ds.val if p not in errors]
         evaluation = evaluate_predictions(paths, y_v, trust.softmax(l_v, temperature), ds.classes)
@@ -241,6 +252,7 @@ def _train_full(ds, config, progress=None, cancel=None, on_epoch=None):
     if config.outlier_exposure:  # content-free copies of each batch pushed to "none of my classes"
         gen = torch.Generator().manual_seed(config.seed + rank)
         exposure = lambda x: full_trust.exposure_outliers(x, gen)  # noqa: E731
+    keep = full_keep.keeper(config.keep_pretrained, model, head, base.arch)  # the pretrained features
 
     def on_step(_n):
         done[0] += 1
@@ -253,7 +265,7 @@ def _train_full(ds, config, progress=None, cancel=None, on_epoch=None):
         train_mode(model)
         if data.sampler is not None:
             data.sampler.set_epoch(epoch)
-        res = train_one_epoch(net, data.loader, opt, sched, loss_fn, prec, cancel, on_step, exposure)
+        res = train_one_epoch(net, data.loader, opt, sched, loss_fn, prec, cancel, on_step, exposure, keep)
         errors.update((e.path, e.reason) for e in res.errors)
         if res.cancelled:
             cancelled = True
@@ -288,6 +300,8 @@ def _train_full(ds, config, progress=None, cancel=None, on_epoch=None):
             bad_epochs += 1
             if bad_epochs >= config.patience:
                 break
+    if keep is not None:
+        keep.close()
     if best[2] is None:
         if cancelled:
             raise Cancelled("training cancelled before the first epoch finished")

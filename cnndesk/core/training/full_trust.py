@@ -129,6 +129,20 @@ def uniform_loss(logits):
     return -F.log_softmax(logits.float(), dim=1).mean(dim=1).mean()
 
 
+def widen_threshold(novelty, held, run, val_loader, n_val: int, seed: int) -> bool:
+    """``core.trust.novelty.widen_if_separated`` with outliers synthesised from the validation
+    images (``run(batches)`` gives their features, as for the training images)."""
+    from cnndesk.core.trust import novelty as novelty_fit
+
+    if novelty is None or held is None or n_val < 10:
+        return False
+    feats = run(synthetic_outliers(val_loader, n_val, seed + 1))[0]
+    if not len(feats):
+        return False
+    with trust.one_blas_thread():
+        return novelty_fit.widen_if_separated(novelty, held, novelty.score(feats))
+
+
 def head_keys(model, head) -> tuple[str, str] | None:
     for name, m in model.named_modules():
         if m is head:

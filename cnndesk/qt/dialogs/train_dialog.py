@@ -82,9 +82,9 @@ class TrainDialog(QDialog):
         # -- mode and settings --------------------------------------------------------------------
         self.quick = QRadioButton(train_text.quick_label(None))
         self.quick.setToolTip(train_text.QUICK_TIP)
-        self.full = QRadioButton("Full — minutes: fine-tune the whole network")
-        self.full.setToolTip("Trains the network itself on your images: better on unusual images (textures, "
-                             "drawings, microscopy), minutes instead of seconds")
+        self.full = QRadioButton("Full — minutes: fine-tune the network itself")
+        self.full.setToolTip("Trains the network's later layers on your images (Advanced: how many, or all): "
+                             "better on unusual images (textures, drawings, microscopy), minutes instead of seconds")
         self.quick.setChecked(True)
         from cnndesk.core.common import system
 

@@ -59,7 +59,8 @@ class TrainOptions(QGroupBox):
         self.blocks.setValue(-1)
         self.blocks.setSpecialValueText("automatic")
         self.blocks.setToolTip("Full mode: how many of the last blocks to train (0 = the whole network; "
-                               "automatic: the whole network when there are enough images per class)")
+                               "automatic: the last two, so the earlier layers keep what tells your images "
+                               "from unrelated ones)")
         self.size = QSpinBox()
         self.size.setRange(0, 512)
         self.size.setSingleStep(32)

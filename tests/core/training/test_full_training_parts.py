@@ -213,3 +213,44 @@ def test_outlier_exposure_copies_and_loss():
                                     nn.CrossEntropyLoss(), prec, exposure=lambda xb: full_trust.exposure_outliers(xb, gen))
     assert seen == [10] and res.images == 8 and math.isfinite(res.loss) and 0 <= res.acc <= 1
     assert fulltrain_config().outlier_exposure  # on by default for full training
+
+
+def test_keep_pretrained_pulls_towards_the_start_or_the_teacher():
+    """TrainConfig.keep_pretrained (issue 23): "l2sp" moves the pretrained layers back towards
+    their starting weights after every step (the head is free); "distill" adds a loss pulling the
+    tapped stages towards a frozen copy of the starting network (zero before any step), and the
+    teacher's hooks and copy go away on close."""
+    import math
+
+    from cnndesk.core.training import full_keep
+
+    def run(keep_mode):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                              nn.Linear(4, 3))
+        start = [p.detach().clone() for p in model.parameters()]
+        keep = None
+        if keep_mode == "l2sp":
+            keep = full_keep.Anchor(model, model[5])
+        elif keep_mode == "distill":
+            keep = full_keep.Distiller(model, [model[0], model[2]])
+            x0 = torch.randn(4, 3, 12, 12)
+            model(x0)
+            assert float(keep.loss(x0, 4)) < 1e-9  # the student is still the teacher
+        prec = full_model.Precision(torch.device("cpu"), False, torch.bfloat16,
+                                    torch.amp.GradScaler("cuda", enabled=False))
+        opt, sched = fulltrain.make_optimizer(model, model[5], fulltrain_config(), 20)
+        gen = torch.Generator().manual_seed(1)
+        batches = [full_data.Batch(torch.randn(8, 3, 12, 12, generator=gen), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]))
+                   for _ in range(20)]
+        res = fulltrain.train_one_epoch(model, batches, opt, sched, nn.CrossEntropyLoss(), prec, keep=keep)
+        assert math.isfinite(res.loss) and res.images == 160
+        if keep is not None:
+            keep.close()
+        body = [float((p.detach() - s).norm()) for p, s in zip(list(model.parameters())[:4], start[:4], strict=True)]
+        return sum(body)
+
+    free, anchored, distilled = run(None), run("l2sp"), run("distill")
+    assert anchored < 0.85 * free and distilled < free
+    with pytest.raises(ValueError):
+        full_keep.keeper("nope", nn.Linear(2, 2), nn.Linear(2, 2), "")

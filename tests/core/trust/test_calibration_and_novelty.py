@@ -101,7 +101,11 @@ def test_full_mode_choices_follow_the_data(tmp_path):
     assert 3 <= ch.epochs <= 12
     assert ch.cpu_bf16 == fullmode.cpu_has_native_bf16()
     ds.train = ds.train * 20  # "enough images per class"
-    assert fullmode.choose(ds, TrainConfig(mode="full"), "cpu").unfrozen_blocks == 0
+    # issue 23: still the last two blocks, so the stages the novelty detector reads stay pretrained
+    assert fullmode.choose(ds, TrainConfig(mode="full"), "cpu").unfrozen_blocks == 2
+    assert TrainConfig().keep_early_stages
+    # the rule before: the whole network from 30 images per class
+    assert fullmode.choose(ds, TrainConfig(mode="full", keep_early_stages=False), "cpu").unfrozen_blocks == 0
     fixed = fullmode.choose(ds, TrainConfig(mode="full", image_size=160, unfrozen_blocks=1, epochs=2, cpu_bf16=False))
     assert (fixed.image_size, fixed.unfrozen_blocks, fixed.epochs, fixed.cpu_bf16) == (160, 1, 2, False)
     assert TrainConfig().augment_flip is False

@@ -211,3 +211,20 @@ def test_quick_outliers_are_the_same_content_free_images_in_numpy():
         np.testing.assert_allclose(a.mean(axis=(1, 2)), x.mean(axis=(1, 2)), atol=0.1)
         assert a.std() < 0.5 * x.std()
     assert synth.sources([str(i) for i in range(130)]) == [str(i) for i in range(0, 130, 3)][:60]
+
+
+def test_threshold_is_the_95th_percentile_or_its_upper_bound_where_outliers_are_far(full_model):
+    """The threshold comes from the validation images' held-out scores: their 95th percentile, or
+    (where outliers synthesised from the validation images score far beyond them) its 80 % upper
+    confidence bound (``core.trust.novelty.widen_if_separated``); the app's flag-rate table gives
+    the same threshold at its default 5 %."""
+    from cnndesk.core.trust.novelty import upper_quantile
+
+    _, model, path = full_model
+    held, nov = model.val_novelty, model.novelty
+    widened = "novelty_threshold" in model.extra
+    want = upper_quantile(held, 0.95) if widened else float(np.quantile(held, 0.95))
+    assert abs(nov.threshold - want) < 1e-5
+    clf = Classifier(str(path))
+    assert abs(clf.novelty_threshold - nov.threshold) < 1e-5
+    assert abs(clf.novelty.threshold_for(0.05) - nov.threshold) < 1e-5
