@@ -72,8 +72,10 @@ def by_label(view) -> dict[str, list[int]]:
     for i, s in enumerate(view.states if view else []):
         if s is not None:
             key = s if s in view.classes else "skipped / none of these"
+        elif sugg and sugg[i] is not None and sugg[i].unknown:  # unlike the folder: even with no model yet
+            key = "unknown"
         elif sugg and sugg[i] is not None and sugg[i].label is not None:
-            key = "unknown" if sugg[i].unknown else sugg[i].label
+            key = sugg[i].label
         else:
             key = "no suggestion yet"
         out.setdefault(key, []).append(i)

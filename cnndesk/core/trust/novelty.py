@@ -266,10 +266,13 @@ def widen_if_separated(nov: trust.Novelty, held: np.ndarray, outlier_scores: np.
     keep their threshold; docs/benchmarks.md)."""
     held = np.asarray(held, np.float64)
     outlier_scores = np.asarray(outlier_scores, np.float64)
-    if len(held) < 10 or len(outlier_scores) < 10:
+    if len(held) < 10 or len(outlier_scores) < 10 or not np.isfinite(held).all():
+        return False
+    outlier_scores = outlier_scores[np.isfinite(outlier_scores)]  # a NaN made the gap test pass
+    if len(outlier_scores) < 10:
         return False
     top = float(held.max())
-    if top <= 0 or float(np.quantile(outlier_scores, 0.05)) < WIDE_GAP * top:
+    if not (top > 0 and float(np.quantile(outlier_scores, 0.05)) >= WIDE_GAP * top):
         return False
     nov.threshold = upper_quantile(held, nov.quantile)
     nov.table = tuple((q, max(upper_quantile(held, q), d)) for q, d in trust.threshold_table(held))

@@ -40,3 +40,23 @@ def test_noise_in_a_pile_is_flagged_before_and_after_answers(tmp_path):
     assert all(rows[p].unknown for p in noise)
     ordinary = [r for p, r in rows.items() if p not in noise]
     assert sum(r.unknown for r in ordinary) <= 0.15 * len(ordinary)
+
+
+def test_bursts_of_near_copies_make_no_single_photo_odd():
+    """10 bursts of 6 near-identical frames and 40 single photos: the median distance to the 5
+    nearest was about 0, so the spread was too, and all 40 single photos were flagged."""
+    rng = np.random.default_rng(3)
+    bursts = [rng.normal(0, 1, 32) for _ in range(10)]
+    z = [b + rng.normal(0, 0.01, 32) for b in bursts for _ in range(6)]
+    z += [rng.normal(0, 1, 32) for _ in range(40)]
+    z.append(rng.normal(0, 1, 32) * 5)  # one far out
+    odd = odd_images(np.array(z, np.float32))
+    assert odd[-1] and odd.sum() <= 2, np.flatnonzero(odd)
+    assert not odd[60:100].any()
+
+
+def test_non_finite_rows_do_not_break_it():
+    z = np.random.default_rng(4).normal(0, 1, (60, 8)).astype(np.float32)
+    z[3] = np.nan
+    assert odd_images(z).dtype == bool
+

@@ -48,3 +48,19 @@ def test_threshold_rises_only_where_the_synthesised_outliers_are_far():
     assert near.threshold == float(np.quantile(held, 0.95)) and near.table == trust.threshold_table(held)
     few = _detector(held[:8])
     assert not novelty_fit.widen_if_separated(few, held[:8], rng.uniform(5 * top, 6 * top, 120))
+
+
+def test_nan_outlier_scores_never_widen_the_threshold():
+    """np.quantile of scores with a NaN is NaN, and 'NaN < 2 x top' is False: the gap test
+    passed and the threshold rose where nothing was known."""
+    import numpy as np
+
+    from cnndesk.core.trust import novelty as nf
+    from cnndesk.core.trust import scores as trust
+
+    held = np.linspace(0.0, 1.0, 44)
+    nov = trust.Novelty(np.zeros(2, np.float32), np.ones(2, np.float32), np.zeros((1, 2), np.float32), 0.95)
+    close = np.concatenate([np.full(40, 0.01), np.full(10, np.nan)])
+    assert nf.widen_if_separated(nov, held, close) is False and nov.threshold == 0.95
+    assert nf.widen_if_separated(nov, held, np.full(50, np.nan)) is False
+    assert nf.widen_if_separated(nov, held, np.full(50, 5.0)) is True  # a real wide gap still widens
