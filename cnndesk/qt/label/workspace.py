@@ -469,7 +469,11 @@ class LabelWorkspace(QWidget):
 
     def keep_pending(self) -> None:
         """The window quits and its jobs are stopped: the answers still queued are kept, not lost."""
-        if self.session is not None and self._ops and not self._busy:  # no job holds the session
+        # no job holds the session: none is running, or the runner was drained (nothing starts
+        # any more) and its threads are done -- a quit without the window's close never delivers
+        # the last job's finished signal, so _busy can still say True
+        idle = not self._busy or (self.runner.drained and self.runner.pool.activeThreadCount() == 0)
+        if self.session is not None and self._ops and idle:
             label_jobs.apply_at_quit(self.session, list(self._ops))
             self._ops.clear()
 
