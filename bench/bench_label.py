@@ -236,13 +236,15 @@ print(json.dumps({{"images": n, "embeddings_mb": round(base, 1), "peak_mb": roun
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def cli_scale(n: int, rounds: int = 3) -> dict:
+def cli_scale(n: int, rounds: int = 3, baseline: str | None = None) -> dict:
     """The CLI call on a folder of N images once embedded (issue 25): N small generated files whose
     embeddings are synthetic (20 class centroids + noise, put into the embedding cache under the
     default network's key, so nothing is run through the network). First `cnndesk label DIR --ask
     10` (thumbnails for the duplicate check, the labelling space made and cached), then fresh
-    processes: the cold start (no labels) and ask rounds with 220 labels. Wall and CPU seconds and
-    each process's peak memory; the load average next to them."""
+    processes: the cold start (no labels), ask rounds and ``--suggest`` calls with 220 labels (with
+    ``baseline``, a checkout of other code, its ``--suggest`` calls alternate with this code's on
+    the same folder and caches). Wall and CPU seconds and each process's peak memory; the load
+    average next to them."""
     import shutil
 
     from PIL import Image
@@ -282,17 +284,17 @@ if sum(c.get(p) is not None for p in paths[:50]) < 50:
         for i in np.random.default_rng(5).choice(n, 220, replace=False):
             fh.write(f"{files[i].name},c{y[i]}\n")
 
-    def call(*extra) -> tuple[float, float, float]:
+    def call(*extra, code_root: str = str(ROOT), key: str = "ask") -> tuple[float, float, float]:
         code = ("import resource, sys; from cnndesk.cli import main; rc = main(sys.argv[1:]); "
                 "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         r = subprocess.run([sys.executable, "-c", code, "label", str(d), *extra, "--format", "json", "--quiet"],
-                           env=env, capture_output=True, text=True)
+                           env=dict(env, PYTHONPATH=code_root), capture_output=True, text=True)
         wall = time.perf_counter() - t
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         assert r.returncode == 0, r.stderr
-        assert json.loads(r.stdout)["ask"]
+        assert json.loads(r.stdout)[key]
         rss = [int(line.split()[1]) for line in r.stderr.splitlines() if line.startswith("MAXRSS")][0]
         return round(wall, 2), round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 2), round(rss / 1024)
 
@@ -303,6 +305,11 @@ if sum(c.get(p) is not None for p in paths[:50]) < 50:
     out["first_call"] = call("--ask", "10")  # thumbnails + the space made and cached
     out["cold_ask"] = [call("--ask", "20") for _ in range(rounds)]
     out["ask_220_labels"] = [call("--labels", str(lab), "--ask", "10") for _ in range(rounds)]
+    suggest = ("--labels", str(lab), "--suggest")
+    for _ in range(rounds):
+        out.setdefault("suggest_220_labels", []).append(call(*suggest, key="suggestions"))
+        if baseline:
+            out.setdefault("suggest_220_labels_baseline", []).append(call(*suggest, code_root=baseline, key="suggestions"))
     out["load_after"] = round(os.getloadavg()[0], 1)
     return out
 
@@ -358,6 +365,8 @@ def main() -> None:
     ap.add_argument("--timing", action="store_true", help="CLI round times (and the first round with embedding)")
     ap.add_argument("--first-round", action="store_true", help="also time a first round with an empty cache")
     ap.add_argument("--scale", nargs="*", type=int, default=[], help="memory/time at N synthetic images")
+    ap.add_argument("--baseline-code", default=None,
+                    help="with --cli-scale: a checkout of other code whose --suggest calls alternate with this code's")
     ap.add_argument("--cli-scale", nargs="*", type=int, default=[],
                     help="the CLI ask call on a folder of N files with synthetic cached embeddings")
     ap.add_argument("--json", default=str(HERE / "out" / "bench_label.json"))
@@ -389,7 +398,7 @@ def main() -> None:
         return
     if args.cli_scale:
         for n in args.cli_scale:
-            print(json.dumps(cli_scale(n)), flush=True)
+            print(json.dumps(cli_scale(n, baseline=args.baseline_code)), flush=True)
         return
     if args.report:
         from label_plot import plot

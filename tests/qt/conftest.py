@@ -3,10 +3,15 @@ test); every test fails if worker threads are left running."""
 
 from __future__ import annotations
 
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from PIL import Image
+
+# the labelling tests' generated folders and stand-in embeddings (label_data), for the Label tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "labelling"))
 
 
 @pytest.fixture(autouse=True)
@@ -136,24 +141,40 @@ def train_dialog(qtbot, monkeypatch):
 
 
 @pytest.fixture
-def label_ws(qtbot):
-    """The Label workspace, shown at 1100x700, with the fast stand-in embeddings
-    (tests/core/labelling/label_data.fake_embed) and no duplicate check; shut down and drained after."""
-    import sys
-    from pathlib import Path
+def make_label_ws(qtbot):
+    """Make a Label workspace, shown, with the fast stand-in embeddings
+    (tests/core/labelling/label_data.fake_embed unless ``embed`` is given) and no duplicate check,
+    on its own worker runner (an app started again); each is shut down and drained after."""
+    from label_data import fake_embed
 
     from cnndesk.qt.label.workspace import LabelWorkspace
     from cnndesk.qt.workers import JobRunner
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "labelling"))
-    from label_data import fake_embed
+    made = []
 
-    runner = JobRunner()
-    w = LabelWorkspace(runner, embed=fake_embed)
-    w.duplicates = False
-    qtbot.addWidget(w)
-    w.resize(1100, 700)
-    w.show()
-    yield w
-    w.shutdown()
-    assert runner.drain(60_000)
+    def make(embed=None, size=(1100, 700)):
+        runner = JobRunner()
+        w = LabelWorkspace(runner, embed=embed or fake_embed)
+        w.duplicates = False
+        qtbot.addWidget(w)
+        w.resize(*size)
+        w.show()
+        made.append((w, runner))
+        return w
+
+    yield make
+    for w, runner in made:
+        w.shutdown()
+        assert runner.drain(60_000)
+
+
+@pytest.fixture
+def label_ws(make_label_ws):
+    """The Label workspace, shown at 1100x700 (:func:`make_label_ws`)."""
+    return make_label_ws()
+
+
+@pytest.fixture
+def ws(label_ws):
+    """The Label workspace of the Label tests."""
+    return label_ws

@@ -6,14 +6,10 @@ network (the ONNX export of the test session)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "labelling"))
-
-from label_data import make_pile  # noqa: E402
+from label_data import make_pile
 
 
 @pytest.fixture

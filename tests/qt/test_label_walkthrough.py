@@ -3,31 +3,10 @@ the buttons do what they say, and what the user picked stays picked while the su
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from label_data import fake_embed, make_pile
+from label_steps import idle, open_pile
 from PySide6.QtCore import Qt
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "labelling"))
-
-from label_data import fake_embed, make_pile  # noqa: E402
-
-
-@pytest.fixture
-def ws(label_ws):
-    """The Label workspace, shown, with the fast stand-in embeddings (tests/qt/conftest.py)."""
-    return label_ws
-
-
-def open_pile(qtbot, ws, root):
-    ws.open_folder(str(root))
-    qtbot.waitUntil(lambda: ws.session is not None and ws.view is not None, timeout=30_000)
-    idle(qtbot, ws)
-
-
-def idle(qtbot, ws):
-    qtbot.waitUntil(lambda: not ws.busy, timeout=30_000)
 
 
 def test_the_name_group_button_asks_for_a_name(qtbot, ws, tmp_path, monkeypatch):
@@ -122,11 +101,8 @@ def test_one_class_shows_no_suggestion_rather_than_zero_percent(qtbot, ws, tmp_p
     assert sections["disc"] == [ws.session.index(path)] and len(sections["no suggestion yet"]) == 15
 
 
-def test_answers_are_kept_when_the_app_is_opened_again(qtbot, ws, tmp_path):
+def test_answers_are_kept_when_the_app_is_opened_again(qtbot, ws, make_label_ws, tmp_path):
     """Quitting lost every answer: the same folder opened again showed "0 of N labelled"."""
-    from cnndesk.qt.label.workspace import LabelWorkspace
-    from cnndesk.qt.workers import JobRunner
-
     truth = make_pile(tmp_path / "pile", per_class=4)
     open_pile(qtbot, ws, tmp_path / "pile")
     for path in list(truth)[:5]:
@@ -136,21 +112,13 @@ def test_answers_are_kept_when_the_app_is_opened_again(qtbot, ws, tmp_path):
     counts = dict(ws.view.counts)
     ws.shutdown()
 
-    runner = JobRunner()  # the app started again
-    again = LabelWorkspace(runner, embed=fake_embed)
-    again.duplicates = False
-    qtbot.addWidget(again)
-    again.show()
-    try:
-        open_pile(qtbot, again, tmp_path / "pile")
-        assert again.view.counts == counts and "5 of 16 labelled" in again.stats.text()
-        assert any("5 answers from last time restored" in m for m in again.messages), again.messages
-        again.undo()  # a fresh start is one undo away
-        idle(qtbot, again)
-        assert sum(again.view.counts.values()) == 0
-    finally:
-        again.shutdown()
-        assert runner.drain(10_000)
+    again = make_label_ws()  # the app started again
+    open_pile(qtbot, again, tmp_path / "pile")
+    assert again.view.counts == counts and "5 of 16 labelled" in again.stats.text()
+    assert any("5 answers from last time restored" in m for m in again.messages), again.messages
+    again.undo()  # a fresh start is one undo away
+    idle(qtbot, again)
+    assert sum(again.view.counts.values()) == 0
 
 
 def test_what_the_first_reading_does_is_said_beside_the_bar(qtbot, ws, tmp_path):

@@ -3,31 +3,11 @@ above 95 %, add a class, name a group, write the dataset; bad input shows a clea
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import pytest
+from label_data import fake_embed, make_pile
+from label_steps import idle, open_pile
 from PySide6.QtCore import Qt
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "labelling"))
-
-from label_data import fake_embed, make_pile  # noqa: E402
-
-
-@pytest.fixture
-def ws(label_ws):
-    """The Label workspace, shown, with the fast stand-in embeddings (tests/qt/conftest.py)."""
-    return label_ws
-
-
-def open_pile(qtbot, ws, root):
-    ws.open_folder(str(root))
-    qtbot.waitUntil(lambda: ws.session is not None and ws.view is not None, timeout=30_000)
-    qtbot.waitUntil(lambda: not ws.busy, timeout=30_000)
-
-
-def idle(qtbot, ws):
-    qtbot.waitUntil(lambda: not ws.busy, timeout=30_000)
 
 
 def key(qtbot, ws, k, mod=Qt.KeyboardModifier.NoModifier):

@@ -119,3 +119,81 @@ def test_k_means_treats_non_finite_rows_as_zero_instead_of_raising():
     assert np.isfinite(centres).all()
     assert len(set(labels[:5]) | set(labels[6:20])) == 1 and len(set(labels[20:30]) | set(labels[31:])) == 1
     assert labels[0] != labels[25]
+
+
+def test_odd_images_are_made_while_opening_and_kept_with_the_space(tmp_path, monkeypatch):
+    """The images unlike the whole folder were made on the first suggestion: not cancellable, and
+    paid again by every `cnndesk label --suggest` call (8 s at 50,000 images). They are now made
+    while opening (a worker job) and kept in the space's cache entry."""
+    from cnndesk.core.labelling import LabelSession, oddities
+
+    made = []
+    real = oddities.odd_images
+
+    def counted(z, *a, **kw):
+        made.append(len(z))
+        return real(z, *a, **kw)
+
+    monkeypatch.setattr(oddities, "odd_images", counted)
+    root = tmp_path / "pile"
+    make_pile(root, per_class=8)
+    embed, calls = counting()
+    a = LabelSession.open(root, embed=embed, duplicates=False)
+    assert made == [32], "not made while opening"
+    a.suggestions()
+    b = LabelSession.open(root, embed=embed, duplicates=False)
+    b.suggestions()
+    assert calls == [32] and made == [32], "made again although the cache entry had them"
+    assert np.array_equal(a.odd_images(), b.odd_images()) and b.odd_images().dtype == bool
+
+
+def test_an_entry_from_before_gets_its_odd_images_added_once(tmp_path, monkeypatch):
+    import io
+    import json
+
+    from cnndesk.core.labelling import LabelSession, oddities, space_cache
+
+    root = tmp_path / "pile"
+    make_pile(root, per_class=6)
+    embed, calls = counting()
+    LabelSession.open(root, embed=embed, duplicates=False)
+    for entry in (space_cache.entry_path(str(root), "x").parent).glob("labelling-*.npz"):
+        try:
+            with np.load(entry, allow_pickle=False) as data:
+                arrays = {k: np.array(data[k]) for k in data.files}
+        except (OSError, ValueError, KeyError):
+            continue
+        if json.loads(str(arrays["meta"]))["paths"][0].startswith(str(root)):
+            break
+    assert "odd" in arrays
+    del arrays["odd"]  # as written by the code before
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    entry.write_bytes(buf.getvalue())
+    made = []
+    real = oddities.odd_images
+    monkeypatch.setattr(oddities, "odd_images", lambda z, *a, **kw: made.append(1) or real(z, *a, **kw))
+    LabelSession.open(root, embed=embed, duplicates=False)
+    LabelSession.open(root, embed=embed, duplicates=False)
+    assert calls == [24] and made == [1]
+
+
+def test_cancel_while_looking_for_odd_images_stops_the_open(tmp_path):
+    import pytest
+
+    from cnndesk.core.common.progress import Cancelled, CancelToken
+    from cnndesk.core.labelling import LabelSession
+
+    root = tmp_path / "pile"
+    make_pile(root, per_class=8)
+    token = CancelToken()
+    messages = []
+
+    def progress(done, total, message=""):
+        messages.append(message)
+        if "unlike" in message:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        LabelSession.open(root, embed=fake_embed, duplicates=False, progress=progress, cancel=token)
+    assert any("unlike" in m for m in messages)
