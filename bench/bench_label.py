@@ -290,7 +290,7 @@ if sum(c.get(p) is not None for p in paths[:50]) < 50:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         r = subprocess.run([sys.executable, "-c", code, "label", str(d), *extra, "--format", "json", "--quiet"],
-                           env=dict(env, PYTHONPATH=code_root), capture_output=True, text=True)
+                           env=dict(env, PYTHONPATH=code_root), cwd=code_root, capture_output=True, text=True)
         wall = time.perf_counter() - t
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         assert r.returncode == 0, r.stderr
