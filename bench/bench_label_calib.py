@@ -369,7 +369,8 @@ def report(seeds: list[int], names: list[str], gate: int = 0) -> None:
 
 
 # -- replaying the temperature's prior and the group gate (stores made with the logits kept) ---------
-def replay_state(st: dict | None, prior: tuple[float, float] | None, group_gate: bool) -> tuple[int, int, int, float]:
+def replay_state(st: dict | None, prior: tuple[float, float] | None, group_gate: bool,
+                 rule=None) -> tuple[int, int, int, float]:
     """(other images, shown at >= 90 %, right among them, accuracy of the suggestions) for one stored
     state, its temperature refitted under ``prior`` (None: the plain fit), the app's shrink rule, and
     with ``group_gate`` no >= 90 % for an image whose visual group holds no labelled image. Exact for
@@ -380,7 +381,8 @@ def replay_state(st: dict | None, prior: tuple[float, float] | None, group_gate:
     if not st["calibrated"]:
         return n, 0, 0, acc
     t = trust.fit_temperature(st["oof_logits"], st["y"], prior=prior)
-    lam, _ = suggest.shrink_for(trust.softmax(st["oof_logits"], t), st["y"], st["k"])
+    p_oof = trust.softmax(st["oof_logits"], t)
+    lam = suggest.shrink_for(p_oof, st["y"], st["k"])[0] if rule is None else rule(p_oof, st["y"], st["k"])
     top = trust.softmax(st["logits"], t).max(1)
     sh = (np.round((1 - lam) * top + lam / st["k"], 4) >= suggest.SHOWN) & ~st["unknown"]
     if group_gate:
@@ -389,7 +391,8 @@ def replay_state(st: dict | None, prior: tuple[float, float] | None, group_gate:
 
 
 def replay(store: str, seeds: list[int], specs: list[str], picks: tuple[str, ...] = ("app", "random")) -> dict:
-    """Per spec "T0,s:G" ("none:0" the old code) and per (family, pick, budget): the lowest precision
+    """Per spec "T0,s:G[:RULE]" ("none:0" the old code; RULE a name in RULES, default the app's
+    shrink_for) and per (family, pick, budget): the lowest precision
     of the >= 90 % suggestions over the runs (random: every draw), the mean share shown, the mean
     accuracy; printed as in ``report``."""
     runs = [pickle.loads(f.read_bytes()) for f in sorted((HERE / "out" / store).glob("*.pkl"))]
@@ -398,24 +401,26 @@ def replay(store: str, seeds: list[int], specs: list[str], picks: tuple[str, ...
     print(f"{store} seeds {seeds}: {len(runs)} runs; load average {[round(v, 1) for v in os.getloadavg()]}")
     out = {}
     for spec in specs:
-        p, g = spec.split(":")
+        p, g, *named = spec.split(":")
         prior = None if p == "none" else tuple(float(v) for v in p.split(","))
+        rule = RULES[named[0]] if named else None
         acc: dict = {}
         for r in runs:
             for pick in picks:
                 for b in bl.BUDGETS:
                     for st in [r["app"][b]] if pick == "app" else r["random"][b]:
-                        acc.setdefault((r["family"], pick, b), []).append(replay_state(st, prior, bool(int(g))))
+                        acc.setdefault((r["family"], pick, b), []).append(replay_state(st, prior, bool(int(g)), rule))
         for pick in picks:
             precs = [right / s for (_, pk, _), vs in acc.items() if pk == pick for _, s, right, _ in vs if s]
-            share = [100 * np.mean([np.mean([s / n if n else 0 for n, s, _, _ in acc[(f, pick, b)]]) for f in fams])
+            share = [100 * np.mean([np.mean([s / n if n else 0 for n, s, _, _ in acc.get((f, pick, b), [(0, 0, 0, 0)])])
+                                    for f in fams])
                      for b in bl.BUDGETS]
             print(f"{spec} | {pick} | lowest {100 * min(precs):.1f} % | below 95 %: {sum(v < 0.95 for v in precs)} of "
                   f"{len(precs)} | shown {' / '.join(f'{v:.0f}' for v in share)} %")
             for f in fams:
                 cells = []
                 for b in bl.BUDGETS:
-                    vs = acc[(f, pick, b)]
+                    vs = acc.get((f, pick, b), [])
                     pr = [right / s for _, s, right, _ in vs if s]
                     cells.append(f"{b}:{format(100 * min(pr), '.1f') if pr else '-'}/"
                                  f"{100 * np.mean([s / n if n else 0 for n, s, _, _ in vs]):.0f}%"

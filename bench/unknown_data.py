@@ -333,3 +333,6 @@ def make_unrelated(root: Path, look: str, per_family: int, seed: int) -> dict[st
             paths.append(str(p))
         out[fam] = paths
     return out
+
+
+DIGITS = tuple(_DIGITS)  # the digit classes, for other benchmarks (bench/label_data.py)
