@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
-from cnndesk.core.common.safeio import describe_oserror, display, path_text, safe_write
-from cnndesk.core.labelling.folder import LabelError
+from cnndesk.core.common.safeio import describe_oserror, display, make_folder, path_text, safe_write
+from cnndesk.core.labelling.folder import LabelError, read_capped
 from cnndesk.core.organize.journal import Journal, mark_destination
 from cnndesk.core.organize.sorting import (
     Move,
@@ -56,9 +56,11 @@ def check_destination(out: str | os.PathLike, root: str, force: bool = False) ->
     without ``force``. Returns the absolute path."""
     dest = Path(os.path.abspath(os.fspath(out)))
     shown = display(path_text(out), 120)
-    root_abs = os.path.abspath(root)
-    if str(dest) == root_abs or root_abs.startswith(str(dest).rstrip(os.sep) + os.sep):
-        raise LabelError(f"{shown} is the labelled folder or holds it; choose another output folder")
+    # compared as real paths: OUT given through a link to the folder (or the folder opened
+    # through a link) is still the folder, and would be marked as a sort destination
+    for d, r in {(str(dest), os.path.abspath(root)), (os.path.realpath(dest), os.path.realpath(root))}:
+        if d == r or r.startswith(d.rstrip(os.sep) + os.sep):
+            raise LabelError(f"{shown} is the labelled folder or holds it; choose another output folder")
     if os.path.lexists(dest):
         if not dest.is_dir():
             raise LabelError(f"{shown} exists and is not a folder")
@@ -93,9 +95,14 @@ def write_dataset(items: list[tuple[str, str]], out: str | os.PathLike, root: st
     items = [(p, label) for p, label in items if not already_there(Path(p), dest / names[label] / Path(p).name, mode)]
     kept -= len(items)
     counts: dict[str, int] = {}
+    stays = [p for p, _ in items if mode == "move" and _relative_link(p)]
+    items = [(p, label) for p, label in items if p not in stays]
     if mode in ("copy", "move"):
         plan = SortPlan(dest, [Move(Path(p), names[label]) for p, label in items])
         rep = execute(plan, mode, progress=progress, cancel=cancel)
+        # moved elsewhere, a relative link ("a.jpg -> ../photos/a.jpg") would point at nothing
+        rep.failed += [(Path(p), f"{path_text(os.path.basename(p))}: a relative symbolic link; moving it would "
+                        "break it (copy it, or write links)") for p in stays]
     else:
         rep = _link_all([(Path(p), names[label]) for p, label in items], dest, progress, cancel)
     mark_destination(dest)
@@ -139,12 +146,19 @@ def already_there(src: Path, target: Path, mode: str) -> bool:
         return False
 
 
+def _relative_link(path: str) -> bool:
+    try:
+        return os.path.islink(path) and not os.path.isabs(os.readlink(path))
+    except OSError:
+        return False
+
+
 def _link_all(items: list[tuple[Path, str]], dest: Path, progress, cancel) -> SortReport:
     rep = SortReport()
     for i, (src, folder) in enumerate(items):
         check(cancel)
         try:
-            (dest / folder).mkdir(parents=True, exist_ok=True)
+            make_folder(dest / folder)  # a planted "cat -> /elsewhere" is refused, as by the mover
             for _attempt in range(100):
                 target, renamed = unique_path(dest / folder / src.name)
                 try:
@@ -165,13 +179,14 @@ def _link_all(items: list[tuple[Path, str]], dest: Path, progress, cancel) -> So
 def write_labels_file(path: str | os.PathLike, text: str) -> bytes | None:
     """Write the labels file atomically; returns its previous bytes (None when it was new) so
     that the write can be undone."""
-    try:
-        with open(path, "rb") as fh:
-            before: bytes | None = fh.read()
+    try:  # kept for undo: a planted FIFO (or a link to /dev/zero) is refused, never read for ever
+        before: bytes | None = read_capped(path, 256 << 20)
     except FileNotFoundError:
         before = None
     except OSError as exc:
         raise LabelError(f"cannot write {display(path_text(path))} ({describe_oserror(exc)})") from None
+    except ValueError as exc:
+        raise LabelError(f"{display(path_text(path))} {exc}; refusing to replace it") from None
     try:
         with safe_write(path, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
