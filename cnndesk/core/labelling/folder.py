@@ -227,7 +227,8 @@ def image_finder(root: str, known: set[str] | dict) -> Callable[[str], str | Non
 
     def find(cell: str) -> str | None:
         nonlocal by_text
-        tries = list(dict.fromkeys(c for c in (cell, unneutralise(cell), cell.strip(), unneutralise(cell.strip())) if c))
+        # as labels_csv wrote it first: a file named "=x.png" beside one named "'=x.png" is told apart
+        tries = list(dict.fromkeys(c for c in (unneutralise(cell), cell, unneutralise(cell.strip()), cell.strip()) if c))
         for p in tries:
             full = os.path.normpath(p if os.path.isabs(p) else os.path.join(root, p))
             if full in known:

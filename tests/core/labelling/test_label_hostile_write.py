@@ -111,3 +111,22 @@ def test_move_leaves_a_relative_link_in_place_instead_of_breaking_it(pile, tmp_p
     assert os.path.islink(first) and os.path.isfile(first), "the link stays where it works"
     assert len(res.done) == 1 and len(res.failed) == 1 and "relative symbolic link" in res.failed[0]
     assert all(os.path.isfile(new) for _, new in res.done)
+
+
+def test_a_quoted_name_is_read_as_written_beside_its_look_alike(tmp_path):
+    """Files "=x.png" and "'=x.png" side by side: each answer comes back to its own file."""
+    from label_data import make_pile
+
+    from cnndesk.core.labelling import folder as fo
+
+    root = tmp_path / "pile"
+    make_pile(root, per_class=1)
+    a, b = sorted(root.iterdir())[:2]
+    os.rename(a, root / "=x.png")
+    os.rename(b, root / "'=x.png")
+    s = LabelSession.open(root, embed=fake_embed)
+    s.answer(str(root / "=x.png"), "plain")
+    s.answer(str(root / "'=x.png"), "quoted")
+    (tmp_path / "labels.csv").write_text(s.labels_text(), encoding="utf-8")
+    back = fo.read_labels(tmp_path / "labels.csv", s.root, set(s.paths))
+    assert back == {str(root / "=x.png"): "plain", str(root / "'=x.png"): "quoted"}
