@@ -158,6 +158,7 @@ def _link_all(items: list[tuple[Path, str]], dest: Path, progress, cancel) -> So
     for i, (src, folder) in enumerate(items):
         check(cancel)
         try:
+            os.stat(src)  # gone since the folder was read: failed, not a dangling link counted as written
             make_folder(dest / folder)  # a planted "cat -> /elsewhere" is refused, as by the mover
             for _attempt in range(100):
                 target, renamed = unique_path(dest / folder / src.name)

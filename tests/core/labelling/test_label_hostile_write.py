@@ -130,3 +130,15 @@ def test_a_quoted_name_is_read_as_written_beside_its_look_alike(tmp_path):
     (tmp_path / "labels.csv").write_text(s.labels_text(), encoding="utf-8")
     back = fo.read_labels(tmp_path / "labels.csv", s.root, set(s.paths))
     assert back == {str(root / "=x.png"): "plain", str(root / "'=x.png"): "quoted"}
+
+
+def test_link_mode_names_a_file_deleted_since_reading_as_failed(pile, tmp_path, journal):
+    """A file gone between reading the folder and writing: copy and move said so, link mode
+    made a dangling link and counted it as written."""
+    root, _ = pile
+    s = _labelled(root)
+    gone = s.paths[0]
+    os.unlink(gone)
+    res = s.write_dataset(tmp_path / "out", mode="link", journal=journal)
+    assert [m for m in res.failed if os.path.basename(gone) in m]
+    assert gone not in dict(res.done) and all(os.path.exists(new) for _, new in res.done)
