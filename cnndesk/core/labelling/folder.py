@@ -228,7 +228,11 @@ def image_finder(root: str, known: set[str] | dict) -> Callable[[str], str | Non
     def find(cell: str) -> str | None:
         nonlocal by_text
         # as labels_csv wrote it first: a file named "=x.png" beside one named "'=x.png" is told apart
-        tries = list(dict.fromkeys(c for c in (unneutralise(cell), cell, unneutralise(cell.strip()), cell.strip()) if c))
+        first = unneutralise(cell)
+        full = os.path.normpath(first if os.path.isabs(first) else os.path.join(root, first))
+        if full in known:
+            return full
+        tries = list(dict.fromkeys(c for c in (cell, unneutralise(cell.strip()), cell.strip()) if c))
         for p in tries:
             full = os.path.normpath(p if os.path.isabs(p) else os.path.join(root, p))
             if full in known:
@@ -238,7 +242,7 @@ def image_finder(root: str, known: set[str] | dict) -> Callable[[str], str | Non
             for f in known:
                 for t in {path_text(relative(f, root)), path_text(f)}:
                     by_text[t] = f if by_text.get(t, f) == f else None  # two files, one text: neither
-        for p in tries:
+        for p in [first, *tries]:
             if by_text.get(p) is not None:
                 return by_text[p]
         return None
