@@ -196,13 +196,28 @@ def write_labels_file(path: str | os.PathLike, text: str) -> bytes | None:
     return before
 
 
-def restore_labels_file(path: str | os.PathLike, before: bytes | None) -> None:
-    """Undo :func:`write_labels_file`: the previous content back, or the file removed."""
-    if before is None:
+def restore_labels_file(path: str | os.PathLike, before: bytes | None, written: str | None = None) -> str | None:
+    """Undo :func:`write_labels_file`: the previous content back, or the file removed -- only
+    while the file still holds ``written`` (what that write put there): a labels file edited
+    since (in a spreadsheet, by another save) is left as it is. Returns a sentence then, else None."""
+    if written is not None:
         try:
-            os.unlink(path)
+            now: bytes | None = read_capped(path, 256 << 20)
         except FileNotFoundError:
-            pass
-        return
-    with safe_write(path, "wb") as fh:
-        fh.write(before)
+            now = None
+        except (OSError, ValueError):
+            now = b""
+        if now != written.encode("utf-8"):
+            name = path_text(os.path.basename(os.fspath(path)))
+            return f"Not undone: {name} was changed or removed since it was saved; it is left as it is"
+    try:
+        if before is None:
+            os.unlink(path)
+        else:
+            with safe_write(path, "wb") as fh:
+                fh.write(before)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        return f"Not undone: cannot restore {display(path_text(path))} ({describe_oserror(exc)})"
+    return None

@@ -142,3 +142,19 @@ def test_link_mode_names_a_file_deleted_since_reading_as_failed(pile, tmp_path, 
     res = s.write_dataset(tmp_path / "out", mode="link", journal=journal)
     assert [m for m in res.failed if os.path.basename(gone) in m]
     assert gone not in dict(res.done) and all(os.path.exists(new) for _, new in res.done)
+
+
+@pytest.mark.parametrize("was_there", [False, True])
+def test_undoing_a_labels_save_keeps_edits_made_since(pile, tmp_path, was_there):
+    """Save the labels, edit labels.csv in a spreadsheet, press Undo (Backspace) one time too
+    many: the edits were deleted (the file was new) or replaced by the old file."""
+    root, _ = pile
+    s = _labelled(root)
+    f = tmp_path / "labels.csv"
+    if was_there:
+        f.write_text("path,label\n", encoding="utf-8")
+    s.save_labels(f)
+    edited = f.read_text(encoding="utf-8") + "bar_0_001.png,bar\n"
+    f.write_text(edited, encoding="utf-8")
+    said = s.undo()
+    assert f.read_text(encoding="utf-8") == edited and "changed" in said
