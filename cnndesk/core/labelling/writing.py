@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cnndesk.core.common.errors import Cancelled
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
 from cnndesk.core.common.safeio import describe_oserror, display, make_folder, path_text, safe_write
 from cnndesk.core.labelling.folder import LabelError, read_capped
@@ -38,11 +39,14 @@ class WriteResult:
     failed: list[str] = field(default_factory=list)  # one message per file that failed
     entry: object | None = None  # the journal entry (undo), None when nothing was written
     already: int = 0  # images whose copy (link) was already in their class folder: not written twice
+    stopped_of: int = 0  # stopped before the end: how many there were to write (0: not stopped)
 
     def describe(self) -> str:
         verb = {"copy": "Copied", "move": "Moved", "link": "Linked"}[self.mode]
         n = len(self.done)
         text = f"{verb} {n} image{'s' if n != 1 else ''} into {len(self.counts)} class folders in {path_text(self.destination)}"
+        if self.stopped_of:
+            text = f"Stopped: {text[0].lower()}{text[1:]} (of {self.stopped_of})"
         if self.already:
             text += f" ({self.already} already there, not written twice)"
         if self.failed:
@@ -97,31 +101,47 @@ def write_dataset(items: list[tuple[str, str]], out: str | os.PathLike, root: st
     counts: dict[str, int] = {}
     stays = [p for p, _ in items if mode == "move" and _relative_link(p)]
     items = [(p, label) for p, label in items if p not in stays]
-    if mode in ("copy", "move"):
-        plan = SortPlan(dest, [Move(Path(p), names[label]) for p, label in items])
-        rep = execute(plan, mode, progress=progress, cancel=cancel)
-        # moved elsewhere, a relative link ("a.jpg -> ../photos/a.jpg") would point at nothing
-        rep.failed += [(Path(p), f"{path_text(os.path.basename(p))}: a relative symbolic link; moving it would "
-                        "break it (copy it, or write links)") for p in stays]
-    else:
-        rep = _link_all([(Path(p), names[label]) for p, label in items], dest, progress, cancel)
-    mark_destination(dest)
+    rep = SortReport()
+    # moved elsewhere, a relative link ("a.jpg -> ../photos/a.jpg") would point at nothing
+    rep.failed += [(Path(p), f"{path_text(os.path.basename(p))}: a relative symbolic link; moving it would "
+                    "break it (copy it, or write links)") for p in stays]
+    stopped = False
+    try:
+        if mode in ("copy", "move"):
+            for i, (p, label) in enumerate(items):
+                check(cancel)
+                one = execute(SortPlan(dest, [Move(Path(p), names[label])]), mode)
+                rep.done += one.done
+                rep.failed += one.failed
+                rep.renamed += one.renamed
+                report(progress, i + 1, len(items), f"{'Moving' if mode == 'move' else 'Copying'} files")
+        else:
+            _link_all([(Path(p), names[label]) for p, label in items], dest, rep, progress, cancel)
+    except Cancelled:
+        stopped = True
+    finally:
+        # stopped (Stop, the app quitting, Ctrl+C) after some files: those are journaled (undo puts them
+        # back) and reported, instead of moved with no record and a session that lost them
+        mark_destination(dest)
+        entry = _record(journal, rep, mode, dest, root)
     by_source = {os.fspath(p): label for p, label in items}
     for src, _ in rep.done:
         label = by_source[os.fspath(src)]
         counts[label] = counts.get(label, 0) + 1
-    entry = None
-    if rep.done:
-        if mode == "link":
-            n = len(rep.done)
-            created = sorted({os.fspath(Path(new).parent) for _, new in rep.done})
-            # links are removed on undo like copies are (only while unchanged)
-            entry = journal.record("sort", "copy", f"Link {n} file{'s' if n != 1 else ''} into {dest.name}",
-                                   rep.done, created)
-        else:
-            entry = journal.record_sort(rep, mode, dest, roots=[root])
     return WriteResult(dest, mode, counts, [(os.fspath(a), os.fspath(b)) for a, b in rep.done],
-                       [m for _, m in rep.failed], entry, kept)
+                       [m for _, m in rep.failed], entry, kept, len(items) + len(stays) if stopped else 0)
+
+
+def _record(journal: Journal, rep: SortReport, mode: str, dest: Path, root: str):
+    """The journal entry for what was written (None when nothing was)."""
+    if not rep.done:
+        return None
+    if mode == "link":
+        n = len(rep.done)
+        created = sorted({os.fspath(Path(new).parent) for _, new in rep.done})
+        # links are removed on undo like copies are (only while unchanged)
+        return journal.record("sort", "copy", f"Link {n} file{'s' if n != 1 else ''} into {dest.name}", rep.done, created)
+    return journal.record_sort(rep, mode, dest, roots=[root])
 
 
 def already_there(src: Path, target: Path, mode: str) -> bool:
@@ -153,8 +173,7 @@ def _relative_link(path: str) -> bool:
         return False
 
 
-def _link_all(items: list[tuple[Path, str]], dest: Path, progress, cancel) -> SortReport:
-    rep = SortReport()
+def _link_all(items: list[tuple[Path, str]], dest: Path, rep: SortReport, progress, cancel) -> None:
     for i, (src, folder) in enumerate(items):
         check(cancel)
         try:
@@ -174,7 +193,6 @@ def _link_all(items: list[tuple[Path, str]], dest: Path, progress, cancel) -> So
         except OSError as exc:
             rep.failed.append((src, f"{path_text(src.name)}: {describe_oserror(exc)}"))
         report(progress, i + 1, len(items), "Linking files")
-    return rep
 
 
 def write_labels_file(path: str | os.PathLike, text: str) -> bytes | None:

@@ -158,3 +158,26 @@ def test_undoing_a_labels_save_keeps_edits_made_since(pile, tmp_path, was_there)
     f.write_text(edited, encoding="utf-8")
     said = s.undo()
     assert f.read_text(encoding="utf-8") == edited and "changed" in said
+
+
+@pytest.mark.parametrize("mode", ["move", "link"])
+def test_a_write_stopped_half_way_is_journaled_and_undone(pile, tmp_path, journal, mode):
+    """Stop (or the app quitting) during "Write dataset…": the files moved so far had no journal
+    entry (no undo), the session still named their old places, and the output was not marked."""
+    from cnndesk.core.common.progress import CancelToken
+
+    root, _ = pile
+    s = _labelled(root, 2)
+    before = sorted(os.listdir(root))
+    token = CancelToken()
+
+    def progress(done, total=None, text=""):
+        if done >= 3:
+            token.cancel()
+
+    res = s.write_dataset(tmp_path / "out", mode=mode, journal=journal, progress=progress, cancel=token)
+    assert len(res.done) == 3 and res.entry is not None and res.describe().startswith("Stopped")
+    assert all(os.path.lexists(p) for p in s.paths), "the session follows the files it moved"
+    assert (tmp_path / "out" / ".cnndesk-sorted").exists()
+    s.undo()
+    assert sorted(os.listdir(root)) == before and not os.path.exists(tmp_path / "out" / "bar")
