@@ -209,3 +209,23 @@ def test_a_class_name_too_long_in_bytes_says_so():
 
     with pytest.raises(LabelError, match="too long"):
         check_label("\u20ac" * 80)  # 80 characters, 240 bytes
+
+
+def test_a_folder_nested_deeper_than_pythons_recursion_limit_is_read(pile, tmp_path, capsys):
+    """A folder 1,100 levels deep (an archive made so) stopped `cnndesk label` (and classify and
+    train, which walk folders the same way) with "the input is nested too deeply" (exit 1)."""
+    root, truth = pile
+    deep = str(root)
+    for _ in range(1100):
+        deep = os.path.join(deep, "a")
+        os.mkdir(deep)
+    os.rename(sorted(truth)[0], os.path.join(deep, "deep.png"))
+    try:
+        code, out, err = _run(capsys, root, "--ask", 40, "--format", "json")
+        assert code == 0, err
+        assert any(r["path"].endswith("/a/deep.png") for r in json.loads(out)["ask"])
+    finally:  # removed bottom up: pytest's cleanup (shutil.rmtree) recurses too
+        os.unlink(os.path.join(deep, "deep.png"))
+        while deep != str(root):
+            os.rmdir(deep)
+            deep = os.path.dirname(deep)
