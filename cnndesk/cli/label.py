@@ -184,7 +184,7 @@ def format_table(out: dict) -> str:
         lines.append(f"{out['labelled']} labelled; classes: {classes}")
         lines.append("Label these next:")
         lines += [f"  {display(r['path'])}  ({display(r['reason'])})" for r in out["ask"]] or [
-            "  nothing: every readable image is answered"]
+            "  nothing: every readable image is answered or a near-copy of an answered one"]
     elif "suggestions" in out:
         acc = out["estimated_accuracy"]
         lines.append(("calibrated" if out["calibrated"] else "not calibrated yet (too few labels): scores are kept low")

@@ -188,11 +188,12 @@ class SessionActions:
         passes ``undoable=False`` (nothing is put on the undo stack)."""
         from cnndesk.core.labelling.writing import restore_labels_file, write_labels_file
 
-        before = write_labels_file(path, self.labels_text())
+        text = self.labels_text()
+        before = write_labels_file(path, text)
         if not undoable:
             return None
         action = Action(f"Save the labels to {os.path.basename(os.fspath(path))}", [],
-                        undo_files=lambda: restore_labels_file(path, before))
+                        undo_files=lambda: restore_labels_file(path, before, text))
         self._undo.append(action)
         return action
 

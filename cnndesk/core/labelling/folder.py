@@ -17,16 +17,28 @@ from __future__ import annotations
 import csv
 import io
 import os
+import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from cnndesk.core.common.errors import CnndeskError
-from cnndesk.core.common.safeio import display, path_text
+from cnndesk.core.common.safeio import display, kind_of, path_text
+from cnndesk.core.predict.results import neutralise, unneutralise
 
 NONE_LABEL = "_none"  # in the labels file: "none of these classes"
 NONE = NONE_LABEL  # an answer: none of these classes
 SKIPPED = "\x00skipped"  # an answer: skipped (asked again later only if nothing else is left)
 RESERVED = frozenset({NONE_LABEL, "_unsure", "_unknown", ".", ".."})
 MAX_LABEL_CHARS = 100
+# more classes than this is a label column that names each image (an ID, a file name): the
+# suggestion model is (images x classes); 4,000 images with 4,000 labels took 82 s and 0.7 GB
+# for --suggest (10 classes: 6 s, 0.2 GB), growing with the square
+MAX_CLASSES = 500
+MAX_LABELS_BYTES = 64 << 20  # a labels file larger than this is refused, never cut short
+# characters that change how text around them is shown, or show nothing: "cat" and "\ufeffcat"
+# would be two classes that look the same, and a right-to-left override spoofs a folder name
+INVISIBLE = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+                      "\u200b\u2060\ufeff")
 
 
 class LabelError(CnndeskError):
@@ -49,6 +61,10 @@ def check_label(name: object) -> str:
         raise LabelError(f"the class name {shown!r} is too long (at most {MAX_LABEL_CHARS} characters)")
     if name in RESERVED or name.casefold() in RESERVED:
         raise LabelError(f"the class name {shown!r} is reserved by cnndesk; choose another")
+    if INVISIBLE & set(name):
+        raise LabelError(f"the class name {shown!r} holds an invisible or text-direction character; type it again")
+    if len(name.encode("utf-8", "surrogateescape")) > 200:
+        raise LabelError(f"the class name {shown!r} is too long for a folder name (at most 200 bytes of UTF-8)")
     if folder_name(name) != name:
         raise LabelError(f"the class name {shown!r} is not a valid folder name (no / \\ : * ? \" < > |, "
                          "control characters, leading or trailing spaces or dots, or device names like CON)")
@@ -71,13 +87,17 @@ def list_images(root: str | os.PathLike) -> tuple[list[str], list[str]]:
         what = "does not exist" if not os.path.lexists(root_p) else "is not a folder"
         raise LabelError(f"{display(path_text(root))} {what}")
     skipped: list[tuple[str, str]] = []
-    files = [os.path.abspath(p) for p in walk_images(root_p, recursive=True, skipped=skipped)]
+    # a link to a folder outside root is not followed: its images are not the user's pile to
+    # label, and --write --mode move would take them away from where they are
+    files = [os.path.abspath(p) for p in walk_images(root_p, recursive=True, skipped=skipped,
+                                                     within=os.path.realpath(root_p))]
     # cnndesk's sort destinations: decided once per folder (a stand-in file each), not per file
     folders = sorted({os.path.dirname(f) for f in files})
     kept, sorted_dirs = exclude_sorted([os.path.join(d, "_") for d in folders], [str(root_p)])
     keep = {os.path.dirname(k) for k in kept}
     files = [f for f in files if os.path.dirname(f) in keep]
-    notes = [f"the folder {display(f)} cannot be read ({r})" for f, r in skipped]
+    notes = [f"{display(f)} is a link to a folder outside {display(root_p)}; not followed" if r.startswith("a link")
+             else f"the folder {display(f)} cannot be read ({r})" for f, r in skipped]
     notes += [f"{display(d)} holds images cnndesk sorted; left out" for d in sorted_dirs]
     return files, notes
 
@@ -114,6 +134,9 @@ def subfolder_labels(files: list[str], root: str) -> dict[str, str]:
                 checked[top] = check_label(top)
             except LabelError as exc:
                 raise LabelError(f"subfolder {display(top)!r} cannot be a class: {exc}") from None
+            if len(checked) > MAX_CLASSES:
+                raise LabelError(f"more than {MAX_CLASSES} subfolders hold images: too many to be classes "
+                                 "(label without --subfolders-are-labels)")
         out[f] = top
     return out
 
@@ -126,36 +149,39 @@ def read_labels(path: str | os.PathLike, root: str, known: set[str] | dict) -> d
     Raises LabelError with the file name and line number."""
     shown = display(path_text(path), 120)
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(64 << 20)
+        raw = read_capped(path, MAX_LABELS_BYTES)
     except FileNotFoundError:
         raise LabelError(f"the labels file {shown} does not exist") from None
     except IsADirectoryError:
         raise LabelError(f"the labels file {shown} is a folder") from None
     except OSError as exc:
         raise LabelError(f"cannot read the labels file {shown} ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise LabelError(f"the labels file {shown} {exc}") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise LabelError(f"{shown} is not UTF-8 text; save it as UTF-8 CSV") from None
     rows = csv.reader(io.StringIO(text, newline=""))
+    find = image_finder(root, known)
     try:
         header = next(rows, None)
         if header is None or [h.strip().lower() for h in header] != ["path", "label"]:
             raise LabelError(f"{shown}: the first line must be the header 'path,label'")
         out: dict[str, str | None] = {}
+        classes: set[str] = set()
         for row in rows:
             line = rows.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             if len(row) != 2:
                 raise LabelError(f"{shown}, line {line}: expected 2 fields (path,label), found {len(row)}")
-            p, label = row[0].strip(), row[1].strip()
-            if not p:
+            p, label = row[0], label_cell(row[1])
+            if not p.strip():
                 raise LabelError(f"{shown}, line {line}: the path is empty")
-            full = os.path.normpath(p if os.path.isabs(p) else os.path.join(root, p))
-            if full not in known:
-                raise LabelError(f"{shown}, line {line}: {display(p, 120)} is not an image in {display(root, 120)}")
+            full = find(p)
+            if full is None:
+                raise LabelError(f"{shown}, line {line}: {display(p.strip(), 120)} is not an image in {display(root, 120)}")
             value: str | None
             if not label:
                 value = None
@@ -167,11 +193,74 @@ def read_labels(path: str | os.PathLike, root: str, known: set[str] | dict) -> d
                 except LabelError as exc:
                     raise LabelError(f"{shown}, line {line}: {exc}") from None
             if full in out and out[full] != value:
-                raise LabelError(f"{shown}, line {line}: {display(p, 120)} is listed twice with different labels")
+                raise LabelError(f"{shown}, line {line}: {display(p.strip(), 120)} is listed twice with different labels")
             out[full] = value
+            if value not in (None, NONE_LABEL) and value not in classes:
+                classes.add(value)
+                if len(classes) > MAX_CLASSES:
+                    raise LabelError(f"{shown}, line {line}: more than {MAX_CLASSES} different classes; is the label "
+                                     "column an image ID or a file name?")
     except csv.Error as exc:
         raise LabelError(f"{shown}: not a valid CSV file ({exc})") from None
     return out
+
+
+def read_capped(path: str | os.PathLike, limit: int, cut: bool = False) -> bytes:
+    """The bytes of the regular file ``path``. ValueError (its text says why, after "the file")
+    for something that is not a regular file (a FIFO would block for ever, ``/dev/zero`` never
+    ends) or is larger than ``limit`` bytes: refused, never cut short mid-row (that turned the
+    last label ``cats`` into ``ca``) -- with ``cut``, its complete lines up to ``limit`` instead.
+    OSError passes through."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens without a writer
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(21, "is a folder", os.fspath(path))
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"is {kind_of(st)}, not a file")
+        raw = fh.read(limit + 1)
+    if len(raw) > limit:
+        if cut:
+            return raw[: raw.rfind(b"\n", 0, limit) + 1]
+        raise ValueError(f"is larger than {limit >> 20} MB; cnndesk reads at most that much")
+    return raw
+
+
+def label_cell(cell: str) -> str:
+    """A label as a labels file holds it (:func:`labels_csv` quotes formula-like labels)."""
+    return unneutralise(cell.strip())
+
+
+def image_finder(root: str, known: set[str] | dict) -> Callable[[str], str | None]:
+    """A function: a labels file's path cell -> the image of ``known`` it names, or None. The
+    cell as written by :func:`labels_csv` (a formula-like name quoted, a name that is not UTF-8
+    written with ``\\xNN`` escapes, leading or trailing spaces kept) or by hand (relative or
+    absolute, spaces around it)."""
+    by_text: dict[str, str | None] | None = None
+
+    def find(cell: str) -> str | None:
+        nonlocal by_text
+        # as labels_csv wrote it first: a file named "=x.png" beside one named "'=x.png" is told apart
+        first = unneutralise(cell)
+        full = os.path.normpath(first if os.path.isabs(first) else os.path.join(root, first))
+        if full in known:
+            return full
+        tries = list(dict.fromkeys(c for c in (cell, unneutralise(cell.strip()), cell.strip()) if c))
+        for p in tries:
+            full = os.path.normpath(p if os.path.isabs(p) else os.path.join(root, p))
+            if full in known:
+                return full
+        if by_text is None:  # names that are not UTF-8, as path_text wrote them
+            by_text = {}
+            for f in known:
+                for t in {path_text(relative(f, root)), path_text(f)}:
+                    by_text[t] = f if by_text.get(t, f) == f else None  # two files, one text: neither
+        for p in [first, *tries]:
+            if by_text.get(p) is not None:
+                return by_text[p]
+        return None
+
+    return find
 
 
 def labels_csv(rows: list[tuple[str, str | None]], root: str) -> str:
@@ -180,5 +269,7 @@ def labels_csv(rows: list[tuple[str, str | None]], root: str) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["path", "label"])
     for p, label in rows:
-        w.writerow([path_text(relative(p, root)), label or ""])
+        # a cell a spreadsheet would run as a formula (a file or class named "=cmd()") gets a
+        # leading quote; read_labels and kept.load read it back exactly
+        w.writerow([neutralise(path_text(relative(p, root))), neutralise(label or "")])
     return buf.getvalue()

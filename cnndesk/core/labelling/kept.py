@@ -43,12 +43,12 @@ def answers_file(root: str) -> Path:
 def load(path: str | os.PathLike, root: str, known: set[str]) -> dict[str, str | None]:
     """{image path: class, None (skipped) or NONE_LABEL} from the kept answers at ``path``, only
     for images in ``known``; {} when there is no such file or it cannot be read."""
-    try:
-        with open(path, "rb") as fh:
-            text = fh.read(MAX_BYTES).decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError):
+    try:  # a FIFO or a device planted there is read as no answers; a huge file up to its last whole row
+        text = fo.read_capped(path, MAX_BYTES, cut=True).decode("utf-8-sig")
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
         return {}
     out: dict[str, str | None] = {}
+    find = fo.image_finder(root, known)
     try:
         rows = csv.reader(io.StringIO(text, newline=""))
         if [h.strip().lower() for h in next(rows, [])] != ["path", "label"]:
@@ -56,9 +56,8 @@ def load(path: str | os.PathLike, root: str, known: set[str]) -> dict[str, str |
         for row in rows:
             if len(row) != 2 or not row[0]:
                 continue
-            p, label = row[0], row[1].strip()
-            full = os.path.normpath(p if os.path.isabs(p) else os.path.join(root, p))
-            if full not in known:
+            full, label = find(row[0]), fo.label_cell(row[1])
+            if full is None:
                 continue
             if not label or label == fo.NONE_LABEL:
                 out[full] = None if not label else fo.NONE_LABEL

@@ -180,6 +180,7 @@ class LabelSession(SessionActions):
         key = _space_key(embedder, seed, duplicates) if cache_space else None
         sig = space_cache.signature(files) if key else ""
         hit = space_cache.load(root, key, sig) if key else None
+        hit = hit if hit is None or known.issuperset(hit.paths) else None  # a hand-edited entry names only these files
         if hit is not None:
             report(progress, len(files), len(files), f"{len(files)} of {len(files)} images from the cache")
             space = picking.space_from_z(hit.z, hit.pixels)

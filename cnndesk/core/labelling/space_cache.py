@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,8 @@ def load(root: str, key: str, sig: str) -> Cached | None:
 
     path = entry_path(root, key)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO there would block np.load for ever
+            return None
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             if meta.get("signature") != sig or meta.get("version") != VERSION:
@@ -67,7 +70,11 @@ def load(root: str, key: str, sig: str) -> Cached | None:
             z = np.ascontiguousarray(data["z"], np.float32)
             pixels = np.ascontiguousarray(data["pixels"], np.float32) if "pixels" in data.files else None
             odd = np.asarray(data["odd"]).astype(bool) if "odd" in data.files else None
-        paths = meta["paths"]
+        paths, unreadable = meta["paths"], [tuple(u) for u in meta["unreadable"]]
+        well_formed = isinstance(paths, list) and all(isinstance(p, str) for p in paths) and all(
+            len(u) == 2 and all(isinstance(t, str) for t in u) for u in unreadable)
+        if not well_formed:
+            return None
         if z.ndim != 2 or len(paths) != len(z) or (pixels is not None and len(pixels) != len(z)):
             return None
         if odd is not None and odd.shape != (len(z),):  # damaged: made again, not trusted
@@ -75,8 +82,8 @@ def load(root: str, key: str, sig: str) -> Cached | None:
         if not np.isfinite(z).all():  # a damaged entry: rebuilt rather than fed to k-means
             return None
         cache_budget.touch(path)
-        return Cached(paths, [tuple(u) for u in meta["unreadable"]], z, pixels, odd)
-    except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError):
+        return Cached(paths, unreadable, z, pixels, odd)
+    except Exception:  # noqa: BLE001 -- any damage (a cut zip, JSON that is not an object, too deep): rebuilt
         return None
 
 

@@ -13,9 +13,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cnndesk.core.common.errors import Cancelled
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
-from cnndesk.core.common.safeio import describe_oserror, display, path_text, safe_write
-from cnndesk.core.labelling.folder import LabelError
+from cnndesk.core.common.safeio import describe_oserror, display, make_folder, path_text, safe_write
+from cnndesk.core.labelling.folder import LabelError, read_capped
 from cnndesk.core.organize.journal import Journal, mark_destination
 from cnndesk.core.organize.sorting import (
     Move,
@@ -38,11 +39,14 @@ class WriteResult:
     failed: list[str] = field(default_factory=list)  # one message per file that failed
     entry: object | None = None  # the journal entry (undo), None when nothing was written
     already: int = 0  # images whose copy (link) was already in their class folder: not written twice
+    stopped_of: int = 0  # stopped before the end: how many there were to write (0: not stopped)
 
     def describe(self) -> str:
         verb = {"copy": "Copied", "move": "Moved", "link": "Linked"}[self.mode]
         n = len(self.done)
         text = f"{verb} {n} image{'s' if n != 1 else ''} into {len(self.counts)} class folders in {path_text(self.destination)}"
+        if self.stopped_of:
+            text = f"Stopped: {text[0].lower()}{text[1:]} (of {self.stopped_of})"
         if self.already:
             text += f" ({self.already} already there, not written twice)"
         if self.failed:
@@ -56,9 +60,11 @@ def check_destination(out: str | os.PathLike, root: str, force: bool = False) ->
     without ``force``. Returns the absolute path."""
     dest = Path(os.path.abspath(os.fspath(out)))
     shown = display(path_text(out), 120)
-    root_abs = os.path.abspath(root)
-    if str(dest) == root_abs or root_abs.startswith(str(dest).rstrip(os.sep) + os.sep):
-        raise LabelError(f"{shown} is the labelled folder or holds it; choose another output folder")
+    # compared as real paths: OUT given through a link to the folder (or the folder opened
+    # through a link) is still the folder, and would be marked as a sort destination
+    for d, r in {(str(dest), os.path.abspath(root)), (os.path.realpath(dest), os.path.realpath(root))}:
+        if d == r or r.startswith(d.rstrip(os.sep) + os.sep):
+            raise LabelError(f"{shown} is the labelled folder or holds it; choose another output folder")
     if os.path.lexists(dest):
         if not dest.is_dir():
             raise LabelError(f"{shown} exists and is not a folder")
@@ -93,28 +99,49 @@ def write_dataset(items: list[tuple[str, str]], out: str | os.PathLike, root: st
     items = [(p, label) for p, label in items if not already_there(Path(p), dest / names[label] / Path(p).name, mode)]
     kept -= len(items)
     counts: dict[str, int] = {}
-    if mode in ("copy", "move"):
-        plan = SortPlan(dest, [Move(Path(p), names[label]) for p, label in items])
-        rep = execute(plan, mode, progress=progress, cancel=cancel)
-    else:
-        rep = _link_all([(Path(p), names[label]) for p, label in items], dest, progress, cancel)
-    mark_destination(dest)
+    stays = [p for p, _ in items if mode == "move" and _relative_link(p)]
+    items = [(p, label) for p, label in items if p not in stays]
+    rep = SortReport()
+    # moved elsewhere, a relative link ("a.jpg -> ../photos/a.jpg") would point at nothing
+    rep.failed += [(Path(p), f"{path_text(os.path.basename(p))}: a relative symbolic link; moving it would "
+                    "break it (copy it, or write links)") for p in stays]
+    stopped = False
+    try:
+        if mode in ("copy", "move"):
+            for i, (p, label) in enumerate(items):
+                check(cancel)
+                one = execute(SortPlan(dest, [Move(Path(p), names[label])]), mode)
+                rep.done += one.done
+                rep.failed += one.failed
+                rep.renamed += one.renamed
+                report(progress, i + 1, len(items), f"{'Moving' if mode == 'move' else 'Copying'} files")
+        else:
+            _link_all([(Path(p), names[label]) for p, label in items], dest, rep, progress, cancel)
+    except Cancelled:
+        stopped = True
+    finally:
+        # stopped (Stop, the app quitting, Ctrl+C) after some files: those are journaled (undo puts them
+        # back) and reported, instead of moved with no record and a session that lost them
+        mark_destination(dest)
+        entry = _record(journal, rep, mode, dest, root)
     by_source = {os.fspath(p): label for p, label in items}
     for src, _ in rep.done:
         label = by_source[os.fspath(src)]
         counts[label] = counts.get(label, 0) + 1
-    entry = None
-    if rep.done:
-        if mode == "link":
-            n = len(rep.done)
-            created = sorted({os.fspath(Path(new).parent) for _, new in rep.done})
-            # links are removed on undo like copies are (only while unchanged)
-            entry = journal.record("sort", "copy", f"Link {n} file{'s' if n != 1 else ''} into {dest.name}",
-                                   rep.done, created)
-        else:
-            entry = journal.record_sort(rep, mode, dest, roots=[root])
     return WriteResult(dest, mode, counts, [(os.fspath(a), os.fspath(b)) for a, b in rep.done],
-                       [m for _, m in rep.failed], entry, kept)
+                       [m for _, m in rep.failed], entry, kept, len(items) + len(stays) if stopped else 0)
+
+
+def _record(journal: Journal, rep: SortReport, mode: str, dest: Path, root: str):
+    """The journal entry for what was written (None when nothing was)."""
+    if not rep.done:
+        return None
+    if mode == "link":
+        n = len(rep.done)
+        created = sorted({os.fspath(Path(new).parent) for _, new in rep.done})
+        # links are removed on undo like copies are (only while unchanged)
+        return journal.record("sort", "copy", f"Link {n} file{'s' if n != 1 else ''} into {dest.name}", rep.done, created)
+    return journal.record_sort(rep, mode, dest, roots=[root])
 
 
 def already_there(src: Path, target: Path, mode: str) -> bool:
@@ -139,12 +166,19 @@ def already_there(src: Path, target: Path, mode: str) -> bool:
         return False
 
 
-def _link_all(items: list[tuple[Path, str]], dest: Path, progress, cancel) -> SortReport:
-    rep = SortReport()
+def _relative_link(path: str) -> bool:
+    try:
+        return os.path.islink(path) and not os.path.isabs(os.readlink(path))
+    except OSError:
+        return False
+
+
+def _link_all(items: list[tuple[Path, str]], dest: Path, rep: SortReport, progress, cancel) -> None:
     for i, (src, folder) in enumerate(items):
         check(cancel)
         try:
-            (dest / folder).mkdir(parents=True, exist_ok=True)
+            os.stat(src)  # gone since the folder was read: failed, not a dangling link counted as written
+            make_folder(dest / folder)  # a planted "cat -> /elsewhere" is refused, as by the mover
             for _attempt in range(100):
                 target, renamed = unique_path(dest / folder / src.name)
                 try:
@@ -159,19 +193,19 @@ def _link_all(items: list[tuple[Path, str]], dest: Path, progress, cancel) -> So
         except OSError as exc:
             rep.failed.append((src, f"{path_text(src.name)}: {describe_oserror(exc)}"))
         report(progress, i + 1, len(items), "Linking files")
-    return rep
 
 
 def write_labels_file(path: str | os.PathLike, text: str) -> bytes | None:
     """Write the labels file atomically; returns its previous bytes (None when it was new) so
     that the write can be undone."""
-    try:
-        with open(path, "rb") as fh:
-            before: bytes | None = fh.read()
+    try:  # kept for undo: a planted FIFO (or a link to /dev/zero) is refused, never read for ever
+        before: bytes | None = read_capped(path, 256 << 20)
     except FileNotFoundError:
         before = None
     except OSError as exc:
         raise LabelError(f"cannot write {display(path_text(path))} ({describe_oserror(exc)})") from None
+    except ValueError as exc:
+        raise LabelError(f"{display(path_text(path))} {exc}; refusing to replace it") from None
     try:
         with safe_write(path, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
@@ -180,13 +214,28 @@ def write_labels_file(path: str | os.PathLike, text: str) -> bytes | None:
     return before
 
 
-def restore_labels_file(path: str | os.PathLike, before: bytes | None) -> None:
-    """Undo :func:`write_labels_file`: the previous content back, or the file removed."""
-    if before is None:
+def restore_labels_file(path: str | os.PathLike, before: bytes | None, written: str | None = None) -> str | None:
+    """Undo :func:`write_labels_file`: the previous content back, or the file removed -- only
+    while the file still holds ``written`` (what that write put there): a labels file edited
+    since (in a spreadsheet, by another save) is left as it is. Returns a sentence then, else None."""
+    if written is not None:
         try:
-            os.unlink(path)
+            now: bytes | None = read_capped(path, 256 << 20)
         except FileNotFoundError:
-            pass
-        return
-    with safe_write(path, "wb") as fh:
-        fh.write(before)
+            now = None
+        except (OSError, ValueError):
+            now = b""
+        if now != written.encode("utf-8"):
+            name = path_text(os.path.basename(os.fspath(path)))
+            return f"Not undone: {name} was changed or removed since it was saved; it is left as it is"
+    try:
+        if before is None:
+            os.unlink(path)
+        else:
+            with safe_write(path, "wb") as fh:
+                fh.write(before)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        return f"Not undone: cannot restore {display(path_text(path))} ({describe_oserror(exc)})"
+    return None

@@ -24,7 +24,8 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.lstrip("'").startswith(FORMULA_START) else cell
 
 
-def _unneutralise(cell: str) -> str:
+def unneutralise(cell: str) -> str:
+    """The cell :func:`neutralise` was given (a cell without its quote is returned as it is)."""
     return cell[1:] if cell.startswith("'") and cell.lstrip("'").startswith(FORMULA_START) else cell
 
 
@@ -262,10 +263,10 @@ def _read_csv(path: str) -> tuple[list[dict], int]:
                 if label:
                     raw = r.get(f"score_{i}") or ""
                     score = float(raw) if raw else None
-                    preds.append({"label": _unneutralise(label), "score": score})
+                    preds.append({"label": unneutralise(label), "score": score})
             if r["path"] is None:
                 raise ValueError("a short row")
-            path, error = _unneutralise(r["path"]), _unneutralise(r.get("error") or "") or None
+            path, error = unneutralise(r["path"]), unneutralise(r.get("error") or "") or None
             if r.get("start"):  # a video segment: rows of one video are consecutive
                 seg = {"start": float(r["start"]), "end": float(r["end"]), **preds[0]}
                 if r.get("unknown") in ("true", "false"):
