@@ -63,8 +63,8 @@ def evaluate(session, y_true: np.ndarray, classes: list[str]) -> dict:
     k = len(classes)
     y_l = y_true[labelled]
     m = session.model()
-    probs, _ = session._probs(m)  # noqa: SLF001 (experiment)
-    cls_idx = np.array([classes.index(c) for c in session.classes])
+    probs = m.probs(session.space.z)  # no "none of these" answers in the simulation
+    cls_idx = np.array([classes.index(c) for c in m.classes])
     lin = np.zeros((len(session.paths), k), np.float32)
     lin[:, cls_idx] = probs
     out = {"linear": round(float((lin[rest].argmax(1) == y_true[rest]).mean()), 4)}
@@ -76,12 +76,19 @@ def evaluate(session, y_true: np.ndarray, classes: list[str]) -> dict:
     return out
 
 
+def class_weights(y: np.ndarray, k: int) -> np.ndarray:
+    """As the suggester weighs classes: inversely to their answers, mean 1."""
+    c = np.bincount(y, minlength=k).astype(np.float64)
+    raw = len(y) / (k * np.maximum(c, 1))
+    return (raw / raw.mean()).astype(np.float32)
+
+
 def variants(z: np.ndarray, idx: np.ndarray, y: np.ndarray, k: int, only_same: bool = False) -> dict:
     """Other suggestion models on the same answers: (N, k) scores each."""
     from cnndesk.core.labelling import suggest
     from cnndesk.core.training import head as quickfit
 
-    cw = suggest._class_weights(y, k)  # noqa: SLF001
+    cw = class_weights(y, k)
     base = dict(epochs=suggest.EPOCHS, lr=suggest.LR, smoothing=0.05, class_w=cw, seed=0)
     out = {}
 
@@ -103,7 +110,7 @@ def variants(z: np.ndarray, idx: np.ndarray, y: np.ndarray, k: int, only_same: b
         extra = np.setdiff1d(np.nonzero(p.max(1) >= thr)[0], idx)
         zz = np.concatenate([z[idx], z[extra]])
         yy = np.concatenate([y, p[extra].argmax(1)])
-        out[f"self{thr}"] = fit(zz, yy, class_w=suggest._class_weights(yy, k))  # noqa: SLF001
+        out[f"self{thr}"] = fit(zz, yy, class_w=class_weights(yy, k))
     return out
 
 

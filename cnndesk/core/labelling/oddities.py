@@ -43,12 +43,14 @@ def odd_images(z: np.ndarray, k: int = K, spread: float = SPREAD, cancel=None) -
     z = np.where(finite[:, None], z, 0.0).astype(np.float32)
     dist, _ = neighbours.knn(z, z, min(SEARCH, n - 1), metric="l2", exclude_self=True, cancel=cancel)
     dist = np.where(np.isfinite(dist), dist, np.nan)
-    far = np.nanmedian(dist[:, -1])
+    last = dist[:, -1][np.isfinite(dist[:, -1])]
+    far = float(np.median(last)) if len(last) else float("nan")  # (nanmedian warns on all-NaN)
     near = NEAR * far if np.isfinite(far) else 0.0
     kept = np.where(dist > near, dist, np.nan)  # near-copies are not neighbours
     first = np.sort(kept, axis=1)[:, :k]  # NaN sort last
-    with np.errstate(all="ignore"):
-        score = np.nanmean(first, axis=1)  # a row with only near-copies: NaN -> not odd
+    count = np.isfinite(first).sum(axis=1)
+    with np.errstate(all="ignore"):  # a row with only near-copies: NaN -> not odd (nanmean warns there)
+        score = np.where(count > 0, np.nansum(first, axis=1) / np.maximum(count, 1), np.nan)
     ok = np.isfinite(score)
     if ok.sum() < MIN_IMAGES:
         return np.zeros(n, bool)
