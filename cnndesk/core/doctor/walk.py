@@ -27,19 +27,22 @@ def walk(folder: Path, ancestors: set[str], problems: list, issue, root_real: st
     (the dataset's real path) become issues (``issue(kind, path, reason=...)``), not files."""
     out: list[str] = []
     seen = set(ancestors)
-
-    def visit(d: Path) -> None:
-        real = os.path.realpath(d)
+    # depth first with a stack of its own, not recursion: a class folder nested 1,100 deep (an
+    # archive made so) stopped the check with "nested too deeply" (RecursionError)
+    stack = [(folder, os.path.realpath(folder))]
+    while stack:
+        d, real = stack.pop()
         if real in seen:
             problems.append(issue("unreadable", str(d), reason=f"{d.name}: a link that loops back to a folder "
                                   "already checked; skipped (remove the link)"))
-            return
+            continue
         seen.add(real)
         try:
             entries = sorted(os.scandir(d), key=lambda e: e.name)
         except OSError as exc:
             problems.append(issue("unreadable", str(d), reason=f"{d.name}: cannot read the folder ({exc.strerror or exc})"))
-            return
+            continue
+        subdirs = []
         for e in entries:
             if e.name.startswith("."):
                 continue
@@ -49,7 +52,8 @@ def walk(folder: Path, ancestors: set[str], problems: list, issue, root_real: st
                         problems.append(issue("unreadable", e.path, reason=f"{e.name}: a link to a folder outside "
                                               "the dataset; not followed"))
                         continue
-                    visit(Path(e.path))
+                    # a real folder's real path is its parent's and its name (realpath costs an lstat per level)
+                    subdirs.append((Path(e.path), os.path.realpath(e.path) if e.is_symlink() else os.path.join(real, e.name)))
                 elif e.is_file():
                     if is_image_path(e.name):
                         out.append(e.path)
@@ -62,8 +66,7 @@ def walk(folder: Path, ancestors: set[str], problems: list, issue, root_real: st
                     problems.append(issue("unreadable", e.path, reason=f"{e.name}: {why}; skipped"))
             except OSError as exc:
                 problems.append(issue("unreadable", e.path, reason=f"{e.name}: {exc.strerror or exc}"))
-
-    visit(folder)
+        stack.extend(reversed(subdirs))  # the first subfolder is walked next, as before
     return out
 
 
