@@ -197,7 +197,9 @@ class LabelSession(SessionActions):
         reasons = dict(errors)
         unreadable = [(f, reasons.get(f, "cannot be read")) for f, good in zip(files, ok, strict=True) if not good]
         if not ok.any():
-            raise fo.LabelError(f"none of the {len(files)} image files in {fo.display(root, 120)} can be read")
+            first = "; ".join(fo.unreadable_line(p, r, root) for p, r in unreadable[:2])
+            raise fo.LabelError(f"none of the {len(files)} image files in {fo.display(root, 120)} can be read"
+                                + (f": {first}" + ("; ..." if len(unreadable) > 2 else "") if first else ""))
         paths = [f for f, good in zip(files, ok, strict=True) if good]
         pixels = _thumbnail_vectors(paths, progress, cancel) if duplicates else None
         report(progress, len(files), len(files), "Preparing the folder")

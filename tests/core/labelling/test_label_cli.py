@@ -125,6 +125,8 @@ def test_bad_input_one_line_and_exit_code(tmp_path, pile, capsys, case):
     assert code == 2 and out == ""
     assert err.startswith("cnndesk label: error: ") and err.count("\n") == 1
     assert "Traceback" not in err
+    if case == "unreadable":  # which file and why ("none of the 1 image files ... can be read" said neither)
+        assert "x.jpg (" in err, err
 
 
 def test_train_from_the_labels_file_without_a_dataset_folder(pile, tmp_path, capsys):
