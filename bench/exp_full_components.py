@@ -11,6 +11,7 @@ synthesised from the validation images, own test images and every unrelated fami
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 
@@ -73,7 +74,32 @@ def components(run_dir: Path, model_file: str, kind: str) -> dict:
             score = nov._score if name == "late" else nov.early.score
             for key, f in sets.items():
                 res[f"{name}_{key}"] = score(f[:, cols])
+            # the detector the held-out scores came from (training images only in its bank and
+            # class statistics): is the threshold's calibration carried over to the final one?
+            only = copy.copy(det)
+            only.bank = only.project(f_tr[:, cols])
+            only.means, only.icov = nf.class_gaussians(only.coords(f_tr[:, cols]), y_tr)
+            res[f"{name}_own_trainonly"] = only.score(sets["own"][:, cols])
+            res[f"{name}_held_final"] = det.score(f_va[:, cols])  # validation images once in the final detector
+        # the early (pretrained) stages alone, out of fold on every image as quick models do: their
+        # held-out scores are honest for the training images too, so 5x more of them set the threshold
+        x_all, y_all = np.concatenate([f_tr, f_va])[:, :width], np.concatenate([y_tr, y_va])
+        oof, held_oof = nf.fit_novelty_oof(x_all, y_all, np.arange(len(x_all)) % 5, features="multi",
+                                           outliers=out_tr[:, :width])
+        res["oof_held"] = held_oof
+        for key, f in sets.items():
+            res[f"oof_{key}"] = oof.score(f[:, :width])
     res["stored_threshold"] = np.float64(nov.threshold)
+    # the training code's own fit on the same features (this tree's weights and threshold rule)
+    from cnndesk.core.training import full_trust
+
+    logits = np.zeros((len(f_va), int(max(y_tr.max(), y_va.max())) + 1), np.float32)  # (temperature only)
+    fitted, _, _, held = full_trust.fit_trust(f_tr, f_va, logits, y_va, seed=0, y_train=y_tr,
+                                              features="multi_early", outliers=out_tr, early=(lead, width))
+    with trust.one_blas_thread():
+        nf.widen_if_separated(fitted, held, fitted.score(out_va))
+    res["code_threshold"] = np.float64(fitted.threshold)
+    res["code_own_flagged"] = np.float64((fitted.score(sets["own"]) > fitted.threshold).mean())
     return res
 
 
