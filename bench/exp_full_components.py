@@ -87,6 +87,12 @@ def components(run_dir: Path, model_file: str, kind: str) -> dict:
         oof, held_oof = nf.fit_novelty_oof(x_all, y_all, np.arange(len(x_all)) % 5, features="multi",
                                            outliers=out_tr[:, :width])
         res["oof_held"] = held_oof
+        # the late stages out of fold too (their training images were fitted by the network: the
+        # tail's shape, not its place, is what a threshold could borrow from them)
+        _, res["oof_late_held"] = nf.fit_novelty_oof(np.concatenate([f_tr, f_va])[:, lead:], y_all,
+                                                     np.arange(len(x_all)) % 5, features="multi",
+                                                     outliers=out_tr[:, lead:])
+        res["oof_is_val"] = np.arange(len(x_all)) >= len(f_tr)
         for key, f in sets.items():
             res[f"oof_{key}"] = oof.score(f[:, :width])
     res["stored_threshold"] = np.float64(nov.threshold)
