@@ -63,8 +63,38 @@ def wide_gap(factor=2.0):
     return rule
 
 
+def gauss(c=2.0):
+    """Fifth step (measured, not kept): a normal fit to all held-out scores, mean + c x sd."""
+    return lambda h, o: float(np.mean(h) + c * np.std(h, ddof=1))
+
+
+def iqr(c=1.5):
+    """Fifth step (measured, not kept): median + c x interquartile range."""
+    return lambda h, o: float(np.median(h) + c * (np.quantile(h, 0.75) - np.quantile(h, 0.25)))
+
+
+def exp_tail(p=0.05):
+    """Fifth step (measured, not kept): an exponential tail fitted to the excess over the median of
+    the upper half (its mean is the maximum-likelihood scale), read at the flag rate p."""
+    def rule(h, o):
+        med = float(np.median(h))
+        return med + float(np.mean(h[h > med] - med)) * float(np.log(0.5 / p))
+    return rule
+
+
+def or_wide(rule, cap_max=False):
+    """The wide-gap rule where it applies (with the largest held-out score if ``cap_max``), else ``rule``."""
+    def out(h, o):
+        if float(np.quantile(o, 0.05)) >= 2.0 * float(np.max(h)):
+            return max(order_ucb(h), float(np.max(h))) if cap_max else order_ucb(h)
+        return rule(h, o)
+    return out
+
+
 RULES = {"wide gap x2 (kept)": wide_gap(), "q95 (current)": q95, "ucb80": lambda h, o: order_ucb(h), "max": lambda h, o: float(np.max(h)),
-         "gap 0.5 ucb": gap(), "gap 0.5 max": gap(cap="max"), "gap 0.25 ucb": gap(0.25)}
+         "gap 0.5 ucb": gap(), "gap 0.5 max": gap(cap="max"), "gap 0.25 ucb": gap(0.25),
+         "wide gap, max": or_wide(q95, True), "gauss 2.0": gauss(), "iqr 1.5": iqr(), "exp tail 5 %": exp_tail(),
+         "wide gap | exp tail 5 %": or_wide(exp_tail()), "wide gap | gauss 2.0": or_wide(gauss())}
 
 
 def table(paths: list[str]) -> None:

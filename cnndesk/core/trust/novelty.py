@@ -210,17 +210,33 @@ def fit_novelty_heldout(x_train: np.ndarray, y_train: np.ndarray, x_held: np.nda
     return nov, _finish(nov, knn, maha, quantile, synth)
 
 
+EARLY_WEIGHT = 0.5  # the early-stage detector's share of a full model's score (measured at 0.3-1.0: kept at 0.5)
+
+
 def with_early(main: trust.Novelty, held_main: np.ndarray, early: trust.Novelty, held_early: np.ndarray,
-               lead: int) -> tuple[trust.Novelty, np.ndarray]:
+               lead: int, weight: float = EARLY_WEIGHT) -> tuple[trust.Novelty, np.ndarray]:
     """Full models' "multi_early" detector: ``main`` (on the row after its first ``lead`` columns)
     and ``early`` (on the pooled early stages, the row's first columns), each fitted by
     :func:`fit_novelty_heldout` on the same images; the score is the mean of their normalised
-    scores, the threshold and quantile table come from the mean of their held-out scores.
+    scores (the early one's share ``weight``), the threshold and quantile table come from the same
+    mean of their held-out scores.
     Fine-tuning reshapes the late stages around the user's classes, so unrelated content that
     shares their low-level look lands near a class there; the early stages change least and still
     tell it apart (bench/exp_full_detectors.py, tune look, 4 full models: unrelated 0.78-0.99 ->
     0.99-1.00 at 0.005-0.10 own test images flagged; the larger of the two instead of the mean
-    flagged as many unrelated images but 0.02-0.15 of own ones)."""
+    flagged as many unrelated images but 0.02-0.15 of own ones).
+    ``weight`` other than 0.5 (experiments, bench/exp_full_components.py) lives in the early
+    detector's normalisation (its spans divided by weight / (1 - weight), so its normalised
+    scores, threshold and table scale by that factor): the score stays the plain mean that files,
+    exports and bundles compute. A share of 0.7 raised textures' other-textures AUROC on 8 of 8
+    full models but raised objects' own flags (fresh seed 7: 0.08 -> 0.15), so 0.5 stays
+    (docs/benchmarks.md, issue 23 fifth step)."""
+    factor = float(weight) / (1.0 - float(weight))
+    if factor != 1.0:
+        early.norm = tuple(v / factor if i % 2 else v for i, v in enumerate(early.norm))
+        early.threshold *= factor
+        early.table = tuple((q, d * factor) for q, d in early.table)
+        held_early = (np.asarray(held_early, np.float32) * np.float32(factor)).astype(np.float32)
     held = ((held_main + held_early) * np.float32(0.5)).astype(np.float32)
     main.early, main.lead = early, int(lead)
     main.threshold = float(np.quantile(held, main.quantile))

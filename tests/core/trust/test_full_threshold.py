@@ -8,6 +8,7 @@ table of flag rates become upper confidence bounds of their quantiles. Where the
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from cnndesk.core.trust import novelty as novelty_fit
 from cnndesk.core.trust import scores as trust
@@ -64,3 +65,43 @@ def test_nan_outlier_scores_never_widen_the_threshold():
     assert nf.widen_if_separated(nov, held, close) is False and nov.threshold == 0.95
     assert nf.widen_if_separated(nov, held, np.full(50, np.nan)) is False
     assert nf.widen_if_separated(nov, held, np.full(50, 5.0)) is True  # a real wide gap still widens
+
+
+def test_an_early_stage_share_lives_in_the_early_detectors_normalisation():
+    """Full models' score: the early-stage detector's share (``with_early(weight=)``; 0.5 by
+    default, measured at 0.3-1.0 in issue 23's fifth step) is stored as a scale of the early
+    detector's normalisation, so the score is still the plain mean that files, exports and bundles
+    compute, and it survives the file round trip; the default is the plain mean of the two."""
+    import copy
+
+    rng = np.random.default_rng(5)
+    k, lead = 3, 12
+
+    def rows(n):
+        y = rng.integers(0, k, n)
+        return (rng.normal(0, 1, (n, 40)) + np.eye(k, 40)[y] * 3).astype(np.float32), y
+
+    x, y = rows(300)
+    val, y_val = rows(60)
+    new, _ = rows(80)
+    outliers = rng.normal(0, 3, (90, 40)).astype(np.float32)
+    late, held_l = novelty_fit.fit_novelty_heldout(x[:, lead:], y, val[:, lead:], features="multi_early",
+                                                   y_held=y_val, outliers=outliers[:, lead:])
+    early, held_e = novelty_fit.fit_novelty_heldout(x[:, :20], y, val[:, :20], features="multi_early",
+                                                    y_held=y_val, outliers=outliers[:, :20])
+    plain_late, plain_early = copy.deepcopy(late), copy.deepcopy(early)
+    nov, held = novelty_fit.with_early(late, held_l, early, held_e, lead, weight=0.7)
+    want = 0.3 * plain_late.score(new[:, lead:]) + 0.7 * plain_early.score(new[:, :20])
+    np.testing.assert_allclose(nov.score(new) * 0.6, want, rtol=1e-5, atol=1e-5)  # 0.5 x (1 + 7/3) = 1 / 0.6
+    np.testing.assert_allclose(held * 0.6, 0.3 * held_l + 0.7 * held_e, rtol=1e-5, atol=1e-6)
+    assert nov.threshold == pytest.approx(float(np.quantile(held, 0.95)))
+    assert nov.early.threshold == pytest.approx(plain_early.threshold * 7 / 3)
+    back = trust.Novelty.from_file(nov.info(), nov.tensors())
+    np.testing.assert_allclose(back.score(new), nov.score(new), rtol=1e-2, atol=1e-2)  # float16 bank, axes
+    assert novelty_fit.EARLY_WEIGHT == 0.5
+    half, held_half = novelty_fit.with_early(copy.deepcopy(plain_late), held_l, copy.deepcopy(plain_early), held_e,
+                                             lead)
+    np.testing.assert_allclose(half.score(new), (plain_late.score(new[:, lead:]) + plain_early.score(new[:, :20])) / 2,
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(held_half, (held_l + held_e) / 2, rtol=1e-6)
+    assert half.early.norm == plain_early.norm
