@@ -138,9 +138,42 @@ def e2e(family: str, seed: int, work: Path, per_class: int | None, clean: bool =
     return out
 
 
+def head_time(repeats: int = 3) -> list[dict]:
+    """CPU seconds of the label check's held-out head (quick_oof_probs), old vs new constants,
+    alternating, on synthetic features of quick training's length (2,528 values): 1,500 images as
+    50 classes of 30 (the new rule's most expensive case below the big-set path) and 10 of 150."""
+    import time
+
+    from cnndesk.core.doctor import label_check as stats
+
+    new = {k: getattr(stats, k) for k in OLD}
+    rng = np.random.default_rng(0)
+    out = []
+    for n_classes, per in ((50, 30), (10, 150), (10, 30)):
+        y = np.repeat(np.arange(n_classes), per)
+        centres = np.maximum(rng.normal(0, 1, (n_classes, 2528)), 0)
+        x = (centres[y] + np.abs(rng.normal(0, 1, (len(y), 2528)))).astype(np.float32)
+        times = {"old": [], "new": []}
+        for _ in range(repeats):
+            for name, values in (("old", OLD), ("new", new)):
+                for k, v in values.items():
+                    setattr(stats, k, v)
+                try:
+                    c0 = time.process_time()
+                    stats.quick_oof_probs(x, y, n_classes)
+                    times[name].append(time.process_time() - c0)
+                finally:
+                    for k, v in new.items():
+                        setattr(stats, k, v)
+        out.append({"images": len(y), "classes": n_classes, "old_cpu_s": [round(t, 2) for t in times["old"]],
+                    "new_cpu_s": [round(t, 2) for t in times["new"]]})
+        print(json.dumps(out[-1]), flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["capture", "e2e"])
+    ap.add_argument("what", choices=["capture", "e2e", "head-time"])
     ap.add_argument("--clean", action="store_true", help="e2e: the folders without flips")
     ap.add_argument("--work", default=None, help="reuse this work folder (its folders and embedding cache)")
     ap.add_argument("--families", default="mixed,digits,textures,shapes,objects,symbols")
@@ -150,6 +183,12 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.what == "head-time":
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):  # as check_dataset runs the analysis
+            head_time()
+        return
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="cnndesk-exp-pairs-"))
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("CNNDESK_CACHE_DIR", str(work / "cache"))

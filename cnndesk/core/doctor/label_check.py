@@ -256,12 +256,14 @@ def strong_evidence(probs: np.ndarray, y: np.ndarray, neighbours: np.ndarray | N
     """Label suspicions worth reporting: the held-out model gives the folder's class at most
     GIVEN_AT_MOST and another class at least OTHER_AT_LEAST (chosen on seeds 0-1 of
     bench/bench_doctor_labels.py: recall 0.975-1.0 at precision 0.975-1.0 of planted flips;
-    every candidate, 1.0 at 0.91-0.93; GIVEN_AT_MOST 0.2 -> 0.1 on seeds 0-1 of
-    bench/exp_doctor_pairs.py: wrong reports 53 -> 26 in 24 folders, 3 of 680 flips lost), and -- where ``neighbours`` (each image's nearest other
-    images, row indices, -1 for none) are given -- at most NEIGHBOURS_OWN_AT_MOST of its
-    neighbours carry its label: a moved image sits among its true class, while a hard image
-    that the held-out model gets wrong still sits among its own (bench/exp_doctor_knn.py, held
-    out: wrong reports 50 -> 29 at 30 images per class, 36 -> 26 at 100; 4 of 680 flips lost)."""
+    every candidate, 1.0 at 0.91-0.93; GIVEN_AT_MOST 0.2 -> 0.1 with the small-class head on
+    seeds 0-1 of bench/exp_doctor_pairs.py: wrong reports 53 -> 26 in 24 folders, flips found
+    653 -> 658 of 680; held out, seeds 2-5 at 30 per class: wrong 51 -> 16, found 285 -> 294 of
+    312), and -- where ``neighbours`` (each image's nearest other images, row indices, -1 for
+    none) are given -- at most NEIGHBOURS_OWN_AT_MOST of its neighbours carry its label: a moved
+    image sits among its true class, while a hard image that the held-out model gets wrong still
+    sits among its own (bench/exp_doctor_knn.py, held out: wrong reports 50 -> 29 at 30 images
+    per class, 36 -> 26 at 100; 4 of 680 flips lost)."""
     given = probs[np.arange(len(y)), y]
     strong = (given <= GIVEN_AT_MOST) & (probs.max(1) >= OTHER_AT_LEAST)
     if neighbours is not None and len(neighbours) == len(y) and neighbours.shape[1]:
