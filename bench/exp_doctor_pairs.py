@@ -51,32 +51,39 @@ def folder(family: str, seed: int, work: Path, per_class: int | None, clean: boo
     return root, flips, man
 
 
-def capture(family: str, seed: int, work: Path, per_class: int | None, out: Path) -> dict:
+def capture(family: str, seed: int, work: Path, per_class: int | None, out_dir: Path) -> dict:
     from cnndesk.core.doctor import check as doctor_check
     from cnndesk.core.doctor import label_check as stats
 
     root, flips, _ = folder(family, seed, work, per_class)
     seen = {}
-    orig_lo, orig_se = doctor_check._label_and_outlier_issues, stats.strong_evidence
+    orig_li, orig_se, orig_out = stats.label_issues, stats.strong_evidence, stats.outliers
 
-    def lo(paths, labels, classes, nonempty, idx_ok, multi, z, emb, nearest, cancel):
-        seen.update(paths=[paths[i] for i in idx_ok], labels=[labels[paths[i]] for i in idx_ok],
-                    classes=list(classes), x=np.stack([multi[paths[i]] for i in idx_ok]).astype(np.float32),
-                    nbr=nearest[1].astype(np.int32), nbr_d=nearest[0].astype(np.float32), emb=emb.astype(np.float32))
-        return orig_lo(paths, labels, classes, nonempty, idx_ok, multi, z, emb, nearest, cancel)
+    def li(x, y, n_classes, cancel=None, quick=False):
+        seen["x"] = (x.take(np.arange(len(x))) if isinstance(x, stats.Rows) else np.asarray(x)).astype(np.float32)
+        return orig_li(x, y, n_classes, cancel, quick)
 
     def se(probs, y, neighbours=None):
-        seen["probs"] = np.asarray(probs, np.float32)
+        seen["probs"], seen["nbr"] = np.asarray(probs, np.float32), np.asarray(neighbours, np.int32)
         return orig_se(probs, y, neighbours)
 
-    doctor_check._label_and_outlier_issues, stats.strong_evidence = lo, se
+    def out(z, k=5, spread=4.5, cancel=None, nearest=None):
+        seen["emb"], seen["nbr_d"] = np.asarray(z, np.float32), np.asarray(nearest[0], np.float32)
+        return orig_out(z, k, spread, cancel, nearest)
+
+    stats.label_issues, stats.strong_evidence, stats.outliers = li, se, out
     version = doctor_check.VERSION
     doctor_check.VERSION = f"{version}-capture"
     try:
         rep = doctor_check.check_dataset(root, less_likely=True)
     finally:
-        doctor_check._label_and_outlier_issues, stats.strong_evidence = orig_lo, orig_se
+        stats.label_issues, stats.strong_evidence, stats.outliers = orig_li, orig_se, orig_out
         doctor_check.VERSION = version
+    files = doctor_check.collect(root)  # every generated image is readable: the checked rows in this order
+    seen["paths"] = [p for p, _, _ in files.items]
+    seen["labels"] = [c for _, _, c in files.items]
+    seen["classes"] = list(files.classes)
+    assert len(seen["paths"]) == len(seen["x"]) == len(seen["probs"])
     cls = {c: k for k, c in enumerate(seen["classes"])}
     real = [os.path.realpath(p) for p in seen["paths"]]
     y = np.array([cls[c] for c in seen["labels"]])
@@ -86,7 +93,7 @@ def capture(family: str, seed: int, work: Path, per_class: int | None, out: Path
     reported = {os.path.realpath(i.path) for i in rep.issues if i.kind == "label" and i.likely}
     rep_mask = np.array([r in reported for r in real])
     name = f"{family}-{seed}-{per_class or 'd'}"
-    np.savez_compressed(out / f"{name}.npz", x=seen["x"], y=y, true=true, nbr=seen["nbr"], nbr_d=seen["nbr_d"],
+    np.savez_compressed(out_dir / f"{name}.npz", x=seen["x"], y=y, true=true, nbr=seen["nbr"], nbr_d=seen["nbr_d"],
                         emb=seen["emb"], probs=seen["probs"], stray=stray, reported=rep_mask,
                         classes=np.array(seen["classes"]), paths=np.array(real))
     tp = int((rep_mask & (y != true)).sum())
