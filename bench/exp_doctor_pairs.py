@@ -100,7 +100,8 @@ def capture(family: str, seed: int, work: Path, per_class: int | None, out_dir: 
     return {"set": name, "images": len(y), "flips": int((y != true).sum()), "reported": int(rep_mask.sum()), "true": tp}
 
 
-OLD = {"GIVEN_AT_MOST": 0.2, "SMALL_CLASS": 0}  # check VERSION 7
+OLD = {"GIVEN_AT_MOST": 0.2, "SMALL_CLASS": 0, "NOT_OWN_AT_MOST": -1.0}  # check VERSION 7
+MID = {"NOT_OWN_AT_MOST": -1.0}  # the first step of VERSION 8: the small-class head and <= 0.1 only
 
 
 def e2e(family: str, seed: int, work: Path, per_class: int | None, clean: bool = False) -> dict:
@@ -130,7 +131,10 @@ def e2e(family: str, seed: int, work: Path, per_class: int | None, clean: bool =
 
     one("old", OLD, "warm")  # embeddings and thumbnails into the cache
     out = {"set": f"{family}-{seed}-{per_class or 'd'}{'-clean' if clean else ''}", "flips": len(flips)}
-    order = [("old", OLD), ("new", new)] if seed % 2 == 0 else [("new", new), ("old", OLD)]
+    mid = {**new, **MID}
+    order = [("old", OLD), ("mid", mid), ("new", new)]
+    if seed % 2:
+        order.reverse()
     for name, values in order:
         rep, wall, cpu = one(name, values, "timed")
         shown = [i for i in rep.issues if i.kind == "label" and i.likely]

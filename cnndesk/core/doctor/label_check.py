@@ -31,6 +31,10 @@ GIVEN_AT_MOST, OTHER_AT_LEAST = 0.1, 0.6
 # ...and a second witness: at most this share of the image's nearest neighbours carry its label
 # (bench/exp_doctor_knn.py: a hard but rightly labelled image sits among its own class)
 NEIGHBOURS_OWN_AT_MOST = 0.5
+# ...or, without a confident other class (two look-alike classes share the vote): the folder's
+# class at most NOT_OWN_AT_MOST and none of the image's nearest neighbours carries its label
+# (bench/exp_doctor_pairs.py, seeds 0-1: flips found 658 -> 668 of 680, wrong reports 26 -> 30)
+NOT_OWN_AT_MOST = 0.05
 # sets with at least as many images as feature values (where quick training's basis keeps every
 # value: 2,528 axes) get LABEL_AXES axes fitted on LABEL_SAMPLE rows, and each fold's head sees
 # at most LABEL_TRAIN_MAX rows (bench/bench_doctor_scale.py: recall and precision of planted flips)
@@ -263,7 +267,9 @@ def strong_evidence(probs: np.ndarray, y: np.ndarray, neighbours: np.ndarray | N
     none) are given -- at most NEIGHBOURS_OWN_AT_MOST of its neighbours carry its label: a moved
     image sits among its true class, while a hard image that the held-out model gets wrong still
     sits among its own (bench/exp_doctor_knn.py, held out: wrong reports 50 -> 29 at 30 images
-    per class, 36 -> 26 at 100; 4 of 680 flips lost)."""
+    per class, 36 -> 26 at 100; 4 of 680 flips lost). Also reported, with neighbours: the folder's
+    class at most NOT_OWN_AT_MOST and none of the neighbours carries it, however unsure the model
+    is of the right class (look-alike classes: a box with or without a handle)."""
     given = probs[np.arange(len(y)), y]
     strong = (given <= GIVEN_AT_MOST) & (probs.max(1) >= OTHER_AT_LEAST)
     if neighbours is not None and len(neighbours) == len(y) and neighbours.shape[1]:
@@ -271,6 +277,8 @@ def strong_evidence(probs: np.ndarray, y: np.ndarray, neighbours: np.ndarray | N
         own = (y[np.where(valid, neighbours, 0)] == y[:, None]) & valid
         share = own.sum(1) / np.maximum(valid.sum(1), 1)
         strong &= (share <= NEIGHBOURS_OWN_AT_MOST) | ~valid.any(1)
+        # surely not its class, even where the model cannot tell which one it is
+        strong |= (given <= NOT_OWN_AT_MOST) & (probs.argmax(1) != y) & valid.any(1) & ~own.any(1)
     return strong
 
 

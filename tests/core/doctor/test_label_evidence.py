@@ -52,3 +52,17 @@ def test_bigger_classes_keep_five_folds(monkeypatch):
     # a class too small for ten folds caps them (every fold needs one of each)
     calls = _fits(monkeypatch, [30, 30, 4])
     assert len(calls) == 4
+
+
+def test_surely_not_its_class_even_when_the_model_cannot_tell_which():
+    """A box put among the balls, which the held-out model cannot place between two look-alike
+    box classes (0.50 / 0.47): its class at 0.03 and none of its neighbours in it -> reported."""
+    y = np.array([0, 0, 0, 1, 2])
+    probs = np.array([[0.03, 0.50, 0.47],   # among boxes: reported
+                      [0.03, 0.50, 0.47],   # one neighbour is a ball: not
+                      [0.08, 0.50, 0.42],   # its class at 0.08: not
+                      [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    neighbours = np.array([[3, 4], [3, 2], [3, 4], [4, 0], [3, 0]])
+    strong = stats.strong_evidence(probs, y, neighbours)
+    assert strong.tolist() == [True, False, False, False, False]
+    assert not stats.strong_evidence(probs, y)[0]  # without neighbours: the model alone is unsure
