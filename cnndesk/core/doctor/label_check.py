@@ -18,12 +18,14 @@ from cnndesk.core.common.progress import CancelToken, check
 MIN_FOR_LABELS = 3  # a class needs this many images before its labels are checked
 C = 0.5  # inverse regularisation of the cross-validated logistic regression
 LABEL_AXES, LABEL_EPOCHS = 512, 100  # quick_oof_probs
-# small classes (the median class has fewer than SMALL_CLASS images, in a set smaller than its
-# feature length): LABEL_FOLDS_SMALL folds, each head trained LABEL_EPOCHS_SMALL epochs, so that a
-# held-out head sees 90 % of a class of 30 instead of 80 % and is not stopped short (quick
-# training's own 200 epochs). bench/exp_doctor_pairs.py, seeds 0-1 at 30 per class: planted flips
-# found 141 -> 148 of 156 (objects 22 -> 26 of 30) with the old thresholds; at 100 per class no gain
-SMALL_CLASS, LABEL_FOLDS_SMALL, LABEL_EPOCHS_SMALL = 50, 10, 200
+# small classes (the median class has fewer than SMALL_CLASS images, in a set of at most SMALL_SET
+# images): LABEL_FOLDS_SMALL folds, each head trained LABEL_EPOCHS_SMALL epochs, so that a held-out
+# head sees 90 % of a class of 30 instead of 80 % and is not stopped short (quick training's own
+# 200 epochs). bench/exp_doctor_pairs.py, seeds 0-1 at 30 per class: planted flips found 141 -> 148
+# of 156 (objects 22 -> 26 of 30) with the old thresholds; at 100 per class no gain. It costs 4x
+# the head (1,500 images as 50 classes of 30: 1.8 -> 5.5 CPU-s), hence SMALL_SET: a folder of
+# 1,500 images costs what it did (the doctor's target: <= 30 s cold)
+SMALL_CLASS, SMALL_SET, LABEL_FOLDS_SMALL, LABEL_EPOCHS_SMALL = 50, 1000, 10, 200
 # strong evidence of a wrong label (strong_evidence): the folder's class at most GIVEN_AT_MOST
 # (0.2 until check VERSION 8: look-alike classes -- a capped and a plain ball -- put rightly
 # labelled images at 0.03-0.17, planted flips mostly at 0.00-0.02), another at least OTHER_AT_LEAST
@@ -193,7 +195,7 @@ def quick_oof_probs(x: np.ndarray, y: np.ndarray, n_classes: int, cancel: Cancel
     counts = np.bincount(y, minlength=n_classes)
     n, d = x.shape
     big = n >= d  # quick training's basis would keep all d values: axes from a sample instead
-    small = not big and float(np.median(counts[counts > 0])) < SMALL_CLASS
+    small = n <= SMALL_SET and not big and float(np.median(counts[counts > 0])) < SMALL_CLASS
     folds_wanted, epochs = (LABEL_FOLDS_SMALL, LABEL_EPOCHS_SMALL) if small else (quickfit.FOLDS, LABEL_EPOCHS)
     k = int(max(2, min(folds_wanted, counts[counts > 0].min())))
     folds = quickfit.stratified_folds(y, k)

@@ -66,3 +66,9 @@ def test_surely_not_its_class_even_when_the_model_cannot_tell_which():
     strong = stats.strong_evidence(probs, y, neighbours)
     assert strong.tolist() == [True, False, False, False, False]
     assert not stats.strong_evidence(probs, y)[0]  # without neighbours: the model alone is unsure
+
+
+def test_a_big_folder_of_small_classes_costs_what_it_did(monkeypatch):
+    monkeypatch.setattr(stats, "SMALL_SET", 80)  # 90 images of 30 a class: above the cap
+    calls = _fits(monkeypatch, [30, 30, 30])
+    assert len(calls) == 5 and {e for _, e in calls} == {stats.LABEL_EPOCHS}
