@@ -8,8 +8,9 @@ into the checked rows), and the out-of-fold probabilities of the committed check
 measures check_dataset cold (embeddings cached), old vs new rule, in one run.
 
 ``e2e``: ``check_dataset`` itself with the old rule (VERSION 7: the folder's class <= 0.2, five
-folds of 100 epochs for every set) and the new one (<= 0.1; ten folds of 200 epochs where the
-median class has fewer than 50 images), on the same folders in one run; reported label issues vs
+folds of 100 epochs for every set), the first step of the new one ("mid": <= 0.1; ten folds of 200
+epochs where the median class has fewer than 50 images) and the new one (also: the folder's class
+<= 0.05 and none of the 5 neighbours in it), on the same folders in one run; reported label issues vs
 planted flips, and the time of each check with the embeddings cached (alternating order).
 ``--clean``: the same folders without flips (the textures family at 30 per class: the new user's
 clean folder).

@@ -264,8 +264,8 @@ def strong_evidence(probs: np.ndarray, y: np.ndarray, neighbours: np.ndarray | N
     bench/bench_doctor_labels.py: recall 0.975-1.0 at precision 0.975-1.0 of planted flips;
     every candidate, 1.0 at 0.91-0.93; GIVEN_AT_MOST 0.2 -> 0.1 with the small-class head on
     seeds 0-1 of bench/exp_doctor_pairs.py: wrong reports 53 -> 26 in 24 folders, flips found
-    653 -> 658 of 680; held out, seeds 2-5 at 30 per class: wrong 51 -> 16, found 285 -> 294 of
-    312), and -- where ``neighbours`` (each image's nearest other images, row indices, -1 for
+    653 -> 658 of 680; held out with NOT_OWN_AT_MOST, seeds 2-7 at 30 per class: wrong 73 -> 29,
+    found 427 -> 455 of 468), and -- where ``neighbours`` (each image's nearest other images, row indices, -1 for
     none) are given -- at most NEIGHBOURS_OWN_AT_MOST of its neighbours carry its label: a moved
     image sits among its true class, while a hard image that the held-out model gets wrong still
     sits among its own (bench/exp_doctor_knn.py, held out: wrong reports 50 -> 29 at 30 images
