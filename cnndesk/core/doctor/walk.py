@@ -16,7 +16,7 @@ import json
 import os
 from pathlib import Path
 
-from cnndesk.core.common.links import inside, leaves  # noqa: F401  (inside: re-exported for the doctor)
+from cnndesk.core.common.links import inside, is_link, leaves  # noqa: F401  (inside: re-exported for the doctor)
 from cnndesk.core.images.load import is_image_path
 
 MAX_IGNORE_BYTES = 4 << 20  # thousands of ignored issues fit in well under 1 MB
@@ -27,46 +27,56 @@ def walk(folder: Path, ancestors: set[str], problems: list, issue, root_real: st
     (the dataset's real path) become issues (``issue(kind, path, reason=...)``), not files."""
     out: list[str] = []
     seen = set(ancestors)
-    # depth first with a stack of its own, not recursion: a class folder nested 1,100 deep (an
-    # archive made so) stopped the check with "nested too deeply" (RecursionError)
-    stack = [(folder, os.path.realpath(folder))]
-    while stack:
-        d, real = stack.pop()
+
+    def opened(d: Path, real: str):
+        """The entries of folder ``d`` (real path ``real``) in name order, or None (an issue said why)."""
         if real in seen:
             problems.append(issue("unreadable", str(d), reason=f"{d.name}: a link that loops back to a folder "
                                   "already checked; skipped (remove the link)"))
-            continue
+            return None
         seen.add(real)
         try:
-            entries = sorted(os.scandir(d), key=lambda e: e.name)
+            return iter(sorted(os.scandir(d), key=lambda e: e.name))
         except OSError as exc:
             problems.append(issue("unreadable", str(d), reason=f"{d.name}: cannot read the folder ({exc.strerror or exc})"))
+            return None
+
+    # depth first with a stack of its own, not recursion (a class folder nested 1,100 deep -- an
+    # archive made so -- stopped the check with "nested too deeply"); a subfolder is walked where it
+    # comes in name order, as the recursive walk did, so the files keep their order
+    first = opened(folder, os.path.realpath(folder))
+    stack = [(first, os.path.realpath(folder))] if first is not None else []
+    while stack:
+        entries, real = stack[-1]
+        e = next(entries, None)
+        if e is None:
+            stack.pop()
             continue
-        subdirs = []
-        for e in entries:
-            if e.name.startswith("."):
-                continue
-            try:
-                if e.is_dir():
-                    if leaves(e, root_real):
-                        problems.append(issue("unreadable", e.path, reason=f"{e.name}: a link to a folder outside "
-                                              "the dataset; not followed"))
-                        continue
-                    # a real folder's real path is its parent's and its name (realpath costs an lstat per level)
-                    subdirs.append((Path(e.path), os.path.realpath(e.path) if e.is_symlink() else os.path.join(real, e.name)))
-                elif e.is_file():
-                    if is_image_path(e.name):
-                        out.append(e.path)
-                elif e.is_symlink() and is_image_path(e.name):
-                    try:
-                        os.stat(e.path)
-                        why = "not a regular file"
-                    except OSError as exc:
-                        why = "a link that loops" if exc.errno == 40 else "a link to a missing file"
-                    problems.append(issue("unreadable", e.path, reason=f"{e.name}: {why}; skipped"))
-            except OSError as exc:
-                problems.append(issue("unreadable", e.path, reason=f"{e.name}: {exc.strerror or exc}"))
-        stack.extend(reversed(subdirs))  # the first subfolder is walked next, as before
+        if e.name.startswith("."):
+            continue
+        try:
+            if e.is_dir():
+                if leaves(e, root_real):
+                    problems.append(issue("unreadable", e.path, reason=f"{e.name}: a link to a folder outside "
+                                          "the dataset; not followed"))
+                    continue
+                # a real folder's real path is its parent's and its name (realpath costs an lstat per level)
+                sub_real = os.path.realpath(e.path) if is_link(e) else os.path.join(real, e.name)
+                sub = opened(Path(e.path), sub_real)
+                if sub is not None:
+                    stack.append((sub, sub_real))
+            elif e.is_file():
+                if is_image_path(e.name):
+                    out.append(e.path)
+            elif e.is_symlink() and is_image_path(e.name):
+                try:
+                    os.stat(e.path)
+                    why = "not a regular file"
+                except OSError as exc:
+                    why = "a link that loops" if exc.errno == 40 else "a link to a missing file"
+                problems.append(issue("unreadable", e.path, reason=f"{e.name}: {why}; skipped"))
+        except OSError as exc:
+            problems.append(issue("unreadable", e.path, reason=f"{e.name}: {exc.strerror or exc}"))
     return out
 
 

@@ -18,6 +18,7 @@ import csv
 import io
 import os
 import stat
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,6 +40,14 @@ MAX_LABELS_BYTES = 64 << 20  # a labels file larger than this is refused, never 
 # would be two classes that look the same, and a right-to-left override spoofs a folder name
 INVISIBLE = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
                       "\u200b\u2060\ufeff")
+# ... and every other format or line/paragraph separator character (soft hyphen, invisible
+# operators, Mongolian vowel separator, tag characters, U+2028), except the joiners some scripts need
+JOINERS = frozenset("\u200c\u200d")
+
+
+def invisible(name: str) -> bool:
+    """Whether ``name`` holds a character that shows nothing or changes the text around it."""
+    return any(c in INVISIBLE or (unicodedata.category(c) in ("Cf", "Zl", "Zp") and c not in JOINERS) for c in name)
 
 
 class LabelError(CnndeskError):
@@ -61,7 +70,7 @@ def check_label(name: object) -> str:
         raise LabelError(f"the class name {shown!r} is too long (at most {MAX_LABEL_CHARS} characters)")
     if name in RESERVED or name.casefold() in RESERVED:
         raise LabelError(f"the class name {shown!r} is reserved by cnndesk; choose another")
-    if INVISIBLE & set(name):
+    if invisible(name):
         raise LabelError(f"the class name {shown!r} holds an invisible or text-direction character; type it again")
     if len(name.encode("utf-8", "surrogateescape")) > 200:
         raise LabelError(f"the class name {shown!r} is too long for a folder name (at most 200 bytes of UTF-8)")
@@ -211,7 +220,8 @@ def read_capped(path: str | os.PathLike, limit: int, cut: bool = False) -> bytes
     ends) or is larger than ``limit`` bytes: refused, never cut short mid-row (that turned the
     last label ``cats`` into ``ca``) -- with ``cut``, its complete lines up to ``limit`` instead.
     OSError passes through."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens without a writer
+    # a FIFO opens without a writer; binary on Windows (text mode turns CRLF into LF, stops at Ctrl-Z)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     with os.fdopen(fd, "rb") as fh:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):

@@ -65,7 +65,10 @@ def load(path: str | os.PathLike, root: str, known: set[str]) -> dict[str, str |
             try:
                 out[full] = fo.check_label(label)
             except fo.LabelError:
-                continue
+                try:  # a name an older version took, with an invisible character: kept as it shows
+                    out[full] = fo.check_label("".join(c for c in label if not fo.invisible(c)))
+                except fo.LabelError:
+                    continue
     except csv.Error:
         return out
     return out

@@ -33,6 +33,11 @@ MIN_SPREAD = 0.05
 MIN_IMAGES = 20  # fewer: no robust spread to compare with
 
 
+def settings() -> str:
+    """What the answer depends on besides the rows (kept with cached answers: other settings, made again)."""
+    return f"k={K},search={SEARCH},near={NEAR},spread={SPREAD},min_spread={MIN_SPREAD},min={MIN_IMAGES}"
+
+
 def odd_images(z: np.ndarray, k: int = K, spread: float = SPREAD, cancel=None) -> np.ndarray:
     """Bool per row of ``z`` (the session's space.z): unlike the rest of the folder."""
     z = np.asarray(z, np.float32)

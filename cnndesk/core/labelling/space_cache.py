@@ -20,9 +20,13 @@ import io
 import json
 import os
 import stat
+import zipfile
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from cnndesk.core.labelling import oddities
 
 VERSION = 2
 
@@ -70,6 +74,8 @@ def load(root: str, key: str, sig: str) -> Cached | None:
             z = np.ascontiguousarray(data["z"], np.float32)
             pixels = np.ascontiguousarray(data["pixels"], np.float32) if "pixels" in data.files else None
             odd = np.asarray(data["odd"]).astype(bool) if "odd" in data.files else None
+            if meta.get("odd_settings") != oddities.settings():  # made with other settings: made again
+                odd = None
         paths, unreadable = meta["paths"], [tuple(u) for u in meta["unreadable"]]
         well_formed = isinstance(paths, list) and all(isinstance(p, str) for p in paths) and all(
             len(u) == 2 and all(isinstance(t, str) for t in u) for u in unreadable)
@@ -83,7 +89,8 @@ def load(root: str, key: str, sig: str) -> Cached | None:
             return None
         cache_budget.touch(path)
         return Cached(paths, unreadable, z, pixels, odd)
-    except Exception:  # noqa: BLE001 -- any damage (a cut zip, JSON that is not an object, too deep): rebuilt
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, RecursionError,
+            zipfile.BadZipFile, zlib.error):  # damage (a cut zip, JSON that is not an object, too deep): rebuilt
         return None
 
 
@@ -93,7 +100,8 @@ def save(root: str, key: str, sig: str, c: Cached) -> None:
     from cnndesk.core.common.paths import atomic_write
 
     path = entry_path(root, key)
-    meta = {"version": VERSION, "signature": sig, "paths": c.paths, "unreadable": [list(u) for u in c.unreadable]}
+    meta = {"version": VERSION, "signature": sig, "paths": c.paths, "unreadable": [list(u) for u in c.unreadable],
+            "odd_settings": oddities.settings()}
     arrays = {"meta": np.array(json.dumps(meta)), "z": np.asarray(c.z, np.float32)}
     if c.pixels is not None:
         arrays["pixels"] = np.asarray(c.pixels, np.float32)

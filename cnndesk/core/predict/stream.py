@@ -82,7 +82,7 @@ def walk_images(root: Path, recursive: bool, videos: bool = False,
     """Image files (and with ``videos`` video files) under ``root`` (sorted by name, files before
     subfolders, hidden entries skipped, symlink loops followed once). Folders that cannot be read
     go to ``skipped``; so do links to folders outside ``within`` (a dataset's real path), unfollowed."""
-    from cnndesk.core.common.links import leaves
+    from cnndesk.core.common.links import is_link, leaves
 
     wanted = is_image_path
     if videos:
@@ -122,7 +122,7 @@ def walk_images(root: Path, recursive: bool, videos: bool = False,
                         continue
                     # a real folder's real path is its parent's and its name (realpath on every folder
                     # cost depth lstats each: 10 s for a folder 1,100 deep)
-                    sub_real = os.path.realpath(e.path) if e.is_symlink() else os.path.join(real, e.name)
+                    sub_real = os.path.realpath(e.path) if is_link(e) else os.path.join(real, e.name)
                     subdirs.append((Path(e.path), sub_real))
                 elif e.is_file() and wanted(e.name):
                     out.append(e.path)

@@ -15,6 +15,7 @@ from label_data import fake_embed, make_pile
 
 from cnndesk.cli import main
 from cnndesk.core.labelling import LabelError, LabelSession
+from cnndesk.core.labelling.folder import check_label
 
 
 @pytest.fixture(autouse=True)
@@ -127,6 +128,20 @@ def test_kept_answers_for_odd_file_names_come_back(tmp_path):
     assert s.keep_answers()
     again = LabelSession.open(root, embed=fake_embed, keep_answers=True)
     assert len(again.labelled) == len(s.paths)
+
+
+def test_kept_answers_named_by_an_older_version_with_an_invisible_character_are_kept(pile):
+    """Class names with invisible characters are refused now; kept answers that an older version
+    wrote with such a name were dropped when the folder opened and lost at the next save."""
+    from cnndesk.core.labelling import kept
+
+    root, truth = pile
+    first = sorted(truth)[:2]
+    f = kept.answers_file(str(root))
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text("path,label\n" + "".join(f"{os.path.basename(p)},\u200bcat\u00ad\n" for p in first), encoding="utf-8")
+    s = LabelSession.open(root, embed=fake_embed, keep_answers=True)
+    assert sorted(s.paths[i] for i in s.labelled) == first and s.classes == ["cat"]
 
 
 def test_kept_answers_file_replaced_by_a_fifo_does_not_hang_the_open(pile):
@@ -245,3 +260,32 @@ def test_a_label_column_that_names_each_image_is_refused(tmp_path):
     files = [os.path.join(root, f"s{i}", "a.png") for i in range(600)]
     with pytest.raises(LabelError, match="more than 500 subfolders"):
         fo.subfolder_labels(files, root)
+
+
+@pytest.mark.parametrize("name", ["ca\u00adt", "c\u2061at", "c\u180eat", "cat\U000e0041", "ca\u2028t"])
+def test_every_invisible_format_character_is_refused(name):
+    """The first list missed the soft hyphen, invisible operators, the Mongolian vowel separator,
+    tag characters and the line separator (review)."""
+    with pytest.raises(LabelError, match="invisible"):
+        check_label(name)
+
+
+def test_the_joiners_some_scripts_need_stay_allowed():
+    assert check_label("\u0915\u094d\u200d\u0937") == "\u0915\u094d\u200d\u0937"  # Devanagari with ZWJ
+
+
+def test_a_windows_junction_counts_as_a_link(monkeypatch):
+    """On Windows a junction is not is_symlink() but realpath resolves it: the walks took its path as
+    the parent's path and its name, so a junction back to a parent looped (review)."""
+    import stat as st
+    from types import SimpleNamespace
+
+    from cnndesk.core.common import links
+
+    entry = SimpleNamespace(is_symlink=lambda: False, path="x",
+                            stat=lambda follow_symlinks=True: SimpleNamespace(st_file_attributes=0x400))
+    plain = SimpleNamespace(is_symlink=lambda: False, path="y",
+                            stat=lambda follow_symlinks=True: SimpleNamespace(st_file_attributes=0x10))
+    monkeypatch.setattr(links.os, "name", "nt")
+    monkeypatch.setattr(st, "FILE_ATTRIBUTE_REPARSE_POINT", 0x400, raising=False)
+    assert links.is_link(entry) and not links.is_link(plain)

@@ -194,6 +194,28 @@ def test_cancel_while_looking_for_odd_images_stops_the_open(tmp_path):
         if "unlike" in message:
             token.cancel()
 
+    embed, calls = counting()
     with pytest.raises(Cancelled):
-        LabelSession.open(root, embed=fake_embed, duplicates=False, progress=progress, cancel=token)
+        LabelSession.open(root, embed=embed, duplicates=False, progress=progress, cancel=token)
     assert any("unlike" in m for m in messages)
+    s = LabelSession.open(root, embed=embed, duplicates=False)
+    assert calls == [32], "the space made before the Cancel was thrown away (embedded again)"
+    assert s.odd_images().shape == (32,)
+
+
+def test_odd_images_made_with_other_settings_are_made_again(tmp_path, monkeypatch):
+    from cnndesk.core.labelling import LabelSession, oddities
+
+    root = tmp_path / "pile"
+    make_pile(root, per_class=6)
+    embed, calls = counting()
+    LabelSession.open(root, embed=embed, duplicates=False)
+    made = []
+    real = oddities.odd_images
+    monkeypatch.setattr(oddities, "odd_images", lambda z, *a, **kw: made.append(1) or real(z, *a, **kw))
+    LabelSession.open(root, embed=embed, duplicates=False)
+    assert made == []
+    monkeypatch.setattr(oddities, "SPREAD", oddities.SPREAD + 1)
+    LabelSession.open(root, embed=embed, duplicates=False)
+    LabelSession.open(root, embed=embed, duplicates=False)
+    assert made == [1] and calls == [24]
