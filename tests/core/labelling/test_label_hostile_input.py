@@ -255,11 +255,19 @@ def test_a_label_column_that_names_each_image_is_refused(tmp_path):
     known = {os.path.join(root, f"img{i}.png") for i in range(600)}
     rows = "".join(f"img{i}.png,id{i}\n" for i in range(600))
     (tmp_path / "l.csv").write_text("path,label\n" + rows, encoding="utf-8")
-    with pytest.raises(LabelError, match="more than 500 different classes"):
+    with pytest.raises(LabelError, match="600 different classes for 600 images"):
         fo.read_labels(tmp_path / "l.csv", root, known)
     files = [os.path.join(root, f"s{i}", "a.png") for i in range(600)]
-    with pytest.raises(LabelError, match="more than 500 subfolders"):
+    with pytest.raises(LabelError, match="600 subfolders hold only 600 images"):
         fo.subfolder_labels(files, root)
+    # a big dataset of many classes with several images each is not an ID column (review: 1,000
+    # ImageNet-style class folders were refused)
+    many = [os.path.join(root, f"s{i}", f"{j}.png") for i in range(600) for j in range(3)]
+    assert len(set(fo.subfolder_labels(many, root).values())) == 600
+    known = {os.path.join(root, f"img{i}.png") for i in range(1800)}
+    rows = "".join(f"img{i}.png,c{i % 600}\n" for i in range(1800))
+    (tmp_path / "m.csv").write_text("path,label\n" + rows, encoding="utf-8")
+    assert len(set(fo.read_labels(tmp_path / "m.csv", root, known).values())) == 600
 
 
 @pytest.mark.parametrize("name", ["ca\u00adt", "c\u2061at", "c\u180eat", "cat\U000e0041", "ca\u2028t"])
