@@ -65,6 +65,8 @@ def check_destination(out: str | os.PathLike, root: str, force: bool = False) ->
     for d, r in {(str(dest), os.path.abspath(root)), (os.path.realpath(dest), os.path.realpath(root))}:
         if d == r or r.startswith(d.rstrip(os.sep) + os.sep):
             raise LabelError(f"{shown} is the labelled folder or holds it; choose another output folder")
+    if holds_by_identity(dest, root):  # the same folder under another letter case (macOS, Windows)
+        raise LabelError(f"{shown} is the labelled folder or holds it; choose another output folder")
     if os.path.lexists(dest):
         if not dest.is_dir():
             raise LabelError(f"{shown} exists and is not a folder")
@@ -79,6 +81,27 @@ def check_destination(out: str | os.PathLike, root: str, force: bool = False) ->
     if not os.access(dest if dest.exists() else dest.parent, os.W_OK | os.X_OK):
         raise LabelError(f"cannot write into {shown} (permission denied or read-only)")
     return dest
+
+
+def holds_by_identity(dest: Path, root: str) -> bool:
+    """Whether ``dest`` is, as a file-system object, ``root`` or a folder above it: path strings
+    differ on a case-insensitive disk (``~/photos`` vs ``~/Photos``) where the folder is the same."""
+    try:
+        want = os.stat(dest)
+    except OSError:
+        return False  # not there yet: it cannot be the folder
+    here = os.path.realpath(root)
+    while True:
+        try:
+            st = os.stat(here)
+            if (st.st_dev, st.st_ino) == (want.st_dev, want.st_ino):
+                return True
+        except OSError:
+            pass
+        up = os.path.dirname(here)
+        if up == here:
+            return False
+        here = up
 
 
 def write_dataset(items: list[tuple[str, str]], out: str | os.PathLike, root: str, mode: str = "copy",

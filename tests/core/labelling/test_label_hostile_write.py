@@ -181,3 +181,26 @@ def test_a_write_stopped_half_way_is_journaled_and_undone(pile, tmp_path, journa
     assert (tmp_path / "out" / ".cnndesk-sorted").exists()
     s.undo()
     assert sorted(os.listdir(root)) == before and not os.path.exists(tmp_path / "out" / "bar")
+
+
+def test_the_labelled_folder_under_another_name_is_refused_as_output(pile, tmp_path, journal):
+    """The check compared path strings: on a case-insensitive disk `--write ~/photos --force` on the
+    folder ~/Photos passed and sorted the pile into itself (review). Judged by identity now; a bind
+    mount gives the same folder under another name on Linux (root only; skipped elsewhere)."""
+    import subprocess
+
+    root, _ = pile
+    other = tmp_path / "OTHER"
+    other.mkdir()
+    if subprocess.run(["mount", "--bind", str(root), str(other)], capture_output=True).returncode != 0:
+        pytest.skip("cannot bind-mount here (not root)")
+    try:
+        s = _labelled(root)
+        before = sorted(os.listdir(root))
+        with pytest.raises(LabelError, match="is the labelled folder"):
+            s.write_dataset(other, mode="move", force=True, journal=journal)
+        with pytest.raises(LabelError, match="is the labelled folder"):
+            s.write_dataset(tmp_path, mode="move", force=True, journal=journal)  # above it, as before
+        assert sorted(os.listdir(root)) == before
+    finally:
+        subprocess.run(["umount", str(other)], capture_output=True)
