@@ -444,11 +444,15 @@ class LabelWorkspace(QWidget):
 
     def _start_write(self, out: str, mode: str, force: bool) -> None:
         self._busy = True
+        # keep_result: a write stopped half-way (another folder opened meanwhile) still says what it did
         self.runner.start(JobKind.LABEL, label_jobs.write_dataset, self.session, out, mode, force,
-                          on_result=self._written, on_error=self._job_failed,
+                          on_result=self._written, on_error=self._job_failed, keep_result=True,
                           on_finished=self._job_done, on_cancelled=self._job_done)
 
     def _written(self, w: label_jobs.Written) -> None:
+        if w.view.session is not self.session:  # stopped by opening another folder: "Stopped: moved 40 (of 900)..."
+            self.say(w.result.describe(), 15000)
+            return
         self.written = str(w.result.destination)
         self._apply(w.view)
 

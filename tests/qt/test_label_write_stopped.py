@@ -1,0 +1,44 @@
+"""A dataset write stopped half-way in the app says so (review): opening another folder while a
+move runs stops the write (its files so far are journaled, undo puts them back), but the job's
+result was dropped with the cancel, so the user was never told that only part of the pile moved."""
+
+from __future__ import annotations
+
+import os
+
+from label_data import make_pile
+from label_steps import idle, open_pile
+
+
+def test_a_write_stopped_by_opening_another_folder_is_reported(qtbot, ws, tmp_path, monkeypatch):
+    from cnndesk.core.labelling import writing
+    from cnndesk.qt.label import dialogs
+
+    truth = make_pile(tmp_path / "pile", per_class=4)
+    make_pile(tmp_path / "other", per_class=2)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    for path in truth:
+        ws._queue_op("answer", (ws.session.index(path), truth[path]), False)
+    ws._pump()
+    idle(qtbot, ws)
+
+    moved = []
+
+    def slow_execute(*a, **kw):  # one file at a time, slowly: time to open another folder
+        import time
+
+        time.sleep(0.3)
+        moved.append(1)
+        return real(*a, **kw)
+
+    real = writing.execute
+    monkeypatch.setattr(writing, "execute", slow_execute)
+    monkeypatch.setattr(dialogs, "ask_write", lambda parent, start: (str(tmp_path / "dataset"), "move"))
+    ws.write_dataset()
+    qtbot.waitUntil(lambda: len(moved) >= 2, timeout=30_000)
+    ws.open_folder(str(tmp_path / "other"))
+    qtbot.waitUntil(lambda: any(m.startswith("Stopped: moved") for m in ws.messages), timeout=30_000)
+    said = next(m for m in ws.messages if m.startswith("Stopped: moved"))
+    assert f"(of {len(truth)})" in said, said
+    left = sum(os.path.exists(p) for p in truth)
+    assert 0 < left < len(truth), "the write was not stopped half-way"
