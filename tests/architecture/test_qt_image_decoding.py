@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "cnndesk"
 
-READERS = {"QImageReader", "QMovie"}  # decode files by name, whatever they hold
+READERS = {"QImageReader", "QMovie", "QSvgRenderer", "QSvgWidget"}  # decode files by name, whatever they hold
 BUILT_FROM_FILE = {"QPixmap", "QImage", "QIcon"}  # decode when given one text argument
 DECODING_METHODS = {"addFile", "loadFromData", "fromData"}  # QIcon.addFile, QPixmap.loadFromData, QImage.fromData
 ALLOWED = {
@@ -40,6 +40,24 @@ def _texty(arg: ast.AST) -> bool:
     return any(w in word for w in ("path", "file", "name"))
 
 
+def _built_from_file(node: ast.Call, name: str) -> bool:
+    """QPixmap(path), QImage(path, "PNG"), QPixmap(fileName=path)."""
+    if name not in BUILT_FROM_FILE:
+        return False
+    if any(k.arg == "fileName" for k in node.keywords):
+        return True
+    fmt_only = all(isinstance(a, ast.Constant) and isinstance(a.value, (str, bytes)) for a in node.args[1:])
+    return 1 <= len(node.args) <= 3 and _texty(node.args[0]) and fmt_only
+
+
+def _loads_into_a_picture(node: ast.Call, name: str) -> bool:
+    """pixmap.load(path) / image.load(path): a picture's load, not json.load or np.load."""
+    if name != "load" or not isinstance(node.func, ast.Attribute):
+        return False
+    owner = _name(node.func.value).lower()
+    return any(w in owner for w in ("pix", "pm", "image", "img", "icon", "picture")) and owner not in ("np", "json")
+
+
 def violations() -> list[tuple[str, str, int]]:
     found = []
     for path in sorted(PKG.rglob("*.py")):
@@ -48,8 +66,8 @@ def violations() -> list[tuple[str, str, int]]:
             if not isinstance(node, ast.Call):
                 continue
             name = _name(node.func)
-            if (name in READERS or name in DECODING_METHODS
-                    or (name in BUILT_FROM_FILE and len(node.args) == 1 and _texty(node.args[0]))):
+            if (name in READERS or name in DECODING_METHODS or _built_from_file(node, name)
+                    or _loads_into_a_picture(node, name)):
                 found.append((rel, ast.unparse(node), node.lineno))
     return found
 
@@ -70,9 +88,11 @@ def test_the_scan_catches_what_it_should(tmp_path, monkeypatch):
     src.parent.mkdir()
     src.write_text(
         "QPixmap(path)\nQImage(str(p))\nQIcon('x.png')\nQImageReader(p)\nQMovie(f)\nicon.addFile(str(p))\n"
-        "QPixmap(THUMB, THUMB)\nQPixmap(QSize(4, 4))\nQIcon(QPixmap.fromImage(q))\nQImage(data, w, h, s, fmt)\n",
+        "pm.load(path)\nQImage(path, 'PNG')\nQPixmap(fileName=p)\nQSvgRenderer(p)\n"
+        "QPixmap(THUMB, THUMB)\nQPixmap(QSize(4, 4))\nQIcon(QPixmap.fromImage(q))\nQImage(data, w, h, s, fmt)\n"
+        "json.load(fh)\nnp.load(path)\n",
         encoding="utf-8")
     me = sys.modules[__name__]
     monkeypatch.setattr(me, "ROOT", tmp_path)
     monkeypatch.setattr(me, "PKG", tmp_path / "cnndesk")
-    assert [line for _, _, line in violations()] == [1, 2, 3, 4, 5, 6]
+    assert [line for _, _, line in violations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
