@@ -72,7 +72,7 @@ def evaluate(session, y_true: np.ndarray, classes: list[str]) -> dict:
         out[name] = round(float((p[rest].argmax(1) == y_true[rest]).mean()), 4)
     for dim, z in SPACES.items():
         p = variants(z, labelled, y_l, k, only_same=True)["same"]
-        out[f"dim{dim}"] = round(float((p[rest].argmax(1) == y_true[rest]).mean()), 4)
+        out[f"dim{dim}" if isinstance(dim, int) else dim] = round(float((p[rest].argmax(1) == y_true[rest]).mean()), 4)
     return out
 
 
@@ -125,6 +125,8 @@ def run(family: str, seed: int, budgets, draws: int = 2) -> dict:
     SPACES.clear()
     for dim in DIMS:
         SPACES[dim] = picking.make_space(x, dim=dim, seed=seed).z
+    for name in BLOCKS:
+        SPACES[name] = picking.make_space(blocks(x, name), seed=seed).z
     classes = sorted(set(truth.values()))
     y = np.array([classes.index(truth[p]) for p in paths])
     res: dict = {"family": family, "seed": seed, "app": {}, "random": {}}
@@ -150,6 +152,21 @@ def run(family: str, seed: int, budgets, draws: int = 2) -> dict:
 
 
 DIMS: list[int] = []
+BLOCKS: list[str] = []
+# the default network's "multi" row: mean and max of three late stages (112, 192, 320 channels),
+# then the pooled penultimate layer (1,280)
+STAGE_COLS, PEN_COLS = slice(0, 1248), slice(1248, 2528)
+MAX_COLS = np.r_[112:224, 416:608, 928:1248]
+MEAN_COLS = np.r_[0:112, 224:416, 608:928]
+
+
+def blocks(x: np.ndarray, name: str) -> np.ndarray:
+    """Other selections (or weights, by repeating columns) of the feature blocks."""
+    st, pen = x[:, STAGE_COLS], x[:, PEN_COLS]
+    return {"stages": st, "pen": pen, "stages2x": np.concatenate([st, st, pen], 1),
+            "pen2x": np.concatenate([st, pen, pen], 1),
+            "max+pen": np.concatenate([x[:, MAX_COLS], pen], 1),
+            "mean+pen": np.concatenate([x[:, MEAN_COLS], pen], 1)}[name]
 
 
 def main() -> None:
@@ -158,8 +175,10 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     ap.add_argument("--budgets", nargs="+", type=int, default=[20, 50, 100, 200])
     ap.add_argument("--dims", nargs="*", type=int, default=[])
+    ap.add_argument("--blocks", nargs="*", default=[])
     a = ap.parse_args()
     DIMS[:] = a.dims
+    BLOCKS[:] = a.blocks
     for fam in a.families:
         for seed in a.seeds:
             print(json.dumps(run(fam, seed, a.budgets)), flush=True)
