@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import stat
 import unicodedata
 from collections.abc import Callable
@@ -45,9 +46,22 @@ INVISIBLE = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2
 JOINERS = frozenset("\u200c\u200d")
 
 
+# ... but a flag of a region (Scotland, Wales, England) is the black flag, tag letters/digits and a
+# cancel tag: an emoji a user types, shown as one flag
+FLAG_TAGS = re.compile("\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,7}\U000e007f")
+
+
 def invisible(name: str) -> bool:
     """Whether ``name`` holds a character that shows nothing or changes the text around it."""
+    name = FLAG_TAGS.sub("\U0001f3f4", name)
     return any(c in INVISIBLE or (unicodedata.category(c) in ("Cf", "Zl", "Zp") and c not in JOINERS) for c in name)
+
+
+def quoted(name: str) -> str:
+    """A class name in quotes for a message: as the user typed it (repr() would show the joiner
+    of an emoji like woman-technologist or of Devanagari/Persian text as ``\\u200d``), control and
+    text-direction characters still escaped by :func:`display`."""
+    return f"'{display(name)}'"
 
 
 class LabelError(CnndeskError):
