@@ -192,7 +192,11 @@ def read_labels(path: str | os.PathLike, root: str, known: set[str] | dict) -> d
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise LabelError(f"{shown} is not UTF-8 text; save it as UTF-8 CSV") from None
-    rows = csv.reader(io.StringIO(text, newline=""))
+    # Excel saves "CSV" with semicolons where the comma is the decimal mark (German, French...),
+    # and a copy from a spreadsheet is tab-separated: the header says which
+    head = text.split("\n", 1)[0].strip().lower().replace(" ", "")
+    sep = next((c for c in ";\t" if head == f"path{c}label"), ",")
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     find = image_finder(root, known)
     try:
         header = next(rows, None)

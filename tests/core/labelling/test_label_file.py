@@ -100,3 +100,14 @@ def test_subfolder_labels_need_valid_names(tmp_path):
         LabelSession.open(tmp_path / "p", subfolders_are_labels=True, embed=fake_embed)
     s = LabelSession.open(tmp_path / "p", embed=fake_embed)  # not a class unless told
     assert len(s.paths) == 8
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_a_labels_file_excel_saved_with_semicolons_or_a_spreadsheet_copy_with_tabs_is_read(pile, tmp_path, sep):
+    """Excel saves CSV with ';' where the comma is the decimal mark (German, French): the file was
+    refused with "the first line must be the header 'path,label'" (new-user round)."""
+    root, _ = pile
+    files, _ = list_images(root)
+    a, b = (os.path.basename(f) for f in files[:2])
+    f = _write(tmp_path / "l.csv", f"\ufeffpath{sep}label\r\n{a}{sep}Crème brûlée\r\n\"{b}\"{sep}\"x, y\"\r\n")
+    assert read_labels(f, str(root), set(files)) == {files[0]: "Crème brûlée", files[1]: "x, y"}
