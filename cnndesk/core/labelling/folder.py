@@ -74,11 +74,14 @@ def check_label(name: object) -> str:
     name on Linux, macOS and Windows as it is (no ``/ \\ : * ? " < > |``, no control characters,
     no leading/trailing spaces or trailing dot, not a Windows device name), at most
     MAX_LABEL_CHARS characters, and not one of the names cnndesk uses itself (``_none``,
-    ``_unsure``, ``_unknown``)."""
+    ``_unsure``, ``_unknown``). The name is returned in Unicode's composed form (NFC)."""
     from cnndesk.core.organize.sorting import folder_name
 
     if not isinstance(name, str) or not name.strip():
         raise LabelError("a class name cannot be empty")
+    # one spelling of "é": typed it is one character (NFC), a folder name from a Mac is "e" and a
+    # combining accent (NFD): two classes that look the same, two folders on Linux, one on macOS
+    name = unicodedata.normalize("NFC", name)
     shown = display(name, 60)
     if len(name) > MAX_LABEL_CHARS:
         raise LabelError(f"the class name {shown!r} is too long (at most {MAX_LABEL_CHARS} characters)")
@@ -157,7 +160,7 @@ def subfolder_labels(files: list[str], root: str) -> dict[str, str]:
                 checked[top] = check_label(top)
             except LabelError as exc:
                 raise LabelError(f"subfolder {display(top)!r} cannot be a class: {exc}") from None
-        out[f] = top
+        out[f] = checked[top]
     if id_like(len(checked), len(out)):
         raise LabelError(f"{len(checked)} subfolders hold only {len(out)} images: too many to be classes "
                          "(label without --subfolders-are-labels)")
