@@ -9,6 +9,7 @@ model straight from the labels (no dataset folder; the same model ``cnndesk trai
 from __future__ import annotations
 
 import sys
+import unicodedata
 
 from cnndesk.cli.common import (
     EXIT_INTERRUPTED,
@@ -192,7 +193,7 @@ def format_table(out: dict) -> str:
         for r in out["suggestions"]:
             label = display(r["label"], 40) if r["label"] is not None else "-"
             flag = "  unknown?" if r["unknown"] else ""
-            lines.append(f"  {r['score']:5.0%}  {label:<20}  {display(r['path'])}{flag}")
+            lines.append(f"  {r['score']:5.0%}  {label}{' ' * max(0, 20 - cells(label))}  {display(r['path'])}{flag}")
     elif "model" in out:
         acc = out["val_accuracy"]
         lines.append(f"Saved {display(out['model'])} ({out['mode']}, {len(out['classes'])} classes"
@@ -206,3 +207,20 @@ def format_table(out: dict) -> str:
         lines += [f"  {display(c, 60)}: {n}" for c, n in sorted(out["counts"].items())]
         lines += [f"  failed: {display(m)}" for m in out["failed"]]
     return "\n".join(lines)
+
+
+def cells(text: str) -> int:
+    """About how many terminal columns ``text`` takes: CJK and most emoji take two, combining
+    marks none, an emoji joined to the one before by a zero-width joiner none, and an emoji made
+    wide by the emoji variation selector two (a class named 圆形 pushed its row's file name two
+    columns right). Terminals differ on the rest."""
+    n, prev, last = 0, "", 0
+    for c in text:
+        if c == "\ufe0f":
+            w = 1 if last == 1 else 0
+        elif prev == "\u200d" or unicodedata.category(c) in ("Mn", "Me", "Cf"):
+            w = 0
+        else:
+            w = 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        n, prev, last = n + w, c, w
+    return n

@@ -131,6 +131,7 @@ def test_write_dataset_refuses_non_empty_unless_confirmed(qtbot, ws, tmp_path, m
     ws.undo()
     idle(qtbot, ws)
     assert not list(out.rglob("*.png")) and (out / "keep.txt").exists()
+    assert ws.messages[-1].startswith("Undid “Copy 6 files"), ws.messages[-1]  # not "Undone: Undid ..."
     # by moving: the grid follows the files, and undo brings them back
     moved = tmp_path / "moved"
     ws.write_dataset(str(moved), "move")

@@ -60,9 +60,9 @@ class SessionActions:
         corrects a wrong answer or an accepted suggestion. LabelError for an invalid name."""
         if label == fo.NONE:
             return self.none_of_these(image)
-        fo.check_label(label)
+        label = fo.check_label(label)
         i = self.index(image)
-        return self._set_states(f"Label {os.path.basename(self.paths[i])} as {label!r}", [(i, label)], [label])
+        return self._set_states(f"Label {os.path.basename(self.paths[i])} as {fo.quoted(label)}", [(i, label)], [label])
 
     correct = answer
 
@@ -84,15 +84,15 @@ class SessionActions:
 
     def add_class(self, name: str) -> Action | None:
         """Add an (empty) class; LabelError for an invalid name, None if it exists."""
-        fo.check_label(name)
-        return self._set_states(f"Add the class {name!r}", [], [name])
+        name = fo.check_label(name)
+        return self._set_states(f"Add the class {fo.quoted(name)}", [], [name])
 
     def name_group(self, group: int, label: str) -> Action | None:
         """Give every not yet answered image of visual group ``group`` the class ``label``."""
-        fo.check_label(label)
+        label = fo.check_label(label)
         g = self.groups()[group]
         todo = [(i, label) for i in g.members if self._state[i] is None]
-        return self._set_states(f"Label {len(todo)} images of group {group + 1} as {label!r}", todo, [label])
+        return self._set_states(f"Label {len(todo)} images of group {group + 1} as {fo.quoted(label)}", todo, [label])
 
     def accept(self, images, description: str | None = None) -> Action | None:
         """Accept the current suggestion for each of ``images`` (unlabelled ones; the unknown

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import stat
 import unicodedata
 from collections.abc import Callable
@@ -45,9 +46,22 @@ INVISIBLE = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2
 JOINERS = frozenset("\u200c\u200d")
 
 
+# ... but a flag of a region (Scotland, Wales, England) is the black flag, tag letters/digits and a
+# cancel tag: an emoji a user types, shown as one flag
+FLAG_TAGS = re.compile("\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,7}\U000e007f")
+
+
 def invisible(name: str) -> bool:
     """Whether ``name`` holds a character that shows nothing or changes the text around it."""
+    name = FLAG_TAGS.sub("\U0001f3f4", name)
     return any(c in INVISIBLE or (unicodedata.category(c) in ("Cf", "Zl", "Zp") and c not in JOINERS) for c in name)
+
+
+def quoted(name: str) -> str:
+    """A class name in quotes for a message: as the user typed it (repr() would show the joiner
+    of an emoji like woman-technologist or of Devanagari/Persian text as ``\\u200d``), control and
+    text-direction characters still escaped by :func:`display`."""
+    return f"'{display(name)}'"
 
 
 class LabelError(CnndeskError):
@@ -60,11 +74,14 @@ def check_label(name: object) -> str:
     name on Linux, macOS and Windows as it is (no ``/ \\ : * ? " < > |``, no control characters,
     no leading/trailing spaces or trailing dot, not a Windows device name), at most
     MAX_LABEL_CHARS characters, and not one of the names cnndesk uses itself (``_none``,
-    ``_unsure``, ``_unknown``)."""
+    ``_unsure``, ``_unknown``). The name is returned in Unicode's composed form (NFC)."""
     from cnndesk.core.organize.sorting import folder_name
 
     if not isinstance(name, str) or not name.strip():
         raise LabelError("a class name cannot be empty")
+    # one spelling of "é": typed it is one character (NFC), a folder name from a Mac is "e" and a
+    # combining accent (NFD): two classes that look the same, two folders on Linux, one on macOS
+    name = unicodedata.normalize("NFC", name)
     shown = display(name, 60)
     if len(name) > MAX_LABEL_CHARS:
         raise LabelError(f"the class name {shown!r} is too long (at most {MAX_LABEL_CHARS} characters)")
@@ -143,7 +160,7 @@ def subfolder_labels(files: list[str], root: str) -> dict[str, str]:
                 checked[top] = check_label(top)
             except LabelError as exc:
                 raise LabelError(f"subfolder {display(top)!r} cannot be a class: {exc}") from None
-        out[f] = top
+        out[f] = checked[top]
     if id_like(len(checked), len(out)):
         raise LabelError(f"{len(checked)} subfolders hold only {len(out)} images: too many to be classes "
                          "(label without --subfolders-are-labels)")
@@ -178,7 +195,11 @@ def read_labels(path: str | os.PathLike, root: str, known: set[str] | dict) -> d
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise LabelError(f"{shown} is not UTF-8 text; save it as UTF-8 CSV") from None
-    rows = csv.reader(io.StringIO(text, newline=""))
+    # Excel saves "CSV" with semicolons where the comma is the decimal mark (German, French...),
+    # and a copy from a spreadsheet is tab-separated: the header says which
+    head = text.split("\n", 1)[0].strip().lower().replace(" ", "")
+    sep = next((c for c in ";\t" if head == f"path{c}label"), ",")
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     find = image_finder(root, known)
     try:
         header = next(rows, None)

@@ -441,9 +441,11 @@ class LabelSession(SessionActions):
     def _question(self, p: picking.Pick) -> Question:
         if p.reason == "uncertain" and p.between is not None:
             a, b = (self.classes[j] for j in p.between)
-            text = f"the model is unsure between {a!r} and {b!r}"
+            text = f"the model is unsure between {fo.quoted(a)} and {fo.quoted(b)}"
         elif p.reason == "explore":
             text = f"a typical image of a part of the folder no answer is near yet ({p.group_size} images)"
+        elif p.group_size == 1:
+            text = "an image like no other in the folder, with no answer yet"
         elif p.group_size:
             text = f"the most typical of {p.group_size} similar images with no answers yet"  # not a grid group: sized otherwise
         else:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cnndesk.core.common.progress import CancelToken, ProgressCallback
-from cnndesk.core.labelling.folder import NONE, SKIPPED, LabelError
+from cnndesk.core.labelling.folder import NONE, SKIPPED, LabelError, quoted
 from cnndesk.core.training.config import EpochCallback, TrainConfig, TrainedModel
 from cnndesk.core.training.datasets import IMBALANCE_RATIO, MIN_PER_CLASS, Dataset
 
@@ -42,11 +42,11 @@ def dataset_from_labels(root: str | os.PathLike, labels: Mapping[str, str | None
             continue
         per.setdefault(label, []).append(os.fspath(path))
     if len(per) < 2:
-        have = f"only {next(iter(per))!r} so far" if per else "none so far"
+        have = f"only {quoted(next(iter(per)))} so far" if per else "none so far"
         raise LabelError(f"Training needs labelled images of at least two classes ({have}): label a few more images first")
     few = sorted((c for c in per if len(per[c]) < MIN_TO_TRAIN), key=str.casefold)
     if few:
-        names = ", ".join(f"{c!r} ({len(per[c])})" for c in few[:5]) + (" …" if len(few) > 5 else "")
+        names = ", ".join(f"{quoted(c)} ({len(per[c])})" for c in few[:5]) + (" …" if len(few) > 5 else "")
         raise LabelError(f"Every class needs at least {MIN_TO_TRAIN} labelled images to train; too few in {names}. "
                          "Label more images of those classes (or undo them)")
     classes = sorted(per)

@@ -172,3 +172,16 @@ def test_unreadable_files_are_named_and_an_empty_ask_says_so(pile, tmp_path, cap
     f = _labels(tmp_path / "all.csv", [(os.path.relpath(p, root), c) for p, c in truth.items()])
     code, out, err = _run(capsys, root, "--labels", f, "--ask", 3)
     assert code == 0 and "nothing: every readable image is answered" in out
+
+
+def test_suggest_table_keeps_its_columns_with_wide_class_names():
+    """A class named 圆形 (two characters, four columns) pushed its row's file name two columns
+    right of the others; an emoji joined by a zero-width joiner counted twice (new-user round)."""
+    from cnndesk.cli.label import cells, format_table
+
+    rows = [{"path": f"img{i}.png", "label": c, "score": 0.9, "unknown": False}
+            for i, c in enumerate(["circle", "\u5706\u5f62", "\U0001f469\u200d\U0001f4bb coder", "\u2764\ufe0f heart"])]
+    text = format_table({"suggestions": rows, "calibrated": True, "estimated_accuracy": None})
+    starts = {cells(line[: line.index("img")]) for line in text.splitlines()[1:]}
+    assert starts == {31}, text  # "  " + score (5) + "  " + 20 + "  "
+    assert cells("e\u0301") == 1

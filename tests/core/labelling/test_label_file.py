@@ -100,3 +100,38 @@ def test_subfolder_labels_need_valid_names(tmp_path):
         LabelSession.open(tmp_path / "p", subfolders_are_labels=True, embed=fake_embed)
     s = LabelSession.open(tmp_path / "p", embed=fake_embed)  # not a class unless told
     assert len(s.paths) == 8
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_a_labels_file_excel_saved_with_semicolons_or_a_spreadsheet_copy_with_tabs_is_read(pile, tmp_path, sep):
+    """Excel saves CSV with ';' where the comma is the decimal mark (German, French): the file was
+    refused with "the first line must be the header 'path,label'" (new-user round)."""
+    root, _ = pile
+    files, _ = list_images(root)
+    a, b = (os.path.basename(f) for f in files[:2])
+    f = _write(tmp_path / "l.csv", f"\ufeffpath{sep}label\r\n{a}{sep}Crème brûlée\r\n\"{b}\"{sep}\"x, y\"\r\n")
+    assert read_labels(f, str(root), set(files)) == {files[0]: "Crème brûlée", files[1]: "x, y"}
+
+
+def test_a_class_name_spelt_with_a_combining_accent_is_the_same_class(pile, tmp_path):
+    """"étoile" typed (one character é) and "étoile" from a Mac's folder name or a copied file name
+    (e + combining accent) were two classes that look the same, written as two folders (one on
+    macOS) (new-user round)."""
+    from label_data import fake_embed
+
+    from cnndesk.core.labelling import LabelSession
+    from cnndesk.core.labelling.folder import check_label, subfolder_labels
+
+    composed, decomposed = "\u00e9toile", "e\u0301toile"
+    assert check_label(decomposed) == composed
+    root, _ = pile
+    files, _ = list_images(root)
+    a, b = (os.path.basename(f) for f in files[:2])
+    f = _write(tmp_path / "l.csv", f"path,label\n{a},{composed}\n{b},{decomposed}\n")
+    assert set(read_labels(f, str(root), set(files)).values()) == {composed}
+    assert set(subfolder_labels([os.path.join(str(root), decomposed, "x.png")], str(root)).values()) == {composed}
+    s = LabelSession.open(root, embed=fake_embed)
+    s.answer(files[0], composed)
+    s.answer(files[1], decomposed)
+    s.add_class(decomposed)
+    assert s.classes == [composed] and s.label_of(files[1]) == composed

@@ -297,3 +297,31 @@ def test_a_windows_junction_counts_as_a_link(monkeypatch):
     monkeypatch.setattr(links.os, "name", "nt")
     monkeypatch.setattr(st, "FILE_ATTRIBUTE_REPARSE_POINT", 0x400, raising=False)
     assert links.is_link(entry) and not links.is_link(plain)
+
+
+@pytest.mark.parametrize("flag", ["\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",
+                                  "\U0001f3f4\U000e0067\U000e0062\U000e0077\U000e006c\U000e0073\U000e007f"])
+def test_a_region_flag_emoji_is_a_class_name(flag):
+    """The flags of Scotland and Wales are the black flag, tag characters and a cancel tag: a user's
+    '<flag> scot' was refused as holding an invisible character (new-user round). Tags anywhere
+    else stay refused."""
+    assert check_label(flag + " scot") == flag + " scot"
+    for bad in (flag[1:] + " scot", "cat" + flag[1:], flag[:-1] + " scot"):
+        with pytest.raises(LabelError, match="invisible"):
+            check_label(bad)
+
+
+def test_messages_show_a_class_name_with_a_joiner_as_typed(pile):
+    """'the model is unsure between ... and '\\U0001f469\\u200d\\U0001f4bb coder'' (repr) in --ask and
+    in the Undo menu's text: the emoji's joiner was shown escaped (new-user round)."""
+    from label_data import fake_embed
+
+    from cnndesk.core.labelling import LabelSession
+
+    root, truth = pile
+    coder = "\U0001f469\u200d\U0001f4bb coder"
+    s = LabelSession.open(root, embed=fake_embed)
+    paths = sorted(truth)
+    action = s.answer(paths[0], coder)
+    assert action.description.endswith(f"as '{coder}'"), action.description
+    assert "\\u" not in s.add_class("\u0915\u094d\u200d\u0937").description

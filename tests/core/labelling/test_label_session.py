@@ -263,3 +263,14 @@ def test_default_embedder_reads_a_fully_cached_folder_without_opening_the_networ
     (root / "new.png").write_bytes(Path(paths[0]).read_bytes())  # one file not cached: the full path
     with pytest.raises(AssertionError, match="network was opened"):
         default_embedder([*paths, str(root / "new.png")])
+
+
+def test_a_lone_image_is_not_called_the_most_typical_of_1_similar_images(tmp_path):
+    """'own/img_00001.png  (the most typical of 1 similar images with no answers yet)' (new-user round)."""
+    from PIL import Image
+
+    truth = make_pile(tmp_path / "p", per_class=5)
+    Image.new("RGB", (40, 40), (255, 0, 255)).save(tmp_path / "p" / "odd.png")
+    s = LabelSession.open(tmp_path / "p", embed=fake_embed)
+    reasons = [q.reason for q in s.ask(len(truth) + 1)]
+    assert not any("of 1 similar" in r for r in reasons), reasons
