@@ -58,26 +58,34 @@ def evaluate(man: dict, rep) -> dict:
     return score(rep.to_json(), man)
 
 
-def tune(args, work: Path) -> dict:
+def candidates(root: Path, man: dict) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray, set[str]]:
+    """The label check's candidates on a made folder: (readable paths, their class indices, their
+    multi-stage features, candidate rows, out-of-fold probabilities, the planted flips' paths)."""
     from cnndesk.core.doctor import check as doctor
     from cnndesk.core.doctor import embed as doctor_embed
     from cnndesk.core.doctor import label_check as stats
     from cnndesk.core.models.registry import get_spec
 
+    files = doctor.collect(root)
+    paths = [p for p, _, _ in files.items]
+    _, multi, _, _ = doctor_embed.embed_multi(paths, get_spec(doctor.DEFAULT_MODEL))
+    ok = [p for p in paths if p in multi]
+    cls = {c: k for k, c in enumerate(files.classes)}
+    labels = {p: c for p, _, c in files.items}
+    y = np.array([cls[labels[p]] for p in ok])
+    x = np.stack([multi[p] for p in ok])
+    found, probs = stats.label_issues(x, y, len(files.classes), quick=True)
+    flipped = {os.path.join(man["root"], f["path"]) for f in man["flips"]}
+    return ok, y, x, found, probs, flipped
+
+
+def tune(args, work: Path) -> dict:
     rows = []
     for family in ("mixed", "digits"):
         for seed in (0, 1):
             root = work / f"{family}-{seed}"
             man = make(family, root, args.per_class, seed)
-            files = doctor.collect(root)
-            paths = [p for p, _, _ in files.items]
-            _, multi, _, _ = doctor_embed.embed_multi(paths, get_spec(doctor.DEFAULT_MODEL))
-            ok = [p for p in paths if p in multi]
-            cls = {c: k for k, c in enumerate(files.classes)}
-            labels = {p: c for p, _, c in files.items}
-            y = np.array([cls[labels[p]] for p in ok])
-            found, probs = stats.label_issues(np.stack([multi[p] for p in ok]), y, len(files.classes), quick=True)
-            flipped = {os.path.join(man["root"], f["path"]) for f in man["flips"]}
+            ok, y, _, found, probs, flipped = candidates(root, man)
             given = probs[found, y[found]]
             top = probs[found].max(1)
             hit = np.array([ok[j] in flipped for j in found])

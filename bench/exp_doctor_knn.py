@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 import label_data  # noqa: E402
-from bench_doctor_labels import make  # noqa: E402
+from bench_doctor_labels import candidates, make  # noqa: E402
 
 
 def make_label_family(root: Path, family: str, seed: int, per_class: int | None, flip_share: float = 0.05) -> dict:
@@ -53,26 +53,14 @@ def make_label_family(root: Path, family: str, seed: int, per_class: int | None,
 
 
 def run(family: str, seed: int, work: Path, per_class: int | None, ks=(5, 10, 20)) -> dict:
-    from cnndesk.core.doctor import check as doctor
-    from cnndesk.core.doctor import embed as doctor_embed
     from cnndesk.core.doctor import label_check as stats
-    from cnndesk.core.models.registry import get_spec
 
     root = work / f"{family}-{seed}"
     if family in ("mixed", "digits"):
         man = make(family, root, per_class or 100, seed)
     else:
         man = make_label_family(root, family, seed, per_class)
-    files = doctor.collect(root)
-    paths = [p for p, _, _ in files.items]
-    _, multi, _, _ = doctor_embed.embed_multi(paths, get_spec(doctor.DEFAULT_MODEL))
-    ok = [p for p in paths if p in multi]
-    cls = {c: k for k, c in enumerate(files.classes)}
-    labels = {p: c for p, _, c in files.items}
-    y = np.array([cls[labels[p]] for p in ok])
-    x = np.stack([multi[p] for p in ok])
-    found, probs = stats.label_issues(x, y, len(files.classes), quick=True)
-    flipped = {os.path.join(man["root"], f["path"]) for f in man["flips"]}
+    ok, y, x, found, probs, flipped = candidates(root, man)
     u = stats.unit(stats.project(x))
     sim = u @ u.T
     np.fill_diagonal(sim, -np.inf)
