@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from label_data import fake_embed, make_pile
-from label_steps import idle, open_pile
+from label_steps import answer, idle, open_pile, slow_refits
 from PySide6.QtCore import Qt
 
 
@@ -33,10 +33,7 @@ def test_the_section_shown_stays_after_a_refit(qtbot, ws, tmp_path):
     ws.section.setCurrentIndex(2)
     shown = list(ws.model.rows)
     path = next(iter(truth))
-    ws._queue_op("answer", (ws.session.index(path), truth[path]), False)
-    ws._refresh_wanted = True
-    ws._pump()
-    idle(qtbot, ws)
+    answer(qtbot, ws, [(path, truth[path])], refresh=True)
     assert ws.view.refreshed
     assert ws.section.currentData() == ("group", 1) and ws.model.rows == shown
 
@@ -91,10 +88,7 @@ def test_one_class_shows_no_suggestion_rather_than_zero_percent(qtbot, ws, tmp_p
     truth = make_pile(tmp_path / "pile", per_class=4)
     open_pile(qtbot, ws, tmp_path / "pile")
     path = next(iter(truth))
-    ws._queue_op("answer", (ws.session.index(path), "disc"), False)
-    ws._refresh_wanted = True
-    ws._pump()
-    idle(qtbot, ws)
+    answer(qtbot, ws, [(path, "disc")], refresh=True)
     texts = {ws.model.data(ws.model.index(r)) for r in range(ws.model.rowCount())}
     assert texts == {"\u2713 disc", "\u2014"}, texts
     sections = by_label(ws.view)
@@ -105,10 +99,7 @@ def test_answers_are_kept_when_the_app_is_opened_again(qtbot, ws, make_label_ws,
     """Quitting lost every answer: the same folder opened again showed "0 of N labelled"."""
     truth = make_pile(tmp_path / "pile", per_class=4)
     open_pile(qtbot, ws, tmp_path / "pile")
-    for path in list(truth)[:5]:
-        ws._queue_op("answer", (ws.session.index(path), truth[path]), False)
-    ws._pump()
-    idle(qtbot, ws)
+    answer(qtbot, ws, [(path, truth[path]) for path in list(truth)[:5]])
     counts = dict(ws.view.counts)
     ws.shutdown()
 
@@ -171,10 +162,7 @@ def test_write_dataset_offers_a_new_folder_then_the_same_one(qtbot, ws, tmp_path
 
     truth = make_pile(tmp_path / "pile", per_class=3)
     open_pile(qtbot, ws, tmp_path / "pile")
-    for path in list(truth)[:4]:
-        ws._queue_op("answer", (ws.session.index(path), truth[path]), False)
-    ws._pump()
-    idle(qtbot, ws)
+    answer(qtbot, ws, [(path, truth[path]) for path in list(truth)[:4]])
     offered = []
     monkeypatch.setattr(dialogs, "ask_write", lambda parent, start: offered.append(start) or (start, "copy"))
     ws.write_dataset()
@@ -225,9 +213,7 @@ def test_the_subfolders_switch_applies_to_the_folder_open(qtbot, ws, tmp_path):
     qtbot.waitUntil(lambda: ws.view is not None and sum(ws.view.counts.values()) == 12, timeout=30_000)
     idle(qtbot, ws)
     wrong = next(c for c in ws.view.classes if c != ws.session.label_of(first))
-    ws._queue_op("answer", (ws.session.index(first), wrong), False)
-    ws._pump()
-    idle(qtbot, ws)
+    answer(qtbot, ws, [(first, wrong)])
     ws.subfolders.setChecked(False)
     qtbot.waitUntil(lambda: ws.view is not None and sum(ws.view.counts.values()) == 1, timeout=30_000)
     assert ws.session.label_of(first) == wrong, "the user's own answer stays; the folder names go"
@@ -240,10 +226,7 @@ def test_the_workspace_fits_a_small_screen(qtbot, ws, tmp_path):
 
     truth = make_pile(tmp_path / "pile", per_class=3)
     open_pile(qtbot, ws, tmp_path / "pile")
-    for path in list(truth)[:8]:  # three classes: a row of three class buttons
-        ws._queue_op("answer", (ws.session.index(path), truth[path]), False)
-    ws._pump()
-    idle(qtbot, ws)
+    answer(qtbot, ws, [(path, truth[path]) for path in list(truth)[:8]])  # three classes: a row of three class buttons
     QApplication.processEvents()
     assert ws.minimumSizeHint().width() <= 560, ws.minimumSizeHint()
 
@@ -345,23 +328,14 @@ def test_answers_queued_while_a_refit_runs_are_kept_at_quit(qtbot, ws, tmp_path,
     """Answers typed while a refit ran wait in the queue; quitting then (the window stops its jobs)
     lost them. Once no job runs they are applied and kept -- also when the quit came without the
     window's close (QApplication.quit, a logout), so the job's finished signal never arrived."""
-    import time
 
     from PySide6.QtWidgets import QApplication
 
     from cnndesk.core.labelling import LabelSession
-    from cnndesk.qt import label_jobs
 
     truth = make_pile(tmp_path / "pile", per_class=3)
     open_pile(qtbot, ws, tmp_path / "pile")
-    apply_ops = label_jobs.apply_ops
-
-    def slow_refits(job, session, ops, refresh, ask):
-        if refresh:
-            time.sleep(0.5)
-        return apply_ops(job, session, ops, refresh, ask)
-
-    monkeypatch.setattr(label_jobs, "apply_ops", slow_refits)
+    slow_refits(monkeypatch, 0.5)
     ws._refresh_wanted = True
     ws._pump()  # a slow refit runs
     paths = list(truth)[:3]

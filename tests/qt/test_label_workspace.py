@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from label_data import fake_embed, make_pile
-from label_steps import idle, open_pile
+from label_steps import answer, idle, open_pile, slow_refits
 from PySide6.QtCore import Qt
 
 
@@ -59,11 +59,7 @@ def test_add_class_bad_name_accept_above_and_group(qtbot, ws, tmp_path):
     truth = make_pile(tmp_path / "pile", per_class=16)
     open_pile(qtbot, ws, tmp_path / "pile")
     # answer the truth for a few images of every class, then accept in bulk
-    for path in list(truth)[::2]:
-        ws._queue_op("answer", (ws.session.index(path), truth[path]), False)
-    ws._refresh_wanted = True
-    ws._pump()
-    idle(qtbot, ws)
+    answer(qtbot, ws, [(path, truth[path]) for path in list(truth)[::2]], refresh=True)
     assert ws.view.refreshed and ws.view.calibrated and ws.view.accuracy is not None
     assert "confidence calibrated" in ws.stats.text()
     sugg = ws.view.suggestions
@@ -110,10 +106,7 @@ def test_write_dataset_refuses_non_empty_unless_confirmed(qtbot, ws, tmp_path, m
     open_pile(qtbot, ws, tmp_path / "pile")
     ws.write_dataset(str(tmp_path / "out"), "copy")
     assert "Nothing to write" in ws.messages[-1]
-    for path in list(truth)[:6]:
-        ws._queue_op("answer", (ws.session.index(path), truth[path]), False)
-    ws._pump()
-    idle(qtbot, ws)
+    answer(qtbot, ws, [(path, truth[path]) for path in list(truth)[:6]])
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
@@ -252,22 +245,13 @@ def test_the_pause_refits_even_when_it_ends_while_a_job_runs(qtbot, ws, tmp_path
     """An answer given while a slow job (a refit on a big folder) runs: the pause timer ends while
     that job still runs, when the view on screen does not know of the answer yet; the refit it
     owes must still come once the job is done, not only after the next answer."""
-    import time
 
-    from cnndesk.qt import label_jobs
 
     ws._idle.setInterval(200)
     truth = make_pile(tmp_path / "pile", per_class=8)
     open_pile(qtbot, ws, tmp_path / "pile")
     assert ws.view.model_current
-    apply_ops = label_jobs.apply_ops
-
-    def slow_refits(job, session, ops, refresh, ask):
-        if refresh:
-            time.sleep(1.0)
-        return apply_ops(job, session, ops, refresh, ask)
-
-    monkeypatch.setattr(label_jobs, "apply_ops", slow_refits)
+    slow_refits(monkeypatch, 1.0)
     ws._refresh_wanted = True  # a slow refit runs (e.g. after an undo)
     ws._pump()
     path, label = next(iter(truth.items()))

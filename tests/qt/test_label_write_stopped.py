@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from label_data import make_pile
-from label_steps import idle, open_pile
+from label_steps import answer, open_pile
 
 
 def test_a_write_stopped_by_opening_another_folder_is_reported(qtbot, ws, tmp_path, monkeypatch):
@@ -17,10 +17,7 @@ def test_a_write_stopped_by_opening_another_folder_is_reported(qtbot, ws, tmp_pa
     truth = make_pile(tmp_path / "pile", per_class=4)
     make_pile(tmp_path / "other", per_class=2)
     open_pile(qtbot, ws, tmp_path / "pile")
-    for path in truth:
-        ws._queue_op("answer", (ws.session.index(path), truth[path]), False)
-    ws._pump()
-    idle(qtbot, ws)
+    answer(qtbot, ws, [(path, truth[path]) for path in truth])
 
     moved = []
 
