@@ -11,7 +11,7 @@ from label_steps import answer, open_pile
 
 
 def test_a_write_stopped_by_opening_another_folder_is_reported(qtbot, ws, tmp_path, monkeypatch):
-    from cnndesk.core.labelling import writing
+    from cnndesk.core.organize import sorting
     from cnndesk.qt.label import dialogs
 
     truth = make_pile(tmp_path / "pile", per_class=4)
@@ -20,16 +20,16 @@ def test_a_write_stopped_by_opening_another_folder_is_reported(qtbot, ws, tmp_pa
     answer(qtbot, ws, [(path, truth[path]) for path in truth])
 
     moved = []
+    real = sorting.move_into
 
-    def slow_execute(*a, **kw):  # one file at a time, slowly: time to open another folder
+    def slow_move(*a, **kw):  # one file at a time, slowly: time to open another folder
         import time
 
         time.sleep(0.3)
         moved.append(1)
         return real(*a, **kw)
 
-    real = writing.execute
-    monkeypatch.setattr(writing, "execute", slow_execute)
+    monkeypatch.setattr(sorting, "move_into", slow_move)
     monkeypatch.setattr(dialogs, "ask_write", lambda parent, start: (str(tmp_path / "dataset"), "move"))
     ws.write_dataset()
     qtbot.waitUntil(lambda: len(moved) >= 2, timeout=30_000)

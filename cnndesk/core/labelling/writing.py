@@ -130,14 +130,8 @@ def write_dataset(items: list[tuple[str, str]], out: str | os.PathLike, root: st
                     "break it (copy it, or write links)") for p in stays]
     stopped = False
     try:
-        if mode in ("copy", "move"):
-            for i, (p, label) in enumerate(items):
-                check(cancel)
-                one = execute(SortPlan(dest, [Move(Path(p), names[label])]), mode)
-                rep.done += one.done
-                rep.failed += one.failed
-                rep.renamed += one.renamed
-                report(progress, i + 1, len(items), f"{'Moving' if mode == 'move' else 'Copying'} files")
+        if mode in ("copy", "move"):  # into=rep: what was done before a Cancel is kept
+            execute(SortPlan(dest, [Move(Path(p), names[label]) for p, label in items]), mode, progress, cancel, into=rep)
         else:
             _link_all([(Path(p), names[label]) for p, label in items], dest, rep, progress, cancel)
     except Cancelled:

@@ -137,10 +137,13 @@ def execute(
     mode: str = "copy",
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    into: SortReport | None = None,
 ) -> SortReport:
+    """Copy or move every file of ``plan``; the report of what was done. ``into``: a report to fill
+    instead of a new one, so a caller still has what was done before a Cancel (Cancelled raised)."""
     if mode not in ("copy", "move"):
         raise ValueError(mode)
-    report_ = SortReport()
+    report_ = SortReport() if into is None else into
     total = len(plan.moves)
     for i, move in enumerate(plan.moves):
         check(cancel)
