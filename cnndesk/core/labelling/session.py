@@ -205,11 +205,12 @@ class LabelSession(SessionActions):
         report(progress, len(files), len(files), "Preparing the folder")
         space = picking.make_space(x[ok] if not ok.all() else x, seed=seed, pixels=pixels)
         del x
-        if key:  # kept before the odd images are looked for: a Cancel there keeps the space made
-            space_cache.save(root, key, sig, space_cache.Cached(paths, unreadable, space.z, space.pixels))
-        odd = _odd_images(space, len(files), progress, cancel)
-        if key:
-            space_cache.save(root, key, sig, space_cache.Cached(paths, unreadable, space.z, space.pixels, odd))
+        odd = None
+        try:
+            odd = _odd_images(space, len(files), progress, cancel)
+        finally:  # a Cancel while looking for odd images still keeps the space made (without them)
+            if key:
+                space_cache.save(root, key, sig, space_cache.Cached(paths, unreadable, space.z, space.pixels, odd))
         return cls(root, paths, None, unreadable, labels, notes, seed, space=space, odd=odd)._kept(keep_answers)
 
     # -- reading the state -----------------------------------------------------------------
