@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from cnndesk import __version__
-from cnndesk.cli import cache, classify, doctor, explain, export, gui, label, models, train
+from cnndesk.cli import cache, classify, doctor, explain, export, gui, label, models, train, undo
 from cnndesk.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_MODEL,
@@ -58,6 +58,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("label", label.HELP, label.add_arguments, label.run),
     Command("models", models.HELP, models.add_arguments, models.run),
     Command("cache", cache.HELP, cache.add_arguments, cache.run),
+    Command("undo", undo.HELP, undo.add_arguments, undo.run),
 )}
 
 

@@ -45,7 +45,7 @@ def add_arguments(p) -> None:
         "(missing/empty folder, no readable image, a bad labels file, an invalid class name, an output "
         "folder that exists and is not empty without --force, fewer than two classes or a class with fewer "
         "than 2 labelled images for --train), 3 model unavailable, 130 interrupted. "
-        "--write records the operation in the app's undo journal. Either --train MODEL_FILE, or "
+        "--write records the operation in the app's undo journal: `cnndesk undo` (or the app's Edit > Undo) puts it back. Either --train MODEL_FILE, or "
         "--write OUT then `cnndesk train OUT --out MODEL_FILE`, gives a model for `cnndesk classify --model`.")
     p.add_argument("folder", metavar="DIR", help="the folder of images to label")
     p.add_argument("--labels", metavar="FILE", help="the answers so far: CSV path,label")
@@ -206,6 +206,8 @@ def format_table(out: dict) -> str:
                      + (f"; {out['already']} already there, not written twice" if out.get("already") else ""))
         lines += [f"  {display(c, 60)}: {n}" for c, n in sorted(out["counts"].items())]
         lines += [f"  failed: {display(m)}" for m in out["failed"]]
+        if out["written"]:
+            lines.append("Undo it with: cnndesk undo")
     return "\n".join(lines)
 
 

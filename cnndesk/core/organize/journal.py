@@ -50,12 +50,16 @@ class UndoReport:
     entry: Entry
     restored: list[tuple[str, str]] = field(default_factory=list)  # (new path, original path)
     skipped: list[str] = field(default_factory=list)  # human messages
+    left: int = 0  # files not reached before a Cancel: still in the journal, Undo again does them
 
     def describe(self) -> str:
         verb = "removed" if self.entry.mode == "copy" else "put back"
-        text = f"Undid “{self.entry.description}”: {len(self.restored)} file{'s' if len(self.restored) != 1 else ''} {verb}"
+        head = "Stopped undoing" if self.left else "Undid"
+        text = f"{head} “{self.entry.description}”: {len(self.restored)} file{'s' if len(self.restored) != 1 else ''} {verb}"
         if self.skipped:
             text += f"; {len(self.skipped)} left as they are: " + "; ".join(self.skipped[:3])
+        if self.left:
+            text += f"; {self.left} still to undo (Undo again for the rest)"
         return text + "."
 
 
@@ -143,7 +147,9 @@ class Journal:
 
     # -- undoing -----------------------------------------------------------------------------
     def undo(self, entry: Entry | None = None, progress=None, cancel=None) -> UndoReport | None:
-        """Undo ``entry`` (default: the newest one). Returns None when there is nothing to undo."""
+        """Undo ``entry`` (default: the newest one). Returns None when there is nothing to undo.
+        A Cancel stops between files: the files not reached stay in the journal as an entry of
+        their own (same description), so the next Undo does the rest (``report.left``)."""
         entry = entry or self.last()
         if entry is None:
             return None
@@ -151,8 +157,10 @@ class Journal:
         for d in entry.removed_dirs:
             Path(d).mkdir(parents=True, exist_ok=True)
         total = len(entry.pairs)
-        for i, ((orig, new), stamp) in enumerate(zip(entry.pairs, entry.stamps or [(-1, -1)] * total, strict=False)):
+        stamps = entry.stamps or [(-1, -1)] * total
+        for i, ((orig, new), stamp) in enumerate(zip(entry.pairs, stamps, strict=False)):
             if cancel is not None and cancel.cancelled:
+                rep.left = total - i
                 break
             name = Path(new).name
             try:
@@ -183,6 +191,10 @@ class Journal:
                 marker.unlink()
                 _rmdir_if_empty(dest)
         self._append(json.dumps({"op": "undo", "id": entry.id, "time": time.time()}))
+        if rep.left:
+            rest = Entry(uuid.uuid4().hex[:12], entry.kind, entry.mode, entry.description, entry.pairs[total - rep.left:],
+                         list(stamps[total - rep.left:]), entry.created_dirs, [], entry.time)
+            self._append(rest.to_json())
         self._compact()
         return rep
 

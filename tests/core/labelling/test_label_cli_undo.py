@@ -1,0 +1,124 @@
+"""``cnndesk undo``: what ``cnndesk label --write`` did is put back from the command line (it said
+"undoable" but only the app could undo it), with --list, an ID, JSON, one-line errors, and a
+stop between files that keeps the rest undoable."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from label_data import fake_embed
+
+from cnndesk.cli import main
+from cnndesk.core.common.progress import CancelToken
+from cnndesk.core.organize.journal import Journal
+
+
+@pytest.fixture(autouse=True)
+def fast_embeddings(monkeypatch, isolated_dirs):  # isolated_dirs: a journal of this test's own
+    import cnndesk.core.labelling.session as session_mod
+
+    monkeypatch.setattr(session_mod, "default_embedder", fake_embed)
+
+
+def _run(capsys, *argv):
+    code = main([*map(str, argv)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _write(capsys, tmp_path, root, truth, mode, n=6, name="ds", skip=0):
+    files = sorted(truth)[skip:skip + n]
+    f = tmp_path / f"{name}.csv"
+    f.write_text("path,label\n" + "".join(f"{p},{truth[p]}\n" for p in files), encoding="utf-8")
+    code, out, err = _run(capsys, "label", root, "--labels", f, "--write", tmp_path / name, "--mode", mode)
+    assert code == 0, err
+    assert "cnndesk undo" in out  # the table says how
+    return files
+
+
+def test_undo_a_move_write_puts_every_file_back(pile, tmp_path, capsys):
+    root, truth = pile
+    before = {p: open(p, "rb").read() for p in truth}
+    files = _write(capsys, tmp_path, root, truth, "move")
+    assert not any(os.path.exists(p) for p in files)
+    code, out, err = _run(capsys, "undo")
+    assert code == 0, err
+    assert out.startswith("Undid “Move 6 files into ds”: 6 files put back.")
+    assert all(open(p, "rb").read() == data for p, data in before.items())
+    assert not (tmp_path / "ds").exists()  # the class folders it made are gone
+    code, out, _ = _run(capsys, "undo")
+    assert code == 0 and out.strip() == "Nothing to undo."
+
+
+def test_list_then_undo_an_older_one_by_id_prefix(pile, tmp_path, capsys):
+    root, truth = pile
+    moved = _write(capsys, tmp_path, root, truth, "move", n=4, name="first")
+    _write(capsys, tmp_path, root, truth, "copy", n=8, name="second", skip=4)
+    code, out, _ = _run(capsys, "undo", "--list", "-f", "json")
+    ops = json.loads(out)["operations"]
+    assert code == 0 and [o["description"] for o in ops] == ["Copy 8 files into second", "Move 4 files into first"]
+    assert [o["files"] for o in ops] == [8, 4] and all(set(o) == {"id", "description", "kind", "mode", "files", "time"}
+                                                        for o in ops)
+    code, table, _ = _run(capsys, "undo", "--list")
+    assert table.splitlines()[0].split() == ["ID", "WHEN", "FILES", "WHAT"] and ops[1]["id"] in table
+    # the older one, by a prefix of its ID: the moved files come back, the copies stay
+    code, out, err = _run(capsys, "undo", ops[1]["id"][:6], "-f", "json")
+    assert code == 0, err
+    assert json.loads(out) == {"id": ops[1]["id"], "description": "Move 4 files into first", "restored": 4,
+                               "skipped": [], "left": 0}
+    assert all(os.path.exists(p) for p in moved) and len(list((tmp_path / "second").rglob("*.png"))) == 8
+    assert [e.description for e in Journal().entries()] == ["Copy 8 files into second"]
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["undo", "zzzz"], "is not an operation that can be undone"),
+    (["undo", ""], "is not an operation that can be undone"),
+    (["undo", "--list", "abc"], "--list takes no ID"),
+])
+def test_bad_id_is_one_line_exit_2(pile, tmp_path, capsys, argv, says):
+    root, truth = pile
+    _write(capsys, tmp_path, root, truth, "copy")
+    code, out, err = _run(capsys, *argv)
+    assert code == 2 and out == "" and says in err and err.count("\n") == 1
+    assert len(Journal().entries()) == 1  # nothing undone
+
+
+def test_a_changed_copy_is_kept_and_reported_exit_1(pile, tmp_path, capsys):
+    root, truth = pile
+    _write(capsys, tmp_path, root, truth, "copy", n=3)
+    changed = sorted((tmp_path / "ds").rglob("*.png"))[0]
+    changed.write_bytes(b"the user edited this copy")
+    code, out, _ = _run(capsys, "undo")
+    assert code == 1 and "2 files removed; 1 left as they are" in out and "changed since it was copied" in out
+    assert changed.read_bytes() == b"the user edited this copy"
+
+
+class _StopAfter(CancelToken):
+    """Cancelled once ``n`` files were done (what Ctrl+C or quitting the app does mid-undo)."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n, self.seen = n, 0
+
+    @property
+    def cancelled(self):
+        self.seen += 1
+        return self.seen > self.n
+
+
+def test_a_stopped_undo_keeps_the_rest_undoable(pile, tmp_path, capsys):
+    """Before: a Cancel marked the whole operation undone; the files not reached stayed sorted,
+    with no way to put them back."""
+    root, truth = pile
+    files = _write(capsys, tmp_path, root, truth, "move")
+    rep = Journal().undo(cancel=_StopAfter(2))
+    assert len(rep.restored) == 2 and rep.left == 4 and "4 still to undo" in rep.describe()
+    assert sum(os.path.exists(p) for p in files) == 2
+    rest = Journal().entries()
+    assert len(rest) == 1 and len(rest[0].pairs) == 4 and rest[0].description == "Move 6 files into ds"
+    code, out, err = _run(capsys, "undo")
+    assert code == 0, err
+    assert "4 files put back" in out and all(os.path.exists(p) for p in files)
+    assert not (tmp_path / "ds").exists() and Journal().entries() == []
