@@ -151,13 +151,20 @@ class SessionActions:
             return self
         self.answers_file = kept.answers_file(self.root)
         self._given = list(self._state)  # what the subfolder names say: not the user's answers, not kept
-        old = kept.load(self.answers_file, self.root, set(self._index))
+        self._kept_sizes: dict[str, int] = {}  # each answered file's size, statted once
+        other: list[str] = []
+        old = kept.load(self.answers_file, self.root, set(self._index), other)
         states = {self._index[p]: (fo.SKIPPED if label is None else label) for p, label in old.items()}
         changes = [(i, st) for i, st in sorted(states.items()) if self._state[i] != st]  # the user's answers win over subfolder names
         if changes:
             what = f"{len(changes)} answer{'s' if len(changes) != 1 else ''} from last time"
             self._set_states(f"Restore {what}", changes, sorted({st for _, st in changes}))
             self.notes.append(f"{what} restored (Undo forgets them)")
+        if other:
+            n = len(other)
+            self.notes.append(f"{n} answer{'s' if n != 1 else ''} from last time {'were' if n != 1 else 'was'} for "
+                              f"{'other files' if n != 1 else 'another file'} of the same name (changed since, or another "
+                              "card in the same place): not restored")
         self._kept_version = self._version
         return self
 
@@ -173,7 +180,7 @@ class SessionActions:
         given = self._given or [None] * len(self.paths)
         rows = [(p, None if s == fo.SKIPPED else s)
                 for p, s, g in zip(self.paths, self._state, given, strict=True) if s is not None and s != g]
-        kept.save(self.answers_file, fo.labels_csv(rows, self.root))
+        kept.save(self.answers_file, kept.text(rows, self.root, self._kept_sizes))
         self._kept_version = self._version
         return True
 

@@ -8,6 +8,12 @@ folder (``labelling/<hash of the folder>.csv``), so nothing is written into the 
 reads it back as one undoable action; :meth:`~.actions.SessionActions.keep_answers` writes it
 (atomically, through the one safe writer) after the answers change.
 
+Each row also keeps the file's size in bytes (a third column, ``size``): an answer comes back
+only for the same file. Camera cards mount at the same path with the same names
+(``DCIM/100CANON/IMG_0001.JPG``), so the second card got the first card's answers; now a name whose
+size differs is not restored (and counted, so the app can say so). Files kept by an older version
+(two columns) are read as before.
+
 Reading is lenient, unlike a labels file the user gives: a row for a file that is gone (moved,
 deleted, renamed) or with a label that is no longer valid is dropped, and an unreadable file is
 read as no answers, so the folder always opens. Qt-free and torch-free.
@@ -40,9 +46,31 @@ def answers_file(root: str) -> Path:
     return given if given != real and given.exists() and not real.exists() else real
 
 
-def load(path: str | os.PathLike, root: str, known: set[str]) -> dict[str, str | None]:
+def text(rows: list[tuple[str, str | None]], root: str, sizes: dict[str, int]) -> str:
+    """The kept answers' text for (absolute path, label or None for skipped) rows: the labels
+    file's columns and each file's size (looked up in ``sizes``, which keeps the sizes statted so
+    far: a file is statted once a session, not at every keep)."""
+    from cnndesk.core.common.safeio import path_text
+    from cnndesk.core.predict.results import neutralise
+
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["path", "label", "size"])
+    for p, label in rows:
+        if p not in sizes:
+            try:
+                sizes[p] = os.stat(p).st_size
+            except OSError:
+                sizes[p] = -1
+        w.writerow([neutralise(path_text(fo.relative(p, root))), neutralise(label or ""),
+                    str(sizes[p]) if sizes[p] >= 0 else ""])
+    return buf.getvalue()
+
+
+def load(path: str | os.PathLike, root: str, known: set[str], other: list[str] | None = None) -> dict[str, str | None]:
     """{image path: class, None (skipped) or NONE_LABEL} from the kept answers at ``path``, only
-    for images in ``known``; {} when there is no such file or it cannot be read."""
+    for images in ``known`` whose size is the one kept (the images of the same name but another
+    size go to ``other``); {} when there is no such file or it cannot be read."""
     try:  # a FIFO or a device planted there is read as no answers; a huge file up to its last whole row
         text = fo.read_capped(path, MAX_BYTES, cut=True).decode("utf-8-sig")
     except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
@@ -51,13 +79,18 @@ def load(path: str | os.PathLike, root: str, known: set[str]) -> dict[str, str |
     find = fo.image_finder(root, known)
     try:
         rows = csv.reader(io.StringIO(text, newline=""))
-        if [h.strip().lower() for h in next(rows, [])] != ["path", "label"]:
+        header = [h.strip().lower() for h in next(rows, [])]
+        if header not in (["path", "label"], ["path", "label", "size"]):
             return {}
         for row in rows:
-            if len(row) != 2 or not row[0]:
+            if len(row) not in (2, len(header)) or not row[0]:
                 continue
             full, label = find(row[0]), fo.label_cell(row[1])
             if full is None:
+                continue
+            if len(row) == 3 and row[2].isdigit() and not _same_size(full, int(row[2])):
+                if other is not None:
+                    other.append(full)
                 continue
             if not label or label == fo.NONE_LABEL:
                 out[full] = None if not label else fo.NONE_LABEL
@@ -72,6 +105,13 @@ def load(path: str | os.PathLike, root: str, known: set[str]) -> dict[str, str |
     except csv.Error:
         return out
     return out
+
+
+def _same_size(path: str, size: int) -> bool:
+    try:
+        return os.stat(path).st_size == size
+    except OSError:
+        return False
 
 
 def save(path: str | os.PathLike, text: str) -> None:

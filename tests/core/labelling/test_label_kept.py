@@ -113,3 +113,34 @@ def test_the_same_folder_through_a_link_has_the_same_answers(pile, tmp_path):
     again = _open(root)  # the real path: the answer comes back
     assert again.labelled and again.state(again.paths[0]) == truth[os.path.realpath(p)]
     assert _open(link).labelled, "and through the link again"
+
+
+def test_another_card_at_the_same_place_does_not_get_these_answers(pile):
+    """Camera cards mount at the same path with the same file names: the second card's
+    IMG_0001.JPG got the first card's answer. The size is kept with each answer now."""
+    root, truth = pile
+    s = _open(root)
+    paths = list(s.paths)
+    for p in paths[:6]:
+        s.answer(p, truth[os.path.realpath(p)])
+    s.keep_answers()
+    header = s.answers_file.read_text(encoding="utf-8").splitlines()[0]
+    assert header == "path,label,size"
+    for p in paths[:2]:  # "another card": other pictures under the same names
+        with open(p, "ab") as fh:
+            fh.write(b"\0" * 7)
+    again = _open(root)
+    assert sorted(again.paths[i] for i in again.labelled) == sorted(paths[2:6])
+    assert any("4 answers from last time restored" in n for n in again.notes)
+    assert any(n.startswith("2 answers from last time were for other files of the same name") for n in again.notes)
+
+
+def test_answers_kept_by_the_older_version_still_come_back(pile):
+    root, truth = pile
+    s = _open(root)
+    paths = list(s.paths)
+    rows = "".join(f"{os.path.relpath(p, root)},{truth[os.path.realpath(p)]}\n" for p in paths[:3])
+    s.answers_file.parent.mkdir(parents=True, exist_ok=True)
+    s.answers_file.write_text("path,label\n" + rows, encoding="utf-8")  # two columns, no size
+    again = _open(root)
+    assert sorted(again.paths[i] for i in again.labelled) == sorted(paths[:3])
