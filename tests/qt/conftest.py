@@ -12,6 +12,9 @@ from PIL import Image
 
 # the labelling tests' generated folders and stand-in embeddings (label_data), for the Label tests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "labelling"))
+# imported now: test_doctor_panel puts bench/ (which has a label_data of its own) first on the path,
+# and `pytest tests/qt` alone then gave the Label tests bench's module
+import label_data  # noqa: E402, F401
 
 
 @pytest.fixture(autouse=True)
