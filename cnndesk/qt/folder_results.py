@@ -13,12 +13,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from cnndesk.core.organize import sorting
 from cnndesk.core.organize.journal import SORT_MARKER
 from cnndesk.core.predict import results as results_io
-from cnndesk.qt import jobs
+from cnndesk.qt import file_dialogs, jobs
 from cnndesk.qt.workers import JobKind
 
 
@@ -121,7 +121,7 @@ class FolderResults(QObject):
                         else "The filter hides every row: nothing to export")
             return
         start = os.path.join(self.settings.get("last_folder") or str(Path.home()), f"cnndesk-results.{fmt}")
-        path, _ = QFileDialog.getSaveFileName(self.window, f"Export results as {fmt.upper()}", start, f"{fmt.upper()} (*.{fmt})")
+        path = file_dialogs.save_file(self.window, f"Export results as {fmt.upper()}", start, f"{fmt.upper()} (*.{fmt})")
         if not path:
             return
         self.export_to(path, fmt)

@@ -11,7 +11,6 @@ from PySide6.QtCore import QByteArray, QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QPushButton,
@@ -27,7 +26,7 @@ from PySide6.QtWidgets import (
 from cnndesk.core.common.paths import resource_path, sample_images
 from cnndesk.core.images.load import IMAGE_EXTENSIONS
 from cnndesk.core.models.registry import ModelSpec
-from cnndesk.qt import jobs
+from cnndesk.qt import file_dialogs, jobs
 from cnndesk.qt.camera.panel import CameraPanel
 from cnndesk.qt.folder_results import FolderResults
 from cnndesk.qt.gallery_actions import install_gallery_actions
@@ -289,13 +288,13 @@ class MainWindow(QMainWindow):
 
     # -- inputs -------------------------------------------------------------------------------
     def open_images(self):
-        files, _ = QFileDialog.getOpenFileNames(self, "Open images", self.settings.get("last_folder"), IMAGE_FILTER)
+        files = file_dialogs.open_files(self, "Open images", self.settings.get("last_folder"), IMAGE_FILTER)
         if files:
             self.settings.set("last_folder", os.path.dirname(files[0]))
             self.open_paths(files)
 
     def open_folder(self):
-        d = QFileDialog.getExistingDirectory(self, "Classify a folder", self.settings.get("last_folder"))
+        d = file_dialogs.choose_folder(self, "Classify a folder", self.settings.get("last_folder"))
         if d:
             self.settings.set("last_folder", d)
             self.open_paths([d])

@@ -104,9 +104,9 @@ def test_paste_an_image_and_a_copied_file(qtbot, window, samples):
 
 
 def test_open_dialog_and_try_a_sample(qtbot, window, samples, monkeypatch):
-    from cnndesk.qt import main_window
+    from cnndesk.qt import file_dialogs
 
-    monkeypatch.setattr(main_window.QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(samples["cat"])], ""))
+    monkeypatch.setattr(file_dialogs, "open_files", lambda *a, **k: [str(samples["cat"])])
     window.act_open.trigger()
     _wait_classified(qtbot, window, 1)
     window.drop_zone.btn_sample.click()

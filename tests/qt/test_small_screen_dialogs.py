@@ -86,3 +86,41 @@ def test_chart_legend_never_covers_the_title(qtbot, width, title, percent):
 def test_full_and_quick_words(qtbot, train_dialog):
     assert "network itself" in train_dialog.full.text() and "later layers" in train_dialog.full.toolTip()
     assert "first time" in train_dialog.quick.toolTip()  # what the shorter text no longer says
+
+
+_PICKER = r"""
+import json, sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from cnndesk.qt import file_dialogs
+app = QApplication([])
+seen = []
+def look():
+    d = app.activeModalWidget()
+    scr = d.screen().availableGeometry()
+    seen.append([d.objectName(), d.frameGeometry().width(), d.frameGeometry().height(), scr.width(), scr.height()])
+    d.reject()
+for pick in (file_dialogs.choose_folder, file_dialogs.open_files, file_dialogs.save_file):
+    QTimer.singleShot(300, look)
+    got = pick(None, "Pick", sys.argv[1])
+    assert got in ("", []), got
+print(json.dumps(seen))
+"""
+
+
+def test_file_pickers_fit_a_small_high_dpi_screen(tmp_path):
+    """Qt's own file dialog (where the desktop has none) opened at 632x408 logical px: taller than
+    1280x720 at 200 % (and than this 800x800 test screen at 200 %), its buttons off the screen."""
+    import json
+    import os
+    import subprocess
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QT_SCALE_FACTOR": "2"}
+    out = subprocess.run([sys.executable, "-c", _PICKER, str(tmp_path)], env=env, capture_output=True, text=True,
+                         timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(seen) == 3
+    for name, w, h, sw, sh in seen:
+        assert name == "cnndesk-file-dialog" and sh <= 400, (name, sh)
+        assert w <= sw and h <= sh, (w, h, sw, sh)

@@ -168,10 +168,11 @@ def test_dialog_defaults_come_from_train_config(qtbot, window, tmp_path):
 
 def test_enter_in_the_folder_field_loads_it_without_opening_the_file_dialog(qtbot, window, tmp_path, monkeypatch):
     from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QFileDialog
+
+    from cnndesk.qt import file_dialogs
 
     opened = []
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: opened.append(a) or "")
+    monkeypatch.setattr(file_dialogs, "choose_folder", lambda *a, **k: opened.append(a) or "")
     data = make_dataset(tmp_path / "shapes", per_class=(6, 6, 6))
     dlg = window.show_training()
     qtbot.addWidget(dlg)

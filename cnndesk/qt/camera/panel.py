@@ -13,7 +13,6 @@ from PySide6.QtGui import QAction, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -27,7 +26,7 @@ from PySide6.QtWidgets import (
 from cnndesk.core.images.load import is_image_path
 from cnndesk.core.organize.sorting import folder_name
 from cnndesk.core.predict.live import LatestOnlyRunner
-from cnndesk.qt import jobs
+from cnndesk.qt import file_dialogs, jobs
 from cnndesk.qt.camera.source import VIDEO_EXTENSIONS, MediaSource
 from cnndesk.qt.camera.timeline import TimelineBar
 from cnndesk.qt.camera.view import EmptyState, VideoView
@@ -300,7 +299,7 @@ class CameraPanel(QWidget):
 
     def choose_video(self) -> None:
         pattern = " ".join(f"*{e}" for e in VIDEO_EXTENSIONS)
-        path, _ = QFileDialog.getOpenFileName(self, "Open a video", self.settings.get("last_folder"), f"Videos ({pattern});;All files (*)")
+        path = file_dialogs.open_file(self, "Open a video", self.settings.get("last_folder"), f"Videos ({pattern});;All files (*)")
         if path:
             self.open_video(path)
 
@@ -369,7 +368,7 @@ class CameraPanel(QWidget):
             self.status.emit("No frame to save yet")
             return
         start = os.path.join(self.settings.get("last_folder") or str(Path.home()), f"frame-{time.strftime('%Y%m%d-%H%M%S')}.png")
-        path, _ = QFileDialog.getSaveFileName(self, "Save frame", start, "PNG (*.png);;JPEG (*.jpg)")
+        path = file_dialogs.save_file(self, "Save frame", start, "PNG (*.png);;JPEG (*.jpg)")
         if path:
             from cnndesk.qt.imaging import save_qimage
 
@@ -378,7 +377,7 @@ class CameraPanel(QWidget):
 
     # -- recording samples ----------------------------------------------------------------------
     def choose_dataset(self) -> None:
-        d = QFileDialog.getExistingDirectory(self, "Dataset folder (one subfolder per class)", self.dataset or self.settings.get("last_folder"))
+        d = file_dialogs.choose_folder(self, "Dataset folder (one subfolder per class)", self.dataset or self.settings.get("last_folder"))
         if d:
             self.set_dataset(d)
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMenu,
@@ -26,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from cnndesk.core.predict import results as results_io
 from cnndesk.core.predict.video import VideoResult, fmt_time
-from cnndesk.qt import jobs
+from cnndesk.qt import file_dialogs, jobs
 from cnndesk.qt.workers import JobKind
 
 PALETTE = ["#4f8ff7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948",
@@ -328,7 +327,7 @@ class TimelineBar(QWidget):
         if self.result is None:
             return
         start = os.path.join(self._default_dir(), f"{Path(self.result.path).stem}-segments.{fmt}")
-        path, _ = QFileDialog.getSaveFileName(self, f"Export segments as {fmt.upper()}", start, f"{fmt.upper()} (*.{fmt})")
+        path = file_dialogs.save_file(self, f"Export segments as {fmt.upper()}", start, f"{fmt.upper()} (*.{fmt})")
         if path:
             self.export_segments(path, fmt)
 
@@ -345,7 +344,7 @@ class TimelineBar(QWidget):
     def choose_clip_folder(self) -> None:
         if self.result is None:
             return
-        folder = QFileDialog.getExistingDirectory(self, "Folder for one clip per label", self._default_dir())
+        folder = file_dialogs.choose_folder(self, "Folder for one clip per label", self._default_dir())
         if folder:
             self.export_clips(folder)
 

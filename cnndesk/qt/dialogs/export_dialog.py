@@ -11,7 +11,6 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -24,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnndesk.core.export.formats import FORMATS
-from cnndesk.qt import jobs
+from cnndesk.qt import file_dialogs, jobs
 from cnndesk.qt.widgets.plain_label import PlainLabel
 from cnndesk.qt.workers import JobKind
 
@@ -111,12 +110,12 @@ class ExportDialog(QDialog):
         self.folder.setText(str(cand))
 
     def _browse(self) -> None:
-        parent = QFileDialog.getExistingDirectory(self, "Where to put the bundle folder", str(Path(self.folder.text()).parent))
+        parent = file_dialogs.choose_folder(self, "Where to put the bundle folder", str(Path(self.folder.text()).parent))
         if parent:
             self.folder.setText(str(Path(parent) / Path(self.folder.text()).name))
 
     def _browse_data(self) -> None:
-        d = QFileDialog.getExistingDirectory(self, "Images to check the export with", str(Path.home()))
+        d = file_dialogs.choose_folder(self, "Images to check the export with", str(Path.home()))
         if d:
             self.data.setText(d)
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QInputDialog,
     QListWidget,
@@ -22,6 +21,7 @@ from cnndesk.core.common.errors import CnndeskError
 from cnndesk.core.common.safeio import display
 from cnndesk.core.models import manage
 from cnndesk.core.models.registry import unusable_user_models, user_model_specs
+from cnndesk.qt import file_dialogs
 from cnndesk.qt.widgets.plain_label import PlainLabel
 
 PathRole = Qt.ItemDataRole.UserRole + 20
@@ -125,7 +125,7 @@ class ModelsDialog(QDialog):
         self._changed(f"Deleted {Path(path).stem}")
 
     def do_import(self) -> None:
-        src, _ = QFileDialog.getOpenFileName(self, "Import a model", "", "cnndesk models (*.safetensors)")
+        src = file_dialogs.open_file(self, "Import a model", "", "cnndesk models (*.safetensors)")
         if src:
             try:
                 new = manage.import_model(src)
@@ -138,7 +138,7 @@ class ModelsDialog(QDialog):
         path = self._selected()
         if not path:
             return
-        dest, _ = QFileDialog.getSaveFileName(self, "Save a copy", str(Path.home() / Path(path).name), "cnndesk models (*.safetensors)")
+        dest = file_dialogs.save_file(self, "Save a copy", str(Path.home() / Path(path).name), "cnndesk models (*.safetensors)")
         if dest:
             try:
                 out = manage.copy_model(path, dest, overwrite=True)  # the file dialog asked already

@@ -6,7 +6,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -16,6 +15,8 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QVBoxLayout,
 )
+
+from cnndesk.qt import file_dialogs
 
 
 class SortDialog(QDialog):
@@ -66,7 +67,7 @@ class SortDialog(QDialog):
         self.resize(560, 0)
 
     def _browse(self):
-        d = QFileDialog.getExistingDirectory(self, "Sort into", self.dest.text())
+        d = file_dialogs.choose_folder(self, "Sort into", self.dest.text())
         if d:
             self.dest.setText(d)
 

@@ -11,7 +11,6 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -31,7 +30,7 @@ from cnndesk.core.common.paths import user_models_dir
 from cnndesk.core.common.safeio import unique_path
 from cnndesk.core.organize.sorting import folder_name
 from cnndesk.core.training.config import TrainConfig
-from cnndesk.qt import jobs
+from cnndesk.qt import file_dialogs, jobs
 from cnndesk.qt.dialogs import train_text
 from cnndesk.qt.dialogs.folder_drop import FolderDropTarget, same_folder
 from cnndesk.qt.dialogs.train_options import FIELDS, TrainOptions
@@ -192,7 +191,7 @@ class TrainDialog(QDialog):
 
     # -- data -------------------------------------------------------------------------------------
     def choose_folder(self) -> None:
-        d = QFileDialog.getExistingDirectory(self, "Images, one subfolder per class", self.folder.text() or self.settings.get("last_folder"))
+        d = file_dialogs.choose_folder(self, "Images, one subfolder per class", self.folder.text() or self.settings.get("last_folder"))
         if d:
             self.folder.setText(d)
             self.load_folder(d)

@@ -7,7 +7,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QInputDialog,
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnndesk.core.common.safeio import display
+from cnndesk.qt import file_dialogs
 
 MODES = [("copy", "Copy the images (the folder stays as it is)"),
          ("move", "Move the images into the class folders"),
@@ -26,7 +26,7 @@ MODES = [("copy", "Copy the images (the folder stays as it is)"),
 
 
 def choose_folder(parent, title: str, start: str = "") -> str:
-    return QFileDialog.getExistingDirectory(parent, title, start or "")
+    return file_dialogs.choose_folder(parent, title, start or "")
 
 
 def ask_class_name(parent, classes: list[str] | None = None, title: str = "New class") -> str | None:
@@ -49,7 +49,7 @@ def ask_write(parent, start: str) -> tuple[str, str] | None:
     rl.setContentsMargins(0, 0, 0, 0)
     out = QLineEdit(start)
     browse = QPushButton("Choose\u2026")
-    browse.clicked.connect(lambda: (d := QFileDialog.getExistingDirectory(dlg, "Write the dataset into", out.text())) and out.setText(d))
+    browse.clicked.connect(lambda: (d := choose_folder(dlg, "Write the dataset into", out.text())) and out.setText(d))
     rl.addWidget(out, 1)
     rl.addWidget(browse)
     form.addRow("Folder:", row)

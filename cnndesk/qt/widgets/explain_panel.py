@@ -15,7 +15,6 @@ from PySide6.QtGui import QImage, QPainter, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -31,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.qt import jobs
+from cnndesk.qt import file_dialogs, jobs
 from cnndesk.qt.widgets.flow_row import FlowRow, together
 from cnndesk.qt.widgets.image_view import ImageView
 from cnndesk.qt.widgets.plain_label import PlainLabel
@@ -360,7 +359,7 @@ class ExplainPanel(QWidget):
             return
         name = Path(self.item.path).stem if self.item and self.item.path else "image"
         start = os.path.join(str(Path.home()), f"{name}-{self.method.currentData()}.png")
-        path, _ = QFileDialog.getSaveFileName(self, "Save heatmap", start, "PNG (*.png)")
+        path = file_dialogs.save_file(self, "Save heatmap", start, "PNG (*.png)")
         if path:
             self.save_to(path)
 
@@ -372,7 +371,7 @@ class ExplainPanel(QWidget):
         return bool(ok)
 
     def export_summary(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export architecture summary", str(Path.home() / "architecture.txt"), "Text (*.txt)")
+        path = file_dialogs.save_file(self, "Export architecture summary", str(Path.home() / "architecture.txt"), "Text (*.txt)")
         if path:
             from cnndesk.core.common.safeio import safe_write
 
