@@ -38,8 +38,9 @@ def add_arguments(p) -> None:
     p.epilog = (
         "JSON: --ask N gives {\"ask\": [{\"path\", \"reason\"}], \"labelled\": n, \"classes\": [...]}; "
         "--suggest gives {\"suggestions\": [{\"path\", \"label\", \"score\", \"unknown\"}], \"calibrated\": bool, "
-        "\"estimated_accuracy\": float or null}; --write gives {\"out\", \"mode\", \"written\", \"counts\", \"failed\", \"already\"} (already: images whose copy "
-        "or link was already in their class folder, not written twice); "
+        "\"estimated_accuracy\": float or null}; --write gives {\"out\", \"mode\", \"written\", \"counts\", \"failed\", \"already\", \"undo\"} (already: images whose copy "
+        "or link was already in their class folder, not written twice; undo: the ID for `cnndesk undo ID`, null "
+        "when nothing was written); "
         "--train gives {\"model\", \"mode\", \"classes\", \"counts\", \"val_accuracy\", \"seconds\", \"warnings\"}. "
         "Paths are relative to DIR. Exit codes: 0 ok, 1 some files could not be written, 2 bad input "
         "(missing/empty folder, no readable image, a bad labels file, an invalid class name, an output "
@@ -97,7 +98,8 @@ def run(args) -> int:
             res = session.write_dataset(args.write, mode=args.mode or "copy", force=args.force,
                                         progress=progress_line(status))
             out = {"out": str(res.destination), "mode": res.mode, "written": len(res.done),
-                   "counts": res.counts, "failed": res.failed, "already": res.already}
+                   "counts": res.counts, "failed": res.failed, "already": res.already,
+                   "undo": getattr(res.entry, "id", None)}
     except LabelError as exc:
         return fail(f"cnndesk label: error: {exc}", EXIT_USAGE)
     except Cancelled as exc:
@@ -206,8 +208,8 @@ def format_table(out: dict) -> str:
                      + (f"; {out['already']} already there, not written twice" if out.get("already") else ""))
         lines += [f"  {display(c, 60)}: {n}" for c, n in sorted(out["counts"].items())]
         lines += [f"  failed: {display(m)}" for m in out["failed"]]
-        if out["written"]:
-            lines.append("Undo it with: cnndesk undo")
+        if out.get("undo"):
+            lines.append(f"Undo it with: cnndesk undo {out['undo']}")
     return "\n".join(lines)
 
 

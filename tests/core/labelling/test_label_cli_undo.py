@@ -34,7 +34,8 @@ def _write(capsys, tmp_path, root, truth, mode, n=6, name="ds", skip=0):
     f.write_text("path,label\n" + "".join(f"{p},{truth[p]}\n" for p in files), encoding="utf-8")
     code, out, err = _run(capsys, "label", root, "--labels", f, "--write", tmp_path / name, "--mode", mode)
     assert code == 0, err
-    assert "cnndesk undo" in out  # the table says how
+    entry = Journal().last()
+    assert f"Undo it with: cnndesk undo {entry.id}" in out  # the table says how
     return files
 
 
@@ -70,6 +71,18 @@ def test_list_then_undo_an_older_one_by_id_prefix(pile, tmp_path, capsys):
                                "skipped": [], "left": 0}
     assert all(os.path.exists(p) for p in moved) and len(list((tmp_path / "second").rglob("*.png"))) == 8
     assert [e.description for e in Journal().entries()] == ["Copy 8 files into second"]
+
+
+def test_write_json_names_its_undo_id(pile, tmp_path, capsys):
+    root, truth = pile
+    files = sorted(truth)[:3]
+    f = tmp_path / "l.csv"
+    f.write_text("path,label\n" + "".join(f"{p},{truth[p]}\n" for p in files), encoding="utf-8")
+    code, out, _ = _run(capsys, "label", root, "--labels", f, "--write", tmp_path / "ds", "--mode", "move", "-f", "json")
+    data = json.loads(out)
+    assert code == 0 and data["undo"] == Journal().last().id
+    code, out, _ = _run(capsys, "undo", data["undo"], "-f", "json")
+    assert code == 0 and json.loads(out)["restored"] == 3 and all(os.path.exists(p) for p in files)
 
 
 @pytest.mark.parametrize("argv, says", [
