@@ -11,6 +11,7 @@ photos, alphabets, texture kinds and noises: "tune" (the one looked at while cho
 detector) and "report" (the numbers in docs/benchmarks.md).
 
 Usage: python bench/bench_unknown.py [--modes quick,full] [--kinds digits,textures,objects]
+         (also: symbols, shapes — user kinds added after the detector was chosen, held out)
          [--full-budget 40] [--out results.json] [--dump DIR]   (DIR: features for experiments)
 """
 
@@ -32,7 +33,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import unknown_data  # noqa: E402
 
 L2SP_DEFAULT = 100.0  # training.full_keep.L2SP_STRENGTH (not imported here: torch)
-SIZES = {"digits": (40, 20), "textures": (70, 30), "objects": (55, 25)}  # per class: training, test
+SIZES = {"digits": (40, 20), "textures": (70, 30), "objects": (55, 25),  # per class: training, test
+         "symbols": (40, 20), "shapes": (55, 25)}  # the held-out kinds added later (unknown_data.EXTRA_KINDS)
 
 
 def load() -> str:

@@ -125,6 +125,8 @@ def colour_object(name: str, rng: random.Random, size: int = 96) -> Image.Image:
 
 
 def make_user_set(root: Path, kind: str, per_class: int, seed: int) -> Path:
+    if kind in EXTRA_KINDS:
+        return _extra_user_set(root, kind, per_class, seed)
     rng = random.Random(f"user-{kind}-{seed}")
     classes = list(_DIGITS) if kind == "digits" else trust_data.TEXTURES if kind == "textures" else OBJECTS
     for name in classes:
@@ -137,6 +139,26 @@ def make_user_set(root: Path, kind: str, per_class: int, seed: int) -> Path:
                 img = trust_data.texture(name, rng).resize((96, 96), Image.BILINEAR)
             else:
                 img = colour_object(name, rng)
+            img.save(folder / f"{name}_{seed}_{i:04d}.png")
+    return root
+
+
+# Held-out user kinds added after the detector was chosen (2026-12-07, late; not in the default run):
+# the labelling bench's small grey symbols (tests/core/trust_data: 22 px drawings upscaled, the
+# issue's "small grey symbols") and coloured shapes on cluttered backgrounds (bench/label_data).
+EXTRA_KINDS = ("symbols", "shapes")
+
+
+def _extra_user_set(root: Path, kind: str, per_class: int, seed: int) -> Path:
+    import label_data  # imports this module: loaded here, not at the top
+
+    rng = random.Random(f"user-{kind}-{seed}")
+    classes = trust_data.SYMBOLS if kind == "symbols" else label_data.SHAPES
+    for name in classes:
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            img = trust_data.symbol(name, rng) if kind == "symbols" else label_data.shape(name, rng)
             img.save(folder / f"{name}_{seed}_{i:04d}.png")
     return root
 
