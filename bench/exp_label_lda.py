@@ -65,7 +65,38 @@ def predict(model: str, z: np.ndarray, idx: np.ndarray, y: np.ndarray, k: int, s
     raise ValueError(model)
 
 
+def draws_main(fams: list[str], seeds: list[int], models: list[str], draws: int = 3) -> None:
+    """Random picks drawn as bench_label.simulate draws them (3 per budget, seed = folder seed): the
+    accuracy on the rest of the folder per model; one JSON line per folder to bench/out/exp_random.jsonl."""
+    import json
+
+    for fam in fams:
+        for seed in seeds:
+            paths, x, y_all, classes = ep.folder_data(fam, seed)
+            z = picking.make_space(x, seed=seed).z
+            out = {}
+            for bud in (10, 20, 50, 100, 200):
+                for m in models:
+                    accs = []
+                    for d in range(draws):
+                        idx = np.random.default_rng(1000 * seed + 17 * d + bud).choice(len(paths), bud, replace=False)
+                        yl = y_all[idx]
+                        present = np.unique(yl)  # the session's classes: only those answered
+                        remap = np.searchsorted(present, yl)
+                        rest = np.setdiff1d(np.arange(len(z)), idx)
+                        pred = present[predict(m, z, idx, remap, len(present), seed)]
+                        accs.append(float((pred[rest] == y_all[rest]).mean()))
+                    out.setdefault(m, {})[bud] = float(np.mean(accs))
+            line = {"family": fam, "seed": seed, "random": out, "load": [round(v, 1) for v in os.getloadavg()]}
+            with (HERE / "out" / "exp_random.jsonl").open("a") as fh:
+                fh.write(json.dumps(line) + "\n")
+            print(json.dumps(line), flush=True)
+
+
 def main() -> None:
+    if sys.argv[1] == "draws":  # draws FAMILIES SEEDS MODEL...
+        draws_main(sys.argv[2].split(","), [int(v) for v in sys.argv[3].split(",")], sys.argv[4:])
+        return
     store = Path(sys.argv[1]) if os.path.isabs(sys.argv[1]) else HERE / "out" / sys.argv[1]
     fams, seeds = sys.argv[2].split(","), [int(v) for v in sys.argv[3].split(",")]
     picks = ("random",) if "--random" in sys.argv else ("app",)

@@ -148,6 +148,8 @@ def simulate(fam: str, seed: int, ss: int, variant: str) -> dict:
 
     mods = {"picking": picking, "suggest": suggest}
     keys = ("PICK_DIVERSITY", "PAIR_FLOOR", "PAIR_MARGIN_WEIGHT", "suggest.WITHIN_SHRINK", "suggest.MIN_EVIDENCE")
+    # the pair-pick switches lived in picking.py at commit f3b5992 only (not adopted, removed after)
+    keys = tuple(k for k in keys if hasattr(mods[k.split(".")[0]] if "." in k else picking, k.split(".")[-1]))
     defaults = {k: getattr(mods[k.split(".")[0]] if "." in k else picking, k.split(".")[-1]) for k in keys}
 
     def put(settings: dict) -> None:

@@ -67,12 +67,6 @@ PICK_TYPICAL_IN_CLUSTER = True  # each diversity cluster gives its most typical 
 # which member a diversity cluster gives: None (by PICK_TYPICAL_IN_CLUSTER), "mixed" (the clusters
 # alternate: most typical, most uncertain, ...), "far" (the one least similar to every answered image)
 PICK_MEMBER: str | None = None
-# Look-alike pairs (issue 22, glyphs; bench/exp_label_pairs.py): "kmeans" spreads a batch by k-means over
-# the uncertain candidates; "pairs" shares it among the class pairs the candidates fall between, in
-# proportion to their count x the pair's out-of-fold confusion (+ PAIR_FLOOR), k-means within each pair
-PICK_DIVERSITY = "kmeans"
-PAIR_FLOOR = 0.05
-PAIR_MARGIN_WEIGHT = 0.0  # the candidates' margin less this x their pair's out-of-fold confusion
 MAX_GROUPS = 40
 # The cold start's groups (:func:`merged_groups`): k-means pieces merged along the neighbour graph.
 COLD_START = "merged"  # or "typiclust": k plain k-means clusters (before 2026-12-07)
@@ -411,8 +405,7 @@ def candidates(allowed: np.ndarray, exclude: np.ndarray | None = None) -> np.nda
 
 
 def uncertain_picks(space: Space, probs: np.ndarray, allowed: np.ndarray, n: int, seed: int = 0,
-                    exclude: np.ndarray | None = None, answered: np.ndarray | None = None,
-                    confusion: np.ndarray | None = None) -> list[Pick]:
+                    exclude: np.ndarray | None = None, answered: np.ndarray | None = None) -> list[Pick]:
     """Margin sampling diversified by k-means: the CANDIDATES_PER_PICK x n allowed images with
     the smallest margin between their top two probabilities (``probs``: (N, k) over all rows)
     are clustered into n groups; each group gives its most uncertain member."""
@@ -421,27 +414,16 @@ def uncertain_picks(space: Space, probs: np.ndarray, allowed: np.ndarray, n: int
         return []
     top2 = -np.partition(-probs[cand], 1, axis=1)[:, :2] if probs.shape[1] > 1 else np.c_[probs[cand], probs[cand] * 0]
     margin = top2[:, 0] - top2[:, 1]
-    pair = None
-    if confusion is not None and probs.shape[1] > 1:
-        two = np.argsort(-probs[cand], 1)[:, :2]
-        sym = np.maximum(confusion, confusion.T)
-        pair = (np.minimum(two[:, 0], two[:, 1]), np.maximum(two[:, 0], two[:, 1]))
-        rank = margin - PAIR_MARGIN_WEIGHT * sym[pair]
-    else:
-        rank = margin
     m = min(len(cand), max(n * CANDIDATES_PER_PICK, n))
-    keep = np.argsort(rank, kind="stable")[:m]
+    keep = np.argsort(margin, kind="stable")[:m]
     pool, pool_margin = cand[keep], margin[keep]
-    if PICK_DIVERSITY == "pairs" and pair is not None:
-        labels = _pair_clusters(space, pair[0][keep] * probs.shape[1] + pair[1][keep], sym, probs.shape[1], n, seed)
-    else:
-        labels, _ = kmeans(space.z[pool], min(n, len(pool)), seed)
+    labels, _ = kmeans(space.z[pool], min(n, len(pool)), seed)
     picks: list[Pick] = []
     taken = np.zeros(len(space), bool)
     far = None
     if PICK_MEMBER == "far" and answered is not None and len(answered):
         far = -(space.unit[pool] @ space.unit[answered].T).max(1)
-    for ci, c in enumerate(np.unique(labels[labels >= 0])):
+    for ci, c in enumerate(np.unique(labels)):
         idx = np.nonzero(labels == c)[0]
         order = np.argsort(pool_margin[idx], kind="stable")
         if far is not None:
@@ -465,28 +447,6 @@ def uncertain_picks(space: Space, probs: np.ndarray, allowed: np.ndarray, n: int
             picks.append(Pick(i, "uncertain", 0, float(pool_margin[j]), (int(order[0]), int(order[-1]))))
             taken[i] = True
     return picks[:n]
-
-
-def _pair_clusters(space: Space, keys: np.ndarray, sym: np.ndarray, k: int, n: int, seed: int) -> np.ndarray:
-    """A cluster per pool row: the batch's n picks shared among the class pairs (``keys``: a * k + b)
-    by count x (confusion + PAIR_FLOOR), largest remainders; each pair's rows k-means'd into its share."""
-    uniq, inv, cnt = np.unique(keys, return_inverse=True, return_counts=True)
-    w = cnt * (sym[uniq // k, uniq % k] + PAIR_FLOOR)
-    raw = n * w / w.sum()
-    quota = np.minimum(np.floor(raw).astype(int), cnt)
-    for j in np.argsort(-(raw - quota), kind="stable"):
-        if quota.sum() >= min(n, len(keys)):
-            break
-        if quota[j] < cnt[j]:
-            quota[j] += 1
-    labels = np.full(len(keys), -1)
-    base = 0
-    for j in np.nonzero(quota)[0]:
-        rows = np.nonzero(inv == j)[0]
-        sub, _ = kmeans(space.z[rows], int(quota[j]), seed) if quota[j] > 1 else (np.zeros(len(rows), int), None)
-        labels[rows] = base + sub
-        base += int(quota[j])
-    return labels
 
 
 def dupe_of(space: Space, i: int, taken: np.ndarray) -> bool:

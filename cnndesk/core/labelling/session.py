@@ -422,14 +422,9 @@ class LabelSession(SessionActions):
             excl = picking.near_duplicates(self.space, taken)
             probs, _ = self._probs(m)
             unc = picking.uncertain_picks(self.space, probs, allowed, n - len(typ), self.seed, exclude=excl,
-                                          answered=answered, confusion=self._confusion(m))
+                                          answered=answered)
             picks = _interleave(unc, typ)
         return [self._question(p) for p in picks[:n]]
-
-    def _confusion(self, m: Suggester) -> np.ndarray | None:
-        """The model's out-of-fold confusion over the session's classes (None without one)."""
-        k = len(self.classes)
-        return m.confusion[:k, :k] if m.confusion is not None and m.classes[:k] == self.classes else None
 
     def _radius(self) -> float:
         if self._cover_radius is None:
