@@ -32,6 +32,13 @@ from cnndesk.core.labelling import picking, suggest  # noqa: E402
 from cnndesk.core.training import head as quickfit  # noqa: E402
 
 
+def class_weights(y: np.ndarray, k: int) -> np.ndarray:
+    """As the suggester weighs its classes (suggest.py): inverse frequency, mean 1."""
+    c = np.bincount(y, minlength=k).astype(np.float64)
+    raw = len(y) / (k * np.maximum(c, 1))
+    return (raw / raw.mean()).astype(np.float32)
+
+
 def within_cov(z: np.ndarray, y: np.ndarray, k: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     means = np.stack([z[y == c].mean(0) if (y == c).any() else np.zeros(z.shape[1]) for c in range(k)])
     r = z - means[y]
@@ -43,7 +50,7 @@ def within_cov(z: np.ndarray, y: np.ndarray, k: int, alpha: float) -> tuple[np.n
 def predict(model: str, z: np.ndarray, idx: np.ndarray, y: np.ndarray, k: int, seed: int) -> np.ndarray:
     zl, yl = z[idx], y
     kw = dict(epochs=suggest.EPOCHS, lr=suggest.LR, smoothing=0.05,
-              class_w=suggest._class_weights(yl, k), seed=seed)
+              class_w=class_weights(yl, k), seed=seed)
     name, _, val = model.partition(":")
     if name == "linear":
         f = quickfit.fit_linear(zl, yl, k, **kw)

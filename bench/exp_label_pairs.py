@@ -207,7 +207,46 @@ def sim_main(args: list[str]) -> None:
                     print(json.dumps(r), flush=True)
 
 
+def table_main(args: list[str]) -> None:
+    """table FAMILIES SEEDS [MIN_EVIDENCE]: per folder (session seed 0), old -> new accuracy at each budget
+    with random picks (bench/out/exp_random.jsonl: the old head / the new head), and the lowest precision
+    and share of the >= 90 % suggestions (new: with the evidence count applied from the record)."""
+    import json
+
+    ev = int(args[2]) if len(args) > 2 else suggest.MIN_EVIDENCE
+    rows = [json.loads(line) for line in (HERE / "out" / "exp_pairs.jsonl").read_text().splitlines()]
+    rnd = {(r["family"], r["seed"]): r["random"] for r in
+           (json.loads(line) for line in (HERE / "out" / "exp_random.jsonl").read_text().splitlines())}
+    seeds = [int(v) for v in args[1].split(",")]
+    print("| folder | 10 labels: old / **new** (random old / new) | 20 | 50 | 100 | 200 | >= 90 % right, lowest (shown) old | new |")
+    print("|---|---|---|---|---|---|---|---|")
+    for fam in args[0].split(","):
+        for seed in seeds:
+            got = {r["variant"]: r for r in rows if r["family"] == fam and r["seed"] == seed and r["ss"] == 0}
+            if "old" not in got or "new" not in got:
+                continue
+            cells = []
+            for bud in BUDGETS:
+                o, n = got["old"]["budgets"][str(bud)][0], got["new"]["budgets"][str(bud)][0]
+                r = rnd.get((fam, seed))
+                rr = f" ({100 * r['linear'][str(bud)]:.1f} / {100 * r['wlin:0.3'][str(bud)]:.1f})" if r else ""
+                cells.append(f"{100 * o:.1f} / **{100 * n:.1f}**{rr}")
+
+            def honest(r: dict, e: int) -> str:
+                out = []
+                for bud in (50, 100, 200):
+                    _, sh, pr, evd = r["budgets"][str(bud)]
+                    if e and (evd is None or evd < e):
+                        sh, pr = 0.0, None
+                    out.append("–" if pr is None else f"{100 * pr:.1f} ({100 * sh:.0f} %)")
+                return " · ".join(out)
+            print(f"| {fam}-{seed} | " + " | ".join(cells) + f" | {honest(got['old'], 0)} | {honest(got['new'], ev)} |")
+
+
 def main() -> None:
+    if sys.argv[1] == "table":
+        table_main(sys.argv[2:])
+        return
     if sys.argv[1] == "sim":
         sim_main(sys.argv[2:])
         return
