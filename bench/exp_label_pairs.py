@@ -2,7 +2,16 @@
 confusion between an image's top two classes keep the suggestions shown at >= 90 % right >= 95 %
 of the time on glyphs at 50 labels, without hiding the easy families' suggestions?
 
-    PYTHONPATH=. python bench/exp_label_pairs.py STORE SEEDS [FAMILIES] [VARIANT...]
+    PYTHONPATH=. python bench/exp_label_pairs.py STORE SEEDS [FAMILIES] [VARIANT...]     # replay guards
+    PYTHONPATH=. python bench/exp_label_pairs.py sim FAMILIES SEEDS SESSION_SEEDS VARIANT...  # app trajectories
+    PYTHONPATH=. python bench/exp_label_pairs.py table FAMILIES SEEDS [MIN_EVIDENCE]        # docs table
+
+``sim`` runs the app's picks (batches of 10, oracle answers) under a VARIANTS entry ("old": the code
+before the whitened head, "new": the whitened head; both with MIN_EVIDENCE 0 and the evidence count
+recorded, so ``table`` applies any count afterwards — exact, since the cap is a uniform mix that changes
+neither the order of the suggestions nor the picks) into bench/out/exp_pairs.jsonl; folders from the main
+checkout's bench/out/label when there (read only), else generated here. Random picks per head:
+``exp_label_lda.py draws`` (bench/out/exp_random.jsonl).
 
 Replays the states stored by ``bench_label_calib.py run`` (STORE under bench/out/, or an absolute
 path; they keep the out-of-fold and folder logits): the app's rule (temperature under its prior,
