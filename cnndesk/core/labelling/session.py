@@ -377,7 +377,7 @@ class LabelSession(SessionActions):
             is_none = none is not None and none[i] > probs[i, j]
             rows.append(Suggestion(i, self.paths[i], self.classes[j], round(float(top[i]), 4),
                                    bool(unknown[i] or is_none)))
-        return SuggestionReport(rows, m.calibrated, m.estimated_accuracy, self._version)
+        return SuggestionReport(rows, m.claims, m.estimated_accuracy, self._version)
 
     def odd_images(self) -> np.ndarray:
         """Bool per image: unlike the rest of the folder (:mod:`.oddities`; label-free, made once)."""

@@ -87,6 +87,13 @@ class Suggester:
     oof_precision_at_shown: float | None = None
     evidence: int | None = None  # out-of-fold answers shown at >= SHOWN after the shrink
 
+    @property
+    def claims(self) -> bool:
+        """Whether the scores are calibrated claims: calibrated, with at least MIN_EVIDENCE
+        out-of-fold answers vouching for a >= 90 % (with fewer, every score is kept at the
+        uncalibrated cap, and the report says "calibrated": false, as the issue asks)."""
+        return self.calibrated and (self.evidence is None or self.evidence >= MIN_EVIDENCE)
+
     def probs(self, z: np.ndarray) -> np.ndarray:
         """(N, k) probabilities as shown: temperature-scaled, then shrunk toward uniform."""
         k = len(self.classes)

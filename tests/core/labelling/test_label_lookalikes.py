@@ -60,6 +60,7 @@ def test_nothing_shown_at_90_percent_until_enough_out_of_fold_answers_are(seed, 
     monkeypatch.setattr(suggest, "MIN_EVIDENCE", 8)
     m = fit_suggester(FitInput(z, y, list("abcd")))
     assert m.calibrated and m.probs(far).max() <= suggest.UNCALIBRATED_CAP + 1e-6
+    assert not m.claims, "the report says calibrated: false while the scores are kept at the cap"
 
 
 def test_enough_evidence_keeps_the_scores_shown():
@@ -68,5 +69,5 @@ def test_enough_evidence_keeps_the_scores_shown():
     y = np.repeat(np.arange(4), 10)
     z = (centres[y] + rng.normal(size=(len(y), 16)) * 0.3).astype(np.float32)
     m = fit_suggester(FitInput(z, y, list("abcd")))
-    assert m.evidence >= suggest.MIN_EVIDENCE
+    assert m.evidence >= suggest.MIN_EVIDENCE and m.claims
     assert (m.probs(centres.astype(np.float32)).max(1) >= suggest.SHOWN).all()
