@@ -15,7 +15,7 @@ import numpy as np
 
 REPORT = ["grey_patches", "other_glyphs", "colour_photos", "textures", "noise"]
 FOLDS = (3, 5, 10)
-CHOSEN = "cf5 raw, wide: max"  # what training now does (full_trust.cross_fitted_scores)
+CHOSEN = "cf5 raw + wide max"  # what training now does (full_trust.cross_fitted_scores)
 
 
 def _fit(f_tr, y_tr, f_va, y_va, out_tr, lead, width, cross_folds=0):
@@ -124,7 +124,7 @@ def thresholds(r) -> dict:
         out[name] = upper_quantile(pool, 0.95) if r["wide"] else float(np.quantile(pool, 0.95))
     # where the gap is wide: the more careful of today's bound (validation scores alone) and the pool's
     pool = np.concatenate([held, pools["cf5 raw"]])
-    out["cf5 raw, wide: max"] = max(r["thr_current"], upper_quantile(pool, 0.95)) if r["wide"] else \
+    out["cf5 raw + wide max"] = max(r["thr_current"], upper_quantile(pool, 0.95)) if r["wide"] else \
         float(np.quantile(pool, 0.95))
     return out
 
@@ -142,6 +142,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", default="0-5")
     ap.add_argument("--cache", default=None, help="pickle of the per-model scores (recomputed when absent)")
     ap.add_argument("--check", action="store_true", help="also: this tree's threshold equals the chosen variant's")
+    ap.add_argument("--variants", default=None, help="comma list of the columns to print (default: all)")
     args = ap.parse_args(argv)
     lo, hi = (int(v) for v in args.seeds.split("-"))
     cache = Path(args.cache) if args.cache else None
@@ -159,7 +160,7 @@ def main(argv=None) -> None:
                     cache.write_bytes(pickle.dumps(store))
             r = store[key]
             th = thresholds(r)
-            names = list(th)
+            names = list(th) if not args.variants else args.variants.split(",")
             rows.append((key, r["wide"], {n: rates(r, t) for n, t in th.items()}))
             if args.check:
                 got, want = code_threshold(np.load(p)), th[CHOSEN]
