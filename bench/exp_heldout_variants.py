@@ -15,32 +15,30 @@ import numpy as np
 
 REPORT = ["grey_patches", "other_glyphs", "colour_photos", "textures", "noise"]
 FOLDS = (3, 5, 10)
-CHOSEN = "cf5 raw + wide max"  # what training now does (full_trust.cross_fitted_scores)
+CHOSEN = "cf5 raw + wide max"  # the candidate (fixed before the fresh seeds 12-17; not kept: docs/benchmarks.md)
 
 
-def _fit(f_tr, y_tr, f_va, y_va, out_tr, lead, width, cross_folds=0):
-    """The detector as training fits it; ``cross_folds`` 0: the validation images' scores alone
-    (the rule before this step), None: this tree's default."""
+def _fit(f_tr, y_tr, f_va, y_va, out_tr, lead, width):
+    """The detector as training fits it (threshold: the validation images' scores alone)."""
     from cnndesk.core.training import full_trust
 
     logits = np.zeros((len(f_va), int(max(y_tr.max(), y_va.max())) + 1), np.float32)
     nov, _, _, held = full_trust.fit_trust(f_tr, f_va, logits, y_va, seed=0, y_train=y_tr, features="multi_early",
-                                           outliers=out_tr, early=(lead, width), cross_folds=cross_folds)
+                                           outliers=out_tr, early=(lead, width))
     return nov, held
 
 
-def code_threshold(z) -> float:
-    """This tree's threshold (``fit_trust`` with its default folds, then ``widen_if_separated``
-    with the pool, as ``full_trust.widen_threshold`` calls it)."""
-    from cnndesk.core.trust import novelty as nf
-    from cnndesk.core.trust import scores as trust
-
-    n_val = len(z["f_va"])
-    with trust.one_blas_thread():
-        nov, held = _fit(z["f_tr"], z["y_tr"], z["f_va"], z["y_va"], z["out_tr"], int(z["lead"]), int(z["width"]),
-                         cross_folds=None)
-        nf.widen_if_separated(nov, held[:n_val], nov.score(z["out_va"]), pool=held if len(held) > n_val else None)
-    return float(nov.threshold)
+def cross_fitted(f_tr, y_tr, f_va, y_va, out_tr, lead, width, n_folds):
+    """Each training image's (late, early) scores by a detector fitted as training fits the final
+    one on the validation images and the other folds' training images (every n-th row: the rows
+    come class by class), normalised on the validation images' held-out scores like it."""
+    folds = np.arange(len(f_tr)) % n_folds
+    late, early = np.zeros(len(f_tr), np.float32), np.zeros(len(f_tr), np.float32)
+    for k in range(n_folds):
+        fit = folds != k
+        nk, _ = _fit(f_tr[fit], y_tr[fit], f_va, y_va, out_tr, lead, width)
+        late[~fit], early[~fit] = _parts(nk, f_tr[~fit])
+    return late, early
 
 
 def _parts(nov, x):
@@ -73,13 +71,8 @@ def model_scores(z) -> dict:
         res["held_late"], res["held_early"] = _parts(nov, f_va)  # validation images once in the final detector
         # cross-fitted training images
         for n_folds in FOLDS:
-            folds = np.arange(len(f_tr)) % n_folds  # files come per class: stratified
-            late, early = np.zeros(len(f_tr), np.float32), np.zeros(len(f_tr), np.float32)
-            for k in range(n_folds):
-                fit = folds != k
-                nk, _ = _fit(f_tr[fit], y_tr[fit], f_va, y_va, z["out_tr"], lead, width)
-                late[~fit], early[~fit] = _parts(nk, f_tr[~fit])
-            res[f"cf_late{n_folds}"], res[f"cf_early{n_folds}"] = late, early
+            res[f"cf_late{n_folds}"], res[f"cf_early{n_folds}"] = cross_fitted(f_tr, y_tr, f_va, y_va, z["out_tr"],
+                                                                                lead, width, n_folds)
         # the validation images' own parts as held out (from the final fit: with_early's held = mean of the two)
         vl, ve = _heldout_parts(f_tr, y_tr, f_va, y_va, z["out_tr"], lead, width)
         res["val_late"], res["val_early"] = vl, ve
@@ -126,6 +119,9 @@ def thresholds(r) -> dict:
     pool = np.concatenate([held, pools["cf5 raw"]])
     out["cf5 raw + wide max"] = max(r["thr_current"], upper_quantile(pool, 0.95)) if r["wide"] else \
         float(np.quantile(pool, 0.95))
+    # looked at after every other result (all seeds): the same pool aimed at 7 % instead of 5 %
+    out["cf5 pool at 7 % (post hoc)"] = max(r["thr_current"], upper_quantile(pool, 0.93)) if r["wide"] else \
+        float(np.quantile(pool, 0.93))
     return out
 
 
@@ -141,7 +137,6 @@ def main(argv=None) -> None:
     ap.add_argument("folder")
     ap.add_argument("--seeds", default="0-5")
     ap.add_argument("--cache", default=None, help="pickle of the per-model scores (recomputed when absent)")
-    ap.add_argument("--check", action="store_true", help="also: this tree's threshold equals the chosen variant's")
     ap.add_argument("--variants", default=None, help="comma list of the columns to print (default: all)")
     args = ap.parse_args(argv)
     lo, hi = (int(v) for v in args.seeds.split("-"))
@@ -162,10 +157,6 @@ def main(argv=None) -> None:
             th = thresholds(r)
             names = list(th) if not args.variants else args.variants.split(",")
             rows.append((key, r["wide"], {n: rates(r, t) for n, t in th.items()}))
-            if args.check:
-                got, want = code_threshold(np.load(p)), th[CHOSEN]
-                print(f"{key}: this tree's threshold {got:.5f}, {CHOSEN} {want:.5f}", flush=True)
-                assert abs(got - want) < 1e-4 * max(1.0, abs(want))
             oracle = float(np.quantile(r["own"], 0.95))  # flags 5 % of the own test images
             for n, t in th.items():
                 errs.setdefault(n, []).append(t - oracle)
