@@ -1,0 +1,49 @@
+"""The doctor on a folder of few images a class (issue 23 item 2): the clean folder a new user
+writes with ``cnndesk label --write`` (6 images a class) gets no "wrong class" report for its
+mirror arrows, while an image moved into another class folder still does."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
+import label_data  # noqa: E402
+
+from cnndesk.core.doctor import check as doctor  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def symbols(tmp_path_factory):
+    """10 classes of small symbols (arrow_left / arrow_right among them), 6 images a class: the
+    folder on which check VERSION 8 reported 3 rightly labelled arrows as each other."""
+    base = tmp_path_factory.mktemp("few")
+    root = base / "data"
+    for p, c in label_data.make_pile(base / "pile", "symbols", 101, per_class=6).items():
+        (root / c).mkdir(parents=True, exist_ok=True)
+        shutil.move(p, root / c / os.path.basename(p))
+    return root
+
+
+def _reported(rep):
+    return [(os.path.basename(i.path), i.label, i.suggested) for i in rep.issues if i.kind == "label" and i.likely]
+
+
+def test_a_clean_folder_of_six_a_class_gets_no_wrong_class_report(symbols):
+    rep = doctor.check_dataset(symbols)
+    assert rep.summary["images"] == 60
+    assert _reported(rep) == []
+
+
+def test_a_moved_image_in_a_folder_of_six_a_class_is_still_reported(symbols, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(symbols, root)
+    moved = sorted((root / "plus").iterdir())[0]
+    target = root / "ring" / moved.name
+    moved.rename(target)
+    reported = _reported(doctor.check_dataset(root))
+    assert (target.name, "ring", "plus") in reported
