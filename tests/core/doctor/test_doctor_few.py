@@ -5,27 +5,34 @@ mirror arrows, while an image moved into another class folder still does."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
+import trust_data
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
-import label_data  # noqa: E402
+from cnndesk.core.doctor import check as doctor
 
-from cnndesk.core.doctor import check as doctor  # noqa: E402
+
+def _symbols(root, seed: int, per_class: int) -> None:
+    """bench/label_data.py's ``symbols`` family as class folders (the same images as its
+    ``make_pile(..., "symbols", seed, per_class)``; not imported: tests/core/labelling has a
+    ``label_data`` of its own)."""
+    rng = random.Random(f"label-symbols-{seed}")
+    jobs = [c for c in trust_data.SYMBOLS for _ in range(per_class)]
+    order = list(range(len(jobs)))
+    rng.shuffle(order)
+    for pos, j in enumerate(order):
+        (root / jobs[j]).mkdir(parents=True, exist_ok=True)
+        trust_data.symbol(jobs[j], rng).save(root / jobs[j] / f"img_{pos:05d}.png")
 
 
 @pytest.fixture(scope="module")
 def symbols(tmp_path_factory):
     """10 classes of small symbols (arrow_left / arrow_right among them), 6 images a class: the
     folder on which check VERSION 8 reported 3 rightly labelled arrows as each other."""
-    base = tmp_path_factory.mktemp("few")
-    root = base / "data"
-    for p, c in label_data.make_pile(base / "pile", "symbols", 101, per_class=6).items():
-        (root / c).mkdir(parents=True, exist_ok=True)
-        shutil.move(p, root / c / os.path.basename(p))
+    root = tmp_path_factory.mktemp("few") / "data"
+    _symbols(root, 101, 6)
     return root
 
 
