@@ -44,8 +44,10 @@ def build(base: Path) -> list[Path]:
 def main() -> None:
     total = 0
     for d in build(Path(sys.argv[1])):
+        # cwd: not a checkout, so that ``-m cnndesk`` imports the tree on PYTHONPATH (run from a
+        # worktree, its current folder would come first on sys.path and win)
         res = subprocess.run([sys.executable, "-m", "cnndesk", "doctor", str(d), "--quiet", "--format", "json"],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, cwd=d)
         n = sum(1 for i in json.loads(res.stdout)["issues"] if i["kind"] == "label")
         total += n
         print(d.name, n, flush=True)

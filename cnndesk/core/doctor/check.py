@@ -34,7 +34,7 @@ from cnndesk.core.images.load import is_image_path
 from cnndesk.core.models.registry import DEFAULT_MODEL
 from cnndesk.core.training.datasets import IMBALANCE_RATIO, MIN_PER_CLASS, DatasetError
 
-VERSION = 8  # of the checks: cached results of another version are not reused
+VERSION = 9  # of the checks: cached results of another version are not reused
 KINDS = ("label", "leak", "duplicate", "overlap", "outlier", "unreadable", "tiny", "imbalance", "too_few")
 IGNORE_FILE = ".cnndesk-doctor.json"
 SPLITS = ("train", "val", "validation", "test")

@@ -37,6 +37,15 @@ NEIGHBOURS_OWN_AT_MOST = 0.5
 # class at most NOT_OWN_AT_MOST and none of the image's nearest neighbours carries its label
 # (bench/exp_doctor_pairs.py, seeds 0-1: flips found 658 -> 668 of 680, wrong reports 26 -> 30)
 NOT_OWN_AT_MOST = 0.05
+# few images a class (the median class checked has fewer than FEW_PER_CLASS: each held-out head
+# learns from 5-13 images a class and is often confidently wrong between look-alikes -- mirror
+# arrows "99 % each other"): the folder's class at most GIVEN_AT_MOST and NONE of the image's
+# nearest neighbours carrying it is the only evidence, however sure the head is (a moved image sits
+# among its true class; a hard one has some of its own class near it). bench/exp_doctor_small.py,
+# seeds 100-102 at 6 and 10 per class (shapes, symbols, digits, textures): false reports on clean
+# folders 19 -> 3 and 8 -> 2, planted flips found 116 -> 125 of 180 and 270 -> 272 of 306; at 15
+# and 20 per class it would cost recall (0.95 -> 0.90, 0.97 -> 0.93), hence only below 15
+FEW_PER_CLASS = 15
 # sets with at least as many images as feature values (where quick training's basis keeps every
 # value: 2,528 axes) get LABEL_AXES axes fitted on LABEL_SAMPLE rows, and each fold's head sees
 # at most LABEL_TRAIN_MAX rows (bench/bench_doctor_scale.py: recall and precision of planted flips)
@@ -258,7 +267,16 @@ def _sampled_basis(x, cancel: CancelToken | None = None):
     return quickfit.Basis(mean, scale, proj.astype(np.float32))
 
 
-def strong_evidence(probs: np.ndarray, y: np.ndarray, neighbours: np.ndarray | None = None) -> np.ndarray:
+def few_per_class(y: np.ndarray) -> bool:
+    """Whether the median class checked (at least MIN_FOR_LABELS images) has fewer than
+    FEW_PER_CLASS images."""
+    counts = np.bincount(np.asarray(y, np.int64))
+    counts = counts[counts >= MIN_FOR_LABELS]
+    return bool(len(counts)) and float(np.median(counts)) < FEW_PER_CLASS
+
+
+def strong_evidence(probs: np.ndarray, y: np.ndarray, neighbours: np.ndarray | None = None,
+                    few: bool | None = None) -> np.ndarray:
     """Label suspicions worth reporting: the held-out model gives the folder's class at most
     GIVEN_AT_MOST and another class at least OTHER_AT_LEAST (chosen on seeds 0-1 of
     bench/bench_doctor_labels.py: recall 0.975-1.0 at precision 0.975-1.0 of planted flips;
@@ -271,16 +289,22 @@ def strong_evidence(probs: np.ndarray, y: np.ndarray, neighbours: np.ndarray | N
     sits among its own (bench/exp_doctor_knn.py, held out: wrong reports 50 -> 29 at 30 images
     per class, 36 -> 26 at 100; 4 of 680 flips lost). Also reported, with neighbours: the folder's
     class at most NOT_OWN_AT_MOST and none of the neighbours carries it, however unsure the model
-    is of the right class (look-alike classes: a box with or without a handle)."""
+    is of the right class (look-alike classes: a box with or without a handle). ``few`` (default:
+    :func:`few_per_class` of ``y``): with neighbours, only an image whose folder's class is at most
+    GIVEN_AT_MOST and none of whose neighbours carries it is reported (FEW_PER_CLASS)."""
     given = probs[np.arange(len(y)), y]
     strong = (given <= GIVEN_AT_MOST) & (probs.max(1) >= OTHER_AT_LEAST)
     if neighbours is not None and len(neighbours) == len(y) and neighbours.shape[1]:
         valid = neighbours >= 0
         own = (y[np.where(valid, neighbours, 0)] == y[:, None]) & valid
+        none_own = (probs.argmax(1) != y) & valid.any(1) & ~own.any(1)
+        if few_per_class(y) if few is None else few:
+            # rows without neighbours (none found) keep the model's verdict: never hidden
+            return np.where(valid.any(1), (given <= GIVEN_AT_MOST) & none_own, strong)
         share = own.sum(1) / np.maximum(valid.sum(1), 1)
         strong &= (share <= NEIGHBOURS_OWN_AT_MOST) | ~valid.any(1)
         # surely not its class, even where the model cannot tell which one it is
-        strong |= (given <= NOT_OWN_AT_MOST) & (probs.argmax(1) != y) & valid.any(1) & ~own.any(1)
+        strong |= (given <= NOT_OWN_AT_MOST) & none_own
     return strong
 
 
