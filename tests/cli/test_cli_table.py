@@ -16,7 +16,7 @@ def _parse(*argv):
 
 
 def test_every_row_is_a_sub_command_with_its_help(capsys):
-    assert list(COMMANDS) == ["gui", "classify", "train", "export", "explain", "merge", "doctor", "label", "models", "cache"]
+    assert list(COMMANDS) == ["gui", "classify", "train", "export", "explain", "merge", "doctor", "label", "models", "cache", "undo"]
     with pytest.raises(SystemExit):
         main(["--help"])
     top = " ".join(capsys.readouterr().out.split())
