@@ -13,7 +13,7 @@ caps scores at 0.8, so one stored run judges every rule exactly: the picks never
 and prints the lowest precision of the suggestions shown at >= 90 % and the share shown, per family
 and budget, the app's picks and random picks apart. Rules (``evidence_conf``): ``none`` (no count),
 ``minev:N`` (the merged count), ``nearp:N/P`` (with fewer than 8: N answers at >= 80 % right >= P of
-the time vouch), ``cal:N``, ``class:N``, ``classnear:N``, ``calev:N``, ``near:N``, a ``t1+`` prefix
+the time vouch), ``nearb:T/N/P`` (the same at >= T), ``cal:N``, ``class:N``, ``classnear:N``, ``calev:N``, ``near:N``, a ``t1+`` prefix
 (temperature floored at 1), and ``code`` (this checkout's ``suggest.vouched``).
 """
 
@@ -72,7 +72,7 @@ def evidence_conf(st: dict, rule: str) -> tuple[np.ndarray, np.ndarray]:
     pred_oof = p_oof.argmax(1)
     cap = 0.8
     kind, _, arg = rule.partition(":")
-    v, v2 = (float(arg.split("/")[0]), float(arg.split("/")[1]) if "/" in arg else 0.0) if arg else (0.0, 0.0)
+    v, v2 = (float(arg.split("/")[0]), float(arg.split("/")[1]) if "/" in arg else 0.0) if arg and kind != "nearb" else (0.0, 0.0)
     ev = int((c_oof >= suggest.SHOWN).sum())
     if kind == "none":
         return conf, p_oof
@@ -80,7 +80,7 @@ def evidence_conf(st: dict, rule: str) -> tuple[np.ndarray, np.ndarray]:
         near = c_oof >= suggest.NEAR
         if not suggest.vouched(ev, (int(near.sum()), int(right_oof[near].sum()))):
             conf = np.minimum(conf, cap)
-    if kind == "minev":  # the merged rule: fewer than v out-of-fold answers at >= 90 %: all capped
+    elif kind == "minev":  # the merged rule: fewer than v out-of-fold answers at >= 90 %: all capped
         if ev < v:
             conf = np.minimum(conf, cap)
     elif kind == "near":  # out-of-fold answers at >= 80 % (after the mix) count, if all but 5 % right
@@ -111,6 +111,11 @@ def evidence_conf(st: dict, rule: str) -> tuple[np.ndarray, np.ndarray]:
         near, hi = c_oof >= 0.8, c_oof >= suggest.SHOWN
         if ev < 8 and not (near.sum() >= v and right_oof[near].sum() >= c_oof[near].sum()
                            and hi.sum() >= 2 and right_oof[hi].all()):
+            conf = np.minimum(conf, cap)
+    elif kind == "nearb":  # "nearb:T/N/P": >= N out-of-fold answers at >= T, right >= P of the time
+        tb, nb, pb = (float(u) for u in arg.split("/"))
+        near = c_oof >= tb
+        if ev < 8 and not (near.sum() >= nb and right_oof[near].mean() >= pb):
             conf = np.minimum(conf, cap)
     elif kind == "nearp":  # >= v out-of-fold answers at >= 80 %, right >= v2 of the time
         near = c_oof >= 0.8
