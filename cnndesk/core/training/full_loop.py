@@ -77,6 +77,8 @@ def train_one_epoch(net, loader, opt, sched, loss_fn, prec: Precision, cancel=No
     after each step)."""
     import torch
 
+    from cnndesk.core.runtime.export_cache import EXPORT_LOCK
+
     device = prec.device
     tl = tc = tn = 0.0
     errors: list[LoadError] = []
@@ -92,23 +94,29 @@ def train_one_epoch(net, loader, opt, sched, loss_fn, prec: Precision, cancel=No
         yb = batch.y.to(device)
         if keep is not None:
             keep.clear()
-        with torch.autocast(device.type, dtype=prec.amp_dtype, enabled=prec.use_amp):
-            out = net(xb)
-            if xo is not None:
-                out, out_o = out[:len(yb)], out[len(yb):]
-            loss = loss_fn(out.float(), yb)
-            if xo is not None:
-                loss = loss + full_trust.EXPOSURE_WEIGHT * full_trust.uniform_loss(out_o)
-            extra = keep.loss(xb, len(yb)) if keep is not None else None
-            if extra is not None:
-                loss = loss + extra
-        opt.zero_grad(set_to_none=True)
-        prec.scaler.scale(loss).backward()
-        prec.scaler.step(opt)
-        prec.scaler.update()
-        if keep is not None:
-            keep.after_step(opt)
-        sched.step()
+        # one step at a time beside an export: while torch.export runs (the background first-answer
+        # export, a bundle's) torch.compiler.is_exporting() is true for every thread, and the
+        # optimizer's dynamo-disabled methods (zero_grad, step) then edit torch.fx's global trace
+        # metadata beside the export's own edits (a KeyError 'custom' in fx.traceback.annotate, and a
+        # hung quit, seen once in CI). Exports wait for the step; the step waits for an export.
+        with EXPORT_LOCK:
+            with torch.autocast(device.type, dtype=prec.amp_dtype, enabled=prec.use_amp):
+                out = net(xb)
+                if xo is not None:
+                    out, out_o = out[:len(yb)], out[len(yb):]
+                loss = loss_fn(out.float(), yb)
+                if xo is not None:
+                    loss = loss + full_trust.EXPOSURE_WEIGHT * full_trust.uniform_loss(out_o)
+                extra = keep.loss(xb, len(yb)) if keep is not None else None
+                if extra is not None:
+                    loss = loss + extra
+            opt.zero_grad(set_to_none=True)
+            prec.scaler.scale(loss).backward()
+            prec.scaler.step(opt)
+            prec.scaler.update()
+            if keep is not None:
+                keep.after_step(opt)
+            sched.step()
         tl += float(loss.detach()) * len(yb)
         tc += float((out.argmax(1) == yb).sum())
         tn += len(yb)
