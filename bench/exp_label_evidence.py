@@ -87,16 +87,9 @@ def evidence_conf(st: dict, rule: str) -> tuple[np.ndarray, np.ndarray]:
         near = c_oof >= 0.8
         if ev < 8 and not (near.sum() >= v and right_oof[near].sum() / (near.sum() + 1.0) >= suggest.WANTED_PRECISION):
             conf = np.minimum(conf, cap)
-    elif kind == "class":  # per predicted class: v out-of-fold answers predicted as it at >= 90 %, all right
-        hi = c_oof >= suggest.SHOWN
-        ok = np.zeros(k, bool)
-        for c in range(k):
-            m = hi & (pred_oof == c)
-            ok[c] = m.sum() >= v and right_oof[m].all()
-        if ev < 8:
-            conf = np.where(ok[pred], conf, np.minimum(conf, cap))
-    elif kind == "classnear":  # per class, answers predicted as it at >= 80 %: >= v, all right
-        hi = c_oof >= 0.8
+    elif kind in ("class", "classnear"):  # per predicted class: v out-of-fold answers predicted as it at
+        # >= 90 % ("class") or >= 80 % ("classnear"), all right
+        hi = c_oof >= (suggest.SHOWN if kind == "class" else 0.8)
         ok = np.zeros(k, bool)
         for c in range(k):
             m = hi & (pred_oof == c)
@@ -138,29 +131,9 @@ def replay(store: str, fams: list[str], seeds: list[int], rules: list[str]) -> N
     runs = [pickle.loads(f.read_bytes()) for f in sorted((HERE / "out" / store).glob("*.pkl"))]
     runs = [r for r in runs if r["seed"] in seeds and r["family"] in fams]
     print(f"{store} seeds {seeds}: {len(runs)} runs; load {[round(v, 1) for v in os.getloadavg()]}")
-    for rule in rules:
-        acc: dict = {}
-        for r in runs:
-            for pick in ("app", "random"):
-                for bud in BUDGETS:
-                    for st in [r["app"][bud]] if pick == "app" else r["random"][bud]:
-                        if st is None:
-                            continue
-                        sh = shown(st, rule)
-                        acc.setdefault((r["family"], pick, bud), []).append(
-                            (len(sh), int(sh.sum()), int(st["right"][sh].sum())))
-        for pick in ("app", "random"):
-            precs = [ri / s for (_, pk, _), vs in acc.items() if pk == pick for _, s, ri in vs if s]
-            print(f"{rule} | {pick} | lowest {100 * min(precs) if precs else 100:.1f} % | below 95 %: "
-                  f"{sum(v < 0.95 for v in precs)} of {len(precs)}")
-            for f in fams:
-                cells = []
-                for bud in BUDGETS:
-                    vs = acc.get((f, pick, bud), [])
-                    pr = [ri / s for _, s, ri in vs if s]
-                    cells.append(f"{bud}:{format(100 * min(pr), '.1f') if pr else '-'}/"
-                                 f"{100 * np.mean([s / n for n, s, _ in vs]) if vs else 0:.0f}%")
-                print("    ", f.ljust(10), " ".join(cells))
+    import exp_label_pairs as elp
+
+    elp.print_table(runs, fams, rules, shown, width=10)
 
 
 if __name__ == "__main__":

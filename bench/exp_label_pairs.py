@@ -252,6 +252,34 @@ def table_main(args: list[str]) -> None:
             print(f"| {fam}-{seed} | " + " | ".join(cells) + f" | {honest(got['old'], 0)} | {honest(got['new'], ev)} |")
 
 
+def print_table(runs: list[dict], names: list[str], rules: list, shown, title=str, width: int = 12) -> None:
+    """Per rule and pick (app / random): the lowest precision of the suggestions shown at >= 90 %
+    over the stored states, how many below 95 %, and per family and budget lowest/share shown.
+    ``shown(state, rule)`` is the boolean mask of the suggestions the rule shows."""
+    for rule in rules:
+        acc: dict = {}
+        for r in runs:
+            for pick in ("app", "random"):
+                for bud in BUDGETS:
+                    for st in [r["app"][bud]] if pick == "app" else r["random"][bud]:
+                        if st is None:
+                            continue
+                        sh = shown(st, rule)
+                        acc.setdefault((r["family"], pick, bud), []).append((len(sh), int(sh.sum()), int(st["right"][sh].sum())))
+        for pick in ("app", "random"):
+            precs = [right / s for (_, pk, _), vs in acc.items() if pk == pick for _, s, right in vs if s]
+            print(f"{title(rule)} | {pick} | lowest {100 * min(precs) if precs else 100:.1f} % | below 95 %: "
+                  f"{sum(v < 0.95 for v in precs)} of {len(precs)}")
+            for f in names:
+                cells = []
+                for bud in BUDGETS:
+                    vs = acc.get((f, pick, bud), [])
+                    pr = [right / s for _, s, right in vs if s]
+                    cells.append(f"{bud}:{format(100 * min(pr), '.1f') if pr else '-'}/"
+                                 f"{100 * np.mean([s / n for n, s, _ in vs]) if vs else 0:.0f}%")
+                print("    ", f.ljust(width), " ".join(cells))
+
+
 def main() -> None:
     if sys.argv[1] == "table":
         table_main(sys.argv[2:])
@@ -267,29 +295,7 @@ def main() -> None:
     runs = [r for r in runs if r["seed"] in seeds and (fams is None or r["family"] in fams)]
     names = sorted({r["family"] for r in runs})
     print(f"{store.name} seeds {seeds}: {len(runs)} runs; load average {[round(v, 1) for v in os.getloadavg()]}")
-    for variant in variants:
-        acc: dict = {}
-        for r in runs:
-            for pick in ("app", "random"):
-                for bud in BUDGETS:
-                    for st in [r["app"][bud]] if pick == "app" else r["random"][bud]:
-                        if st is None:
-                            continue
-                        sh, _ = shown_mask(st, variant)
-                        acc.setdefault((r["family"], pick, bud), []).append((len(sh), int(sh.sum()), int(st["right"][sh].sum())))
-        for pick in ("app", "random"):
-            precs = [right / s for (_, pk, _), vs in acc.items() if pk == pick for _, s, right in vs if s]
-            print(f"{variant or 'app rule'} | {pick} | lowest {100 * min(precs):.1f} % | below 95 %: "
-                  f"{sum(v < 0.95 for v in precs)} of {len(precs)}")
-            for f in names:
-                cells = []
-                for bud in BUDGETS:
-                    vs = acc.get((f, pick, bud), [])
-                    pr = [right / s for _, s, right in vs if s]
-                    cells.append(f"{bud}:{format(100 * min(pr), '.1f') if pr else '-'}/"
-                                 f"{100 * np.mean([s / n for n, s, _ in vs]) if vs else 0:.0f}%")
-                print("    ", f.ljust(12), " ".join(cells))
-
+    print_table(runs, names, variants, lambda st, v: shown_mask(st, v)[0], lambda v: v or "app rule")
 
 if __name__ == "__main__":
     main()
