@@ -302,13 +302,18 @@ def image_finder(root: str, known: set[str] | dict) -> Callable[[str], str | Non
     return find
 
 
-def labels_csv(rows: list[tuple[str, str | None]], root: str) -> str:
-    """The labels file's text for (absolute path, label or None for skipped) rows."""
+def labels_csv(rows: list[tuple[str, str | None]], root: str, size: Callable[[str], int] | None = None) -> str:
+    """The labels file's text for (absolute path, label or None for skipped) rows; with ``size``
+    (path -> bytes, negative when unknown) a third column ``size`` (the app's kept answers)."""
     buf = io.StringIO(newline="")
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["path", "label"])
+    w.writerow(["path", "label"] + (["size"] if size else []))
     for p, label in rows:
         # a cell a spreadsheet would run as a formula (a file or class named "=cmd()") gets a
         # leading quote; read_labels and kept.load read it back exactly
-        w.writerow([neutralise(path_text(relative(p, root))), neutralise(label or "")])
+        row = [neutralise(path_text(relative(p, root))), neutralise(label or "")]
+        if size:
+            n = size(p)
+            row.append(str(n) if n >= 0 else "")
+        w.writerow(row)
     return buf.getvalue()

@@ -50,21 +50,16 @@ def text(rows: list[tuple[str, str | None]], root: str, sizes: dict[str, int]) -
     """The kept answers' text for (absolute path, label or None for skipped) rows: the labels
     file's columns and each file's size (looked up in ``sizes``, which keeps the sizes statted so
     far: a file is statted once a session, not at every keep)."""
-    from cnndesk.core.common.safeio import path_text
-    from cnndesk.core.predict.results import neutralise
 
-    buf = io.StringIO(newline="")
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["path", "label", "size"])
-    for p, label in rows:
+    def size(p: str) -> int:
         if p not in sizes:
             try:
                 sizes[p] = os.stat(p).st_size
             except OSError:
                 sizes[p] = -1
-        w.writerow([neutralise(path_text(fo.relative(p, root))), neutralise(label or ""),
-                    str(sizes[p]) if sizes[p] >= 0 else ""])
-    return buf.getvalue()
+        return sizes[p]
+
+    return fo.labels_csv(rows, root, size)
 
 
 def load(path: str | os.PathLike, root: str, known: set[str], other: list[str] | None = None) -> dict[str, str | None]:
