@@ -154,3 +154,29 @@ def fail(message: str, code: int) -> int:
     """Print ``message`` on stderr (one line for the user, escaped) and return the exit ``code``."""
     say(message, sys.stderr)
     return code
+
+
+class CtrlC:
+    """``with CtrlC() as cancel:`` Ctrl+C (SIGINT) sets the CancelToken ``cancel`` instead of raising
+    KeyboardInterrupt wherever the main thread happens to be: a file operation stops between files
+    and is still recorded in the undo journal (a KeyboardInterrupt while the journal entry was being
+    written left files moved with nothing to undo them). Outside the main thread (tests calling
+    main from a worker) Ctrl+C is left as it is."""
+
+    def __enter__(self):
+        import signal
+
+        from cnndesk.core.common.progress import CancelToken
+
+        self.cancel = CancelToken()
+        try:
+            self.old = signal.signal(signal.SIGINT, lambda *_: self.cancel.cancel())
+        except ValueError:  # not the main thread
+            self.old = None
+        return self.cancel
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self.old is not None:
+            signal.signal(signal.SIGINT, self.old)

@@ -17,6 +17,7 @@ from cnndesk.cli.common import (
     EXIT_OK,
     EXIT_SOME_FAILED,
     EXIT_USAGE,
+    CtrlC,
     StatusLine,
     fail,
     positive_int,
@@ -84,6 +85,7 @@ def run(args) -> int:
         except OutputError as exc:
             return fail(f"cnndesk label: error: {exc}", EXIT_USAGE)
     status = StatusLine() if not args.quiet and sys.stderr.isatty() else None
+    stopped = 0
     try:
         session = LabelSession.open(args.folder, labels_file=args.labels,
                                     subfolders_are_labels=args.subfolders_are_labels,
@@ -95,8 +97,10 @@ def run(args) -> int:
         elif args.train is not None:
             out = _train(session, args.train, args.train_mode or "quick", args.force, status)
         else:
-            res = session.write_dataset(args.write, mode=args.mode or "copy", force=args.force,
-                                        progress=progress_line(status))
+            with CtrlC() as cancel:  # Ctrl+C stops between files; what was written stays undoable
+                res = session.write_dataset(args.write, mode=args.mode or "copy", force=args.force,
+                                            progress=progress_line(status), cancel=cancel)
+            stopped = res.stopped_of
             out = {"out": str(res.destination), "mode": res.mode, "written": len(res.done),
                    "counts": res.counts, "failed": res.failed, "already": res.already,
                    "undo": getattr(res.entry, "id", None)}
@@ -118,6 +122,9 @@ def run(args) -> int:
         say_json(out, indent=1)
     else:
         say(format_table(out))
+    if stopped:
+        undo = f"; `cnndesk undo {out['undo']}` puts them back" if out["undo"] else ""
+        return fail(f"cnndesk label: interrupted after {out['written']} of {stopped} images{undo}", EXIT_INTERRUPTED)
     return EXIT_SOME_FAILED if out.get("failed") else EXIT_OK
 
 

@@ -79,23 +79,15 @@ def run(args) -> int:
 def _undo(journal, entry, quiet: bool):
     """Undo ``entry`` with Ctrl+C turned into a Cancel between files (a KeyboardInterrupt in the
     middle of a move would leave the journal saying nothing about the files already put back)."""
-    import signal
     import sys
 
-    from cnndesk.cli.common import StatusLine, progress_line
-    from cnndesk.core.common.progress import CancelToken
+    from cnndesk.cli.common import CtrlC, StatusLine, progress_line
 
-    cancel = CancelToken()
     status = StatusLine() if not quiet and sys.stderr.isatty() else None
     try:
-        old = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
-    except ValueError:  # not the main thread (tests calling main from a worker)
-        old = None
-    try:
-        return journal.undo(entry, progress_line(status), cancel)
+        with CtrlC() as cancel:
+            return journal.undo(entry, progress_line(status), cancel)
     finally:
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
         if status:
             status.clear()
 
