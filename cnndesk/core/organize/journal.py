@@ -64,7 +64,23 @@ class UndoReport:
 
 
 def _stamp(path: str) -> tuple[int, int]:
-    st = os.stat(path)
+    """(size, mtime) of ``path`` itself: a symbolic link's own, not its target's (a link that
+    ``label --write --mode link`` made stays removable after the original image is edited)."""
+    st = os.lstat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+def _unchanged(path: str, stamp: tuple[int, int]) -> bool:
+    """Whether ``path`` still has the ``stamp`` recorded when cnndesk made it (a link recorded
+    before links were stamped themselves: its target's stamp)."""
+    return tuple(stamp) == _stamp(path) or (os.path.islink(path) and tuple(stamp) == _followed_stamp(path))
+
+
+def _followed_stamp(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
     return st.st_size, st.st_mtime_ns
 
 
@@ -164,10 +180,10 @@ class Journal:
                 break
             name = Path(new).name
             try:
-                if not os.path.exists(new):
+                if not os.path.lexists(new):  # a link whose original was moved away is still there
                     rep.skipped.append(f"{name} is no longer there")
                 elif entry.mode == "copy":
-                    if tuple(stamp) != _stamp(new):
+                    if not _unchanged(new, stamp):
                         rep.skipped.append(f"{name} was changed since it was copied")
                     else:
                         os.unlink(new)

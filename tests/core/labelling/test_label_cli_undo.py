@@ -135,3 +135,37 @@ def test_a_stopped_undo_keeps_the_rest_undoable(pile, tmp_path, capsys):
     assert code == 0, err
     assert "4 files put back" in out and all(os.path.exists(p) for p in files)
     assert not (tmp_path / "ds").exists() and Journal().entries() == []
+
+
+def test_undo_removes_links_after_their_originals_changed(pile, tmp_path, capsys):
+    """Before: a link was stamped with its original's size and time, so editing the original image
+    (the pile is still the user's photos) made undo keep the link ("changed since it was copied"),
+    and a link whose original was moved away counted as "no longer there" and stayed, dangling."""
+    root, truth = pile
+    files = _write(capsys, tmp_path, root, truth, "link", n=4)
+    with open(files[0], "ab") as fh:
+        fh.write(b"edited by the user")
+    os.rename(files[1], tmp_path / "moved-away.png")
+    code, out, err = _run(capsys, "undo")
+    assert code == 0, out + err
+    assert "4 files removed" in out
+    assert not (tmp_path / "ds").exists()
+
+
+def test_undo_still_removes_links_journaled_with_their_originals_stamps(pile, tmp_path, capsys):
+    """A link journaled before links were stamped themselves (its original's stamp) is removed too."""
+    root, truth = pile
+    _write(capsys, tmp_path, root, truth, "link", n=3)
+    entry = Journal().last()
+    old = [(os.stat(new).st_size, os.stat(new).st_mtime_ns) for _, new in entry.pairs]
+    Journal().undo(entry)  # replaced below by the same operation as an older version journaled it
+    for orig, new in entry.pairs:
+        os.makedirs(os.path.dirname(new), exist_ok=True)
+        os.symlink(orig, new)
+    Journal().record("sort", "copy", "Link 3 files into ds", entry.pairs, sorted({os.path.dirname(n) for _, n in entry.pairs}))
+    last = Journal().last()
+    last.stamps = old
+    lines = Journal().path.read_text(encoding="utf-8").splitlines()
+    Journal().path.write_text("\n".join(lines[:-1] + [last.to_json()]) + "\n", encoding="utf-8")
+    code, out, _ = _run(capsys, "undo")
+    assert code == 0 and "3 files removed" in out
