@@ -41,6 +41,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    from cnndesk.core.common.safeio import display
     from cnndesk.core.organize.journal import Journal
 
     journal = Journal()
@@ -68,9 +69,10 @@ def run(args) -> int:
         say_json({"id": entry.id, "description": entry.description, "restored": len(rep.restored),
                   "skipped": rep.skipped, "left": rep.left}, indent=1)
     else:
-        say(rep.describe().replace("(Undo again for the rest)", "(run cnndesk undo again for the rest)"))
+        # one line each: a folder or file name with a line break must not print a line of its own
+        say(display(rep.describe().replace("(Undo again for the rest)", "(run cnndesk undo again for the rest)"), 1 << 20))
         for why in rep.skipped[3:]:
-            say(f"  left as it is: {why}")
+            say(f"  left as it is: {display(why)}")
     if rep.left:
         return EXIT_INTERRUPTED
     return EXIT_SOME_FAILED if rep.skipped else EXIT_OK
@@ -95,6 +97,8 @@ def _undo(journal, entry, quiet: bool):
 def _list(entries, fmt: str) -> int:
     import time
 
+    from cnndesk.core.common.safeio import display
+
     newest = list(reversed(entries))
     if fmt == "json":
         say_json({"operations": [{"id": e.id, "description": e.description, "kind": e.kind, "mode": e.mode,
@@ -106,7 +110,7 @@ def _list(entries, fmt: str) -> int:
         say("Nothing to undo.")
         return EXIT_OK
     rows = [("ID", "WHEN", "FILES", "WHAT")]
-    rows += [(e.id, time.strftime("%Y-%m-%d %H:%M", time.localtime(e.time)), str(len(e.pairs)), e.description)
+    rows += [(e.id, time.strftime("%Y-%m-%d %H:%M", time.localtime(e.time)), str(len(e.pairs)), display(e.description))
              for e in newest]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     say("\n".join("  ".join([*(x.ljust(widths[i]) for i, x in enumerate(r[:3])), r[3]]) for r in rows))

@@ -169,3 +169,23 @@ def test_undo_still_removes_links_journaled_with_their_originals_stamps(pile, tm
     Journal().path.write_text("\n".join(lines[:-1] + [last.to_json()]) + "\n", encoding="utf-8")
     code, out, _ = _run(capsys, "undo")
     assert code == 0 and "3 files removed" in out
+
+
+def test_a_line_break_in_a_name_never_prints_a_line_of_its_own(pile, tmp_path, capsys):
+    """Before: --list and the undo sentence printed a folder named "ds\\nFAKE" (or a skipped file
+    so named) as two lines: the escaper escaped ESC but kept the line break between lines."""
+    root, truth = pile
+    files = sorted(truth)[:2]
+    f = tmp_path / "l.csv"
+    f.write_text("path,label\n" + "".join(f"{p},{truth[p]}\n" for p in files), encoding="utf-8")
+    out_dir = tmp_path / "ds\nFAKE line\x1b[31m"
+    code, _, err = _run(capsys, "label", root, "--labels", f, "--write", out_dir)
+    assert code == 0, err
+    code, table, _ = _run(capsys, "undo", "--list")
+    assert code == 0 and len(table.splitlines()) == 2 and "\x1b" not in table
+    assert table.splitlines()[1].endswith("Copy 2 files into ds\\nFAKE line\\x1b[31m")
+    written = sorted(out_dir.rglob("*.png"))[0]
+    written.write_bytes(b"changed")
+    code, out, _ = _run(capsys, "undo")
+    assert code == 1 and len(out.splitlines()) == 1 and "\x1b" not in out
+    assert "ds\\nFAKE line" in out
