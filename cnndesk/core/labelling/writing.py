@@ -117,6 +117,11 @@ def write_dataset(items: list[tuple[str, str]], out: str | os.PathLike, root: st
     dest = check_destination(out, root, force)
     names = folder_names(label for _, label in items)
     journal = journal or Journal()
+    try:  # before any file is touched: moved files with no journal entry could not be put back
+        journal.check_writable()
+    except OSError as exc:
+        raise LabelError(f"cannot write the undo journal {display(path_text(journal.path), 120)} "
+                         f"({describe_oserror(exc)}); nothing was written") from None
     dest.mkdir(exist_ok=True)
     kept = len(items)
     items = [(p, label) for p, label in items if not already_there(Path(p), dest / names[label] / Path(p).name, mode)]

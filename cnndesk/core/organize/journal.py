@@ -124,6 +124,12 @@ class Journal:
         return self.record("relabel", "move", f"Move {Path(source).name} to “{label}”", [(source, target)],
                            [os.fspath(Path(target).parent)])
 
+    def check_writable(self) -> None:
+        """OSError unless an entry could be appended now (its folder made, the file opened)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8"):
+            pass
+
     def _append(self, line: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as fh:

@@ -163,3 +163,20 @@ def test_labels_file_write_failure_is_one_clear_error(session, tmp_path):
         session.save_labels(tmp_path / "no" / "such" / "labels.csv")
     assert session.history()[-1].startswith("Label")
     assert SKIPPED != NONE
+
+
+@pytest.mark.parametrize("mode", ["move", "copy", "link"])
+def test_an_unwritable_journal_refuses_before_any_file_is_touched(pile, tmp_path, mode):
+    """Before: the files were moved, then recording the journal failed ('a part of the path is not
+    a folder'): every file moved, the error said nothing of it, and nothing could undo it."""
+    from cnndesk.core.organize.journal import Journal
+
+    root, truth = pile
+    s = LabelSession.open(root, embed=fake_embed)
+    for p in s.paths[:6]:
+        s.answer(p, truth[os.path.realpath(p)])
+    (tmp_path / "data").write_text("a file where the data folder should be")
+    before = sorted(os.listdir(root))
+    with pytest.raises(LabelError, match="cannot write the undo journal .*; nothing was written"):
+        s.write_dataset(tmp_path / "ds", mode=mode, journal=Journal(tmp_path / "data" / "journal.jsonl"))
+    assert sorted(os.listdir(root)) == before and not (tmp_path / "ds").exists()
