@@ -221,7 +221,18 @@ class SessionActions:
         def undo_files() -> str:
             if res.entry is None:
                 return f"Nothing was written to {res.destination.name}"
-            rep = journal.undo(res.entry)
+            entry, still = res.entry, journal.entries()
+            if all(e.id != entry.id for e in still):
+                # undone already (Edit ▸ Undo, `cnndesk undo`): follow the files that are back in place
+                back = {new: orig for orig, new in entry.pairs
+                        if os.path.lexists(orig) and not os.path.lexists(new)} if mode == "move" else {}
+                self._repath(back)
+                # ... and undo what a stopped undo left (its rest: an entry of the same time and words)
+                rest = [e for e in still if (e.time, e.description) == (entry.time, entry.description)]
+                if not rest:
+                    return f"“{entry.description}” was already undone"
+                entry = rest[-1]
+            rep = journal.undo(entry)
             self._repath({new: orig for new, orig in rep.restored} if mode == "move" else {})
             return rep.describe()
 

@@ -180,3 +180,42 @@ def test_an_unwritable_journal_refuses_before_any_file_is_touched(pile, tmp_path
     with pytest.raises(LabelError, match="cannot write the undo journal .*; nothing was written"):
         s.write_dataset(tmp_path / "ds", mode=mode, journal=Journal(tmp_path / "data" / "journal.jsonl"))
     assert sorted(os.listdir(root)) == before and not (tmp_path / "ds").exists()
+
+
+def test_undo_of_a_write_already_undone_elsewhere_follows_the_files_back(pile, tmp_path, journal):
+    """The write was undone by Edit ▸ Undo or `cnndesk undo` first. Before: the session's own undo
+    ran the journal entry again ("0 files put back; 6 left as they are: ... no longer there") and
+    the session kept the moved-to paths: 6 images missing until the folder was opened again."""
+    root, truth = pile
+    s = LabelSession.open(root, embed=fake_embed)
+    chosen = s.paths[:6]
+    for p in chosen:
+        s.answer(p, truth[os.path.realpath(p)])
+    s.write_dataset(tmp_path / "ds", mode="move", journal=journal)
+    journal.undo()  # elsewhere
+    assert s.undo() == "“Move 6 files into ds” was already undone"
+    assert s.paths[:6] == chosen and all(os.path.exists(p) for p in s.paths)
+    assert journal.path.read_text(encoding="utf-8").count('"op": "undo"') == 1  # not undone twice
+
+
+def test_undo_after_a_stopped_undo_elsewhere_does_the_rest(pile, tmp_path, journal):
+    from cnndesk.core.common.progress import CancelToken
+
+    class StopAfter2(CancelToken):
+        seen = 0
+
+        @property
+        def cancelled(self):
+            self.seen += 1
+            return self.seen > 2
+
+    root, truth = pile
+    s = LabelSession.open(root, embed=fake_embed)
+    chosen = s.paths[:6]
+    for p in chosen:
+        s.answer(p, truth[os.path.realpath(p)])
+    s.write_dataset(tmp_path / "ds", mode="move", journal=journal)
+    assert journal.undo(cancel=StopAfter2()).left == 4
+    assert "4 files put back" in s.undo()
+    assert s.paths[:6] == chosen and all(os.path.exists(p) for p in s.paths)
+    assert journal.entries() == []
