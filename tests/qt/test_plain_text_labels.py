@@ -42,3 +42,15 @@ def test_prediction_headline_and_errors_are_plain_text(qtbot):
     assert panel.detail.text() == "<b>not an image</b>" and "d93025" in panel.detail.styleSheet()
     panel.show_pending("y.jpg")
     assert panel.detail.styleSheet() == ""
+
+
+def test_status_bar_messages_are_plain_text(qtbot, tmp_path):
+    """The status bar shows the Label tab's and Edit ▸ Undo's messages, which name files and
+    folders: before, an undo that skipped a file named <img src=...>.png rendered it as HTML."""
+    from cnndesk.qt.widgets.status_message import FadingMessage
+
+    msg = FadingMessage()
+    qtbot.addWidget(msg)
+    text = f"Undid “Move 6 files into ds”: 5 files put back; 1 left as they are: {EVIL}.png is no longer there."
+    msg.show_message(text)
+    assert msg.textFormat() == Qt.TextFormat.PlainText and msg.text() == text

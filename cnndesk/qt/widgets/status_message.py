@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEasingCurve, QPropertyAnimation, QTimer
+from PySide6.QtCore import QEasingCurve, QPropertyAnimation, Qt, QTimer
 from PySide6.QtWidgets import QGraphicsOpacityEffect, QLabel
 
 
@@ -11,6 +11,9 @@ class FadingMessage(QLabel):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        # messages name files and folders (an undo's skipped files, a write's output folder): plain
+        # text, never HTML -- AutoText rendered a file named <img src=...>.png as a local image
+        self.setTextFormat(Qt.TextFormat.PlainText)
         self._effect = QGraphicsOpacityEffect(self)
         self._effect.setOpacity(1.0)
         self.setGraphicsEffect(self._effect)
