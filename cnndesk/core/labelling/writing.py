@@ -17,7 +17,7 @@ from cnndesk.core.common.errors import Cancelled
 from cnndesk.core.common.progress import CancelToken, ProgressCallback, check, report
 from cnndesk.core.common.safeio import describe_oserror, display, make_folder, path_text, safe_write
 from cnndesk.core.labelling.folder import LabelError, read_capped
-from cnndesk.core.organize.journal import Journal, mark_destination
+from cnndesk.core.organize.journal import SORT_MARKER, Journal, mark_destination
 from cnndesk.core.organize.sorting import (
     Move,
     SortPlan,
@@ -122,6 +122,7 @@ def write_dataset(items: list[tuple[str, str]], out: str | os.PathLike, root: st
     except OSError as exc:
         raise LabelError(f"cannot write the undo journal {display(path_text(journal.path), 120)} "
                          f"({describe_oserror(exc)}); nothing was written") from None
+    marker_made = not os.path.lexists(dest / SORT_MARKER)
     dest.mkdir(exist_ok=True)
     kept = len(items)
     items = [(p, label) for p, label in items if not already_there(Path(p), dest / names[label] / Path(p).name, mode)]
@@ -145,7 +146,7 @@ def write_dataset(items: list[tuple[str, str]], out: str | os.PathLike, root: st
         # stopped (Stop, the app quitting, Ctrl+C) after some files: those are journaled (undo puts them
         # back) and reported, instead of moved with no record and a session that lost them
         mark_destination(dest)
-        entry = _record(journal, rep, mode, dest, root)
+        entry = _record(journal, rep, mode, dest, root, marker_made)
     by_source = {os.fspath(p): label for p, label in items}
     for src, _ in rep.done:
         label = by_source[os.fspath(src)]
@@ -154,16 +155,18 @@ def write_dataset(items: list[tuple[str, str]], out: str | os.PathLike, root: st
                        [m for _, m in rep.failed], entry, kept, len(items) + len(stays) if stopped else 0)
 
 
-def _record(journal: Journal, rep: SortReport, mode: str, dest: Path, root: str):
+def _record(journal: Journal, rep: SortReport, mode: str, dest: Path, root: str, marker_made: bool):
     """The journal entry for what was written (None when nothing was)."""
     if not rep.done:
         return None
     if mode == "link":
         n = len(rep.done)
         created = sorted({os.fspath(Path(new).parent) for _, new in rep.done})
+        if marker_made:  # undo removes it with the last of its links
+            created.append(os.fspath(dest / SORT_MARKER))
         # links are removed on undo like copies are (only while unchanged)
         return journal.record("sort", "copy", f"Link {n} file{'s' if n != 1 else ''} into {dest.name}", rep.done, created)
-    return journal.record_sort(rep, mode, dest, roots=[root])
+    return journal.record_sort(rep, mode, dest, roots=[root], marker_made=marker_made)
 
 
 def already_there(src: Path, target: Path, mode: str) -> bool:

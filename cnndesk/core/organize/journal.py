@@ -107,12 +107,19 @@ class Journal:
         self._append(entry.to_json())
         return entry
 
-    def record_sort(self, report, mode: str, destination: str | os.PathLike, roots: Iterable[str] = ()) -> Entry | None:
+    def record_sort(self, report, mode: str, destination: str | os.PathLike, roots: Iterable[str] = (),
+                    marker_made: bool | None = None) -> Entry | None:
         """Record a finished :func:`cnndesk.core.organize.sorting.execute` (its ``report.done`` pairs);
-        after a move, source subfolders it emptied (below ``roots``, never a root) are removed."""
+        after a move, source subfolders it emptied (below ``roots``, never a root) are removed.
+        ``marker_made``: whether this operation put the destination's marker there (default: it
+        was not there before this call)."""
         destination = Path(destination)
+        if marker_made is None:
+            marker_made = not os.path.lexists(destination / SORT_MARKER)
         mark_destination(destination)
         created = sorted({os.fspath(Path(new).parent) for _, new in report.done})
+        if marker_made:
+            created.append(os.fspath(destination / SORT_MARKER))  # undo removes it with the last of its files
         removed: list[str] = []
         if mode == "move":
             removed = remove_emptied_dirs((Path(src).parent for src, _ in report.done), roots)
@@ -209,7 +216,12 @@ class Journal:
         if entry.kind == "sort" and entry.created_dirs:
             dest = Path(entry.created_dirs[0]).parent
             marker = dest / SORT_MARKER
-            if marker.exists() and not any(p.name != SORT_MARKER for p in dest.iterdir()):
+            # a marker this operation put into a folder that was already there (written with --force)
+            # goes too once none of its files is left there, nor another operation's: else that
+            # folder's own images were left out of every later run on the folder above it
+            made = (os.fspath(marker) in entry.created_dirs and not rep.left and not rep.skipped
+                    and not self._written_into(dest, entry))
+            if marker.exists() and (made or not any(p.name != SORT_MARKER for p in dest.iterdir())):
                 marker.unlink()
                 _rmdir_if_empty(dest)
         self._append(json.dumps({"op": "undo", "id": entry.id, "time": time.time()}))
@@ -219,6 +231,11 @@ class Journal:
             self._append(rest.to_json())
         self._compact()
         return rep
+
+    def _written_into(self, dest: Path, entry: Entry) -> bool:
+        """Whether an open operation other than ``entry`` put files below ``dest``."""
+        inside = os.fspath(dest).rstrip(os.sep) + os.sep
+        return any(e.id != entry.id and any(new.startswith(inside) for _, new in e.pairs) for e in self.entries())
 
     def _compact(self) -> None:
         """Keep the file small: rewrite it with the last KEEP open entries once it grows."""

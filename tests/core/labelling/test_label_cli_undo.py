@@ -189,3 +189,41 @@ def test_a_line_break_in_a_name_never_prints_a_line_of_its_own(pile, tmp_path, c
     code, out, _ = _run(capsys, "undo")
     assert code == 1 and len(out.splitlines()) == 1 and "\x1b" not in out
     assert "ds\\nFAKE line" in out
+
+
+@pytest.mark.parametrize("mode", ["copy", "link"])
+def test_undo_of_a_forced_write_takes_its_marker_out_of_the_users_folder(pile, tmp_path, capsys, mode):
+    """Before: `--write ~/Pictures --force` then `cnndesk undo` left `.cnndesk-sorted` in the user's
+    folder: its own photos were then left out of every later run on the folder above it."""
+    from label_data import make_pile
+
+    root, truth = pile
+    home = tmp_path / "home"
+    own = make_pile(home / "Pictures", per_class=2, seed=5)  # the user's photos, there before
+    files = sorted(truth)[:4]
+    f = tmp_path / "l.csv"
+    f.write_text("path,label\n" + "".join(f"{p},{truth[p]}\n" for p in files), encoding="utf-8")
+    code, _, err = _run(capsys, "label", root, "--labels", f, "--write", home / "Pictures", "--force", "--mode", mode)
+    assert code == 0, err
+    code, out, err = _run(capsys, "undo")
+    assert code == 0, err
+    assert sorted(os.listdir(home / "Pictures")) == sorted(os.path.basename(p) for p in own)
+    code, out, err = _run(capsys, "label", home, "--ask", "1", "-f", "json")
+    assert code == 0 and "left out" not in err
+
+
+def test_undo_keeps_the_marker_while_another_write_is_still_there(pile, tmp_path, capsys):
+    root, truth = pile
+    first = _write(capsys, tmp_path, root, truth, "copy", n=3)
+    f = tmp_path / "more.csv"
+    more = sorted(truth)[3:6]
+    f.write_text("path,label\n" + "".join(f"{p},{truth[p]}\n" for p in more), encoding="utf-8")
+    code, _, err = _run(capsys, "label", root, "--labels", f, "--write", tmp_path / "ds", "--force")
+    assert code == 0, err
+    older = Journal().entries()[0]
+    assert len(older.pairs) == len(first)
+    code, out, err = _run(capsys, "undo", older.id)
+    assert code == 0, err
+    assert (tmp_path / "ds" / ".cnndesk-sorted").exists()  # the second write's copies are still there
+    code, out, err = _run(capsys, "undo")
+    assert code == 0 and not (tmp_path / "ds").exists()
