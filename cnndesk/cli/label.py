@@ -39,9 +39,10 @@ def add_arguments(p) -> None:
     p.epilog = (
         "JSON: --ask N gives {\"ask\": [{\"path\", \"reason\"}], \"labelled\": n, \"classes\": [...]}; "
         "--suggest gives {\"suggestions\": [{\"path\", \"label\", \"score\", \"unknown\"}], \"calibrated\": bool, "
-        "\"estimated_accuracy\": float or null}; --write gives {\"out\", \"mode\", \"written\", \"counts\", \"failed\", \"already\", \"undo\"} (already: images whose copy "
+        "\"estimated_accuracy\": float or null}; --write gives {\"out\", \"mode\", \"written\", \"counts\", \"failed\", \"already\", \"undo\", \"elsewhere\"} (already: images whose copy "
         "or link was already in their class folder, not written twice; undo: the ID for `cnndesk undo ID`, null "
-        "when nothing was written); "
+        "when nothing was written; elsewhere: copies or links an earlier write left in another class folder of OUT, "
+        "as FOLDER/NAME: images relabelled since, now in two classes); "
         "--train gives {\"model\", \"mode\", \"classes\", \"counts\", \"val_accuracy\", \"seconds\", \"warnings\"}. "
         "Paths are relative to DIR. Exit codes: 0 ok, 1 some files could not be written, 2 bad input "
         "(missing/empty folder, no readable image, a bad labels file, an invalid class name, an output "
@@ -103,7 +104,7 @@ def run(args) -> int:
             stopped = res.stopped_of
             out = {"out": str(res.destination), "mode": res.mode, "written": len(res.done),
                    "counts": res.counts, "failed": res.failed, "already": res.already,
-                   "undo": getattr(res.entry, "id", None)}
+                   "undo": getattr(res.entry, "id", None), "elsewhere": res.elsewhere}
     except LabelError as exc:
         return fail(f"cnndesk label: error: {exc}", EXIT_USAGE)
     except Cancelled as exc:
@@ -215,6 +216,11 @@ def format_table(out: dict) -> str:
                      + (f"; {out['already']} already there, not written twice" if out.get("already") else ""))
         lines += [f"  {display(c, 60)}: {n}" for c, n in sorted(out["counts"].items())]
         lines += [f"  failed: {display(m)}" for m in out["failed"]]
+        if out.get("elsewhere"):
+            shown = out["elsewhere"]
+            lines.append(f"  note: {len(shown)} labelled image{'s are' if len(shown) != 1 else ' is'} also in another class "
+                         "folder, under an earlier label (remove those copies): "
+                         + ", ".join(display(e, 80) for e in shown[:5]) + (", …" if len(shown) > 5 else ""))
         if out.get("undo"):
             lines.append(f"Undo it with: cnndesk undo {out['undo']}")
     return "\n".join(lines)

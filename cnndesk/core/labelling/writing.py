@@ -40,6 +40,9 @@ class WriteResult:
     entry: object | None = None  # the journal entry (undo), None when nothing was written
     already: int = 0  # images whose copy (link) was already in their class folder: not written twice
     stopped_of: int = 0  # stopped before the end: how many there were to write (0: not stopped)
+    # copies (links) an earlier write left in another class folder of the destination ("folder/name"):
+    # the image was relabelled since, and is now in two classes of the dataset
+    elsewhere: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         verb = {"copy": "Copied", "move": "Moved", "link": "Linked"}[self.mode]
@@ -51,6 +54,10 @@ class WriteResult:
             text += f" ({self.already} already there, not written twice)"
         if self.failed:
             text += f"; {len(self.failed)} failed: " + "; ".join(self.failed[:3])
+        if self.elsewhere:
+            text += (f"; {len(self.elsewhere)} labelled image{'s' if len(self.elsewhere) != 1 else ''} also in "
+                     "another class folder, under an earlier label (remove those copies): " + ", ".join(path_text(e) for e in self.elsewhere[:3])
+                     + (", …" if len(self.elsewhere) > 3 else ""))
         return text + "."
 
 
@@ -124,6 +131,7 @@ def write_dataset(items: list[tuple[str, str]], out: str | os.PathLike, root: st
                          f"({describe_oserror(exc)}); nothing was written") from None
     marker_made = not os.path.lexists(dest / SORT_MARKER)
     dest.mkdir(exist_ok=True)
+    elsewhere = _elsewhere(items, dest, names, mode)
     kept = len(items)
     items = [(p, label) for p, label in items if not already_there(Path(p), dest / names[label] / Path(p).name, mode)]
     kept -= len(items)
@@ -152,7 +160,24 @@ def write_dataset(items: list[tuple[str, str]], out: str | os.PathLike, root: st
         label = by_source[os.fspath(src)]
         counts[label] = counts.get(label, 0) + 1
     return WriteResult(dest, mode, counts, [(os.fspath(a), os.fspath(b)) for a, b in rep.done],
-                       [m for _, m in rep.failed], entry, kept, len(items) + len(stays) if stopped else 0)
+                       [m for _, m in rep.failed], entry, kept, len(items) + len(stays) if stopped else 0, elsewhere)
+
+
+def _elsewhere(items: list[tuple[str, str]], dest: Path, names: dict[str, str], mode: str) -> list[str]:
+    """"folder/name" of the copies (links) of ``items`` that an earlier write left in a class folder
+    of ``dest`` other than their class's now (a moved file is moved on, nothing is left)."""
+    if mode == "move":
+        return []
+    try:
+        there = {d.name: set(os.listdir(d)) for d in dest.iterdir() if d.is_dir() and not d.is_symlink()}
+    except OSError:
+        return []
+    out = []
+    for p, label in items:
+        name = os.path.basename(p)
+        out += [f"{folder}/{name}" for folder, files in sorted(there.items())
+                if folder != names[label] and name in files and already_there(Path(p), dest / folder / name, mode)]
+    return out
 
 
 def _record(journal: Journal, rep: SortReport, mode: str, dest: Path, root: str, marker_made: bool):
