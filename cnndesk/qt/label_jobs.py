@@ -147,7 +147,8 @@ def apply_ops(job, session, ops: list[tuple[str, tuple]], refresh: bool, ask: in
             continue
         if name == "undo":
             # a file undo already says so ("Undid “Copy 5 files into out”: ..."), not "Undone: Undid ..."
-            messages.append("Nothing to undo" if not out else out if out.startswith("Undid ") else f"Undone: {out}")
+            messages.append("Nothing to undo" if not out else out if out.startswith(("Undid ", "Already undone: "))
+                            else f"Undone: {out}")
         elif name in ("accept", "accept_above", "accept_group", "name_group"):
             messages.append(out.description if out is not None else "Nothing to accept")
     keep(session, messages)

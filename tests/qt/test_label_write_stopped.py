@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from label_data import make_pile
-from label_steps import answer, open_pile
+from label_steps import answer, idle, open_pile
 
 
 def test_a_write_stopped_by_opening_another_folder_is_reported(qtbot, ws, tmp_path, monkeypatch):
@@ -39,3 +39,23 @@ def test_a_write_stopped_by_opening_another_folder_is_reported(qtbot, ws, tmp_pa
     assert f"(of {len(truth)})" in said, said
     left = sum(os.path.exists(p) for p in truth)
     assert 0 < left < len(truth), "the write was not stopped half-way"
+
+
+def test_undo_in_the_tab_after_edit_undo_says_so_and_follows_the_files(qtbot, ws, tmp_path):
+    """Edit ▸ Undo (or `cnndesk undo`) put a moved write back first. Before: the tab's undo ran the
+    journal entry again ("Undone: Undid …: 0 files put back; 4 left as they are: … no longer
+    there") and the tab kept looking for the images in the dataset folder."""
+    from cnndesk.core.organize.journal import Journal
+
+    truth = make_pile(tmp_path / "pile", per_class=2)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    answer(qtbot, ws, [(path, truth[path]) for path in list(truth)[:4]])
+    ws.write_dataset(str(tmp_path / "ds"), "move")
+    qtbot.waitUntil(lambda: ws.written is not None, timeout=30_000)
+    idle(qtbot, ws)
+    mine = [e for e in Journal().entries() if e.pairs[0][1].startswith(str(tmp_path / "ds"))]
+    Journal().undo(mine[-1])  # Edit ▸ Undo
+    ws.undo()
+    idle(qtbot, ws)
+    assert ws.messages[-1] == "Already undone: “Move 4 files into ds” (Edit ▸ Undo or cnndesk undo)", ws.messages
+    assert all(os.path.exists(p) for p in ws.view.paths)

@@ -230,7 +230,7 @@ class SessionActions:
                 # ... and undo what a stopped undo left (its rest: an entry of the same time and words)
                 rest = [e for e in still if (e.time, e.description) == (entry.time, entry.description)]
                 if not rest:
-                    return f"“{entry.description}” was already undone"
+                    return f"Already undone: “{entry.description}” (Edit ▸ Undo or cnndesk undo)"
                 entry = rest[-1]
             rep = journal.undo(entry)
             self._repath({new: orig for new, orig in rep.restored} if mode == "move" else {})

@@ -193,7 +193,7 @@ def test_undo_of_a_write_already_undone_elsewhere_follows_the_files_back(pile, t
         s.answer(p, truth[os.path.realpath(p)])
     s.write_dataset(tmp_path / "ds", mode="move", journal=journal)
     journal.undo()  # elsewhere
-    assert s.undo() == "“Move 6 files into ds” was already undone"
+    assert s.undo() == "Already undone: “Move 6 files into ds” (Edit ▸ Undo or cnndesk undo)"
     assert s.paths[:6] == chosen and all(os.path.exists(p) for p in s.paths)
     assert journal.path.read_text(encoding="utf-8").count('"op": "undo"') == 1  # not undone twice
 
