@@ -157,11 +157,14 @@ def fail(message: str, code: int) -> int:
 
 
 class CtrlC:
-    """``with CtrlC() as cancel:`` Ctrl+C (SIGINT) sets the CancelToken ``cancel`` instead of raising
-    KeyboardInterrupt wherever the main thread happens to be: a file operation stops between files
-    and is still recorded in the undo journal (a KeyboardInterrupt while the journal entry was being
-    written left files moved with nothing to undo them). Outside the main thread (tests calling
-    main from a worker) Ctrl+C is left as it is."""
+    """``with CtrlC() as cancel:`` Ctrl+C (SIGINT), ``kill`` (SIGTERM) and a closed terminal (SIGHUP)
+    set the CancelToken ``cancel`` instead of raising KeyboardInterrupt (or ending the process)
+    wherever the main thread happens to be: a file operation stops between files and is still
+    recorded in the undo journal (a KeyboardInterrupt while the journal entry was being written,
+    or a SIGTERM mid-write, left files moved with nothing to undo them). Outside the main thread
+    (tests calling main from a worker) the signals are left as they are."""
+
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
     def __enter__(self):
         import signal
@@ -169,14 +172,19 @@ class CtrlC:
         from cnndesk.core.common.progress import CancelToken
 
         self.cancel = CancelToken()
-        try:
-            self.old = signal.signal(signal.SIGINT, lambda *_: self.cancel.cancel())
-        except ValueError:  # not the main thread
-            self.old = None
+        self.old: dict = {}
+        for name in self.SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is None:  # SIGHUP: not on Windows
+                continue
+            try:
+                self.old[sig] = signal.signal(sig, lambda *_: self.cancel.cancel())
+            except ValueError:  # not the main thread
+                break
         return self.cancel
 
     def __exit__(self, *exc) -> None:
         import signal
 
-        if self.old is not None:
-            signal.signal(signal.SIGINT, self.old)
+        for sig, old in self.old.items():
+            signal.signal(sig, old)

@@ -26,8 +26,8 @@ def fast_embeddings(monkeypatch, isolated_dirs):  # isolated_dirs: a journal of 
     monkeypatch.setattr(session_mod, "default_embedder", fake_embed)
 
 
-def _ctrl_c():
-    os.kill(os.getpid(), signal.SIGINT)
+def _ctrl_c(sig=signal.SIGINT):
+    os.kill(os.getpid(), sig)
 
 
 def _labels(tmp_path, truth, files):
@@ -59,7 +59,13 @@ def test_ctrl_c_while_the_move_is_journaled_keeps_it_undoable(tmp_path, capsys, 
     assert all(os.path.exists(p) for p in files)
 
 
-def test_ctrl_c_mid_write_reports_what_was_written_and_how_to_undo(pile, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_ctrl_c_mid_write_reports_what_was_written_and_how_to_undo(pile, tmp_path, capsys, monkeypatch, sig):
+    """SIGTERM (kill) and SIGHUP (the terminal closed) too: before, they ended the process mid-write
+    with the files so far moved and no journal entry (a following `cnndesk undo` undid an older,
+    unrelated operation instead)."""
+    if not hasattr(signal, sig):
+        pytest.skip(f"no {sig} here")
     root, truth = pile
     files = sorted(truth)[:8]
     real, calls = sorting_mod.move_into, []
@@ -67,12 +73,20 @@ def test_ctrl_c_mid_write_reports_what_was_written_and_how_to_undo(pile, tmp_pat
     def move_into(*a, **k):
         calls.append(1)
         if len(calls) == 3:
-            _ctrl_c()
+            _ctrl_c(getattr(signal, sig))
         return real(*a, **k)
 
+    def killed(*_):  # what the default action would do, without ending pytest
+        raise SystemExit(f"killed by {sig}")
+
     monkeypatch.setattr(sorting_mod, "move_into", move_into)
-    code = main(["label", str(root), "--labels", str(_labels(tmp_path, truth, files)),
-                 "--write", str(tmp_path / "ds"), "--mode", "move", "-f", "json"])
+    before = {s: signal.signal(getattr(signal, s), killed) for s in ("SIGTERM", "SIGHUP") if hasattr(signal, s)}
+    try:
+        code = main(["label", str(root), "--labels", str(_labels(tmp_path, truth, files)),
+                     "--write", str(tmp_path / "ds"), "--mode", "move", "-f", "json"])
+    finally:
+        for s, old in before.items():
+            signal.signal(getattr(signal, s), old)
     cap = capsys.readouterr()
     assert code == 130
     data = json.loads(cap.out)  # what was done, as JSON, before the interrupted line
