@@ -153,7 +153,8 @@ def write_dataset(items: list[tuple[str, str]], out: str | os.PathLike, root: st
     finally:
         # stopped (Stop, the app quitting, Ctrl+C) after some files: those are journaled (undo puts them
         # back) and reported, instead of moved with no record and a session that lost them
-        mark_destination(dest)
+        if rep.done:  # nothing written (every file failed): no marker left in the user's folder, no entry to undo it
+            mark_destination(dest)
         entry = _record(journal, rep, mode, dest, root, marker_made)
     by_source = {os.fspath(p): label for p, label in items}
     for src, _ in rep.done:

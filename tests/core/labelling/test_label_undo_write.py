@@ -219,3 +219,21 @@ def test_undo_after_a_stopped_undo_elsewhere_does_the_rest(pile, tmp_path, journ
     assert "4 files put back" in s.undo()
     assert s.paths[:6] == chosen and all(os.path.exists(p) for p in s.paths)
     assert journal.entries() == []
+
+
+@pytest.mark.parametrize("mode", ["copy", "link"])
+def test_a_write_that_wrote_nothing_leaves_no_marker(pile, tmp_path, journal, mode):
+    """Before: every file failed (a file named like the class folder was in the way), yet the
+    folder got .cnndesk-sorted, with no journal entry to take it out: the folder's own images were
+    then left out of every run on the folder above it."""
+    root, truth = pile
+    s = LabelSession.open(root, embed=fake_embed)
+    chosen = [p for p in s.paths if truth[os.path.realpath(p)] == "disc"][:3]
+    for p in chosen:
+        s.answer(p, "disc")
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "disc").write_text("a file where the class folder would go")
+    res = s.write_dataset(out, mode=mode, force=True, journal=journal)
+    assert not res.done and len(res.failed) == 3 and res.entry is None
+    assert sorted(os.listdir(out)) == ["disc"]
