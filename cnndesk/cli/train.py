@@ -43,7 +43,7 @@ def add_arguments(t) -> None:
     t.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {quick.resolved_lr():g} quick, {full.resolved_lr():g} full)")
     t.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     t.add_argument("--unfrozen-blocks", type=int, default=d.unfrozen_blocks, metavar="N", help="full mode: train the last N blocks (0: the whole network; default: the last 2, so the earlier stages keep their pretrained features)")
-    t.add_argument("--image-size", type=positive_int, default=d.image_size, metavar="PX", help="full mode: training resolution (default: chosen from the images' sizes)")
+    t.add_argument("--image-size", type=positive_int, default=d.image_size, metavar="PX", help="full mode: training resolution (default: the network's own 224 px; from the images' sizes when the whole network is trained)")
     t.add_argument("--flip", action="store_true", default=d.augment_flip, help="full mode: random horizontal flips (off by default: they change text, digits, arrows)")
     t.add_argument("--from", dest="init_from", metavar="MODEL_FILE", default=d.init_from, help="continue from one of your models (more images; same or new classes)")
     t.add_argument("--time-budget", type=float, default=d.time_budget_s, metavar="S", help="full mode with automatic epochs: about this many seconds of training (default %(default)g; 0: no budget)")

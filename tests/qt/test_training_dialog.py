@@ -158,7 +158,7 @@ def test_dialog_defaults_come_from_train_config(qtbot, window, tmp_path):
     if not dlg.full.isEnabled():
         pytest.skip("full mode needs PyTorch")
     dlg.full.setChecked(True)
-    assert "64 px" in dlg.full_choices.text() and "as many epochs as fit 150 s" in dlg.full_choices.text()
+    assert "224 px" in dlg.full_choices.text() and "as many epochs as fit 150 s" in dlg.full_choices.text()
     dlg.budget.setValue(60)
     assert dlg.config().time_budget_s == 60 and "fit 60 s" in dlg.full_choices.text()
     dlg.resize(760, 900)

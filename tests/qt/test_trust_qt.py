@@ -121,7 +121,7 @@ def test_training_dialog_shows_full_mode_choices(qtbot, window, tmp_path):
         pytest.skip("full mode needs PyTorch")
     dlg.full.setChecked(True)
     text = dlg.full_choices.text()
-    assert "128 px" in text and "no mirroring" in text and "epochs" in text
+    assert "224 px" in text and "no mirroring" in text and "epochs" in text
     assert not dlg.aug_flip.isChecked()
     cfg = dlg.config()
     assert cfg.image_size is None and cfg.unfrozen_blocks is None and cfg.augment_flip is False

@@ -1,8 +1,15 @@
 """Full mode's defaults, chosen from the data and the machine, and its trust data (imports torch
 only inside functions that train).
 
-* resolution: from the images' sizes (small source images gain nothing from 224 px and cost
-  3x the time): the median shorter side rounded up to a multiple of 32, between 64 and 224
+* resolution: the base network's own input size (224 px) whenever the earlier stages keep their
+  pretrained weights (the default, below): the novelty detector reads those stages, and their
+  features separate unknown images best at the scale they were learned at (issue 23,
+  bench/bench_unknown.py --full-size: full textures models from 96 px sources, the best recall
+  on unrelated images at 5 % own flagged 0.93-0.97 at 96 px, 0.97-1.00 at 224 px; test accuracy
+  as high or higher on textures, digits and objects; it costs training time on small images --
+  digits at 64 px 18-27 s -> 100-170 s -- and classifies at the cost of a quick model).
+  When the whole network is trained (no pretrained stages left to read), from the images'
+  sizes as before: the median shorter side rounded up to a multiple of 32, between 64 and 224
   (32 px icons train at 64 px: measured as accurate as 96 px at less than half the time);
 * how much of the network to train: the last two blocks (EARLY_KEPT_BLOCKS), so that the
   earlier stages, which the novelty detector reads next to the late ones, keep their pretrained
@@ -95,11 +102,6 @@ def choose(ds, config, device: str = "cpu") -> FullChoices:
     """Resolve every full-mode setting left on automatic (None) in ``config``."""
     reasons = {}
     paths = [p for p, _ in ds.train]
-    size = config.image_size
-    if not size:
-        side = median_short_side(paths)
-        size = SIZE_MAX if side is None else int(min(SIZE_MAX, max(SIZE_MIN, -(-side // 32) * 32)))
-        reasons["image_size"] = f"images are about {side} px" if side else "default"
     blocks = config.unfrozen_blocks
     per_class = len(ds.train) / max(1, len(ds.classes))
     if blocks is None and config.keep_early_stages:
@@ -108,6 +110,14 @@ def choose(ds, config, device: str = "cpu") -> FullChoices:
     elif blocks is None:
         blocks = 0 if per_class >= WHOLE_NETWORK_MIN_PER_CLASS else EARLY_KEPT_BLOCKS
         reasons["unfrozen_blocks"] = f"{per_class:.0f} images per class"
+    size = config.image_size
+    if not size and blocks > 0:  # the earlier stages stay pretrained: at the scale they were learned at
+        size = SIZE_MAX
+        reasons["image_size"] = "the network's own size (its pretrained stages tell unknown images apart best)"
+    elif not size:
+        side = median_short_side(paths)
+        size = SIZE_MAX if side is None else int(min(SIZE_MAX, max(SIZE_MIN, -(-side // 32) * 32)))
+        reasons["image_size"] = f"images are about {side} px" if side else "default"
     epochs = config.epochs
     if not epochs:
         epochs = int(min(12, max(MIN_EPOCHS, round(EPOCH_BUDGET_IMAGES / max(1, len(ds.train))))))

@@ -66,7 +66,8 @@ class TrainOptions(QGroupBox):
         self.size.setSingleStep(32)
         self.size.setValue(0)
         self.size.setSpecialValueText("automatic")
-        self.size.setToolTip("Full mode: training resolution (automatic: from your images' sizes)")
+        self.size.setToolTip("Full mode: training resolution (automatic: the network's own 224 px, where its pretrained layers "
+                             "tell unknown images apart best; from your images' sizes when the whole network is trained)")
         self.budget = QSpinBox()
         self.budget.setRange(0, 24 * 3600)
         self.budget.setSingleStep(30)

@@ -139,7 +139,11 @@ def test_resolution_and_time_budget_choices(small_set):
 
     ds = scan(small_set, val_split=0.3)
     ch = fullmode.choose(ds, fulltrain_config(), "cpu")
-    assert ch.image_size == fullmode.SIZE_MIN == 64  # 32 px icons: 64 px, not 96 or 224
+    # the earlier stages stay pretrained: the network's own 224 px, where they tell unknown images apart
+    assert ch.image_size == fullmode.SIZE_MAX == 224 and ch.unfrozen_blocks == fullmode.EARLY_KEPT_BLOCKS
+    whole = fullmode.choose(ds, fulltrain_config(unfrozen_blocks=0), "cpu")
+    assert whole.image_size == fullmode.SIZE_MIN == 64  # the whole network trained: 32 px icons at 64 px
+    assert fullmode.choose(ds, fulltrain_config(image_size=96), "cpu").image_size == 96  # the user's choice
     assert "as many epochs as fit 150 s" in ch.describe()
     assert "up to 5 epochs" in fullmode.choose(ds, fulltrain_config(epochs=5), "cpu").describe()
     assert fullmode.epochs_for_budget(150, 10) == 15 and fullmode.epochs_for_budget(150, 40) == 3
@@ -158,7 +162,8 @@ def test_full_training_with_workers_budget_and_probe(small_set):
     ds = scan(small_set, val_split=0.3, seed=0)
     threads = torch.get_num_threads()
     epochs = []
-    model = train(ds, fulltrain_config(num_workers=2, cache_images=False, time_budget_s=0.01, unfrozen_blocks=1),
+    model = train(ds, fulltrain_config(num_workers=2, cache_images=False, time_budget_s=0.01, unfrozen_blocks=1,
+                                       image_size=64),
                   on_epoch=epochs.append)
     assert torch.get_num_threads() == threads
     assert {Path(p).name for p, _ in model.skipped} == {"cut.png", "cut2.png"}

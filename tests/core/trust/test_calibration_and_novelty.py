@@ -96,7 +96,7 @@ def test_full_mode_choices_follow_the_data(tmp_path):
     trust_data.make_set(tmp_path / "sym", "symbols", 4, 0)  # 112 px images, 4 per class
     ds = scan(tmp_path / "sym", val_split=0.25)
     ch = fullmode.choose(ds, TrainConfig(mode="full"), "cpu")
-    assert ch.image_size == 128  # 112 px sources: not 224
+    assert ch.image_size == 224  # the earlier stages stay pretrained: read at the scale they were learned at
     assert ch.unfrozen_blocks == 2  # 3 images per class: too few for the whole network
     assert 3 <= ch.epochs <= 12
     assert ch.cpu_bf16 == fullmode.cpu_has_native_bf16()
@@ -105,7 +105,8 @@ def test_full_mode_choices_follow_the_data(tmp_path):
     assert fullmode.choose(ds, TrainConfig(mode="full"), "cpu").unfrozen_blocks == 2
     assert TrainConfig().keep_early_stages
     # the rule before: the whole network from 30 images per class
-    assert fullmode.choose(ds, TrainConfig(mode="full", keep_early_stages=False), "cpu").unfrozen_blocks == 0
+    whole = fullmode.choose(ds, TrainConfig(mode="full", keep_early_stages=False), "cpu")
+    assert (whole.unfrozen_blocks, whole.image_size) == (0, 128)  # the whole network: 112 px sources at 128, not 224
     fixed = fullmode.choose(ds, TrainConfig(mode="full", image_size=160, unfrozen_blocks=1, epochs=2, cpu_bf16=False))
     assert (fixed.image_size, fixed.unfrozen_blocks, fixed.epochs, fixed.cpu_bf16) == (160, 1, 2, False)
     assert TrainConfig().augment_flip is False
