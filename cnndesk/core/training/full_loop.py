@@ -182,6 +182,8 @@ def calibrate(model, head, data, prec: Precision, ds, seed: int, errors: dict, e
         keys = full_trust.head_keys(model, head)
         if outliers is not None and full_trust.widen_threshold(novelty, held, run, data.val_loader, len(f_v), seed):
             extra["novelty_threshold"] = "upper bound of the 95th percentile (far from synthesised outliers)"
+    if held is not None:  # the validation images' (cross-fitted training images' follow: the threshold's)
+        held = held[:len(f_v)]
     if len(y_v):
         paths = [p for p, _ in ds.val if p not in errors]
         evaluation = evaluate_predictions(paths, y_v, trust.softmax(l_v, temperature), ds.classes)

@@ -267,7 +267,8 @@ def upper_quantile(held: np.ndarray, q: float, confidence: float = UPPER_CONFIDE
     return float(h[min(k, n) - 1])
 
 
-def widen_if_separated(nov: trust.Novelty, held: np.ndarray, outlier_scores: np.ndarray) -> bool:
+def widen_if_separated(nov: trust.Novelty, held: np.ndarray, outlier_scores: np.ndarray,
+                       pool: np.ndarray | None = None) -> bool:
     """Full models' threshold where the user's kind of image is far from everything else: the
     95th percentile of a few dozen held-out scores is a noisy estimate (on 44 validation images
     it flags more than 10 % of new in-class images in about one run in five), and raising it
@@ -279,7 +280,10 @@ def widen_if_separated(nov: trust.Novelty, held: np.ndarray, outlier_scores: np.
     their quantiles (:func:`upper_quantile`) instead of the point estimates. Returns whether it
     did (bench/exp_threshold_rules.py on bench_unknown's raw scores: objects 0.10-0.12 -> 0.01
     own test images flagged at the same unrelated recall; textures, whose outliers come close,
-    keep their threshold; docs/benchmarks.md)."""
+    keep their threshold; docs/benchmarks.md). ``pool``: more held-out scores (the validation
+    images' and cross-fitted training images', ``training.full_trust.cross_fitted_scores``): the
+    gap is still judged on ``held``, and the threshold and table take the larger of the two upper
+    bounds (the more careful where being careful costs nothing)."""
     held = np.asarray(held, np.float64)
     outlier_scores = np.asarray(outlier_scores, np.float64)
     if len(held) < 10 or len(outlier_scores) < 10 or not np.isfinite(held).all():
@@ -290,6 +294,7 @@ def widen_if_separated(nov: trust.Novelty, held: np.ndarray, outlier_scores: np.
     top = float(held.max())
     if not (top > 0 and float(np.quantile(outlier_scores, 0.05)) >= WIDE_GAP * top):
         return False
-    nov.threshold = upper_quantile(held, nov.quantile)
-    nov.table = tuple((q, max(upper_quantile(held, q), d)) for q, d in trust.threshold_table(held))
+    sets = [held] if pool is None else [held, np.asarray(pool, np.float64)]
+    nov.threshold = max(upper_quantile(h, nov.quantile) for h in sets)
+    nov.table = tuple((q, max([upper_quantile(h, q) for h in sets] + [d])) for q, d in trust.threshold_table(sets[-1]))
     return True

@@ -161,7 +161,8 @@ def test_early_stage_detector_flags_what_the_late_stages_miss():
                                            features="multi_early", outliers=outliers, early=(lead, e))
     assert nov.features == "multi_early" and nov.early is not None and nov.lead == lead
     assert len(nov.mean) == x.shape[1] - lead and len(nov.early.mean) == e
-    assert held.shape == (len(val),) and nov.threshold == pytest.approx(float(np.quantile(held, nov.quantile)))
+    # held out: the validation images' scores, then the training images' cross-fitted ones (issue 23)
+    assert held.shape == (len(val) + len(x),) and nov.threshold == pytest.approx(float(np.quantile(held, nov.quantile)))
     parts = (nov._score(other[:, lead:]), nov.early.score(other[:, :e]))
     np.testing.assert_allclose(nov.score(other), (parts[0] + parts[1]) / 2, rtol=1e-6)
     late_only = nov._score(other[:, lead:]) > nov._score(val[:, lead:]).max()
