@@ -142,8 +142,11 @@ def telemetry_files(tmp: Path) -> list[str]:
 def selftest(exe: Path) -> bool:
     print("build: self-test of the frozen app (empty home, cache, settings and data: nothing borrowed)", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="cnndesk-selftest-"))
-    r = subprocess.run([str(exe), "--selftest"], env=fresh_env(tmp), timeout=900)
-    leaked = telemetry_files(tmp)
+    try:
+        r = subprocess.run([str(exe), "--selftest"], env=fresh_env(tmp), timeout=900)
+        leaked = telemetry_files(tmp)
+    finally:  # each build used to leave its self-test's home behind in the temp folder
+        shutil.rmtree(tmp, ignore_errors=True)
     if leaked:
         print(f"build: ONNX Runtime telemetry files appeared: {leaked}", flush=True)
     return r.returncode == 0 and not leaked
@@ -184,8 +187,13 @@ def smoke(exe: Path) -> dict:
     steps = {"doctor": ["doctor", str(data), "-f", "json", "-q", "--device", "cpu"],
              "label": ["label", str(data), "--ask", "3", "-f", "json", "-q"], "undo": ["undo", "--list", "-f", "json"]}
     result, ok = {}, True
+    try:
+        runs = {name: subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=600)
+                for name, args in steps.items()}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     for name, args in steps.items():
-        r = subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=600)
+        r = runs[name]
         try:
             out = json.loads(r.stdout)
             got = (out["summary"]["embeddings"] if name == "doctor" else
@@ -197,7 +205,6 @@ def smoke(exe: Path) -> dict:
         if got != want or r.returncode not in ((0, 1) if name == "doctor" else (0,)):  # doctor: 1 = issues found
             print(f"build: smoke check '{' '.join(args[:1])}' gave {got!r} (exit {r.returncode}), wanted {want!r}", flush=True)
             ok = False
-    shutil.rmtree(tmp, ignore_errors=True)
     return {"ok": ok, **result}
 
 
@@ -210,11 +217,13 @@ def first_answer(exe: Path) -> float | None:
         t0 = time.perf_counter()
         r = subprocess.run([str(exe), "classify", str(ROOT / "resources" / "samples" / "cat.jpg")],
                            env=fresh_env(tmp), capture_output=True, text=True, timeout=300)
-        if r.returncode != 0 or telemetry_files(tmp):
-            print(f"build: first answer failed: {r.stderr[-500:]} {telemetry_files(tmp)}", flush=True)
-            return None
-        times.append(time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        leaked = telemetry_files(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
+        if r.returncode != 0 or leaked:
+            print(f"build: first answer failed: {r.stderr[-500:]} {leaked}", flush=True)
+            return None
+        times.append(seconds)
     return round(statistics.median(times), 2)
 
 
@@ -224,12 +233,15 @@ def first_paint(exe: Path) -> float | None:
     env = dict(os.environ, CNNDESK_STARTUP_PROBE="1", CNNDESK_CACHE_DIR=str(tmp / "cache"),
                XDG_CONFIG_HOME=str(tmp / "config"), QT_QPA_PLATFORM="offscreen")
     times = []
-    for _ in range(3):
-        t0 = time.time()
-        out = subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=300).stdout
-        for line in out.splitlines():
-            if line.startswith("first-paint "):
-                times.append(float(line.split()[1]) - t0)
+    try:
+        for _ in range(3):
+            t0 = time.time()
+            out = subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=300).stdout
+            for line in out.splitlines():
+                if line.startswith("first-paint "):
+                    times.append(float(line.split()[1]) - t0)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return round(statistics.median(times), 3) if times else None
 
 

@@ -69,3 +69,18 @@ def test_a_failing_command_fails_the_build_with_its_message(build, tmp_path):
 def test_the_report_records_the_smoke_check(build):
     source = (REPO / "packaging" / "build.py").read_text(encoding="utf-8")
     assert '"smoke": checks' in source and 'checks["ok"]' in source
+
+
+def test_the_checks_leave_nothing_in_the_temp_folder(build, tmp_path, monkeypatch):
+    """Each build used to leave its self-test's and first paint's homes (about 1.4 MB) in /tmp."""
+    import tempfile
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    exe = stand_in(tmp_path, "onnx-multi")
+    build.selftest(exe)
+    build.first_paint(exe)
+    build.first_answer(exe)
+    build.smoke(exe)
+    assert list(temp.iterdir()) == []
