@@ -142,11 +142,70 @@ def telemetry_files(tmp: Path) -> list[str]:
 def selftest(exe: Path) -> bool:
     print("build: self-test of the frozen app (empty home, cache, settings and data: nothing borrowed)", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="cnndesk-selftest-"))
-    r = subprocess.run([str(exe), "--selftest"], env=fresh_env(tmp), timeout=900)
-    leaked = telemetry_files(tmp)
+    try:
+        r = subprocess.run([str(exe), "--selftest"], env=fresh_env(tmp), timeout=900)
+        leaked = telemetry_files(tmp)
+    finally:  # each build used to leave its self-test's home behind in the temp folder
+        shutil.rmtree(tmp, ignore_errors=True)
     if leaked:
         print(f"build: ONNX Runtime telemetry files appeared: {leaked}", flush=True)
     return r.returncode == 0 and not leaked
+
+
+def smoke_folder(root: Path) -> Path:
+    """Two class folders of generated pictures (stripes, dots; 8 each, random colours): enough
+    for the dataset check and for `cnndesk label` to group and ask."""
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(0)
+    for kind in ("stripes", "dots"):
+        (root / kind).mkdir(parents=True)
+        for i in range(8):
+            img = Image.new("RGB", (64, 64), tuple(rng.randrange(256) for _ in range(3)))
+            d, fg = ImageDraw.Draw(img), tuple(rng.randrange(256) for _ in range(3))
+            for j in range(12):
+                if kind == "stripes":
+                    d.line([(j * 8 - 16, 0), (j * 8 + 4, 64)], fill=fg, width=3)
+                else:
+                    x, y = rng.randrange(64), rng.randrange(64)
+                    d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=fg)
+            img.save(root / kind / f"{kind}{i}.png")
+    return root
+
+
+def smoke(exe: Path) -> dict:
+    """The commands whose imports are lazy, run by the frozen app with an empty home on generated
+    pictures (the self-test does not reach them): `doctor` must embed with the multi-stage export
+    as from source ("onnx-multi": lite once lacked the `onnx` package it reads that export with, and
+    quietly judged labels on other features), `label --ask` must ask, `undo --list` must answer.
+    Returns {"ok": bool, step: what it gave}."""
+    tmp = Path(tempfile.mkdtemp(prefix="cnndesk-smoke-"))
+    data = smoke_folder(tmp / "data")
+    env = dict(fresh_env(tmp), CNNDESK_DEVICE="cpu")
+    steps = {"doctor": ["doctor", str(data), "-f", "json", "-q", "--device", "cpu"],
+             "label": ["label", str(data), "--ask", "3", "-f", "json", "-q"], "undo": ["undo", "--list", "-f", "json"]}
+    result, ok = {}, True
+    try:
+        runs = {name: subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=600)
+                for name, args in steps.items()}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for name, args in steps.items():
+        r = runs[name]
+        try:
+            out = json.loads(r.stdout)
+            got = (out["summary"]["embeddings"] if name == "doctor" else
+                   len(out["ask"]) if name == "label" else len(out["operations"]))
+        except (ValueError, KeyError, TypeError):
+            got = f"exit {r.returncode}: {(r.stderr or r.stdout).strip()[-300:]}"
+        want = {"doctor": "onnx-multi", "label": 3, "undo": 0}[name]
+        result[name] = got
+        if got != want or r.returncode not in ((0, 1) if name == "doctor" else (0,)):  # doctor: 1 = issues found
+            print(f"build: smoke check '{' '.join(args[:1])}' gave {got!r} (exit {r.returncode}), wanted {want!r}", flush=True)
+            ok = False
+    return {"ok": ok, **result}
 
 
 def first_answer(exe: Path) -> float | None:
@@ -158,11 +217,13 @@ def first_answer(exe: Path) -> float | None:
         t0 = time.perf_counter()
         r = subprocess.run([str(exe), "classify", str(ROOT / "resources" / "samples" / "cat.jpg")],
                            env=fresh_env(tmp), capture_output=True, text=True, timeout=300)
-        if r.returncode != 0 or telemetry_files(tmp):
-            print(f"build: first answer failed: {r.stderr[-500:]} {telemetry_files(tmp)}", flush=True)
-            return None
-        times.append(time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        leaked = telemetry_files(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
+        if r.returncode != 0 or leaked:
+            print(f"build: first answer failed: {r.stderr[-500:]} {leaked}", flush=True)
+            return None
+        times.append(seconds)
     return round(statistics.median(times), 2)
 
 
@@ -172,12 +233,15 @@ def first_paint(exe: Path) -> float | None:
     env = dict(os.environ, CNNDESK_STARTUP_PROBE="1", CNNDESK_CACHE_DIR=str(tmp / "cache"),
                XDG_CONFIG_HOME=str(tmp / "config"), QT_QPA_PLATFORM="offscreen")
     times = []
-    for _ in range(3):
-        t0 = time.time()
-        out = subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=300).stdout
-        for line in out.splitlines():
-            if line.startswith("first-paint "):
-                times.append(float(line.split()[1]) - t0)
+    try:
+        for _ in range(3):
+            t0 = time.time()
+            out = subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=300).stdout
+            for line in out.splitlines():
+                if line.startswith("first-paint "):
+                    times.append(float(line.split()[1]) - t0)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return round(statistics.median(times), 3) if times else None
 
 
@@ -199,11 +263,13 @@ def main(argv: list[str]) -> int:
     size = folder_mb(ROOT / "dist" / flavour / ("cnndesk.app" if sys.platform == "darwin" else "cnndesk"))
     print(f"build: {flavour} built in {seconds} s, {size} MB ({links} dangling links removed)", flush=True)
     exe = executable(flavour)
-    passed = selftest(exe)
+    tested = selftest(exe)
+    checks = smoke(exe) if tested and sys.platform != "win32" else None  # a windowed exe prints nothing
+    passed = tested and (checks is None or checks["ok"])
     paint = first_paint(exe) if passed else None
     answer = first_answer(exe) if passed and sys.platform != "win32" else None
     report = {"flavour": flavour, "platform": sys.platform, "build_seconds": seconds, "size_mb": size,
-              "first_paint_s": paint, "first_answer_s": answer, "selftest": "passed" if passed else "FAILED",
+              "first_paint_s": paint, "first_answer_s": answer, "selftest": "passed" if tested else "FAILED", "smoke": checks,
               "load": [round(x, 1) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None}
     if passed and sys.platform.startswith("linux"):
         try:

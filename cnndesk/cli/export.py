@@ -34,7 +34,11 @@ def add_arguments(e) -> None:
 
 
 def run(args) -> int:
+    from cnndesk.core.common import system
     from cnndesk.core.common.errors import CnndeskError, ModelError
+
+    if not system.has_torch():  # the lite build: as its Manage Models dialog, before any work
+        return fail(f"cnndesk: exporting {system.FULL_ONLY}", EXIT_MODEL)
     from cnndesk.core.export.bundle import check_bundle_out, export_bundle
     from cnndesk.core.export.formats import ExportError
     from cnndesk.core.models.registry import get_spec

@@ -103,7 +103,9 @@ def parity(app, folder: Path, form: Format, images: list[str], source: str, top_
         return result
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     allow = ["--allow-code"] if form.runtime == "torch" else []  # our own program, just written
-    proc = subprocess.run([sys.executable, str(folder / "predict.py"), "--top-k", str(top_k), *allow, *images],
+    # the PyInstaller app has no Python: its entry point runs the script (packaging/cnndesk_main.py)
+    python = [sys.executable, "--run-bundle-script"] if getattr(sys, "frozen", False) else [sys.executable]
+    proc = subprocess.run([*python, str(folder / "predict.py"), "--top-k", str(top_k), *allow, *images],
                           capture_output=True, text=True, cwd=tempfile.gettempdir(), env=env, timeout=1800)
     check(cancel)
     try:
