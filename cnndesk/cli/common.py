@@ -150,6 +150,21 @@ def say_json(obj: object, indent: int | None = None) -> None:
     print(re.sub("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
+def utf8_text(obj):
+    """``obj`` (JSON data: dicts, lists, strings...) with every string through ``safeio.path_text``:
+    a file name that is not UTF-8 becomes the ``\\xNN`` text the labels file and the other commands
+    accept, not a lone surrogate ("\\udcff") that a script cannot write back as UTF-8."""
+    from cnndesk.core.common.safeio import path_text
+
+    if isinstance(obj, str):
+        return path_text(obj)
+    if isinstance(obj, dict):
+        return {utf8_text(k): utf8_text(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [utf8_text(v) for v in obj]
+    return obj
+
+
 def fail(message: str, code: int) -> int:
     """Print ``message`` on stderr (one line for the user, escaped) and return the exit ``code``."""
     say(message, sys.stderr)

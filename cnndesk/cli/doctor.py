@@ -18,6 +18,7 @@ from cnndesk.cli.common import (
     progress_line,
     say,
     say_json,
+    utf8_text,
 )
 
 HELP = "check a training folder for wrong labels, duplicates, leaks, outliers…"
@@ -66,22 +67,10 @@ def run(args) -> int:
         if status:
             status.clear()
     if args.format == "json":  # names that are not UTF-8 as \xNN escapes: valid UTF-8 JSON
-        say_json(_utf8(rep.to_json()), indent=1)
+        say_json(utf8_text(rep.to_json()), indent=1)
     else:
         say(format_table(rep))
     return EXIT_SOME_FAILED if rep.issues else EXIT_OK
-
-
-def _utf8(obj):
-    from cnndesk.core.common.safeio import path_text
-
-    if isinstance(obj, str):
-        return path_text(obj)
-    if isinstance(obj, dict):
-        return {_utf8(k): _utf8(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_utf8(v) for v in obj]
-    return obj
 
 
 TITLES = {

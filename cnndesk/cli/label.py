@@ -24,6 +24,7 @@ from cnndesk.cli.common import (
     progress_line,
     say,
     say_json,
+    utf8_text,
 )
 
 HELP = "label a folder of unsorted images: what to label next, suggestions, write a dataset, train"
@@ -120,7 +121,7 @@ def run(args) -> int:
         if not args.quiet:
             say(f"cnndesk label: note: {note}", file=sys.stderr)
     if args.format == "json":
-        say_json(out, indent=1)
+        say_json(utf8_text(out), indent=1)  # a name that is not UTF-8 as the \\xNN text --labels reads
     else:
         say(format_table(out))
     if stopped:

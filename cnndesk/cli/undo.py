@@ -18,6 +18,7 @@ from cnndesk.cli.common import (
     fail,
     say,
     say_json,
+    utf8_text,
 )
 
 HELP = "undo the newest file operation (label --write, sort, relabel), or list them"
@@ -66,8 +67,8 @@ def run(args) -> int:
         return EXIT_OK
     rep = _undo(journal, entry, args.quiet)
     if args.format == "json":
-        say_json({"id": entry.id, "description": entry.description, "restored": len(rep.restored),
-                  "skipped": rep.skipped, "left": rep.left}, indent=1)
+        say_json(utf8_text({"id": entry.id, "description": entry.description, "restored": len(rep.restored),
+                            "skipped": rep.skipped, "left": rep.left}), indent=1)
     else:
         # one line each: a folder or file name with a line break must not print a line of its own
         say(display(rep.describe().replace("(Undo again for the rest)", "(run cnndesk undo again for the rest)"), 1 << 20))
@@ -101,10 +102,10 @@ def _list(entries, fmt: str) -> int:
 
     newest = list(reversed(entries))
     if fmt == "json":
-        say_json({"operations": [{"id": e.id, "description": e.description, "kind": e.kind, "mode": e.mode,
-                                  "files": len(e.pairs),
-                                  "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(e.time))}
-                                 for e in newest]}, indent=1)
+        say_json(utf8_text({"operations": [{"id": e.id, "description": e.description, "kind": e.kind, "mode": e.mode,
+                                            "files": len(e.pairs),
+                                            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(e.time))}
+                                           for e in newest]}), indent=1)
         return EXIT_OK
     if not newest:
         say("Nothing to undo.")

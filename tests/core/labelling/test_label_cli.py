@@ -185,3 +185,30 @@ def test_suggest_table_keeps_its_columns_with_wide_class_names():
     starts = {cells(line[: line.index("img")]) for line in text.splitlines()[1:]}
     assert starts == {31}, text  # "  " + score (5) + "  " + 20 + "  "
     assert cells("e\u0301") == 1
+
+
+def test_a_name_that_is_not_utf8_goes_from_the_json_back_into_a_labels_file(pile, tmp_path, capsys):
+    """A photo whose name is not UTF-8 (an old camera card, a Windows-1252 archive) is named in the
+    JSON as the \\xNN text ``--labels`` reads: a script takes the path from ``--ask``/``--suggest``
+    and writes it back as a label. Before, the JSON held a lone surrogate ("\\udcff"), which a UTF-8
+    labels file cannot hold (UnicodeEncodeError), so the image could never be labelled by script."""
+    import shutil
+
+    root, truth = pile
+    src = sorted(truth)[0]
+    odd = os.fsencode(root) + b"/caf\xe9-" + os.fsencode(os.path.basename(src))
+    shutil.copy(src, odd)
+    label = truth[src]
+    rows = [(os.path.relpath(p, root), truth[p]) for p in sorted(truth)[1::2]]
+    f = _labels(tmp_path / "l.csv", rows)
+    code, out, err = _run(capsys, root, "--labels", f, "--suggest", "--format", "json")
+    assert code == 0, err
+    paths = [r["path"] for r in json.loads(out)["suggestions"]]
+    named = [p for p in paths if p.startswith("caf")]
+    assert named == ["caf\\xe9-" + os.path.basename(src)]  # text, not a surrogate
+    named[0].encode("utf-8")  # a UTF-8 labels file can hold it
+    f2 = _labels(tmp_path / "l2.csv", rows + [(named[0], label)])
+    code, out, err = _run(capsys, root, "--labels", f2, "--ask", 2, "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["labelled"] == len(rows) + 1, err
+    assert all(not r["path"].startswith("caf") for r in data["ask"])  # answered: never asked again
