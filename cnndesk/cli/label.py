@@ -52,7 +52,7 @@ def add_arguments(p) -> None:
         "--write records the operation in the app's undo journal: `cnndesk undo` (or the app's Edit > Undo) puts it back. Either --train MODEL_FILE, or "
         "--write OUT then `cnndesk train OUT --out MODEL_FILE`, gives a model for `cnndesk classify --model`.")
     p.add_argument("folder", metavar="DIR", help="the folder of images to label")
-    p.add_argument("--labels", metavar="FILE", help="the answers so far: CSV path,label")
+    p.add_argument("--labels", metavar="FILE", help="the answers so far: CSV path,label (rows an earlier --write --mode move took out of DIR are left out, with a note)")
     p.add_argument("--subfolders-are-labels", action="store_true",
                    help="an image's subfolder name is its class (otherwise subfolders are just part of the pile)")
     what = p.add_mutually_exclusive_group(required=True)

@@ -174,11 +174,14 @@ def id_like(classes: int, labelled: int) -> bool:
     return classes > MAX_CLASSES and classes * 2 > labelled
 
 
-def read_labels(path: str | os.PathLike, root: str, known: set[str] | dict) -> dict[str, str | None]:
+def read_labels(path: str | os.PathLike, root: str, known: set[str] | dict,
+                moved: Callable[[str], bool] | None = None, left_out: list[str] | None = None) -> dict[str, str | None]:
     """The labels file ``path`` as {image path: label}, label None for "skipped" (an empty
     label) and :data:`NONE_LABEL` for "none of these". ``known``: the images of the folder
     (absolute paths); any other path is an error, as is a missing or wrong header, a row with the
-    wrong number of fields, an invalid class name, or the same image given two different labels.
+    wrong number of fields, an invalid class name, or the same image given two different labels --
+    except a path ``moved`` says cnndesk itself moved out of the folder (``label --write --mode
+    move``: the same file then carries on labelling the rest), which goes to ``left_out``.
     Raises LabelError with the file name and line number."""
     shown = display(path_text(path), 120)
     try:
@@ -217,6 +220,13 @@ def read_labels(path: str | os.PathLike, root: str, known: set[str] | dict) -> d
             if not p.strip():
                 raise LabelError(f"{shown}, line {line}: the path is empty")
             full = find(p)
+            if full is None and moved is not None:
+                cell = unneutralise(p.strip())
+                gone = os.path.normpath(cell if os.path.isabs(cell) else os.path.join(root, cell))
+                if moved(gone):
+                    if left_out is not None:
+                        left_out.append(gone)
+                    continue
             if full is None:
                 raise LabelError(f"{shown}, line {line}: {display(p.strip(), 120)} is not an image in {display(root, 120)}")
             value: str | None
@@ -240,6 +250,21 @@ def read_labels(path: str | os.PathLike, root: str, known: set[str] | dict) -> d
     if id_like(len(classes), labelled):
         raise LabelError(f"{shown}: {len(classes)} different classes for {labelled} images; is the label column "
                          "an image ID or a file name?")
+    return out
+
+
+def read_labels_kept_on(path: str | os.PathLike, root: str, known: set[str] | dict, notes: list[str]) -> dict[str, str | None]:
+    """:func:`read_labels` for a labels file kept after ``label --write --mode move``: the images
+    that write moved out of the folder (still on the undo journal) are left out with a note in
+    ``notes`` instead of stopping the next run ("is not an image in DIR"), so the same file
+    carries on labelling the rest."""
+    from cnndesk.core.organize.journal import Journal
+
+    gone: list[str] = []
+    out = read_labels(path, root, known, moved=Journal().moved_away(), left_out=gone)
+    if gone:
+        notes.append(f"{len(gone)} labelled image{'s' if len(gone) != 1 else ''} moved out by an earlier write; "
+                     "left out (cnndesk undo puts them back)")
     return out
 
 

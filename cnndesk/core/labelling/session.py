@@ -174,7 +174,7 @@ class LabelSession(SessionActions):
         if subfolders_are_labels:
             labels.update(fo.subfolder_labels(files, root))
         if labels_file is not None:
-            labels.update(fo.read_labels(labels_file, root, known))
+            labels.update(fo.read_labels_kept_on(labels_file, root, known, notes))
         check(cancel)
         embedder = embed or default_embedder
         key = _space_key(embedder, seed, duplicates) if cache_space else None

@@ -17,7 +17,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,6 +169,24 @@ class Journal:
                 e.stamps = [tuple(s) for s in e.stamps]
                 done[e.id] = e
         return list(done.values())
+
+    def moved_away(self) -> Callable[[str], bool]:
+        """Whether a path is one an operation still open here moved away and is not back (a
+        labels file kept after ``label --write --mode move``); the journal is read on the first
+        question, not before."""
+        sources: set[str] | None = None
+
+        def moved(path: str) -> bool:
+            nonlocal sources
+            if sources is None:
+                try:
+                    entries = self.entries()
+                except OSError:
+                    entries = []
+                sources = {os.path.normpath(a) for e in entries if e.mode == "move" for a, _ in e.pairs}
+            return os.path.normpath(path) in sources and not os.path.lexists(path)
+
+        return moved
 
     def last(self) -> Entry | None:
         entries = self.entries()

@@ -227,3 +227,31 @@ def test_undo_keeps_the_marker_while_another_write_is_still_there(pile, tmp_path
     assert (tmp_path / "ds" / ".cnndesk-sorted").exists()  # the second write's copies are still there
     code, out, err = _run(capsys, "undo")
     assert code == 0 and not (tmp_path / "ds").exists()
+
+
+def test_the_labels_file_carries_on_after_a_move_write(pile, tmp_path, capsys):
+    """A user labels some images, writes them out with --mode move, then runs the same labels file
+    again to carry on with the rest. Before, every moved row stopped the run ("line 2: … is not an
+    image in DIR", exit 2). Now the rows cnndesk itself moved away are left out with a note; a path
+    that was never there is still an error; after undo the rows count again."""
+    root, truth = pile
+    files = sorted(truth)
+    rows = files[:10]
+    f = tmp_path / "mine.csv"
+    f.write_text("path,label\n" + "".join(f"{os.path.relpath(p, root)},{truth[p]}\n" for p in rows), encoding="utf-8")
+    code, out, err = _run(capsys, "label", root, "--labels", f, "--write", tmp_path / "ds", "--mode", "move")
+    assert code == 0, err
+    assert not any(os.path.exists(p) for p in rows)
+    code, out, err = _run(capsys, "label", root, "--labels", f, "--ask", 3, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["labelled"] == 0 and len(data["ask"]) == 3  # the ten are in ds/ now, not in the pile
+    assert "10 labelled images moved out by an earlier write; left out (cnndesk undo puts them back)" in err
+    typo = tmp_path / "typo.csv"
+    typo.write_text(f.read_text(encoding="utf-8") + "no_such_image.png,disc\n", encoding="utf-8")
+    code, out, err = _run(capsys, "label", root, "--labels", typo, "--ask", 3)
+    assert code == 2 and "no_such_image.png is not an image in" in err  # a wrong path is still an error
+    code, out, err = _run(capsys, "undo")
+    assert code == 0, err
+    code, out, err = _run(capsys, "label", root, "--labels", f, "--ask", 3, "--format", "json")
+    assert code == 0 and json.loads(out)["labelled"] == 10 and "moved out" not in err
