@@ -15,7 +15,7 @@ from cnndesk.core.common.errors import CnndeskError
 
 # an op: (session method name, args); only these are accepted from the UI
 OPS = frozenset({"answer", "skip", "none_of_these", "clear", "add_class", "name_group", "accept",
-                 "accept_above", "accept_group", "undo", "set_group_count"})
+                 "accept_above", "accept_group", "undo", "set_group_count", "follow_undone"})
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ def install_label_workspace(win) -> LabelWorkspace:
     ws.status.connect(lambda text: win.status(text, 6000))
     ws.model_trained.connect(lambda path: _model_trained(win, path))
     ws.use_model.connect(lambda path: _use_model(win, path))
+    # Edit ▸ Undo put files back that a "Write dataset…" by moving took away: the tab follows them now
+    win.undo.undone.connect(ws.follow_undone)
 
     def open_label(folder: str | None = None) -> None:
         win._show_tab(TAB_LABEL)

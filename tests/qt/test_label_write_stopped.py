@@ -59,3 +59,28 @@ def test_undo_in_the_tab_after_edit_undo_says_so_and_follows_the_files(qtbot, ws
     idle(qtbot, ws)
     assert ws.messages[-1] == "Already undone: “Move 4 files into ds” (Edit ▸ Undo or cnndesk undo)", ws.messages
     assert all(os.path.exists(p) for p in ws.view.paths)
+
+
+def test_edit_undo_of_a_moved_write_is_followed_by_the_label_tab_at_once(isolated_dirs, qtbot, window, tmp_path):
+    """Edit ▸ Undo of the Label tab's "Write dataset…" by moving puts the files back in the pile:
+    the tab follows them at once (review: before, it kept the dataset paths — thumbnails and
+    suggestions of files no longer there — until the user pressed Ctrl+Z in the tab itself)."""
+    from label_data import fake_embed
+
+    ws = window.label_workspace
+    ws.embed, ws.duplicates = fake_embed, False
+    truth = make_pile(tmp_path / "pile", per_class=2)
+    open_pile(qtbot, ws, tmp_path / "pile")
+    mine = list(truth)[:4]
+    answer(qtbot, ws, [(path, truth[path]) for path in mine])
+    ws.write_dataset(str(tmp_path / "ds"), "move")
+    qtbot.waitUntil(lambda: ws.written is not None, timeout=30_000)
+    idle(qtbot, ws)
+    assert not any(os.path.exists(p) for p in mine)
+    assert not set(mine) & set(ws.view.paths)  # the tab followed the move
+    window.undo.refresh()
+    with qtbot.waitSignal(window.undo.undone, timeout=30_000):
+        assert window.undo.undo()  # Edit ▸ Undo
+    qtbot.waitUntil(lambda: set(mine) <= set(ws.view.paths), timeout=30_000)
+    idle(qtbot, ws)
+    assert all(os.path.exists(p) for p in ws.view.paths) and all(os.path.exists(p) for p in ws.paths)

@@ -239,6 +239,17 @@ class SessionActions:
         self._undo.append(Action(res.describe(), [], undo_files=undo_files))
         return res
 
+    def follow_undone(self, report) -> bool:
+        """An undo done elsewhere (Edit ▸ Undo, ``cnndesk undo``: a journal ``UndoReport``) put
+        moved files back: the session follows them at once, not only when its own undo of that
+        write finds it undone. Returns whether any of its images moved."""
+        if getattr(report.entry, "mode", None) != "move":
+            return False
+        known = set(self.paths)
+        back = {new: orig for new, orig in report.restored if new in known}
+        self._repath(back)
+        return bool(back)
+
     def _repath(self, moves: dict[str, str]) -> None:
         """Follow files that were moved (old path -> new path)."""
         if not moves:

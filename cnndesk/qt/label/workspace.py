@@ -341,6 +341,10 @@ class LabelWorkspace(QWidget):
             return
         self._bulk("name_group", (group, label))
 
+    def follow_undone(self, report) -> None:
+        """Edit ▸ Undo put back files a "Write dataset…" by moving took away: follow them now."""
+        self._bulk("follow_undone", (report,))
+
     def _bulk(self, op: str, args: tuple) -> None:
         if self.session is None:
             return
