@@ -70,18 +70,22 @@ class FeatureExtractor:
         total = len(paths)
         done = len(out)
         report(progress, done, total, f"{done} of {total} images from the cache")
-        for r in classify_stream(todo, self, cancel=cancel, infer=lambda b: list(self.embed_arrays(b)),
-                                 batch_size=4 if self.engine.name == "onnx" else 8):
-            done += 1
-            if r.error:
-                errors.append((r.path, r.error))
-            else:
-                out[r.path] = r.prediction
-                if cache is not None:
-                    cache.put(r.path, r.prediction)
-            report(progress, done, total, "Computing image features")
-        if cache is not None and todo:
-            cache.save()
+        added = 0
+        try:
+            for r in classify_stream(todo, self, cancel=cancel, infer=lambda b: list(self.embed_arrays(b)),
+                                     batch_size=4 if self.engine.name == "onnx" else 8):
+                done += 1
+                if r.error:
+                    errors.append((r.path, r.error))
+                else:
+                    out[r.path] = r.prediction
+                    if cache is not None:
+                        cache.put(r.path, r.prediction)
+                        added += 1
+                report(progress, done, total, "Computing image features")
+        finally:  # stopped (Cancel, Ctrl+C) too: what was computed is kept, the next run goes on from there
+            if cache is not None and added:
+                cache.save()
         return out, errors
 
 
