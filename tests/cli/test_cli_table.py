@@ -70,7 +70,7 @@ def test_the_app_and_help_paths_build_no_core_options():
 
 
 @pytest.mark.parametrize("name,needle", [("explain", "cnndesk: Grad-CAM "), ("train", "cnndesk: full fine-tuning "),
-                                         ("models", "cnndesk: this ")])
+                                         ("label", "cnndesk: full training "), ("models", "cnndesk: this ")])
 def test_a_missing_torch_is_one_line_naming_what_still_works(name, needle, monkeypatch, capsys):
     import dataclasses
 
@@ -80,12 +80,14 @@ def test_a_missing_torch_is_one_line_naming_what_still_works(name, needle, monke
     def no_torch(args):
         raise ModuleNotFoundError("No module named 'torch'", name="torch")
 
-    argv = {"explain": ["explain", "x.jpg", "-o", "o.png"], "train": ["train", "d", "-o", "m"], "models": ["models"]}[name]
+    argv = {"explain": ["explain", "x.jpg", "-o", "o.png"], "train": ["train", "d", "-o", "m"], "models": ["models"],
+            "label": ["label", "d", "--train", "m", "--train-mode", "full"]}[name]
     monkeypatch.setitem(cli.COMMANDS, name, dataclasses.replace(cli.COMMANDS[name], run=no_torch))
     assert main(argv) == 3
     err = capsys.readouterr().err
     assert err.startswith(needle + FULL_ONLY) and err.count("\n") == 1
     assert ("--method occlusion" in err) == (name == "explain") and ("--mode quick" in err) == (name == "train")
+    assert ("--train-mode quick" in err) == (name == "label")  # lite: label --train-mode full names the way that works
 
 
 def test_another_missing_module_is_an_unexpected_error(monkeypatch, capsys, tmp_path):
