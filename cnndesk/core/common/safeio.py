@@ -219,7 +219,10 @@ def make_folder(folder: str | os.PathLike) -> Path:
     is a symbolic link (a planted ``dog -> /etc`` would send the files elsewhere) or not a folder.
     Raises OSError (ELOOP/ENOTDIR) with the path."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file where the folder should be (mkdir's words: "it already exists")
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(folder)) from None
     st = os.lstat(folder)
     if stat.S_ISLNK(st.st_mode):
         raise OSError(errno.ELOOP, f"{path_text(folder.name)} is a symbolic link; refusing to write through it",
@@ -392,6 +395,8 @@ def describe_oserror(exc: OSError) -> str:
     }
     words = plain.get(exc.errno or -1) or exc.strerror or str(exc) or type(exc).__name__
     name = exc.filename
+    if exc.errno == errno.ENOTDIR and name and os.path.lexists(name) and not os.path.isdir(name):
+        words = "a file is there, not a folder"  # the named path itself, not a part of it
     return f"{path_text(name)}: {words}" if name else words
 
 

@@ -237,3 +237,5 @@ def test_a_write_that_wrote_nothing_leaves_no_marker(pile, tmp_path, journal, mo
     res = s.write_dataset(out, mode=mode, force=True, journal=journal)
     assert not res.done and len(res.failed) == 3 and res.entry is None
     assert sorted(os.listdir(out)) == ["disc"]
+    # the words say what is wrong (review: "disc: it already exists")
+    assert all(why.endswith("disc: a file is there, not a folder") for why in res.failed), res.failed
