@@ -6,10 +6,10 @@ fails or quietly falls back. Checked here with stand-in apps (the real build tak
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
+import packaging_scripts
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -17,10 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def build():
-    spec = importlib.util.spec_from_file_location("test_build_smoke_build", REPO / "packaging" / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return packaging_scripts.load("build")
 
 
 def stand_in(tmp_path: Path, embeddings: str, asks: int = 3, label_exit: int = 0) -> Path:

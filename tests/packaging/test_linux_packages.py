@@ -5,13 +5,13 @@ Checked on a stand-in app folder (the real build takes minutes; docs/packaging.m
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
 import tarfile
 from pathlib import Path
 
+import packaging_scripts
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,10 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def linux_dist():
-    spec = importlib.util.spec_from_file_location("test_linux_dist", REPO / "packaging" / "linux_dist.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return packaging_scripts.load("linux_dist")
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ Windows exe with version information."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 from pathlib import Path
 
+import packaging_scripts
 import pytest
 
 from cnndesk.core.common import system
@@ -79,9 +79,7 @@ def test_install_desktop_relative_dir_and_fresh_home(tmp_path):
 
 
 def test_build_script_removes_dangling_links(tmp_path):
-    spec = importlib.util.spec_from_file_location("cnndesk_build", REPO / "packaging" / "build.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
+    build = packaging_scripts.load("build")
     (tmp_path / "lib.so").write_bytes(b"x")
     os.symlink(tmp_path / "lib.so", tmp_path / "ok.so")
     os.symlink(tmp_path / "gone.so", tmp_path / "dangling.so")

@@ -5,31 +5,21 @@ file names of Linux, Windows and macOS (they once matched only Linux's)."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
+import packaging_scripts
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
 MODEL = "efficientnet-lite0"
 KEY, KEY2, KEY3 = "0123456789abcdef0123", "fedcba9876543210fedc", "00112233445566778899"
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"test_packaging_{name}", REPO / "packaging" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def filters():
-    return _load("filters")
+    return packaging_scripts.load("filters")
 
 
 @pytest.fixture(scope="module")
 def build():
-    return _load("build")
+    return packaging_scripts.load("build")
 
 
 def test_the_filter_knows_the_names_the_export_cache_really_writes(filters, tmp_path, monkeypatch):
