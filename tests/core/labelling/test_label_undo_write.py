@@ -182,16 +182,22 @@ def test_an_unwritable_journal_refuses_before_any_file_is_touched(pile, tmp_path
     assert sorted(os.listdir(root)) == before and not (tmp_path / "ds").exists()
 
 
-def test_undo_of_a_write_already_undone_elsewhere_follows_the_files_back(pile, tmp_path, journal):
-    """The write was undone by Edit ▸ Undo or `cnndesk undo` first. Before: the session's own undo
-    ran the journal entry again ("0 files put back; 6 left as they are: ... no longer there") and
-    the session kept the moved-to paths: 6 images missing until the folder was opened again."""
+def _six_moved(pile, tmp_path, journal):
+    """A session whose first six images were answered and written to ds/ by moving."""
     root, truth = pile
     s = LabelSession.open(root, embed=fake_embed)
     chosen = s.paths[:6]
     for p in chosen:
         s.answer(p, truth[os.path.realpath(p)])
     s.write_dataset(tmp_path / "ds", mode="move", journal=journal)
+    return s, chosen
+
+
+def test_undo_of_a_write_already_undone_elsewhere_follows_the_files_back(pile, tmp_path, journal):
+    """The write was undone by Edit ▸ Undo or `cnndesk undo` first. Before: the session's own undo
+    ran the journal entry again ("0 files put back; 6 left as they are: ... no longer there") and
+    the session kept the moved-to paths: 6 images missing until the folder was opened again."""
+    s, chosen = _six_moved(pile, tmp_path, journal)
     journal.undo()  # elsewhere
     assert s.undo() == "Already undone: “Move 6 files into ds” (Edit ▸ Undo or cnndesk undo)"
     assert s.paths[:6] == chosen and all(os.path.exists(p) for p in s.paths)
@@ -209,12 +215,7 @@ def test_undo_after_a_stopped_undo_elsewhere_does_the_rest(pile, tmp_path, journ
             self.seen += 1
             return self.seen > 2
 
-    root, truth = pile
-    s = LabelSession.open(root, embed=fake_embed)
-    chosen = s.paths[:6]
-    for p in chosen:
-        s.answer(p, truth[os.path.realpath(p)])
-    s.write_dataset(tmp_path / "ds", mode="move", journal=journal)
+    s, chosen = _six_moved(pile, tmp_path, journal)
     assert journal.undo(cancel=StopAfter2()).left == 4
     assert "4 files put back" in s.undo()
     assert s.paths[:6] == chosen and all(os.path.exists(p) for p in s.paths)
