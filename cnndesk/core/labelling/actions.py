@@ -233,22 +233,18 @@ class SessionActions:
                     return f"Already undone: “{entry.description}” (Edit ▸ Undo or cnndesk undo)"
                 entry = rest[-1]
             rep = journal.undo(entry)
-            self._repath({new: orig for new, orig in rep.restored} if mode == "move" else {})
+            self.follow_undone(rep)
             return rep.describe()
 
         self._undo.append(Action(res.describe(), [], undo_files=undo_files))
         return res
 
-    def follow_undone(self, report) -> bool:
-        """An undo done elsewhere (Edit ▸ Undo, ``cnndesk undo``: a journal ``UndoReport``) put
-        moved files back: the session follows them at once, not only when its own undo of that
-        write finds it undone. Returns whether any of its images moved."""
-        if getattr(report.entry, "mode", None) != "move":
-            return False
-        known = set(self.paths)
-        back = {new: orig for new, orig in report.restored if new in known}
-        self._repath(back)
-        return bool(back)
+    def follow_undone(self, report) -> None:
+        """Follow the files a journal undo (``UndoReport``) put back: this session's own undo of a
+        write, or one done elsewhere (Edit ▸ Undo, ``cnndesk undo``) at once. A copy's undo moves
+        nothing; files not of this session are passed over by :meth:`_repath`."""
+        if report.entry.mode == "move":
+            self._repath({new: orig for new, orig in report.restored})
 
     def _repath(self, moves: dict[str, str]) -> None:
         """Follow files that were moved (old path -> new path)."""
