@@ -221,8 +221,7 @@ def read_labels(path: str | os.PathLike, root: str, known: set[str] | dict,
                 raise LabelError(f"{shown}, line {line}: the path is empty")
             full = find(p)
             if full is None and moved is not None:
-                cell = unneutralise(p.strip())
-                gone = os.path.normpath(cell if os.path.isabs(cell) else os.path.join(root, cell))
+                gone = cell_path(unneutralise(p.strip()), root)
                 if moved(gone):
                     if left_out is not None:
                         left_out.append(gone)
@@ -295,6 +294,11 @@ def label_cell(cell: str) -> str:
     return unneutralise(cell.strip())
 
 
+def cell_path(cell: str, root: str) -> str:
+    """The path a labels file's path cell names: absolute as it is, else under ``root``, normalised."""
+    return os.path.normpath(cell if os.path.isabs(cell) else os.path.join(root, cell))
+
+
 def image_finder(root: str, known: set[str] | dict) -> Callable[[str], str | None]:
     """A function: a labels file's path cell -> the image of ``known`` it names, or None. The
     cell as written by :func:`labels_csv` (a formula-like name quoted, a name that is not UTF-8
@@ -306,12 +310,12 @@ def image_finder(root: str, known: set[str] | dict) -> Callable[[str], str | Non
         nonlocal by_text
         # as labels_csv wrote it first: a file named "=x.png" beside one named "'=x.png" is told apart
         first = unneutralise(cell)
-        full = os.path.normpath(first if os.path.isabs(first) else os.path.join(root, first))
+        full = cell_path(first, root)
         if full in known:
             return full
         tries = list(dict.fromkeys(c for c in (cell, unneutralise(cell.strip()), cell.strip()) if c))
         for p in tries:
-            full = os.path.normpath(p if os.path.isabs(p) else os.path.join(root, p))
+            full = cell_path(p, root)
             if full in known:
                 return full
         if by_text is None:  # names that are not UTF-8, as path_text wrote them
