@@ -342,8 +342,11 @@ class LabelWorkspace(QWidget):
         self._bulk("name_group", (group, label))
 
     def follow_undone(self, report) -> None:
-        """Edit ▸ Undo put back files a "Write dataset…" by moving took away: follow them now."""
-        self._bulk("follow_undone", (report,))
+        """Edit ▸ Undo put back files a "Write dataset…" by moving took away: follow them now (any
+        other undo -- a sort elsewhere, a copy -- leaves the session and its suggestions alone)."""
+        mine = set(self.paths)
+        if report.entry.mode == "move" and any(new in mine for new, _ in report.restored):
+            self._bulk("follow_undone", (report,))
 
     def _bulk(self, op: str, args: tuple) -> None:
         if self.session is None:
