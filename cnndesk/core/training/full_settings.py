@@ -7,7 +7,8 @@ only inside functions that train).
   bench/bench_unknown.py --full-size: full textures models from 96 px sources, the best recall
   on unrelated images at 5 % own flagged 0.93-0.97 at 96 px, 0.97-1.00 at 224 px; test accuracy
   as high or higher on textures, digits and objects; it costs training time on small images --
-  digits at 64 px 18-27 s -> 100-170 s -- and classifies at the cost of a quick model).
+  the bench's digits at 64 px 12-27 s -> 62-169 s, 1,200 digits through the CLI 42 -> 282 s --
+  and classifies at the cost of a quick model).
   When the whole network is trained (no pretrained stages left to read), from the images'
   sizes as before: the median shorter side rounded up to a multiple of 32, between 64 and 224
   (32 px icons train at 64 px: measured as accurate as 96 px at less than half the time);
